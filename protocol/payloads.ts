@@ -1,0 +1,238 @@
+/**
+ * Payload types and their JSON Schemas for protocol v1 (see docs/protocol.md).
+ * The server validates every payload against these schemas before it stores
+ * anything; the gateway builds payloads with these types.
+ */
+import { ID_PATTERN, PROTOCOL_VERSION } from './topics.js';
+
+/** OPC UA-style quality, reduced to the three classes operators act on. */
+export type Quality = 'good' | 'uncertain' | 'bad';
+export const QUALITIES: readonly Quality[] = ['good', 'uncertain', 'bad'];
+
+/** One engineering value from one sensor. */
+export interface Reading {
+  sensorId: string;
+  /** Engineering value in the sensor's unit; null when no usable value exists (quality bad). */
+  value: number | boolean | string | null;
+  quality: Quality;
+  /** Why the quality is not good, e.g. 'timeout', 'exception 2', 'ne43 fault low', 'comm lost'. */
+  reason?: string;
+  /** Source timestamp, epoch milliseconds (device time, or acquisition time when the device has none). */
+  ts: number;
+}
+
+export type SensorKind =
+  | 'gas'
+  | 'oxygen'
+  | 'temperature'
+  | 'pressure'
+  | 'level'
+  | 'flow'
+  | 'status'
+  | 'other';
+
+/** What the server needs to show and route a sensor; sent in the gateway's birth message. */
+export interface SensorInfo {
+  sensorId: string;
+  name: string;
+  kind: SensorKind;
+  unit: string;
+  /** Gas name from the gas table (e.g. 'methane', 'H2S'), for gas and oxygen sensors. */
+  gas?: string;
+  installationId?: string;
+  location?: string;
+  /** Measuring range in engineering units. */
+  rangeMin?: number;
+  rangeMax?: number;
+}
+
+interface Envelope {
+  v: typeof PROTOCOL_VERSION;
+  gatewayId: string;
+  enterpriseId: string;
+  /**
+   * Gateway sequence number, one counter per gateway across every channel, strictly
+   * increasing; the server is idempotent on (gatewayId, seq).
+   */
+  seq: number;
+  /** When the gateway sent (or first queued) this item, epoch ms. */
+  sentAt: number;
+}
+
+export interface TelemetryBatch extends Envelope {
+  readings: Reading[];
+}
+
+export type AlarmTransition = 'raised' | 'cleared';
+export const ALARM_TRANSITIONS: readonly AlarmTransition[] = ['raised', 'cleared'];
+
+/**
+ * One transition of one alarm occurrence. An occurrence has one alarmId from
+ * raise to clear; the server's ledger keys on it.
+ */
+export interface AlarmEvent extends Envelope {
+  alarmId: string;
+  ruleId: string;
+  sensorId: string;
+  sensorName?: string;
+  installationId?: string;
+  location?: string;
+  gas?: string;
+  /** Alarm level: 1 = first level (warning), 2 = second level (action), as in GB/T 50493-2019 §5.3. */
+  level: 1 | 2;
+  transition: AlarmTransition;
+  /** The value that caused the transition, in `unit`. */
+  value: number | null;
+  unit: string;
+  setpoint: number;
+  /** Edge time of the transition, epoch ms. */
+  ts: number;
+  /** Drill (test) alarms are tagged end to end and never page an emergency centre. */
+  drill: boolean;
+  message?: string;
+}
+
+export type GatewayState = 'online' | 'offline';
+
+/** Birth (online, with the sensor catalogue), heartbeat (online) and last will (offline). */
+export interface GatewayStatus {
+  v: typeof PROTOCOL_VERSION;
+  gatewayId: string;
+  enterpriseId: string;
+  state: GatewayState;
+  ts: number;
+  sensors?: SensorInfo[];
+  software?: string;
+}
+
+/** Server → gateway: items the server has durably stored (application-level acknowledgement). */
+export interface StoreAck {
+  v: typeof PROTOCOL_VERSION;
+  seqs: number[];
+}
+
+const id = { type: 'string', pattern: ID_PATTERN } as const;
+const text = (maxLength: number) => ({ type: 'string', maxLength }) as const;
+/** 2000-01-01 .. 2100-01-01: anything outside is a broken clock, not a reading. */
+const epochMs = { type: 'number', minimum: 946_684_800_000, maximum: 4_102_444_800_000 } as const;
+const seq = { type: 'integer', minimum: 0 } as const;
+const version = { const: PROTOCOL_VERSION } as const;
+const finiteOrNull = { type: ['number', 'null'] } as const;
+
+export const readingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sensorId', 'value', 'quality', 'ts'],
+  properties: {
+    sensorId: id,
+    value: { type: ['number', 'boolean', 'string', 'null'], maxLength: 256 },
+    quality: { enum: QUALITIES },
+    reason: text(200),
+    ts: epochMs,
+  },
+} as const;
+
+export const sensorInfoSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sensorId', 'name', 'kind', 'unit'],
+  properties: {
+    sensorId: id,
+    name: text(200),
+    kind: {
+      enum: ['gas', 'oxygen', 'temperature', 'pressure', 'level', 'flow', 'status', 'other'],
+    },
+    unit: text(32),
+    gas: text(64),
+    installationId: id,
+    location: text(200),
+    rangeMin: { type: 'number' },
+    rangeMax: { type: 'number' },
+  },
+} as const;
+
+const envelopeProperties = {
+  v: version,
+  gatewayId: id,
+  enterpriseId: id,
+  seq,
+  sentAt: epochMs,
+} as const;
+
+/** Upper bound on readings per batch, so one message cannot exhaust the server. */
+export const MAX_READINGS_PER_BATCH = 10_000;
+
+export const telemetryBatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'gatewayId', 'enterpriseId', 'seq', 'sentAt', 'readings'],
+  properties: {
+    ...envelopeProperties,
+    readings: { type: 'array', maxItems: MAX_READINGS_PER_BATCH, items: readingSchema },
+  },
+} as const;
+
+export const alarmEventSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'v',
+    'gatewayId',
+    'enterpriseId',
+    'seq',
+    'sentAt',
+    'alarmId',
+    'ruleId',
+    'sensorId',
+    'level',
+    'transition',
+    'value',
+    'unit',
+    'setpoint',
+    'ts',
+    'drill',
+  ],
+  properties: {
+    ...envelopeProperties,
+    alarmId: text(200),
+    ruleId: id,
+    sensorId: id,
+    sensorName: text(200),
+    installationId: id,
+    location: text(200),
+    gas: text(64),
+    level: { enum: [1, 2] },
+    transition: { enum: ALARM_TRANSITIONS },
+    value: finiteOrNull,
+    unit: text(32),
+    setpoint: { type: 'number' },
+    ts: epochMs,
+    drill: { type: 'boolean' },
+    message: text(500),
+  },
+} as const;
+
+export const gatewayStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'gatewayId', 'enterpriseId', 'state', 'ts'],
+  properties: {
+    v: version,
+    gatewayId: id,
+    enterpriseId: id,
+    state: { enum: ['online', 'offline'] },
+    ts: epochMs,
+    sensors: { type: 'array', maxItems: MAX_READINGS_PER_BATCH, items: sensorInfoSchema },
+    software: text(100),
+  },
+} as const;
+
+export const storeAckSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'seqs'],
+  properties: {
+    v: version,
+    seqs: { type: 'array', maxItems: 100_000, items: seq },
+  },
+} as const;

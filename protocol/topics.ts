@@ -1,0 +1,70 @@
+/**
+ * MQTT topic namespace shared by the gateway and the server. This module (with
+ * payloads.ts) is the whole wire contract: neither side imports the other.
+ *
+ * Layout: `hazardwatch/v1/{enterpriseId}/{gatewayId}/{channel}`.
+ * The version segment changes only on an incompatible payload change, so a
+ * server can serve v1 and v2 gateways side by side during a rollout.
+ */
+
+export const TOPIC_ROOT = 'hazardwatch';
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Channels a gateway publishes on. */
+export const GATEWAY_CHANNELS = ['telemetry', 'alarm', 'status'] as const;
+/** Channels the server publishes on, for one gateway. */
+export const SERVER_CHANNELS = ['ack', 'command'] as const;
+
+export type GatewayChannel = (typeof GATEWAY_CHANNELS)[number];
+export type ServerChannel = (typeof SERVER_CHANNELS)[number];
+export type Channel = GatewayChannel | ServerChannel;
+
+/**
+ * Identifiers that appear in topics: no MQTT wildcards (`+`, `#`), no `/`,
+ * no `$` (reserved for broker topics, [MQTT-4.7.2-1]), bounded length.
+ */
+export const ID_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
+const idRegex = new RegExp(ID_PATTERN);
+
+export function isValidId(id: string): boolean {
+  return idRegex.test(id);
+}
+
+export function topicFor(enterpriseId: string, gatewayId: string, channel: Channel): string {
+  if (!isValidId(enterpriseId)) throw new Error(`invalid enterpriseId '${enterpriseId}'`);
+  if (!isValidId(gatewayId)) throw new Error(`invalid gatewayId '${gatewayId}'`);
+  return `${TOPIC_ROOT}/v${PROTOCOL_VERSION}/${enterpriseId}/${gatewayId}/${channel}`;
+}
+
+/** Subscription filter for every gateway's channel, as the server uses it. */
+export function allGatewaysFilter(channel: GatewayChannel): string {
+  return `${TOPIC_ROOT}/v${PROTOCOL_VERSION}/+/+/${channel}`;
+}
+
+export interface ParsedTopic {
+  enterpriseId: string;
+  gatewayId: string;
+  channel: Channel;
+}
+
+/** Parses a topic of this namespace; returns null for anything else. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  const parts = topic.split('/');
+  if (parts.length !== 5) return null;
+  const [root, version, enterpriseId, gatewayId, channel] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (root !== TOPIC_ROOT || version !== `v${PROTOCOL_VERSION}`) return null;
+  if (!isValidId(enterpriseId) || !isValidId(gatewayId)) return null;
+  if (
+    !(GATEWAY_CHANNELS as readonly string[]).includes(channel) &&
+    !(SERVER_CHANNELS as readonly string[]).includes(channel)
+  ) {
+    return null;
+  }
+  return { enterpriseId, gatewayId, channel: channel as Channel };
+}
