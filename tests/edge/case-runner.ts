@@ -1,0 +1,123 @@
+/**
+ * Runs one fixture folder of tests/edge/cases/ (eKuiper/Telegraf style: behaviour
+ * as data). A folder holds rules.yaml and either
+ *   readings.json + expected.json  — steps fed through AlarmEngine on a ManualClock
+ *   errors.json                    — the exact problem lines loading/compiling must report
+ * and optionally sensors.json (default: cases/sensors.json, the demo plant catalogue).
+ *
+ * readings.json: { "options"?: { "drill"?: boolean }, "steps": Step[] } where a step is
+ *   { "t": ms, "sensor": id, "value": number|null, "quality"?: "good"|"uncertain"|"bad" }
+ *   { "t": ms, "readings": [{ "sensor", "value", "quality"? }, ...] }   one batch
+ *   { "t": ms, "tick": true }                                           clock-only re-check
+ * t is ms after the case start; the clock is set to it before each step.
+ *
+ * expected.json: { "transitions": Compact[], "active": string[] } with a transition as
+ *   { "step", "t", "alarm": "<ruleId>.<limit>@<raised t>", "transition", "level", "value", "setpoint" }
+ * plus "drill": true when tagged; "active" lists the alarms raised at the end.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ManualClock } from '../../common/clock.js';
+import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine.js';
+import { formatProblem, loadRuleFiles, RuleFileError } from '../../edge/rule-loader.js';
+import type { Quality, Reading, SensorInfo } from '../../protocol/index.js';
+
+export const CASE_START = Date.UTC(2026, 0, 1, 8, 0, 0);
+
+interface StepReading {
+  sensor: string;
+  value: number | null;
+  quality?: Quality;
+}
+type Step =
+  | ({ t: number } & StepReading)
+  | { t: number; readings: StepReading[] }
+  | { t: number; tick: true };
+
+export interface CompactTransition {
+  step: number;
+  t: number;
+  alarm: string;
+  transition: 'raised' | 'cleared';
+  level: 1 | 2;
+  value: number | null;
+  setpoint: number;
+  drill?: true;
+}
+
+export interface CaseOutcome {
+  transitions: CompactTransition[];
+  active: string[];
+}
+
+const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
+
+export function sensorsFor(caseDir: string, casesRoot: string): Map<string, SensorInfo> {
+  const own = join(caseDir, 'sensors.json');
+  const list = readJson<SensorInfo[]>(existsSync(own) ? own : join(casesRoot, 'sensors.json'));
+  return new Map(list.map((sensor) => [sensor.sensorId, sensor]));
+}
+
+/** `GT-101-gas.level1.1767254401000` → `GT-101-gas.level1@1000` (raise time relative to the start). */
+function compactAlarmId(alarmId: string): string {
+  const cut = alarmId.lastIndexOf('.');
+  return `${alarmId.slice(0, cut)}@${Number(alarmId.slice(cut + 1)) - CASE_START}`;
+}
+
+function compact(step: number, transition: EdgeAlarmTransition): CompactTransition {
+  return {
+    step,
+    t: transition.ts - CASE_START,
+    alarm: compactAlarmId(transition.alarmId),
+    transition: transition.transition,
+    level: transition.level,
+    value: transition.value,
+    setpoint: transition.setpoint,
+    ...(transition.drill ? { drill: true as const } : {}),
+  };
+}
+
+function toReading(reading: StepReading, ts: number): Reading {
+  return {
+    sensorId: reading.sensor,
+    value: reading.value,
+    quality: reading.quality ?? (reading.value === null ? 'bad' : 'good'),
+    ts,
+  };
+}
+
+/** Runs a behaviour case; returns what happened in the compact form of expected.json. */
+export function runBehaviourCase(caseDir: string, casesRoot: string): CaseOutcome {
+  const ruleSet = loadRuleFiles([join(caseDir, 'rules.yaml')]);
+  const compiled = compileRuleSet(ruleSet, sensorsFor(caseDir, casesRoot));
+  const input = readJson<{ options?: { drill?: boolean }; steps: Step[] }>(
+    join(caseDir, 'readings.json'),
+  );
+  const clock = new ManualClock(CASE_START);
+  const engine = new AlarmEngine(compiled, { clock, drill: input.options?.drill ?? false });
+  const transitions: CompactTransition[] = [];
+  input.steps.forEach((step, index) => {
+    const ts = CASE_START + step.t;
+    clock.set(ts);
+    let out: readonly EdgeAlarmTransition[];
+    if ('tick' in step) out = engine.tick();
+    else if ('readings' in step) out = engine.evaluate(step.readings.map((r) => toReading(r, ts)));
+    else out = engine.evaluate([toReading(step, ts)]);
+    for (const transition of out) transitions.push(compact(index, transition));
+  });
+  return { transitions, active: engine.active().map((alarm) => compactAlarmId(alarm.alarmId)) };
+}
+
+/** Runs an error case; returns every problem line, file names relative to the case folder. */
+export function runErrorCase(caseDir: string, casesRoot: string): string[] {
+  try {
+    const ruleSet = loadRuleFiles([join(caseDir, 'rules.yaml')]);
+    compileRuleSet(ruleSet, sensorsFor(caseDir, casesRoot));
+  } catch (err) {
+    if (!(err instanceof RuleFileError)) throw err;
+    return err.problems.map((problem) =>
+      formatProblem({ ...problem, file: relative(caseDir, problem.file) }),
+    );
+  }
+  return [];
+}
