@@ -1,0 +1,134 @@
+/**
+ * The live dashboard for regulators and emergency-centre staff: one HTML page and a few static
+ * assets (CSS, ES modules, SVG) from ./public, served as they are (no build step).
+ *
+ * Routes: `GET /` (index.html) and `GET /assets/<file>`; everything else falls through to the
+ * app's not-found handler. The set of servable files is fixed when the plugin registers: every
+ * file is read into memory then, and a request can only ever name one of those files, so no
+ * request path reaches the file system (no traversal, no symlink surprises).
+ *
+ * The page talks to the JSON API under /api/v1 (health, sensors, alarms, gateways, stream); that
+ * API is registered by server/api, not here.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { createLogger } from '../../common/logger.js';
+
+const log = createLogger('server.dashboard');
+
+/** Where the page lives, next to this module. */
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+/** Extensions served under /assets/ and their content types. Anything else (e.g. *.d.ts) is not served. */
+const ASSET_TYPES: Readonly<Record<string, string>> = {
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+const INDEX_FILE = 'index.html';
+const HTML_TYPE = 'text/html; charset=utf-8';
+
+/**
+ * The page loads only its own scripts, styles and API; data is inserted with textContent, and
+ * this policy is the second line of defence should that ever slip.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'self'",
+].join('; ');
+
+interface StaticFile {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+}
+
+async function loadFile(name: string, contentType: string): Promise<StaticFile> {
+  const path = join(PUBLIC_DIR, name);
+  let body: Buffer;
+  try {
+    body = await readFile(path);
+  } catch (err) {
+    throw new Error(`dashboard: cannot read '${path}'`, { cause: err });
+  }
+  const hash = createHash('sha256').update(body).digest('base64url').slice(0, 22);
+  return { body, contentType, etag: `"${hash}"` };
+}
+
+/** Reads index.html and every asset with a known extension (top level of public/ only). */
+async function loadPublicFiles(): Promise<{ index: StaticFile; assets: Map<string, StaticFile> }> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(PUBLIC_DIR, { withFileTypes: true });
+  } catch (err) {
+    throw new Error(`dashboard: cannot list '${PUBLIC_DIR}'`, { cause: err });
+  }
+  const assets = new Map<string, StaticFile>();
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const contentType = ASSET_TYPES[extname(entry.name)];
+    if (contentType === undefined || entry.name.endsWith('.d.ts')) continue;
+    assets.set(entry.name, await loadFile(entry.name, contentType));
+  }
+  const index = await loadFile(INDEX_FILE, HTML_TYPE);
+  return { index, assets };
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile): FastifyReply {
+  // no-cache: the browser may keep a copy but must revalidate, so a deploy shows at the next load.
+  reply
+    .header('content-type', file.contentType)
+    .header('cache-control', 'no-cache')
+    .header('etag', file.etag)
+    .header('x-content-type-options', 'nosniff');
+  if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+  return reply.send(file.body);
+}
+
+/**
+ * Serves the dashboard page and its assets. Register on the server's app with
+ * `app.register(dashboardPlugin)` (at the root: the page refers to /assets/* and /api/v1/*).
+ * Registration reads every file once and fails if the page cannot be read; requests never touch
+ * the disk afterwards.
+ */
+export const dashboardPlugin: FastifyPluginAsync = async (app) => {
+  const { index, assets } = await loadPublicFiles();
+  log.debug({ assets: [...assets.keys()] }, 'dashboard assets loaded');
+
+  app.get('/', async (request, reply) => {
+    reply
+      .header('content-security-policy', CONTENT_SECURITY_POLICY)
+      .header('referrer-policy', 'no-referrer');
+    return send(request, reply, index);
+  });
+
+  app.get<{ Params: { file: string } }>(
+    '/assets/:file',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['file'],
+          properties: { file: { type: 'string' } },
+        },
+      },
+    },
+    async (request, reply) => {
+      // Exact whitelist lookup: '../plugin.ts', '..%2Fplugin.ts' and friends name no entry.
+      const file = assets.get(request.params.file);
+      if (file === undefined) return reply.callNotFound();
+      return send(request, reply, file);
+    },
+  );
+};
