@@ -1,0 +1,27 @@
+import type { Reading } from '../../protocol/payloads.js';
+
+/**
+ * Receives readings from a source. One call per poll cycle (Modbus) or per
+ * data-change notification (OPC UA), never one call per tag. Must not throw;
+ * it is called from timer and socket callbacks.
+ */
+export type ReadingSink = (readings: Reading[]) => void;
+
+/** Reason given with quality 'bad' when a device cannot be reached. */
+export const COMM_LOST = 'comm lost';
+
+/**
+ * One device's acquisition.
+ *
+ * Lifecycle: the constructor only stores its arguments. `start()` resolves as soon as
+ * polling/subscribing has begun; it never fails and never waits for the device: an
+ * unreachable device is retried in the background with bounded backoff, and its tags
+ * are emitted once with quality 'bad' and reason 'comm lost' when the device is lost
+ * (not on every failed retry). `stop()` cancels everything (timers, sockets, sessions),
+ * may be called twice, and no reading reaches the sink after it resolves.
+ */
+export interface AcquisitionSource {
+  readonly deviceId: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,143 @@
+/**
+ * Rules JSON Schema cannot express, reported in the same `path: message (got value)`
+ * form. Runs on data the schema accepted, with defaults applied.
+ */
+import { errorLine, formatPath, type PathSegment } from './errors.js';
+import { isBitTable, registerCount } from './register.js';
+import { MODBUS_MAX_ADDRESS, MODBUS_MAX_REGISTERS_PER_READ } from './schema.js';
+import type { GatewayConfig, ModbusTagConfig, ModbusTcpDeviceConfig, TagBase } from './types.js';
+
+export function crossCheck(config: GatewayConfig): string[] {
+  const lines: string[] = [];
+  const deviceIds = new Map<string, PathSegment[]>();
+  const sensorIds = new Map<string, PathSegment[]>();
+
+  config.devices.forEach((device, d) => {
+    const devicePath: PathSegment[] = ['devices', d];
+    const firstDevice = deviceIds.get(device.id);
+    if (firstDevice) {
+      lines.push(
+        errorLine(
+          [...devicePath, 'id'],
+          `duplicate device id, first used at ${formatPath([...firstDevice, 'id'])}`,
+          device.id,
+        ),
+      );
+    } else {
+      deviceIds.set(device.id, devicePath);
+    }
+
+    device.tags.forEach((tag, t) => {
+      const tagPath: PathSegment[] = [...devicePath, 'tags', t];
+      const firstSensor = sensorIds.get(tag.sensorId);
+      if (firstSensor) {
+        lines.push(
+          errorLine(
+            [...tagPath, 'sensorId'],
+            `duplicate sensorId, first used at ${formatPath([...firstSensor, 'sensorId'])}`,
+            tag.sensorId,
+          ),
+        );
+      } else {
+        sensorIds.set(tag.sensorId, tagPath);
+      }
+      checkTagBase(tag, tagPath, lines);
+      if (device.protocol === 'modbus-tcp') {
+        checkModbusRegister(device, tag as ModbusTagConfig, tagPath, lines);
+      }
+    });
+
+    if (device.protocol === 'opcua') {
+      const noneMode = device.securityMode === 'None';
+      const nonePolicy = device.securityPolicy === 'None';
+      if (noneMode !== nonePolicy) {
+        lines.push(
+          errorLine(
+            [...devicePath, 'securityPolicy'],
+            noneMode
+              ? 'must be None when securityMode is None'
+              : `must not be None when securityMode is ${device.securityMode}`,
+            device.securityPolicy,
+          ),
+        );
+      }
+    }
+  });
+  return lines;
+}
+
+function checkTagBase(tag: TagBase, path: PathSegment[], lines: string[]): void {
+  if (tag.rangeMin !== undefined && tag.rangeMax !== undefined && !(tag.rangeMin < tag.rangeMax)) {
+    lines.push(
+      errorLine(
+        [...path, 'rangeMax'],
+        `must be greater than rangeMin (${tag.rangeMin})`,
+        tag.rangeMax,
+      ),
+    );
+  }
+  // The GB/T 50493-2019 §5.5.3 setpoint checks depend on the gas: a gas sensor must name it.
+  if (tag.kind === 'gas' && tag.gas === undefined) {
+    lines.push(errorLine([...path, 'gas'], "is required for kind 'gas'"));
+  }
+}
+
+function checkModbusRegister(
+  device: ModbusTcpDeviceConfig,
+  tag: ModbusTagConfig,
+  tagPath: PathSegment[],
+  lines: string[],
+): void {
+  const register = tag.register;
+  const path: PathSegment[] = [...tagPath, 'register'];
+  if (isBitTable(register.table) && register.type !== 'bool') {
+    lines.push(
+      errorLine(
+        [...path, 'type'],
+        `must be bool: table '${register.table}' holds single bits`,
+        register.type,
+      ),
+    );
+  }
+  if (register.bit !== undefined && (register.type !== 'bool' || isBitTable(register.table))) {
+    lines.push(
+      errorLine(
+        [...path, 'bit'],
+        'only allowed with type bool on a holding or input register',
+        register.bit,
+      ),
+    );
+  }
+  if (register.type === 'string' && register.count === undefined) {
+    lines.push(errorLine([...path, 'count'], "is required for type 'string'"));
+  }
+  if (register.type !== 'string' && register.count !== undefined) {
+    lines.push(errorLine([...path, 'count'], "only allowed with type 'string'", register.count));
+  }
+  if (isBitTable(register.table)) return;
+
+  const span = registerCount(register);
+  // Modbus Application Protocol V1.1b3 §6.3/§6.4: one FC3/FC4 read carries at most 125 registers.
+  const limit = Math.min(device.maxRegistersPerRead, MODBUS_MAX_REGISTERS_PER_READ);
+  if (span > limit) {
+    const key = register.type === 'string' ? 'count' : 'type';
+    const value = register.type === 'string' ? register.count : register.type;
+    lines.push(
+      errorLine(
+        [...path, key],
+        `spans ${span} registers; one read carries at most ${limit} (device maxRegistersPerRead, Modbus limit ${MODBUS_MAX_REGISTERS_PER_READ})`,
+        value,
+      ),
+    );
+  }
+  const last = register.address + span - 1;
+  if (last > MODBUS_MAX_ADDRESS) {
+    lines.push(
+      errorLine(
+        [...path, 'address'],
+        `value spans addresses ${register.address}..${last}, beyond ${MODBUS_MAX_ADDRESS}`,
+        register.address,
+      ),
+    );
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * The one JSON Schema of the gateway configuration file. Every key has a title and
+ * a description, and a default where one is sensible (defaults.ts applies them, so
+ * this file is the single source of the defaults). Rules that JSON Schema cannot
+ * express live in cross-checks.ts.
+ */
+import { sensorInfoSchema } from '../../protocol/payloads.js';
+import { ID_PATTERN } from '../../protocol/topics.js';
+import {
+  DEVICE_PROTOCOLS,
+  OPCUA_SECURITY_MODES,
+  OPCUA_SECURITY_POLICIES,
+  REGISTER_TABLES,
+  REGISTER_TYPES,
+  WORD_ORDERS,
+} from './types.js';
+
+/** Modbus: at most 125 registers per read (Modbus Application Protocol V1.1b3 §6.3/§6.4). */
+export const MODBUS_MAX_REGISTERS_PER_READ = 125;
+/** Highest Modbus data address (16-bit address field, same clauses). */
+export const MODBUS_MAX_ADDRESS = 65_535;
+
+const sensorProps = sensorInfoSchema.properties;
+
+const tagBaseProperties = {
+  sensorId: {
+    ...sensorProps.sensorId,
+    title: 'Sensor id',
+    description:
+      'Unique across the whole gateway; the id readings and alarms carry (letters, digits, _ . -).',
+  },
+  name: {
+    ...sensorProps.name,
+    minLength: 1,
+    title: 'Name',
+    description: 'Human name shown to operators and emergency centres.',
+  },
+  kind: {
+    ...sensorProps.kind,
+    title: 'Kind',
+    description: 'What the sensor measures; gas and oxygen sensors get GB/T 50493 alarm checks.',
+  },
+  unit: {
+    ...sensorProps.unit,
+    title: 'Unit',
+    description: "Engineering unit, e.g. '%LEL', 'ppm'.",
+  },
+  gas: {
+    ...sensorProps.gas,
+    minLength: 1,
+    title: 'Gas',
+    description: "Gas name from the gas table (e.g. 'methane', 'H2S'); required for kind gas.",
+  },
+  installationId: {
+    ...sensorProps.installationId,
+    title: 'Installation id',
+    description: 'Major hazard installation (GB 18218-2018) the sensor belongs to.',
+  },
+  location: {
+    ...sensorProps.location,
+    title: 'Location',
+    description: 'Where the sensor is, as an emergency responder would look for it.',
+  },
+  rangeMin: {
+    type: 'number',
+    title: 'Range minimum',
+    description: 'Lower end of the measuring range, in the engineering unit.',
+  },
+  rangeMax: {
+    type: 'number',
+    title: 'Range maximum',
+    description: 'Upper end of the measuring range; must exceed rangeMin.',
+  },
+} as const;
+
+const tagBaseRequired = ['sensorId', 'name', 'kind', 'unit'] as const;
+
+const registerSchema = {
+  type: 'object',
+  title: 'Modbus register',
+  description: 'Where and how the value sits in the device.',
+  additionalProperties: false,
+  required: ['table', 'address', 'type'],
+  properties: {
+    table: {
+      enum: REGISTER_TABLES,
+      title: 'Table',
+      description:
+        'coil (FC1), discrete input (FC2), holding register (FC3) or input register (FC4).',
+    },
+    address: {
+      type: 'integer',
+      minimum: 0,
+      maximum: MODBUS_MAX_ADDRESS,
+      title: 'Address',
+      description: 'Zero-based protocol address (register 30001 is input address 0).',
+    },
+    type: {
+      enum: REGISTER_TYPES,
+      title: 'Data type',
+      description: 'bool, 16/32-bit integers, IEEE 754 float32/float64, or ASCII string.',
+    },
+    wordOrder: {
+      enum: WORD_ORDERS,
+      default: 'ABCD',
+      title: 'Byte and word order',
+      description:
+        'ABCD big-endian; DCBA little-endian; BADC bytes swapped in each word; CDAB words swapped.',
+    },
+    scale: {
+      type: 'number',
+      default: 1,
+      title: 'Scale',
+      description: 'engineering = raw * scale + offset.',
+    },
+    offset: {
+      type: 'number',
+      default: 0,
+      title: 'Offset',
+      description: 'engineering = raw * scale + offset.',
+    },
+    bit: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 15,
+      title: 'Bit',
+      description:
+        'For type bool in a holding/input register: the bit to read (0 = least significant); without it, any non-zero register is true.',
+    },
+    count: {
+      type: 'integer',
+      minimum: 1,
+      title: 'Register count',
+      description: 'For type string only: registers holding the text, 2 ASCII characters each.',
+    },
+  },
+} as const;
+
+const modbusTagSchema = {
+  type: 'object',
+  title: 'Modbus tag',
+  description: 'One sensor value read from the device.',
+  additionalProperties: false,
+  required: [...tagBaseRequired, 'register'],
+  properties: { ...tagBaseProperties, register: registerSchema },
+} as const;
+
+/** NodeId string forms of OPC UA Part 6 §5.3.1.10 (i=, s=, g=, b= with optional ns=/nsu=). */
+export const NODE_ID_PATTERN = '^(ns=[0-9]+;|nsu=[^;]+;)?[isgb]=.+$';
+
+const opcuaTagSchema = {
+  type: 'object',
+  title: 'OPC UA tag',
+  description: 'One sensor value the gateway subscribes to.',
+  additionalProperties: false,
+  required: [...tagBaseRequired, 'nodeId'],
+  properties: {
+    ...tagBaseProperties,
+    nodeId: {
+      type: 'string',
+      pattern: NODE_ID_PATTERN,
+      title: 'Node id',
+      description: "OPC UA NodeId string, e.g. 'ns=1;s=Tank1.Temperature' or 'i=2258'.",
+    },
+  },
+} as const;
+
+const deviceId = {
+  type: 'string',
+  pattern: ID_PATTERN,
+  title: 'Device id',
+  description: 'Unique device name used in logs (letters, digits, _ . -).',
+} as const;
+
+const modbusTcpDeviceSchema = {
+  type: 'object',
+  title: 'Modbus TCP device',
+  description: 'A Modbus TCP server (PLC, gas controller, serial gateway) polled at a fixed rate.',
+  additionalProperties: false,
+  required: ['id', 'protocol', 'host', 'tags'],
+  properties: {
+    id: deviceId,
+    protocol: { const: 'modbus-tcp', title: 'Protocol', description: 'Device protocol.' },
+    host: {
+      type: 'string',
+      minLength: 1,
+      title: 'Host',
+      description: 'IP address or host name of the Modbus TCP server.',
+    },
+    port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65_535,
+      default: 502,
+      title: 'Port',
+      description: 'TCP port (502 is the registered Modbus port).',
+    },
+    unitId: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 255,
+      default: 1,
+      title: 'Unit id',
+      description: 'Modbus unit (slave) id; matters behind serial gateways.',
+    },
+    pollIntervalMs: {
+      type: 'integer',
+      minimum: 10,
+      maximum: 3_600_000,
+      default: 1000,
+      title: 'Poll interval (ms)',
+      description: 'Time between polls; a poll still running when the next is due is skipped.',
+    },
+    timeoutMs: {
+      type: 'integer',
+      minimum: 10,
+      maximum: 60_000,
+      default: 1000,
+      title: 'Timeout (ms)',
+      description: 'Reply timeout of one request, and connect timeout.',
+    },
+    maxRegistersPerRead: {
+      type: 'integer',
+      minimum: 1,
+      maximum: MODBUS_MAX_REGISTERS_PER_READ,
+      default: MODBUS_MAX_REGISTERS_PER_READ,
+      title: 'Max registers per read',
+      description: 'Largest read request; Modbus allows 125, some devices accept less.',
+    },
+    tags: {
+      type: 'array',
+      minItems: 1,
+      items: modbusTagSchema,
+      title: 'Tags',
+      description: 'Sensor values read from this device.',
+    },
+  },
+} as const;
+
+const opcuaDeviceSchema = {
+  type: 'object',
+  title: 'OPC UA device',
+  description: 'An OPC UA server; tags are monitored items of one subscription.',
+  additionalProperties: false,
+  required: ['id', 'protocol', 'endpointUrl', 'tags'],
+  properties: {
+    id: deviceId,
+    protocol: { const: 'opcua', title: 'Protocol', description: 'Device protocol.' },
+    endpointUrl: {
+      type: 'string',
+      pattern: '^opc\\.tcp://.+',
+      title: 'Endpoint URL',
+      description: "Server endpoint, e.g. 'opc.tcp://10.0.0.5:4840'.",
+    },
+    securityMode: {
+      enum: OPCUA_SECURITY_MODES,
+      default: 'None',
+      title: 'Security mode',
+      description: 'Message security mode; None must be paired with security policy None.',
+    },
+    securityPolicy: {
+      enum: OPCUA_SECURITY_POLICIES,
+      default: 'None',
+      title: 'Security policy',
+      description: 'Security policy (Sha256 policies only: Node 20 blocks RSA PKCS#1 v1.5).',
+    },
+    samplingIntervalMs: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 3_600_000,
+      default: 500,
+      title: 'Sampling interval (ms)',
+      description: 'Server-side sampling interval; also the subscription publishing interval.',
+    },
+    tags: {
+      type: 'array',
+      minItems: 1,
+      items: opcuaTagSchema,
+      title: 'Tags',
+      description: 'Sensor values monitored on this server.',
+    },
+  },
+} as const;
+
+export const gatewayConfigSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'HazardWatch gateway configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['gateway', 'uplink', 'devices'],
+  properties: {
+    gateway: {
+      type: 'object',
+      title: 'Gateway',
+      description: 'Who this gateway is.',
+      additionalProperties: false,
+      required: ['id', 'enterpriseId'],
+      properties: {
+        id: {
+          type: 'string',
+          pattern: ID_PATTERN,
+          title: 'Gateway id',
+          description: 'Appears in MQTT topics: letters, digits, _ . - (1-64 characters).',
+        },
+        enterpriseId: {
+          type: 'string',
+          pattern: ID_PATTERN,
+          title: 'Enterprise id',
+          description: 'Enterprise the plant belongs to; appears in MQTT topics.',
+        },
+        name: {
+          type: 'string',
+          maxLength: 200,
+          title: 'Name',
+          description: 'Human name of the gateway.',
+        },
+      },
+    },
+    uplink: {
+      type: 'object',
+      title: 'Uplink',
+      description: 'MQTT connection to the regulator platform.',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: {
+          type: 'string',
+          pattern: '^(mqtt|mqtts|ws|wss)://.+',
+          title: 'Broker URL',
+          description: 'mqtt://, mqtts://, ws:// or wss:// URL; HAZARDWATCH_MQTT_URL overrides it.',
+        },
+        username: { type: 'string', title: 'Username', description: 'MQTT username.' },
+        password: { type: 'string', title: 'Password', description: 'MQTT password.' },
+        publishIntervalMs: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 60_000,
+          default: 500,
+          title: 'Publish interval (ms)',
+          description: 'Telemetry is batched and published at this interval.',
+        },
+        keepaliveS: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 65_535,
+          default: 30,
+          title: 'Keepalive (s)',
+          description: 'MQTT keepalive interval.',
+        },
+      },
+    },
+    rules: {
+      type: 'object',
+      title: 'Rules',
+      description: 'Edge alarm rules.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        files: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: [],
+          title: 'Rule files',
+          description: "Rule files; relative paths are resolved against this file's folder.",
+        },
+        drill: {
+          type: 'boolean',
+          default: false,
+          title: 'Drill mode',
+          description: 'Tag every alarm as a drill; drill alarms never page an emergency centre.',
+        },
+      },
+    },
+    devices: {
+      type: 'array',
+      title: 'Devices',
+      description: 'Field devices the gateway acquires from.',
+      items: {
+        type: 'object',
+        title: 'Device',
+        description: `One device; protocol is one of ${DEVICE_PROTOCOLS.join(', ')}.`,
+        discriminator: { propertyName: 'protocol' },
+        oneOf: [modbusTcpDeviceSchema, opcuaDeviceSchema],
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,365 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import {
+  ConfigError,
+  type GatewayConfig,
+  loadGatewayConfig,
+  parseGatewayConfig,
+  sensorCatalogue,
+} from '../../gateway/config/index.js';
+import { decodeGatewayStatus } from '../../protocol/validate.js';
+
+const examplePath = path.resolve(import.meta.dirname, '../../gateway/config/example.yaml');
+const noEnv = { env: {} };
+
+/** A minimal valid configuration as plain data; tests change one thing at a time. */
+// biome-ignore lint/suspicious/noExplicitAny: raw YAML data that tests reshape freely, as users do
+function baseConfig(): Record<string, any> {
+  return {
+    gateway: { id: 'gw-1', enterpriseId: 'ent-1' },
+    uplink: { url: 'mqtt://127.0.0.1:1883' },
+    devices: [
+      {
+        id: 'gas-1',
+        protocol: 'modbus-tcp',
+        host: '127.0.0.1',
+        tags: [
+          {
+            sensorId: 'GT-1',
+            name: 'Methane',
+            kind: 'gas',
+            gas: 'methane',
+            unit: '%LEL',
+            register: { table: 'input', address: 0, type: 'float32' },
+          },
+          {
+            sensorId: 'GT-2',
+            name: 'H2S',
+            kind: 'gas',
+            gas: 'H2S',
+            unit: 'ppm',
+            register: { table: 'input', address: 2, type: 'float32' },
+          },
+        ],
+      },
+      {
+        id: 'tank-1',
+        protocol: 'opcua',
+        endpointUrl: 'opc.tcp://127.0.0.1:4840',
+        tags: [
+          {
+            sensorId: 'TT-1',
+            name: 'Tank temperature',
+            kind: 'temperature',
+            unit: '°C',
+            nodeId: 'ns=1;s=Tank1.Temperature',
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function parse(data: unknown, options = noEnv): GatewayConfig {
+  return parseGatewayConfig(stringify(data), 'test.yaml', options);
+}
+
+/** The error lines a configuration produces (fails the test if it is accepted). */
+function errorsOf(data: unknown, options = noEnv): readonly string[] {
+  try {
+    parse(data, options);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).lines;
+  }
+  throw new Error('configuration was accepted');
+}
+
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('loading the example configuration', () => {
+  const config = loadGatewayConfig(examplePath, noEnv);
+
+  it('applies every default the file leaves out', () => {
+    expect(config.uplink).toEqual({
+      url: 'mqtt://127.0.0.1:1883',
+      publishIntervalMs: 500,
+      keepaliveS: 30,
+    });
+    expect(config.rules.drill).toBe(false);
+    const modbus = config.devices[0]!;
+    expect(modbus).toMatchObject({
+      protocol: 'modbus-tcp',
+      port: 5020,
+      unitId: 1,
+      pollIntervalMs: 500,
+      timeoutMs: 1000,
+      maxRegistersPerRead: 125,
+    });
+    if (modbus.protocol !== 'modbus-tcp') throw new Error('expected modbus');
+    expect(modbus.tags[1]!.register).toEqual({
+      table: 'input',
+      address: 2,
+      type: 'float32',
+      wordOrder: 'ABCD',
+      scale: 1,
+      offset: 0,
+    });
+    expect(config.devices[1]).toMatchObject({
+      protocol: 'opcua',
+      securityMode: 'None',
+      securityPolicy: 'None',
+      samplingIntervalMs: 100,
+    });
+  });
+
+  it("resolves rule files against the config file's folder", () => {
+    expect(config.rules.files).toEqual([
+      path.resolve(path.dirname(examplePath), 'rules/demo-plant.yaml'),
+    ]);
+  });
+
+  it('is deeply frozen', () => {
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.devices[0]!.tags[0])).toBe(true);
+    expect(() => {
+      (config.uplink as { url: string }).url = 'mqtt://elsewhere';
+    }).toThrow(TypeError);
+  });
+
+  it('yields a sensor catalogue the birth message schema accepts', () => {
+    const sensors = sensorCatalogue(config);
+    expect(sensors.map((s) => s.sensorId)).toEqual([
+      'GT-101',
+      'GT-102',
+      'OT-103',
+      'GT-104',
+      'TT-201',
+      'PT-202',
+      'LT-203',
+    ]);
+    expect(sensors[0]).toEqual({
+      sensorId: 'GT-101',
+      name: 'Reactor hall methane detector',
+      kind: 'gas',
+      gas: 'methane',
+      unit: '%LEL',
+      installationId: 'unit-1',
+      location: 'Reactor hall, east wall',
+      rangeMin: 0,
+      rangeMax: 100,
+    });
+    const status = decodeGatewayStatus(
+      JSON.stringify({
+        v: 1,
+        gatewayId: config.gateway.id,
+        enterpriseId: config.gateway.enterpriseId,
+        state: 'online',
+        ts: Date.UTC(2026, 0, 1),
+        sensors,
+      }),
+    );
+    expect(status.ok).toBe(true);
+  });
+});
+
+describe('environment overrides', () => {
+  it('HAZARDWATCH_MQTT_URL replaces uplink.url', () => {
+    const config = parse(baseConfig(), { env: { HAZARDWATCH_MQTT_URL: 'mqtts://broker:8883' } });
+    expect(config.uplink.url).toBe('mqtts://broker:8883');
+  });
+
+  it('an invalid override is reported against uplink.url and names the variable', () => {
+    expect(errorsOf(baseConfig(), { env: { HAZARDWATCH_MQTT_URL: 'broker:1883' } })).toEqual([
+      "uplink.url: must match ^(mqtt|mqtts|ws|wss)://.+ (got 'broker:1883') [set by HAZARDWATCH_MQTT_URL]",
+    ]);
+  });
+});
+
+describe('a bad configuration names the exact key path', () => {
+  it('for an unknown data type', () => {
+    const data = baseConfig();
+    data.devices[0].tags[1].register.type = 'int61';
+    expect(errorsOf(data)).toEqual([
+      "devices[0].tags[1].register.type: must be one of bool, int16, uint16, int32, uint32, float32, float64, string (got 'int61')",
+    ]);
+  });
+
+  it('for an unknown protocol, by name', () => {
+    const data = baseConfig();
+    data.devices[1].protocol = 'bacnet';
+    expect(errorsOf(data)).toEqual([
+      "devices[1].protocol: must be one of modbus-tcp, opcua (got 'bacnet')",
+    ]);
+  });
+
+  it('for a missing required key', () => {
+    const data = baseConfig();
+    delete data.devices[0].host;
+    delete data.devices[0].tags[0].unit;
+    expect(errorsOf(data)).toEqual([
+      'devices[0].host: is required',
+      'devices[0].tags[0].unit: is required',
+    ]);
+  });
+
+  it('for a missing protocol', () => {
+    const data = baseConfig();
+    delete data.devices[0].protocol;
+    expect(errorsOf(data)).toEqual(['devices[0].protocol: is required']);
+  });
+
+  it('for a misspelt key, suggesting the right one', () => {
+    const data = baseConfig();
+    data.devices[0].pollIntervalMS = 100;
+    expect(errorsOf(data)).toEqual([
+      "devices[0].pollIntervalMS: unknown key; did you mean 'pollIntervalMs'?",
+    ]);
+  });
+
+  it('for an address out of range, negative or above 65535', () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].register.address = -1;
+    data.devices[0].tags[1].register.address = 65_536;
+    expect(errorsOf(data)).toEqual([
+      'devices[0].tags[0].register.address: must be >= 0 (got -1)',
+      'devices[0].tags[1].register.address: must be <= 65535 (got 65536)',
+    ]);
+  });
+
+  it('for a value running past the last address', () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].register.address = 65_535;
+    expect(errorsOf(data)).toEqual([
+      'devices[0].tags[0].register.address: value spans addresses 65535..65536, beyond 65535 (got 65535)',
+    ]);
+  });
+
+  it('for a tag spanning more than 125 registers, the Modbus limit per read', () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].register = {
+      table: 'holding',
+      address: 10,
+      type: 'string',
+      count: 130,
+    };
+    expect(errorsOf(data)).toEqual([
+      'devices[0].tags[0].register.count: spans 130 registers; one read carries at most 125 (device maxRegistersPerRead, Modbus limit 125) (got 130)',
+    ]);
+  });
+
+  it('for a tag wider than the device accepts in one read', () => {
+    const data = baseConfig();
+    data.devices[0].maxRegistersPerRead = 1;
+    expect(errorsOf(data)).toEqual([
+      "devices[0].tags[0].register.type: spans 2 registers; one read carries at most 1 (device maxRegistersPerRead, Modbus limit 125) (got 'float32')",
+      "devices[0].tags[1].register.type: spans 2 registers; one read carries at most 1 (device maxRegistersPerRead, Modbus limit 125) (got 'float32')",
+    ]);
+  });
+
+  it('for a nodeId that is not a string', () => {
+    const data = baseConfig();
+    data.devices[1].tags[0].nodeId = 1234;
+    expect(errorsOf(data)).toEqual(['devices[1].tags[0].nodeId: must be string (got 1234)']);
+  });
+
+  it('for a nodeId string that is not a NodeId', () => {
+    const data = baseConfig();
+    data.devices[1].tags[0].nodeId = 'Tank1.Temperature';
+    expect(errorsOf(data)).toEqual([
+      "devices[1].tags[0].nodeId: must match ^(ns=[0-9]+;|nsu=[^;]+;)?[isgb]=.+$ (got 'Tank1.Temperature')",
+    ]);
+  });
+
+  it('for a duplicate sensorId across devices', () => {
+    const data = baseConfig();
+    data.devices[1].tags[0].sensorId = 'GT-2';
+    expect(errorsOf(data)).toEqual([
+      "devices[1].tags[0].sensorId: duplicate sensorId, first used at devices[0].tags[1].sensorId (got 'GT-2')",
+    ]);
+  });
+
+  it('for a duplicate device id', () => {
+    const data = baseConfig();
+    data.devices[1].id = 'gas-1';
+    expect(errorsOf(data)).toEqual([
+      "devices[1].id: duplicate device id, first used at devices[0].id (got 'gas-1')",
+    ]);
+  });
+
+  it('for rangeMin not below rangeMax', () => {
+    const data = baseConfig();
+    Object.assign(data.devices[0].tags[0], { rangeMin: 100, rangeMax: 0 });
+    expect(errorsOf(data)).toEqual([
+      'devices[0].tags[0].rangeMax: must be greater than rangeMin (100) (got 0)',
+    ]);
+  });
+
+  it('for a non-bool type on a coil, and a gas sensor without its gas', () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].register = { table: 'coil', address: 3, type: 'int16' };
+    delete data.devices[0].tags[1].gas;
+    expect(errorsOf(data)).toEqual([
+      "devices[0].tags[0].register.type: must be bool: table 'coil' holds single bits (got 'int16')",
+      "devices[0].tags[1].gas: is required for kind 'gas'",
+    ]);
+  });
+
+  it('for a security policy that does not match the security mode', () => {
+    const data = baseConfig();
+    data.devices[1].securityMode = 'SignAndEncrypt';
+    expect(errorsOf(data)).toEqual([
+      "devices[1].securityPolicy: must not be None when securityMode is SignAndEncrypt (got 'None')",
+    ]);
+  });
+
+  it('for an id that cannot appear in an MQTT topic', () => {
+    const data = baseConfig();
+    data.gateway.id = 'gw/1';
+    expect(errorsOf(data)).toEqual(["gateway.id: must match ^[A-Za-z0-9_.-]{1,64}$ (got 'gw/1')"]);
+  });
+
+  it('reporting every problem at once, not only the first', () => {
+    const data = baseConfig();
+    data.uplink.keepaliveS = 0;
+    data.devices[0].port = 'five-oh-two';
+    data.devices[1].samplingIntervalMs = -5;
+    expect(errorsOf(data)).toEqual([
+      'uplink.keepaliveS: must be >= 1 (got 0)',
+      "devices[0].port: must be integer (got 'five-oh-two')",
+      'devices[1].samplingIntervalMs: must be >= 0 (got -5)',
+    ]);
+  });
+
+  it('for YAML syntax errors, with line and column', () => {
+    expect(() => parseGatewayConfig('gateway: [unclosed\n', 'broken.yaml')).toThrow(
+      /^broken\.yaml: invalid gateway configuration \(1 error\):\n {2}\(yaml\) line \d+ column \d+: /,
+    );
+  });
+});
+
+describe('loadGatewayConfig', () => {
+  it('starts the error message with the file path', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hw-config-'));
+    tempDirs.push(dir);
+    const file = path.join(dir, 'gateway.yaml');
+    const data = baseConfig();
+    data.devices[0].tags[0].register.type = 'int61';
+    writeFileSync(file, stringify(data));
+    expect(() => loadGatewayConfig(file, noEnv)).toThrow(
+      `${file}: invalid gateway configuration (1 error):\n  devices[0].tags[0].register.type: must be one of`,
+    );
+  });
+
+  it('names a missing file', () => {
+    const file = path.join(tmpdir(), 'hazardwatch-no-such-config.yaml');
+    expect(() => loadGatewayConfig(file, noEnv)).toThrow(`${file}: invalid gateway configuration`);
+    expect(() => loadGatewayConfig(file, noEnv)).toThrow(/ENOENT/);
+  });
+});
