@@ -1,0 +1,369 @@
+/**
+ * Durable alarm ledger (SQLite): one row per alarm occurrence in `alarms`, and
+ * every distinct transition received in the append-only `alarm_events` table
+ * (triggers refuse UPDATE and DELETE), so each alarm can be followed from its
+ * raise to its clear and later to its disposal (the closed loop regulators ask for).
+ *
+ * Idempotent under redelivery and tolerant of reordering, because the uplink
+ * redelivers after reconnects and nothing guarantees order across them:
+ * - a second 'raised' for a known alarmId changes nothing;
+ * - a 'cleared' before its 'raised' creates the alarm in state 'cleared'; the
+ *   late 'raised' fills in raisedAt but never reactivates it.
+ */
+import type { Clock } from '../../common/clock.js';
+import { systemClock } from '../../common/clock.js';
+import { createLogger } from '../../common/logger.js';
+import type { AlarmEvent } from '../../protocol/index.js';
+import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+
+const log = createLogger('server.alarms');
+
+export const ALARM_LEDGER_DEFAULTS = {
+  listLimit: 100, // alarms per list() call unless asked otherwise
+} as const;
+
+export type AlarmState = 'active' | 'cleared';
+
+/** One alarm occurrence as the ledger holds it. Absent optional fields are null. */
+export interface AlarmRecord {
+  alarmId: string;
+  gatewayId: string;
+  enterpriseId: string;
+  ruleId: string;
+  sensorId: string;
+  sensorName: string | null;
+  installationId: string | null;
+  location: string | null;
+  gas: string | null;
+  /** 1 = warning, 2 = action level (GB/T 50493-2019 §5.3). */
+  level: 1 | 2;
+  state: AlarmState;
+  /** Value at the raise (or at the clear while the raise has not arrived). */
+  value: number | null;
+  unit: string;
+  setpoint: number;
+  /** Edge time of the raise, epoch ms; null while only the clear has arrived. */
+  raisedAt: number | null;
+  clearedAt: number | null;
+  drill: boolean;
+  message: string | null;
+  /** When the server first heard of this alarm, epoch ms (server clock). */
+  receivedAt: number;
+}
+
+export interface RecordResult {
+  /** True when this call created the alarm (first transition received for its alarmId). */
+  isNew: boolean;
+  /** True when this call changed the alarm (false for a redelivery or a late raise of a cleared alarm it already knew). */
+  changed: boolean;
+  alarm: AlarmRecord;
+}
+
+export interface ListQuery {
+  /** 'active' (default 'all'). */
+  state?: 'active' | 'all';
+  limit?: number;
+}
+
+export interface AlarmLedgerOptions extends OpenOptions {
+  path: string;
+  clock?: Clock;
+}
+
+/** A known alarmId arrived from another gateway: the ids collide, nothing is recorded. */
+export class AlarmConflictError extends Error {
+  constructor(alarmId: string, knownGateway: string, gatewayId: string) {
+    super(
+      `alarm '${alarmId}' belongs to gateway '${knownGateway}', not to '${gatewayId}': not recorded`,
+    );
+    this.name = 'AlarmConflictError';
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS alarms (
+  alarm_id        TEXT PRIMARY KEY,
+  gateway_id      TEXT NOT NULL,
+  enterprise_id   TEXT NOT NULL,
+  rule_id         TEXT NOT NULL,
+  sensor_id       TEXT NOT NULL,
+  sensor_name     TEXT,
+  installation_id TEXT,
+  location        TEXT,
+  gas             TEXT,
+  level           INTEGER NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('active', 'cleared')),
+  value           REAL,
+  unit            TEXT NOT NULL,
+  setpoint        REAL NOT NULL,
+  raised_at       INTEGER,
+  cleared_at      INTEGER,
+  drill           INTEGER NOT NULL,
+  message         TEXT,
+  received_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarms_recent ON alarms (COALESCE(raised_at, cleared_at));
+CREATE INDEX IF NOT EXISTS alarms_state_recent ON alarms (state, COALESCE(raised_at, cleared_at));
+CREATE TABLE IF NOT EXISTS alarm_events (
+  event_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  alarm_id      TEXT NOT NULL,
+  transition    TEXT NOT NULL,
+  gateway_id    TEXT NOT NULL,
+  enterprise_id TEXT NOT NULL,
+  seq           INTEGER NOT NULL,  -- gateway sequence number
+  ts            INTEGER NOT NULL,  -- edge time of the transition
+  sent_at       INTEGER NOT NULL,
+  received_at   INTEGER NOT NULL,  -- server clock
+  level         INTEGER NOT NULL,
+  value         REAL,
+  drill         INTEGER NOT NULL,
+  payload       TEXT NOT NULL,     -- the event as received (JSON)
+  UNIQUE (alarm_id, transition, seq)
+);
+CREATE TRIGGER IF NOT EXISTS alarm_events_no_update BEFORE UPDATE ON alarm_events
+  BEGIN SELECT RAISE(ABORT, 'alarm_events is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS alarm_events_no_delete BEFORE DELETE ON alarm_events
+  BEGIN SELECT RAISE(ABORT, 'alarm_events is append-only'); END;
+`;
+
+interface AlarmRow {
+  alarm_id: string;
+  gateway_id: string;
+  enterprise_id: string;
+  rule_id: string;
+  sensor_id: string;
+  sensor_name: string | null;
+  installation_id: string | null;
+  location: string | null;
+  gas: string | null;
+  level: number;
+  state: AlarmState;
+  value: number | null;
+  unit: string;
+  setpoint: number;
+  raised_at: number | null;
+  cleared_at: number | null;
+  drill: number;
+  message: string | null;
+  received_at: number;
+}
+
+function fromRow(row: AlarmRow): AlarmRecord {
+  return {
+    alarmId: row.alarm_id,
+    gatewayId: row.gateway_id,
+    enterpriseId: row.enterprise_id,
+    ruleId: row.rule_id,
+    sensorId: row.sensor_id,
+    sensorName: row.sensor_name,
+    installationId: row.installation_id,
+    location: row.location,
+    gas: row.gas,
+    level: row.level === 2 ? 2 : 1,
+    state: row.state,
+    value: row.value,
+    unit: row.unit,
+    setpoint: row.setpoint,
+    raisedAt: row.raised_at,
+    clearedAt: row.cleared_at,
+    drill: row.drill !== 0,
+    message: row.message,
+    receivedAt: row.received_at,
+  };
+}
+
+function toRow(alarm: AlarmRecord): AlarmRow {
+  return {
+    alarm_id: alarm.alarmId,
+    gateway_id: alarm.gatewayId,
+    enterprise_id: alarm.enterpriseId,
+    rule_id: alarm.ruleId,
+    sensor_id: alarm.sensorId,
+    sensor_name: alarm.sensorName,
+    installation_id: alarm.installationId,
+    location: alarm.location,
+    gas: alarm.gas,
+    level: alarm.level,
+    state: alarm.state,
+    value: alarm.value,
+    unit: alarm.unit,
+    setpoint: alarm.setpoint,
+    raised_at: alarm.raisedAt,
+    cleared_at: alarm.clearedAt,
+    drill: alarm.drill ? 1 : 0,
+    message: alarm.message,
+    received_at: alarm.receivedAt,
+  };
+}
+
+/** The alarm an event describes, as it would be recorded if it were the first transition heard. */
+function fromEvent(event: AlarmEvent, receivedAt: number): AlarmRecord {
+  const raised = event.transition === 'raised';
+  return {
+    alarmId: event.alarmId,
+    gatewayId: event.gatewayId,
+    enterpriseId: event.enterpriseId,
+    ruleId: event.ruleId,
+    sensorId: event.sensorId,
+    sensorName: event.sensorName ?? null,
+    installationId: event.installationId ?? null,
+    location: event.location ?? null,
+    gas: event.gas ?? null,
+    level: event.level,
+    state: raised ? 'active' : 'cleared',
+    value: event.value,
+    unit: event.unit,
+    setpoint: event.setpoint,
+    raisedAt: raised ? event.ts : null,
+    clearedAt: raised ? null : event.ts,
+    drill: event.drill,
+    message: event.message ?? null,
+    receivedAt,
+  };
+}
+
+/**
+ * Lifecycle: `start()` opens (and migrates) the tables, `stop()` closes them and
+ * is safe to call twice. `record()` commits before it returns; every method
+ * throws when the ledger is not started.
+ */
+export class AlarmLedger {
+  private db: SqliteDatabase | null = null;
+  private recordTransaction: ((event: AlarmEvent, receivedAt: number) => RecordResult) | null =
+    null;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: AlarmLedgerOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async start(): Promise<void> {
+    if (this.db) return;
+    const db = openDatabase(this.options.path, this.options);
+    try {
+      db.exec(SCHEMA);
+      this.recordTransaction = this.prepareRecord(db);
+    } catch (err) {
+      db.close();
+      throw new Error(`cannot prepare alarm ledger '${this.options.path}'`, { cause: err });
+    }
+    this.db = db;
+  }
+
+  async stop(): Promise<void> {
+    const db = this.db;
+    this.db = null;
+    this.recordTransaction = null;
+    if (db?.open) db.close();
+  }
+
+  /**
+   * Records one transition, durably and idempotently (see the module comment).
+   * Throws {@link AlarmConflictError} when the alarmId is known from another gateway.
+   */
+  record(event: AlarmEvent): RecordResult {
+    if (!this.recordTransaction) throw new Error('alarm ledger is not started');
+    return this.recordTransaction(event, this.clock.now());
+  }
+
+  /** Newest first (by raise time, or clear time while the raise has not arrived). */
+  list(query: ListQuery = {}): AlarmRecord[] {
+    const db = this.requireDb();
+    const limit = query.limit ?? ALARM_LEDGER_DEFAULTS.listLimit;
+    const order = 'ORDER BY COALESCE(raised_at, cleared_at) DESC, alarm_id LIMIT ?';
+    const rows =
+      query.state === 'active'
+        ? db
+            .prepare<[number], AlarmRow>(`SELECT * FROM alarms WHERE state = 'active' ${order}`)
+            .all(limit)
+        : db.prepare<[number], AlarmRow>(`SELECT * FROM alarms ${order}`).all(limit);
+    return rows.map(fromRow);
+  }
+
+  get(alarmId: string): AlarmRecord | undefined {
+    const row = this.requireDb()
+      .prepare<[string], AlarmRow>('SELECT * FROM alarms WHERE alarm_id = ?')
+      .get(alarmId);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Number of active alarms (for health and summaries). */
+  activeCount(): number {
+    return this.requireDb()
+      .prepare<[], number>("SELECT COUNT(*) FROM alarms WHERE state = 'active'")
+      .pluck()
+      .get()!;
+  }
+
+  private requireDb(): SqliteDatabase {
+    if (!this.db) throw new Error('alarm ledger is not started');
+    return this.db;
+  }
+
+  private prepareRecord(db: SqliteDatabase) {
+    const insertEvent = db.prepare(
+      `INSERT OR IGNORE INTO alarm_events
+         (alarm_id, transition, gateway_id, enterprise_id, seq, ts, sent_at, received_at, level, value, drill, payload)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const select = db.prepare<[string], AlarmRow>('SELECT * FROM alarms WHERE alarm_id = ?');
+    const insert = db.prepare(
+      `INSERT INTO alarms VALUES (@alarm_id, @gateway_id, @enterprise_id, @rule_id, @sensor_id,
+         @sensor_name, @installation_id, @location, @gas, @level, @state, @value, @unit, @setpoint,
+         @raised_at, @cleared_at, @drill, @message, @received_at)`,
+    );
+    const update = db.prepare(
+      `UPDATE alarms SET sensor_name = @sensor_name, installation_id = @installation_id,
+         location = @location, gas = @gas, level = @level, state = @state, value = @value,
+         unit = @unit, setpoint = @setpoint, raised_at = @raised_at, cleared_at = @cleared_at,
+         message = @message
+       WHERE alarm_id = @alarm_id`,
+    );
+
+    return db.transaction((event: AlarmEvent, receivedAt: number): RecordResult => {
+      const row = select.get(event.alarmId);
+      if (row && row.gateway_id !== event.gatewayId) {
+        throw new AlarmConflictError(event.alarmId, row.gateway_id, event.gatewayId);
+      }
+      insertEvent.run(
+        event.alarmId,
+        event.transition,
+        event.gatewayId,
+        event.enterpriseId,
+        event.seq,
+        event.ts,
+        event.sentAt,
+        receivedAt,
+        event.level,
+        event.value,
+        event.drill ? 1 : 0,
+        JSON.stringify(event),
+      );
+      if (!row) {
+        const alarm = fromEvent(event, receivedAt);
+        insert.run(toRow(alarm));
+        return { isNew: true, changed: true, alarm };
+      }
+      const known = fromRow(row);
+      const next = applyTransition(known, event);
+      if (!next) return { isNew: false, changed: false, alarm: known };
+      update.run(toRow(next));
+      if (event.transition === 'raised') {
+        log.info({ alarmId: event.alarmId }, 'alarm raise arrived after its clear; kept cleared');
+      }
+      return { isNew: false, changed: true, alarm: next };
+    });
+  }
+}
+
+/** The alarm after `event`, or null when the event changes nothing (a redelivery). */
+function applyTransition(known: AlarmRecord, event: AlarmEvent): AlarmRecord | null {
+  if (event.transition === 'cleared') {
+    if (known.state === 'cleared') return null;
+    return { ...known, state: 'cleared', clearedAt: event.ts };
+  }
+  // 'raised': only news when the raise had not arrived yet (it came after its clear).
+  if (known.raisedAt !== null) return null;
+  const raised = fromEvent(event, known.receivedAt);
+  return { ...raised, state: 'cleared', clearedAt: known.clearedAt };
+}

@@ -1,0 +1,117 @@
+/**
+ * GET /api/v1/stream: Server-Sent Events from the event hub.
+ *
+ *   event: readings  data: { gatewayId, enterpriseId, readings: Reading[] }
+ *   event: alarm     data: one alarm as in GET /api/v1/alarms
+ *   event: gateway   data: one gateway as in GET /api/v1/gateways
+ *
+ * A comment line every 15 s keeps proxies and browsers from timing the stream
+ * out. A slow client cannot grow server memory without bound: while its socket
+ * buffer is above `maxBufferedBytes`, readings events for it are dropped (a
+ * comment reports how many once it drains); alarm and gateway events are
+ * always written, they are few and must not be lost.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AlarmRecord } from '../alarms/ledger.js';
+import type { EventHub, ReadingsEvent } from '../events.js';
+import type { GatewayPresence } from '../gateways.js';
+import { toAlarmDto, toGatewayDto } from './dto.js';
+
+export const STREAM_DEFAULTS = {
+  heartbeatMs: 15_000, // 15 s comment line
+  maxBufferedBytes: 256 * 1024, // 256 KiB queued per connection before readings are dropped
+  retryMs: 3_000, // 3 s: EventSource reconnect delay we ask browsers for
+} as const;
+
+export interface StreamOptions {
+  events: EventHub;
+  heartbeatMs?: number;
+  maxBufferedBytes?: number;
+}
+
+/** Registers the route and ends every open stream when the app closes. */
+export function registerStream(app: FastifyInstance, options: StreamOptions): void {
+  const heartbeatMs = options.heartbeatMs ?? STREAM_DEFAULTS.heartbeatMs;
+  const maxBuffered = options.maxBufferedBytes ?? STREAM_DEFAULTS.maxBufferedBytes;
+  const open = new Set<() => void>();
+  // One serialisation per event, however many streams are open: listeners run
+  // one after another on the same payload object.
+  const frames = new WeakMap<object, string>();
+  const frame = (event: string, payload: object, toData: () => unknown): string => {
+    let text = frames.get(payload);
+    if (text === undefined) {
+      text = `event: ${event}\ndata: ${JSON.stringify(toData())}\n\n`;
+      frames.set(payload, text);
+    }
+    return text;
+  };
+
+  app.addHook('preClose', async () => {
+    for (const close of [...open]) close();
+  });
+
+  app.get(
+    '/api/v1/stream',
+    {
+      schema: {
+        description:
+          'Server-Sent Events: `readings`, `alarm` (as /api/v1/alarms items), `gateway` (as /api/v1/gateways items).',
+        response: { 200: { description: 'text/event-stream', type: 'string' } },
+      },
+    },
+    (request: FastifyRequest, reply: FastifyReply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no', // nginx: do not buffer the stream
+      });
+      res.write(`retry: ${STREAM_DEFAULTS.retryMs}\n: connected\n\n`);
+
+      let dropped = 0;
+      const write = (text: string) => {
+        if (dropped > 0) {
+          res.write(`: dropped ${dropped} readings events (client too slow)\n\n`);
+          dropped = 0;
+        }
+        res.write(text);
+      };
+      const congested = () => res.writableNeedDrain || res.writableLength > maxBuffered;
+
+      const unsubscribe = [
+        options.events.on('readings', (payload: ReadingsEvent) => {
+          if (congested()) {
+            dropped++;
+            return;
+          }
+          write(frame('readings', payload, () => payload));
+        }),
+        options.events.on('alarm', (alarm: AlarmRecord) =>
+          write(frame('alarm', alarm, () => toAlarmDto(alarm))),
+        ),
+        options.events.on('gateway', (gateway: GatewayPresence) =>
+          write(frame('gateway', gateway, () => toGatewayDto(gateway))),
+        ),
+      ];
+      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+      heartbeat.unref();
+
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(heartbeat);
+        for (const off of unsubscribe) off();
+        open.delete(close);
+        if (!res.writableEnded) res.end();
+        // The connection is spent: do not let keep-alive hold the server open.
+        request.raw.socket?.destroySoon?.();
+      };
+      open.add(close);
+      res.on('close', close);
+      res.on('error', close);
+    },
+  );
+}

@@ -1,0 +1,171 @@
+/**
+ * The central server: wires the telemetry store, alarm ledger, emergency
+ * notifier, MQTT broker with ingest, and the HTTP API with the dashboard.
+ *
+ * Start order: store → ledger → notifier → broker (+ ingest) → HTTP, so
+ * nothing is accepted before the place it goes to is open. Stop runs in
+ * reverse; ingest drains the last messages (including the last wills the
+ * broker publishes as it disconnects clients) before the stores close.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../common/clock.js';
+import { systemClock } from '../common/clock.js';
+import { createLogger } from '../common/logger.js';
+import { isAddressInUse, PortInUseError } from '../common/net.js';
+import { AlarmLedger } from './alarms/ledger.js';
+import { buildApp } from './api/app.js';
+import { MqttBroker } from './broker.js';
+import type { ServerConfig } from './config/index.js';
+import { EventHub } from './events.js';
+import { GatewayRegistry } from './gateways.js';
+import { type AfterCommitHook, Ingest } from './ingest.js';
+import { EmergencyNotifier } from './linkage/emergency-notifier.js';
+import { createTelemetryStore } from './store/index.js';
+import type { TelemetryStore } from './store/telemetry-store.js';
+
+const log = createLogger('server');
+
+export interface CentralServerOptions {
+  clock?: Clock;
+  /** HTTP client for emergency linkage (global fetch by default). */
+  fetch?: typeof fetch;
+  /** Serve the dashboard at / (default true). */
+  dashboard?: boolean;
+  /** Runs after each telemetry batch or alarm event is committed (the ack goes here). */
+  afterCommit?: AfterCommitHook;
+}
+
+/**
+ * Lifecycle: `start()` resolves when MQTT and HTTP accept connections; a taken
+ * port throws {@link PortInUseError} (and whatever had started is stopped).
+ * `stop()` closes everything, is safe to call twice and after a failed start.
+ */
+export class CentralServer {
+  readonly store: TelemetryStore;
+  readonly ledger: AlarmLedger;
+  readonly notifier: EmergencyNotifier;
+  readonly gateways: GatewayRegistry;
+  readonly events: EventHub;
+  readonly ingest: Ingest;
+  readonly broker: MqttBroker;
+  private app: FastifyInstance | null = null;
+  private actualHttpPort = 0;
+  private readonly clock: Clock;
+
+  constructor(
+    readonly config: ServerConfig,
+    private readonly options: CentralServerOptions = {},
+  ) {
+    const clock = options.clock ?? systemClock;
+    this.clock = clock;
+    const path = config.store.path;
+    this.store = createTelemetryStore(config.store, clock);
+    this.ledger = new AlarmLedger({ path, clock });
+    const notifierOptions: ConstructorParameters<typeof EmergencyNotifier>[0] = {
+      path,
+      clock,
+      centres: config.emergencyCentres,
+      enterprises: config.enterprises,
+      retryInitialMs: config.linkage.retryInitialMs,
+      retryMaxMs: config.linkage.retryMaxMs,
+    };
+    if (options.fetch) notifierOptions.fetch = options.fetch;
+    this.notifier = new EmergencyNotifier(notifierOptions);
+    this.gateways = new GatewayRegistry(clock);
+    this.events = new EventHub();
+    const ingestOptions: ConstructorParameters<typeof Ingest>[0] = {
+      store: this.store,
+      ledger: this.ledger,
+      gateways: this.gateways,
+      events: this.events,
+      notifier: this.notifier,
+      clock,
+    };
+    if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
+    this.ingest = new Ingest(ingestOptions);
+    this.broker = new MqttBroker({
+      host: config.mqtt.host,
+      port: config.mqtt.port,
+      onPublish: async (message) => {
+        await this.ingest.handle(message);
+      },
+    });
+  }
+
+  /** The HTTP port actually listened on (0 before start). */
+  get httpPort(): number {
+    return this.actualHttpPort;
+  }
+
+  /** The MQTT port actually listened on (0 before start). */
+  get mqttPort(): number {
+    return this.broker.port;
+  }
+
+  async start(): Promise<void> {
+    const startedAt = this.clock.now();
+    try {
+      await this.store.start();
+      await this.ledger.start();
+      await this.notifier.start();
+      await this.broker.start();
+      this.app = buildApp({
+        store: this.store,
+        ledger: this.ledger,
+        gateways: this.gateways,
+        notifier: this.notifier,
+        ingest: this.ingest,
+        events: this.events,
+        clock: this.clock,
+        startedAt,
+        dashboard: this.options.dashboard ?? true,
+      });
+      await this.listen(this.app);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    log.info(
+      { http: this.actualHttpPort, mqtt: this.mqttPort, store: this.config.store.path },
+      'HazardWatch server started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    const app = this.app;
+    this.app = null;
+    // Reverse start order; one failing step does not keep the rest open.
+    const steps: [string, () => Promise<void>][] = [
+      ['http', async () => app?.close()],
+      ['broker', () => this.broker.stop()],
+      ['ingest', () => this.ingest.stop()],
+      ['notifier', () => this.notifier.stop()],
+      ['ledger', () => this.ledger.stop()],
+      ['store', () => this.store.stop()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        log.error({ err, component: name }, 'error while stopping');
+      }
+    }
+    this.actualHttpPort = 0;
+  }
+
+  private async listen(app: FastifyInstance): Promise<void> {
+    const { host, port } = this.config.http;
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      if (isAddressInUse(err)) {
+        throw new PortInUseError('HTTP API', port, '--http-port or HAZARDWATCH_HTTP_PORT', {
+          cause: err,
+        });
+      }
+      throw new Error(`HTTP API cannot listen on ${host}:${port}`, { cause: err });
+    }
+    const address = app.server.address();
+    this.actualHttpPort = typeof address === 'object' && address ? address.port : port;
+  }
+}

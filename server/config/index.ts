@@ -1,0 +1,3 @@
+export * from './cli.js';
+export * from './schema.js';
+export * from './server-config.js';

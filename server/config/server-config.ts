@@ -1,0 +1,173 @@
+/**
+ * Server configuration: one JSON Schema (schema.ts), validated with every error
+ * at once, defaults applied, deep-frozen. Error lines name the key path:
+ * `emergencyCentres[0].url: must match pattern "^https?://[^\s]+$" (got 'ftp://x')`.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { serverConfigSchema } from './schema.js';
+
+export interface EnterpriseInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly county?: string;
+  readonly city?: string;
+  readonly province?: string;
+}
+
+export interface EmergencyCentreConfig {
+  readonly id: string;
+  readonly name: string;
+  readonly url: string;
+  readonly secret: string;
+  /** Lowest alarm level sent to this centre (GB/T 50493-2019 §5.3: 2 = action level). */
+  readonly minLevel: 1 | 2;
+}
+
+export interface ServerConfig {
+  readonly http: { readonly host: string; readonly port: number };
+  readonly mqtt: { readonly host: string; readonly port: number };
+  readonly store: { readonly type: 'sqlite'; readonly path: string };
+  readonly enterprises: readonly EnterpriseInfo[];
+  readonly emergencyCentres: readonly EmergencyCentreConfig[];
+  readonly linkage: { readonly retryInitialMs: number; readonly retryMaxMs: number };
+}
+
+/** Thrown for a config that fails validation; `problems` holds one line per error. */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `invalid server config (${source}):\n${problems.map((p) => `  ${p}`).join('\n')}`,
+      options,
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+const validate = ajv.compile(serverConfigSchema);
+
+/** `/emergencyCentres/0/url` → `emergencyCentres[0].url`. */
+function keyPath(instancePath: string, child?: string): string {
+  const parts = instancePath.split('/').slice(1);
+  if (child !== undefined) parts.push(child);
+  let path = '';
+  for (const raw of parts) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    path += /^\d+$/.test(part) ? `[${part}]` : path === '' ? part : `.${part}`;
+  }
+  return path === '' ? '(root)' : path;
+}
+
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function describeError(error: ErrorObject): string {
+  switch (error.keyword) {
+    case 'required':
+      return `${keyPath(error.instancePath, String(error.params.missingProperty))}: is required`;
+    case 'additionalProperties':
+      return `${keyPath(error.instancePath, String(error.params.additionalProperty))}: is not a known key`;
+    case 'enum': {
+      const allowed = (error.params.allowedValues as unknown[]).map(shown).join(', ');
+      return `${keyPath(error.instancePath)}: must be one of ${allowed} (got ${shown(error.data)})`;
+    }
+    default: {
+      const path = keyPath(error.instancePath);
+      // Never echo a secret into logs, even a wrong one.
+      const got = /secret$/i.test(path) ? '<hidden>' : shown(error.data);
+      return `${path}: ${error.message ?? 'is invalid'} (got ${got})`;
+    }
+  }
+}
+
+/** Checks the schema cannot express: unique ids and ordered retry bounds. */
+function semanticProblems(config: ServerConfig): string[] {
+  const problems: string[] = [];
+  const duplicates = (items: readonly { id: string }[], key: string) => {
+    const seen = new Set<string>();
+    items.forEach((item, index) => {
+      if (seen.has(item.id)) problems.push(`${key}[${index}].id: duplicate id (got '${item.id}')`);
+      seen.add(item.id);
+    });
+  };
+  duplicates(config.enterprises, 'enterprises');
+  duplicates(config.emergencyCentres, 'emergencyCentres');
+  const { retryInitialMs, retryMaxMs } = config.linkage;
+  if (retryMaxMs < retryInitialMs) {
+    problems.push(
+      `linkage.retryMaxMs: must be >= linkage.retryInitialMs (${retryInitialMs}) (got ${retryMaxMs})`,
+    );
+  }
+  return problems;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Validates a config object (from YAML, JSON or code) and returns it complete
+ * (defaults applied) and frozen. `source` names where it came from in errors.
+ * The input is not modified.
+ */
+export function parseServerConfig(obj: unknown, source = 'server config'): ServerConfig {
+  const candidate: unknown = obj === undefined || obj === null ? {} : structuredClone(obj);
+  if (!validate(candidate)) {
+    throw new ConfigError(source, (validate.errors ?? []).map(describeError));
+  }
+  const config = candidate as unknown as ServerConfig;
+  const problems = semanticProblems(config);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return deepFreeze(config);
+}
+
+/** Deep-merges plain objects (arrays and scalars replace). */
+function merge(base: unknown, overrides: unknown): unknown {
+  const isPlain = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isPlain(base) || !isPlain(overrides)) return overrides === undefined ? base : overrides;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) out[key] = merge(base[key], value);
+  return out;
+}
+
+/**
+ * Reads a YAML (or JSON, a YAML subset) config file and validates it.
+ * `overrides` (e.g. ports from the command line) are merged in before validation.
+ */
+export function loadServerConfig(path: string, overrides?: object): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read server config '${path}': ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(path, [`(file): not valid YAML: ${(err as Error).message}`], {
+      cause: err,
+    });
+  }
+  return parseServerConfig(merge(raw ?? {}, overrides ?? {}), path);
+}
+
+/** Merges overrides into a raw config object (used when there is no config file). */
+export function withOverrides(raw: object, overrides?: object): unknown {
+  return merge(raw, overrides ?? {});
+}

@@ -1,0 +1,64 @@
+/**
+ * In-process event hub: ingest publishes what it committed, the API's live
+ * stream (and later escalation) subscribes. Events are emitted only after the
+ * store or ledger committed, so a subscriber never shows what a restart would lose.
+ *
+ * Listeners run synchronously inside the emit; a throwing listener is logged
+ * and does not stop the others or the ingest that emitted.
+ */
+import { EventEmitter } from 'node:events';
+import { createLogger } from '../common/logger.js';
+import type { Reading } from '../protocol/index.js';
+import type { AlarmRecord } from './alarms/ledger.js';
+import type { GatewayPresence } from './gateways.js';
+
+const log = createLogger('server.events');
+
+export interface ReadingsEvent {
+  gatewayId: string;
+  enterpriseId: string;
+  readings: readonly Reading[];
+}
+
+export interface ServerEvents {
+  readings: ReadingsEvent;
+  /** An alarm after the ledger committed a change to it. */
+  alarm: AlarmRecord;
+  /** A gateway's presence changed (online/offline, catalogue). */
+  gateway: GatewayPresence;
+}
+
+export type ServerEventName = keyof ServerEvents;
+export type ServerEventListener<K extends ServerEventName> = (payload: ServerEvents[K]) => void;
+
+export class EventHub {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    // One listener per live-stream connection: no fixed bound is meaningful.
+    this.emitter.setMaxListeners(0);
+  }
+
+  on<K extends ServerEventName>(event: K, listener: ServerEventListener<K>): () => void {
+    this.emitter.on(event, listener as (payload: unknown) => void);
+    return () => this.off(event, listener);
+  }
+
+  off<K extends ServerEventName>(event: K, listener: ServerEventListener<K>): void {
+    this.emitter.off(event, listener as (payload: unknown) => void);
+  }
+
+  emit<K extends ServerEventName>(event: K, payload: ServerEvents[K]): void {
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as ServerEventListener<K>)(payload);
+      } catch (err) {
+        log.error({ err, event }, 'event listener failed');
+      }
+    }
+  }
+
+  listenerCount(event: ServerEventName): number {
+    return this.emitter.listenerCount(event);
+  }
+}

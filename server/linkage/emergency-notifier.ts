@@ -1,0 +1,451 @@
+/**
+ * Emergency linkage (rescue linkage): a new, non-drill alarm at or above a
+ * centre's `minLevel` (level 2 by default: the GB/T 50493-2019 §5.3 action
+ * level) becomes one durable delivery per emergency centre, POSTed as a signed
+ * EmergencyNotification (protocol/linkage.ts, docs/protocol.md) until the
+ * centre answers 2xx.
+ *
+ * Guarantees:
+ * - at most one delivery per (alarm, centre): the table is unique on
+ *   (alarm_id, centre_id), so a redelivered alarm event never pages twice;
+ * - at least once per delivery: the delivery row is committed before the first
+ *   attempt, retried with exponential backoff and jitter while the server runs,
+ *   and pending rows resume after a restart. `x-hazardwatch-delivery` (the
+ *   notificationId) is the same on every attempt so the centre can drop repeats;
+ * - the body is fixed when the delivery is created, so every attempt sends the
+ *   same bytes; the timestamp and signature are made fresh per attempt.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../../common/clock.js';
+import { systemClock } from '../../common/clock.js';
+import { createLogger } from '../../common/logger.js';
+import {
+  DELIVERY_HEADER,
+  type EmergencyNotification,
+  LINKAGE_VERSION,
+  SIGNATURE_HEADER,
+  signLinkage,
+  TIMESTAMP_HEADER,
+} from '../../protocol/index.js';
+import type { AlarmRecord } from '../alarms/ledger.js';
+import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
+import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+
+const log = createLogger('server.linkage');
+
+export const EMERGENCY_NOTIFIER_DEFAULTS = {
+  requestTimeoutMs: 5_000, // 5 s per attempt (docs/protocol.md: no answer within 5 s is retried)
+  retryInitialMs: 500, // 0.5 s before the first retry, doubling
+  retryMaxMs: 30_000, // 30 s longest wait between attempts
+  listLimit: 200, // deliveries returned by deliveries()
+} as const;
+
+export type DeliveryState = 'pending' | 'delivered';
+
+/** One notification of one alarm to one centre. Times are epoch ms (server clock). */
+export interface LinkageDelivery {
+  notificationId: string;
+  alarmId: string;
+  centreId: string;
+  centreName: string | null;
+  state: DeliveryState;
+  attempts: number;
+  /** HTTP status of the last attempt; null before the first answer or when none came. */
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  /** When the next attempt is due; null once delivered. */
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+}
+
+export interface LinkageCounts {
+  pending: number;
+  delivered: number;
+}
+
+export interface AttemptOutcome {
+  notificationId: string;
+  centreId: string;
+  status: number | null;
+  error: string | null;
+  delivered: boolean;
+}
+
+export interface EmergencyNotifierOptions extends OpenOptions {
+  /** SQLite file holding the deliveries (the server's store file), or ':memory:'. */
+  path: string;
+  centres: readonly EmergencyCentreConfig[];
+  enterprises?: readonly EnterpriseInfo[];
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  requestTimeoutMs?: number;
+  clock?: Clock;
+  /** HTTP client; global fetch by default. */
+  fetch?: typeof fetch;
+  /** Jitter source in [0, 1); Math.random by default. */
+  random?: () => number;
+}
+
+/**
+ * Delay before the attempt after `failedAttempts` failures: initial·2^(n−1)
+ * capped at max, then "equal jitter" (half fixed, half random) so centres that
+ * come back are not hit by every server in the same millisecond.
+ */
+export function backoffDelayMs(
+  failedAttempts: number,
+  initialMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const exponent = Math.min(Math.max(failedAttempts - 1, 0), 30);
+  const base = Math.min(maxMs, initialMs * 2 ** exponent);
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+/** Stable, header-safe id per (alarm, centre): the same on every retry and after restarts. */
+export function notificationIdFor(alarmId: string, centreId: string): string {
+  const digest = createHash('sha256').update(`${alarmId}\u0000${centreId}`).digest('hex');
+  return `ntf-${digest.slice(0, 32)}`;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS linkage_deliveries (
+  notification_id TEXT PRIMARY KEY,
+  alarm_id        TEXT NOT NULL,
+  centre_id       TEXT NOT NULL,
+  body            TEXT NOT NULL,     -- the JSON sent on every attempt
+  state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  last_status     INTEGER,
+  last_error      TEXT,
+  created_at      INTEGER NOT NULL,
+  next_attempt_at INTEGER,
+  delivered_at    INTEGER,
+  UNIQUE (alarm_id, centre_id)
+);
+CREATE INDEX IF NOT EXISTS linkage_deliveries_state ON linkage_deliveries (state);
+`;
+
+interface DeliveryRow {
+  notification_id: string;
+  alarm_id: string;
+  centre_id: string;
+  body: string;
+  state: DeliveryState;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  next_attempt_at: number | null;
+  delivered_at: number | null;
+}
+
+export interface EmergencyNotifierEvents {
+  attempt: [AttemptOutcome];
+  delivered: [LinkageDelivery];
+}
+
+function defaultMessage(alarm: AlarmRecord): string {
+  const what = alarm.gas ? `${alarm.gas} level-${alarm.level} alarm` : `level-${alarm.level} alarm`;
+  const where = alarm.location ?? alarm.installationId ?? alarm.gatewayId;
+  const sensor = alarm.sensorName ?? alarm.sensorId;
+  return `${what} at ${where} (${sensor}): ${alarm.value ?? 'no value'} ${alarm.unit}, setpoint ${alarm.setpoint} ${alarm.unit}`;
+}
+
+/**
+ * Lifecycle: `start()` opens the deliveries table and resumes pending
+ * deliveries; `stop()` cancels timers, aborts requests in flight (they stay
+ * pending and resume at the next start), closes the table; safe to call twice.
+ */
+export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
+  private db: SqliteDatabase | null = null;
+  private readonly clock: Clock;
+  private readonly centres: Map<string, EmergencyCentreConfig>;
+  private readonly enterpriseNames: Map<string, string>;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly inFlight = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly missingCentresLogged = new Set<string>();
+  private stopping = false;
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+
+  constructor(private readonly options: EmergencyNotifierOptions) {
+    super();
+    this.clock = options.clock ?? systemClock;
+    this.centres = new Map(options.centres.map((c) => [c.id, c]));
+    this.enterpriseNames = new Map((options.enterprises ?? []).map((e) => [e.id, e.name]));
+    this.retryInitialMs = options.retryInitialMs ?? EMERGENCY_NOTIFIER_DEFAULTS.retryInitialMs;
+    this.retryMaxMs = options.retryMaxMs ?? EMERGENCY_NOTIFIER_DEFAULTS.retryMaxMs;
+  }
+
+  async start(): Promise<void> {
+    if (this.db) return;
+    const db = openDatabase(this.options.path, this.options);
+    try {
+      db.exec(SCHEMA);
+    } catch (err) {
+      db.close();
+      throw new Error(`cannot prepare linkage deliveries '${this.options.path}'`, { cause: err });
+    }
+    this.db = db;
+    this.stopping = false;
+    const pending = db
+      .prepare<[], DeliveryRow>("SELECT * FROM linkage_deliveries WHERE state = 'pending'")
+      .all();
+    for (const row of pending) {
+      const wait = Math.min(
+        Math.max((row.next_attempt_at ?? 0) - this.clock.now(), 0),
+        this.retryMaxMs,
+      );
+      this.schedule(row.notification_id, row.centre_id, wait);
+    }
+    if (pending.length > 0)
+      log.info({ pending: pending.length }, 'resuming pending linkage deliveries');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    const inFlight = [...this.inFlight.values()];
+    for (const { abort } of inFlight) abort.abort(new Error('server stopping'));
+    await Promise.allSettled(inFlight.map((f) => f.done));
+    const db = this.db;
+    this.db = null;
+    if (db?.open) db.close();
+  }
+
+  /**
+   * Called for every alarm the ledger created. Creates (durably) and starts one
+   * delivery per centre whose minLevel the alarm reaches, unless the alarm is a
+   * drill, already cleared, or already has its deliveries. Returns how many it created.
+   */
+  notify(alarm: AlarmRecord): number {
+    const db = this.requireDb();
+    if (alarm.drill || alarm.state !== 'active' || alarm.raisedAt === null) return 0;
+    const insert = db.prepare(
+      `INSERT OR IGNORE INTO linkage_deliveries
+         (notification_id, alarm_id, centre_id, body, state, created_at, next_attempt_at)
+       VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+    );
+    const now = this.clock.now();
+    const created: EmergencyCentreConfig[] = [];
+    db.transaction(() => {
+      for (const centre of this.centres.values()) {
+        if (alarm.level < centre.minLevel) continue;
+        const notificationId = notificationIdFor(alarm.alarmId, centre.id);
+        const body = JSON.stringify(this.notification(alarm, notificationId));
+        if (insert.run(notificationId, alarm.alarmId, centre.id, body, now, now).changes > 0) {
+          created.push(centre);
+        }
+      }
+    })();
+    for (const centre of created) {
+      log.info(
+        { alarmId: alarm.alarmId, centreId: centre.id },
+        'emergency linkage delivery created',
+      );
+      this.schedule(notificationIdFor(alarm.alarmId, centre.id), centre.id, 0);
+    }
+    return created.length;
+  }
+
+  /** Newest first. */
+  deliveries(limit: number = EMERGENCY_NOTIFIER_DEFAULTS.listLimit): LinkageDelivery[] {
+    return this.requireDb()
+      .prepare<[number], DeliveryRow>(
+        'SELECT * FROM linkage_deliveries ORDER BY created_at DESC, notification_id LIMIT ?',
+      )
+      .all(limit)
+      .map((row) => this.fromRow(row));
+  }
+
+  counts(): LinkageCounts {
+    const rows = this.requireDb()
+      .prepare<[], { state: DeliveryState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM linkage_deliveries GROUP BY state',
+      )
+      .all();
+    const counts: LinkageCounts = { pending: 0, delivered: 0 };
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  private requireDb(): SqliteDatabase {
+    if (!this.db) throw new Error('emergency notifier is not started');
+    return this.db;
+  }
+
+  private notification(alarm: AlarmRecord, notificationId: string): EmergencyNotification {
+    const notification: EmergencyNotification = {
+      v: LINKAGE_VERSION,
+      notificationId,
+      alarmId: alarm.alarmId,
+      enterpriseId: alarm.enterpriseId,
+      gatewayId: alarm.gatewayId,
+      sensorId: alarm.sensorId,
+      level: alarm.level,
+      value: alarm.value,
+      unit: alarm.unit,
+      setpoint: alarm.setpoint,
+      raisedAt: new Date(alarm.raisedAt ?? alarm.receivedAt).toISOString(),
+      drill: alarm.drill,
+      message: alarm.message ?? defaultMessage(alarm),
+    };
+    const enterpriseName = this.enterpriseNames.get(alarm.enterpriseId);
+    if (enterpriseName !== undefined) notification.enterpriseName = enterpriseName;
+    if (alarm.installationId !== null) notification.installationId = alarm.installationId;
+    if (alarm.sensorName !== null) notification.sensorName = alarm.sensorName;
+    if (alarm.location !== null) notification.location = alarm.location;
+    if (alarm.gas !== null) notification.gas = alarm.gas;
+    return notification;
+  }
+
+  private schedule(notificationId: string, centreId: string, delayMs: number): void {
+    if (this.stopping || this.timers.has(notificationId) || this.inFlight.has(notificationId)) {
+      return;
+    }
+    if (!this.centres.has(centreId)) {
+      if (!this.missingCentresLogged.has(centreId)) {
+        this.missingCentresLogged.add(centreId);
+        log.warn(
+          { centreId },
+          'pending linkage deliveries for a centre no longer configured; kept',
+        );
+      }
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(notificationId);
+      const abort = new AbortController();
+      const done = this.attempt(notificationId, abort)
+        .catch((err: unknown) => {
+          log.error({ err, notificationId }, 'linkage delivery attempt failed unexpectedly');
+          return this.retryMaxMs;
+        })
+        .then((retryInMs) => {
+          this.inFlight.delete(notificationId);
+          if (retryInMs !== null) this.schedule(notificationId, centreId, retryInMs);
+        });
+      this.inFlight.set(notificationId, { abort, done });
+    }, delayMs);
+    this.timers.set(notificationId, timer);
+  }
+
+  /** One POST; resolves with the delay before the next attempt, or null when there is none. */
+  private async attempt(notificationId: string, abort: AbortController): Promise<number | null> {
+    const db = this.db;
+    if (!db) return null;
+    const row = db
+      .prepare<[string], DeliveryRow>('SELECT * FROM linkage_deliveries WHERE notification_id = ?')
+      .get(notificationId);
+    if (!row) return null;
+    if (row.state !== 'pending') return null; // delivered meanwhile
+    const centre = this.centres.get(row.centre_id);
+    if (!centre) return null;
+
+    const timestamp = String(this.clock.now());
+    const timeout = setTimeout(
+      () => abort.abort(new Error(`no answer within ${this.requestTimeoutMs} ms`)),
+      this.requestTimeoutMs,
+    );
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const response = await (this.options.fetch ?? fetch)(centre.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: signLinkage(centre.secret, timestamp, row.body),
+          [DELIVERY_HEADER]: notificationId,
+        },
+        body: row.body,
+        signal: abort.signal,
+        // A redirect would re-send the signed alarm elsewhere: treat it as a failure.
+        redirect: 'manual',
+      });
+      status = response.status;
+      await response.arrayBuffer().catch(() => undefined);
+      if (!response.ok) error = `HTTP ${status}`;
+    } catch (err) {
+      const reason = abort.signal.reason as Error | undefined;
+      error = reason?.message ?? (err as Error).message;
+      if ((err as Error).cause instanceof Error)
+        error += `: ${((err as Error).cause as Error).message}`;
+    } finally {
+      clearTimeout(timeout);
+    }
+    if (this.stopping || !this.db) return null; // aborted by stop(): stays pending for the next start
+
+    const delivered = error === null;
+    const attempts = row.attempts + 1;
+    const now = this.clock.now();
+    const waitMs = delivered
+      ? 0
+      : backoffDelayMs(attempts, this.retryInitialMs, this.retryMaxMs, this.options.random);
+    this.db
+      .prepare(
+        `UPDATE linkage_deliveries SET attempts = ?, last_status = ?, last_error = ?, state = ?,
+           delivered_at = ?, next_attempt_at = ? WHERE notification_id = ?`,
+      )
+      .run(
+        attempts,
+        status,
+        error,
+        delivered ? 'delivered' : 'pending',
+        delivered ? now : null,
+        delivered ? null : now + waitMs,
+        notificationId,
+      );
+    const outcome: AttemptOutcome = {
+      notificationId,
+      centreId: centre.id,
+      status,
+      error,
+      delivered,
+    };
+    this.emit('attempt', outcome);
+    if (delivered) {
+      log.info(
+        { notificationId, alarmId: row.alarm_id, centreId: centre.id, attempts, status },
+        'emergency centre accepted the notification',
+      );
+      const updated = { ...row, attempts, last_status: status, last_error: null };
+      this.emit(
+        'delivered',
+        this.fromRow({ ...updated, state: 'delivered', delivered_at: now, next_attempt_at: null }),
+      );
+      return null;
+    }
+    // Log the first failure of a delivery; later ones only at debug (no log per retry).
+    const level = attempts === 1 ? 'warn' : 'debug';
+    log[level](
+      { notificationId, centreId: centre.id, attempts, error, retryInMs: waitMs },
+      'emergency centre did not accept the notification; retrying',
+    );
+    return waitMs;
+  }
+
+  private get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? EMERGENCY_NOTIFIER_DEFAULTS.requestTimeoutMs;
+  }
+
+  private fromRow(row: DeliveryRow): LinkageDelivery {
+    return {
+      notificationId: row.notification_id,
+      alarmId: row.alarm_id,
+      centreId: row.centre_id,
+      centreName: this.centres.get(row.centre_id)?.name ?? null,
+      state: row.state,
+      attempts: row.attempts,
+      lastStatus: row.last_status,
+      lastError: row.last_error,
+      createdAt: row.created_at,
+      nextAttemptAt: row.state === 'pending' ? row.next_attempt_at : null,
+      deliveredAt: row.delivered_at,
+    };
+  }
+}

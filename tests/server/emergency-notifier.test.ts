@@ -1,0 +1,239 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  DELIVERY_HEADER,
+  type EmergencyNotification,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  verifyLinkage,
+} from '../../protocol/index.js';
+import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import type { EmergencyCentreConfig } from '../../server/config/index.js';
+import {
+  backoffDelayMs,
+  EmergencyNotifier,
+  type EmergencyNotifierOptions,
+} from '../../server/linkage/emergency-notifier.js';
+import { alarmEvent, SECRET, waitFor } from './fixtures.js';
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+  signatureValid: boolean;
+}
+
+/** A stand-in emergency centre: verifies signatures and answers what `answer` says. */
+class TestCentre {
+  readonly received: Received[] = [];
+  answer: (n: number) => number | 'hang' = () => 202;
+  private server: Server | null = null;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        const timestamp = String(req.headers[TIMESTAMP_HEADER] ?? '');
+        const signature = String(req.headers[SIGNATURE_HEADER] ?? '');
+        this.received.push({
+          headers: req.headers,
+          body,
+          signatureValid: verifyLinkage(SECRET, timestamp, body, signature),
+        });
+        const status = this.answer(this.received.length);
+        if (status === 'hang') return;
+        res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.port = typeof address === 'object' && address ? address.port : 0;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/api/v1/notifications`;
+  }
+
+  accepted(): Received[] {
+    return this.received.filter((_, i) => {
+      const status = this.answer(i + 1);
+      return typeof status === 'number' && status < 300;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+    this.server = null;
+  }
+}
+
+describe('emergency notifier', () => {
+  let centre: TestCentre;
+  let ledger: AlarmLedger;
+  let notifier: EmergencyNotifier | null = null;
+  let dir: string | null = null;
+
+  const centreConfig = (overrides: Partial<EmergencyCentreConfig> = {}): EmergencyCentreConfig => ({
+    id: 'ec-city',
+    name: 'City emergency centre',
+    url: centre.url,
+    secret: SECRET,
+    minLevel: 2,
+    ...overrides,
+  });
+
+  function startNotifier(options: Partial<EmergencyNotifierOptions> = {}): Promise<void> {
+    notifier = new EmergencyNotifier({
+      path: ':memory:',
+      centres: [centreConfig()],
+      enterprises: [{ id: 'ent-01', name: 'Demo Chemical Co.' }],
+      retryInitialMs: 10,
+      retryMaxMs: 40,
+      ...options,
+    });
+    return notifier.start();
+  }
+
+  function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): AlarmRecord {
+    return ledger.record(alarmEvent(overrides)).alarm;
+  }
+
+  beforeEach(async () => {
+    centre = new TestCentre();
+    await centre.start();
+    ledger = new AlarmLedger({ path: ':memory:' });
+    await ledger.start();
+  });
+  afterEach(async () => {
+    await notifier?.stop();
+    notifier = null;
+    await ledger.stop();
+    await centre.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = null;
+  });
+
+  it('retries a signed notification through two 503s until the centre accepts it', async () => {
+    centre.answer = (n) => (n <= 2 ? 503 : 202);
+    await startNotifier();
+    expect(notifier!.notify(raise())).toBe(1);
+
+    const delivered = await waitFor(() => notifier!.counts().delivered === 1, 'delivery');
+    expect(delivered).toBe(true);
+    expect(centre.received).toHaveLength(3);
+    expect(centre.received.every((r) => r.signatureValid)).toBe(true);
+    const ids = new Set(centre.received.map((r) => r.headers[DELIVERY_HEADER]));
+    expect(ids.size).toBe(1);
+    expect(centre.received.map((r) => r.body)).toEqual(Array(3).fill(centre.received[0]?.body));
+    expect(centre.received[0]?.headers['content-type']).toBe('application/json');
+
+    const body = JSON.parse(centre.received[2]!.body) as EmergencyNotification;
+    expect(body).toMatchObject({
+      v: 1,
+      alarmId: 'GT-101-gas.L2.1',
+      enterpriseId: 'ent-01',
+      enterpriseName: 'Demo Chemical Co.',
+      gatewayId: 'gw-01',
+      installationId: 'unit-1',
+      sensorId: 'GT-101',
+      gas: 'methane',
+      level: 2,
+      value: 52.4,
+      unit: '%LEL',
+      setpoint: 50,
+      raisedAt: '2026-01-01T08:00:00.000Z',
+      drill: false,
+    });
+    expect(body.notificationId).toBe(centre.received[0]?.headers[DELIVERY_HEADER]);
+    expect(body.message).toContain('methane');
+
+    const [delivery] = notifier!.deliveries();
+    expect(delivery).toMatchObject({
+      alarmId: 'GT-101-gas.L2.1',
+      centreId: 'ec-city',
+      centreName: 'City emergency centre',
+      state: 'delivered',
+      attempts: 3,
+      lastStatus: 202,
+      lastError: null,
+      nextAttemptAt: null,
+    });
+    expect(delivery?.deliveredAt).toBeTypeOf('number');
+    expect(notifier!.counts()).toEqual({ pending: 0, delivered: 1 });
+  });
+
+  it('notifies once per alarm and centre, however often the alarm is redelivered', async () => {
+    await startNotifier({
+      centres: [centreConfig(), centreConfig({ id: 'ec-county', name: 'County centre' })],
+    });
+    const alarm = raise();
+    expect(notifier!.notify(alarm)).toBe(2);
+    expect(notifier!.notify(ledger.record(alarmEvent()).alarm)).toBe(0);
+    await waitFor(() => notifier!.counts().delivered === 2, 'both deliveries');
+    expect(notifier!.notify(alarm)).toBe(0);
+    expect(centre.received).toHaveLength(2);
+    expect(new Set(centre.received.map((r) => r.headers[DELIVERY_HEADER])).size).toBe(2);
+  });
+
+  it('never sends drill alarms, cleared alarms, or alarms below a centre’s minLevel', async () => {
+    await startNotifier({
+      centres: [centreConfig(), centreConfig({ id: 'ec-park', name: 'Park', minLevel: 1 })],
+    });
+    expect(notifier!.notify(raise({ alarmId: 'drill', drill: true }))).toBe(0);
+    expect(notifier!.notify(raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
+    // Level 1 (GB/T 50493-2019 §5.3 warning level) reaches only the centre that asked for it.
+    expect(notifier!.notify(raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(1);
+    await waitFor(() => notifier!.counts().delivered === 1, 'level-1 delivery');
+    expect(notifier!.deliveries().map((d) => [d.alarmId, d.centreId])).toEqual([
+      ['warn', 'ec-park'],
+    ]);
+  });
+
+  it('gives up on a silent centre after the request timeout and tries again', async () => {
+    centre.answer = (n) => (n === 1 ? 'hang' : 200);
+    await startNotifier({ requestTimeoutMs: 100 });
+    notifier!.notify(raise());
+    await waitFor(() => notifier!.counts().delivered === 1, 'delivery after a timeout');
+    expect(centre.received).toHaveLength(2);
+    expect(notifier!.deliveries()[0]).toMatchObject({ attempts: 2, lastStatus: 200 });
+  });
+
+  it('resumes pending deliveries after a restart', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hw-linkage-'));
+    const path = join(dir, 'hw.db');
+    centre.answer = () => 503;
+    await startNotifier({ path });
+    notifier!.notify(raise());
+    await waitFor(() => (notifier!.deliveries()[0]?.attempts ?? 0) >= 1, 'a failed attempt');
+    await notifier!.stop();
+
+    centre.answer = () => 202;
+    await startNotifier({ path });
+    const recordedBefore = notifier!.deliveries()[0]?.attempts ?? 0;
+    expect(recordedBefore).toBeGreaterThanOrEqual(1);
+    expect(notifier!.counts()).toEqual({ pending: 1, delivered: 0 });
+    await waitFor(() => notifier!.counts().delivered === 1, 'delivery after restart');
+    expect(notifier!.deliveries()[0]?.attempts).toBe(recordedBefore + 1);
+  });
+
+  it('backs off exponentially from retryInitialMs up to retryMaxMs, with jitter in the upper half', () => {
+    const top = () => 0.999_999;
+    const bottom = () => 0;
+    expect([1, 2, 3, 4, 5, 10].map((n) => backoffDelayMs(n, 500, 30_000, top))).toEqual([
+      500, 1000, 2000, 4000, 8000, 30_000,
+    ]);
+    expect([1, 2, 10].map((n) => backoffDelayMs(n, 500, 30_000, bottom))).toEqual([
+      250, 500, 15_000,
+    ]);
+  });
+});

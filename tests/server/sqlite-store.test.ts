@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { batch, T0 } from './fixtures.js';
+import { telemetryStoreSuite } from './telemetry-store-suite.js';
+
+telemetryStoreSuite(
+  'SqliteTelemetryStore in memory',
+  () => new SqliteTelemetryStore({ path: ':memory:' }),
+);
+
+describe('SqliteTelemetryStore on disk', () => {
+  let dir: string;
+  let path: string;
+  let store: SqliteTelemetryStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hw-store-'));
+    path = join(dir, 'sub', 'hazardwatch.db');
+    store = new SqliteTelemetryStore({ path, clock: new ManualClock(T0 + 60_000) });
+  });
+  afterEach(async () => {
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates the directory, uses WAL, and records the server receive time', async () => {
+    await store.start();
+    await store.writeBatch(batch([{ sensorId: 'S1', value: 7, ts: T0 }]));
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(
+        db.prepare('SELECT sensor_id, value, quality, received_at FROM readings_view').all(),
+      ).toEqual([{ sensor_id: 'S1', value: 7, quality: 'good', received_at: T0 + 60_000 }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('remembers the latest values across a restart', async () => {
+    await store.start();
+    await store.writeBatch(batch([{ sensorId: 'S1', value: 'RUN', ts: T0 }]));
+    await store.stop();
+    await store.stop(); // safe twice
+    const reopened = new SqliteTelemetryStore({ path });
+    await reopened.start();
+    try {
+      expect(reopened.latest()).toEqual([
+        {
+          gatewayId: 'gw-01',
+          enterpriseId: 'ent-01',
+          sensorId: 'S1',
+          value: 'RUN',
+          quality: 'good',
+          ts: T0,
+          receivedAt: T0 + 60_000,
+        },
+      ]);
+      await reopened.writeBatch(batch([{ sensorId: 'S1', value: 'STOP', ts: T0 + 1 }]));
+      expect(reopened.latest()[0]?.value).toBe('STOP');
+    } finally {
+      await reopened.stop();
+    }
+  });
+
+  it('stores 100k readings in 20 batches within a few seconds', async () => {
+    await store.start();
+    const started = performance.now();
+    for (let b = 0; b < 20; b++) {
+      await store.writeBatch(
+        batch(
+          Array.from({ length: 5_000 }, (_, i) => ({
+            sensorId: `S${i % 500}`,
+            value: i * 0.1,
+            ts: T0 + (b * 5_000 + i) * 10,
+          })),
+        ),
+      );
+    }
+    const seconds = (performance.now() - started) / 1000;
+    expect(store.latest()).toHaveLength(500);
+    // ~0.5–1 s here; the bound only catches a lost transaction or a missing index.
+    expect(seconds).toBeLessThan(5);
+  });
+
+  it('refuses to write before start', async () => {
+    await expect(store.writeBatch(batch())).rejects.toThrow('telemetry store is not started');
+  });
+});
