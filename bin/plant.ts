@@ -56,6 +56,8 @@ export interface DemoPlantOptions {
   timeScale?: number;
   /** Overrides the Modbus poll interval of the gas controller (bench: 100 ms). */
   modbusPollIntervalMs?: number;
+  /** Replaces the gateway's rule files (absolute paths); the benchmarks use rules without on-delay. */
+  ruleFiles?: string[];
   /** Overrides the gateway's telemetry batching interval. */
   publishIntervalMs?: number;
   /** Folder for OPC UA certificates of the simulator and the gateway; default in os.tmpdir(). */
@@ -173,6 +175,7 @@ export class DemoPlant {
     const file = this.options.gatewayConfig ?? DEMO_PLANT_DEFAULTS.gatewayConfig;
     const raw = parseYaml(readFileSync(file, 'utf8')) as {
       uplink: { url: string; publishIntervalMs?: number };
+      rules?: { files?: string[] };
       devices: {
         protocol: string;
         host?: string;
@@ -185,6 +188,7 @@ export class DemoPlant {
     if (this.options.publishIntervalMs !== undefined) {
       raw.uplink.publishIntervalMs = this.options.publishIntervalMs;
     }
+    if (this.options.ruleFiles) raw.rules = { ...raw.rules, files: this.options.ruleFiles };
     for (const device of raw.devices) {
       if (device.protocol === 'modbus-tcp') {
         device.host = this.host;
