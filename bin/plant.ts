@@ -3,8 +3,9 @@
  * centre (peers from outside), the central server, and one gateway. Used by
  * `npm start`, the end-to-end test and the benchmarks.
  *
- * Lifecycle: start() starts the peers, then the server, then the gateway (so
- * the first readings already have somewhere to go), each on its configured
+ * Lifecycle: start() starts the receiver and tank farm, the server, the gas
+ * detector (whose scenario clock starts then), and the gateway (so the first
+ * readings already have somewhere to go), each on its configured
  * port (0 picks a free one); stop() stops them in reverse and is safe to call
  * twice or after a failed start.
  */
@@ -117,7 +118,6 @@ export class DemoPlant {
   async start(): Promise<void> {
     try {
       await this.receiver.start();
-      await this.gasDetector.start();
       await this.tankFarm.start();
       const serverConfigPath = this.options.serverConfig ?? DEMO_PLANT_DEFAULTS.serverConfig;
       const storePath = this.options.storePath ?? path.join(repoRoot, 'data/hazardwatch.db');
@@ -134,6 +134,9 @@ export class DemoPlant {
       });
       this.server = new CentralServer(serverConfig);
       await this.server.start();
+      // Last before the gateway: the scenario's clock starts with the simulator, so the
+      // scripted leak begins when someone is polling, however long the rest took to start.
+      await this.gasDetector.start();
       this.gateway = new Gateway(this.gatewayConfig(), {
         opcuaPkiDir: path.join(this.pkiDir, 'client'),
         software: 'hazardwatch-demo',

@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoPlant } from '../../bin/plant.js';
-import { bundledScenarioPath } from '../../simulators/scenario.js';
 
 /**
  * The whole plant in one process, every part real: simulated Modbus and OPC UA
@@ -26,7 +25,7 @@ describe('the demo plant, end to end', () => {
       receiverPort: 0,
       storePath: path.join(tmp, 'hazardwatch.db'),
       pkiDir: path.join(tmp, 'pki'),
-      scenario: bundledScenarioPath('fast-leak'),
+      scenario: path.join(import.meta.dirname, 'fixtures/leak-and-hold.yaml'),
       modbusPollIntervalMs: 100,
       publishIntervalMs: 200,
     });
