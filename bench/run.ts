@@ -9,6 +9,7 @@ import type { Benchmark } from './metric.js';
 const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = [
   ['e2e', () => import('./e2e.bench.js')],
   ['server-ingest', () => import('./server-ingest.bench.js')],
+  ['uplink', () => import('./uplink.bench.js')],
 ];
 
 // Results own stdout: one JSON object per line. Libraries that print to the console

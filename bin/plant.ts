@@ -138,6 +138,11 @@ export class DemoPlant {
       // scripted leak begins when someone is polling, however long the rest took to start.
       await this.gasDetector.start();
       this.gateway = new Gateway(this.gatewayConfig(), {
+        // The disk outbox sits beside the server's store: what the gateway accepted
+        // survives a restart of the demo until the server has stored it.
+        ...(storePath !== ':memory:'
+          ? { outboxPath: path.join(path.dirname(storePath), 'gateway-outbox.db') }
+          : {}),
         opcuaPkiDir: path.join(this.pkiDir, 'client'),
         software: 'hazardwatch-demo',
       });

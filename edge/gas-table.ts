@@ -6,7 +6,9 @@
  * Sources (cited per value below):
  * - GB/T 50493-2019 appendix B (table B.0.1, combustible gases: LEL/UEL in %VOL).
  * - GBZ 2.1-2019 (occupational exposure limits, mg/m³, workplaces below 2000 m altitude).
- * - NIOSH Pocket Guide to Chemical Hazards (IDLH, ppm).
+ * - NIOSH Pocket Guide to Chemical Hazards (IDLH, ppm; LEL %VOL where appendix B is not
+ *   quoted here).
+ * - IEC 60079-20-1:2010 table A.1 (hydrogen LFL, %VOL; NIOSH lists no hydrogen entry).
  *
  * Which OEL a rule is checked against (GB/T 50493-2019 §5.5.3 item 3 says "OEL"
  * without naming the class): the MAC where GBZ 2.1-2019 gives one, otherwise the
@@ -62,6 +64,7 @@ export const OXYGEN_ENRICHMENT_VOL = 23.5; // %VOL, enrichment (过氧) alarm
 const GB50493_B = 'GB/T 50493-2019 appendix B table B.0.1';
 const GBZ21 = 'GBZ 2.1-2019 table 1';
 const NIOSH = 'NIOSH Pocket Guide to Chemical Hazards';
+const IEC60079 = 'IEC 60079-20-1:2010 table A.1';
 
 const entries: readonly GasEntry[] = [
   {
@@ -95,6 +98,69 @@ const entries: readonly GasEntry[] = [
     sources: [
       `OEL: ${GBZ21} (PC-TWA 20 mg/m³, PC-STEL 30 mg/m³, below 2000 m)`,
       `IDLH: ${NIOSH} (1200 ppm)`,
+    ],
+  },
+  {
+    name: 'propane',
+    aliases: ['C3H8'],
+    formula: 'C3H8',
+    molarMass: 44.1,
+    hazards: ['combustible'],
+    lelVol: 2.1, // %VOL, NIOSH Pocket Guide (LEL 2.1 %)
+    idlhPpm: 2100, // ppm, NIOSH Pocket Guide (IDLH 2100 ppm, based on 10 %LEL)
+    sources: [
+      `LEL: ${NIOSH} (2.1 %)`,
+      `IDLH: ${NIOSH} (2100 ppm [10 %LEL])`,
+      'no OEL for propane in GBZ 2.1-2019 (it lists LPG as a mixture)',
+    ],
+  },
+  {
+    name: 'hydrogen',
+    aliases: ['H2'],
+    formula: 'H2',
+    molarMass: 2.016,
+    hazards: ['combustible'],
+    lelVol: 4.0, // %VOL, IEC 60079-20-1:2010 table A.1
+    sources: [`LEL: ${IEC60079} (4.0 %VOL)`, 'no OEL in GBZ 2.1-2019, no IDLH in NIOSH'],
+  },
+  {
+    name: 'NH3',
+    aliases: ['ammonia'],
+    formula: 'NH3',
+    molarMass: 17.03,
+    hazards: ['toxic', 'combustible'],
+    lelVol: 15, // %VOL, NIOSH Pocket Guide (LEL 15 %)
+    exposure: { pcTwaMgPerM3: 20, pcStelMgPerM3: 30 }, // mg/m³, GBZ 2.1-2019 table 1
+    idlhPpm: 300, // ppm, NIOSH Pocket Guide
+    sources: [
+      `OEL: ${GBZ21} (PC-TWA 20 mg/m³, PC-STEL 30 mg/m³)`,
+      `IDLH: ${NIOSH} (300 ppm)`,
+      `LEL: ${NIOSH} (15 %)`,
+    ],
+  },
+  {
+    name: 'Cl2',
+    aliases: ['chlorine'],
+    formula: 'Cl2',
+    molarMass: 70.9,
+    hazards: ['toxic'],
+    exposure: { macMgPerM3: 1 }, // mg/m³, GBZ 2.1-2019 table 1 (MAC)
+    idlhPpm: 10, // ppm, NIOSH Pocket Guide
+    sources: [`OEL: ${GBZ21} (MAC 1 mg/m³)`, `IDLH: ${NIOSH} (10 ppm)`],
+  },
+  {
+    name: 'benzene',
+    aliases: ['C6H6'],
+    formula: 'C6H6',
+    molarMass: 78.11,
+    hazards: ['toxic', 'combustible'],
+    lelVol: 1.2, // %VOL, NIOSH Pocket Guide (LEL 1.2 %)
+    exposure: { pcTwaMgPerM3: 6, pcStelMgPerM3: 10 }, // mg/m³, GBZ 2.1-2019 table 1
+    idlhPpm: 500, // ppm, NIOSH Pocket Guide (Ca: potential occupational carcinogen)
+    sources: [
+      `OEL: ${GBZ21} (PC-TWA 6 mg/m³, PC-STEL 10 mg/m³)`,
+      `IDLH: ${NIOSH} (500 ppm)`,
+      `LEL: ${NIOSH} (1.2 %)`,
     ],
   },
   {

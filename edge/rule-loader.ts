@@ -19,11 +19,14 @@ import {
   parseDocument,
 } from 'yaml';
 import { createLogger } from '../common/logger.js';
+import { checkTerms, toTerms } from './conditions/combination.js';
 import { CONDITION_TYPE_NAMES, conditionType, type Rule } from './conditions/index.js';
 import { ruleFileSchema } from './rule-schema.js';
 import {
   formatKeyPath,
   type KeyPath,
+  type LinkageAction,
+  type OutputDevice,
   type Position,
   type RuleBase,
   type RuleSet,
@@ -96,9 +99,10 @@ export function loadRuleSources(
 ): RuleSet {
   const problems: RuleProblem[] = [...earlierProblems];
   const rules: Rule[] = [];
+  const outputs: OutputDevice[] = [];
   const firstById = new Map<string, RuleSource>();
   for (const source of sources) {
-    const fileRules = loadOne(source, problems);
+    const fileRules = loadOne(source, problems, outputs);
     for (const rule of fileRules) {
       const first = firstById.get(rule.id);
       if (first) {
@@ -118,6 +122,7 @@ export function loadRuleSources(
       rules.push(rule);
     }
   }
+  checkActions(rules, outputs, problems);
   if (problems.length > 0) throw new RuleFileError(sortProblems(problems, sources));
   for (const rule of rules) {
     if (rule.waived.length > 0) {
@@ -127,11 +132,50 @@ export function loadRuleSources(
       );
     }
   }
-  return deepFreeze({ files: sources.map((s) => s.file), rules });
+  return deepFreeze({ files: sources.map((s) => s.file), rules, outputs });
+}
+
+/** Every action names a known output, a limit of its rule, and a value of the right kind. */
+function checkActions(rules: readonly Rule[], outputs: OutputDevice[], problems: RuleProblem[]) {
+  const outputIds = new Set(outputs.map((o) => o.id));
+  for (const rule of rules) {
+    const condition = conditionType(rule.type);
+    const limitNames = condition ? condition.limits(rule).map((l) => l.name) : [];
+    (rule.actions ?? []).forEach((action, i) => {
+      const report = (key: string, message: string) => {
+        const relative = formatKeyPath(['actions', i, key]);
+        const at = rule.source.keys[relative] ?? rule.source;
+        problems.push({
+          file: rule.source.file,
+          line: at.line,
+          col: at.col,
+          path: formatKeyPath(['rules', rule.source.index, 'actions', i, key]),
+          message,
+        });
+      };
+      if (!outputIds.has(action.output)) {
+        const known = [...outputIds].join(', ') || 'none';
+        report('output', `unknown output '${action.output}' (outputs: ${known})`);
+      }
+      if (action.limit !== undefined && !limitNames.includes(action.limit)) {
+        report(
+          'limit',
+          `rule '${rule.id}' has no limit '${action.limit}' (limits: ${limitNames.join(', ')})`,
+        );
+      }
+      if ((action.coil === undefined) === (action.register === undefined)) {
+        report('coil', 'give exactly one of coil or register');
+      } else if (action.coil !== undefined && typeof action.value !== 'boolean') {
+        report('value', `a coil takes true or false (got ${String(action.value)})`);
+      } else if (action.register !== undefined && typeof action.value !== 'number') {
+        report('value', `a register takes an integer 0..65535 (got ${String(action.value)})`);
+      }
+    });
+  }
 }
 
 /** Parses and checks one file; pushes its problems and returns its rules (valid ones only). */
-function loadOne(source: RuleSourceText, problems: RuleProblem[]): Rule[] {
+function loadOne(source: RuleSourceText, problems: RuleProblem[], outputs: OutputDevice[]): Rule[] {
   const { file, text } = source;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -170,6 +214,30 @@ function loadOne(source: RuleSourceText, problems: RuleProblem[]): Rule[] {
     }
   }
   if (badRules.has(-1)) return [];
+  const rawOutputs = (data as { outputs?: unknown }).outputs;
+  if (Array.isArray(rawOutputs)) {
+    rawOutputs.forEach((raw: Record<string, unknown>, index) => {
+      const id = String(raw.id);
+      if (outputs.some((o) => o.id === id)) {
+        const path = ['outputs', index, 'id'];
+        problems.push({
+          file,
+          ...locate(path),
+          path: formatKeyPath(path),
+          message: `duplicate output id '${id}'`,
+        });
+        return;
+      }
+      outputs.push({
+        id,
+        host: String(raw.host),
+        port: Number(raw.port),
+        unitId: typeof raw.unitId === 'number' ? raw.unitId : 1,
+        timeoutMs: typeof raw.timeoutMs === 'number' ? raw.timeoutMs : 1000,
+        file,
+      });
+    });
+  }
   const rawRules = (data as { rules?: unknown }).rules;
   if (!Array.isArray(rawRules)) return [];
 
@@ -192,6 +260,10 @@ function loadOne(source: RuleSourceText, problems: RuleProblem[]): Rule[] {
       type: condition.type,
       ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
       ...(justification ? { justification } : {}),
+      ...(raw.drill === true ? { drill: true } : {}),
+      ...(raw.latch === true ? { latch: true } : {}),
+      ...(Array.isArray(raw.actions) ? { actions: raw.actions.map(toAction) } : {}),
+      ...(Array.isArray(raw.suppressWhen) ? { suppressWhen: toTerms(raw.suppressWhen) } : {}),
       waived,
       source: { file, index, line: rulePos.line, col: rulePos.col, keys },
     };
@@ -205,6 +277,9 @@ function loadOne(source: RuleSourceText, problems: RuleProblem[]): Rule[] {
     };
     if (justification === '') report(['justification'], 'must not be blank');
     for (const issue of checked.errors) report(issue.path, issue.message);
+    for (const issue of checkTerms(rule.suppressWhen ?? [], 'suppressWhen')) {
+      report(issue.path, issue.message);
+    }
     for (const issue of checked.compliance) {
       if (justification) waived.push(`${formatKeyPath(issue.path)}: ${issue.message}`);
       else report(issue.path, `${issue.message} (add a justification to deviate)`);
@@ -212,6 +287,19 @@ function loadOne(source: RuleSourceText, problems: RuleProblem[]): Rule[] {
     if (!refused) rules.push(rule);
   });
   return rules;
+}
+
+function toAction(raw: Record<string, unknown>): LinkageAction {
+  return {
+    on: raw.on as LinkageAction['on'],
+    ...(typeof raw.limit === 'string' ? { limit: raw.limit } : {}),
+    output: String(raw.output),
+    ...(typeof raw.coil === 'number' ? { coil: raw.coil } : {}),
+    ...(typeof raw.register === 'number' ? { register: raw.register } : {}),
+    value: raw.value as boolean | number,
+    readback: raw.readback !== false,
+    ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
+  };
 }
 
 /** The rule index an ajv instancePath points into (`/rules/3/...` → 3). */

@@ -5,6 +5,7 @@
  * `tsx edge/rules-check.ts --schema` for editor completion.
  */
 import { ID_PATTERN } from '../protocol/index.js';
+import { COMBINATION_TERM_SCHEMA } from './conditions/combination.js';
 import { CONDITION_TYPES } from './conditions/index.js';
 import type { JsonSchema } from './conditions/types.js';
 
@@ -30,6 +31,90 @@ export const COMMON_RULE_PROPERTIES: Readonly<Record<string, JsonSchema>> = {
     description:
       'Why this rule deviates from a compliance check (GB/T 50493-2019); required for any deviation and kept with the rule.',
   },
+  drill: {
+    type: 'boolean',
+    default: false,
+    description:
+      'Drill (test) rule: its alarms are tagged drill end to end and never page an emergency centre.',
+  },
+  latch: {
+    type: 'boolean',
+    default: false,
+    description:
+      'ISA-18.2 latched alarm: after the condition returns it stays latched until an operator acknowledges (resets) it.',
+  },
+  suppressWhen: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 8,
+    items: COMBINATION_TERM_SCHEMA,
+    description:
+      "Suppressed by design (ISA-18.2): while all these terms hold, the rule's alarms are suppressed (still evaluated and recorded).",
+  },
+  actions: {
+    type: 'array',
+    maxItems: 16,
+    description: "Local linkage: Modbus writes on this rule's transitions, read back to confirm.",
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['on', 'output', 'value'],
+      properties: {
+        on: {
+          enum: ['raised', 'cleared', 'acknowledged'],
+          description: 'Transition that runs the action.',
+        },
+        limit: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_-]{1,32}$',
+          description: 'Only this limit of the rule (e.g. level2); all limits when absent.',
+        },
+        output: { type: 'string', pattern: ID_PATTERN, description: 'Output id from `outputs:`.' },
+        coil: { type: 'integer', minimum: 0, maximum: 65535, description: 'Coil address.' },
+        register: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 65535,
+          description: 'Holding register address.',
+        },
+        value: {
+          anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 0, maximum: 65535 }],
+          description: 'true/false for a coil, 0..65535 for a register.',
+        },
+        readback: {
+          type: 'boolean',
+          default: true,
+          description: 'Read the output back and raise a linkage-failure alarm on a mismatch.',
+        },
+        description: { type: 'string', maxLength: 200, description: 'What the action does.' },
+      },
+    },
+  },
+};
+
+/** The file's `outputs:` section: Modbus TCP devices local linkage writes to. */
+const outputsSchema: JsonSchema = {
+  type: 'array',
+  maxItems: 64,
+  description: 'Modbus TCP devices that linkage actions write to.',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'host', 'port'],
+    properties: {
+      id: { type: 'string', pattern: ID_PATTERN, description: 'Output id used by actions.' },
+      host: { type: 'string', minLength: 1, maxLength: 253, description: 'Host name or address.' },
+      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'TCP port (502).' },
+      unitId: { type: 'integer', minimum: 0, maximum: 255, default: 1, description: 'Unit id.' },
+      timeoutMs: {
+        type: 'integer',
+        minimum: 100,
+        maximum: 30000,
+        default: 1000,
+        description: 'Per-request timeout, ms.',
+      },
+    },
+  },
 };
 
 const ruleSchema: JsonSchema = {
@@ -40,7 +125,7 @@ const ruleSchema: JsonSchema = {
     description: condition.summary,
     type: 'object',
     additionalProperties: false,
-    required: ['id', 'sensor', 'type', ...condition.required],
+    required: ['id', ...(condition.multiSensor ? [] : ['sensor']), 'type', ...condition.required],
     properties: {
       ...COMMON_RULE_PROPERTIES,
       type: { const: condition.type, description: condition.summary },
@@ -58,5 +143,6 @@ export const ruleFileSchema: JsonSchema = {
   properties: {
     version: { const: RULE_FILE_VERSION, description: 'Rule file format version.' },
     rules: { type: 'array', items: ruleSchema, description: 'The rules.' },
+    outputs: outputsSchema,
   },
 };

@@ -47,7 +47,92 @@ export interface RuleBase {
   /** Compliance checks this rule fails, accepted because it has a justification (for audit). */
   readonly waived: readonly string[];
   readonly source: RuleSource;
+  /** Drill (test) rule: its transitions are tagged `drill: true` end to end. */
+  readonly drill?: boolean;
+  /** ISA-18.2 latched alarm: stays latched after the condition returns until acknowledged (reset). */
+  readonly latch?: boolean;
+  /** Local linkage actions run on this rule's transitions (edge/linkage/). */
+  readonly actions?: readonly LinkageAction[];
+  /**
+   * Suppressed by design (ISA-18.2): while every term holds (say, the unit is shut
+   * down), the rule's alarms are suppressed: still evaluated and recorded, not annunciated.
+   */
+  readonly suppressWhen?: readonly CombinationTerm[];
 }
+
+/** Transitions an action may run on. */
+export type ActionTrigger = 'raised' | 'cleared' | 'acknowledged';
+
+/**
+ * One local linkage action: write a Modbus coil or holding register on an output
+ * device of the file's `outputs:` section when a limit of the rule transitions,
+ * then read it back to confirm (a mismatch raises a linkage-failure alarm).
+ */
+export interface LinkageAction {
+  readonly on: ActionTrigger;
+  /** Only this limit of the rule (say 'level2'); every limit when absent. */
+  readonly limit?: string;
+  /** Output id from the file's `outputs:` section. */
+  readonly output: string;
+  readonly coil?: number;
+  readonly register?: number;
+  /** true/false for a coil, 0..65535 for a register. */
+  readonly value: boolean | number;
+  /** Read back and compare after the write (default true). */
+  readonly readback: boolean;
+  readonly description?: string;
+}
+
+/** One Modbus TCP device the rule file may write to (`outputs:` section). */
+export interface OutputDevice {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly unitId: number;
+  readonly timeoutMs: number;
+  readonly file: string;
+}
+
+/**
+ * How the engine turns readings into the number a limit is compared with. The
+ * default, 'value', is the sensor's value itself; the others are computed per
+ * reading (and, for time-based kinds, per tick) from compiled state, with no
+ * parsing on the evaluation path.
+ */
+export type SignalSpec =
+  | { readonly kind: 'value' }
+  /** Change of the value per `perMs` over the last `windowMs` (rise > 0, fall < 0 with sign). */
+  | { readonly kind: 'rate'; readonly windowMs: number; readonly perMs: number }
+  /** Average, maximum or minimum of the values of the last `windowMs`. */
+  | {
+      readonly kind: 'window';
+      readonly fn: 'average' | 'max' | 'min';
+      readonly windowMs: number;
+      readonly maxSamples: number;
+    }
+  /** Milliseconds since the sensor's last reading (any quality), by reading time and clock. */
+  | { readonly kind: 'stale' }
+  /** 1 while the sensor's quality is bad: NAMUR NE 43 faults only, or every other bad reason. */
+  | { readonly kind: 'fault'; readonly ne43: boolean }
+  /** Milliseconds since the value last moved by more than `tolerance`. */
+  | { readonly kind: 'stuck'; readonly tolerance: number }
+  /** Number of `sensors` whose value is beyond `setpoint` (k-out-of-n voting). */
+  | {
+      readonly kind: 'vote';
+      readonly sensors: readonly string[];
+      readonly direction: LimitDirection;
+      readonly setpoint: number;
+      readonly deadband: number;
+      /** A detector with bad quality counts as voting (fail-safe) when true. */
+      readonly faultVotes: boolean;
+    }
+  /** 1 while every term holds (combinations across sensors and alarms). */
+  | { readonly kind: 'all'; readonly terms: readonly CombinationTerm[] };
+
+/** A term of a combination: an alarm being active, or a sensor beyond a value. */
+export type CombinationTerm =
+  | { readonly alarm: string }
+  | { readonly sensor: string; readonly above?: number; readonly below?: number };
 
 export type LimitDirection = 'high' | 'low';
 
@@ -71,12 +156,18 @@ export interface LimitSpec {
   readonly offDelayMs: number;
   /** Where the setpoint is written, relative to the rule (`['level1']`), for error messages. */
   readonly setpointPath: KeyPath;
+  /** What the setpoint is compared with; the sensor value when absent. */
+  readonly signal?: SignalSpec;
+  /** Unit of the signal when it is not the sensor's unit ('ms', 'votes', '%LEL/min'...). */
+  readonly signalUnit?: string;
 }
 
 /** Every rule of every loaded file; frozen. */
 export interface RuleSet {
   readonly files: readonly string[];
   readonly rules: readonly Rule[];
+  /** Output devices of every file's `outputs:` section (local linkage). */
+  readonly outputs?: readonly OutputDevice[];
 }
 
 /** Formats a key path the way error lines show it: `rules[2].limits[0].setpoint`. */

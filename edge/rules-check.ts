@@ -3,18 +3,26 @@
  *
  *   tsx edge/rules-check.ts rules/*.yaml        OK per file, or every problem; exit 1 on any
  *   tsx edge/rules-check.ts --schema            print the rule-file JSON Schema (for editors)
+ *   tsx edge/rules-check.ts --sensors sensors.json rules/*.yaml
+ *                                               also compile against a sensor catalogue (a JSON
+ *                                               array of SensorInfo): units, ranges, vote and
+ *                                               combination inputs, alarm references
  *
  * Checks the schema, the semantic rules of each condition type, the GB/T 50493-2019
  * setpoint maxima and duplicate ids across the files given. Checks against the
  * sensor catalogue (units, ranges) need the gateway config and run when the
  * gateway compiles the rules.
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { rootLogger } from '../common/logger.js';
+import type { SensorInfo } from '../protocol/index.js';
+import { compileRuleSet } from './engine.js';
 import { formatProblem, loadRuleFiles, RuleFileError } from './rule-loader.js';
 import { ruleFileSchema } from './rule-schema.js';
 
-const USAGE = 'usage: tsx edge/rules-check.ts <rules.yaml>... | --schema';
+const USAGE =
+  'usage: tsx edge/rules-check.ts [--sensors <sensors.json>] <rules.yaml>... | --schema';
 
 /** Runs the check; returns the exit code. Output goes through `write` (stdout by default). */
 export function runRulesCheck(
@@ -25,14 +33,33 @@ export function runRulesCheck(
     write(JSON.stringify(ruleFileSchema, null, 2));
     return 0;
   }
-  const files = args.filter((arg) => !arg.startsWith('-'));
-  if (files.length === 0 || files.length !== args.length) {
+  let rest = [...args];
+  let sensors: Map<string, SensorInfo> | undefined;
+  const at = rest.indexOf('--sensors');
+  if (at >= 0) {
+    const catalogue = rest[at + 1];
+    if (catalogue === undefined) {
+      write(USAGE);
+      return 2;
+    }
+    try {
+      const list = JSON.parse(readFileSync(catalogue, 'utf8')) as SensorInfo[];
+      sensors = new Map(list.map((sensor) => [sensor.sensorId, sensor]));
+    } catch (err) {
+      write(`${catalogue}: cannot read the sensor catalogue (${(err as Error).message})`);
+      return 2;
+    }
+    rest = [...rest.slice(0, at), ...rest.slice(at + 2)];
+  }
+  const files = rest.filter((arg) => !arg.startsWith('-'));
+  if (files.length === 0 || files.length !== rest.length) {
     write(USAGE);
     return 2;
   }
   let problems: RuleFileError['problems'] = [];
   try {
     const ruleSet = loadRuleFiles(files);
+    if (sensors) compileRuleSet(ruleSet, sensors);
     for (const file of files) {
       const rules = ruleSet.rules.filter((rule) => rule.source.file === file);
       write(`OK ${file} (${rules.length} ${rules.length === 1 ? 'rule' : 'rules'})`);

@@ -17,14 +17,39 @@ import {
 import type { Reading, SensorInfo } from '../protocol/index.js';
 import { Acquisition } from './acquisition/index.js';
 import { type GatewayConfig, sensorCatalogue } from './config/index.js';
-import { MqttUplink } from './uplink/mqtt-uplink.js';
+import { MqttUplink, type OutboxEvent } from './uplink/mqtt-uplink.js';
 import type { Uplink } from './uplink/uplink.js';
 
 const log = createLogger('gateway');
 
 export const GATEWAY_DEFAULTS = {
   tickMs: 100, // 0.1 s: precision of on/off-delays between readings
+  bytesPerReading: 60, // ≈ JSON size of one reading in a batch, for the outbox capacity estimate
 } as const;
+
+/**
+ * The gateway's own status sensors: the uplink outbox reports through them so
+ * the edge can alarm on them like on any field value (a rule on
+ * `_uplink.backlog` >= its high-water %, or on `_uplink.dropped` > 0).
+ * Readings are emitted when the outbox crosses its high-water mark (both ways)
+ * and after every shedding step.
+ */
+export const UPLINK_STATUS_SENSORS: readonly SensorInfo[] = [
+  {
+    sensorId: '_uplink.backlog',
+    name: 'Uplink outbox fill (telemetry)',
+    kind: 'status',
+    unit: '%',
+    rangeMin: 0,
+    rangeMax: 100,
+  },
+  {
+    sensorId: '_uplink.dropped',
+    name: 'Uplink telemetry readings shed (total)',
+    kind: 'status',
+    unit: 'readings',
+  },
+];
 
 export interface GatewayOptions {
   clock?: Clock;
@@ -33,6 +58,8 @@ export interface GatewayOptions {
   /** Folder for the OPC UA client's certificate store. */
   opcuaPkiDir?: string;
   software?: string;
+  /** Outbox file; overrides uplink.outbox.path of the config (the demo puts it beside its store). */
+  outboxPath?: string;
 }
 
 /** Observers for tests and benchmarks; called synchronously, must not throw. */
@@ -62,28 +89,56 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.sensors = sensorCatalogue(config);
+    this.sensors = [...sensorCatalogue(config), ...UPLINK_STATUS_SENSORS];
     const catalogue = new Map(this.sensors.map((s) => [s.sensorId, s]));
     const compiled = compileRuleSet(loadRuleFiles([...config.rules.files]), catalogue);
     this.engine = new AlarmEngine(compiled, { clock: this.clock, drill: config.rules.drill });
-    this.uplink =
-      options.uplink ??
-      new MqttUplink({
-        url: config.uplink.url,
-        gatewayId: config.gateway.id,
-        enterpriseId: config.gateway.enterpriseId,
-        sensors: this.sensors,
-        clock: this.clock,
-        username: config.uplink.username,
-        password: config.uplink.password,
-        publishIntervalMs: config.uplink.publishIntervalMs,
-        keepaliveS: config.uplink.keepaliveS,
-        software: options.software,
-      });
+    this.uplink = options.uplink ?? this.createUplink(config, options);
     this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
       clock: this.clock,
       ...(options.opcuaPkiDir ? { opcuaPkiDir: options.opcuaPkiDir } : {}),
     });
+  }
+
+  private createUplink(config: GatewayConfig, options: GatewayOptions): MqttUplink {
+    const { uplink } = config;
+    const outbox = uplink.outbox ?? {};
+    const mib = 1024 * 1024;
+    const path = options.outboxPath ?? outbox.path;
+    return new MqttUplink({
+      url: uplink.url,
+      gatewayId: config.gateway.id,
+      enterpriseId: config.gateway.enterpriseId,
+      sensors: this.sensors,
+      clock: this.clock,
+      username: uplink.username,
+      password: uplink.password,
+      publishIntervalMs: uplink.publishIntervalMs,
+      keepaliveS: uplink.keepaliveS,
+      software: options.software,
+      outbox: {
+        ...(path !== undefined ? { path } : {}),
+        ...(outbox.telemetryMaxMB ? { telemetryMaxBytes: outbox.telemetryMaxMB * mib } : {}),
+        ...(outbox.alarmReserveMB ? { alarmReserveBytes: outbox.alarmReserveMB * mib } : {}),
+        ...(outbox.highWaterPct ? { highWaterPct: outbox.highWaterPct } : {}),
+        ...(outbox.telemetrySync ? { telemetrySync: outbox.telemetrySync } : {}),
+      },
+      ...(uplink.ackTimeoutMs ? { ackTimeoutMs: uplink.ackTimeoutMs } : {}),
+      ...(uplink.replayReadingsPerS ? { replayReadingsPerS: uplink.replayReadingsPerS } : {}),
+      ...(uplink.maxInFlight ? { maxInFlight: uplink.maxInFlight } : {}),
+      onOutboxEvent: (event) => this.onOutboxEvent(event),
+    });
+  }
+
+  /** Readings per second the configured devices produce (poll or sampling interval × tags). */
+  configuredReadingsPerS(): number {
+    let rate = 0;
+    for (const device of this.config.devices) {
+      const d = device as { pollIntervalMs?: number; samplingIntervalMs?: number };
+      const interval = d.pollIntervalMs ?? d.samplingIntervalMs;
+      if (interval && interval > 0) rate += (device.tags.length * 1000) / interval;
+    }
+    return rate;
   }
 
   observe(observer: GatewayObserver): void {
@@ -96,11 +151,24 @@ export class Gateway {
     await this.uplink.start();
     await this.acquisition.start();
     this.tickTimer = setInterval(() => this.emit(this.engine.tick()), GATEWAY_DEFAULTS.tickMs);
+    const health = this.uplink.health?.();
+    const rate = this.configuredReadingsPerS();
     log.info(
       {
         gatewayId: this.config.gateway.id,
         devices: this.config.devices.length,
         sensors: this.sensors.length,
+        ...(health && rate > 0
+          ? {
+              readingsPerS: Math.round(rate),
+              outboxDurable: health.durable,
+              // The configured bound as hours of data at the configured rate.
+              outboxHours:
+                Math.round(
+                  (health.telemetryMaxBytes / GATEWAY_DEFAULTS.bytesPerReading / rate / 3600) * 10,
+                ) / 10,
+            }
+          : {}),
       },
       'gateway started',
     );
@@ -114,6 +182,23 @@ export class Gateway {
     await this.acquisition.stop();
     await this.uplink.stop();
     log.info({ gatewayId: this.config.gateway.id }, 'gateway stopped');
+  }
+
+  /** Outbox events become readings of the gateway's status sensors, evaluated by the edge. */
+  private onOutboxEvent(event: OutboxEvent): void {
+    if (!this.started) return;
+    const ts = this.clock.now();
+    const reading: Reading =
+      event.type === 'high-water'
+        ? { sensorId: '_uplink.backlog', value: event.stats.fillPct, quality: 'good', ts }
+        : {
+            sensorId: '_uplink.dropped',
+            value: event.stats.dropped.readings,
+            quality: 'good',
+            ts,
+          };
+    // Deferred: the event fires inside the uplink's own append.
+    queueMicrotask(() => this.onReadings([reading]));
   }
 
   private onReadings(readings: Reading[]): void {

@@ -63,8 +63,57 @@ export interface TelemetryBatch extends Envelope {
   readings: Reading[];
 }
 
-export type AlarmTransition = 'raised' | 'cleared';
-export const ALARM_TRANSITIONS: readonly AlarmTransition[] = ['raised', 'cleared'];
+/**
+ * 'raised' and 'cleared' open and close an occurrence's condition. The rest are
+ * ISA-18.2 / IEC 62682 lifecycle events (added in issue 4, optional for readers):
+ * 'acknowledged' (operator ack), 'returned' (a latched alarm's condition returned;
+ * it stays latched until acknowledged, then 'cleared'), 'shelved'/'unshelved',
+ * 'suppressed'/'unsuppressed' (suppressed by design), 'out-of-service'/'in-service'.
+ */
+export type AlarmTransition =
+  | 'raised'
+  | 'cleared'
+  | 'acknowledged'
+  | 'returned'
+  | 'shelved'
+  | 'unshelved'
+  | 'suppressed'
+  | 'unsuppressed'
+  | 'out-of-service'
+  | 'in-service';
+export const ALARM_TRANSITIONS: readonly AlarmTransition[] = [
+  'raised',
+  'cleared',
+  'acknowledged',
+  'returned',
+  'shelved',
+  'unshelved',
+  'suppressed',
+  'unsuppressed',
+  'out-of-service',
+  'in-service',
+];
+
+/** ISA-18.2 / IEC 62682 alarm state after a transition. */
+export type AlarmLifecycleState =
+  | 'normal'
+  | 'unacknowledged'
+  | 'acknowledged'
+  | 'returned-unacknowledged'
+  | 'latched'
+  | 'shelved'
+  | 'suppressed'
+  | 'out-of-service';
+export const ALARM_LIFECYCLE_STATES: readonly AlarmLifecycleState[] = [
+  'normal',
+  'unacknowledged',
+  'acknowledged',
+  'returned-unacknowledged',
+  'latched',
+  'shelved',
+  'suppressed',
+  'out-of-service',
+];
 
 /**
  * One transition of one alarm occurrence. An occurrence has one alarmId from
@@ -90,6 +139,20 @@ export interface AlarmEvent extends Envelope {
   /** Drill (test) alarms are tagged end to end and never page an emergency centre. */
   drill: boolean;
   message?: string;
+  /** ISA-18.2 state of the alarm after this transition (shelved/suppressed/out-of-service: not annunciated). */
+  state?: AlarmLifecycleState;
+  /** Who acknowledged ('acknowledged', and 'cleared' of a latched alarm reset by an ack). */
+  acknowledgedBy?: string;
+  /** Who shelved, suppressed or took out of service (or put back). */
+  by?: string;
+  /** Timed shelving: when the shelve ends, epoch ms. */
+  shelvedUntil?: number;
+  /** Raised during an alarm flood (ISA-18.2: more than 10 alarms in 10 min). */
+  flood?: boolean;
+  /** During a flood: alarmId of the first-out alarm, the one that started it. */
+  firstOut?: string;
+  /** This alarm is chattering (3 or more raises in 60 s). */
+  chattering?: boolean;
 }
 
 export type GatewayState = 'online' | 'offline';
@@ -103,12 +166,35 @@ export interface GatewayStatus {
   ts: number;
   sensors?: SensorInfo[];
   software?: string;
+  /** Store-and-forward figures, in heartbeats of gateways that have an outbox. Optional. */
+  uplink?: UplinkStatus;
+}
+
+/** What a gateway's outbox holds and has lost (docs/durability.md). */
+export interface UplinkStatus {
+  /** Items (alarms + telemetry batches) not yet acknowledged by the server. */
+  backlogItems: number;
+  backlogReadings: number;
+  /** Telemetry outbox fill, % of its bound. */
+  fillPct: number;
+  /** Readings shed by the outbox's policy since it was created. */
+  droppedReadings: number;
+  /** Items the server rejected as invalid (dropped by the gateway) since it started. */
+  rejected: number;
+  /** Seconds until the backlog is drained at the current pace; null while unknown. */
+  estimatedDrainS: number | null;
 }
 
 /** Server → gateway: items the server has durably stored (application-level acknowledgement). */
 export interface StoreAck {
   v: typeof PROTOCOL_VERSION;
   seqs: number[];
+  /**
+   * Items the server refused as invalid (schema, ids, alarm conflict): they will
+   * never be stored, so the gateway drops them (counting and logging each)
+   * instead of resending them forever. Optional; absent means none.
+   */
+  rejected?: number[];
 }
 
 const id = { type: 'string', pattern: ID_PATTERN } as const;
@@ -209,6 +295,13 @@ export const alarmEventSchema = {
     ts: epochMs,
     drill: { type: 'boolean' },
     message: text(500),
+    state: { enum: ALARM_LIFECYCLE_STATES },
+    acknowledgedBy: text(200),
+    by: text(200),
+    shelvedUntil: epochMs,
+    flood: { type: 'boolean' },
+    firstOut: text(200),
+    chattering: { type: 'boolean' },
   },
 } as const;
 
@@ -224,6 +317,26 @@ export const gatewayStatusSchema = {
     ts: epochMs,
     sensors: { type: 'array', maxItems: MAX_READINGS_PER_BATCH, items: sensorInfoSchema },
     software: text(100),
+    uplink: {
+      type: 'object',
+      additionalProperties: false,
+      required: [
+        'backlogItems',
+        'backlogReadings',
+        'fillPct',
+        'droppedReadings',
+        'rejected',
+        'estimatedDrainS',
+      ],
+      properties: {
+        backlogItems: { type: 'integer', minimum: 0 },
+        backlogReadings: { type: 'integer', minimum: 0 },
+        fillPct: { type: 'number', minimum: 0 },
+        droppedReadings: { type: 'integer', minimum: 0 },
+        rejected: { type: 'integer', minimum: 0 },
+        estimatedDrainS: { type: ['number', 'null'], minimum: 0 },
+      },
+    },
   },
 } as const;
 
@@ -234,5 +347,6 @@ export const storeAckSchema = {
   properties: {
     v: version,
     seqs: { type: 'array', maxItems: 100_000, items: seq },
+    rejected: { type: 'array', maxItems: 100_000, items: seq },
   },
 } as const;

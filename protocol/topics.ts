@@ -10,6 +10,12 @@
 export const TOPIC_ROOT = 'hazardwatch';
 export const PROTOCOL_VERSION = 1 as const;
 
+/**
+ * A connected gateway repeats its retained 'online' status this often; the
+ * server declares it stale after two missed heartbeats (store-and-forward issue).
+ */
+export const STATUS_HEARTBEAT_MS = 15_000; // 15 s
+
 /** Channels a gateway publishes on. */
 export const GATEWAY_CHANNELS = ['telemetry', 'alarm', 'status'] as const;
 /** Channels the server publishes on, for one gateway. */

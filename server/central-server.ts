@@ -14,12 +14,19 @@ import { createLogger } from '../common/logger.js';
 import { isAddressInUse, PortInUseError } from '../common/net.js';
 import { AlarmLedger } from './alarms/ledger.js';
 import { buildApp } from './api/app.js';
+import {
+  type AuditLog,
+  brokerSecurityOptions,
+  createAuditLog,
+  ingestSecurityOptions,
+} from './auth/index.js';
 import { MqttBroker } from './broker.js';
 import type { ServerConfig } from './config/index.js';
 import { EventHub } from './events.js';
-import { GatewayRegistry } from './gateways.js';
-import { type AfterCommitHook, Ingest } from './ingest.js';
+import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
+import { type AfterCommitHook, Ingest, StoreAckPublisher } from './ingest.js';
 import { EmergencyNotifier } from './linkage/emergency-notifier.js';
+import { Platform } from './platform/platform.js';
 import { createTelemetryStore } from './store/index.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
 
@@ -48,6 +55,14 @@ export class CentralServer {
   readonly events: EventHub;
   readonly ingest: Ingest;
   readonly broker: MqttBroker;
+  /** Refused connections, publishes, subscriptions and rejected payloads (JSONL). */
+  readonly audit: AuditLog;
+  /** StoreAcks to gateways after each commit (store-and-forward). */
+  readonly acks: StoreAckPublisher;
+  /** Staleness after missed heartbeats, gateway-offline alarms. */
+  readonly presence: GatewayPresenceMonitor;
+  /** Regulator platform: registry, access, disposal ledger, escalation, MQTT linkage. */
+  readonly platform: Platform;
   private app: FastifyInstance | null = null;
   private actualHttpPort = 0;
   private readonly clock: Clock;
@@ -81,14 +96,41 @@ export class CentralServer {
       notifier: this.notifier,
       clock,
     };
+    this.acks = new StoreAckPublisher({
+      publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+    });
+    ingestOptions.acks = this.acks;
+    this.presence = new GatewayPresenceMonitor({
+      registry: this.gateways,
+      ledger: this.ledger,
+      events: this.events,
+      clock,
+    });
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
+    this.audit = createAuditLog(config.audit, path, clock);
+    Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);
     this.broker = new MqttBroker({
       host: config.mqtt.host,
       port: config.mqtt.port,
+      ...brokerSecurityOptions(config.mqtt, this.audit),
       onPublish: async (message) => {
+        if (this.platform.handleMqtt(message.topic, message.payload)) return;
         await this.ingest.handle(message);
       },
+    });
+    const minLevels = config.emergencyCentres.map((c) => c.minLevel);
+    this.platform = new Platform({
+      config: config.platform,
+      enterprises: config.enterprises,
+      path,
+      clock,
+      events: this.events,
+      ledger: this.ledger,
+      gateways: this.gateways,
+      store: this.store,
+      publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+      mqttMinLevel: minLevels.length > 0 ? (Math.min(...minLevels) as 1 | 2) : 2,
     });
   }
 
@@ -105,10 +147,13 @@ export class CentralServer {
   async start(): Promise<void> {
     const startedAt = this.clock.now();
     try {
+      await this.audit.start();
       await this.store.start();
       await this.ledger.start();
       await this.notifier.start();
+      await this.platform.start();
       await this.broker.start();
+      this.presence.start();
       this.app = buildApp({
         store: this.store,
         ledger: this.ledger,
@@ -119,6 +164,7 @@ export class CentralServer {
         clock: this.clock,
         startedAt,
         dashboard: this.options.dashboard ?? true,
+        platform: this.platform,
       });
       await this.listen(this.app);
     } catch (err) {
@@ -137,11 +183,15 @@ export class CentralServer {
     // Reverse start order; one failing step does not keep the rest open.
     const steps: [string, () => Promise<void>][] = [
       ['http', async () => app?.close()],
+      ['presence', async () => this.presence.stop()],
       ['broker', () => this.broker.stop()],
       ['ingest', () => this.ingest.stop()],
+      ['platform', () => this.platform.stop()],
+      ['acks', () => this.acks.stop()],
       ['notifier', () => this.notifier.stop()],
       ['ledger', () => this.ledger.stop()],
       ['store', () => this.store.stop()],
+      ['audit', () => this.audit.stop()],
     ];
     for (const [name, step] of steps) {
       try {

@@ -9,8 +9,10 @@
 import { EventEmitter } from 'node:events';
 import { createLogger } from '../common/logger.js';
 import type { Reading } from '../protocol/index.js';
+import type { Disposition } from './alarms/disposal.js';
 import type { AlarmRecord } from './alarms/ledger.js';
 import type { GatewayPresence } from './gateways.js';
+import type { EscalationNotice } from './platform/platform.js';
 
 const log = createLogger('server.events');
 
@@ -26,6 +28,10 @@ export interface ServerEvents {
   alarm: AlarmRecord;
   /** A gateway's presence changed (online/offline, catalogue). */
   gateway: GatewayPresence;
+  /** An alarm's disposal state changed (acknowledged, assigned, measure, closed, escalated). */
+  disposal: Disposition;
+  /** An alarm escalated one level (each level once). */
+  escalation: EscalationNotice;
 }
 
 export type ServerEventName = keyof ServerEvents;

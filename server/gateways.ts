@@ -7,13 +7,44 @@
  * reconnect. Status messages apply in arrival order, not by their `ts`: a last
  * will carries the timestamp of the connect that registered it, which is older
  * than the heartbeats that followed, yet it is the newest news.
+ *
+ * Staleness: a gateway is stale (and so are its sensors' latest values) after
+ * its last will, its clean 'offline', or two missed heartbeats
+ * ({@link GatewayPresenceMonitor}); the monitor raises a gateway-offline alarm
+ * in the ledger and clears it on the gateway's next birth or heartbeat.
+ *
+ * Clock skew: an 'online' status (birth, heartbeat) is sent live, never from
+ * the outbox, so its `ts` against the server clock measures the gateway's
+ * clock error (plus a small transit time). Beyond `skewThresholdMs` it is an
+ * event: logged once when it starts and once when it ends, shown on the
+ * presence (`clockSkewMs`, `clockSkewed`) and emitted as a 'gateway' event.
  */
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
-import type { GatewayState, GatewayStatus, SensorInfo } from '../protocol/index.js';
+import {
+  type AlarmEvent,
+  type GatewayState,
+  type GatewayStatus,
+  PROTOCOL_VERSION,
+  type SensorInfo,
+  STATUS_HEARTBEAT_MS,
+  type UplinkStatus,
+} from '../protocol/index.js';
+import type { AlarmRecord, ListQuery, RecordResult } from './alarms/ledger.js';
+import type { EventHub } from './events.js';
 
 const log = createLogger('server.gateways');
+
+export const GATEWAY_PRESENCE_DEFAULTS = {
+  heartbeatMs: STATUS_HEARTBEAT_MS, // 15 s: the gateways' heartbeat period (protocol)
+  missedHeartbeats: 2, // silent this many heartbeats (+ grace): stale
+  graceMs: 5_000, // 5 s allowance for transit and timer jitter
+  checkIntervalMs: 5_000, // 5 s between staleness checks
+  skewThresholdMs: 5_000, // 5 s: clock skew that counts as a wrong clock
+} as const;
+
+export type StaleReason = 'offline' | 'heartbeat-timeout';
 
 export interface GatewayPresence {
   gatewayId: string;
@@ -24,6 +55,15 @@ export interface GatewayPresence {
   /** Sensor catalogue from the latest birth message. */
   sensors: readonly SensorInfo[];
   software?: string;
+  /** True after a last will / clean offline or two missed heartbeats: its sensors' values are stale. */
+  stale: boolean;
+  staleReason: StaleReason | null;
+  /** Gateway clock minus server clock at the latest online status, ms; null before one. */
+  clockSkewMs: number | null;
+  /** |clockSkewMs| above the threshold. */
+  clockSkewed: boolean;
+  /** Store-and-forward figures from the latest heartbeat (backlog, shed, time to drain). */
+  uplink?: UplinkStatus;
 }
 
 export interface PresenceUpdate {
@@ -40,7 +80,10 @@ export class GatewayRegistry {
   private readonly gateways = new Map<string, GatewayPresence>();
   private readonly sensorsByGateway = new Map<string, Map<string, SensorInfo>>();
 
-  constructor(private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly clock: Clock = systemClock,
+    private readonly skewThresholdMs: number = GATEWAY_PRESENCE_DEFAULTS.skewThresholdMs,
+  ) {}
 
   /** Applies a status message (birth, heartbeat or last will). */
   applyStatus(status: GatewayStatus): PresenceUpdate {
@@ -52,9 +95,36 @@ export class GatewayRegistry {
       state: status.state,
       lastSeen: now,
       sensors: status.sensors ?? known?.sensors ?? [],
+      stale: status.state === 'offline',
+      staleReason: status.state === 'offline' ? 'offline' : null,
+      clockSkewMs: known?.clockSkewMs ?? null,
+      clockSkewed: known?.clockSkewed ?? false,
     };
+    let skewChanged = false;
+    if (status.state === 'online') {
+      next.clockSkewMs = status.ts - now;
+      next.clockSkewed = Math.abs(next.clockSkewMs) > this.skewThresholdMs;
+      skewChanged = next.clockSkewed !== (known?.clockSkewed ?? false);
+      if (skewChanged && next.clockSkewed) {
+        log.warn(
+          {
+            gatewayId: status.gatewayId,
+            clockSkewMs: next.clockSkewMs,
+            thresholdMs: this.skewThresholdMs,
+          },
+          'gateway clock skew above threshold',
+        );
+      } else if (skewChanged) {
+        log.info(
+          { gatewayId: status.gatewayId, clockSkewMs: next.clockSkewMs },
+          'gateway clock skew back within threshold',
+        );
+      }
+    }
     const software = status.software ?? known?.software;
     if (software !== undefined) next.software = software;
+    const uplink = status.uplink ?? known?.uplink;
+    if (uplink !== undefined && status.state === 'online') next.uplink = uplink;
     if (status.sensors) {
       this.sensorsByGateway.set(
         status.gatewayId,
@@ -65,8 +135,10 @@ export class GatewayRegistry {
     const changed =
       !known ||
       known.state !== next.state ||
+      known.stale !== next.stale ||
       known.enterpriseId !== next.enterpriseId ||
-      status.sensors !== undefined;
+      status.sensors !== undefined ||
+      skewChanged;
     if (!known || known.state !== next.state) {
       log.info({ gatewayId: status.gatewayId, state: next.state }, `gateway ${next.state}`);
     }
@@ -92,10 +164,41 @@ export class GatewayRegistry {
       state: 'online',
       lastSeen: now,
       sensors: [],
+      stale: false,
+      staleReason: null,
+      clockSkewMs: null,
+      clockSkewed: false,
     };
     this.gateways.set(gatewayId, next);
     log.info({ gatewayId }, 'gateway online (traffic before its birth message)');
     return { changed: true, gateway: copy(next) };
+  }
+
+  /**
+   * Marks online gateways silent for longer than `maxSilenceMs` as offline and
+   * stale (missed heartbeats); returns the presences it changed.
+   */
+  expireSilent(maxSilenceMs: number): GatewayPresence[] {
+    const now = this.clock.now();
+    const expired: GatewayPresence[] = [];
+    for (const gateway of this.gateways.values()) {
+      if (gateway.state !== 'online' || gateway.lastSeen === null) continue;
+      if (now - gateway.lastSeen <= maxSilenceMs) continue;
+      gateway.state = 'offline';
+      gateway.stale = true;
+      gateway.staleReason = 'heartbeat-timeout';
+      log.warn(
+        { gatewayId: gateway.gatewayId, silentMs: now - gateway.lastSeen },
+        'gateway offline: missed heartbeats',
+      );
+      expired.push(copy(gateway));
+    }
+    return expired;
+  }
+
+  /** Whether the latest values of a gateway's sensors are stale (the gateway is gone or silent). */
+  sensorsStale(gatewayId: string): boolean {
+    return this.gateways.get(gatewayId)?.stale ?? false;
   }
 
   get(gatewayId: string): GatewayPresence | undefined {
@@ -119,4 +222,149 @@ export class GatewayRegistry {
 
 function copy(gateway: GatewayPresence): GatewayPresence {
   return { ...gateway };
+}
+
+/** The part of the alarm ledger the presence monitor uses. */
+export interface PresenceAlarmLedger {
+  record(event: AlarmEvent): RecordResult;
+  list(query?: ListQuery): AlarmRecord[];
+}
+
+export const GATEWAY_OFFLINE_RULE = 'gateway-offline';
+
+export interface GatewayPresenceMonitorOptions {
+  registry: GatewayRegistry;
+  ledger: PresenceAlarmLedger;
+  events: EventHub;
+  clock?: Clock;
+  heartbeatMs?: number;
+  missedHeartbeats?: number;
+  graceMs?: number;
+  checkIntervalMs?: number;
+}
+
+/**
+ * Watches gateway presence: marks a gateway stale after two missed heartbeats,
+ * and raises a level-1 gateway-offline alarm in the ledger (rule
+ * 'gateway-offline', sensor '_gateway') when a gateway goes offline (last will,
+ * clean offline, missed heartbeats); clears it when the gateway is back. The
+ * alarm is a record for regulators, not a hazard: it is not sent to emergency
+ * centres.
+ *
+ * Lifecycle: `start()` picks up offline alarms still active in the ledger,
+ * listens to 'gateway' events and checks staleness every `checkIntervalMs`;
+ * `stop()` undoes both (call it before the broker stops, so the wills the
+ * broker publishes while shutting down do not raise alarms). Safe twice.
+ */
+export class GatewayPresenceMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  /** gatewayId → alarmId of its active offline alarm. */
+  private readonly active = new Map<string, string>();
+  private readonly clock: Clock;
+
+  constructor(private readonly options: GatewayPresenceMonitorOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Silence after which an online gateway is stale, ms. */
+  get maxSilenceMs(): number {
+    const o = this.options;
+    return (
+      (o.heartbeatMs ?? GATEWAY_PRESENCE_DEFAULTS.heartbeatMs) *
+        (o.missedHeartbeats ?? GATEWAY_PRESENCE_DEFAULTS.missedHeartbeats) +
+      (o.graceMs ?? GATEWAY_PRESENCE_DEFAULTS.graceMs)
+    );
+  }
+
+  start(): void {
+    if (this.unsubscribe) return;
+    for (const alarm of this.options.ledger.list({ state: 'active', limit: 100_000 })) {
+      if (alarm.ruleId === GATEWAY_OFFLINE_RULE) this.active.set(alarm.gatewayId, alarm.alarmId);
+    }
+    this.unsubscribe = this.options.events.on('gateway', (gateway) => this.onPresence(gateway));
+    this.timer = setInterval(
+      () => this.check(),
+      this.options.checkIntervalMs ?? GATEWAY_PRESENCE_DEFAULTS.checkIntervalMs,
+    );
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Expires silent gateways now (also runs every checkIntervalMs). */
+  check(): void {
+    for (const gateway of this.options.registry.expireSilent(this.maxSilenceMs)) {
+      this.options.events.emit('gateway', gateway);
+    }
+  }
+
+  private onPresence(gateway: GatewayPresence): void {
+    try {
+      if (gateway.state === 'offline' && !this.active.has(gateway.gatewayId)) {
+        this.raise(gateway);
+      } else if (gateway.state === 'online' && this.active.has(gateway.gatewayId)) {
+        this.clear(gateway);
+      }
+    } catch (err) {
+      log.error({ err, gatewayId: gateway.gatewayId }, 'cannot record gateway-offline alarm');
+    }
+  }
+
+  private raise(gateway: GatewayPresence): void {
+    const now = this.clock.now();
+    const alarmId = `${gateway.gatewayId}.offline.${now}`;
+    const why =
+      gateway.staleReason === 'heartbeat-timeout' ? 'missed heartbeats' : 'last will or shutdown';
+    const result = this.options.ledger.record(
+      this.event(gateway, alarmId, 'raised', now, `gateway ${gateway.gatewayId} offline (${why})`),
+    );
+    this.active.set(gateway.gatewayId, alarmId);
+    log.warn({ gatewayId: gateway.gatewayId, alarmId, why }, 'gateway-offline alarm raised');
+    if (result.changed) this.options.events.emit('alarm', result.alarm);
+  }
+
+  private clear(gateway: GatewayPresence): void {
+    const alarmId = this.active.get(gateway.gatewayId)!;
+    const now = this.clock.now();
+    const result = this.options.ledger.record(
+      this.event(gateway, alarmId, 'cleared', now, `gateway ${gateway.gatewayId} back online`),
+    );
+    this.active.delete(gateway.gatewayId);
+    log.info({ gatewayId: gateway.gatewayId, alarmId }, 'gateway-offline alarm cleared');
+    if (result.changed) this.options.events.emit('alarm', result.alarm);
+  }
+
+  /** A server-made alarm event: seq 0 (not a gateway item), ts on the server clock. */
+  private event(
+    gateway: GatewayPresence,
+    alarmId: string,
+    transition: AlarmEvent['transition'],
+    now: number,
+    message: string,
+  ): AlarmEvent {
+    return {
+      v: PROTOCOL_VERSION,
+      gatewayId: gateway.gatewayId,
+      enterpriseId: gateway.enterpriseId,
+      seq: 0,
+      sentAt: now,
+      alarmId,
+      ruleId: GATEWAY_OFFLINE_RULE,
+      sensorId: '_gateway',
+      sensorName: 'Gateway presence',
+      level: 1,
+      transition,
+      value: null,
+      unit: '',
+      setpoint: 0,
+      ts: now,
+      drill: false,
+      message,
+    };
+  }
 }

@@ -3,9 +3,22 @@
  *   parse topic → decode + validate (protocol schemas) → ids match the topic
  *   → store (awaited until committed) → after-commit hook → live events.
  *
- * The after-commit hook is where the application-level ack (`.../ack`) will be
- * sent: it runs only once the store or ledger has committed, for redeliveries
- * too (the gateway must hear "stored" again if the first ack was lost).
+ * After the commit, the application-level ack (StoreAck on `.../ack`) goes to
+ * the gateway through a {@link StoreAckPublisher} (acks coalesced over a few
+ * ms), and the after-commit hook runs; both run for redeliveries too (the
+ * gateway must hear "stored" again if the first ack was lost).
+ *
+ * Idempotent on (gateway, seq): a sequence number committed recently is
+ * acknowledged again without touching the store, the ledger, the notifier or
+ * the live events (a bounded in-memory window per gateway); beyond that window
+ * (or after a server restart) the store's (gateway, sensor, ts) key and the
+ * ledger's alarmId keep a redelivery from being stored or paged twice.
+ *
+ * Rejected items whose topic and sequence number can be read (schema,
+ * id mismatch, alarm conflict) are acknowledged in the StoreAck's `rejected`
+ * list, so the gateway drops them (and counts them) instead of resending them
+ * forever. An item the store failed to commit is not acknowledged: the gateway
+ * sends it again after its ack timeout.
  *
  * Invalid payloads are rejected, counted by reason and logged once per
  * (gateway, reason) with a running count at 10, 100, 1000, ...; the server
@@ -28,8 +41,10 @@ import {
   type ParsedTopic,
   parseTopic,
   SERVER_CHANNELS,
+  type StoreAck,
   type TelemetryBatch,
   TOPIC_ROOT,
+  topicFor,
 } from '../protocol/index.js';
 import { AlarmConflictError, type AlarmLedger, type AlarmRecord } from './alarms/ledger.js';
 import type { InboundMessage } from './broker.js';
@@ -41,6 +56,12 @@ const log = createLogger('server.ingest');
 
 export const INGEST_DEFAULTS = {
   maxTrackedRejectKeys: 10_000, // (gateway, reason) pairs remembered for log rate-limiting
+  dedupeWindow: 50_000, // committed seqs remembered per gateway (≈ 2 h of batches at 2/s plus alarms)
+} as const;
+
+export const STORE_ACK_DEFAULTS = {
+  coalesceMs: 5, // 5 ms: acks of items committed close together leave in one StoreAck
+  maxSeqsPerAck: 10_000, // a full StoreAck leaves at once
 } as const;
 
 export const REJECT_REASONS = [
@@ -62,6 +83,8 @@ export interface IngestMetrics {
   rejectedByReason: Record<RejectReason, number>;
   /** Valid messages the store or ledger failed to commit (server-side failures). */
   storeFailures: number;
+  /** Redeliveries of a recently committed (gateway, seq), acknowledged without storing again. */
+  duplicates: number;
   ignored: number;
 }
 
@@ -86,7 +109,14 @@ export interface AlarmNotifier {
   notify(alarm: AlarmRecord): number;
 }
 
+/** Where acknowledgements go (a {@link StoreAckPublisher} in the server). */
+export interface AckSink {
+  stored(enterpriseId: string, gatewayId: string, seq: number): void;
+  rejected(enterpriseId: string, gatewayId: string, seq: number): void;
+}
+
 export interface IngestOptions {
+  acks?: AckSink;
   store: TelemetryStore;
   ledger: AlarmLedger;
   gateways: GatewayRegistry;
@@ -94,6 +124,15 @@ export interface IngestOptions {
   notifier?: AlarmNotifier;
   afterCommit?: AfterCommitHook;
   clock?: Clock;
+  /** Checks beyond the schema (server/auth/input-screen.ts): why an item is refused, or null. */
+  screen?: (item: TelemetryBatch | AlarmEvent | GatewayStatus) => string | null;
+  /** Told of every rejection (the audit log, server/auth/audit-log.ts); must not throw. */
+  onReject?: (rejection: {
+    source: string;
+    reason: RejectReason;
+    detail: string;
+    topic: string;
+  }) => void;
 }
 
 /** Logs the first rejection per (gateway, reason), then only a count at each power of ten. */
@@ -131,8 +170,10 @@ export class Ingest {
     rejected: 0,
     rejectedByReason: emptyReasons(),
     storeFailures: 0,
+    duplicates: 0,
     ignored: 0,
   };
+  private readonly recent = new RecentSeqs(INGEST_DEFAULTS.dedupeWindow);
   private readonly rejections = new RejectionLog();
   private readonly inFlight = new Set<Promise<IngestOutcome>>();
   private stopped = false;
@@ -192,6 +233,7 @@ export class Ingest {
   private async telemetry(topic: ParsedTopic, message: InboundMessage): Promise<IngestOutcome> {
     const batch = this.decode(decodeTelemetryBatch, topic, message);
     if ('result' in batch) return batch;
+    if (this.recent.has(batch.gatewayId, batch.seq)) return this.duplicate('telemetry', batch);
     try {
       await this.options.store.writeBatch(batch);
     } catch (err) {
@@ -213,12 +255,14 @@ export class Ingest {
   private async alarm(topic: ParsedTopic, message: InboundMessage): Promise<IngestOutcome> {
     const event = this.decode(decodeAlarmEvent, topic, message);
     if ('result' in event) return event;
+    if (this.recent.has(event.gatewayId, event.seq)) return this.duplicate('alarm', event);
     let alarm: AlarmRecord;
     let changed: boolean;
     try {
       ({ alarm, changed } = this.options.ledger.record(event));
     } catch (err) {
       if (err instanceof AlarmConflictError) {
+        this.options.acks?.rejected(topic.enterpriseId, topic.gatewayId, event.seq);
         return this.reject(topic.gatewayId, 'alarm-conflict', err.message, message.topic);
       }
       return this.fail('alarm', topic, err);
@@ -258,16 +302,23 @@ export class Ingest {
     const decoded = decoder(message.payload);
     if (!decoded.ok) {
       const reason: RejectReason = decoded.error.startsWith('not JSON') ? 'not-json' : 'schema';
+      this.rejectAck(topic, message.payload);
       return this.reject(topic.gatewayId, reason, decoded.error, message.topic);
     }
     const { gatewayId, enterpriseId } = decoded.value;
     if (gatewayId !== topic.gatewayId || enterpriseId !== topic.enterpriseId) {
+      this.rejectAck(topic, message.payload);
       return this.reject(
         topic.gatewayId,
         'id-mismatch',
         `payload says gateway '${gatewayId}' of enterprise '${enterpriseId}', topic says '${topic.gatewayId}' of '${topic.enterpriseId}'`,
         message.topic,
       );
+    }
+    const refused = this.options.screen?.(decoded.value) ?? null;
+    if (refused !== null) {
+      this.rejectAck(topic, message.payload);
+      return this.reject(topic.gatewayId, 'schema', refused, message.topic);
     }
     return decoded.value;
   }
@@ -277,10 +328,38 @@ export class Ingest {
     if (update.changed) this.options.events.emit('gateway', update.gateway);
   }
 
+  /** A redelivery of a recently committed item: acknowledged again, nothing stored. */
+  private async duplicate(
+    channel: CommittedItem['channel'],
+    item: { gatewayId: string; enterpriseId: string; seq: number },
+  ): Promise<IngestOutcome> {
+    this.counters.duplicates++;
+    if (channel === 'telemetry') this.counters.batches++;
+    else this.counters.alarmEvents++;
+    await this.committed(channel, item);
+    return { result: 'stored', channel };
+  }
+
+  /** Tells the gateway a rejected item will never be stored, when its seq can be read. */
+  private rejectAck(topic: ParsedTopic, payload: Buffer): void {
+    if (!this.options.acks || (topic.channel !== 'telemetry' && topic.channel !== 'alarm')) return;
+    let seq: unknown;
+    try {
+      seq = (JSON.parse(payload.toString('utf8')) as { seq?: unknown } | null)?.seq;
+    } catch {
+      return;
+    }
+    if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0) {
+      this.options.acks.rejected(topic.enterpriseId, topic.gatewayId, seq);
+    }
+  }
+
   private async committed(
     channel: CommittedItem['channel'],
     item: { gatewayId: string; enterpriseId: string; seq: number },
   ): Promise<void> {
+    this.recent.add(item.gatewayId, item.seq);
+    this.options.acks?.stored(item.enterpriseId, item.gatewayId, item.seq);
     const hook = this.options.afterCommit;
     if (!hook) return;
     try {
@@ -307,6 +386,7 @@ export class Ingest {
     this.counters.rejected++;
     this.counters.rejectedByReason[reason]++;
     this.rejections.note(source, reason, detail, topic);
+    this.options.onReject?.({ source, reason, detail, topic });
     return { result: 'rejected', reason, detail };
   }
 
@@ -319,5 +399,119 @@ export class Ingest {
   private ignore(why: string): IngestOutcome {
     this.counters.ignored++;
     return { result: 'ignored', why };
+  }
+}
+
+/** Recently committed sequence numbers per gateway, bounded (oldest forgotten first). */
+class RecentSeqs {
+  private readonly byGateway = new Map<
+    string,
+    { set: Set<number>; order: number[]; head: number }
+  >();
+
+  constructor(private readonly perGateway: number) {}
+
+  has(gatewayId: string, seq: number): boolean {
+    return this.byGateway.get(gatewayId)?.set.has(seq) ?? false;
+  }
+
+  add(gatewayId: string, seq: number): void {
+    let recent = this.byGateway.get(gatewayId);
+    if (!recent) {
+      recent = { set: new Set(), order: [], head: 0 };
+      this.byGateway.set(gatewayId, recent);
+    }
+    if (recent.set.has(seq)) return;
+    recent.set.add(seq);
+    recent.order.push(seq);
+    if (recent.set.size > this.perGateway) {
+      recent.set.delete(recent.order[recent.head]!);
+      recent.head++;
+      if (recent.head > this.perGateway) {
+        recent.order = recent.order.slice(recent.head);
+        recent.head = 0;
+      }
+    }
+  }
+}
+
+/**
+ * Publishes StoreAcks: sequence numbers acknowledged within `coalesceMs` of
+ * each other leave in one message per gateway.
+ *
+ * Lifecycle: ready on construction; `stop()` drops what is pending and makes
+ * later calls no-ops. A publish that fails is logged and dropped: the gateway
+ * sends the item again after its ack timeout and gets a new ack.
+ */
+export class StoreAckPublisher implements AckSink {
+  private readonly pending = new Map<
+    string,
+    { enterpriseId: string; gatewayId: string; seqs: number[]; rejected: number[] }
+  >();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly coalesceMs: number;
+
+  constructor(
+    private readonly options: {
+      publish(topic: string, payload: string): Promise<void>;
+      coalesceMs?: number;
+    },
+  ) {
+    this.coalesceMs = options.coalesceMs ?? STORE_ACK_DEFAULTS.coalesceMs;
+  }
+
+  stored(enterpriseId: string, gatewayId: string, seq: number): void {
+    this.add(enterpriseId, gatewayId, seq, 'seqs');
+  }
+
+  rejected(enterpriseId: string, gatewayId: string, seq: number): void {
+    this.add(enterpriseId, gatewayId, seq, 'rejected');
+  }
+
+  /** Sends every pending ack now. */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batches = [...this.pending.values()];
+    this.pending.clear();
+    await Promise.all(
+      batches.map(async ({ enterpriseId, gatewayId, seqs, rejected }) => {
+        const ack: StoreAck = { v: 1, seqs };
+        if (rejected.length > 0) ack.rejected = rejected;
+        try {
+          await this.options.publish(topicFor(enterpriseId, gatewayId, 'ack'), JSON.stringify(ack));
+        } catch (err) {
+          log.warn(
+            { err: (err as Error).message, gatewayId, count: seqs.length + rejected.length },
+            'StoreAck not published; the gateway will resend and be acknowledged again',
+          );
+        }
+      }),
+    );
+  }
+
+  /** Drops what is pending (the broker is going away; gateways resend and are acknowledged later). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending.clear();
+  }
+
+  private add(enterpriseId: string, gatewayId: string, seq: number, list: 'seqs' | 'rejected') {
+    if (this.stopped) return;
+    const key = `${enterpriseId}/${gatewayId}`;
+    let entry = this.pending.get(key);
+    if (!entry) {
+      entry = { enterpriseId, gatewayId, seqs: [], rejected: [] };
+      this.pending.set(key, entry);
+    }
+    entry[list].push(seq);
+    if (entry.seqs.length + entry.rejected.length >= STORE_ACK_DEFAULTS.maxSeqsPerAck) {
+      void this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), this.coalesceMs);
+    }
   }
 }

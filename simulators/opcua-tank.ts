@@ -9,8 +9,10 @@
  *   ns=1;s=Tank1.Temperature   °C
  *   ns=1;s=Tank1.Pressure      MPa (gauge)
  *   ns=1;s=Tank1.Level         %
- * Security: None only, anonymous access allowed (set explicitly: it is the simulator's job to be
- * easy to reach; the product's own endpoints must not be configured like this).
+ * Security: None only and anonymous access by default (set explicitly: it is the simulator's job
+ * to be easy to reach; the product's own endpoints must not be configured like this). The
+ * `security` option serves Sign / SignAndEncrypt with Basic256Sha256 and username/password users,
+ * to test clients that must check the server certificate against their trust list.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -132,6 +134,15 @@ export interface OpcuaTankOptions {
   seed?: number;
   /** PKI folder for the server certificate; default os.tmpdir()/hazardwatch-pki. */
   pkiDir?: string;
+  /** Secure endpoints and users; default None only, anonymous. */
+  security?: OpcuaTankSecurity;
+}
+
+export interface OpcuaTankSecurity {
+  /** Message security modes offered; None means no security. Default ['None']. */
+  modes: readonly ('None' | 'Sign' | 'SignAndEncrypt')[];
+  /** Username/password pairs accepted; anonymous is refused when users are given. */
+  users?: readonly { username: string; password: string }[];
 }
 
 interface VariableState {
@@ -162,6 +173,7 @@ export class OpcuaTankSimulator {
   private readonly tickMs: number;
   private readonly pkiDir: string;
   private readonly tanks: readonly TankSpec[];
+  private readonly security: OpcuaTankSecurity | undefined;
   private readonly variables = new Map<string, VariableState>();
   private server: OPCUAServer | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -175,6 +187,7 @@ export class OpcuaTankSimulator {
     this.pkiDir = options.pkiDir ?? DEFAULTS.pkiDir;
     this.boundPort = options.port;
     this.tanks = options.tanks;
+    this.security = options.security;
     if (options.tanks.length === 0) throw new Error('tanks: at least one tank needed');
     const random = seededRandom(options.seed ?? DEFAULTS.seed);
     for (const tank of options.tanks) {
@@ -220,13 +233,30 @@ export class OpcuaTankSimulator {
   async start(): Promise<void> {
     if (this.server) return;
     const wildcard = this.host === '0.0.0.0' || this.host === '::';
+    const security = this.security;
+    const users = security?.users ?? [];
+    const secure = (security?.modes ?? ['None']).some((m) => m !== 'None');
     const server = new OPCUAServer({
       port: this.boundPort,
       host: this.host,
       ...(wildcard ? {} : { hostname: this.host }),
-      allowAnonymous: true,
-      securityModes: [MessageSecurityMode.None],
-      securityPolicies: [SecurityPolicy.None],
+      allowAnonymous: users.length === 0,
+      // None stays offered for discovery (GetEndpoints), as on most real servers; with users
+      // configured, anonymous sessions are refused on every endpoint.
+      securityModes: [...new Set(['None', ...(security?.modes ?? [])] as const)].map(
+        (m) => MessageSecurityMode[m],
+      ),
+      securityPolicies: secure
+        ? [SecurityPolicy.None, SecurityPolicy.Basic256Sha256]
+        : [SecurityPolicy.None],
+      ...(users.length > 0
+        ? {
+            userManager: {
+              isValidUser: (username: string, password: string) =>
+                users.some((u) => u.username === username && u.password === password),
+            },
+          }
+        : {}),
       // Keep the server's default own namespace out so TANK_NAMESPACE_URI gets index 1.
       skipOwnNamespace: true,
       disableDiscovery: true,

@@ -10,6 +10,8 @@
  *   IDLH — %IDLH; toxic check where the range cannot cover 200 %OEL (item 3: 5 / 10 %IDLH)
  *   ppm  — ppm; the gas table converts the OEL (or, with `basis: IDLH`, the IDLH) to ppm
  *          and the toxic check runs on the ppm values.
+ *   LELm — LEL·m, open-path (line-type) combustible detectors (item 5: level 1 1 LEL·m,
+ *          level 2 2 LEL·m).
  */
 import type { SensorInfo } from '../../protocol/index.js';
 import { findGas, GAS_NAMES, type GasEntry, oelOf } from '../gas-table.js';
@@ -25,7 +27,7 @@ import {
 } from './shared.js';
 import type { ConditionType, RuleCheck } from './types.js';
 
-export const GAS_MEASURES = ['LEL', 'VOL', 'OEL', 'IDLH', 'ppm'] as const;
+export const GAS_MEASURES = ['LEL', 'VOL', 'OEL', 'IDLH', 'ppm', 'LELm'] as const;
 export type GasMeasure = (typeof GAS_MEASURES)[number];
 export type ToxicBasis = 'OEL' | 'IDLH';
 
@@ -51,11 +53,14 @@ const MAX = {
   level2Oel: 200, // %OEL, item 3
   level1Idlh: 5, // %IDLH, item 3 (range cannot cover 200 %OEL)
   level2Idlh: 10, // %IDLH, item 3
+  level1OpenPath: 1, // LEL·m, item 5 (open-path detectors)
+  level2OpenPath: 2, // LEL·m, item 5
 } as const;
 
 const CLAUSE_COMBUSTIBLE_1 = 'GB/T 50493-2019 §5.5.3 item 1';
 const CLAUSE_COMBUSTIBLE_2 = 'GB/T 50493-2019 §5.5.3 item 2';
 const CLAUSE_TOXIC = 'GB/T 50493-2019 §5.5.3 item 3';
+const CLAUSE_OPEN_PATH = 'GB/T 50493-2019 §5.5.3 item 5';
 
 /** Sensor unit each measure needs (compared with unitKey). */
 const UNIT_OF: Record<GasMeasure, string> = {
@@ -64,7 +69,14 @@ const UNIT_OF: Record<GasMeasure, string> = {
   OEL: '%OEL',
   IDLH: '%IDLH',
   ppm: 'ppm',
+  LELm: 'LEL·m',
 };
+
+/** Unit comparison for a measure: LEL·m also written LEL.m, LELm, LEL*m. */
+function unitMatches(measure: GasMeasure, unit: string): boolean {
+  const strip = (u: string) => unitKey(u).replace(/[·.*]/g, '');
+  return strip(unit) === strip(UNIT_OF[measure]);
+}
 
 interface Scaled {
   /** Setpoint as a percentage of the reference (%LEL, %OEL or %IDLH). */
@@ -75,7 +87,7 @@ interface Scaled {
 
 /** One of the two setpoint maxima a gas rule is checked against. */
 interface Basis {
-  readonly reference: '%LEL' | '%OEL' | '%IDLH';
+  readonly reference: '%LEL' | '%OEL' | '%IDLH' | 'LEL·m';
   readonly max1: number;
   readonly max2: number;
   readonly clause1: string;
@@ -108,6 +120,16 @@ function basisFor(rule: GasRule, gas: GasEntry): Basis | RuleIssue {
     scale,
   });
   switch (rule.measure) {
+    case 'LELm':
+      if (lel === undefined) return noValue('LEL', 'ppm, OEL or IDLH');
+      return {
+        reference: 'LEL·m',
+        max1: MAX.level1OpenPath,
+        max2: MAX.level2OpenPath,
+        clause1: CLAUSE_OPEN_PATH,
+        clause2: CLAUSE_OPEN_PATH,
+        scale: (setpoint) => ({ percent: setpoint, how: '' }),
+      };
     case 'LEL':
       if (lel === undefined) return noValue('LEL', 'ppm, OEL or IDLH');
       return combustible((setpoint) => ({ percent: setpoint, how: '' }));
@@ -157,7 +179,7 @@ export const gasCondition: ConditionType<GasRule> = {
     measure: {
       enum: GAS_MEASURES,
       description:
-        "What the sensor's unit is: %LEL, %VOL, %OEL, %IDLH, or ppm (toxic gases; OEL converted to ppm).",
+        "What the sensor's unit is: %LEL, %VOL, %OEL, %IDLH, ppm (toxic gases; OEL converted to ppm), or LELm (LEL·m, open-path detectors).",
     },
     basis: {
       enum: ['OEL', 'IDLH'],
@@ -249,7 +271,7 @@ export const gasCondition: ConditionType<GasRule> = {
   checkSensor(rule, sensor: SensorInfo) {
     const issues: RuleIssue[] = [];
     const expected = UNIT_OF[rule.measure];
-    if (unitKey(sensor.unit) !== unitKey(expected)) {
+    if (!unitMatches(rule.measure, sensor.unit)) {
       issues.push({
         path: ['measure'],
         message: `measure ${rule.measure} needs a sensor reporting ${expected}, but sensor '${sensor.sensorId}' reports '${sensor.unit}'`,

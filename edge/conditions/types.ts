@@ -30,6 +30,8 @@ export interface ConditionType<R extends RuleBase = RuleBase> {
   readonly summary: string;
   /** Schema of the keys specific to this type (id, sensor, type, description, justification are common). */
   readonly properties: Readonly<Record<string, JsonSchema>>;
+  /** True when the rule names its sensors in its own key (say `sensors:`) instead of `sensor:`. */
+  readonly multiSensor?: boolean;
   /** Keys of `properties` a rule must give. */
   readonly required: readonly string[];
   /** Builds the typed rule from a schema-valid raw rule: defaults applied, names resolved. */
@@ -38,6 +40,11 @@ export interface ConditionType<R extends RuleBase = RuleBase> {
   check(rule: R): RuleCheck;
   /** Checks against the sensor the rule reads (unit, gas); errors only. */
   checkSensor(rule: R, sensor: SensorInfo): RuleIssue[];
+  /**
+   * Checks needing the whole catalogue (multi-sensor rules): every sensor the rule
+   * reads besides `sensor`. Optional; the engine checks each one exists.
+   */
+  checkCatalogue?(rule: R, sensors: ReadonlyMap<string, SensorInfo>): RuleIssue[];
   /** Limits the engine evaluates for this rule. */
   limits(rule: R): readonly LimitSpec[];
   /** Gas named on this rule's alarms; undefined to fall back to the sensor's. */

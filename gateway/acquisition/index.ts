@@ -1,5 +1,10 @@
 export { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
-export { type CoalesceOptions, coalesceReads, type ReadBlock } from './modbus/coalesce.js';
+export {
+  type CoalesceOptions,
+  coalesceReads,
+  type ReadBlock,
+  splitBlock,
+} from './modbus/coalesce.js';
 export {
   type DecodedValue,
   decodeRegisters,
@@ -8,10 +13,26 @@ export {
   wordsToBytes,
 } from './modbus/decode.js';
 export {
+  describeLink,
+  LINK_DEFAULTS,
+  LinkDownError,
+  type LinkSpec,
+  ModbusLink,
+  ModbusLinkPool,
+  ReplyMismatchError,
+} from './modbus/link.js';
+export {
+  MODBUS_DEFAULTS,
+  type ModbusCounters,
+  ModbusSource,
+  type ModbusSourceDeps,
+} from './modbus/modbus-source.js';
+export {
   type ModbusTcpCounters,
   ModbusTcpSource,
   type ModbusTcpSourceDeps,
 } from './modbus/modbus-tcp-source.js';
+export { countsToMilliamps, decodeCurrentLoop, type LoopReading, NE43_MA } from './modbus/ne43.js';
 export {
   type OpcuaCounters,
   OpcuaSource,
@@ -19,4 +40,22 @@ export {
   qualityOf,
 } from './opcua/opcua-source.js';
 export { Acquisition, type AcquisitionDeps, createSource } from './registry.js';
-export { type AcquisitionSource, COMM_LOST, type ReadingSink } from './source.js';
+export {
+  type AcquisitionSource,
+  COMM_LOST,
+  type DeviceStatusEvent,
+  type DeviceStatusListener,
+  deviceStatusReading,
+  deviceStatusSensorId,
+  type ReadingSink,
+} from './source.js';
+export {
+  type DeviceWriter,
+  type DeviceWriters,
+  MAX_WRITE_COILS,
+  MAX_WRITE_REGISTERS,
+  WriteError,
+  type WriteErrorCode,
+  type WriteOptions,
+  type WriteResult,
+} from './writer.js';

@@ -25,3 +25,34 @@ export interface AcquisitionSource {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** A device going offline or coming back online; sent once per transition. */
+export interface DeviceStatusEvent {
+  deviceId: string;
+  online: boolean;
+  /** Why the device went offline (e.g. 'timeout', 'connection refused'). */
+  reason?: string;
+  ts: number;
+}
+
+/** Receives device status transitions; must not throw. */
+export type DeviceStatusListener = (event: DeviceStatusEvent) => void;
+
+/**
+ * The synthetic status sensor of a device: `<deviceId>.online`, a bool reading (true =
+ * online) that rules can alarm on like any other status sensor. Acquisition emits it
+ * when AcquisitionDeps.statusReadings is true; config/catalogue.ts deviceStatusSensors()
+ * lists these sensors for the birth message and rule compilation.
+ */
+export function deviceStatusSensorId(deviceId: string): string {
+  return `${deviceId}.online`;
+}
+
+export function deviceStatusReading(event: DeviceStatusEvent): Reading {
+  return {
+    sensorId: deviceStatusSensorId(event.deviceId),
+    value: event.online,
+    quality: 'good',
+    ts: event.ts,
+  };
+}

@@ -22,3 +22,18 @@ export function sensorCatalogue(config: GatewayConfig): SensorInfo[] {
   }
   return sensors;
 }
+
+/**
+ * The synthetic status sensor of every device, `<deviceId>.online` (bool, true = online),
+ * that acquisition emits when started with `statusReadings: true`; add these to the
+ * catalogue to let rules alarm on a device going offline. The id is the same as
+ * acquisition/source.ts deviceStatusSensorId().
+ */
+export function deviceStatusSensors(config: GatewayConfig): SensorInfo[] {
+  return config.devices.map((device) => ({
+    sensorId: `${device.id}.online`,
+    name: `${device.id} communication`,
+    kind: 'status',
+    unit: '',
+  }));
+}

@@ -5,12 +5,20 @@
 import { errorLine, formatPath, type PathSegment } from './errors.js';
 import { isBitTable, registerCount } from './register.js';
 import { MODBUS_MAX_ADDRESS, MODBUS_MAX_REGISTERS_PER_READ } from './schema.js';
-import type { GatewayConfig, ModbusTagConfig, ModbusTcpDeviceConfig, TagBase } from './types.js';
+import {
+  type GatewayConfig,
+  isModbusDevice,
+  type ModbusDeviceConfig,
+  type ModbusTagConfig,
+  type TagBase,
+} from './types.js';
 
 export function crossCheck(config: GatewayConfig): string[] {
   const lines: string[] = [];
   const deviceIds = new Map<string, PathSegment[]>();
   const sensorIds = new Map<string, PathSegment[]>();
+  /** Bus key → first device on it, for RTU bus settings and unit ids. */
+  const buses = new Map<string, { path: PathSegment[]; device: ModbusDeviceConfig }[]>();
 
   config.devices.forEach((device, d) => {
     const devicePath: PathSegment[] = ['devices', d];
@@ -42,10 +50,12 @@ export function crossCheck(config: GatewayConfig): string[] {
         sensorIds.set(tag.sensorId, tagPath);
       }
       checkTagBase(tag, tagPath, lines);
-      if (device.protocol === 'modbus-tcp') {
+      if (isModbusDevice(device)) {
         checkModbusRegister(device, tag as ModbusTagConfig, tagPath, lines);
       }
     });
+
+    if (isModbusDevice(device)) checkModbusDevice(device, devicePath, buses, lines);
 
     if (device.protocol === 'opcua') {
       const noneMode = device.securityMode === 'None';
@@ -61,9 +71,78 @@ export function crossCheck(config: GatewayConfig): string[] {
           ),
         );
       }
+      if ((device.username === undefined) !== (device.password === undefined)) {
+        const missing = device.username === undefined ? 'username' : 'password';
+        const other = missing === 'username' ? 'password' : 'username';
+        lines.push(errorLine([...devicePath, missing], `is required with ${other}`));
+      }
     }
   });
   return lines;
+}
+
+/** Poll groups, and devices sharing one RTU bus (same serial port or RTU-over-TCP host:port). */
+function checkModbusDevice(
+  device: ModbusDeviceConfig,
+  devicePath: PathSegment[],
+  buses: Map<string, { path: PathSegment[]; device: ModbusDeviceConfig }[]>,
+  lines: string[],
+): void {
+  const groups = new Set<string>();
+  device.pollGroups?.forEach((group, g) => {
+    if (groups.has(group.name)) {
+      lines.push(
+        errorLine([...devicePath, 'pollGroups', g, 'name'], 'duplicate poll group', group.name),
+      );
+    }
+    groups.add(group.name);
+  });
+  device.tags.forEach((tag, t) => {
+    if (tag.pollGroup !== undefined && !groups.has(tag.pollGroup)) {
+      const known = [...groups].join(', ') || 'none defined';
+      lines.push(
+        errorLine(
+          [...devicePath, 'tags', t, 'pollGroup'],
+          `must name one of the device's pollGroups (${known})`,
+          tag.pollGroup,
+        ),
+      );
+    }
+  });
+
+  if (device.protocol === 'modbus-tcp') return;
+  const key =
+    device.protocol === 'modbus-rtu'
+      ? `serial:${device.serialPort}`
+      : `rtu-tcp:${device.host}:${device.port}`;
+  const onBus = buses.get(key) ?? [];
+  for (const other of onBus) {
+    if (other.device.unitId === device.unitId) {
+      lines.push(
+        errorLine(
+          [...devicePath, 'unitId'],
+          `duplicate unit id on one bus, first used at ${formatPath([...other.path, 'unitId'])}`,
+          device.unitId,
+        ),
+      );
+    }
+  }
+  const first = onBus[0];
+  if (first && device.protocol === 'modbus-rtu' && first.device.protocol === 'modbus-rtu') {
+    for (const setting of ['baudRate', 'parity', 'dataBits', 'stopBits'] as const) {
+      if (first.device[setting] !== device[setting]) {
+        lines.push(
+          errorLine(
+            [...devicePath, setting],
+            `must match the other devices on serial port '${device.serialPort}' (${formatPath([...first.path, setting])} is ${String(first.device[setting])})`,
+            device[setting],
+          ),
+        );
+      }
+    }
+  }
+  onBus.push({ path: devicePath, device });
+  buses.set(key, onBus);
 }
 
 function checkTagBase(tag: TagBase, path: PathSegment[], lines: string[]): void {
@@ -83,7 +162,7 @@ function checkTagBase(tag: TagBase, path: PathSegment[], lines: string[]): void 
 }
 
 function checkModbusRegister(
-  device: ModbusTcpDeviceConfig,
+  device: ModbusDeviceConfig,
   tag: ModbusTagConfig,
   tagPath: PathSegment[],
   lines: string[],
@@ -113,6 +192,44 @@ function checkModbusRegister(
   }
   if (register.type !== 'string' && register.count !== undefined) {
     lines.push(errorLine([...path, 'count'], "only allowed with type 'string'", register.count));
+  }
+  if (register.currentLoop !== undefined) {
+    const loop = register.currentLoop;
+    if (register.type !== 'int16' && register.type !== 'uint16') {
+      lines.push(
+        errorLine(
+          [...path, 'currentLoop'],
+          'only allowed with type int16 or uint16',
+          register.type,
+        ),
+      );
+    }
+    if (loop.rawAt4mA === loop.rawAt20mA) {
+      lines.push(
+        errorLine(
+          [...path, 'currentLoop', 'rawAt20mA'],
+          'must differ from rawAt4mA',
+          loop.rawAt20mA,
+        ),
+      );
+    }
+    if (tag.rangeMin === undefined || tag.rangeMax === undefined) {
+      lines.push(
+        errorLine(
+          [...tagPath, tag.rangeMin === undefined ? 'rangeMin' : 'rangeMax'],
+          'is required with register.currentLoop (4 mA is rangeMin, 20 mA is rangeMax)',
+        ),
+      );
+    }
+    if (register.scale !== 1 || register.offset !== 0) {
+      lines.push(
+        errorLine(
+          [...path, register.scale !== 1 ? 'scale' : 'offset'],
+          'cannot be used with currentLoop (rangeMin..rangeMax sets the scaling)',
+          register.scale !== 1 ? register.scale : register.offset,
+        ),
+      );
+    }
   }
   if (isBitTable(register.table)) return;
 

@@ -1,4 +1,4 @@
-export { sensorCatalogue } from './catalogue.js';
+export { deviceStatusSensors, sensorCatalogue } from './catalogue.js';
 export { ConfigError } from './errors.js';
 export { ENV_OVERRIDES, loadGatewayConfig, type ParseOptions, parseGatewayConfig } from './load.js';
 export { isBitTable, REGISTER_WIDTH, registerCount } from './register.js';

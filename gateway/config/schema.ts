@@ -8,10 +8,13 @@ import { sensorInfoSchema } from '../../protocol/payloads.js';
 import { ID_PATTERN } from '../../protocol/topics.js';
 import {
   DEVICE_PROTOCOLS,
+  OPCUA_DEADBAND_TYPES,
+  OPCUA_READ_MODES,
   OPCUA_SECURITY_MODES,
   OPCUA_SECURITY_POLICIES,
   REGISTER_TABLES,
   REGISTER_TYPES,
+  SERIAL_PARITIES,
   WORD_ORDERS,
 } from './types.js';
 
@@ -133,6 +136,22 @@ const registerSchema = {
       title: 'Register count',
       description: 'For type string only: registers holding the text, 2 ASCII characters each.',
     },
+    currentLoop: {
+      type: 'object',
+      title: '4-20 mA loop counts',
+      description:
+        'The register holds raw 4-20 mA loop counts (int16/uint16): the value spans the tag rangeMin..rangeMax over 4..20 mA; NAMUR NE 43 sets the quality.',
+      additionalProperties: false,
+      required: ['rawAt4mA', 'rawAt20mA'],
+      properties: {
+        rawAt4mA: { type: 'number', title: 'Counts at 4 mA', description: 'Raw value at 4 mA.' },
+        rawAt20mA: {
+          type: 'number',
+          title: 'Counts at 20 mA',
+          description: 'Raw value at 20 mA; must differ from rawAt4mA.',
+        },
+      },
+    },
   },
 } as const;
 
@@ -142,7 +161,33 @@ const modbusTagSchema = {
   description: 'One sensor value read from the device.',
   additionalProperties: false,
   required: [...tagBaseRequired, 'register'],
-  properties: { ...tagBaseProperties, register: registerSchema },
+  properties: {
+    ...tagBaseProperties,
+    register: registerSchema,
+    pollGroup: {
+      type: 'string',
+      minLength: 1,
+      title: 'Poll group',
+      description: "Name of one of the device's pollGroups; default the device's pollIntervalMs.",
+    },
+  },
+} as const;
+
+const deadbandSchema = {
+  type: 'object',
+  title: 'Deadband',
+  description:
+    'OPC UA data-change deadband (Part 4 §7.22.2): absolute in the engineering unit, or percent of the EURange.',
+  additionalProperties: false,
+  required: ['type', 'value'],
+  properties: {
+    type: {
+      enum: OPCUA_DEADBAND_TYPES,
+      title: 'Deadband type',
+      description: 'none, absolute or percent.',
+    },
+    value: { type: 'number', minimum: 0, title: 'Deadband value', description: 'Size.' },
+  },
 } as const;
 
 /** NodeId string forms of OPC UA Part 6 §5.3.1.10 (i=, s=, g=, b= with optional ns=/nsu=). */
@@ -162,6 +207,7 @@ const opcuaTagSchema = {
       title: 'Node id',
       description: "OPC UA NodeId string, e.g. 'ns=1;s=Tank1.Temperature' or 'i=2258'.",
     },
+    deadband: deadbandSchema,
   },
 } as const;
 
@@ -172,6 +218,98 @@ const deviceId = {
   description: 'Unique device name used in logs (letters, digits, _ . -).',
 } as const;
 
+/** Keys of every Modbus device, whatever its transport. */
+const modbusCommonProperties = {
+  id: deviceId,
+  unitId: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 255,
+    default: 1,
+    title: 'Unit id',
+    description: 'Modbus unit (slave) id; several devices on one bus differ by unit id.',
+  },
+  pollIntervalMs: {
+    type: 'integer',
+    minimum: 10,
+    maximum: 3_600_000,
+    default: 1000,
+    title: 'Poll interval (ms)',
+    description: 'Time between polls; a poll still running when the next is due is skipped.',
+  },
+  timeoutMs: {
+    type: 'integer',
+    minimum: 10,
+    maximum: 60_000,
+    default: 1000,
+    title: 'Timeout (ms)',
+    description: 'Reply timeout of one request, and connect timeout.',
+  },
+  maxRegistersPerRead: {
+    type: 'integer',
+    minimum: 1,
+    maximum: MODBUS_MAX_REGISTERS_PER_READ,
+    default: MODBUS_MAX_REGISTERS_PER_READ,
+    title: 'Max registers per read',
+    description: 'Largest read request; Modbus allows 125, some devices accept less.',
+  },
+  maxGapRegisters: {
+    type: 'integer',
+    minimum: 0,
+    maximum: MODBUS_MAX_REGISTERS_PER_READ,
+    default: 8,
+    title: 'Max gap (registers)',
+    description:
+      'Unused registers one coalesced read may span between two tags (bits: 16 times this).',
+  },
+  pollGroups: {
+    type: 'array',
+    title: 'Poll groups',
+    description: 'Named intervals; a tag with pollGroup is polled at its group interval.',
+    items: {
+      type: 'object',
+      title: 'Poll group',
+      description: 'A named poll interval.',
+      additionalProperties: false,
+      required: ['name', 'intervalMs'],
+      properties: {
+        name: { type: 'string', minLength: 1, title: 'Name', description: 'Group name.' },
+        intervalMs: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 3_600_000,
+          title: 'Interval (ms)',
+          description: 'Time between polls of this group.',
+        },
+      },
+    },
+  },
+  tags: {
+    type: 'array',
+    minItems: 1,
+    items: modbusTagSchema,
+    title: 'Tags',
+    description: 'Sensor values read from this device.',
+  },
+} as const;
+
+const tcpHostProperties = {
+  host: {
+    type: 'string',
+    minLength: 1,
+    title: 'Host',
+    description: 'IP address or host name.',
+  },
+  port: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 65_535,
+    default: 502,
+    title: 'Port',
+    description: 'TCP port (502 is the registered Modbus port).',
+  },
+} as const;
+
 const modbusTcpDeviceSchema = {
   type: 'object',
   title: 'Modbus TCP device',
@@ -179,60 +317,62 @@ const modbusTcpDeviceSchema = {
   additionalProperties: false,
   required: ['id', 'protocol', 'host', 'tags'],
   properties: {
-    id: deviceId,
+    ...modbusCommonProperties,
     protocol: { const: 'modbus-tcp', title: 'Protocol', description: 'Device protocol.' },
-    host: {
+    ...tcpHostProperties,
+  },
+} as const;
+
+const modbusRtuTcpDeviceSchema = {
+  type: 'object',
+  title: 'Modbus RTU over TCP device',
+  description:
+    'RTU frames over a TCP socket (serial device server); devices naming the same host:port share one bus.',
+  additionalProperties: false,
+  required: ['id', 'protocol', 'host', 'tags'],
+  properties: {
+    ...modbusCommonProperties,
+    protocol: { const: 'modbus-rtu-tcp', title: 'Protocol', description: 'Device protocol.' },
+    ...tcpHostProperties,
+  },
+} as const;
+
+const modbusRtuDeviceSchema = {
+  type: 'object',
+  title: 'Modbus RTU device',
+  description:
+    'RTU over a serial port; devices naming the same serialPort share one bus (requests serialised).',
+  additionalProperties: false,
+  required: ['id', 'protocol', 'serialPort', 'tags'],
+  properties: {
+    ...modbusCommonProperties,
+    protocol: { const: 'modbus-rtu', title: 'Protocol', description: 'Device protocol.' },
+    serialPort: {
       type: 'string',
       minLength: 1,
-      title: 'Host',
-      description: 'IP address or host name of the Modbus TCP server.',
+      title: 'Serial port',
+      description: 'Serial device path, e.g. /dev/ttyUSB0.',
     },
-    port: {
+    baudRate: {
       type: 'integer',
-      minimum: 1,
-      maximum: 65_535,
-      default: 502,
-      title: 'Port',
-      description: 'TCP port (502 is the registered Modbus port).',
+      enum: [1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200],
+      default: 9600,
+      title: 'Baud rate',
+      description: 'Line speed; every device on one bus must use the same.',
     },
-    unitId: {
-      type: 'integer',
-      minimum: 0,
-      maximum: 255,
+    parity: {
+      enum: SERIAL_PARITIES,
+      // Modbus over Serial Line V1.02 §2.5.1: even parity is the required default.
+      default: 'even',
+      title: 'Parity',
+      description: 'none, even (Modbus default) or odd.',
+    },
+    dataBits: { enum: [7, 8], default: 8, title: 'Data bits', description: 'RTU uses 8.' },
+    stopBits: {
+      enum: [1, 2],
       default: 1,
-      title: 'Unit id',
-      description: 'Modbus unit (slave) id; matters behind serial gateways.',
-    },
-    pollIntervalMs: {
-      type: 'integer',
-      minimum: 10,
-      maximum: 3_600_000,
-      default: 1000,
-      title: 'Poll interval (ms)',
-      description: 'Time between polls; a poll still running when the next is due is skipped.',
-    },
-    timeoutMs: {
-      type: 'integer',
-      minimum: 10,
-      maximum: 60_000,
-      default: 1000,
-      title: 'Timeout (ms)',
-      description: 'Reply timeout of one request, and connect timeout.',
-    },
-    maxRegistersPerRead: {
-      type: 'integer',
-      minimum: 1,
-      maximum: MODBUS_MAX_REGISTERS_PER_READ,
-      default: MODBUS_MAX_REGISTERS_PER_READ,
-      title: 'Max registers per read',
-      description: 'Largest read request; Modbus allows 125, some devices accept less.',
-    },
-    tags: {
-      type: 'array',
-      minItems: 1,
-      items: modbusTagSchema,
-      title: 'Tags',
-      description: 'Sensor values read from this device.',
+      title: 'Stop bits',
+      description: '1, or 2 when parity is none (Modbus over Serial Line §2.5.1).',
     },
   },
 } as const;
@@ -264,6 +404,47 @@ const opcuaDeviceSchema = {
       title: 'Security policy',
       description: 'Security policy (Sha256 policies only: Node 20 blocks RSA PKCS#1 v1.5).',
     },
+    username: {
+      type: 'string',
+      minLength: 1,
+      title: 'Username',
+      description: 'User identity token; needs password. Without it the session is anonymous.',
+    },
+    password: {
+      type: 'string',
+      title: 'Password',
+      description: 'Password of username.',
+    },
+    trustUnknownServer: {
+      type: 'boolean',
+      default: false,
+      title: 'Trust unknown server',
+      description:
+        'false: the server certificate must be in pkiDir/trusted/certs; true accepts and stores any (commissioning only).',
+    },
+    pkiDir: {
+      type: 'string',
+      minLength: 1,
+      title: 'PKI folder',
+      description:
+        "Client certificate (created once, kept) and trust lists; default the gateway's opcuaPkiDir.",
+    },
+    readMode: {
+      enum: OPCUA_READ_MODES,
+      default: 'subscribe',
+      title: 'Read mode',
+      description:
+        'subscribe: monitored items (polling Read is the automatic fallback when the server refuses subscriptions); poll: Read every samplingIntervalMs.',
+    },
+    queueSize: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 10,
+      title: 'Queue size',
+      description: 'Values the server keeps per item between publishes.',
+    },
+    deadband: deadbandSchema,
     samplingIntervalMs: {
       type: 'integer',
       minimum: 0,
@@ -347,6 +528,72 @@ export const gatewayConfigSchema = {
           title: 'Keepalive (s)',
           description: 'MQTT keepalive interval.',
         },
+        outbox: {
+          type: 'object',
+          title: 'Outbox',
+          description:
+            'Disk outbox holding telemetry and alarms until the server acknowledges them (docs/durability.md). Without a path the outbox lives in memory and a restart loses the backlog.',
+          additionalProperties: false,
+          properties: {
+            path: {
+              type: 'string',
+              minLength: 1,
+              title: 'Outbox file',
+              description: 'SQLite file of the outbox, e.g. /var/lib/hazardwatch/outbox.db.',
+            },
+            telemetryMaxMB: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1_048_576,
+              title: 'Telemetry bound (MiB)',
+              description:
+                'Telemetry backlog bound; about 60 bytes per reading, so 256 MiB holds about 12 h at 100 readings/s. Default 256.',
+            },
+            alarmReserveMB: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 65_536,
+              title: 'Alarm reserve (MiB)',
+              description:
+                'Space kept for alarms outside the telemetry bound; alarms are never shed. Default 16.',
+            },
+            highWaterPct: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 100,
+              title: 'High-water mark (%)',
+              description: 'Telemetry fill that raises the high-water event. Default 80.',
+            },
+            telemetrySync: {
+              enum: ['full', 'normal'],
+              title: 'Telemetry fsync',
+              description:
+                "full: each telemetry batch is fsynced (survives power loss); normal: survives a crash, a power cut may lose the last batches. Alarms are always 'full'. Default full.",
+            },
+          },
+        },
+        ackTimeoutMs: {
+          type: 'integer',
+          minimum: 100,
+          maximum: 600_000,
+          title: 'Ack timeout (ms)',
+          description:
+            'An item the server has not acknowledged within this time is sent again. Default 10000.',
+        },
+        replayReadingsPerS: {
+          type: 'integer',
+          minimum: 100,
+          title: 'Replay rate (readings/s)',
+          description:
+            'Bound on the rate the telemetry backlog is replayed at after an outage; live data and alarms go first. Keep it at least 3 times the live rate. Default 30000.',
+        },
+        maxInFlight: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1_000,
+          title: 'In-flight window',
+          description: 'Telemetry batches sent and not yet acknowledged. Default 16.',
+        },
       },
     },
     rules: {
@@ -380,7 +627,12 @@ export const gatewayConfigSchema = {
         title: 'Device',
         description: `One device; protocol is one of ${DEVICE_PROTOCOLS.join(', ')}.`,
         discriminator: { propertyName: 'protocol' },
-        oneOf: [modbusTcpDeviceSchema, opcuaDeviceSchema],
+        oneOf: [
+          modbusTcpDeviceSchema,
+          modbusRtuTcpDeviceSchema,
+          modbusRtuDeviceSchema,
+          opcuaDeviceSchema,
+        ],
       },
     },
   },

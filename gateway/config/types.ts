@@ -22,6 +22,23 @@ export interface UplinkConfig {
   readonly publishIntervalMs: number;
   /** MQTT keepalive. */
   readonly keepaliveS: number;
+  /** Disk outbox (store-and-forward); defaults in gateway/uplink/mqtt-uplink.ts. */
+  readonly outbox?: UplinkOutboxConfig;
+  /** Resend an unacknowledged item after this long (default 10 s). */
+  readonly ackTimeoutMs?: number;
+  /** Backlog replay bound, readings per second (default 30,000). */
+  readonly replayReadingsPerS?: number;
+  /** Telemetry batches in flight (default 16). */
+  readonly maxInFlight?: number;
+}
+
+export interface UplinkOutboxConfig {
+  /** SQLite file; absent: in memory (a restart loses the backlog). */
+  readonly path?: string;
+  readonly telemetryMaxMB?: number;
+  readonly alarmReserveMB?: number;
+  readonly highWaterPct?: number;
+  readonly telemetrySync?: 'full' | 'normal';
 }
 
 export interface RulesConfig {
@@ -63,6 +80,18 @@ export interface ModbusRegisterConfig {
   readonly bit?: number;
   /** For type string: registers holding the text (2 ASCII characters each). */
   readonly count?: number;
+  /**
+   * Raw 4–20 mA loop counts (int16/uint16 only): the register holds the loop current as
+   * counts; the engineering value spans the tag's rangeMin..rangeMax over 4..20 mA, and
+   * NAMUR NE 43 limits set the quality (acquisition/modbus/ne43.ts).
+   */
+  readonly currentLoop?: CurrentLoopConfig;
+}
+
+/** Raw counts the device reports at 4 mA and at 20 mA (e.g. 4000 and 20000 for µA). */
+export interface CurrentLoopConfig {
+  readonly rawAt4mA: number;
+  readonly rawAt20mA: number;
 }
 
 /** What every tag says about its sensor (mirrors protocol SensorInfo). */
@@ -80,24 +109,76 @@ export interface TagBase {
 
 export interface ModbusTagConfig extends TagBase {
   readonly register: ModbusRegisterConfig;
+  /** Name of one of the device's pollGroups; absent: the device's own pollIntervalMs. */
+  readonly pollGroup?: string;
+}
+
+/** Tags polled at their own interval (e.g. a status word every 5 s, gas every 250 ms). */
+export interface ModbusPollGroupConfig {
+  readonly name: string;
+  readonly intervalMs: number;
 }
 
 export interface OpcuaTagConfig extends TagBase {
   /** OPC UA NodeId string, e.g. `ns=1;s=Tank1.Temperature`. */
   readonly nodeId: string;
+  /** Replaces the device's deadband for this tag. */
+  readonly deadband?: OpcuaDeadbandConfig;
 }
 
-export interface ModbusTcpDeviceConfig {
+/** Keys every Modbus device has, whatever its transport. */
+export interface ModbusDeviceBase {
   readonly id: string;
-  readonly protocol: 'modbus-tcp';
-  readonly host: string;
-  readonly port: number;
   readonly unitId: number;
   readonly pollIntervalMs: number;
   readonly timeoutMs: number;
   /** Largest register read this device accepts (Modbus allows 125, some devices less). */
   readonly maxRegistersPerRead: number;
+  /** Unused registers one coalesced read may span between two tags (schema default 8). */
+  readonly maxGapRegisters?: number;
+  readonly pollGroups?: readonly ModbusPollGroupConfig[];
   readonly tags: readonly ModbusTagConfig[];
+}
+
+export interface ModbusTcpDeviceConfig extends ModbusDeviceBase {
+  readonly protocol: 'modbus-tcp';
+  readonly host: string;
+  readonly port: number;
+}
+
+/** RTU frames over a TCP socket (serial device servers); one host:port is one bus. */
+export interface ModbusRtuTcpDeviceConfig extends ModbusDeviceBase {
+  readonly protocol: 'modbus-rtu-tcp';
+  readonly host: string;
+  readonly port: number;
+}
+
+export const SERIAL_PARITIES = ['none', 'even', 'odd'] as const;
+export type SerialParity = (typeof SERIAL_PARITIES)[number];
+
+/** RTU over a serial port; one port is one bus, shared by every device naming it. */
+export interface ModbusRtuDeviceConfig extends ModbusDeviceBase {
+  readonly protocol: 'modbus-rtu';
+  /** Serial port path, e.g. /dev/ttyUSB0. */
+  readonly serialPort: string;
+  readonly baudRate: number;
+  readonly parity: SerialParity;
+  readonly dataBits: 7 | 8;
+  readonly stopBits: 1 | 2;
+}
+
+export type ModbusDeviceConfig =
+  | ModbusTcpDeviceConfig
+  | ModbusRtuTcpDeviceConfig
+  | ModbusRtuDeviceConfig;
+
+/** True for every Modbus transport. */
+export function isModbusDevice(device: DeviceConfig): device is ModbusDeviceConfig {
+  return (
+    device.protocol === 'modbus-tcp' ||
+    device.protocol === 'modbus-rtu' ||
+    device.protocol === 'modbus-rtu-tcp'
+  );
 }
 
 export const OPCUA_SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
@@ -115,21 +196,53 @@ export const OPCUA_SECURITY_POLICIES = [
 ] as const;
 export type OpcuaSecurityPolicy = (typeof OPCUA_SECURITY_POLICIES)[number];
 
+export const OPCUA_READ_MODES = ['subscribe', 'poll'] as const;
+export type OpcuaReadMode = (typeof OPCUA_READ_MODES)[number];
+
+export const OPCUA_DEADBAND_TYPES = ['none', 'absolute', 'percent'] as const;
+export type OpcuaDeadbandType = (typeof OPCUA_DEADBAND_TYPES)[number];
+
+/** OPC UA Part 4 §7.22.2 DataChangeFilter deadband (percent needs the node's EURange). */
+export interface OpcuaDeadbandConfig {
+  readonly type: OpcuaDeadbandType;
+  readonly value: number;
+}
+
 export interface OpcuaDeviceConfig {
   readonly id: string;
   readonly protocol: 'opcua';
   readonly endpointUrl: string;
   readonly securityMode: OpcuaSecurityMode;
   readonly securityPolicy: OpcuaSecurityPolicy;
+  /** Username/password identity; both or neither (anonymous). */
+  readonly username?: string;
+  readonly password?: string;
+  /**
+   * false (schema default; absent means false): the server certificate must be in the trust list (pkiDir/trusted);
+   * an unknown one is refused and left in pkiDir/rejected for an engineer to move.
+   */
+  readonly trustUnknownServer?: boolean;
+  /** Folder of the client certificate and trust lists; default from AcquisitionDeps. */
+  readonly pkiDir?: string;
   readonly samplingIntervalMs: number;
+  /**
+   * 'subscribe' (schema default): monitored items, with polling Read as the automatic
+   * fallback when the server refuses subscriptions; 'poll': Read every samplingIntervalMs.
+   */
+  readonly readMode?: OpcuaReadMode;
+  /** Values kept per item between publishes (schema default 10). */
+  readonly queueSize?: number;
+  readonly deadband?: OpcuaDeadbandConfig;
   readonly tags: readonly OpcuaTagConfig[];
 }
 
-export type DeviceConfig = ModbusTcpDeviceConfig | OpcuaDeviceConfig;
+export type DeviceConfig = ModbusDeviceConfig | OpcuaDeviceConfig;
 export type DeviceProtocol = DeviceConfig['protocol'];
 /** Every protocol name the registry knows; an unknown name fails validation by name. */
 export const DEVICE_PROTOCOLS = [
   'modbus-tcp',
+  'modbus-rtu-tcp',
+  'modbus-rtu',
   'opcua',
 ] as const satisfies readonly DeviceProtocol[];
 

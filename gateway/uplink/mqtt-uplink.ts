@@ -1,25 +1,53 @@
 /**
- * MQTT uplink (mqtt.js, QoS 1) on the protocol/ topic namespace.
+ * Store-and-forward MQTT uplink (mqtt.js, QoS 1) on the protocol/ topic namespace.
  *
- * Foundation scope: batches telemetry, sends alarms immediately, announces the
- * gateway with a retained birth message carrying its sensor catalogue and a
- * retained last-will 'offline'. Unacknowledged QoS 1 packets live in mqtt.js's
- * in-memory queue, so a crash loses them: the disk outbox with application-level
- * acknowledgements (store-and-forward issue) replaces that queue.
+ * Every telemetry batch and alarm event is first committed to the disk outbox
+ * (gateway/outbox), then sent; it leaves the outbox only when the server's
+ * application-level acknowledgement (StoreAck on `.../ack`) says it is stored.
+ * A PUBACK is not enough: aedes sends it before anything is stored. An item not
+ * acknowledged within `ackTimeoutMs` is sent again; the server is idempotent on
+ * (gateway, seq), so a resend never stores twice.
+ *
+ * Sending order, on each pump:
+ * 1. alarms, oldest first, never rate-limited (their own in-flight window);
+ * 2. live telemetry (appended since the current connection came up);
+ * 3. resends and the backlog from before the connection, at most
+ *    `replayReadingsPerS` (a token bucket; raised to 3x the live rate if live
+ *    data outgrows it), so a replay never starves live data.
+ * Telemetry shares a small in-flight window (batches and bytes), which bounds
+ * how much telemetry can sit in front of an alarm in the broker and the
+ * server's per-connection queue: live alarms reach the server within a second
+ * even while a large backlog drains.
+ *
+ * Also announces the gateway with a retained birth message carrying its sensor
+ * catalogue, a retained 'online' heartbeat every STATUS_HEARTBEAT_MS, and a
+ * retained last-will 'offline'.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import {
   type AlarmEvent,
+  decodeStoreAck,
   type GatewayStatus,
   PROTOCOL_VERSION,
   type Reading,
   type SensorInfo,
+  STATUS_HEARTBEAT_MS,
   type TelemetryBatch,
   topicFor,
+  type UplinkStatus,
 } from '../../protocol/index.js';
-import type { AlarmTransitionPayload, Uplink } from './uplink.js';
+import {
+  OUTBOX_DEFAULTS,
+  Outbox,
+  type OutboxEntry,
+  type OutboxLane,
+  type OutboxStats,
+  type OutboxSync,
+} from '../outbox/outbox.js';
+import { SeqQueue } from './seq-queue.js';
+import type { AlarmTransitionPayload, Uplink, UplinkHealth } from './uplink.js';
 
 const log = createLogger('gateway.uplink');
 
@@ -29,8 +57,21 @@ export const MQTT_UPLINK_DEFAULTS = {
   keepaliveS: 30, // 30 s MQTT keepalive
   reconnectPeriodMs: 1_000, // 1 s between reconnect attempts (mqtt.js is the only reconnect layer)
   connectTimeoutMs: 10_000, // 10 s
-  heartbeatMs: 15_000, // 15 s: status 'online' repeated so the server can tell silence from death
+  heartbeatMs: STATUS_HEARTBEAT_MS, // 15 s: status 'online' repeated so the server can tell silence from death
+  ackTimeoutMs: 10_000, // 10 s without a StoreAck: send again
+  replayReadingsPerS: 30_000, // backlog replay bound (>= 3x the live rate of any configured plant here)
+  replayBurstS: 0.25, // token bucket depth, seconds of replay
+  maxInFlight: 16, // telemetry batches sent and not acknowledged
+  maxInFlightBytes: 1024 * 1024, // 1 MiB of telemetry in flight at most (what may queue ahead of an alarm)
+  alarmMaxInFlight: 1_000, // alarms sent and not acknowledged
+  healthLogIntervalMs: 10_000, // 10 s between backlog log lines while a backlog exists
+  rateWindowMs: 10_000, // 10 s: averaging window of the live and ack rates
 } as const;
+
+/** Outbox events the edge may alarm on (the Gateway turns them into status readings). */
+export type OutboxEvent =
+  | { type: 'high-water'; high: boolean; stats: OutboxStats }
+  | { type: 'shed'; batches: number; readings: number; stats: OutboxStats };
 
 export interface MqttUplinkOptions {
   url: string;
@@ -43,36 +84,124 @@ export interface MqttUplinkOptions {
   publishIntervalMs?: number;
   keepaliveS?: number;
   software?: string;
+  /** Disk outbox; without a path it lives in memory (not durable). */
+  outbox?: {
+    path?: string;
+    telemetryMaxBytes?: number;
+    alarmReserveBytes?: number;
+    highWaterPct?: number;
+    telemetrySync?: OutboxSync;
+  };
+  ackTimeoutMs?: number;
+  replayReadingsPerS?: number;
+  maxInFlight?: number;
+  maxInFlightBytes?: number;
+  maxBatchReadings?: number;
+  heartbeatMs?: number;
+  reconnectPeriodMs?: number;
+  onOutboxEvent?(event: OutboxEvent): void;
+}
+
+interface InFlight {
+  lane: OutboxLane;
+  sentAt: number;
+  bytes: number;
 }
 
 /**
- * Sequence numbers must keep increasing across restarts so the server's
- * (gateway, seq) idempotency never mistakes a new item for an old one. Until
- * the disk outbox persists the counter, it starts at boot time in microseconds
- * (fits a double exactly until the year 2255).
+ * Real elapsed time for pacing I/O (token bucket, ack timeouts, rates): the
+ * injected clock stamps data, but the network runs on real time, and a test's
+ * manual clock must not stall a replay.
  */
-function initialSequence(clock: Clock): number {
-  return clock.now() * 1000;
+const monotonic = (): number => performance.now();
+
+/** Sums over a sliding window of one-second buckets. */
+class RateMeter {
+  private readonly buckets = new Map<number, number>();
+
+  constructor(private readonly windowMs: number) {}
+
+  add(n: number): void {
+    const key = Math.floor(monotonic() / 1000);
+    this.buckets.set(key, (this.buckets.get(key) ?? 0) + n);
+  }
+
+  perSecond(): number {
+    const now = monotonic();
+    const oldest = Math.floor((now - this.windowMs) / 1000);
+    let sum = 0;
+    for (const [key, n] of this.buckets) {
+      if (key <= oldest) this.buckets.delete(key);
+      else sum += n;
+    }
+    return sum / (this.windowMs / 1000);
+  }
 }
 
 export class MqttUplink implements Uplink {
   private client: MqttClient | null = null;
+  private readonly outbox: Outbox;
   private pending: Reading[] = [];
-  private flushTimer: NodeJS.Timeout | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  private seq: number;
+  private timers: NodeJS.Timeout[] = [];
+  private replayTimer: NodeJS.Timeout | null = null;
+  /** Connected and subscribed to acks: sending is allowed. */
+  private ready = false;
+  private readonly inFlight = new Map<number, InFlight>();
+  private telemetryInFlight = 0;
+  private telemetryInFlightBytes = 0;
+  private alarmsInFlight = 0;
+  private alarmQueue = new SeqQueue();
+  private live = new SeqQueue();
+  private backlog = new SeqQueue();
+  private retry = new SeqQueue();
+  private tokens = 0;
+  private tokensAt = 0;
+  private rejected = 0;
+  private resends = 0;
+  private lastAckAt: number | null = null;
+  private loggedBacklog = false;
+  private readonly liveRate: RateMeter;
+  private readonly ackRate: RateMeter;
   private readonly publishIntervalMs: number;
-  private readonly topics: { telemetry: string; alarm: string; status: string };
+  private readonly settings: {
+    ackTimeoutMs: number;
+    replayReadingsPerS: number;
+    maxInFlight: number;
+    maxInFlightBytes: number;
+    maxBatchReadings: number;
+  };
+  private readonly topics: {
+    telemetry: string;
+    alarm: string;
+    status: string;
+    ack: string;
+  };
 
   constructor(private readonly options: MqttUplinkOptions) {
     this.publishIntervalMs = options.publishIntervalMs ?? MQTT_UPLINK_DEFAULTS.publishIntervalMs;
-    this.seq = initialSequence(options.clock);
+    this.settings = {
+      ackTimeoutMs: options.ackTimeoutMs ?? MQTT_UPLINK_DEFAULTS.ackTimeoutMs,
+      replayReadingsPerS: options.replayReadingsPerS ?? MQTT_UPLINK_DEFAULTS.replayReadingsPerS,
+      maxInFlight: options.maxInFlight ?? MQTT_UPLINK_DEFAULTS.maxInFlight,
+      maxInFlightBytes: options.maxInFlightBytes ?? MQTT_UPLINK_DEFAULTS.maxInFlightBytes,
+      maxBatchReadings: options.maxBatchReadings ?? MQTT_UPLINK_DEFAULTS.maxBatchReadings,
+    };
     const { enterpriseId, gatewayId } = options;
     this.topics = {
       telemetry: topicFor(enterpriseId, gatewayId, 'telemetry'),
       alarm: topicFor(enterpriseId, gatewayId, 'alarm'),
       status: topicFor(enterpriseId, gatewayId, 'status'),
+      ack: topicFor(enterpriseId, gatewayId, 'ack'),
     };
+    this.liveRate = new RateMeter(MQTT_UPLINK_DEFAULTS.rateWindowMs);
+    this.ackRate = new RateMeter(MQTT_UPLINK_DEFAULTS.rateWindowMs);
+    this.outbox = new Outbox({
+      ...options.outbox,
+      clock: options.clock,
+      onHighWater: (high, stats) => options.onOutboxEvent?.({ type: 'high-water', high, stats }),
+      onShed: (dropped, stats) => options.onOutboxEvent?.({ type: 'shed', ...dropped, stats }),
+    });
+    this.outbox.isPinned = (seq) => this.inFlight.has(seq);
   }
 
   get connected(): boolean {
@@ -81,6 +210,7 @@ export class MqttUplink implements Uplink {
 
   async start(): Promise<void> {
     if (this.client) return;
+    this.outbox.open();
     const { url, gatewayId, username, password } = this.options;
     const offline: GatewayStatus = this.status('offline');
     const client = mqtt.connect(url, {
@@ -89,7 +219,7 @@ export class MqttUplink implements Uplink {
       password,
       clean: true,
       keepalive: this.options.keepaliveS ?? MQTT_UPLINK_DEFAULTS.keepaliveS,
-      reconnectPeriod: MQTT_UPLINK_DEFAULTS.reconnectPeriodMs,
+      reconnectPeriod: this.options.reconnectPeriodMs ?? MQTT_UPLINK_DEFAULTS.reconnectPeriodMs,
       connectTimeout: MQTT_UPLINK_DEFAULTS.connectTimeoutMs,
       queueQoSZero: false,
       will: {
@@ -107,79 +237,423 @@ export class MqttUplink implements Uplink {
       everConnected = true;
       down = false;
       this.publishBirth();
+      client.subscribe(this.topics.ack, { qos: 1 }, (err) => {
+        if (err) {
+          log.warn({ url, err: err.message }, 'cannot subscribe to acknowledgements');
+          return;
+        }
+        if (client.connected && this.client === client) this.becomeReady();
+      });
+    });
+    client.on('message', (topic, payload) => {
+      if (topic === this.topics.ack) this.onAck(payload);
     });
     client.on('close', () => {
-      if (everConnected && !down) log.warn({ url }, 'uplink lost; reconnecting');
+      if (everConnected && !down && this.client === client) {
+        const stats = this.outbox.stats();
+        log.warn(
+          {
+            url,
+            alarms: stats.alarms.items,
+            telemetryReadings: stats.telemetry.readings,
+          },
+          'uplink lost; holding items in the outbox and reconnecting',
+        );
+      }
       down = true;
+      this.becomeUnready();
     });
     client.on('error', (err) => {
       // mqtt.js retries by itself; log the cause once per outage, not per attempt.
       if (!down) log.warn({ url, err: err.message }, 'uplink error');
     });
-    this.flushTimer = setInterval(() => this.flush(), this.publishIntervalMs);
-    this.heartbeatTimer = setInterval(() => {
-      if (client.connected) this.send(this.topics.status, this.status('online'), true);
-    }, MQTT_UPLINK_DEFAULTS.heartbeatMs);
+    const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms));
+    every(this.publishIntervalMs, () => this.flush());
+    every(this.options.heartbeatMs ?? MQTT_UPLINK_DEFAULTS.heartbeatMs, () => {
+      if (client.connected)
+        this.sendStatus({ ...this.status('online'), uplink: this.uplinkStatus() });
+    });
+    every(Math.max(50, Math.floor(this.settings.ackTimeoutMs / 4)), () => this.checkAckTimeouts());
+    every(MQTT_UPLINK_DEFAULTS.healthLogIntervalMs, () => this.logBacklog());
   }
 
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.flushTimer = null;
-    this.heartbeatTimer = null;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    if (this.replayTimer) clearTimeout(this.replayTimer);
+    this.replayTimer = null;
     this.flush();
-    if (client.connected) this.send(this.topics.status, this.status('offline'), true);
+    this.becomeUnready();
+    if (client.connected) this.sendStatus(this.status('offline'));
     this.client = null;
-    if (!client.connected) {
-      await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
-      return;
+    try {
+      if (!client.connected) {
+        await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+        return;
+      }
+      // Graceful end waits for in-flight QoS 1 packets; bounded so stop never hangs
+      // when the broker dies during shutdown. Unacknowledged items stay in the outbox.
+      const graceful = new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2_000);
+      });
+      await Promise.race([graceful, timeout]);
+      clearTimeout(timer);
+      if (!client.disconnected) await new Promise<void>((r) => client.end(true, {}, () => r()));
+    } finally {
+      this.becomeUnready();
+      const stats = this.outbox.stats();
+      if (stats.alarms.items + stats.telemetry.items > 0) {
+        log.info(
+          {
+            alarms: stats.alarms.items,
+            telemetryBatches: stats.telemetry.items,
+            telemetryReadings: stats.telemetry.readings,
+            durable: this.outbox.durable,
+          },
+          'uplink stopped with unacknowledged items in the outbox',
+        );
+      }
+      this.outbox.close();
     }
-    // Graceful end waits for in-flight QoS 1 packets; bounded so stop never hangs
-    // when the broker dies during shutdown.
-    const graceful = new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, 2_000);
-    });
-    await Promise.race([graceful, timeout]);
-    clearTimeout(timer);
-    if (!client.disconnected) await new Promise<void>((r) => client.end(true, {}, () => r()));
   }
 
   publishReadings(readings: readonly Reading[]): void {
     if (!this.client) throw new Error('uplink not started');
     for (const reading of readings) this.pending.push(reading);
-    if (this.pending.length >= MQTT_UPLINK_DEFAULTS.maxBatchReadings) this.flush();
+    if (this.pending.length >= this.settings.maxBatchReadings) this.flush();
   }
 
   publishAlarm(transition: AlarmTransitionPayload): void {
     if (!this.client) throw new Error('uplink not started');
-    const event: AlarmEvent = { ...this.envelope(), ...transition };
-    this.send(this.topics.alarm, event, false);
-  }
-
-  private flush(): void {
-    while (this.pending.length > 0) {
-      const readings = this.pending.splice(0, MQTT_UPLINK_DEFAULTS.maxBatchReadings);
-      const batch: TelemetryBatch = { ...this.envelope(), readings };
-      this.send(this.topics.telemetry, batch, false);
+    let entry: OutboxEntry;
+    try {
+      entry = this.outbox.appendAlarm((seq) =>
+        JSON.stringify({ ...this.envelope(seq), ...transition } satisfies AlarmEvent),
+      );
+    } catch (err) {
+      // Not durable, but not silent: send it once directly and say so.
+      log.error(
+        { err, alarmId: transition.alarmId, transition: transition.transition },
+        'alarm could not be written to the outbox; sending it without store-and-forward',
+      );
+      const seq = this.outbox.takeVolatileSeq();
+      this.client.publish(
+        this.topics.alarm,
+        JSON.stringify({ ...this.envelope(seq), ...transition }),
+        { qos: 1 },
+      );
+      return;
+    }
+    if (this.ready) {
+      this.alarmQueue.push(entry.seq);
+      this.pump();
     }
   }
 
-  private publishBirth(): void {
-    this.send(this.topics.status, this.status('online', this.options.sensors), true);
+  /** Moves buffered readings into the outbox now (also runs every publish interval). */
+  flush(): void {
+    while (this.pending.length > 0) {
+      const readings = this.pending.splice(0, this.settings.maxBatchReadings);
+      let entry: OutboxEntry;
+      try {
+        entry = this.outbox.appendTelemetry(
+          (seq) => JSON.stringify({ ...this.envelope(seq), readings } satisfies TelemetryBatch),
+          readings.length,
+        );
+      } catch (err) {
+        const failures = this.outbox.stats().writeFailures;
+        if (Number.isInteger(Math.log10(failures))) {
+          log.error(
+            { err, readings: readings.length, writeFailures: failures },
+            'telemetry batch could not be written to the outbox: dropped (counted in writeFailures)',
+          );
+        }
+        continue;
+      }
+      this.liveRate.add(readings.length);
+      if (this.ready) this.live.push(entry.seq);
+    }
+    this.pump();
   }
 
-  private envelope() {
+  health(): UplinkHealth {
+    const stats = this.outbox.stats();
+    const live = this.liveRate.perSecond();
+    const acked = this.ackRate.perSecond();
+    let estimatedDrainS: number | null = null;
+    if (this.ready) {
+      const backlog = stats.telemetry.readings;
+      const pace = acked - live > 0 ? acked - live : this.replayRate();
+      estimatedDrainS = backlog === 0 ? 0 : Math.round((backlog / pace) * 10) / 10;
+    }
+    return {
+      connected: this.connected,
+      durable: this.outbox.durable,
+      backlog: { alarms: stats.alarms, telemetry: stats.telemetry },
+      fillPct: stats.fillPct,
+      telemetryMaxBytes: stats.telemetryMaxBytes,
+      highWater: stats.highWater,
+      inFlight: this.inFlight.size,
+      dropped: stats.dropped,
+      rejected: this.rejected,
+      writeFailures: stats.writeFailures,
+      resends: this.resends,
+      liveReadingsPerS: Math.round(live),
+      ackedReadingsPerS: Math.round(acked),
+      replayReadingsPerS: Math.round(this.replayRate()),
+      estimatedDrainS,
+      oldestAgeMs: stats.oldestAgeMs,
+      lastAckAt: this.lastAckAt,
+    };
+  }
+
+  /** The heartbeat's summary of {@link health}, for the server and the regulators' view. */
+  private uplinkStatus(): UplinkStatus {
+    const h = this.health();
+    return {
+      backlogItems: h.backlog.alarms.items + h.backlog.telemetry.items,
+      backlogReadings: h.backlog.telemetry.readings,
+      fillPct: h.fillPct,
+      droppedReadings: h.dropped.readings,
+      rejected: h.rejected,
+      estimatedDrainS: h.estimatedDrainS,
+    };
+  }
+
+  private becomeReady(): void {
+    if (this.ready) return;
+    // Everything held (including what was in flight when the link dropped) is backlog now.
+    this.inFlight.clear();
+    this.telemetryInFlight = 0;
+    this.telemetryInFlightBytes = 0;
+    this.alarmsInFlight = 0;
+    this.alarmQueue = new SeqQueue(this.seqs('alarm'));
+    this.backlog = new SeqQueue(this.seqs('telemetry'));
+    this.live = new SeqQueue();
+    this.retry = new SeqQueue();
+    this.tokens = this.settings.replayReadingsPerS * MQTT_UPLINK_DEFAULTS.replayBurstS;
+    this.tokensAt = monotonic();
+    this.ready = true;
+    const stats = this.outbox.stats();
+    if (stats.alarms.items + stats.telemetry.items > 0) {
+      log.info(
+        {
+          alarms: stats.alarms.items,
+          telemetryBatches: stats.telemetry.items,
+          telemetryReadings: stats.telemetry.readings,
+          replayReadingsPerS: this.settings.replayReadingsPerS,
+        },
+        'uplink replaying the outbox: alarms first, then telemetry at the replay bound',
+      );
+    }
+    this.pump();
+  }
+
+  private becomeUnready(): void {
+    if (!this.ready) return;
+    this.ready = false;
+    this.resends += this.inFlight.size;
+    this.inFlight.clear();
+    this.telemetryInFlight = 0;
+    this.telemetryInFlightBytes = 0;
+    this.alarmsInFlight = 0;
+    if (this.replayTimer) clearTimeout(this.replayTimer);
+    this.replayTimer = null;
+  }
+
+  private seqs(lane: OutboxLane): number[] {
+    const out: number[] = [];
+    for (const entry of this.outbox.entries(lane)) out.push(entry.seq);
+    return out;
+  }
+
+  private pump(): void {
+    const client = this.client;
+    if (!this.ready || !client?.connected) return;
+    const sendable = (seq: number) => !this.inFlight.has(seq) && this.outbox.has(seq);
+    while (this.alarmsInFlight < MQTT_UPLINK_DEFAULTS.alarmMaxInFlight) {
+      const seq = this.alarmQueue.peekWhere(sendable);
+      if (seq === undefined) break;
+      this.alarmQueue.shift();
+      this.send(client, seq);
+    }
+    const now = monotonic();
+    const rate = this.replayRate();
+    this.tokens = Math.min(
+      rate * MQTT_UPLINK_DEFAULTS.replayBurstS,
+      this.tokens + (rate * Math.max(0, now - this.tokensAt)) / 1000,
+    );
+    this.tokensAt = now;
+    while (this.windowOpen()) {
+      const liveSeq = this.live.peekWhere(sendable);
+      if (liveSeq !== undefined) {
+        this.live.shift();
+        this.send(client, liveSeq);
+        continue;
+      }
+      if (this.tokens <= 0) {
+        this.scheduleReplay(Math.ceil((-this.tokens / rate) * 1000) + 1);
+        break;
+      }
+      const queue = this.retry.peekWhere(sendable) !== undefined ? this.retry : this.backlog;
+      const seq = queue.peekWhere(sendable);
+      if (seq === undefined) break;
+      queue.shift();
+      this.tokens -= this.outbox.entry(seq)?.readings ?? 0;
+      this.send(client, seq);
+    }
+  }
+
+  /** The replay bound, raised to 3x the live rate when live data outgrows the configured bound. */
+  private replayRate(): number {
+    return Math.max(this.settings.replayReadingsPerS, 3 * this.liveRate.perSecond());
+  }
+
+  private windowOpen(): boolean {
+    if (this.telemetryInFlight === 0) return true;
+    return (
+      this.telemetryInFlight < this.settings.maxInFlight &&
+      this.telemetryInFlightBytes < this.settings.maxInFlightBytes
+    );
+  }
+
+  private scheduleReplay(ms: number): void {
+    if (this.replayTimer) return;
+    this.replayTimer = setTimeout(() => {
+      this.replayTimer = null;
+      this.pump();
+    }, ms);
+  }
+
+  private send(client: MqttClient, seq: number): void {
+    const entry = this.outbox.entry(seq);
+    const payload = entry ? this.outbox.payload(seq) : undefined;
+    if (!entry || payload === undefined) return;
+    this.inFlight.set(seq, {
+      lane: entry.lane,
+      sentAt: monotonic(),
+      bytes: entry.bytes,
+    });
+    if (entry.lane === 'alarm') {
+      this.alarmsInFlight++;
+    } else {
+      this.telemetryInFlight++;
+      this.telemetryInFlightBytes += entry.bytes;
+    }
+    const topic = entry.lane === 'alarm' ? this.topics.alarm : this.topics.telemetry;
+    client.publish(topic, payload, { qos: 1 }, (err) => {
+      // The StoreAck, not this callback, decides; a failure here only means the
+      // item waits for its ack timeout or the next connection.
+      if (err) log.debug({ topic, seq, err: err.message }, 'publish not completed');
+    });
+  }
+
+  private release(seq: number): InFlight | undefined {
+    const flight = this.inFlight.get(seq);
+    if (!flight) return undefined;
+    this.inFlight.delete(seq);
+    if (flight.lane === 'alarm') {
+      this.alarmsInFlight--;
+    } else {
+      this.telemetryInFlight--;
+      this.telemetryInFlightBytes -= flight.bytes;
+    }
+    return flight;
+  }
+
+  private onAck(payload: Buffer): void {
+    const decoded = decodeStoreAck(payload);
+    if (!decoded.ok) {
+      log.warn({ err: decoded.error }, 'ignoring an invalid StoreAck');
+      return;
+    }
+    const { seqs, rejected = [] } = decoded.value;
+    for (const seq of seqs) this.release(seq);
+    for (const seq of rejected) this.release(seq);
+    const removed = this.outbox.remove(seqs);
+    let readings = 0;
+    for (const entry of removed) readings += entry.readings;
+    this.ackRate.add(readings);
+    if (rejected.length > 0) {
+      const dropped = this.outbox.remove(rejected);
+      this.rejected += dropped.length;
+      if (dropped.length > 0) {
+        log.error(
+          {
+            seqs: dropped.slice(0, 10).map((e) => e.seq),
+            count: dropped.length,
+            totalRejected: this.rejected,
+          },
+          'server rejected items as invalid: dropped from the outbox (they can never be stored)',
+        );
+      }
+    }
+    this.lastAckAt = this.options.clock.now();
+    this.pump();
+  }
+
+  private checkAckTimeouts(): void {
+    if (!this.ready) return;
+    const deadline = monotonic() - this.settings.ackTimeoutMs;
+    const expired: [number, InFlight][] = [];
+    for (const [seq, flight] of this.inFlight) {
+      if (flight.sentAt > deadline) break; // insertion order is send order
+      expired.push([seq, flight]);
+    }
+    if (expired.length === 0) return;
+    for (const [seq, flight] of expired) {
+      this.release(seq);
+      if (flight.lane === 'alarm') this.alarmQueue = prepend(seq, this.alarmQueue);
+      else this.retry.push(seq);
+    }
+    this.resends += expired.length;
+    log.warn(
+      { count: expired.length, ackTimeoutMs: this.settings.ackTimeoutMs },
+      'no acknowledgement in time; sending again',
+    );
+    this.pump();
+  }
+
+  private logBacklog(): void {
+    const health = this.health();
+    const held = health.backlog.alarms.items + health.backlog.telemetry.items;
+    if (held === 0) {
+      if (this.loggedBacklog) log.info('uplink backlog drained');
+      this.loggedBacklog = false;
+      return;
+    }
+    this.loggedBacklog = true;
+    log.info(
+      {
+        connected: health.connected,
+        alarms: health.backlog.alarms.items,
+        telemetryBatches: health.backlog.telemetry.items,
+        telemetryReadings: health.backlog.telemetry.readings,
+        bytes: health.backlog.telemetry.bytes + health.backlog.alarms.bytes,
+        fillPct: health.fillPct,
+        estimatedDrainS: health.estimatedDrainS,
+        dropped: health.dropped,
+      },
+      'uplink backlog',
+    );
+  }
+
+  private publishBirth(): void {
+    this.sendStatus(this.status('online', this.options.sensors));
+  }
+
+  private envelope(seq: number) {
     return {
       v: PROTOCOL_VERSION,
       gatewayId: this.options.gatewayId,
       enterpriseId: this.options.enterpriseId,
-      seq: this.seq++,
+      seq,
       sentAt: this.options.clock.now(),
-    };
+    } as const;
   }
 
   private status(state: GatewayStatus['state'], sensors?: readonly SensorInfo[]): GatewayStatus {
@@ -195,11 +669,20 @@ export class MqttUplink implements Uplink {
     return status;
   }
 
-  private send(topic: string, payload: object, retain: boolean): void {
+  /** Status messages are not stored: a birth or heartbeat is only news while it is fresh. */
+  private sendStatus(status: GatewayStatus): void {
     const client = this.client;
     if (!client) return;
-    client.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => {
-      if (err) log.debug({ topic, err: err.message }, 'publish not completed');
+    client.publish(this.topics.status, JSON.stringify(status), { qos: 1, retain: true }, (err) => {
+      if (err) log.debug({ err: err.message }, 'status not published');
     });
   }
 }
+
+function prepend(seq: number, queue: SeqQueue): SeqQueue {
+  const rest: number[] = [];
+  for (let s = queue.shift(); s !== undefined; s = queue.shift()) rest.push(s);
+  return new SeqQueue([seq, ...rest]);
+}
+
+export { OUTBOX_DEFAULTS };

@@ -7,6 +7,43 @@ export type AlarmTransitionPayload = Omit<
   'v' | 'gatewayId' | 'enterpriseId' | 'seq' | 'sentAt'
 >;
 
+/** What the uplink holds and how fast it drains (health endpoint, logs, the edge's own status sensors). */
+export interface UplinkHealth {
+  connected: boolean;
+  /** Whether items survive a restart (false: in-memory outbox). */
+  durable: boolean;
+  backlog: {
+    alarms: { items: number; bytes: number };
+    telemetry: { items: number; bytes: number; readings: number };
+  };
+  /** Telemetry bytes as % of the configured bound. */
+  fillPct: number;
+  telemetryMaxBytes: number;
+  highWater: boolean;
+  /** Items sent and not yet acknowledged. */
+  inFlight: number;
+  /** Telemetry shed by the outbox's policy (counted since the outbox was created). */
+  dropped: { batches: number; readings: number };
+  /** Items the server refused as invalid and acknowledged as rejected (dropped, since start). */
+  rejected: number;
+  /** Items that could not be written to the outbox (disk full, I/O error), since start. */
+  writeFailures: number;
+  /** Items sent again after an ack timeout or a reconnect, since start. */
+  resends: number;
+  /** Readings per second entering the outbox (recent average). */
+  liveReadingsPerS: number;
+  /** Readings per second acknowledged by the server (recent average). */
+  ackedReadingsPerS: number;
+  /** Replay bound in force, readings per second: the configured one, or 3x the live rate if higher. */
+  replayReadingsPerS: number;
+  /** Seconds until the telemetry backlog is drained at the current pace; null while disconnected. */
+  estimatedDrainS: number | null;
+  /** Age of the oldest item held, ms. */
+  oldestAgeMs: number;
+  /** Gateway time of the last StoreAck, epoch ms; null if none yet. */
+  lastAckAt: number | null;
+}
+
 /**
  * Carries telemetry and alarm transitions from the gateway to the server.
  *
@@ -24,4 +61,6 @@ export interface Uplink {
   publishAlarm(transition: AlarmTransitionPayload): void;
   /** Whether the transport is connected right now. */
   readonly connected: boolean;
+  /** Backlog, drain and loss figures (store-and-forward uplinks). */
+  health?(): UplinkHealth;
 }

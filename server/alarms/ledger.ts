@@ -63,6 +63,16 @@ export interface ListQuery {
   /** 'active' (default 'all'). */
   state?: 'active' | 'all';
   limit?: number;
+  /** Only these enterprises (a caller's scope); all when absent. */
+  enterpriseIds?: readonly string[];
+}
+
+/** Active alarm counts of one enterprise (drills apart). */
+export interface ActiveSummary {
+  enterpriseId: string;
+  level1: number;
+  level2: number;
+  drills: number;
 }
 
 export interface AlarmLedgerOptions extends OpenOptions {
@@ -104,6 +114,7 @@ CREATE TABLE IF NOT EXISTS alarms (
 );
 CREATE INDEX IF NOT EXISTS alarms_recent ON alarms (COALESCE(raised_at, cleared_at));
 CREATE INDEX IF NOT EXISTS alarms_state_recent ON alarms (state, COALESCE(raised_at, cleared_at));
+CREATE INDEX IF NOT EXISTS alarms_enterprise_recent ON alarms (enterprise_id, COALESCE(raised_at, cleared_at));
 CREATE TABLE IF NOT EXISTS alarm_events (
   event_id      INTEGER PRIMARY KEY AUTOINCREMENT,
   alarm_id      TEXT NOT NULL,
@@ -271,13 +282,41 @@ export class AlarmLedger {
     const db = this.requireDb();
     const limit = query.limit ?? ALARM_LEDGER_DEFAULTS.listLimit;
     const order = 'ORDER BY COALESCE(raised_at, cleared_at) DESC, alarm_id LIMIT ?';
-    const rows =
-      query.state === 'active'
-        ? db
-            .prepare<[number], AlarmRow>(`SELECT * FROM alarms WHERE state = 'active' ${order}`)
-            .all(limit)
-        : db.prepare<[number], AlarmRow>(`SELECT * FROM alarms ${order}`).all(limit);
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.state === 'active') where.push("state = 'active'");
+    if (query.enterpriseIds !== undefined) {
+      if (query.enterpriseIds.length === 0) return [];
+      where.push(`enterprise_id IN (${query.enterpriseIds.map(() => '?').join(', ')})`);
+      params.push(...query.enterpriseIds);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const rows = db
+      .prepare<(string | number)[], AlarmRow>(`SELECT * FROM alarms ${clause} ${order}`)
+      .all(...params, limit);
     return rows.map(fromRow);
+  }
+
+  /** Active alarms per enterprise by level (drills counted apart). */
+  activeSummary(): ActiveSummary[] {
+    const rows = this.requireDb()
+      .prepare<[], { enterprise_id: string; level: number; drill: number; n: number }>(
+        `SELECT enterprise_id, level, drill, COUNT(*) AS n FROM alarms WHERE state = 'active'
+         GROUP BY enterprise_id, level, drill`,
+      )
+      .all();
+    const byEnterprise = new Map<string, ActiveSummary>();
+    for (const row of rows) {
+      let summary = byEnterprise.get(row.enterprise_id);
+      if (!summary) {
+        summary = { enterpriseId: row.enterprise_id, level1: 0, level2: 0, drills: 0 };
+        byEnterprise.set(row.enterprise_id, summary);
+      }
+      if (row.drill !== 0) summary.drills += row.n;
+      else if (row.level === 2) summary.level2 += row.n;
+      else summary.level1 += row.n;
+    }
+    return [...byEnterprise.values()];
   }
 
   get(alarmId: string): AlarmRecord | undefined {

@@ -11,11 +11,18 @@
  *   GET /api/v1/stream               Server-Sent Events (stream.ts)
  *   GET /api/v1/linkage/deliveries   emergency linkage deliveries, newest first
  *   GET / and /assets/*              the dashboard (server/dashboard)
+ *   platform routes (login, ranking, enterprise detail, disposal, ledger): platform-routes.ts
+ *   GET /metrics                     Prometheus metrics (metrics.ts)
+ *   GET /docs, /docs/openapi.json    OpenAPI document from the route schemas (docs.ts)
+ *
+ * With a platform, a token (login) scopes every answer to the caller's enterprises; without
+ * one, the read routes above answer in full unless `platform.requireAuth` is set.
  */
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { Clock } from '../../common/clock.js';
@@ -27,7 +34,9 @@ import type { EventHub } from '../events.js';
 import type { GatewayRegistry } from '../gateways.js';
 import type { IngestMetrics } from '../ingest.js';
 import type { LinkageCounts, LinkageDelivery } from '../linkage/emergency-notifier.js';
+import type { Platform } from '../platform/platform.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
+import { registerDocs } from './docs.js';
 import {
   alarmSchema,
   deliverySchema,
@@ -43,6 +52,9 @@ import {
   toGatewayDto,
 } from './dto.js';
 import { ApiError, Errors, errorBody, errorBodySchema } from './errors.js';
+import { registerHistoryRoutes } from './history-routes.js';
+import { registerMetrics } from './metrics.js';
+import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
 import { registerStream, type StreamOptions } from './stream.js';
 
 export const API_DEFAULTS = {
@@ -57,8 +69,8 @@ export const API_DEFAULTS = {
 
 /** What the API reads; each component is used only through these methods. */
 export interface AppDeps {
-  store: Pick<TelemetryStore, 'latest' | 'queryRange'>;
-  ledger: Pick<AlarmLedger, 'list'>;
+  store: Pick<TelemetryStore, 'latest' | 'queryRange' | 'queryAggregate' | 'queryLatest'>;
+  ledger: Pick<AlarmLedger, 'list' | 'get' | 'activeCount'>;
   gateways: Pick<GatewayRegistry, 'list' | 'online'>;
   notifier: { deliveries(limit?: number): LinkageDelivery[]; counts(): LinkageCounts };
   ingest: { metrics(): IngestMetrics };
@@ -70,6 +82,8 @@ export interface AppDeps {
   dashboard?: boolean;
   logger?: Logger;
   stream?: Omit<StreamOptions, 'events'>;
+  /** Regulator platform: login, scoping, supervision, disposal (absent: the open read API only). */
+  platform?: Platform;
 }
 
 const errorResponses = { 400: errorBodySchema, 500: errorBodySchema } as const;
@@ -111,6 +125,23 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(e.statusCode).send(errorBody(e.statusCode, e.code, e.message));
   });
 
+  registerDocs(app, { title: 'HazardWatch', version: '1' });
+  const platform = deps.platform;
+  if (platform) registerAuthHook(app, platform);
+  registerMetrics(app, {
+    ingest: deps.ingest,
+    notifier: deps.notifier,
+    ledger: deps.ledger,
+    gateways: deps.gateways,
+    ...(platform ? { platform } : {}),
+    http: new Map(),
+  });
+  /** Whether the request may see this enterprise's data. */
+  const visible = (request: FastifyRequest) => {
+    const scope = scopeOf(platform, request);
+    return (enterpriseId: string) => scope === null || scope.has(enterpriseId);
+  };
+
   app.setNotFoundHandler((request, reply) => {
     const e = Errors.routeNotFound(request.method, request.url.split('?')[0] ?? request.url);
     return reply.code(e.statusCode).send(errorBody(e.statusCode, e.code, e.message));
@@ -118,7 +149,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get(
     '/api/v1/health',
-    { schema: { response: { 200: healthSchema, ...errorResponses } } },
+    { config: { public: true }, schema: { response: { 200: healthSchema, ...errorResponses } } },
     async (): Promise<HealthDto> => {
       const now = clock.now();
       let newest: number | null = null;
@@ -157,12 +188,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         },
       },
     },
-    async () => {
+    async (request) => {
+      const canSee = visible(request);
       const latest = new Map(
-        deps.store.latest().map((r) => [`${r.gatewayId}\u0000${r.sensorId}`, r]),
+        deps.store
+          .latest()
+          .filter((r) => canSee(r.enterpriseId))
+          .map((r) => [`${r.gatewayId}\u0000${r.sensorId}`, r]),
       );
       const sensors: SensorDto[] = [];
       for (const gateway of deps.gateways.list()) {
+        if (!canSee(gateway.enterpriseId)) continue;
         for (const info of gateway.sensors) {
           const key = `${gateway.gatewayId}\u0000${info.sensorId}`;
           const reading = latest.get(key);
@@ -239,11 +275,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         },
       },
     },
-    async (request) => ({
-      alarms: deps.ledger
-        .list({ state: request.query.state, limit: request.query.limit })
-        .map(toAlarmDto),
-    }),
+    async (request) => {
+      const scope = scopeOf(platform, request);
+      const query: Parameters<typeof deps.ledger.list>[0] = {
+        state: request.query.state,
+        limit: request.query.limit,
+      };
+      if (scope !== null) query.enterpriseIds = [...scope];
+      return { alarms: deps.ledger.list(query).map(toAlarmDto) };
+    },
   );
 
   app.get(
@@ -260,9 +300,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         },
       },
     },
-    async () => ({
+    async (request) => ({
       gateways: deps.gateways
         .list()
+        .filter((g) => visible(request)(g.enterpriseId))
         .sort((a, b) => a.gatewayId.localeCompare(b.gatewayId))
         .map(toGatewayDto),
     }),
@@ -306,6 +347,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     async (request) => {
       const { gatewayId, sensorId, limit } = request.query;
+      if (scopeOf(platform, request) !== null) {
+        const gateway = deps.gateways.list().find((g) => g.gatewayId === gatewayId);
+        if (!gateway || !visible(request)(gateway.enterpriseId)) {
+          throw Errors.forbidden('gateway', gatewayId);
+        }
+      }
       const to = parseTime('to', request.query.to, clock.now());
       const from = parseTime('from', request.query.from, to - API_DEFAULTS.telemetryWindowMs);
       if (from > to) throw Errors.badRange(from, to);
@@ -328,12 +375,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         },
       },
     },
-    async () => ({
-      deliveries: deps.notifier.deliveries(API_DEFAULTS.deliveriesLimit).map(toDeliveryDto),
-    }),
+    async (request) => {
+      const canSee = visible(request);
+      const scoped = scopeOf(platform, request) !== null;
+      return {
+        deliveries: deps.notifier
+          .deliveries(API_DEFAULTS.deliveriesLimit)
+          .filter((d) => {
+            if (!scoped) return true;
+            const alarm = deps.ledger.get(d.alarmId);
+            return alarm !== undefined && canSee(alarm.enterpriseId);
+          })
+          .map(toDeliveryDto),
+      };
+    },
   );
 
-  registerStream(app, { ...deps.stream, events: deps.events });
+  registerStream(app, {
+    ...deps.stream,
+    events: deps.events,
+    scope: (request) => scopeOf(platform, request),
+  });
+
+  if (platform) registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store });
+
+  registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });
 
   if (deps.dashboard !== false) void app.register(dashboardPlugin);
 

@@ -56,6 +56,32 @@ export const Errors = {
     404,
     (method: string, url: string) => `no route ${method} ${url}`,
   ),
+  /** No token, or one that is unknown or expired. */
+  unauthorized: defineError('HW_UNAUTHORIZED', 401, (detail: string) => detail),
+  /** Wrong username or password (which of the two is not said). */
+  badCredentials: defineError('HW_BAD_CREDENTIALS', 401, () => 'wrong username or password'),
+  /**
+   * Outside the caller's scope, or no such id: the same answer for both, so ids cannot be
+   * enumerated by probing.
+   */
+  forbidden: defineError(
+    'HW_FORBIDDEN',
+    403,
+    (what: string, id: string) => `${what} '${id}' is not within your scope (or does not exist)`,
+  ),
+  /** The caller's role may not do this. */
+  roleForbidden: defineError(
+    'HW_ROLE_FORBIDDEN',
+    403,
+    (role: string, action: string) => `role '${role}' may not ${action}`,
+  ),
+  /** A disposal step the alarm's state does not allow. */
+  conflict: defineError('HW_CONFLICT', 409, (detail: string) => detail),
+  rateLimited: defineError(
+    'HW_RATE_LIMITED',
+    429,
+    (retryAfterS: number) => `too many requests; retry in ${retryAfterS} s`,
+  ),
   internal: defineError('HW_INTERNAL', 500, () => 'internal server error'),
 } as const;
 

@@ -4,6 +4,11 @@
  *   event: readings  data: { gatewayId, enterpriseId, readings: Reading[] }
  *   event: alarm     data: one alarm as in GET /api/v1/alarms
  *   event: gateway   data: one gateway as in GET /api/v1/gateways
+ *   event: disposal  data: an alarm's disposition (platform: acknowledged, escalated, closed, ...)
+ *   event: escalation data: { alarmId, enterpriseId, level, to, reason, at }
+ *
+ * With a platform and a token (`?access_token=`: EventSource cannot send headers), only the
+ * caller's enterprises are streamed.
  *
  * A comment line every 15 s keeps proxies and browsers from timing the stream
  * out. A slow client cannot grow server memory without bound: while its socket
@@ -12,10 +17,13 @@
  * always written, they are few and must not be lost.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Disposition } from '../alarms/disposal.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EventHub, ReadingsEvent } from '../events.js';
 import type { GatewayPresence } from '../gateways.js';
+import type { EscalationNotice } from '../platform/platform.js';
 import { toAlarmDto, toGatewayDto } from './dto.js';
+import { toDispositionDto } from './platform-routes.js';
 
 export const STREAM_DEFAULTS = {
   heartbeatMs: 15_000, // 15 s comment line
@@ -27,6 +35,8 @@ export interface StreamOptions {
   events: EventHub;
   heartbeatMs?: number;
   maxBufferedBytes?: number;
+  /** Enterprise ids a request may see (null: all); default all. */
+  scope?: (request: FastifyRequest) => ReadonlySet<string> | null;
 }
 
 /** Registers the route and ends every open stream when the app closes. */
@@ -70,6 +80,8 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
       });
       res.write(`retry: ${STREAM_DEFAULTS.retryMs}\n: connected\n\n`);
 
+      const scope = options.scope?.(request) ?? null;
+      const inScope = (enterpriseId: string) => scope === null || scope.has(enterpriseId);
       let dropped = 0;
       const write = (text: string) => {
         if (dropped > 0) {
@@ -82,18 +94,37 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
 
       const unsubscribe = [
         options.events.on('readings', (payload: ReadingsEvent) => {
+          if (!inScope(payload.enterpriseId)) return;
           if (congested()) {
             dropped++;
             return;
           }
           write(frame('readings', payload, () => payload));
         }),
-        options.events.on('alarm', (alarm: AlarmRecord) =>
-          write(frame('alarm', alarm, () => toAlarmDto(alarm))),
-        ),
-        options.events.on('gateway', (gateway: GatewayPresence) =>
-          write(frame('gateway', gateway, () => toGatewayDto(gateway))),
-        ),
+        options.events.on('alarm', (alarm: AlarmRecord) => {
+          if (inScope(alarm.enterpriseId)) write(frame('alarm', alarm, () => toAlarmDto(alarm)));
+        }),
+        options.events.on('gateway', (gateway: GatewayPresence) => {
+          if (inScope(gateway.enterpriseId)) {
+            write(frame('gateway', gateway, () => toGatewayDto(gateway)));
+          }
+        }),
+        options.events.on('disposal', (d: Disposition) => {
+          if (inScope(d.enterpriseId)) write(frame('disposal', d, () => toDispositionDto(d)));
+        }),
+        options.events.on('escalation', (notice: EscalationNotice) => {
+          if (!inScope(notice.event.enterpriseId)) return;
+          write(
+            frame('escalation', notice, () => ({
+              alarmId: notice.event.alarmId,
+              enterpriseId: notice.event.enterpriseId,
+              level: notice.level,
+              to: notice.to,
+              reason: notice.event.detail.reason,
+              at: new Date(notice.event.at).toISOString(),
+            })),
+          );
+        }),
       ];
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
       heartbeat.unref();

@@ -4,6 +4,10 @@
  * defaults (`useDefaults`) so the parsed config is complete.
  */
 import { ID_PATTERN } from '../../protocol/index.js';
+import { auditConfigSchema, mqttSecuritySchemaProperties } from '../auth/config.js';
+import { plausibilityConfigSchema } from '../auth/input-screen.js';
+import { platformConfigSchema } from '../platform/config.js';
+import { storeConfigSchema } from '../store/config.js';
 
 const port = (title: string, fallback: number) =>
   ({
@@ -48,30 +52,12 @@ export const serverConfigSchema = {
       properties: {
         host: host('MQTT bind address'),
         port: port('MQTT port', 1883),
+        ...mqttSecuritySchemaProperties,
       },
     },
-    store: {
-      title: 'Telemetry store, alarm ledger and linkage deliveries',
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        type: {
-          title: 'Store backend',
-          description: "'sqlite' is the embedded store (one file, WAL mode).",
-          enum: ['sqlite'],
-          default: 'sqlite',
-        },
-        path: {
-          title: 'SQLite file',
-          description:
-            "Relative paths resolve against the working directory; ':memory:' keeps everything in RAM (tests).",
-          type: 'string',
-          minLength: 1,
-          default: 'data/hazardwatch.db',
-        },
-      },
-    },
+    store: storeConfigSchema,
+    audit: auditConfigSchema,
+    plausibility: plausibilityConfigSchema,
     enterprises: {
       title: 'Enterprise registry',
       description: 'Optional names and jurisdiction of the enterprises whose gateways connect.',
@@ -87,6 +73,7 @@ export const serverConfigSchema = {
           county: { title: 'County', type: 'string', maxLength: 100 },
           city: { title: 'City', type: 'string', maxLength: 100 },
           province: { title: 'Province', type: 'string', maxLength: 100 },
+          park: { title: 'Chemical park', type: 'string', maxLength: 100 },
         },
       },
     },
@@ -144,5 +131,6 @@ export const serverConfigSchema = {
         },
       },
     },
+    platform: platformConfigSchema,
   },
 } as const;

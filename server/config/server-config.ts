@@ -6,6 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { type AuditConfig, type MqttSecurityConfig, mqttSecurityProblems } from '../auth/config.js';
+import type { PlausibilityConfig } from '../auth/input-screen.js';
+import { type PlatformConfig, platformConfigProblems } from '../platform/config.js';
+import { type StoreConfig, storeConfigProblems } from '../store/config.js';
 import { serverConfigSchema } from './schema.js';
 
 export interface EnterpriseInfo {
@@ -14,6 +18,7 @@ export interface EnterpriseInfo {
   readonly county?: string;
   readonly city?: string;
   readonly province?: string;
+  readonly park?: string;
 }
 
 export interface EmergencyCentreConfig {
@@ -27,11 +32,14 @@ export interface EmergencyCentreConfig {
 
 export interface ServerConfig {
   readonly http: { readonly host: string; readonly port: number };
-  readonly mqtt: { readonly host: string; readonly port: number };
-  readonly store: { readonly type: 'sqlite'; readonly path: string };
+  readonly mqtt: { readonly host: string; readonly port: number } & MqttSecurityConfig;
+  readonly store: StoreConfig;
+  readonly audit: AuditConfig;
+  readonly plausibility: PlausibilityConfig;
   readonly enterprises: readonly EnterpriseInfo[];
   readonly emergencyCentres: readonly EmergencyCentreConfig[];
   readonly linkage: { readonly retryInitialMs: number; readonly retryMaxMs: number };
+  readonly platform: PlatformConfig;
 }
 
 /** Thrown for a config that fails validation; `problems` holds one line per error. */
@@ -82,7 +90,7 @@ function describeError(error: ErrorObject): string {
     default: {
       const path = keyPath(error.instancePath);
       // Never echo a secret into logs, even a wrong one.
-      const got = /secret$/i.test(path) ? '<hidden>' : shown(error.data);
+      const got = /secret$|token$|password/i.test(path) ? '<hidden>' : shown(error.data);
       return `${path}: ${error.message ?? 'is invalid'} (got ${got})`;
     }
   }
@@ -106,6 +114,14 @@ function semanticProblems(config: ServerConfig): string[] {
       `linkage.retryMaxMs: must be >= linkage.retryInitialMs (${retryInitialMs}) (got ${retryMaxMs})`,
     );
   }
+  problems.push(...storeConfigProblems(config.store));
+  problems.push(...mqttSecurityProblems(config.mqtt));
+  problems.push(
+    ...platformConfigProblems(
+      config.platform,
+      config.enterprises.map((e) => e.id),
+    ),
+  );
   return problems;
 }
 

@@ -2,7 +2,8 @@
  * The live dashboard for regulators and emergency-centre staff: one HTML page and a few static
  * assets (CSS, ES modules, SVG) from ./public, served as they are (no build step).
  *
- * Routes: `GET /` (index.html) and `GET /assets/<file>`; everything else falls through to the
+ * Routes: `GET /` (index.html, the live view), `GET /platform` (platform.html: login, risk
+ * ranking, alarm disposal, enterprise detail) and `GET /assets/<file>`; everything else falls through to the
  * app's not-found handler. The set of servable files is fixed when the plugin registers: every
  * file is read into memory then, and a request can only ever name one of those files, so no
  * request path reaches the file system (no traversal, no symlink surprises).
@@ -30,6 +31,7 @@ const ASSET_TYPES: Readonly<Record<string, string>> = {
 };
 
 const INDEX_FILE = 'index.html';
+const PLATFORM_FILE = 'platform.html';
 const HTML_TYPE = 'text/html; charset=utf-8';
 
 /**
@@ -67,7 +69,11 @@ async function loadFile(name: string, contentType: string): Promise<StaticFile> 
 }
 
 /** Reads index.html and every asset with a known extension (top level of public/ only). */
-async function loadPublicFiles(): Promise<{ index: StaticFile; assets: Map<string, StaticFile> }> {
+async function loadPublicFiles(): Promise<{
+  index: StaticFile;
+  platform: StaticFile;
+  assets: Map<string, StaticFile>;
+}> {
   let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(PUBLIC_DIR, { withFileTypes: true });
@@ -82,7 +88,8 @@ async function loadPublicFiles(): Promise<{ index: StaticFile; assets: Map<strin
     assets.set(entry.name, await loadFile(entry.name, contentType));
   }
   const index = await loadFile(INDEX_FILE, HTML_TYPE);
-  return { index, assets };
+  const platform = await loadFile(PLATFORM_FILE, HTML_TYPE);
+  return { index, platform, assets };
 }
 
 function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile): FastifyReply {
@@ -103,7 +110,7 @@ function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile): F
  * the disk afterwards.
  */
 export const dashboardPlugin: FastifyPluginAsync = async (app) => {
-  const { index, assets } = await loadPublicFiles();
+  const { index, platform, assets } = await loadPublicFiles();
   log.debug({ assets: [...assets.keys()] }, 'dashboard assets loaded');
 
   app.get('/', async (request, reply) => {
@@ -111,6 +118,13 @@ export const dashboardPlugin: FastifyPluginAsync = async (app) => {
       .header('content-security-policy', CONTENT_SECURITY_POLICY)
       .header('referrer-policy', 'no-referrer');
     return send(request, reply, index);
+  });
+
+  app.get('/platform', async (request, reply) => {
+    reply
+      .header('content-security-policy', CONTENT_SECURITY_POLICY)
+      .header('referrer-policy', 'no-referrer');
+    return send(request, reply, platform);
   });
 
   app.get<{ Params: { file: string } }>(

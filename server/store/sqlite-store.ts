@@ -13,13 +13,23 @@
  * A batch is one transaction of multi-row prepared inserts (~190k rows/s on
  * this machine). INSERT OR IGNORE on (series, ts) makes a redelivered batch
  * harmless: each reading is stored once.
+ *
+ * Retention (SAWS Order 40 art. 13: at least 30 days): readings whose source
+ * time is older than `retentionDays` are deleted at start and then every
+ * `pruneIntervalMs`, one series at a time through the primary key (no table
+ * scan, no long write lock). The `latest` row of a series is kept.
  */
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { Quality, Reading, TelemetryBatch } from '../../protocol/index.js';
+import { MIN_RETENTION_DAYS } from './config.js';
+import { SeriesLimiter } from './series-limit.js';
 import { type OpenOptions, openDatabase, type SqliteDatabase } from './sqlite.js';
 import type {
+  AggregateBucket,
+  AggregateQuery,
+  LatestQuery,
   LatestReading,
   RangeQuery,
   ReadingValue,
@@ -31,12 +41,22 @@ const log = createLogger('server.store');
 
 export const SQLITE_STORE_DEFAULTS = {
   rowsPerInsert: 64, // rows per multi-row INSERT (9 parameters each, far below SQLite's 32766)
+  retentionDays: MIN_RETENTION_DAYS, // 30 d, SAWS Order 40 art. 13
+  pruneIntervalMs: 60 * 60_000, // 1 h between retention passes
+  maxSensorsPerGateway: 10_000, // series cardinality bound (series-limit.ts)
 } as const;
+
+const DAY_MS = 86_400_000;
 
 export interface SqliteTelemetryStoreOptions extends OpenOptions {
   /** File path, or ':memory:'. */
   path: string;
   clock?: Clock;
+  /** Readings older than this (by source time) are deleted; at least 30 (SAWS Order 40 art. 13). */
+  retentionDays?: number;
+  /** Time between retention passes; 0 runs none on a timer (call `pruneExpired()` yourself). */
+  pruneIntervalMs?: number;
+  maxSensorsPerGateway?: number;
 }
 
 const QUALITY_CODES: Record<Quality, number> = { good: 0, uncertain: 1, bad: 2 };
@@ -145,6 +165,10 @@ interface Statements {
   insertMany: (params: unknown[]) => void;
   upsertLatest: (params: unknown[]) => void;
   range: (q: RangeQuery) => Row[];
+  aggregate: (q: AggregateQuery) => AggregateBucket[];
+  latestAt: (gatewayId: string, sensorId: string, at: number) => Row | undefined;
+  seriesIds: () => number[];
+  prune: (seriesId: number, before: number) => number;
 }
 
 /**
@@ -164,9 +188,26 @@ export class SqliteTelemetryStore implements TelemetryStore {
   private seriesCreatedInTransaction: string[] = [];
   private readonly latestByKey = new Map<string, LatestReading>();
   private readonly clock: Clock;
+  private readonly limiter: SeriesLimiter;
+  private readonly retentionDays: number;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: SqliteTelemetryStoreOptions) {
     this.clock = options.clock ?? systemClock;
+    this.limiter = new SeriesLimiter(
+      options.maxSensorsPerGateway ?? SQLITE_STORE_DEFAULTS.maxSensorsPerGateway,
+    );
+    this.retentionDays = options.retentionDays ?? SQLITE_STORE_DEFAULTS.retentionDays;
+    if (!(this.retentionDays >= MIN_RETENTION_DAYS)) {
+      throw new Error(
+        `retentionDays must be at least ${MIN_RETENTION_DAYS} (SAWS Order 40 art. 13) (got ${this.retentionDays})`,
+      );
+    }
+  }
+
+  /** Readings dropped because their gateway exceeded the sensor limit. */
+  get droppedOverSeriesLimit(): number {
+    return this.limiter.dropped;
   }
 
   async start(): Promise<void> {
@@ -185,9 +226,44 @@ export class SqliteTelemetryStore implements TelemetryStore {
     }
     this.db = db;
     log.info({ path: this.options.path, series: this.seriesIds.size }, 'telemetry store open');
+    this.pruneExpired();
+    const interval = this.options.pruneIntervalMs ?? SQLITE_STORE_DEFAULTS.pruneIntervalMs;
+    if (interval > 0) {
+      this.pruneTimer = setInterval(() => {
+        try {
+          this.pruneExpired();
+        } catch (err) {
+          log.error({ err, path: this.options.path }, 'retention pass failed');
+        }
+      }, interval);
+      this.pruneTimer.unref();
+    }
+  }
+
+  /**
+   * Deletes readings whose source time is older than the retention period
+   * (clock time minus `retentionDays`); returns how many. Safe to call at any
+   * time between start and stop.
+   */
+  pruneExpired(): number {
+    const statements = this.statements;
+    if (!statements) return 0;
+    const before = this.clock.now() - this.retentionDays * DAY_MS;
+    let deleted = 0;
+    for (const seriesId of statements.seriesIds()) deleted += statements.prune(seriesId, before);
+    if (deleted > 0) {
+      log.info(
+        { deleted, before: new Date(before).toISOString(), retentionDays: this.retentionDays },
+        'deleted readings past retention',
+      );
+    }
+    return deleted;
   }
 
   async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
+    this.limiter.clear();
     const db = this.db;
     this.db = null;
     this.statements = null;
@@ -197,8 +273,9 @@ export class SqliteTelemetryStore implements TelemetryStore {
     if (db?.open) db.close();
   }
 
-  async writeBatch(batch: TelemetryBatch): Promise<void> {
+  async writeBatch(incoming: TelemetryBatch): Promise<void> {
     if (!this.writeTransaction) throw new Error('telemetry store is not started');
+    const batch = this.limiter.admit(incoming);
     if (batch.readings.length === 0) return;
     let updated: LatestReading[];
     this.seriesCreatedInTransaction = [];
@@ -212,6 +289,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
       );
     }
     // Only after the commit: memory never shows what the file does not hold.
+    this.limiter.commit(batch);
     for (const reading of updated) {
       const key = latestKey(reading.gatewayId, reading.sensorId);
       const current = this.latestByKey.get(key);
@@ -226,6 +304,20 @@ export class SqliteTelemetryStore implements TelemetryStore {
   async queryRange(q: RangeQuery): Promise<StoredReading[]> {
     if (!this.statements) throw new Error('telemetry store is not started');
     return this.statements.range(q).reverse().map(fromRow);
+  }
+
+  async queryAggregate(q: AggregateQuery): Promise<AggregateBucket[]> {
+    if (!this.statements) throw new Error('telemetry store is not started');
+    if (!(Number.isInteger(q.intervalMs) && q.intervalMs >= 1)) {
+      throw new Error(`intervalMs must be a positive integer (got ${q.intervalMs})`);
+    }
+    return this.statements.aggregate(q);
+  }
+
+  async queryLatest(q: LatestQuery): Promise<StoredReading | null> {
+    if (!this.statements) throw new Error('telemetry store is not started');
+    const row = this.statements.latestAt(q.gatewayId, q.sensorId, q.at ?? Number.MAX_SAFE_INTEGER);
+    return row ? fromRow(row) : null;
   }
 
   private prepare(db: SqliteDatabase): Statements {
@@ -256,7 +348,37 @@ export class SqliteTelemetryStore implements TelemetryStore {
        WHERE s.gateway_id = ? AND s.sensor_id = ? AND r.ts BETWEEN ? AND ?
        ORDER BY r.ts DESC LIMIT ?`,
     );
+    // Numeric (value_type 1) readings of quality good or uncertain (< 2); the
+    // bucket is floor(ts / interval) * interval, as InfluxQL GROUP BY time().
+    const aggregate = db.prepare<[AggregateQuery], AggregateBucket>(
+      `SELECT (r.ts - (r.ts % @intervalMs)) AS ts, AVG(r.value) AS mean, MIN(r.value) AS min,
+              MAX(r.value) AS max, COUNT(*) AS count
+       FROM readings r JOIN series s USING (series_id)
+       WHERE s.gateway_id = @gatewayId AND s.sensor_id = @sensorId AND r.ts BETWEEN @from AND @to
+         AND r.value_type = 1 AND r.quality < 2
+       GROUP BY 1 ORDER BY 1`,
+    );
+    const latestAt = db.prepare<[string, string, number], Row>(
+      `SELECT s.gateway_id, s.enterprise_id, s.sensor_id, r.ts, r.received_at, r.value,
+              r.value_text, r.value_type, r.quality, r.reason, r.seq
+       FROM readings r JOIN series s USING (series_id)
+       WHERE s.gateway_id = ? AND s.sensor_id = ? AND r.ts <= ?
+       ORDER BY r.ts DESC LIMIT 1`,
+    );
+    const allSeries = db.prepare<[], number>('SELECT series_id FROM series').pluck();
+    const prune = db.prepare('DELETE FROM readings WHERE series_id = ? AND ts < ?');
     return {
+      aggregate: (q) =>
+        aggregate.all({
+          intervalMs: q.intervalMs,
+          gatewayId: q.gatewayId,
+          sensorId: q.sensorId,
+          from: q.from,
+          to: q.to,
+        }),
+      latestAt: (g, s, at) => latestAt.get(g, s, at),
+      seriesIds: () => allSeries.all(),
+      prune: (seriesId, before) => prune.run(seriesId, before).changes,
       findSeries: (g, s, e) => findSeries.get(g, s, e),
       insertSeries: (g, s, e) => Number(insertSeries.run(g, s, e).lastInsertRowid),
       insertOne: (params) => insertOne.run(params),
@@ -343,6 +465,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
         `${row.gateway_id}\u0000${row.sensor_id}\u0000${row.enterprise_id}`,
         row.series_id,
       );
+      this.limiter.know(row.gateway_id, row.sensor_id);
       const { seq: _seq, ...latest } = fromRow(row);
       const key = latestKey(row.gateway_id, row.sensor_id);
       const current = this.latestByKey.get(key);

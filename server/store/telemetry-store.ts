@@ -1,6 +1,7 @@
 /**
- * Telemetry store interface. The embedded SQLite store (sqlite-store.ts)
- * implements it today; an InfluxDB backend will implement the same interface.
+ * Telemetry store interface, implemented by the embedded SQLite store
+ * (sqlite-store.ts) and the InfluxDB store (influx-store.ts). Every backend
+ * passes the shared suite in tests/server/telemetry-store-suite.ts.
  */
 import type { Quality, TelemetryBatch } from '../../protocol/index.js';
 
@@ -37,6 +38,39 @@ export interface RangeQuery {
   limit: number;
 }
 
+/** Downsampled history: one bucket per `intervalMs`, aligned to the epoch (as InfluxQL `GROUP BY time()`). */
+export interface AggregateQuery {
+  gatewayId: string;
+  sensorId: string;
+  /** Inclusive lower bound on the source timestamp, epoch ms. */
+  from: number;
+  /** Inclusive upper bound on the source timestamp, epoch ms. */
+  to: number;
+  /** Bucket width, ms (>= 1). */
+  intervalMs: number;
+}
+
+/**
+ * One bucket of numeric readings whose quality is good or uncertain (bad
+ * readings carry no usable value, NAMUR NE 43 fault currents included).
+ * Buckets without such readings are left out, not filled.
+ */
+export interface AggregateBucket {
+  /** Bucket start, epoch ms (a multiple of `intervalMs`). */
+  ts: number;
+  mean: number;
+  min: number;
+  max: number;
+  count: number;
+}
+
+export interface LatestQuery {
+  gatewayId: string;
+  sensorId: string;
+  /** Newest reading at or before this source time, epoch ms; default: the newest of all. */
+  at?: number;
+}
+
 /**
  * Lifecycle: `start()` opens the backend (and loads what `latest()` needs);
  * `stop()` closes it and is safe to call twice. Between them:
@@ -47,6 +81,8 @@ export interface RangeQuery {
  * - `latest()` is synchronous and cheap (kept in memory): the newest reading per
  *   (gatewayId, sensorId) by source timestamp.
  * - `queryRange` returns readings of one sensor in ascending time order.
+ * - Readings older than the retention period (at least 30 days, SAWS Order 40
+ *   art. 13) may be deleted by the backend; newer ones never are.
  */
 export interface TelemetryStore {
   start(): Promise<void>;
@@ -54,4 +90,8 @@ export interface TelemetryStore {
   writeBatch(batch: TelemetryBatch): Promise<void>;
   latest(): LatestReading[];
   queryRange(q: RangeQuery): Promise<StoredReading[]>;
+  /** Mean, min, max and count per interval, ascending by bucket start. */
+  queryAggregate(q: AggregateQuery): Promise<AggregateBucket[]>;
+  /** The newest stored reading of one sensor (at or before `at`), read from the backend; null if none. */
+  queryLatest(q: LatestQuery): Promise<StoredReading | null>;
 }

@@ -9,6 +9,9 @@
  *   { "t": ms, "sensor": id, "value": number|null, "quality"?: "good"|"uncertain"|"bad" }
  *   { "t": ms, "readings": [{ "sensor", "value", "quality"? }, ...] }   one batch
  *   { "t": ms, "tick": true }                                           clock-only re-check
+ *   { "t": ms, "command": "acknowledge"|"shelve"|"unshelve"|"suppress"|"unsuppress"|
+ *     "removeFromService"|"returnToService", "alarm": "<ruleId>.<limit>", "by": "op",
+ *     "durationMs"?: n, "oneShot"?: true }                             an operator command
  * t is ms after the case start; the clock is set to it before each step.
  *
  * expected.json: { "transitions": Compact[], "active": string[] } with a transition as
@@ -26,23 +29,45 @@ export const CASE_START = Date.UTC(2026, 0, 1, 8, 0, 0);
 
 interface StepReading {
   sensor: string;
-  value: number | null;
+  value: number | boolean | null;
   quality?: Quality;
+  reason?: string;
+}
+interface CommandStep {
+  t: number;
+  command:
+    | 'acknowledge'
+    | 'shelve'
+    | 'unshelve'
+    | 'suppress'
+    | 'unsuppress'
+    | 'removeFromService'
+    | 'returnToService';
+  alarm: string;
+  by?: string;
+  durationMs?: number;
+  oneShot?: true;
 }
 type Step =
   | ({ t: number } & StepReading)
   | { t: number; readings: StepReading[] }
-  | { t: number; tick: true };
+  | { t: number; tick: true }
+  | CommandStep;
 
 export interface CompactTransition {
   step: number;
   t: number;
   alarm: string;
-  transition: 'raised' | 'cleared';
+  transition: string;
   level: 1 | 2;
   value: number | null;
   setpoint: number;
   drill?: true;
+  state?: string;
+  flood?: true;
+  firstOut?: string;
+  chattering?: true;
+  acknowledgedBy?: string;
 }
 
 export interface CaseOutcome {
@@ -61,10 +86,23 @@ export function sensorsFor(caseDir: string, casesRoot: string): Map<string, Sens
 /** `GT-101-gas.level1.1767254401000` → `GT-101-gas.level1@1000` (raise time relative to the start). */
 function compactAlarmId(alarmId: string): string {
   const cut = alarmId.lastIndexOf('.');
+  if (!/^\d+$/.test(alarmId.slice(cut + 1))) return alarmId; // a point key, no occurrence
   return `${alarmId.slice(0, cut)}@${Number(alarmId.slice(cut + 1)) - CASE_START}`;
 }
 
-function compact(step: number, transition: EdgeAlarmTransition): CompactTransition {
+function compact(
+  step: number,
+  transition: EdgeAlarmTransition,
+  lifecycle: boolean,
+): CompactTransition {
+  const extra: Partial<CompactTransition> = {};
+  if (lifecycle) {
+    if (transition.state !== undefined) extra.state = transition.state;
+    if (transition.flood) extra.flood = true;
+    if (transition.firstOut !== undefined) extra.firstOut = compactAlarmId(transition.firstOut);
+    if (transition.chattering) extra.chattering = true;
+    if (transition.acknowledgedBy !== undefined) extra.acknowledgedBy = transition.acknowledgedBy;
+  }
   return {
     step,
     t: transition.ts - CASE_START,
@@ -74,7 +112,32 @@ function compact(step: number, transition: EdgeAlarmTransition): CompactTransiti
     value: transition.value,
     setpoint: transition.setpoint,
     ...(transition.drill ? { drill: true as const } : {}),
+    ...extra,
   };
+}
+
+function runCommand(engine: AlarmEngine, step: CommandStep): readonly EdgeAlarmTransition[] {
+  const by = step.by ?? 'operator';
+  switch (step.command) {
+    case 'acknowledge':
+      return engine.acknowledge(step.alarm, by);
+    case 'shelve':
+      return engine.shelve(
+        step.alarm,
+        by,
+        step.oneShot ? { oneShot: true } : { durationMs: step.durationMs ?? 0 },
+      );
+    case 'unshelve':
+      return engine.unshelve(step.alarm, by);
+    case 'suppress':
+      return engine.suppress(step.alarm, by);
+    case 'unsuppress':
+      return engine.unsuppress(step.alarm, by);
+    case 'removeFromService':
+      return engine.removeFromService(step.alarm, by);
+    case 'returnToService':
+      return engine.returnToService(step.alarm, by);
+  }
 }
 
 function toReading(reading: StepReading, ts: number): Reading {
@@ -82,6 +145,7 @@ function toReading(reading: StepReading, ts: number): Reading {
     sensorId: reading.sensor,
     value: reading.value,
     quality: reading.quality ?? (reading.value === null ? 'bad' : 'good'),
+    ...(reading.reason !== undefined ? { reason: reading.reason } : {}),
     ts,
   };
 }
@@ -90,7 +154,7 @@ function toReading(reading: StepReading, ts: number): Reading {
 export function runBehaviourCase(caseDir: string, casesRoot: string): CaseOutcome {
   const ruleSet = loadRuleFiles([join(caseDir, 'rules.yaml')]);
   const compiled = compileRuleSet(ruleSet, sensorsFor(caseDir, casesRoot));
-  const input = readJson<{ options?: { drill?: boolean }; steps: Step[] }>(
+  const input = readJson<{ options?: { drill?: boolean; lifecycle?: boolean }; steps: Step[] }>(
     join(caseDir, 'readings.json'),
   );
   const clock = new ManualClock(CASE_START);
@@ -100,10 +164,12 @@ export function runBehaviourCase(caseDir: string, casesRoot: string): CaseOutcom
     const ts = CASE_START + step.t;
     clock.set(ts);
     let out: readonly EdgeAlarmTransition[];
-    if ('tick' in step) out = engine.tick();
+    if ('command' in step) out = runCommand(engine, step);
+    else if ('tick' in step) out = engine.tick();
     else if ('readings' in step) out = engine.evaluate(step.readings.map((r) => toReading(r, ts)));
     else out = engine.evaluate([toReading(step, ts)]);
-    for (const transition of out) transitions.push(compact(index, transition));
+    const lifecycle = input.options?.lifecycle ?? false;
+    for (const transition of out) transitions.push(compact(index, transition, lifecycle));
   });
   return { transitions, active: engine.active().map((alarm) => compactAlarmId(alarm.alarmId)) };
 }

@@ -62,6 +62,7 @@ describe('AlarmEngine', () => {
       ts: T0,
       drill: true,
       message: 'GT-101 methane 60 %LEL, at or above level2 setpoint 40 %LEL (level 2)',
+      state: 'unacknowledged',
     } satisfies EdgeAlarmTransition);
     const envelope = { v: 1, gatewayId: 'gw-1', enterpriseId: 'ent-1', seq: 7, sentAt: T0 };
     for (const transition of [level1, level2]) {
@@ -115,6 +116,7 @@ describe('AlarmEngine', () => {
         raisedValue: 30,
         lastValue: 33,
         drill: false,
+        state: 'unacknowledged',
       },
     ]);
   });

@@ -32,3 +32,32 @@ describe('gas table', () => {
     for (const gas of GAS_TABLE) expect(gas.sources.length).toBeGreaterThan(0);
   });
 });
+
+describe('gas table, issue 4 gases', () => {
+  it('lists the eight gases of the issue plus oxygen', () => {
+    for (const name of [
+      'methane',
+      'propane',
+      'hydrogen',
+      'CO',
+      'H2S',
+      'NH3',
+      'Cl2',
+      'benzene',
+      'O2',
+    ]) {
+      expect(findGas(name), name).toBeDefined();
+    }
+  });
+
+  it('has the cited LEL, OEL and IDLH values', () => {
+    expect(findGas('propane')).toMatchObject({ lelVol: 2.1, idlhPpm: 2100 });
+    expect(findGas('hydrogen')).toMatchObject({ lelVol: 4.0 });
+    expect(findGas('ammonia')).toMatchObject({ lelVol: 15, idlhPpm: 300 });
+    expect(oelOf(findGas('NH3')!)).toMatchObject({ basis: 'PC-TWA', mgPerM3: 20 });
+    expect(oelOf(findGas('chlorine')!)).toMatchObject({ basis: 'MAC', mgPerM3: 1 });
+    expect(findGas('Cl2')?.idlhPpm).toBe(10);
+    expect(oelOf(findGas('benzene')!)).toMatchObject({ basis: 'PC-TWA', mgPerM3: 6 });
+    expect(findGas('C6H6')).toMatchObject({ lelVol: 1.2, idlhPpm: 500 });
+  });
+});

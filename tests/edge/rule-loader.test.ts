@@ -97,7 +97,8 @@ rules:
         line: 5,
         col: 11,
         path: 'rules[0].type',
-        message: "unknown condition type 'treshold' (known: gas, oxygen, threshold)",
+        message:
+          "unknown condition type 'treshold' (known: gas, oxygen, threshold, rate, stale, fault, stuck, vote, combination, window)",
       },
       {
         file: 'two.yaml',
@@ -110,7 +111,7 @@ rules:
     expect(err.message).toBe(
       [
         'rule files refused, 2 problems:',
-        "two.yaml:5:11 rules[0].type: unknown condition type 'treshold' (known: gas, oxygen, threshold)",
+        "two.yaml:5:11 rules[0].type: unknown condition type 'treshold' (known: gas, oxygen, threshold, rate, stale, fault, stuck, vote, combination, window)",
         "two.yaml:6:9 rules[1].id: duplicate rule id 'GT-101-gas' (first defined at one.yaml:3)",
       ].join('\n'),
     );
@@ -129,7 +130,7 @@ rules:
     const file = join(dir, 'plant.yaml');
     writeFileSync(file, methaneRuleFile().replace('measure: LEL', 'measure: percent'));
     expect(problemsOf(() => loadRuleFiles([file]))).toEqual([
-      `${file}:7:14 rules[0].measure: must be one of LEL, VOL, OEL, IDLH, ppm (got 'percent')`,
+      `${file}:7:14 rules[0].measure: must be one of LEL, VOL, OEL, IDLH, ppm, LELm (got 'percent')`,
     ]);
   });
 

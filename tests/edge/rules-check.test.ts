@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CONDITION_TYPE_NAMES } from '../../edge/conditions/index.js';
 import { runRulesCheck } from '../../edge/rules-check.js';
 import { demoRulesPath, methaneRuleFile, repoRoot } from './fixtures.js';
 
@@ -47,7 +48,7 @@ describe('rules-check', () => {
     expect(code).toBe(1);
     expect(lines).toEqual([
       `OK ${demoRulesPath}`,
-      `${bad}:6:5 rules[0].colour: unknown key (allowed: id, sensor, description, justification, type, gas, measure, basis, level1, level2, deadband, onDelayMs, offDelayMs)`,
+      `${bad}:6:5 rules[0].colour: unknown key (allowed: id, sensor, description, justification, drill, latch, suppressWhen, actions, type, gas, measure, basis, level1, level2, deadband, onDelayMs, offDelayMs)`,
     ]);
   });
 
@@ -66,10 +67,31 @@ describe('rules-check', () => {
     ]);
   });
 
+  it('with --sensors also checks the rules against a sensor catalogue, naming file, line and key path', () => {
+    const catalogue = join(dir, 'sensors.json');
+    writeFileSync(
+      catalogue,
+      JSON.stringify([{ sensorId: 'GT-101', name: 'x', kind: 'gas', unit: 'ppm', gas: 'methane' }]),
+    );
+    const file = join(dir, 'plant.yaml');
+    writeFileSync(
+      file,
+      `${methaneRuleFile()}  - { id: v, type: vote, sensors: [GT-101, GT-102], k: 2, setpoint: 20 }\n`,
+    );
+    const { code, lines } = check(['--sensors', catalogue, file]);
+    expect(code).toBe(1);
+    expect(lines).toEqual([
+      `${file}:7:14 rules[0].measure: measure LEL needs a sensor reporting %LEL, but sensor 'GT-101' reports 'ppm'`,
+      `${file}:11:44 rules[1].sensors[1]: sensor 'GT-102' is not in the gateway's sensor catalogue`,
+    ]);
+  });
+
   it('prints usage and exits 2 without files', () => {
     expect(check([])).toEqual({
       code: 2,
-      lines: ['usage: tsx edge/rules-check.ts <rules.yaml>... | --schema'],
+      lines: [
+        'usage: tsx edge/rules-check.ts [--sensors <sensors.json>] <rules.yaml>... | --schema',
+      ],
     });
   });
 
@@ -80,7 +102,7 @@ describe('rules-check', () => {
     expect(schema.title).toBe('HazardWatch rule file');
     expect(
       schema.properties.rules.items.oneOf.map((branch: { title: string }) => branch.title),
-    ).toEqual(['type: gas', 'type: oxygen', 'type: threshold']);
+    ).toEqual(CONDITION_TYPE_NAMES.map((type) => `type: ${type}`));
   });
 
   it('runs as a command: tsx edge/rules-check.ts rules/*.yaml', async () => {

@@ -140,6 +140,7 @@ describe('loading the example configuration', () => {
       'GT-102',
       'OT-103',
       'GT-104',
+      'XS-105',
       'TT-201',
       'PT-202',
       'LT-203',
@@ -195,7 +196,7 @@ describe('a bad configuration names the exact key path', () => {
     const data = baseConfig();
     data.devices[1].protocol = 'bacnet';
     expect(errorsOf(data)).toEqual([
-      "devices[1].protocol: must be one of modbus-tcp, opcua (got 'bacnet')",
+      "devices[1].protocol: must be one of modbus-tcp, modbus-rtu-tcp, modbus-rtu, opcua (got 'bacnet')",
     ]);
   });
 
@@ -361,5 +362,115 @@ describe('loadGatewayConfig', () => {
     const file = path.join(tmpdir(), 'hazardwatch-no-such-config.yaml');
     expect(() => loadGatewayConfig(file, noEnv)).toThrow(`${file}: invalid gateway configuration`);
     expect(() => loadGatewayConfig(file, noEnv)).toThrow(/ENOENT/);
+  });
+});
+
+describe('Modbus RTU, RTU over TCP, poll groups and 4-20 mA loops', () => {
+  const rtuDevice = (extra: Record<string, unknown> = {}) => ({
+    id: 'rtu-1',
+    protocol: 'modbus-rtu',
+    serialPort: '/dev/ttyUSB0',
+    tags: [
+      {
+        sensorId: 'PT-9',
+        name: 'Pressure',
+        kind: 'pressure',
+        unit: 'bar',
+        register: { table: 'holding', address: 0, type: 'int16' },
+      },
+    ],
+    ...extra,
+  });
+
+  it('applies the serial defaults of Modbus over Serial Line (9600 8E1) to an RTU device', () => {
+    const data = baseConfig();
+    data.devices.push(rtuDevice());
+    expect(parse(data).devices[2]).toMatchObject({
+      protocol: 'modbus-rtu',
+      baudRate: 9600,
+      parity: 'even',
+      dataBits: 8,
+      stopBits: 1,
+      unitId: 1,
+      maxGapRegisters: 8,
+    });
+  });
+
+  it('accepts RTU over TCP with the Modbus port by default', () => {
+    const data = baseConfig();
+    data.devices.push({
+      ...rtuDevice(),
+      protocol: 'modbus-rtu-tcp',
+      serialPort: undefined,
+      host: '10.0.0.9',
+    });
+    delete data.devices[2].serialPort;
+    expect(parse(data).devices[2]).toMatchObject({ protocol: 'modbus-rtu-tcp', port: 502 });
+  });
+
+  it('names devices on one serial port that disagree on line settings or share a unit id', () => {
+    const data = baseConfig();
+    data.devices.push(rtuDevice(), rtuDevice({ id: 'rtu-2', baudRate: 19_200 }));
+    data.devices[3].tags[0].sensorId = 'PT-10';
+    expect(errorsOf(data)).toEqual([
+      'devices[3].unitId: duplicate unit id on one bus, first used at devices[2].unitId (got 1)',
+      "devices[3].baudRate: must match the other devices on serial port '/dev/ttyUSB0' (devices[2].baudRate is 9600) (got 19200)",
+    ]);
+  });
+
+  it('names a tag whose poll group the device does not define', () => {
+    const data = baseConfig();
+    data.devices[0].pollGroups = [{ name: 'slow', intervalMs: 5000 }];
+    data.devices[0].tags[1].pollGroup = 'fast';
+    expect(errorsOf(data)).toEqual([
+      "devices[0].tags[1].pollGroup: must name one of the device's pollGroups (slow) (got 'fast')",
+    ]);
+  });
+
+  it('names a 4-20 mA loop on a float, or without the range it maps to', () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].register.currentLoop = { rawAt4mA: 4000, rawAt20mA: 20_000 };
+    expect(errorsOf(data)).toEqual([
+      "devices[0].tags[0].register.currentLoop: only allowed with type int16 or uint16 (got 'float32')",
+      'devices[0].tags[0].rangeMin: is required with register.currentLoop (4 mA is rangeMin, 20 mA is rangeMax)',
+    ]);
+  });
+
+  it('names an unknown data type on an RTU device by its key path', () => {
+    const data = baseConfig();
+    data.devices.push(rtuDevice());
+    data.devices[2].tags[0].register.type = 'int61';
+    expect(errorsOf(data)).toEqual([
+      "devices[2].tags[0].register.type: must be one of bool, int16, uint16, int32, uint32, float32, float64, string (got 'int61')",
+    ]);
+  });
+});
+
+describe('OPC UA security settings', () => {
+  it('defaults to refusing unknown server certificates', () => {
+    const device = parse(baseConfig()).devices[1];
+    expect(device).toMatchObject({ trustUnknownServer: false, queueSize: 10 });
+  });
+
+  it('names a security mode left without its policy (missing security settings)', () => {
+    const data = baseConfig();
+    data.devices[1].securityMode = 'SignAndEncrypt';
+    expect(errorsOf(data)).toEqual([
+      "devices[1].securityPolicy: must not be None when securityMode is SignAndEncrypt (got 'None')",
+    ]);
+  });
+
+  it('names a username without a password', () => {
+    const data = baseConfig();
+    data.devices[1].username = 'operator';
+    expect(errorsOf(data)).toEqual(['devices[1].password: is required with username']);
+  });
+
+  it('names an unknown deadband type', () => {
+    const data = baseConfig();
+    data.devices[1].deadband = { type: 'relative', value: 1 };
+    expect(errorsOf(data)[0]).toMatch(
+      /^devices\[1\]\.deadband\.type: must be one of none, absolute, percent/,
+    );
   });
 });

@@ -215,6 +215,10 @@ describe('OpcuaSource against a real node-opcua server', () => {
     });
     await until(() => rec.of('XT-9').some((r) => r.quality === 'good'), 'the late node');
     expect(rec.of('XT-9').find((r) => r.quality === 'good')).toMatchObject({ value: 3.5 });
+    // Only the refused item was retried: the subscription (and TT-201) was left alone.
+    expect(source.counters.subscriptionsCreated).toBe(1);
+    expect(source.counters.itemRetries).toBeGreaterThanOrEqual(1);
+    expect(rec.of('TT-201').every((r) => r.quality === 'good')).toBe(true);
   });
 
   it("starts without waiting for an unreachable server, reports 'comm lost' once, then connects", async () => {
@@ -260,6 +264,45 @@ describe('OpcuaSource against a real node-opcua server', () => {
       15_000,
     );
     expect(rec.of('TT-201').filter((r) => r.reason === 'comm lost')).toHaveLength(1);
+  });
+});
+
+describe('OPC UA data-change deadband', () => {
+  it('reports a change smaller than an absolute deadband not at all, a larger one at once', async () => {
+    const rec = recorder();
+    const config = {
+      ...device(tank.port, [pressureTag]),
+      deadband: { type: 'absolute', value: 1 },
+    };
+    const source = newSource(config as OpcuaDeviceConfig, rec.sink);
+    await source.start();
+    await until(() => rec.of('PT-202').length > 0, 'initial value');
+    const set = (value: number) =>
+      tank.pressure.setValueFromSource(new Variant({ dataType: DataType.Double, value }));
+    set(101.8); // 0.5 from 101.3: inside the deadband
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    set(103.5); // 2.2 away: reported
+    await until(() => rec.of('PT-202').some((r) => r.value === 103.5), 'the large change');
+    expect(rec.of('PT-202').map((r) => r.value)).toEqual([101.3, 103.5]);
+    set(101.3);
+  });
+});
+
+describe("readMode 'poll'", () => {
+  it('reads every tag each sampling interval with Read, without a subscription', async () => {
+    const rec = recorder();
+    const config = {
+      ...device(tank.port, [pressureTag]),
+      readMode: 'poll',
+      samplingIntervalMs: 50,
+    };
+    const source = newSource(config as OpcuaDeviceConfig, rec.sink);
+    await source.start();
+    await until(() => rec.of('PT-202').length >= 3, 'three polled values');
+    tank.pressure.setValueFromSource(new Variant({ dataType: DataType.Double, value: 99.5 }));
+    await until(() => rec.of('PT-202').some((r) => r.value === 99.5), 'the changed value');
+    expect(source.counters.subscriptionsCreated).toBe(0);
+    tank.pressure.setValueFromSource(new Variant({ dataType: DataType.Double, value: 101.3 }));
   });
 });
 

@@ -26,11 +26,27 @@ describe('server config', () => {
     const config = parseServerConfig({});
     expect(config).toEqual({
       http: { host: '127.0.0.1', port: 8080 },
-      mqtt: { host: '127.0.0.1', port: 1883 },
-      store: { type: 'sqlite', path: 'data/hazardwatch.db' },
+      mqtt: {
+        host: '127.0.0.1',
+        port: 1883,
+        auth: { mode: 'none', users: [] },
+        maxPacketBytes: 2 * 1024 * 1024,
+        drainTimeoutMs: 10_000,
+        connectTimeoutMs: 10_000,
+        maxConnections: 20_000,
+      },
+      store: {
+        type: 'sqlite',
+        path: 'data/hazardwatch.db',
+        retentionDays: 30,
+        maxSensorsPerGateway: 10_000,
+      },
+      audit: { maxBytes: 10 * 1024 * 1024, maxRecordsPerSecond: 200 },
+      plausibility: { maxClockAheadMs: 3_600_000, maxAgeDays: 1_826 },
       enterprises: [],
       emergencyCentres: [],
       linkage: { retryInitialMs: 500, retryMaxMs: 30_000 },
+      platform: expect.objectContaining({ requireAuth: false, installations: [], users: [] }),
     });
     expect(Object.isFrozen(config.http)).toBe(true);
     expect(() => {
@@ -60,7 +76,7 @@ describe('server config', () => {
       expect.arrayContaining([
         'http.port: must be <= 65535 (got 70000)',
         'http.hots: is not a known key',
-        "store.type: must be one of 'sqlite' (got 'influx')",
+        "store.type: must be one of 'sqlite', 'influxdb' (got 'influx')",
         'emergencyCentres[0].name: is required',
         expect.stringMatching(/^emergencyCentres\[0\]\.id: must match pattern .* \(got 'ec 1'\)$/),
         expect.stringMatching(

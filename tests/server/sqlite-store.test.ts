@@ -10,7 +10,7 @@ import { telemetryStoreSuite } from './telemetry-store-suite.js';
 
 telemetryStoreSuite(
   'SqliteTelemetryStore in memory',
-  () => new SqliteTelemetryStore({ path: ':memory:' }),
+  (options) => new SqliteTelemetryStore({ path: ':memory:', ...options }),
 );
 
 describe('SqliteTelemetryStore on disk', () => {
@@ -86,6 +86,40 @@ describe('SqliteTelemetryStore on disk', () => {
     expect(store.latest()).toHaveLength(500);
     // ~0.5–1 s here; the bound only catches a lost transaction or a missing index.
     expect(seconds).toBeLessThan(5);
+  });
+
+  it('keeps 30 days of readings and deletes older ones at start and on each pass', async () => {
+    const day = 86_400_000;
+    const clock = new ManualClock(T0);
+    const first = new SqliteTelemetryStore({ path, clock, pruneIntervalMs: 0 });
+    await first.start();
+    await first.writeBatch(
+      batch([
+        { sensorId: 'S1', value: 1, ts: T0 - 31 * day },
+        { sensorId: 'S1', value: 2, ts: T0 - 29 * day },
+        { sensorId: 'S1', value: 3, ts: T0 - day },
+      ]),
+    );
+    await first.stop();
+    clock.set(T0 + 0); // restart: the pass at start deletes the 31-day-old reading
+    const reopened = new SqliteTelemetryStore({ path, clock, pruneIntervalMs: 0 });
+    await reopened.start();
+    try {
+      const all = { gatewayId: 'gw-01', sensorId: 'S1', from: 0, to: T0, limit: 10 };
+      expect((await reopened.queryRange(all)).map((r) => r.value)).toEqual([2, 3]);
+      clock.advance(2 * day); // the 29-day-old reading is now 31 days old
+      expect(reopened.pruneExpired()).toBe(1);
+      expect((await reopened.queryRange(all)).map((r) => r.value)).toEqual([3]);
+      expect(reopened.latest()[0]?.value).toBe(3);
+    } finally {
+      await reopened.stop();
+    }
+  });
+
+  it('refuses a retention shorter than the 30 days SAWS Order 40 art. 13 asks for', () => {
+    expect(() => new SqliteTelemetryStore({ path, retentionDays: 7 })).toThrow(
+      'retentionDays must be at least 30 (SAWS Order 40 art. 13) (got 7)',
+    );
   });
 
   it('refuses to write before start', async () => {

@@ -1,9 +1,13 @@
 /**
  * Register coalescing: tags of one table at nearby addresses are read with one
  * request instead of one request each (200 single reads take seconds; a few
- * coalesced reads take milliseconds). This is the simple greedy version: sort by
- * address, extend the current block while the gap is small and the block stays
- * within the per-read limit.
+ * coalesced reads take milliseconds). Greedy: sort by address, extend the current
+ * block while the gap is small and the block stays within the per-read limit.
+ *
+ * Some devices answer exception 2 (illegal data address) for a read that spans an
+ * address they do not implement, although every tag inside it is legal; others stay
+ * silent. splitBlock() breaks such a block into smaller ones (first at its gaps, then
+ * into single tags); the poller remembers the split for the device's lifetime.
  */
 import { isBitTable, registerCount } from '../../config/register.js';
 import type { ModbusTagConfig, RegisterTable } from '../../config/types.js';
@@ -69,4 +73,42 @@ function toBlock(
   block: { address: number; end: number; tags: ModbusTagConfig[] },
 ): ReadBlock {
   return { table, address: block.address, count: block.end - block.address, tags: block.tags };
+}
+
+/**
+ * Smaller blocks covering the same tags: the gap-free runs of `block` when it has
+ * gaps, else one block per tag (tags sharing an address stay together, e.g. the bits
+ * of one status word). Returns [block] when it cannot be split further.
+ */
+export function splitBlock(block: ReadBlock): ReadBlock[] {
+  const bits = isBitTable(block.table);
+  const span = (tag: ModbusTagConfig) => (bits ? 1 : registerCount(tag.register));
+  const sorted = [...block.tags].sort((a, b) => a.register.address - b.register.address);
+  const runs: { address: number; end: number; tags: ModbusTagConfig[] }[] = [];
+  for (const tag of sorted) {
+    const start = tag.register.address;
+    const end = start + span(tag);
+    const last = runs[runs.length - 1];
+    if (last && start <= last.end) {
+      last.end = Math.max(last.end, end);
+      last.tags.push(tag);
+    } else {
+      runs.push({ address: start, end, tags: [tag] });
+    }
+  }
+  if (runs.length > 1) return runs.map((run) => toBlock(block.table, run));
+  // Gap-free already: one block per distinct address range.
+  const single = new Map<number, { address: number; end: number; tags: ModbusTagConfig[] }>();
+  for (const tag of sorted) {
+    const start = tag.register.address;
+    const entry = single.get(start);
+    if (entry) {
+      entry.end = Math.max(entry.end, start + span(tag));
+      entry.tags.push(tag);
+    } else {
+      single.set(start, { address: start, end: start + span(tag), tags: [tag] });
+    }
+  }
+  if (single.size <= 1) return [block];
+  return [...single.values()].map((run) => toBlock(block.table, run));
 }

@@ -6,27 +6,48 @@
  * restores the secure channel and session and transfers or recreates the subscription.
  * Two reconnecting layers would cause reconnect storms (BRIEF). This class only
  * repairs what node-opcua leaves broken: a subscription that terminated (server-side
- * timeout), a session that closed, or monitored items left bad after a server restart
- * (BadNodeIdUnknown while the server's address space was still loading) — by
- * recreating the subscription on the live session with backoff.
+ * timeout) or a session that closed — by recreating them on the live connection with
+ * backoff — and monitored items the server refused (BadNodeIdUnknown while a restarted
+ * server still loads its address space, or a node that does not exist yet): only those
+ * items are retried, one at a time with backoff (up to 30 s apart), on the existing
+ * subscription; the good items are never disturbed.
+ *
+ * Security: the server certificate must be in the trust list (pkiDir/trusted/certs);
+ * an unknown one is refused, left in pkiDir/rejected for an engineer to move, logged
+ * once, and retried with backoff; only `trustUnknownServer: true` accepts it. The
+ * gateway's own certificate is created once in pkiDir/own and kept. Username/password
+ * identity when configured.
+ *
+ * Gaps: when the connection is lost every tag is emitted once as bad 'comm lost'; after
+ * the connection is back every tag is read once (a transferred subscription reports
+ * only changes), so each value's history shows the gap as the bad interval.
  *
  * node-opcua is imported lazily in start(): it takes seconds to load, and a gateway
  * with only Modbus devices should not pay for it.
  */
+import os from 'node:os';
+import path from 'node:path';
 import type {
+  ClientMonitoredItem,
   ClientMonitoredItemGroup,
   ClientSession,
   ClientSubscription,
   DataValue,
   OPCUAClient,
   StatusCode,
+  UserIdentityInfo,
 } from 'node-opcua';
 import type { Clock } from '../../../common/clock.js';
 import { createLogger, type Logger } from '../../../common/logger.js';
 import type { Quality, Reading } from '../../../protocol/payloads.js';
-import type { OpcuaDeviceConfig, OpcuaTagConfig } from '../../config/types.js';
+import type { OpcuaDeadbandConfig, OpcuaDeviceConfig, OpcuaTagConfig } from '../../config/types.js';
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from '../backoff.js';
-import { type AcquisitionSource, COMM_LOST, type ReadingSink } from '../source.js';
+import {
+  type AcquisitionSource,
+  COMM_LOST,
+  type DeviceStatusListener,
+  type ReadingSink,
+} from '../source.js';
 
 type OpcuaModule = typeof import('node-opcua');
 
@@ -35,12 +56,20 @@ const DEFAULTS = {
   connectMaxDelayMs: 30_000, // 30 s, retry delay ceiling
   randomisationFactor: 0.2, // ±20 % jitter
   requestedSessionTimeoutMs: 60_000, // 60 s
-  keepAliveCount: 10, // publishing intervals without data before a keep-alive
-  lifetimeCount: 60, // OPC UA Part 4 §5.13.2: lifetime count >= 3 x keep-alive count
+  // A change waits for the next sample (up to one sampling interval), then for the next
+  // publish: publishing 5 times per sampling interval keeps change-to-reading within
+  // about 1.2 sampling intervals (bench/opcua-latency.bench.ts). Empty publishing cycles
+  // cost nothing on the wire (the server answers only with data or a keep-alive).
+  publishesPerSample: 10,
+  minPublishingIntervalMs: 10, // 10 ms
+  keepAliveCount: 50, // publishing intervals without data before a keep-alive (10 sampling intervals)
+  lifetimeCount: 300, // OPC UA Part 4 §5.13.2: lifetime count >= 3 x keep-alive count
   maxNotificationsPerPublish: 1000,
   queueSize: 10, // values kept per item between publishes
   initializeTimeoutMs: 10_000, // 10 s to create the monitored items
   terminateTimeoutMs: 2000, // 2 s to delete a broken subscription before giving up on it
+  /** Client certificate and trust lists when neither the device nor the deps name a folder. */
+  pkiDir: path.join(os.homedir(), '.hazardwatch', 'opcua-pki'),
 };
 
 /** Timestamps outside 2000..2100 are broken device clocks (same bounds as protocol epochMs). */
@@ -49,19 +78,39 @@ const MAX_TS = 4_102_444_800_000;
 
 export interface OpcuaSourceDeps {
   clock: Clock;
-  /** PKI folder for the client certificate; default node-opcua's per-user folder. */
+  /** PKI folder (own certificate, trust lists) when the device names none; default ~/.hazardwatch/opcua-pki. */
   pkiDir?: string;
   /** Transport reconnect delays; default 1 s doubling to 30 s, retried until stop(). */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
   /** Delays between attempts to recreate a broken subscription. */
   repairBackoff?: Partial<BackoffOptions>;
   logger?: Logger;
+  /** Called once per offline/online transition. */
+  onDeviceStatus?: DeviceStatusListener;
 }
 
 export interface OpcuaCounters {
   notifications: number;
   subscriptionsCreated: number;
   connectionLosses: number;
+  /** Retries of single refused monitored items (the subscription left alone). */
+  itemRetries: number;
+  /** Connection attempts refused because the server certificate is not trusted. */
+  untrustedServer: number;
+}
+
+/** Tags sharing one deadband are one monitored item group. */
+interface ItemGroup {
+  group: ClientMonitoredItemGroup;
+  tags: readonly OpcuaTagConfig[];
+}
+
+/** A refused item retried alone until the server accepts it. */
+interface ItemRetry {
+  tag: OpcuaTagConfig;
+  backoff: Backoff;
+  timer: NodeJS.Timeout | null;
+  item: ClientMonitoredItem | null;
 }
 
 /** See AcquisitionSource for the lifecycle guarantees. */
@@ -71,6 +120,8 @@ export class OpcuaSource implements AcquisitionSource {
     notifications: 0,
     subscriptionsCreated: 0,
     connectionLosses: 0,
+    itemRetries: 0,
+    untrustedServer: 0,
   };
   private readonly log: Logger;
   private readonly repairBackoff: Backoff;
@@ -79,7 +130,12 @@ export class OpcuaSource implements AcquisitionSource {
   private client: OPCUAClient | null = null;
   private session: ClientSession | null = null;
   private subscription: ClientSubscription | null = null;
-  private group: ClientMonitoredItemGroup | null = null;
+  private groups: ItemGroup[] = [];
+  private readonly retries = new Map<string, ItemRetry>();
+  private connectTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  /** True once the source reads by polling (readMode 'poll' or subscriptions refused). */
+  private polling = false;
   private task: Promise<void> | null = null;
   private repairTimer: NodeJS.Timeout | null = null;
   private repairing: Promise<void> | null = null;
@@ -116,11 +172,16 @@ export class OpcuaSource implements AcquisitionSource {
     this.running = false;
     if (this.repairTimer) clearTimeout(this.repairTimer);
     this.repairTimer = null;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    this.clearRetries();
     const client = this.client;
     this.client = null;
     this.session = null;
     this.subscription = null;
-    this.group = null;
+    this.groups = [];
     this.pending = [];
     // disconnect() also aborts a connect() still retrying, and closes session and subscription.
     if (client) await client.disconnect().catch(() => {});
@@ -133,6 +194,21 @@ export class OpcuaSource implements AcquisitionSource {
     const opcua = await import('node-opcua');
     if (!this.running) return;
     this.opcua = opcua;
+    await this.connectOnce();
+  }
+
+  /** The PKI folder in use: own certificate (created once, kept) and trust lists. */
+  get pkiDir(): string {
+    return this.device.pkiDir ?? this.deps.pkiDir ?? DEFAULTS.pkiDir;
+  }
+
+  /**
+   * One connection attempt. node-opcua's connectionStrategy retries an unreachable server;
+   * a refused server certificate fails connect() instead, and is retried here with
+   * backoff (an engineer may move the certificate to the trust list meanwhile).
+   */
+  private async connectOnce(): Promise<void> {
+    const opcua = this.opcua!;
     const clientOptions: Parameters<typeof opcua.OPCUAClient.create>[0] = {
       applicationName: 'HazardWatch gateway',
       endpointMustExist: false,
@@ -146,12 +222,12 @@ export class OpcuaSource implements AcquisitionSource {
         maxDelay: this.deps.reconnect?.maxDelayMs ?? DEFAULTS.connectMaxDelayMs,
         randomisationFactor: DEFAULTS.randomisationFactor,
       },
+      // Always our own manager: node-opcua's default one accepts unknown server certificates.
+      clientCertificateManager: new opcua.OPCUACertificateManager({
+        rootFolder: this.pkiDir,
+        automaticallyAcceptUnknownCertificate: this.device.trustUnknownServer ?? false,
+      }),
     };
-    if (this.deps.pkiDir) {
-      clientOptions.clientCertificateManager = new opcua.OPCUACertificateManager({
-        rootFolder: this.deps.pkiDir,
-      });
-    }
     const client = opcua.OPCUAClient.create(clientOptions);
     this.client = client;
     client.on('backoff', (retry: number, delay: number) => {
@@ -168,8 +244,35 @@ export class OpcuaSource implements AcquisitionSource {
       void this.refresh();
     });
 
-    await client.connect(this.device.endpointUrl);
+    try {
+      await client.connect(this.device.endpointUrl);
+    } catch (err) {
+      if (!this.running || this.client !== client) return;
+      this.client = null;
+      await client.disconnect().catch(() => {});
+      const message = (err as Error).message ?? String(err);
+      const untrusted = /certificate/i.test(message);
+      if (untrusted) {
+        this.counters.untrustedServer++;
+        if (this.counters.untrustedServer === 1) {
+          this.log.error(
+            { endpointUrl: this.device.endpointUrl, pkiDir: this.pkiDir, err: message },
+            `server certificate not trusted: move it from ${path.join(this.pkiDir, 'rejected')} to ${path.join(this.pkiDir, 'trusted', 'certs')} to accept it`,
+          );
+        }
+      } else {
+        this.log.warn({ err: message }, 'OPC UA connect failed');
+      }
+      this.goOffline(untrusted ? 'server certificate not trusted' : 'connect failed');
+      if (!this.running) return;
+      this.connectTimer = setTimeout(() => {
+        this.connectTimer = null;
+        if (this.running) void this.connectOnce();
+      }, this.repairBackoff.next());
+      return;
+    }
     if (!this.running || this.client !== client) return;
+    this.repairBackoff.reset();
     this.goOnline();
     try {
       await this.setUpSubscription();
@@ -181,10 +284,35 @@ export class OpcuaSource implements AcquisitionSource {
     }
   }
 
+  /** Data-change filter (OPC UA Part 4 §7.22.2) for a deadband; undefined for none. */
+  private filterFor(deadband: OpcuaDeadbandConfig | undefined) {
+    const opcua = this.opcua!;
+    if (!deadband || deadband.type === 'none') return undefined;
+    return new opcua.DataChangeFilter({
+      trigger: opcua.DataChangeTrigger.StatusValue,
+      deadbandType:
+        deadband.type === 'absolute' ? opcua.DeadbandType.Absolute : opcua.DeadbandType.Percent,
+      deadbandValue: deadband.value,
+    });
+  }
+
+  private monitoringParameters(tag: OpcuaTagConfig | undefined) {
+    const filter = this.filterFor(tag?.deadband ?? this.device.deadband);
+    return {
+      samplingInterval: this.device.samplingIntervalMs,
+      queueSize: this.device.queueSize ?? DEFAULTS.queueSize,
+      discardOldest: true,
+      ...(filter ? { filter } : {}),
+    };
+  }
+
   /** Creates the subscription and its monitored item group on `session`. */
   private async createSubscription(session: ClientSession): Promise<void> {
     const opcua = this.opcua!;
-    const publishingInterval = Math.max(this.device.samplingIntervalMs, 10);
+    const publishingInterval = Math.max(
+      this.device.samplingIntervalMs / DEFAULTS.publishesPerSample,
+      DEFAULTS.minPublishingIntervalMs,
+    );
     const subscription = opcua.ClientSubscription.create(session, {
       requestedPublishingInterval: publishingInterval,
       requestedMaxKeepAliveCount: DEFAULTS.keepAliveCount,
@@ -200,83 +328,147 @@ export class OpcuaSource implements AcquisitionSource {
       this.onSubscriptionBroken(subscription, `internal error: ${err.message}`),
     );
 
-    const group = opcua.ClientMonitoredItemGroup.create(
-      subscription,
-      this.device.tags.map((tag) => ({
-        nodeId: tag.nodeId,
-        attributeId: opcua.AttributeIds.Value,
-      })),
-      {
-        samplingInterval: this.device.samplingIntervalMs,
-        queueSize: DEFAULTS.queueSize,
-        discardOldest: true,
-      },
-      opcua.TimestampsToReturn.Both,
-    );
-    this.group = group;
-    group.on('changed', (_item: unknown, dataValue: DataValue, index: number) => {
-      const tag = this.device.tags[index];
-      if (!tag || this.group !== group) return;
-      this.enqueue(this.toReading(tag, dataValue));
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error('monitored items not created in time')),
-        DEFAULTS.initializeTimeoutMs,
+    const byDeadband = new Map<string, OpcuaTagConfig[]>();
+    for (const tag of this.device.tags) {
+      const key = JSON.stringify(tag.deadband ?? this.device.deadband ?? null);
+      byDeadband.set(key, [...(byDeadband.get(key) ?? []), tag]);
+    }
+    const groups: ItemGroup[] = [...byDeadband.values()].map((tags) => {
+      const group = opcua.ClientMonitoredItemGroup.create(
+        subscription,
+        tags.map((tag) => ({ nodeId: tag.nodeId, attributeId: opcua.AttributeIds.Value })),
+        this.monitoringParameters(tags[0]),
+        opcua.TimestampsToReturn.Both,
       );
-      group.once('initialized', () => {
-        clearTimeout(timer);
-        resolve();
+      group.on('changed', (_item: unknown, dataValue: DataValue, index: number) => {
+        const tag = tags[index];
+        if (!tag || this.subscription !== subscription || this.retries.has(tag.sensorId)) return;
+        this.enqueue(this.toReading(tag, dataValue));
       });
-      group.once('terminated', (err?: Error) => {
-        clearTimeout(timer);
-        reject(err ?? new Error('monitored item group terminated'));
-      });
+      return { group, tags };
     });
-    if (this.group !== group) return;
+    this.groups = groups;
+    await Promise.all(groups.map(({ group }) => waitInitialized(group)));
+    if (this.subscription !== subscription) return;
     this.checkItems();
   }
 
-  /** Emits bad readings for items the server refused, and schedules a repair for them. */
-  private checkItems(): boolean {
-    const group = this.group;
-    if (!group) return false;
+  /** Emits bad readings for items the server refused, and retries those items alone. */
+  private checkItems(): void {
     const ts = this.deps.clock.now();
-    let allGood = true;
-    group.monitoredItems.forEach((item, index) => {
-      const tag = this.device.tags[index];
-      if (!tag) return;
-      const status = (item as unknown as { statusCode?: StatusCode }).statusCode;
-      if (status && status.value >= 0x80000000) {
-        allGood = false;
-        if (!this.badItems.has(tag.sensorId)) {
-          this.badItems.add(tag.sensorId);
-          this.log.warn(
-            { sensorId: tag.sensorId, nodeId: tag.nodeId, status: status.name },
-            'monitored item refused',
-          );
-        }
-        this.enqueue({
-          sensorId: tag.sensorId,
-          value: null,
-          quality: 'bad',
-          reason: status.name,
-          ts,
-        });
-      } else {
-        this.badItems.delete(tag.sensorId);
-      }
+    for (const { group, tags } of this.groups) {
+      group.monitoredItems.forEach((item, index) => {
+        const tag = tags[index];
+        if (!tag) return;
+        const status = (item as unknown as { statusCode?: StatusCode }).statusCode;
+        if (status && status.value >= 0x80000000) this.itemRefused(tag, status, ts);
+      });
+    }
+  }
+
+  private itemRefused(tag: OpcuaTagConfig, status: StatusCode, ts: number): void {
+    if (!this.badItems.has(tag.sensorId)) {
+      this.badItems.add(tag.sensorId);
+      this.log.warn(
+        { sensorId: tag.sensorId, nodeId: tag.nodeId, status: status.name },
+        'monitored item refused; retrying it alone',
+      );
+      this.enqueue({
+        sensorId: tag.sensorId,
+        value: null,
+        quality: 'bad',
+        reason: status.name,
+        ts,
+      });
+    }
+    let retry = this.retries.get(tag.sensorId);
+    if (!retry) {
+      retry = {
+        tag,
+        backoff: new Backoff({ ...DEFAULT_BACKOFF, ...this.deps.repairBackoff }),
+        timer: null,
+        item: null,
+      };
+      this.retries.set(tag.sensorId, retry);
+    }
+    this.scheduleItemRetry(retry);
+  }
+
+  private scheduleItemRetry(retry: ItemRetry): void {
+    if (!this.running || retry.timer) return;
+    retry.timer = setTimeout(() => {
+      retry.timer = null;
+      void this.retryItem(retry);
+    }, retry.backoff.next());
+  }
+
+  /** Creates one monitored item for a refused tag on the live subscription. */
+  private async retryItem(retry: ItemRetry): Promise<void> {
+    const subscription = this.subscription;
+    const opcua = this.opcua;
+    if (
+      !this.running ||
+      !subscription ||
+      !opcua ||
+      this.retries.get(retry.tag.sensorId) !== retry
+    ) {
+      return;
+    }
+    this.counters.itemRetries++;
+    const old = retry.item;
+    retry.item = null;
+    if (old) await old.terminate().catch(() => {});
+    const item = opcua.ClientMonitoredItem.create(
+      subscription,
+      { nodeId: retry.tag.nodeId, attributeId: opcua.AttributeIds.Value },
+      this.monitoringParameters(retry.tag),
+      opcua.TimestampsToReturn.Both,
+    );
+    retry.item = item;
+    item.on('changed', (dataValue: DataValue) => {
+      if (retry.item !== item || this.subscription !== subscription) return;
+      this.enqueue(this.toReading(retry.tag, dataValue));
     });
-    if (allGood) this.repairBackoff.reset();
-    else this.scheduleRepair();
-    return allGood;
+    const status = await new Promise<StatusCode | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), DEFAULTS.initializeTimeoutMs);
+      item.once('initialized', () => {
+        clearTimeout(timer);
+        resolve((item as unknown as { statusCode?: StatusCode }).statusCode);
+      });
+      item.once('err', () => {
+        clearTimeout(timer);
+        resolve((item as unknown as { statusCode?: StatusCode }).statusCode);
+      });
+    });
+    if (!this.running || retry.item !== item) return;
+    if (status && status.value < 0x80000000) {
+      // Accepted: it stays as a single item on this subscription.
+      this.badItems.delete(retry.tag.sensorId);
+      this.log.info(
+        { sensorId: retry.tag.sensorId, nodeId: retry.tag.nodeId },
+        'monitored item accepted',
+      );
+      retry.backoff.reset();
+      return;
+    }
+    this.scheduleItemRetry(retry);
+  }
+
+  private clearRetries(): void {
+    for (const retry of this.retries.values()) {
+      if (retry.timer) clearTimeout(retry.timer);
+      retry.timer = null;
+      retry.item = null;
+    }
+    this.retries.clear();
+    this.badItems.clear();
   }
 
   private onSubscriptionBroken(subscription: ClientSubscription, why: string): void {
     if (!this.running || this.subscription !== subscription) return;
     this.log.warn({ why }, 'OPC UA subscription lost; recreating it');
     this.subscription = null;
-    this.group = null;
+    this.groups = [];
     this.scheduleRepair();
   }
 
@@ -316,11 +508,12 @@ export class OpcuaSource implements AcquisitionSource {
     if (!this.running || !client) return;
     const old = this.subscription;
     this.subscription = null;
-    this.group = null;
+    this.groups = [];
+    this.clearRetries();
     if (old) await withTimeout(old.terminate(), DEFAULTS.terminateTimeoutMs).catch(() => {});
     let session = this.session;
     if (!session) {
-      const created = await client.createSession();
+      const created = await client.createSession(this.identity());
       if (!this.running || this.client !== client) {
         await created.close().catch(() => {});
         return;
@@ -334,7 +527,62 @@ export class OpcuaSource implements AcquisitionSource {
       });
       session = created;
     }
-    await this.createSubscription(session);
+    if (this.device.readMode === 'poll' || this.polling) {
+      this.startPolling();
+      return;
+    }
+    try {
+      await this.createSubscription(session);
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (!SUBSCRIPTION_REFUSED.test(message)) throw err;
+      // Polling read as the fallback for servers that refuse subscriptions.
+      this.log.warn({ err: message }, 'server refuses subscriptions; polling with Read instead');
+      this.subscription = null;
+      this.groups = [];
+      this.startPolling();
+    }
+  }
+
+  /** Reads every tag each samplingIntervalMs (readMode 'poll', or subscriptions refused). */
+  private startPolling(): void {
+    if (this.pollTimer) return;
+    this.polling = true;
+    let busy = false;
+    const poll = async () => {
+      const session = this.session;
+      const opcua = this.opcua;
+      if (!this.running || !session || !opcua || busy) return;
+      busy = true;
+      try {
+        const values = await session.read(
+          this.device.tags.map((tag) => ({
+            nodeId: tag.nodeId,
+            attributeId: opcua.AttributeIds.Value,
+          })),
+          0,
+        );
+        if (!this.running || this.session !== session) return;
+        values.forEach((dataValue, index) => {
+          const tag = this.device.tags[index];
+          if (tag) this.enqueue(this.toReading(tag, dataValue));
+        });
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'polling read failed');
+      } finally {
+        busy = false;
+      }
+    };
+    this.pollTimer = setInterval(() => void poll(), Math.max(this.device.samplingIntervalMs, 10));
+    void poll();
+  }
+
+  /** Username/password when configured, else anonymous. */
+  private identity() {
+    const opcua = this.opcua!;
+    const { username, password } = this.device;
+    if (username === undefined || password === undefined) return undefined;
+    return { type: opcua.UserTokenType.UserName, userName: username, password } as UserIdentityInfo;
   }
 
   /**
@@ -359,7 +607,7 @@ export class OpcuaSource implements AcquisitionSource {
         if (tag) this.enqueue(this.toReading(tag, dataValue));
       });
       // Items recreated on a restarted server may have been refused meanwhile.
-      this.checkItems();
+      if (this.session === session) this.checkItems();
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'refresh read failed');
     }
@@ -369,6 +617,20 @@ export class OpcuaSource implements AcquisitionSource {
     if (this.linkState === 'online') return;
     this.linkState = 'online';
     this.log.info({ endpointUrl: this.device.endpointUrl }, 'device online');
+    this.notify(true);
+  }
+
+  private notify(online: boolean, reason?: string): void {
+    try {
+      this.deps.onDeviceStatus?.({
+        deviceId: this.deviceId,
+        online,
+        ts: this.deps.clock.now(),
+        ...(reason ? { reason } : {}),
+      });
+    } catch (err) {
+      this.log.error({ err }, 'device status listener threw');
+    }
   }
 
   /** Logs and emits 'comm lost' once per loss, not on every retry. */
@@ -380,6 +642,7 @@ export class OpcuaSource implements AcquisitionSource {
     for (const tag of this.device.tags) {
       this.enqueue({ sensorId: tag.sensorId, value: null, quality: 'bad', reason: COMM_LOST, ts });
     }
+    this.notify(false, why);
   }
 
   /** Converts one DataValue to a Reading (quality from the StatusCode severity bits). */
@@ -465,6 +728,28 @@ export function qualityOf(status: Pick<StatusCode, 'value'>): Quality {
 function validTs(date: Date | null | undefined): number | undefined {
   const ms = date?.getTime();
   return ms !== undefined && Number.isFinite(ms) && ms >= MIN_TS && ms <= MAX_TS ? ms : undefined;
+}
+
+/** Errors of CreateSubscription/CreateMonitoredItems that mean "use Read instead". */
+const SUBSCRIPTION_REFUSED =
+  /BadTooManySubscriptions|BadServiceUnsupported|BadNotSupported|BadNotImplemented/;
+
+/** Resolves once the group's items are created; rejects when that fails or takes too long. */
+function waitInitialized(group: ClientMonitoredItemGroup): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('monitored items not created in time')),
+      DEFAULTS.initializeTimeoutMs,
+    );
+    group.once('initialized', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    group.once('terminated', (err?: Error) => {
+      clearTimeout(timer);
+      reject(err ?? new Error('monitored item group terminated'));
+    });
+  });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,0 +1,530 @@
+/**
+ * The gateway's disk outbox: every telemetry batch and alarm event waits here
+ * until the server acknowledges that it stored it (StoreAck on `.../ack`).
+ *
+ * Storage: one SQLite file (better-sqlite3, WAL journal). Durability, per
+ * lane (docs/durability.md has the measurements):
+ * - alarms: each append commits with `synchronous = FULL` (the WAL is fsynced
+ *   before append returns), so an alarm the edge raised survives kill -9 and a
+ *   power cut;
+ * - telemetry: FULL by default as well (one commit per batch, about 4 ms here,
+ *   i.e. under 1 % of the event loop at two batches per second); `normal`
+ *   trades the last commits before a power cut (never a process crash) for
+ *   about 0.2 ms per commit;
+ * - removals after an ack commit with NORMAL: losing one to a power cut only
+ *   means a resend, which the server drops as a duplicate.
+ *
+ * Sequence numbers: one counter across both lanes, strictly increasing across
+ * restarts. The counter is reserved in blocks (`seqBlock`) with a FULL commit,
+ * so even a power cut that rolls back NORMAL commits cannot hand out a number
+ * the server may already have seen. A new outbox starts at the wall clock in
+ * microseconds, above any number the earlier boot-time scheme produced.
+ *
+ * Bounds: the telemetry lane holds at most `telemetryMaxBytes`; when an append
+ * would exceed it, the shedding policy thins the oldest telemetry (every other
+ * batch among the oldest quarter of the backlog, items in flight excepted),
+ * counting every batch and reading it drops. The alarm lane is never shed: its
+ * `alarmReserveBytes` are kept out of the telemetry bound, and an alarm lane
+ * that outgrows its reserve is logged as an error but still accepted.
+ */
+import { mkdirSync, statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Clock } from '../../common/clock.js';
+import { systemClock } from '../../common/clock.js';
+import { createLogger } from '../../common/logger.js';
+
+const log = createLogger('gateway.outbox');
+
+export const OUTBOX_DEFAULTS = {
+  path: ':memory:', // no file: a restart loses the backlog (tests only; configure uplink.outbox.path)
+  telemetryMaxBytes: 256 * 1024 * 1024, // 256 MiB ≈ 12 h at 100 readings/s (≈ 60 B per reading as JSON)
+  alarmReserveBytes: 16 * 1024 * 1024, // 16 MiB ≈ 30,000 alarm events of ≈ 500 B
+  highWaterPct: 80, // % of telemetryMaxBytes: the high-water event
+  highWaterHysteresisPct: 10, // the event re-arms 10 points below the mark
+  telemetrySync: 'full' as OutboxSync, // see the module comment
+  seqBlock: 1_000_000, // sequence numbers reserved per durable counter write
+  shedFraction: 0.25, // oldest quarter of the telemetry backlog is thinned per shedding step
+} as const;
+
+export type OutboxSync = 'full' | 'normal';
+export type OutboxLane = 'alarm' | 'telemetry';
+
+export interface OutboxOptions {
+  /** SQLite file; ':memory:' keeps the outbox in memory (not durable). */
+  path?: string;
+  telemetryMaxBytes?: number;
+  alarmReserveBytes?: number;
+  highWaterPct?: number;
+  telemetrySync?: OutboxSync;
+  clock?: Clock;
+  /** Called when the telemetry lane crosses the high-water mark (true) and when it falls back (false). */
+  onHighWater?(high: boolean, stats: OutboxStats): void;
+  /** Called after each shedding step with what it dropped. */
+  onShed?(dropped: { batches: number; readings: number }, stats: OutboxStats): void;
+}
+
+/** One item's bookkeeping (the payload stays on disk). */
+export interface OutboxEntry {
+  seq: number;
+  lane: OutboxLane;
+  bytes: number;
+  /** Readings in a telemetry batch; 0 for an alarm. */
+  readings: number;
+  /** When the item was appended, epoch ms. */
+  createdAt: number;
+}
+
+export interface OutboxStats {
+  alarms: { items: number; bytes: number };
+  telemetry: { items: number; bytes: number; readings: number };
+  telemetryMaxBytes: number;
+  /** Telemetry bytes as % of telemetryMaxBytes. */
+  fillPct: number;
+  highWater: boolean;
+  /** Shed by the policy since the outbox was created (persisted). */
+  dropped: { batches: number; readings: number };
+  /** Appends that could not be written (disk full, I/O error), since start. */
+  writeFailures: number;
+  /** Age of the oldest item, ms; 0 when empty. */
+  oldestAgeMs: number;
+  nextSeq: number;
+}
+
+const LANE_CODE: Record<OutboxLane, number> = { alarm: 0, telemetry: 1 };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS items (
+  seq        INTEGER PRIMARY KEY,  -- gateway sequence number, also inside the payload
+  lane       INTEGER NOT NULL,     -- 0 alarm, 1 telemetry
+  readings   INTEGER NOT NULL,     -- readings in a telemetry batch, 0 for an alarm
+  created_at INTEGER NOT NULL,     -- epoch ms
+  payload    TEXT NOT NULL         -- the MQTT payload exactly as sent (JSON)
+);
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+`;
+
+interface ItemRow {
+  seq: number;
+  lane: number;
+  readings: number;
+  created_at: number;
+  bytes: number;
+}
+
+/**
+ * Lifecycle: `open()` creates or reopens the file and loads the index of what
+ * it holds; `close()` closes it (safe twice). Appends return only after the
+ * commit (FULL: after the fsync). Methods throw when the outbox is not open.
+ */
+export class Outbox {
+  private db: Database.Database | null = null;
+  private readonly lanes: Record<OutboxLane, Map<number, OutboxEntry>> = {
+    alarm: new Map(),
+    telemetry: new Map(),
+  };
+  private readonly bytes: Record<OutboxLane, number> = { alarm: 0, telemetry: 0 };
+  private telemetryReadings = 0;
+  private nextSeq = 0;
+  private reservedSeq = 0;
+  private dropped = { batches: 0, readings: 0 };
+  private writeFailures = 0;
+  private highWater = false;
+  private alarmReserveWarned = false;
+  private readonly clock: Clock;
+  private readonly telemetryMaxBytes: number;
+  private readonly alarmReserveBytes: number;
+  private readonly highWaterPct: number;
+  private statements: {
+    insert: Database.Statement;
+    payload: Database.Statement<[number], string>;
+    remove: Database.Statement;
+    setMeta: Database.Statement;
+  } | null = null;
+
+  /** Items in flight are never shed (their ack may be on its way). */
+  isPinned: (seq: number) => boolean = () => false;
+
+  constructor(private readonly options: OutboxOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.telemetryMaxBytes = options.telemetryMaxBytes ?? OUTBOX_DEFAULTS.telemetryMaxBytes;
+    this.alarmReserveBytes = options.alarmReserveBytes ?? OUTBOX_DEFAULTS.alarmReserveBytes;
+    this.highWaterPct = options.highWaterPct ?? OUTBOX_DEFAULTS.highWaterPct;
+  }
+
+  get path(): string {
+    return this.options.path ?? OUTBOX_DEFAULTS.path;
+  }
+
+  get durable(): boolean {
+    return this.path !== ':memory:';
+  }
+
+  open(): void {
+    if (this.db) return;
+    const path = this.path;
+    let db: Database.Database;
+    try {
+      if (this.durable) mkdirSync(dirname(resolve(path)), { recursive: true });
+      db = new Database(this.durable ? resolve(path) : path);
+      if (this.durable) db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+    } catch (err) {
+      throw new Error(`cannot open uplink outbox '${path}': ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.db = db;
+    this.statements = {
+      insert: db.prepare(
+        'INSERT INTO items (seq, lane, readings, created_at, payload) VALUES (?, ?, ?, ?, ?)',
+      ),
+      payload: db.prepare<[number], string>('SELECT payload FROM items WHERE seq = ?').pluck(),
+      remove: db.prepare('DELETE FROM items WHERE seq = ?'),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+    this.load(db);
+    if (!this.durable) {
+      log.warn('uplink outbox in memory (no uplink.outbox.path): a restart loses the backlog');
+    } else {
+      this.checkFreeSpace(path);
+    }
+  }
+
+  close(): void {
+    const db = this.db;
+    this.db = null;
+    this.statements = null;
+    if (db?.open) db.close();
+  }
+
+  /** Appends an alarm event; `build` receives the item's sequence number and returns its payload. */
+  appendAlarm(build: (seq: number) => string): OutboxEntry {
+    const entry = this.append('alarm', build, 0, true);
+    if (this.bytes.alarm > this.alarmReserveBytes && !this.alarmReserveWarned) {
+      this.alarmReserveWarned = true;
+      log.error(
+        { bytes: this.bytes.alarm, reserve: this.alarmReserveBytes },
+        'alarm lane outgrew its reserve; alarms are still kept (never shed)',
+      );
+    }
+    return entry;
+  }
+
+  /** Appends a telemetry batch of `readings` readings, shedding old telemetry first if full. */
+  appendTelemetry(build: (seq: number) => string, readings: number): OutboxEntry {
+    const entry = this.append(
+      'telemetry',
+      build,
+      readings,
+      (this.options.telemetrySync ?? OUTBOX_DEFAULTS.telemetrySync) === 'full',
+    );
+    if (this.bytes.telemetry > this.telemetryMaxBytes) this.shed();
+    this.checkHighWater();
+    return entry;
+  }
+
+  /** The stored payload of one item, or undefined once it is acknowledged or shed. */
+  payload(seq: number): string | undefined {
+    return this.requireStatements().payload.get(seq);
+  }
+
+  has(seq: number): boolean {
+    return this.lanes.alarm.has(seq) || this.lanes.telemetry.has(seq);
+  }
+
+  entry(seq: number): OutboxEntry | undefined {
+    return this.lanes.alarm.get(seq) ?? this.lanes.telemetry.get(seq);
+  }
+
+  /** Entries of one lane in sequence order (a live view: do not remove while iterating). */
+  entries(lane: OutboxLane): IterableIterator<OutboxEntry> {
+    return this.lanes[lane].values();
+  }
+
+  size(lane: OutboxLane): number {
+    return this.lanes[lane].size;
+  }
+
+  /** Removes acknowledged items in one transaction; unknown sequence numbers are ignored. */
+  remove(seqs: readonly number[]): OutboxEntry[] {
+    const { remove } = this.requireStatements();
+    const removed: OutboxEntry[] = [];
+    const db = this.requireDb();
+    db.transaction(() => {
+      for (const seq of seqs) {
+        const entry = this.entry(seq);
+        if (!entry) continue;
+        remove.run(seq);
+        removed.push(entry);
+      }
+    })();
+    for (const entry of removed) this.forget(entry);
+    if (removed.length > 0) this.checkHighWater();
+    return removed;
+  }
+
+  stats(): OutboxStats {
+    const oldest = Math.min(
+      this.first('alarm')?.createdAt ?? Number.POSITIVE_INFINITY,
+      this.first('telemetry')?.createdAt ?? Number.POSITIVE_INFINITY,
+    );
+    return {
+      alarms: { items: this.lanes.alarm.size, bytes: this.bytes.alarm },
+      telemetry: {
+        items: this.lanes.telemetry.size,
+        bytes: this.bytes.telemetry,
+        readings: this.telemetryReadings,
+      },
+      telemetryMaxBytes: this.telemetryMaxBytes,
+      fillPct: Math.round((this.bytes.telemetry / this.telemetryMaxBytes) * 1000) / 10,
+      highWater: this.highWater,
+      dropped: { ...this.dropped },
+      writeFailures: this.writeFailures,
+      oldestAgeMs: Number.isFinite(oldest) ? Math.max(0, this.clock.now() - oldest) : 0,
+      nextSeq: this.nextSeq,
+    };
+  }
+
+  /**
+   * A sequence number for an item sent without the outbox (an alarm whose
+   * append failed). Not persisted: only numbers inside the current durable
+   * reservation are safe from reuse after a restart.
+   */
+  takeVolatileSeq(): number {
+    return this.nextSeq++;
+  }
+
+  private append(
+    lane: OutboxLane,
+    build: (seq: number) => string,
+    readings: number,
+    full: boolean,
+  ): OutboxEntry {
+    const { insert } = this.requireStatements();
+    const db = this.requireDb();
+    const seq = this.nextSeq;
+    const payload = build(seq);
+    const entry: OutboxEntry = {
+      seq,
+      lane,
+      bytes: Buffer.byteLength(payload),
+      readings,
+      createdAt: this.clock.now(),
+    };
+    const reserve = seq >= this.reservedSeq;
+    const commit = () => {
+      db.transaction(() => {
+        insert.run(seq, LANE_CODE[lane], readings, entry.createdAt, payload);
+        if (reserve) {
+          this.requireStatements().setMeta.run('seqReserved', seq + OUTBOX_DEFAULTS.seqBlock);
+        }
+      })();
+    };
+    try {
+      // A new reservation always commits FULL: the counter must never go back.
+      if (full || reserve) this.withFullSync(commit);
+      else commit();
+    } catch (err) {
+      this.writeFailures++;
+      throw new Error(`uplink outbox '${this.path}' cannot store ${lane} seq ${seq}`, {
+        cause: err,
+      });
+    }
+    this.nextSeq = seq + 1;
+    if (reserve) this.reservedSeq = seq + OUTBOX_DEFAULTS.seqBlock;
+    this.lanes[lane].set(seq, entry);
+    this.bytes[lane] += entry.bytes;
+    if (lane === 'telemetry') this.telemetryReadings += readings;
+    return entry;
+  }
+
+  private withFullSync(fn: () => void): void {
+    const db = this.requireDb();
+    if (!this.durable) {
+      fn();
+      return;
+    }
+    db.pragma('synchronous = FULL');
+    try {
+      fn();
+    } finally {
+      db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /**
+   * Thins the oldest telemetry until the lane fits: among the oldest quarter of
+   * the backlog (at least two batches), every other batch is dropped, so old
+   * data loses resolution before recent data is touched.
+   */
+  private shed(): void {
+    const db = this.requireDb();
+    const { remove, setMeta } = this.requireStatements();
+    let batches = 0;
+    let readings = 0;
+    while (this.bytes.telemetry > this.telemetryMaxBytes && this.lanes.telemetry.size > 1) {
+      const window = Math.max(
+        2,
+        Math.ceil(this.lanes.telemetry.size * OUTBOX_DEFAULTS.shedFraction),
+      );
+      const victims: OutboxEntry[] = [];
+      let index = 0;
+      for (const entry of this.lanes.telemetry.values()) {
+        if (index >= window) break;
+        if (this.isPinned(entry.seq)) continue;
+        if (index % 2 === 1) victims.push(entry);
+        index++;
+      }
+      if (victims.length === 0) break;
+      db.transaction(() => {
+        for (const entry of victims) remove.run(entry.seq);
+        this.dropped.batches += victims.length;
+        this.dropped.readings += victims.reduce((n, e) => n + e.readings, 0);
+        setMeta.run('droppedBatches', this.dropped.batches);
+        setMeta.run('droppedReadings', this.dropped.readings);
+      })();
+      for (const entry of victims) {
+        this.forget(entry);
+        batches++;
+        readings += entry.readings;
+      }
+    }
+    if (batches === 0) return;
+    const stats = this.stats();
+    log.warn(
+      {
+        droppedBatches: batches,
+        droppedReadings: readings,
+        totalDroppedBatches: stats.dropped.batches,
+        totalDroppedReadings: stats.dropped.readings,
+        telemetryBytes: stats.telemetry.bytes,
+      },
+      'uplink outbox full: thinned the oldest telemetry',
+    );
+    this.options.onShed?.({ batches, readings }, stats);
+  }
+
+  private checkHighWater(): void {
+    const pct = (this.bytes.telemetry / this.telemetryMaxBytes) * 100;
+    if (!this.highWater && pct >= this.highWaterPct) {
+      this.highWater = true;
+      const stats = this.stats();
+      log.warn(
+        {
+          fillPct: stats.fillPct,
+          bytes: stats.telemetry.bytes,
+          readings: stats.telemetry.readings,
+        },
+        'uplink outbox above its high-water mark',
+      );
+      this.options.onHighWater?.(true, stats);
+    } else if (this.highWater && pct < this.highWaterPct - OUTBOX_DEFAULTS.highWaterHysteresisPct) {
+      this.highWater = false;
+      const stats = this.stats();
+      log.info({ fillPct: stats.fillPct }, 'uplink outbox back below its high-water mark');
+      this.options.onHighWater?.(false, stats);
+    }
+  }
+
+  private forget(entry: OutboxEntry): void {
+    if (!this.lanes[entry.lane].delete(entry.seq)) return;
+    this.bytes[entry.lane] -= entry.bytes;
+    if (entry.lane === 'telemetry') this.telemetryReadings -= entry.readings;
+  }
+
+  private first(lane: OutboxLane): OutboxEntry | undefined {
+    for (const entry of this.lanes[lane].values()) return entry;
+    return undefined;
+  }
+
+  private load(db: Database.Database): void {
+    // A reopen starts from the file, never from what an earlier open left in memory.
+    this.lanes.alarm.clear();
+    this.lanes.telemetry.clear();
+    this.bytes.alarm = 0;
+    this.bytes.telemetry = 0;
+    this.telemetryReadings = 0;
+    const meta = new Map(
+      db
+        .prepare<[], { key: string; value: number }>('SELECT key, value FROM meta')
+        .all()
+        .map((r) => [r.key, r.value]),
+    );
+    this.dropped = {
+      batches: meta.get('droppedBatches') ?? 0,
+      readings: meta.get('droppedReadings') ?? 0,
+    };
+    const rows = db
+      .prepare<[], ItemRow>(
+        'SELECT seq, lane, readings, created_at, length(CAST(payload AS BLOB)) AS bytes FROM items ORDER BY seq',
+      )
+      .all();
+    let maxSeq = -1;
+    for (const row of rows) {
+      const lane: OutboxLane = row.lane === LANE_CODE.alarm ? 'alarm' : 'telemetry';
+      const entry: OutboxEntry = {
+        seq: row.seq,
+        lane,
+        bytes: row.bytes,
+        readings: row.readings,
+        createdAt: row.created_at,
+      };
+      this.lanes[lane].set(row.seq, entry);
+      this.bytes[lane] += row.bytes;
+      if (lane === 'telemetry') this.telemetryReadings += row.readings;
+      maxSeq = row.seq;
+    }
+    const reserved = meta.get('seqReserved');
+    // Resume above everything handed out before: the reservation covers numbers
+    // whose items a power cut may have rolled back.
+    this.nextSeq =
+      reserved !== undefined ? Math.max(reserved, maxSeq + 1) : this.clock.now() * 1000;
+    this.reservedSeq = this.nextSeq;
+    if (rows.length > 0) {
+      const stats = this.stats();
+      log.info(
+        {
+          path: this.path,
+          alarms: stats.alarms.items,
+          telemetryBatches: stats.telemetry.items,
+          telemetryReadings: stats.telemetry.readings,
+        },
+        'uplink outbox reopened with a backlog',
+      );
+    }
+    this.highWater = (this.bytes.telemetry / this.telemetryMaxBytes) * 100 >= this.highWaterPct;
+  }
+
+  private checkFreeSpace(path: string): void {
+    try {
+      const fs = statfsSync(dirname(resolve(path)));
+      const free = fs.bavail * fs.bsize;
+      const need = this.telemetryMaxBytes + this.alarmReserveBytes - this.bytes.telemetry;
+      if (free < need) {
+        log.warn(
+          { path, freeBytes: free, neededBytes: need },
+          'less free disk space than the outbox bounds: shedding may start early as writes fail',
+        );
+      }
+    } catch {
+      // statfs is advisory only.
+    }
+  }
+
+  private requireDb(): Database.Database {
+    if (!this.db) throw new Error(`uplink outbox '${this.path}' is not open`);
+    return this.db;
+  }
+
+  private requireStatements() {
+    if (!this.statements) throw new Error(`uplink outbox '${this.path}' is not open`);
+    return this.statements;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * GET /metrics: Prometheus text exposition format 0.0.4, written by hand (counters and gauges
+ * only). Counters restart at 0 with the server; Prometheus' rate() handles that.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { IngestMetrics } from '../ingest.js';
+import type { LinkageCounts } from '../linkage/emergency-notifier.js';
+import type { PlatformCounters } from '../platform/platform.js';
+
+export interface MetricsDeps {
+  ingest: { metrics(): IngestMetrics };
+  notifier: { counts(): LinkageCounts };
+  ledger: { activeCount(): number };
+  gateways: { online(): unknown[]; list(): unknown[] };
+  platform?: { counters: PlatformCounters };
+  /** Counts of HTTP answers by status class, kept by the app. */
+  http: Map<string, number>;
+}
+
+type Sample = [labels: Record<string, string> | null, value: number];
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function family(name: string, type: 'counter' | 'gauge', help: string, samples: Sample[]): string {
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+  for (const [labels, value] of samples) {
+    const text = labels
+      ? `{${Object.entries(labels)
+          .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+          .join(',')}}`
+      : '';
+    lines.push(`${name}${text} ${Number.isFinite(value) ? value : 0}`);
+  }
+  return lines.join('\n');
+}
+
+/** The exposition text for the current counters. */
+export function renderMetrics(deps: MetricsDeps): string {
+  const m = deps.ingest.metrics();
+  const linkage = deps.notifier.counts();
+  const p = deps.platform?.counters;
+  const parts = [
+    family('hazardwatch_ingest_batches_total', 'counter', 'Telemetry batches committed.', [
+      [null, m.batches],
+    ]),
+    family('hazardwatch_ingest_readings_total', 'counter', 'Readings committed.', [
+      [null, m.readings],
+    ]),
+    family('hazardwatch_ingest_alarm_events_total', 'counter', 'Alarm transitions committed.', [
+      [null, m.alarmEvents],
+    ]),
+    family(
+      'hazardwatch_ingest_rejected_total',
+      'counter',
+      'Messages rejected, by reason.',
+      Object.entries(m.rejectedByReason).map(([reason, n]) => [{ reason }, n] as Sample),
+    ),
+    family(
+      'hazardwatch_ingest_store_failures_total',
+      'counter',
+      'Valid messages the store failed to commit.',
+      [[null, m.storeFailures]],
+    ),
+    family('hazardwatch_alarms_active', 'gauge', 'Alarms currently active.', [
+      [null, deps.ledger.activeCount()],
+    ]),
+    family('hazardwatch_gateways_online', 'gauge', 'Gateways online.', [
+      [null, deps.gateways.online().length],
+    ]),
+    family('hazardwatch_gateways_known', 'gauge', 'Gateways heard of.', [
+      [null, deps.gateways.list().length],
+    ]),
+    family('hazardwatch_linkage_deliveries', 'gauge', 'Emergency webhook deliveries by state.', [
+      [{ state: 'pending' }, linkage.pending],
+      [{ state: 'delivered' }, linkage.delivered],
+    ]),
+    family(
+      'hazardwatch_http_responses_total',
+      'counter',
+      'HTTP responses by status class.',
+      [...deps.http.entries()].map(([status, n]) => [{ status }, n] as Sample),
+    ),
+  ];
+  if (p) {
+    parts.push(
+      family(
+        'hazardwatch_linkage_mqtt_notifications_total',
+        'counter',
+        'Emergency notifications published on MQTT.',
+        [[null, p.mqttNotifications]],
+      ),
+      family(
+        'hazardwatch_linkage_mqtt_receipts_total',
+        'counter',
+        'Receipts from emergency centres on MQTT.',
+        [[null, p.mqttReceipts]],
+      ),
+      family('hazardwatch_escalations_total', 'counter', 'Alarm escalations (one per level).', [
+        [null, p.escalations],
+      ]),
+      family(
+        'hazardwatch_disposal_steps_total',
+        'counter',
+        'Disposal steps taken through the API.',
+        [[null, p.disposalSteps]],
+      ),
+      family('hazardwatch_logins_total', 'counter', 'Logins by outcome.', [
+        [{ outcome: 'ok' }, p.logins],
+        [{ outcome: 'failed' }, p.loginFailures],
+      ]),
+      family('hazardwatch_rate_limited_total', 'counter', 'Requests refused by rate limits.', [
+        [null, p.rateLimited],
+      ]),
+    );
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
+  app.addHook('onResponse', async (_request, reply) => {
+    const key = `${Math.floor(reply.statusCode / 100)}xx`;
+    deps.http.set(key, (deps.http.get(key) ?? 0) + 1);
+  });
+  app.get(
+    '/metrics',
+    {
+      config: { public: true },
+      schema: {
+        description: 'Prometheus metrics (text exposition format 0.0.4).',
+        response: { 200: { type: 'string' } },
+      },
+    },
+    async (_request, reply) =>
+      reply
+        .header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+        .send(renderMetrics(deps)),
+  );
+}

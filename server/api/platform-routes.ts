@@ -1,0 +1,632 @@
+/**
+ * Platform routes (regulators, emergency centres, enterprise operators, administrators) and the
+ * authentication hook that scopes every /api/v1 answer.
+ *
+ *   POST /api/v1/auth/login                   { username, password } → { token, expiresAt, user }
+ *   POST /api/v1/auth/logout
+ *   GET  /api/v1/me
+ *   GET  /api/v1/enterprises                   ranked by risk score (colour red/orange/yellow/blue)
+ *   GET  /api/v1/enterprises/:id               installations (GB 18218 grading), sensors, alarms
+ *   GET  /api/v1/overview                      jurisdiction overview
+ *   GET  /api/v1/disposals                     alarms in scope whose disposal is not closed
+ *   GET  /api/v1/alarms/:id/disposal           disposition and its ledger rows
+ *   POST /api/v1/alarms/:id/acknowledge|assign|measures|close
+ *   GET  /api/v1/ledger/export.csv             disposal ledger (hash chain) as CSV, scoped
+ *   GET  /api/v1/ledger/verify                 recompute the hash chain (admin)
+ *   GET  /api/v1/linkage/mqtt                  MQTT emergency notifications with receipts
+ *
+ * Tokens: `Authorization: Bearer <token>`, or `?access_token=` (EventSource cannot set headers).
+ * Platform routes always need a token; the older read routes need one when
+ * `platform.requireAuth` is set, and are scoped whenever a token is given. Out-of-scope and
+ * unknown ids answer the same 403, so ids cannot be probed.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DisposalStateError, type Disposition, disposalCsv } from '../alarms/disposal.js';
+import type { AlarmLedger } from '../alarms/ledger.js';
+import { canDispose, type Principal } from '../platform/access.js';
+import type { Platform } from '../platform/platform.js';
+import type { TelemetryStore } from '../store/telemetry-store.js';
+import { alarmSchema, toAlarmDto } from './dto.js';
+import { ApiError, Errors, errorBodySchema } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller; null when anonymous (only where auth is not required). */
+    principal: Principal | null;
+  }
+  interface FastifySchema {
+    /** Shown in the OpenAPI document (/docs). */
+    description?: string;
+  }
+  interface FastifyContextConfig {
+    /** Route needs a token even when `platform.requireAuth` is false. */
+    platform?: boolean;
+    /** Route answers without a token (health, login). */
+    public?: boolean;
+  }
+}
+
+export interface PlatformRouteDeps {
+  platform: Platform;
+  ledger: Pick<AlarmLedger, 'get' | 'list'>;
+  store: Pick<TelemetryStore, 'latest'>;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const errors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  429: errorBodySchema,
+} as const;
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+export function toDispositionDto(d: Disposition) {
+  return {
+    alarmId: d.alarmId,
+    enterpriseId: d.enterpriseId,
+    level: d.level,
+    drill: d.drill,
+    status: d.status,
+    openedAt: iso(d.openedAt),
+    acknowledgedAt: iso(d.acknowledgedAt),
+    acknowledgedBy: d.acknowledgedBy,
+    assignee: d.assignee,
+    measures: d.measures,
+    closedAt: iso(d.closedAt),
+    closedBy: d.closedBy,
+    escalationLevel: d.escalationLevel,
+  };
+}
+
+const nullableString = { type: ['string', 'null'] } as const;
+export const dispositionSchema = {
+  type: 'object',
+  required: ['alarmId', 'enterpriseId', 'status', 'escalationLevel'],
+  properties: {
+    alarmId: { type: 'string' },
+    enterpriseId: { type: 'string' },
+    level: { type: 'integer' },
+    drill: { type: 'boolean' },
+    status: { type: 'string', enum: ['open', 'acknowledged', 'closed'] },
+    openedAt: nullableString,
+    acknowledgedAt: nullableString,
+    acknowledgedBy: nullableString,
+    assignee: nullableString,
+    measures: { type: 'integer' },
+    closedAt: nullableString,
+    closedBy: nullableString,
+    escalationLevel: { type: 'integer', minimum: 0, maximum: 3 },
+  },
+} as const;
+
+const jurisdictionSchema = {
+  type: 'object',
+  properties: {
+    province: { type: 'string' },
+    city: { type: 'string' },
+    county: { type: 'string' },
+    park: { type: 'string' },
+  },
+} as const;
+
+const riskSchema = {
+  type: 'object',
+  required: ['score', 'colour'],
+  properties: {
+    score: { type: 'number' },
+    colour: { type: 'string', enum: ['red', 'orange', 'yellow', 'blue'] },
+    grade: { type: ['integer', 'null'] },
+    activeLevel1: { type: 'integer' },
+    activeLevel2: { type: 'integer' },
+    offlinePoints: { type: 'integer' },
+    overdueDisposals: { type: 'integer' },
+    terms: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { factor: { type: 'string' }, points: { type: 'number' } },
+      },
+    },
+  },
+} as const;
+
+const rankedSchema = {
+  type: 'object',
+  required: ['id', 'name', 'jurisdiction', 'risk'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    jurisdiction: jurisdictionSchema,
+    risk: riskSchema,
+  },
+} as const;
+
+const userSchema = {
+  type: 'object',
+  required: ['username', 'name', 'role'],
+  properties: {
+    username: { type: 'string' },
+    name: { type: 'string' },
+    role: { type: 'string', enum: ['enterprise', 'regulator', 'emergency', 'admin'] },
+    enterpriseId: nullableString,
+    jurisdiction: { anyOf: [jurisdictionSchema, { type: 'null' }] },
+  },
+} as const;
+
+function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && header.startsWith('Bearer '))
+    return header.slice(7).trim() || null;
+  const query = request.query as Record<string, unknown> | undefined;
+  const fromQuery = query?.access_token;
+  return typeof fromQuery === 'string' && fromQuery.length > 0 ? fromQuery : null;
+}
+
+/** Enterprise ids the request may see; null = everything (admin, or anonymous where allowed). */
+export function scopeOf(
+  platform: Platform | undefined,
+  request: FastifyRequest,
+): Set<string> | null {
+  const principal = request.principal ?? null;
+  if (!platform || principal === null || principal.role === 'admin') return null;
+  return new Set(platform.visibleEnterprises(principal).map((e) => e.id));
+}
+
+function requirePrincipal(request: FastifyRequest): Principal {
+  if (!request.principal) throw Errors.unauthorized('a token is required');
+  return request.principal;
+}
+
+/** Installs the authentication and rate-limit hook for every /api/v1 route. */
+export function registerAuthHook(app: FastifyInstance, platform: Platform): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request, reply) => {
+    request.principal = null;
+    const config = request.routeOptions.config ?? {};
+    const path = request.url.split('?')[0] ?? '';
+    if (!path.startsWith('/api/v1/') || config.public) return;
+    const token = bearerToken(request);
+    if (token !== null) {
+      const principal = platform.access.authenticate(token);
+      if (!principal) throw Errors.unauthorized('token unknown or expired; log in again');
+      const waitMs = platform.requestLimiter.take(`user:${principal.username}`);
+      if (waitMs > 0) {
+        platform.counters.rateLimited++;
+        const seconds = Math.ceil(waitMs / 1000);
+        reply.header('retry-after', String(seconds));
+        throw Errors.rateLimited(seconds);
+      }
+      request.principal = principal;
+      return;
+    }
+    if (config.platform || platform.config.requireAuth)
+      throw Errors.unauthorized('a token is required');
+  });
+}
+
+export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRouteDeps): void {
+  const { platform, ledger } = deps;
+
+  /** The alarm if the caller may see it; otherwise the uniform 403. */
+  const visibleAlarm = (request: FastifyRequest, id: string) => {
+    const alarm = ledger.get(id);
+    if (!alarm || !platform.canSee(requirePrincipal(request), alarm.enterpriseId)) {
+      throw Errors.forbidden('alarm', id);
+    }
+    return alarm;
+  };
+
+  const disposalStep = (
+    request: FastifyRequest<{ Params: { id: string } }>,
+    action: string,
+    step: (alarmId: string, actor: string) => Disposition,
+  ) => {
+    const principal = requirePrincipal(request);
+    const alarm = visibleAlarm(request, request.params.id);
+    if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
+    platform.dispositionOf(alarm);
+    let d: Disposition;
+    try {
+      d = step(alarm.alarmId, principal.username);
+    } catch (err) {
+      if (err instanceof DisposalStateError) throw Errors.conflict(err.message);
+      throw err;
+    }
+    platform.disposalChanged(d);
+    return { disposition: toDispositionDto(d) };
+  };
+
+  app.post<{ Body: { username: string; password: string } }>(
+    '/api/v1/auth/login',
+    {
+      config: { public: true },
+      schema: {
+        description: 'Log in; the token goes in `Authorization: Bearer <token>`.',
+        body: {
+          type: 'object',
+          required: ['username', 'password'],
+          additionalProperties: false,
+          properties: {
+            username: { type: 'string', minLength: 1, maxLength: 64 },
+            password: { type: 'string', minLength: 1, maxLength: 256 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['token', 'expiresAt', 'user'],
+            properties: {
+              token: { type: 'string' },
+              expiresAt: { type: 'string' },
+              user: userSchema,
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const waitMs = platform.loginLimiter.take(`ip:${request.ip}`);
+      if (waitMs > 0) {
+        platform.counters.rateLimited++;
+        const seconds = Math.ceil(waitMs / 1000);
+        reply.header('retry-after', String(seconds));
+        throw Errors.rateLimited(seconds);
+      }
+      const session = platform.access.login(request.body.username, request.body.password);
+      if (!session) {
+        platform.counters.loginFailures++;
+        throw Errors.badCredentials();
+      }
+      platform.counters.logins++;
+      return {
+        token: session.token,
+        expiresAt: new Date(session.expiresAt).toISOString(),
+        user: session.principal,
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/auth/logout',
+    { config: { platform: true }, schema: { response: { 204: { type: 'null' }, ...errors } } },
+    async (request, reply) => {
+      const token = bearerToken(request);
+      if (token) platform.access.logout(token);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/api/v1/me',
+    { config: { platform: true }, schema: { response: { 200: userSchema, ...errors } } },
+    async (request) => requirePrincipal(request),
+  );
+
+  app.get(
+    '/api/v1/enterprises',
+    {
+      config: { platform: true },
+      schema: {
+        description: 'Enterprises in scope, ranked by dynamic risk score (highest first).',
+        response: {
+          200: {
+            type: 'object',
+            required: ['enterprises'],
+            properties: { enterprises: { type: 'array', items: rankedSchema } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => ({ enterprises: platform.ranking(requirePrincipal(request)) }),
+  );
+
+  app.get(
+    '/api/v1/overview',
+    {
+      config: { platform: true },
+      schema: {
+        description:
+          'Jurisdiction overview: enterprises by colour, alarms, overdue disposals, regions below.',
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+      },
+    },
+    async (request) => platform.overview(requirePrincipal(request)),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/enterprises/:id',
+    {
+      config: { platform: true },
+      schema: {
+        description:
+          'One enterprise: risk, installations with GB 18218-2018 grading, sensors, recent alarms.',
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['enterprise', 'installations', 'sensors', 'alarms'],
+            properties: {
+              enterprise: rankedSchema,
+              installations: {
+                type: 'array',
+                items: { type: 'object', additionalProperties: true },
+              },
+              sensors: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              alarms: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['alarm', 'disposition'],
+                  properties: {
+                    alarm: alarmSchema,
+                    disposition: { anyOf: [dispositionSchema, { type: 'null' }] },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const id = request.params.id;
+      const enterprise = platform.ranking(principal).find((e) => e.id === id);
+      if (!enterprise) throw Errors.forbidden('enterprise', id);
+      const latest = new Map(
+        deps.store
+          .latest()
+          .filter((r) => r.enterpriseId === id)
+          .map((r) => [`${r.gatewayId}\u0000${r.sensorId}`, r]),
+      );
+      const sensors = platform.registry.sensors(id).map((s) => {
+        const r = latest.get(`${s.gatewayId}\u0000${s.sensorId}`);
+        return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
+      });
+      const alarms = ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] }).map((alarm) => {
+        const d = platform.disposal.disposition(alarm.alarmId);
+        return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
+      });
+      return { enterprise, installations: platform.registry.installations(id), sensors, alarms };
+    },
+  );
+
+  app.get(
+    '/api/v1/disposals',
+    {
+      config: { platform: true },
+      schema: {
+        description: 'Alarms in scope whose disposal is not closed: level 2 first, then newest.',
+        response: {
+          200: {
+            type: 'object',
+            required: ['items'],
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['alarm', 'disposition'],
+                  properties: { alarm: alarmSchema, disposition: dispositionSchema },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      requirePrincipal(request);
+      const scope = scopeOf(platform, request);
+      const items = platform.disposal
+        .unclosed()
+        .filter((d) => scope === null || scope.has(d.enterpriseId))
+        .flatMap((d) => {
+          const alarm = ledger.get(d.alarmId);
+          return alarm ? [{ alarm, disposition: d }] : [];
+        })
+        .sort(
+          (a, b) =>
+            Number(a.alarm.drill) - Number(b.alarm.drill) ||
+            b.alarm.level - a.alarm.level ||
+            b.disposition.openedAt - a.disposition.openedAt,
+        )
+        .slice(0, 200);
+      return {
+        items: items.map(({ alarm, disposition }) => ({
+          alarm: toAlarmDto(alarm),
+          disposition: toDispositionDto(disposition),
+        })),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/alarms/:id/disposal',
+    {
+      config: { platform: true },
+      schema: {
+        description:
+          'The closed loop of one alarm: its disposition and every ledger row (hash chain).',
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['disposition', 'events'],
+            properties: {
+              disposition: dispositionSchema,
+              events: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const alarm = visibleAlarm(request, request.params.id);
+      const disposition = platform.dispositionOf(alarm);
+      const events = platform.disposal.events(alarm.alarmId).map((e) => ({ ...e, at: iso(e.at) }));
+      return { disposition: toDispositionDto(disposition), events };
+    },
+  );
+
+  const stepResponse = {
+    200: {
+      type: 'object',
+      required: ['disposition'],
+      properties: { disposition: dispositionSchema },
+    },
+    409: errorBodySchema,
+    ...errors,
+  } as const;
+  const textBody = (key: string, required: boolean) =>
+    ({
+      type: 'object',
+      additionalProperties: false,
+      required: required ? [key] : [],
+      properties: { [key]: { type: 'string', minLength: 1, maxLength: 2000 } },
+    }) as const;
+
+  app.post<{ Params: { id: string }; Body: { note?: string } }>(
+    '/api/v1/alarms/:id/acknowledge',
+    {
+      config: { platform: true },
+      schema: { params: idParams, body: textBody('note', false), response: stepResponse },
+    },
+    async (request) =>
+      disposalStep(request, 'acknowledge alarms', (id, actor) =>
+        platform.disposal.acknowledge(id, actor, request.body?.note),
+      ),
+  );
+
+  app.post<{ Params: { id: string }; Body: { assignee: string } }>(
+    '/api/v1/alarms/:id/assign',
+    {
+      config: { platform: true },
+      schema: { params: idParams, body: textBody('assignee', true), response: stepResponse },
+    },
+    async (request) =>
+      disposalStep(request, 'assign alarms', (id, actor) =>
+        platform.disposal.assign(id, actor, request.body.assignee),
+      ),
+  );
+
+  app.post<{ Params: { id: string }; Body: { measure: string } }>(
+    '/api/v1/alarms/:id/measures',
+    {
+      config: { platform: true },
+      schema: { params: idParams, body: textBody('measure', true), response: stepResponse },
+    },
+    async (request) =>
+      disposalStep(request, 'record disposal measures', (id, actor) =>
+        platform.disposal.recordMeasure(id, actor, request.body.measure),
+      ),
+  );
+
+  app.post<{ Params: { id: string }; Body: { note: string } }>(
+    '/api/v1/alarms/:id/close',
+    {
+      config: { platform: true },
+      schema: { params: idParams, body: textBody('note', true), response: stepResponse },
+    },
+    async (request) =>
+      disposalStep(request, 'close alarms', (id, actor) =>
+        platform.disposal.close(id, actor, request.body.note),
+      ),
+  );
+
+  app.get(
+    '/api/v1/ledger/export.csv',
+    {
+      config: { platform: true },
+      schema: {
+        description: 'Disposal ledger rows in scope as CSV (seq, alarmId, ..., prevHash, hash).',
+        response: { 200: { type: 'string' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      requirePrincipal(request);
+      const scope = scopeOf(platform, request);
+      const body = [...disposalCsv(platform.disposal.allEvents(scope ?? undefined))].join('');
+      return reply
+        .header('content-type', 'text/csv; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="alarm-disposal-ledger.csv"')
+        .send(body);
+    },
+  );
+
+  app.get(
+    '/api/v1/ledger/verify',
+    {
+      config: { platform: true },
+      schema: {
+        description: 'Recomputes the disposal ledger hash chain (administrators).',
+        response: {
+          200: {
+            type: 'object',
+            required: ['ok', 'rows', 'brokenAt', 'reason'],
+            properties: {
+              ok: { type: 'boolean' },
+              rows: { type: 'integer' },
+              brokenAt: { type: ['integer', 'null'] },
+              reason: nullableString,
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      if (principal.role !== 'admin')
+        throw Errors.roleForbidden(principal.role, 'verify the ledger');
+      return platform.disposal.verify();
+    },
+  );
+
+  app.get(
+    '/api/v1/linkage/mqtt',
+    {
+      config: { platform: true },
+      schema: {
+        description:
+          'Emergency notifications published on the MQTT emergency topic, with receipts.',
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+      },
+    },
+    async (request) => {
+      requirePrincipal(request);
+      const scope = scopeOf(platform, request);
+      const list = platform.mqtt?.notifications() ?? [];
+      const visible =
+        scope === null
+          ? list
+          : list.filter((n) => {
+              const alarm = ledger.get(n.alarmId);
+              return alarm !== undefined && scope.has(alarm.enterpriseId);
+            });
+      return {
+        topic: platform.config.emergencyTopic,
+        notifications: visible.map((n) => ({
+          ...n,
+          publishedAt: iso(n.publishedAt),
+          receipts: n.receipts.map((r) => ({
+            centreId: r.centreId,
+            receivedAt: iso(r.receivedAt),
+          })),
+        })),
+      };
+    },
+  );
+}
+
+export { ApiError };

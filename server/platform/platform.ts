@@ -1,0 +1,384 @@
+/**
+ * The regulator and emergency-centre platform, wired once by the central server: registry,
+ * access control, disposal ledger (hash chain), escalation, MQTT emergency linkage, supervision
+ * views and counters for /metrics. It follows the server's event hub (alarms and gateways after
+ * they were committed) and adds `disposal` and `escalation` events to it.
+ *
+ * Lifecycle: `start()` opens its tables, subscribes to the hub and starts the escalation timer;
+ * `stop()` undoes all of it and is safe to call twice.
+ */
+import type { Clock } from '../../common/clock.js';
+import { systemClock } from '../../common/clock.js';
+import { createLogger } from '../../common/logger.js';
+import { type DisposalEvent, DisposalLedger, type Disposition } from '../alarms/disposal.js';
+import type { AlarmLedger, AlarmRecord } from '../alarms/ledger.js';
+import type { EnterpriseInfo } from '../config/index.js';
+import type { EventHub } from '../events.js';
+import type { GatewayRegistry } from '../gateways.js';
+import { MqttLinkage } from '../linkage/mqtt-linkage.js';
+import type { LatestReading, TelemetryStore } from '../store/telemetry-store.js';
+import { AccessControl, canSeeEnterprise, type Principal, RateLimiter } from './access.js';
+import type { PlatformConfig } from './config.js';
+import { Escalator } from './escalation.js';
+import type { HazardGrade } from './grading.js';
+import { type EnterpriseRecord, Registry } from './registry.js';
+import { assessRisk, COLOUR_ORDER, type RiskAssessment, type RiskColour } from './supervision.js';
+
+const log = createLogger('server.platform');
+
+export const PLATFORM_DEFAULTS = {
+  staleMs: 5 * 60_000, // 5 min without a reading: the point counts as offline
+  escalationTopicSuffix: '/escalations',
+} as const;
+
+export interface PlatformOptions {
+  config: PlatformConfig;
+  enterprises: readonly EnterpriseInfo[];
+  /** SQLite file (the server's store) or ':memory:'. */
+  path: string;
+  events: EventHub;
+  ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary'>;
+  gateways: Pick<GatewayRegistry, 'list'>;
+  store: Pick<TelemetryStore, 'latest'>;
+  /** Publishes on the server's broker (emergency topic); absent: no MQTT linkage. */
+  publish?: (topic: string, payload: string) => Promise<void>;
+  /** Lowest alarm level published on the emergency topic (default 2). */
+  mqttMinLevel?: 1 | 2;
+  clock?: Clock;
+}
+
+export interface RankedEnterprise {
+  id: string;
+  name: string;
+  jurisdiction: EnterpriseRecord['jurisdiction'];
+  risk: RiskAssessment;
+}
+
+export interface PlatformCounters {
+  escalations: number;
+  disposalSteps: number;
+  mqttNotifications: number;
+  mqttReceipts: number;
+  logins: number;
+  loginFailures: number;
+  rateLimited: number;
+}
+
+/** What an 'escalation' event on the hub carries. */
+export interface EscalationNotice {
+  event: DisposalEvent;
+  level: number;
+  to: string;
+}
+
+export class Platform {
+  readonly registry: Registry;
+  readonly access: AccessControl;
+  readonly disposal: DisposalLedger;
+  readonly escalator: Escalator;
+  readonly mqtt: MqttLinkage | null;
+  readonly requestLimiter: RateLimiter;
+  readonly loginLimiter: RateLimiter;
+  readonly counters: PlatformCounters = {
+    escalations: 0,
+    disposalSteps: 0,
+    mqttNotifications: 0,
+    mqttReceipts: 0,
+    logins: 0,
+    loginFailures: 0,
+    rateLimited: 0,
+  };
+  private readonly clock: Clock;
+  private unsubscribe: (() => void)[] = [];
+  private started = false;
+
+  constructor(private readonly options: PlatformOptions) {
+    const clock = options.clock ?? systemClock;
+    this.clock = clock;
+    const { config, path } = options;
+    this.registry = new Registry({
+      path,
+      enterprises: options.enterprises,
+      installations: config.installations,
+    });
+    this.access = new AccessControl({
+      path,
+      users: config.users,
+      tokenTtlMs: config.tokenTtlMs,
+      clock,
+    });
+    this.disposal = new DisposalLedger({ path, clock });
+    this.escalator = new Escalator({
+      disposal: this.disposal,
+      acknowledgeWithinMs: config.escalation.acknowledgeWithinMs,
+      disposeWithinMs: config.escalation.disposeWithinMs,
+      tickMs: config.escalation.tickMs,
+      clock,
+      onEscalated: (event) => this.escalated(event),
+    });
+    const names = new Map(options.enterprises.map((e) => [e.id, e.name]));
+    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null = options.publish
+      ? {
+          path,
+          clock,
+          topic: config.emergencyTopic,
+          publish: options.publish,
+          enterpriseName: (id) => names.get(id),
+        }
+      : null;
+    if (mqttOptions && options.mqttMinLevel !== undefined)
+      mqttOptions.minLevel = options.mqttMinLevel;
+    this.mqtt = mqttOptions ? new MqttLinkage(mqttOptions) : null;
+    this.requestLimiter = new RateLimiter(config.rateLimitPerMinute, clock);
+    this.loginLimiter = new RateLimiter(config.loginAttemptsPerMinute, clock);
+  }
+
+  get config(): PlatformConfig {
+    return this.options.config;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    try {
+      await this.registry.start();
+      await this.access.start();
+      await this.disposal.start();
+      await this.mqtt?.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    const { events } = this.options;
+    this.unsubscribe = [
+      events.on('alarm', (alarm) => this.onAlarm(alarm)),
+      events.on('gateway', (gateway) => this.registry.noteGateway(gateway)),
+    ];
+    // Gateways already known (e.g. the platform started after ingest had begun).
+    for (const gateway of this.options.gateways.list()) this.registry.noteGateway(gateway);
+    this.escalator.start();
+    this.started = true;
+    this.mqtt?.retryPending();
+    log.info(
+      { users: this.access.userCount, installations: this.options.config.installations.length },
+      'platform started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    this.escalator.stop();
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    await this.mqtt?.stop();
+    await this.disposal.stop();
+    await this.access.stop();
+    await this.registry.stop();
+  }
+
+  /** Runs the escalation check now (tests; the timer does it every tickMs). */
+  tick(): DisposalEvent[] {
+    this.mqtt?.retryPending();
+    return this.escalator.tick();
+  }
+
+  /** Enterprises the principal may see; null principal (anonymous, auth not required) sees all. */
+  visibleEnterprises(principal: Principal | null): EnterpriseRecord[] {
+    const all = this.registry.enterprises();
+    return principal === null ? all : all.filter((e) => canSeeEnterprise(principal, e));
+  }
+
+  /** Whether the principal may see this enterprise (unknown enterprises: admins only). */
+  canSee(principal: Principal | null, enterpriseId: string): boolean {
+    if (principal === null || principal.role === 'admin') return true;
+    const enterprise = this.registry.enterprise(enterpriseId);
+    return enterprise !== undefined && canSeeEnterprise(principal, enterprise);
+  }
+
+  /** Enterprises ranked by risk, highest first. */
+  ranking(principal: Principal | null): RankedEnterprise[] {
+    const enterprises = this.visibleEnterprises(principal);
+    const active = new Map(this.options.ledger.activeSummary().map((s) => [s.enterpriseId, s]));
+    const overdue = this.overdueByEnterprise();
+    const offline = this.offlineByEnterprise();
+    const grades = this.gradesByEnterprise();
+    const ranked = enterprises.map((e) => ({
+      id: e.id,
+      name: e.name,
+      jurisdiction: e.jurisdiction,
+      risk: assessRisk({
+        grade: grades.get(e.id) ?? null,
+        activeLevel1: active.get(e.id)?.level1 ?? 0,
+        activeLevel2: active.get(e.id)?.level2 ?? 0,
+        offlinePoints: offline.get(e.id) ?? 0,
+        overdueDisposals: overdue.get(e.id) ?? 0,
+      }),
+    }));
+    return ranked.sort(
+      (a, b) =>
+        b.risk.score - a.risk.score ||
+        COLOUR_ORDER[a.risk.colour] - COLOUR_ORDER[b.risk.colour] ||
+        a.id.localeCompare(b.id),
+    );
+  }
+
+  /** Counts by colour and by the next level down of the principal's jurisdiction. */
+  overview(principal: Principal | null): {
+    enterprises: number;
+    byColour: Record<RiskColour, number>;
+    activeLevel1: number;
+    activeLevel2: number;
+    overdueDisposals: number;
+    offlinePoints: number;
+    regions: { name: string; enterprises: number; byColour: Record<RiskColour, number> }[];
+  } {
+    const ranking = this.ranking(principal);
+    const zero = (): Record<RiskColour, number> => ({ red: 0, orange: 0, yellow: 0, blue: 0 });
+    const byColour = zero();
+    const regions = new Map<
+      string,
+      { name: string; enterprises: number; byColour: Record<RiskColour, number> }
+    >();
+    const j = principal?.jurisdiction ?? {};
+    const level = j.county ? 'park' : j.city ? 'county' : j.province ? 'city' : 'province';
+    let activeLevel1 = 0;
+    let activeLevel2 = 0;
+    let overdueDisposals = 0;
+    let offlinePoints = 0;
+    for (const e of ranking) {
+      byColour[e.risk.colour]++;
+      activeLevel1 += e.risk.activeLevel1;
+      activeLevel2 += e.risk.activeLevel2;
+      overdueDisposals += e.risk.overdueDisposals;
+      offlinePoints += e.risk.offlinePoints;
+      const name = e.jurisdiction[level] ?? '—';
+      let region = regions.get(name);
+      if (!region) {
+        region = { name, enterprises: 0, byColour: zero() };
+        regions.set(name, region);
+      }
+      region.enterprises++;
+      region.byColour[e.risk.colour]++;
+    }
+    return {
+      enterprises: ranking.length,
+      byColour,
+      activeLevel1,
+      activeLevel2,
+      overdueDisposals,
+      offlinePoints,
+      regions: [...regions.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    };
+  }
+
+  /** The disposition of an alarm, creating it for an alarm recorded before the platform ran. */
+  dispositionOf(alarm: AlarmRecord): Disposition {
+    const known = this.disposal.disposition(alarm.alarmId);
+    if (known) return known;
+    this.disposal.track(alarm);
+    return this.disposal.disposition(alarm.alarmId)!;
+  }
+
+  /** Publishes a disposal change on the hub (the dashboards update live). */
+  disposalChanged(disposition: Disposition): void {
+    this.counters.disposalSteps++;
+    this.options.events.emit('disposal', disposition);
+  }
+
+  /** Handles a server-bound MQTT message; true when it was the platform's (a receipt). */
+  handleMqtt(topic: string, payload: Buffer): boolean {
+    if (!this.mqtt) return false;
+    // The emergency topics (notifications, escalations, receipts) are the platform's: the
+    // server's own publications there must not reach ingest as unknown gateway topics.
+    const root = this.options.config.emergencyTopic;
+    if (topic !== root && !topic.startsWith(`${root}/`)) return false;
+    if (this.mqtt.handleReceipt(topic, payload))
+      this.counters.mqttReceipts = this.mqtt.receiptsRecorded;
+    return true;
+  }
+
+  private onAlarm(alarm: AlarmRecord): void {
+    try {
+      // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
+      this.disposal.track(alarm);
+      this.registry.noteAlarm(alarm);
+    } catch (err) {
+      log.error({ err, alarmId: alarm.alarmId }, 'cannot record alarm in the disposal ledger');
+    }
+    if (this.mqtt && alarm.state === 'active') {
+      try {
+        if (this.mqtt.notify(alarm)) this.counters.mqttNotifications++;
+      } catch (err) {
+        log.error({ err, alarmId: alarm.alarmId }, 'cannot record the MQTT emergency notification');
+      }
+    }
+  }
+
+  private escalated(event: DisposalEvent): void {
+    this.counters.escalations++;
+    const level = Number(event.detail.level);
+    const to = String(event.detail.to);
+    this.options.events.emit('escalation', { event, level, to });
+    const d = this.disposal.disposition(event.alarmId);
+    if (d) this.options.events.emit('disposal', d);
+    if (this.options.publish) {
+      const topic = `${this.options.config.emergencyTopic}${PLATFORM_DEFAULTS.escalationTopicSuffix}`;
+      const body = JSON.stringify({
+        alarmId: event.alarmId,
+        enterpriseId: event.enterpriseId,
+        level,
+        to,
+        reason: event.detail.reason,
+        at: new Date(event.at).toISOString(),
+        hash: event.hash,
+      });
+      this.options.publish(topic, body).catch((err: unknown) => {
+        log.warn(
+          { err, alarmId: event.alarmId },
+          'escalation not published on MQTT (recorded in the ledger)',
+        );
+      });
+    }
+  }
+
+  private gradesByEnterprise(): Map<string, HazardGrade> {
+    const grades = new Map<string, HazardGrade>();
+    for (const inst of this.registry.installations()) {
+      const grade = inst.grading?.grade;
+      if (grade === null || grade === undefined) continue;
+      const known = grades.get(inst.enterpriseId);
+      if (known === undefined || grade < known) grades.set(inst.enterpriseId, grade);
+    }
+    return grades;
+  }
+
+  private overdueByEnterprise(): Map<string, number> {
+    const now = this.clock.now();
+    const counts = new Map<string, number>();
+    for (const d of this.disposal.unclosed()) {
+      if (d.drill || now - d.openedAt < this.options.config.overdueDisposalMs) continue;
+      counts.set(d.enterpriseId, (counts.get(d.enterpriseId) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Points of the catalogue without a good, fresh value (or on an offline gateway). */
+  private offlineByEnterprise(): Map<string, number> {
+    const now = this.clock.now();
+    const latest = new Map<string, LatestReading>(
+      this.options.store.latest().map((r) => [`${r.gatewayId}\u0000${r.sensorId}`, r]),
+    );
+    const counts = new Map<string, number>();
+    for (const gateway of this.options.gateways.list()) {
+      for (const sensor of gateway.sensors) {
+        const reading = latest.get(`${gateway.gatewayId}\u0000${sensor.sensorId}`);
+        const offline =
+          gateway.state === 'offline' ||
+          !reading ||
+          reading.quality === 'bad' ||
+          now - reading.receivedAt > PLATFORM_DEFAULTS.staleMs;
+        if (offline) counts.set(gateway.enterpriseId, (counts.get(gateway.enterpriseId) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+}

@@ -1,0 +1,48 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  pickLanguage,
+  platformDictionaries,
+  translate,
+} from '../../server/dashboard/public/platform-i18n.js';
+import { type Harness, startHarness } from '../platform/harness.js';
+
+const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+describe('platform page strings', () => {
+  it('has the same keys and placeholders in Chinese and English', () => {
+    const zh = platformDictionaries['zh-CN'];
+    const en = platformDictionaries.en;
+    expect(Object.keys(en).sort()).toEqual(Object.keys(zh).sort());
+    for (const key of Object.keys(zh))
+      expect(placeholders(en[key] ?? '')).toEqual(placeholders(zh[key] ?? ''));
+  });
+
+  it('speaks Chinese unless English is asked for in the URL or remembered', () => {
+    expect(pickLanguage('', null)).toBe('zh-CN');
+    expect(pickLanguage('?lang=en', null)).toBe('en');
+    expect(pickLanguage('?lang=zh', 'en')).toBe('zh-CN');
+    expect(pickLanguage('', 'en')).toBe('en');
+    expect(translate('zh-CN', 'colour.red')).toBe('重大风险');
+    expect(translate('en', 'overview.level2', { n: 3 })).toBe('Level-2 alarms 3');
+  });
+});
+
+describe('platform page route', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.stop();
+  });
+
+  it('serves /platform with the strict content security policy and its assets', async () => {
+    const page = await h.app.inject({ method: 'GET', url: '/platform' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.body).toContain('/assets/platform.js');
+    for (const asset of ['platform.js', 'platform-i18n.js', 'platform.css']) {
+      expect((await h.app.inject({ method: 'GET', url: `/assets/${asset}` })).statusCode).toBe(200);
+    }
+  });
+});

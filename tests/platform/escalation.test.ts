@@ -1,0 +1,95 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import { DisposalLedger } from '../../server/alarms/disposal.js';
+import { dueLevel, Escalator } from '../../server/platform/escalation.js';
+import { T0 } from '../server/fixtures.js';
+import { alarmRecord } from './fixtures.js';
+
+const MIN = 60_000;
+
+describe('escalation', () => {
+  let clock: ManualClock;
+  let ledger: DisposalLedger;
+  let escalator: Escalator;
+  let notified: string[];
+
+  beforeEach(async () => {
+    clock = new ManualClock(T0);
+    ledger = new DisposalLedger({ path: ':memory:', clock });
+    await ledger.start();
+    notified = [];
+    escalator = new Escalator({
+      disposal: ledger,
+      clock,
+      acknowledgeWithinMs: [5 * MIN, 15 * MIN, 30 * MIN],
+      disposeWithinMs: [60 * MIN, 120 * MIN, 240 * MIN],
+      onEscalated: (e) => notified.push(`${e.alarmId}:${String(e.detail.to)}`),
+    });
+  });
+
+  afterEach(async () => {
+    escalator.stop();
+    await ledger.stop();
+  });
+
+  it.each([
+    ['open', 0, 0],
+    ['open', 5 * MIN - 1, 0],
+    ['open', 5 * MIN, 1],
+    ['open', 15 * MIN, 2],
+    ['open', 31 * MIN, 3],
+    ['acknowledged', 31 * MIN, 0],
+    ['acknowledged', 60 * MIN, 1],
+    ['acknowledged', 500 * MIN, 3],
+    ['closed', 500 * MIN, 0],
+  ] as const)('puts a %s alarm %i ms old at level %i', (status, age, level) => {
+    expect(
+      dueLevel(
+        { status, openedAt: T0 },
+        T0 + age,
+        [5 * MIN, 15 * MIN, 30 * MIN],
+        [60 * MIN, 120 * MIN, 240 * MIN],
+      ),
+    ).toBe(level);
+  });
+
+  it('escalates an unacknowledged alarm to county, city and province, each once', () => {
+    ledger.track(alarmRecord());
+    clock.advance(4 * MIN);
+    expect(escalator.tick()).toHaveLength(0);
+    clock.advance(1 * MIN);
+    escalator.tick();
+    escalator.tick();
+    expect(notified).toEqual(['a-1:county']);
+    clock.advance(10 * MIN);
+    escalator.tick();
+    clock.advance(60 * MIN);
+    escalator.tick();
+    escalator.tick();
+    expect(notified).toEqual(['a-1:county', 'a-1:city', 'a-1:province']);
+    expect(ledger.verify().ok).toBe(true);
+  });
+
+  it('stops at acknowledgement, then escalates again when disposal is overdue', () => {
+    ledger.track(alarmRecord());
+    clock.advance(3 * MIN);
+    ledger.acknowledge('a-1', 'op');
+    clock.advance(40 * MIN);
+    escalator.tick();
+    expect(notified).toEqual([]);
+    clock.advance(20 * MIN); // 63 min after the raise
+    escalator.tick();
+    expect(notified).toEqual(['a-1:county']);
+    expect(ledger.events('a-1').at(-1)?.detail).toMatchObject({ reason: 'not disposed' });
+  });
+
+  it('never escalates a closed or drill alarm', () => {
+    ledger.track(alarmRecord());
+    ledger.track(alarmRecord({ alarmId: 'drill-1', drill: true }));
+    ledger.acknowledge('a-1', 'op');
+    ledger.close('a-1', 'op', 'false alarm: calibration gas');
+    clock.advance(1000 * MIN);
+    expect(escalator.tick()).toEqual([]);
+    expect(notified).toEqual([]);
+  });
+});

@@ -1,0 +1,201 @@
+/** A server without sockets for platform tests: real stores in memory, the API via inject(). */
+import type { FastifyInstance } from 'fastify';
+import { ManualClock } from '../../common/clock.js';
+import { type AlarmEvent, topicFor } from '../../protocol/index.js';
+import { AlarmLedger } from '../../server/alarms/ledger.js';
+import { buildApp } from '../../server/api/app.js';
+import { parseServerConfig } from '../../server/config/index.js';
+import { EventHub } from '../../server/events.js';
+import { GatewayRegistry } from '../../server/gateways.js';
+import { Ingest } from '../../server/ingest.js';
+import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import { Platform } from '../../server/platform/platform.js';
+import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { alarmEvent, batch, SENSORS, status, T0 } from '../server/fixtures.js';
+
+export const PASSWORD = 'correct horse battery';
+
+/** Four enterprises in two provinces, one user per role and level. */
+export const PLATFORM_CONFIG = {
+  store: { path: ':memory:' },
+  enterprises: [
+    { id: 'ent-a', name: 'A 化工', province: 'P1', city: 'C1', county: 'K1', park: 'Z1' },
+    { id: 'ent-b', name: 'B 化工', province: 'P1', city: 'C1', county: 'K2' },
+    { id: 'ent-c', name: 'C 化工', province: 'P1', city: 'C2', county: 'K3' },
+    { id: 'ent-d', name: 'D 化工', province: 'P2', city: 'C4', county: 'K9' },
+  ],
+  platform: {
+    installations: [
+      {
+        id: 'unit-1',
+        enterpriseId: 'ent-a',
+        name: 'Chlorine store',
+        peopleWithin500m: 120,
+        inventory: [{ chemical: 'chlorine', quantityT: 60 }], // 12 × β4 × α2 = 96: grade 2
+      },
+    ],
+    users: [
+      { username: 'admin', role: 'admin', password: PASSWORD },
+      { username: 'op-a', role: 'enterprise', enterpriseId: 'ent-a', password: PASSWORD },
+      {
+        username: 'reg-p1',
+        role: 'regulator',
+        jurisdiction: { province: 'P1' },
+        password: PASSWORD,
+      },
+      {
+        username: 'reg-c1',
+        role: 'regulator',
+        jurisdiction: { province: 'P1', city: 'C1' },
+        password: PASSWORD,
+      },
+      {
+        username: 'reg-k2',
+        role: 'regulator',
+        jurisdiction: { province: 'P1', city: 'C1', county: 'K2' },
+        password: PASSWORD,
+      },
+      {
+        username: 'ecc-p2',
+        role: 'emergency',
+        jurisdiction: { province: 'P2' },
+        password: PASSWORD,
+      },
+    ],
+    escalation: { acknowledgeWithinMs: [60_000, 120_000, 180_000], disposeWithinMs: [600_000] },
+  },
+};
+
+/** Which enterprises each user must see, and nothing else. */
+export const VISIBLE: Record<string, string[]> = {
+  admin: ['ent-a', 'ent-b', 'ent-c', 'ent-d'],
+  'op-a': ['ent-a'],
+  'reg-p1': ['ent-a', 'ent-b', 'ent-c'],
+  'reg-c1': ['ent-a', 'ent-b'],
+  'reg-k2': ['ent-b'],
+  'ecc-p2': ['ent-d'],
+};
+
+export const ENTERPRISES = ['ent-a', 'ent-b', 'ent-c', 'ent-d'];
+
+export interface Harness {
+  clock: ManualClock;
+  app: FastifyInstance;
+  platform: Platform;
+  ledger: AlarmLedger;
+  ingest: Ingest;
+  events: EventHub;
+  send(
+    enterpriseId: string,
+    gatewayId: string,
+    channel: 'telemetry' | 'alarm' | 'status',
+    payload: object,
+  ): Promise<unknown>;
+  raise(enterpriseId: string, overrides?: Partial<AlarmEvent>): Promise<string>;
+  login(username: string, password?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(
+  overrides: { requireAuth?: boolean; rateLimitPerMinute?: number } = {},
+): Promise<Harness> {
+  const config = parseServerConfig({
+    ...PLATFORM_CONFIG,
+    platform: { ...PLATFORM_CONFIG.platform, ...overrides },
+  });
+  const clock = new ManualClock(T0);
+  const store = new SqliteTelemetryStore({ path: ':memory:', clock });
+  const ledger = new AlarmLedger({ path: ':memory:', clock });
+  const notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
+  const gateways = new GatewayRegistry(clock);
+  const events = new EventHub();
+  await store.start();
+  await ledger.start();
+  await notifier.start();
+  const ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+  const platform = new Platform({
+    config: config.platform,
+    enterprises: config.enterprises,
+    path: ':memory:',
+    events,
+    ledger,
+    gateways,
+    store,
+    clock,
+  });
+  await platform.start();
+  const app = buildApp({
+    store,
+    ledger,
+    gateways,
+    notifier,
+    ingest,
+    events,
+    clock,
+    startedAt: T0,
+    platform,
+  });
+  await app.ready();
+  let seq = 1_000;
+  const send: Harness['send'] = (enterpriseId, gatewayId, channel, payload) =>
+    ingest.handle({
+      topic: topicFor(enterpriseId, gatewayId, channel),
+      payload: Buffer.from(JSON.stringify(payload)),
+      qos: 1,
+      retain: false,
+      clientId: gatewayId,
+    });
+  // One gateway per enterprise with the fixture catalogue and a reading.
+  for (const enterpriseId of ENTERPRISES) {
+    const gatewayId = `gw-${enterpriseId}`;
+    await send(
+      enterpriseId,
+      gatewayId,
+      'status',
+      status({ gatewayId, enterpriseId, sensors: SENSORS }),
+    );
+    await send(
+      enterpriseId,
+      gatewayId,
+      'telemetry',
+      batch([{ value: 3 }], { gatewayId, enterpriseId, seq: seq++ }),
+    );
+  }
+  return {
+    clock,
+    app,
+    platform,
+    ledger,
+    ingest,
+    events,
+    send,
+    async raise(enterpriseId, o = {}) {
+      const gatewayId = `gw-${enterpriseId}`;
+      const alarmId = o.alarmId ?? `${enterpriseId}-alarm-${seq}`;
+      await send(
+        enterpriseId,
+        gatewayId,
+        'alarm',
+        alarmEvent({ gatewayId, enterpriseId, alarmId, seq: seq++, ts: clock.now(), ...o }),
+      );
+      return alarmId;
+    },
+    async login(username, password = PASSWORD) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username, password },
+      });
+      if (response.statusCode !== 200) throw new Error(`login ${username}: ${response.body}`);
+      return (response.json() as { token: string }).token;
+    },
+    async stop() {
+      await app.close();
+      await platform.stop();
+      await ingest.stop();
+      await notifier.stop();
+      await ledger.stop();
+      await store.stop();
+    },
+  };
+}

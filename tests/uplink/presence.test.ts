@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import type { GatewayStatus } from '../../protocol/index.js';
+import { AlarmLedger } from '../../server/alarms/ledger.js';
+import { EventHub } from '../../server/events.js';
+import {
+  GATEWAY_OFFLINE_RULE,
+  type GatewayPresence,
+  GatewayPresenceMonitor,
+  GatewayRegistry,
+} from '../../server/gateways.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function setup() {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
+  const registry = new GatewayRegistry(clock);
+  const events = new EventHub();
+  const ledger = new AlarmLedger({ path: ':memory:', clock });
+  await ledger.start();
+  cleanups.push(() => ledger.stop());
+  const monitor = new GatewayPresenceMonitor({
+    registry,
+    ledger,
+    events,
+    clock,
+    checkIntervalMs: 60_000,
+  });
+  monitor.start();
+  cleanups.push(() => monitor.stop());
+  const seen: GatewayPresence[] = [];
+  events.on('gateway', (g) => seen.push(g));
+  // What ingest does with a status message.
+  const status = (state: GatewayStatus['state'], ts = clock.now()) => {
+    const update = registry.applyStatus({
+      v: 1,
+      gatewayId: 'gw-1',
+      enterpriseId: 'ent-1',
+      state,
+      ts,
+    });
+    if (update.changed) events.emit('gateway', update.gateway);
+  };
+  const offlineAlarms = () =>
+    ledger.list({ state: 'all' }).filter((a) => a.ruleId === GATEWAY_OFFLINE_RULE);
+  return { clock, registry, monitor, ledger, status, seen, offlineAlarms };
+}
+
+describe('gateway presence on the server', () => {
+  it('marks a silent gateway and its sensors stale after two missed heartbeats and raises a gateway-offline alarm', async () => {
+    const { clock, registry, monitor, status, offlineAlarms } = await setup();
+    status('online');
+    clock.advance(30_000); // two heartbeats missed, still within the grace
+    monitor.check();
+    expect(registry.get('gw-1')?.state).toBe('online');
+    clock.advance(6_000);
+    monitor.check();
+    expect(registry.get('gw-1')).toMatchObject({
+      state: 'offline',
+      stale: true,
+      staleReason: 'heartbeat-timeout',
+    });
+    expect(registry.sensorsStale('gw-1')).toBe(true);
+    expect(offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active', level: 1 }]);
+  });
+
+  it('raises the alarm on the last will and clears it when the gateway is back', async () => {
+    const { clock, registry, status, offlineAlarms } = await setup();
+    status('online');
+    status('offline');
+    expect(registry.get('gw-1')).toMatchObject({ stale: true, staleReason: 'offline' });
+    expect(offlineAlarms()).toMatchObject([{ state: 'active' }]);
+    clock.advance(1_000);
+    status('online');
+    expect(registry.get('gw-1')?.stale).toBe(false);
+    expect(offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
+    status('offline');
+    expect(offlineAlarms().filter((a) => a.state === 'active')).toHaveLength(1);
+  });
+
+  it('keeps an offline alarm raised before a server restart and clears it on the next birth', async () => {
+    const { ledger, registry, status, offlineAlarms } = await setup();
+    status('online');
+    status('offline');
+    const events = new EventHub();
+    const fresh = new GatewayRegistry();
+    const again = new GatewayPresenceMonitor({ registry: fresh, ledger, events });
+    again.start();
+    cleanups.push(() => again.stop());
+    const update = fresh.applyStatus({
+      v: 1,
+      gatewayId: 'gw-1',
+      enterpriseId: 'ent-1',
+      state: 'online',
+      ts: Date.now(),
+    });
+    events.emit('gateway', update.gateway);
+    expect(offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
+    expect(registry.list()).toHaveLength(1);
+  });
+
+  it('reports a gateway clock skewed beyond the threshold as an event, and its recovery', async () => {
+    const { clock, registry, status, seen } = await setup();
+    status('online', clock.now() - 2_000);
+    expect(registry.get('gw-1')).toMatchObject({ clockSkewMs: -2_000, clockSkewed: false });
+    status('online', clock.now() + 60_000);
+    expect(registry.get('gw-1')).toMatchObject({ clockSkewMs: 60_000, clockSkewed: true });
+    expect(seen.at(-1)).toMatchObject({ clockSkewed: true });
+    status('online', clock.now());
+    expect(seen.at(-1)).toMatchObject({ clockSkewed: false, clockSkewMs: 0 });
+  });
+});
