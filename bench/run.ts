@@ -10,6 +10,7 @@ const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = 
   ['e2e', () => import('./e2e.bench.js')],
   ['server-ingest', () => import('./server-ingest.bench.js')],
   ['uplink', () => import('./uplink.bench.js')],
+  ['rules', () => import('./rules.bench.js')],
 ];
 
 // Results own stdout: one JSON object per line. Libraries that print to the console

@@ -5,16 +5,20 @@
  * they arrive, and the uplink only queues. A rule file that does not compile
  * against the sensor catalogue stops startup with every problem listed.
  */
+
+import path from 'node:path';
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import {
-  AlarmEngine,
-  compileRuleSet,
+  type AlarmEngine,
   type EdgeAlarmTransition,
-  loadRuleFiles,
+  FileAlarmStateStore,
+  LinkageRunner,
+  ModbusOutputWriter,
+  RuleRuntime,
 } from '../edge/index.js';
-import type { Reading, SensorInfo } from '../protocol/index.js';
+import type { GatewayCommand, Reading, SensorInfo } from '../protocol/index.js';
 import { Acquisition } from './acquisition/index.js';
 import { type GatewayConfig, sensorCatalogue } from './config/index.js';
 import { MqttUplink, type OutboxEvent } from './uplink/mqtt-uplink.js';
@@ -60,6 +64,25 @@ export interface GatewayOptions {
   software?: string;
   /** Outbox file; overrides uplink.outbox.path of the config (the demo puts it beside its store). */
   outboxPath?: string;
+  /**
+   * File that keeps ISA-18.2 alarm state (acknowledged, shelved, latched...) across
+   * restarts; without it the state lives in memory only.
+   */
+  alarmStatePath?: string;
+}
+
+/**
+ * The files a gateway keeps in its data folder: the outbox, the alarm state and
+ * the OPC UA client's certificates.
+ */
+export function dataDirOptions(
+  dataDir: string,
+): Pick<GatewayOptions, 'outboxPath' | 'alarmStatePath' | 'opcuaPkiDir'> {
+  return {
+    outboxPath: path.join(dataDir, 'outbox.db'),
+    alarmStatePath: path.join(dataDir, 'alarm-state.json'),
+    opcuaPkiDir: path.join(dataDir, 'pki'),
+  };
 }
 
 /** Observers for tests and benchmarks; called synchronously, must not throw. */
@@ -70,14 +93,17 @@ export interface GatewayObserver {
 
 /**
  * Lifecycle: the constructor loads and compiles the rules (throws on a bad rule
- * file, naming file, line and key path) and creates the parts without I/O;
+ * file, naming file, line and key path), loads saved alarm state, and creates
+ * the parts without I/O;
  * start() connects the uplink and starts acquisition (never waits for devices or
  * the server); stop() stops acquisition first, then flushes and closes the uplink.
  */
 export class Gateway {
   readonly sensors: readonly SensorInfo[];
-  readonly engine: AlarmEngine;
+  readonly rules: RuleRuntime;
   readonly uplink: Uplink;
+  readonly linkage: LinkageRunner;
+  private readonly outputWriter: ModbusOutputWriter;
   private readonly acquisition: Acquisition;
   private readonly clock: Clock;
   private readonly observers: GatewayObserver[] = [];
@@ -91,8 +117,21 @@ export class Gateway {
     this.clock = options.clock ?? systemClock;
     this.sensors = [...sensorCatalogue(config), ...UPLINK_STATUS_SENSORS];
     const catalogue = new Map(this.sensors.map((s) => [s.sensorId, s]));
-    const compiled = compileRuleSet(loadRuleFiles([...config.rules.files]), catalogue);
-    this.engine = new AlarmEngine(compiled, { clock: this.clock, drill: config.rules.drill });
+    this.rules = new RuleRuntime({
+      files: [...config.rules.files],
+      sensors: catalogue,
+      clock: this.clock,
+      drill: config.rules.drill,
+      ...(options.alarmStatePath ? { store: new FileAlarmStateStore(options.alarmStatePath) } : {}),
+    });
+    // Local linkage runs at the edge, so it works while the uplink is down; its
+    // failure alarms travel like any other transition.
+    this.outputWriter = new ModbusOutputWriter(this.engine.compiled.outputs);
+    this.linkage = new LinkageRunner(this.engine.compiled, this.outputWriter, {
+      clock: this.clock,
+      // Its own failure alarms run no actions (no loop of retries through the rules).
+      onTransition: (transition) => this.emit([transition], false),
+    });
     this.uplink = options.uplink ?? this.createUplink(config, options);
     this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
       clock: this.clock,
@@ -127,7 +166,50 @@ export class Gateway {
       ...(uplink.replayReadingsPerS ? { replayReadingsPerS: uplink.replayReadingsPerS } : {}),
       ...(uplink.maxInFlight ? { maxInFlight: uplink.maxInFlight } : {}),
       onOutboxEvent: (event) => this.onOutboxEvent(event),
+      onCommand: (command) => this.applyCommand(command),
     });
+  }
+
+  get engine(): AlarmEngine {
+    return this.rules.engine;
+  }
+
+  /**
+   * Reads the rule files again. A refused set leaves the running rules in force
+   * and returns every problem; an accepted one keeps all alarm state.
+   */
+  reloadRules(): { ok: true; rules: number } | { ok: false; problems: readonly string[] } {
+    const result = this.rules.reload();
+    if (!result.ok) return { ok: false, problems: result.problems };
+    this.linkage.setRules(this.engine.compiled);
+    this.emit(result.transitions);
+    return { ok: true, rules: result.rules };
+  }
+
+  /** An operator action relayed by the server; the resulting transitions go back up. */
+  applyCommand(command: GatewayCommand): void {
+    const { alarmId, by } = command;
+    const transitions =
+      command.type === 'acknowledge'
+        ? this.engine.acknowledge(alarmId, by)
+        : command.type === 'shelve'
+          ? this.engine.shelve(
+              alarmId,
+              by,
+              command.durationMs ? { durationMs: command.durationMs } : { oneShot: true },
+            )
+          : this.engine.unshelve(alarmId, by);
+    log.info(
+      {
+        commandId: command.commandId,
+        type: command.type,
+        alarmId,
+        by,
+        transitions: transitions.length,
+      },
+      'operator command applied',
+    );
+    this.emit(transitions);
   }
 
   /** Readings per second the configured devices produce (poll or sampling interval × tags). */
@@ -180,6 +262,8 @@ export class Gateway {
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
     await this.acquisition.stop();
+    this.linkage.stop();
+    await this.outputWriter.stop();
     await this.uplink.stop();
     log.info({ gatewayId: this.config.gateway.id }, 'gateway stopped');
   }
@@ -209,7 +293,7 @@ export class Gateway {
     for (const o of this.observers) o.onReadings?.(readings);
   }
 
-  private emit(transitions: readonly EdgeAlarmTransition[]): void {
+  private emit(transitions: readonly EdgeAlarmTransition[], runLinkage = true): void {
     for (const transition of transitions) {
       log.info(
         {
@@ -224,5 +308,6 @@ export class Gateway {
       this.uplink.publishAlarm(transition);
       for (const o of this.observers) o.onAlarm?.(transition);
     }
+    if (runLinkage && transitions.length > 0) this.linkage.handle(transitions);
   }
 }

@@ -350,3 +350,45 @@ export const storeAckSchema = {
     rejected: { type: 'array', maxItems: 100_000, items: seq },
   },
 } as const;
+
+/** Operator commands the server relays to a gateway's alarm engine (ISA-18.2 operator actions). */
+export type GatewayCommandType = 'acknowledge' | 'shelve' | 'unshelve';
+export const GATEWAY_COMMAND_TYPES: readonly GatewayCommandType[] = [
+  'acknowledge',
+  'shelve',
+  'unshelve',
+];
+
+/**
+ * Server → gateway on the `command` channel. The gateway applies it to its alarm
+ * engine and reports the resulting transition on the `alarm` channel, so the
+ * server's ledger changes state only when the edge has done so.
+ */
+export interface GatewayCommand {
+  v: typeof PROTOCOL_VERSION;
+  /** Unique per command; the gateway ignores a repeated id. */
+  commandId: string;
+  type: GatewayCommandType;
+  /** An alarm occurrence id, or `ruleId.limit` for the alarm point. */
+  alarmId: string;
+  /** Who did it, e.g. `regulator:alice`. */
+  by: string;
+  ts: number;
+  /** For 'shelve': how long; absent means one-shot (until the alarm next clears). */
+  durationMs?: number;
+}
+
+export const gatewayCommandSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'commandId', 'type', 'alarmId', 'by', 'ts'],
+  properties: {
+    v: version,
+    commandId: text(100),
+    type: { enum: GATEWAY_COMMAND_TYPES },
+    alarmId: text(200),
+    by: text(200),
+    ts: epochMs,
+    durationMs: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+  },
+} as const;

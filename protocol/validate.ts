@@ -6,7 +6,9 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import {
   type AlarmEvent,
   alarmEventSchema,
+  type GatewayCommand,
   type GatewayStatus,
+  gatewayCommandSchema,
   gatewayStatusSchema,
   type StoreAck,
   storeAckSchema,
@@ -48,3 +50,6 @@ export const decodeGatewayStatus = decoder<GatewayStatus>(
   ajv.compile<GatewayStatus>(gatewayStatusSchema),
 );
 export const decodeStoreAck = decoder<StoreAck>(ajv.compile<StoreAck>(storeAckSchema));
+export const decodeGatewayCommand = decoder<GatewayCommand>(
+  ajv.compile<GatewayCommand>(gatewayCommandSchema),
+);

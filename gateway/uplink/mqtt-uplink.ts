@@ -28,7 +28,9 @@ import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import {
   type AlarmEvent,
+  decodeGatewayCommand,
   decodeStoreAck,
+  type GatewayCommand,
   type GatewayStatus,
   PROTOCOL_VERSION,
   type Reading,
@@ -55,6 +57,7 @@ export const MQTT_UPLINK_DEFAULTS = {
   publishIntervalMs: 500, // 0.5 s: telemetry batching window
   maxBatchReadings: 5_000, // readings per message; a full batch leaves at once
   keepaliveS: 30, // 30 s MQTT keepalive
+  seenCommandIds: 1_000, // remembered command ids, so a redelivered command applies once
   reconnectPeriodMs: 1_000, // 1 s between reconnect attempts (mqtt.js is the only reconnect layer)
   connectTimeoutMs: 10_000, // 10 s
   heartbeatMs: STATUS_HEARTBEAT_MS, // 15 s: status 'online' repeated so the server can tell silence from death
@@ -100,6 +103,8 @@ export interface MqttUplinkOptions {
   heartbeatMs?: number;
   reconnectPeriodMs?: number;
   onOutboxEvent?(event: OutboxEvent): void;
+  /** Operator commands from the server (acknowledge, shelve); valid ones only, once per id. */
+  onCommand?(command: GatewayCommand): void;
 }
 
 interface InFlight {
@@ -175,6 +180,7 @@ export class MqttUplink implements Uplink {
     alarm: string;
     status: string;
     ack: string;
+    command: string;
   };
 
   constructor(private readonly options: MqttUplinkOptions) {
@@ -192,6 +198,7 @@ export class MqttUplink implements Uplink {
       alarm: topicFor(enterpriseId, gatewayId, 'alarm'),
       status: topicFor(enterpriseId, gatewayId, 'status'),
       ack: topicFor(enterpriseId, gatewayId, 'ack'),
+      command: topicFor(enterpriseId, gatewayId, 'command'),
     };
     this.liveRate = new RateMeter(MQTT_UPLINK_DEFAULTS.rateWindowMs);
     this.ackRate = new RateMeter(MQTT_UPLINK_DEFAULTS.rateWindowMs);
@@ -237,6 +244,9 @@ export class MqttUplink implements Uplink {
       everConnected = true;
       down = false;
       this.publishBirth();
+      client.subscribe(this.topics.command, { qos: 1 }, (err) => {
+        if (err) log.warn({ url, err: err.message }, 'cannot subscribe to operator commands');
+      });
       client.subscribe(this.topics.ack, { qos: 1 }, (err) => {
         if (err) {
           log.warn({ url, err: err.message }, 'cannot subscribe to acknowledgements');
@@ -247,6 +257,7 @@ export class MqttUplink implements Uplink {
     });
     client.on('message', (topic, payload) => {
       if (topic === this.topics.ack) this.onAck(payload);
+      else if (topic === this.topics.command) this.onCommandMessage(payload);
     });
     client.on('close', () => {
       if (everConnected && !down && this.client === client) {
@@ -563,6 +574,32 @@ export class MqttUplink implements Uplink {
       this.telemetryInFlightBytes -= flight.bytes;
     }
     return flight;
+  }
+
+  /** Command ids already applied; bounded, since QoS 1 may redeliver a command. */
+  private readonly seenCommands = new Set<string>();
+  /** Commands refused as invalid; reported in health. */
+  commandsRejected = 0;
+
+  private onCommandMessage(payload: Buffer): void {
+    const decoded = decodeGatewayCommand(payload);
+    if (!decoded.ok) {
+      this.commandsRejected++;
+      log.warn({ err: decoded.error }, 'ignoring an invalid operator command');
+      return;
+    }
+    const command = decoded.value;
+    if (this.seenCommands.has(command.commandId)) return;
+    this.seenCommands.add(command.commandId);
+    if (this.seenCommands.size > MQTT_UPLINK_DEFAULTS.seenCommandIds) {
+      const oldest = this.seenCommands.values().next().value;
+      if (oldest !== undefined) this.seenCommands.delete(oldest);
+    }
+    try {
+      this.options.onCommand?.(command);
+    } catch (err) {
+      log.error({ err, commandId: command.commandId }, 'operator command failed');
+    }
   }
 
   private onAck(payload: Buffer): void {
