@@ -11,6 +11,7 @@ const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = 
   ['server-ingest', () => import('./server-ingest.bench.js')],
   ['uplink', () => import('./uplink.bench.js')],
   ['rules', () => import('./rules.bench.js')],
+  ['platform', () => import('./platform.bench.js')],
 ];
 
 // Results own stdout: one JSON object per line. Libraries that print to the console

@@ -89,6 +89,8 @@ try {
 console.log(`
 HazardWatch demo plant is running.
   Dashboard (regulators):        ${plant.dashboardUrl}      (?lang=en for English)
+  Regulator platform:            ${plant.dashboardUrl}platform  (login regulator / demo-regulator)
+  API documentation:             ${plant.dashboardUrl}docs
   Health:                        ${plant.dashboardUrl}api/v1/health
   Emergency-centre receiver:     ${plant.receiver.url}/
   MQTT broker (gateway uplink):  mqtt://127.0.0.1:${plant.server?.mqttPort}

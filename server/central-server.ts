@@ -26,6 +26,7 @@ import { EventHub } from './events.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
 import { type AfterCommitHook, Ingest, StoreAckPublisher } from './ingest.js';
 import { EmergencyNotifier } from './linkage/emergency-notifier.js';
+import { OperatorCommandRelay } from './operator-commands.js';
 import { Platform } from './platform/platform.js';
 import { createTelemetryStore } from './store/index.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
@@ -61,6 +62,8 @@ export class CentralServer {
   readonly acks: StoreAckPublisher;
   /** Staleness after missed heartbeats, gateway-offline alarms. */
   readonly presence: GatewayPresenceMonitor;
+  /** Operator acknowledgements relayed to the gateways' alarm engines. */
+  readonly commands: OperatorCommandRelay;
   /** Regulator platform: registry, access, disposal ledger, escalation, MQTT linkage. */
   readonly platform: Platform;
   private app: FastifyInstance | null = null;
@@ -119,6 +122,11 @@ export class CentralServer {
         await this.ingest.handle(message);
       },
     });
+    this.commands = new OperatorCommandRelay({
+      events: this.events,
+      ledger: this.ledger,
+      publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+    });
     const minLevels = config.emergencyCentres.map((c) => c.minLevel);
     this.platform = new Platform({
       config: config.platform,
@@ -154,6 +162,7 @@ export class CentralServer {
       await this.platform.start();
       await this.broker.start();
       this.presence.start();
+      this.commands.start();
       this.app = buildApp({
         store: this.store,
         ledger: this.ledger,
@@ -184,6 +193,7 @@ export class CentralServer {
     const steps: [string, () => Promise<void>][] = [
       ['http', async () => app?.close()],
       ['presence', async () => this.presence.stop()],
+      ['commands', async () => this.commands.stop()],
       ['broker', () => this.broker.stop()],
       ['ingest', () => this.ingest.stop()],
       ['platform', () => this.platform.stop()],

@@ -105,6 +105,31 @@ describe('the demo plant, end to end', () => {
       .toEqual(['AT-102', 'AT-103', 'AT-104', 'GT-101', 'LT-203', 'PT-202', 'TT-201']);
   });
 
+  it('relays a regulator’s acknowledgement to the gateway, whose alarm engine confirms it', async () => {
+    const page = await plant.receiver.waitFor((n) => n.level === 2, 30_000);
+    const login = await fetch(new URL('/api/v1/auth/login', plant.dashboardUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'regulator', password: 'demo-regulator' }),
+    });
+    expect(login.status).toBe(200);
+    const { token } = (await login.json()) as { token: string };
+    const ack = await fetch(
+      new URL(`/api/v1/alarms/${encodeURIComponent(page.alarmId)}/acknowledge`, plant.dashboardUrl),
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ note: 'ventilation started, area evacuated' }),
+      },
+    );
+    expect(ack.status).toBe(200);
+    await expect
+      .poll(() => plant.gateway!.engine.active().find((a) => a.alarmId === page.alarmId)?.state, {
+        timeout: 10_000,
+      })
+      .toBe('acknowledged');
+  });
+
   it('serves the live dashboard in Simplified Chinese', async () => {
     const response = await fetch(plant.dashboardUrl);
     expect(response.status).toBe(200);
