@@ -25,6 +25,8 @@ const SENSORS_PER_GATEWAY = 250;
 const ALARMS = 100;
 const ALARM_INTERVAL_MS = 200;
 const WARMUP_MS = 2_000;
+const MAX_CATCH_UP_TICKS = 3;
+const STRAGGLER_WAIT_MS = 20_000; // after the last alarm, with the background load stopped
 
 async function receiver(
   arrivals: Map<string, number>,
@@ -178,13 +180,15 @@ const bench: Benchmark = {
         }
       };
       const started = performance.now();
-      // Catch up on ticks a busy event loop delayed, so the rate holds at 50,000 points/s.
+      // Catch up on ticks a busy event loop delayed (at most MAX_CATCH_UP_TICKS at once, so an
+      // overloaded machine is not buried in bursts), so the rate holds at 50,000 points/s.
       let ticks = 0;
       pacer = setInterval(
         () => {
           const due = Math.floor(
             ((performance.now() - started) / 1000) * BATCHES_PER_S_PER_GATEWAY,
           );
+          if (due - ticks > MAX_CATCH_UP_TICKS) ticks = due - MAX_CATCH_UP_TICKS;
           for (; ticks < due; ticks++) sendTick();
         },
         1000 / BATCHES_PER_S_PER_GATEWAY / 2,
@@ -219,21 +223,24 @@ const bench: Benchmark = {
         });
         await new Promise((r) => setTimeout(r, ALARM_INTERVAL_MS));
       }
-      const deadline = Date.now() + 30_000;
+      // Background load stops with the last alarm; stragglers get a bounded wait (a missing
+      // arrival is reported in `received` and counts as late as the end of the wait).
+      if (pacer) clearInterval(pacer);
+      pacer = null;
+      const seconds = (performance.now() - started) / 1000;
+      const deadline = Date.now() + STRAGGLER_WAIT_MS;
       while (
         (dashboardArrivals.size < ALARMS || webhookArrivals.size < ALARMS) &&
         Date.now() < deadline
       ) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      if (pacer) clearInterval(pacer);
-      pacer = null;
-      const seconds = (performance.now() - started) / 1000;
       const latencies = (arrivals: Map<string, number>) =>
         [...raisedAt]
-          .flatMap(([id, t0]) => {
+          .map(([id, t0]) => {
             const at = arrivals.get(id);
-            return at === undefined ? [] : [at - t0];
+            // Never arrived: at least as late as now (a lower bound; `received` tells).
+            return (at ?? performance.now()) - t0;
           })
           .sort((a, b) => a - b);
       const toDashboard = latencies(dashboardArrivals);
@@ -241,6 +248,8 @@ const bench: Benchmark = {
       const context = {
         alarms: ALARMS,
         backgroundPointsPerS: round(pointsSent / seconds, 0),
+        loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
+        cores: os.cpus().length,
         readingsCommitted: server.ingest.metrics().readings,
         dashboardReadingsFrames: dashboard.counters.readingsFrames,
       };
@@ -249,7 +258,7 @@ const bench: Benchmark = {
         value: round(percentile(toDashboard, 99), 1),
         unit: 'ms',
         p50: round(percentile(toDashboard, 50), 1),
-        received: toDashboard.length,
+        received: dashboardArrivals.size,
         target: '< 1000 ms',
         ...context,
       };
@@ -258,7 +267,7 @@ const bench: Benchmark = {
         value: round(percentile(toWebhook, 99), 1),
         unit: 'ms',
         p50: round(percentile(toWebhook, 50), 1),
-        received: toWebhook.length,
+        received: webhookArrivals.size,
         target: '< 1000 ms',
         ...context,
       };
