@@ -20,7 +20,7 @@ import {
 } from '../edge/index.js';
 import type { GatewayCommand, Reading, SensorInfo } from '../protocol/index.js';
 import { Acquisition } from './acquisition/index.js';
-import { type GatewayConfig, sensorCatalogue } from './config/index.js';
+import { deviceStatusSensors, type GatewayConfig, sensorCatalogue } from './config/index.js';
 import { MqttUplink, type OutboxEvent } from './uplink/mqtt-uplink.js';
 import type { Uplink } from './uplink/uplink.js';
 
@@ -115,7 +115,13 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.sensors = [...sensorCatalogue(config), ...UPLINK_STATUS_SENSORS];
+    // Field sensors, then the gateway's own status points: each device's
+    // `<deviceId>.online` and the uplink outbox, so rules can alarm on them.
+    this.sensors = [
+      ...sensorCatalogue(config),
+      ...deviceStatusSensors(config),
+      ...UPLINK_STATUS_SENSORS,
+    ];
     const catalogue = new Map(this.sensors.map((s) => [s.sensorId, s]));
     this.rules = new RuleRuntime({
       files: [...config.rules.files],
@@ -135,6 +141,7 @@ export class Gateway {
     this.uplink = options.uplink ?? this.createUplink(config, options);
     this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
       clock: this.clock,
+      statusReadings: true,
       ...(options.opcuaPkiDir ? { opcuaPkiDir: options.opcuaPkiDir } : {}),
     });
   }

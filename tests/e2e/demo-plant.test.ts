@@ -102,7 +102,18 @@ describe('the demo plant, end to end', () => {
         },
         { timeout: 15_000 },
       )
-      .toEqual(['AT-102', 'AT-103', 'AT-104', 'GT-101', 'LT-203', 'PT-202', 'TT-201']);
+      .toEqual([
+        'AT-102',
+        'AT-103',
+        'AT-104',
+        'GT-101',
+        'LT-203',
+        'PT-202',
+        'TT-201',
+        // The gateway's own status points: each device's communication state.
+        'gas-controller-1.online',
+        'tank-farm-1.online',
+      ]);
   });
 
   it('relays a regulator’s acknowledgement to the gateway, whose alarm engine confirms it', async () => {

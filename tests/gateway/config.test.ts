@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import {
   ConfigError,
+  deviceStatusSensors,
   type GatewayConfig,
   loadGatewayConfig,
   parseGatewayConfig,
@@ -443,6 +444,25 @@ describe('Modbus RTU, RTU over TCP, poll groups and 4-20 mA loops', () => {
     expect(errorsOf(data)).toEqual([
       "devices[2].tags[0].register.type: must be one of bool, int16, uint16, int32, uint32, float32, float64, string (got 'int61')",
     ]);
+  });
+});
+
+describe('device status sensors', () => {
+  it("lists one '<deviceId>.online' status sensor per device, valid in a birth message", () => {
+    const config = parse(baseConfig());
+    const sensors = deviceStatusSensors(config);
+    expect(sensors.map((s) => s.sensorId)).toEqual(['gas-1.online', 'tank-1.online']);
+    const status = decodeGatewayStatus(
+      JSON.stringify({
+        v: 1,
+        gatewayId: 'gw-1',
+        enterpriseId: 'ent-1',
+        state: 'online',
+        ts: Date.UTC(2026, 0, 1),
+        sensors,
+      }),
+    );
+    expect(status.ok).toBe(true);
   });
 });
 

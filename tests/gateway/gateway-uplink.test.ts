@@ -38,13 +38,14 @@ devices:
 }
 
 describe('the gateway with a store-and-forward uplink', () => {
-  it('adds its uplink status sensors to the catalogue and reports the high-water mark as a reading', async () => {
+  it('adds its device and uplink status sensors to the catalogue and reports the high-water mark as a reading', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-gw-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const outbox = path.join(dir, 'outbox.db');
     const gateway = new Gateway(await gatewayConfig(outbox));
     expect(gateway.sensors.map((s) => s.sensorId)).toEqual([
       'GT-1',
+      'dev-1.online',
       ...UPLINK_STATUS_SENSORS.map((s) => s.sensorId),
     ]);
     const seen: Reading[] = [];

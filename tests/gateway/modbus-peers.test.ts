@@ -341,4 +341,68 @@ describe('Modbus RTU over a serial port (socat virtual cable)', () => {
     expect(rec.of('F1').every((r) => r.value === 21.5)).toBe(true);
     expect(rec.of('R2').every((r) => r.value === 202)).toBe(true);
   });
+
+  it('never shifts a value when a reply comes after its timeout (no transaction id on RTU)', async () => {
+    const cable = await serialCable();
+    // Two reads of the same function code and length from one unit: a late reply to the
+    // first taken as the answer to the second would swap the values.
+    const sim = new ModbusDeviceSimulator({
+      units: [{ unitId: 1, registers: { holding: { 0: 111, 100: 222 } } }],
+      faults: [{ kind: 'delay', ms: 300, table: 'holding', from: 0, to: 0, times: 3 }],
+    });
+    await sim.attachSerial(cable.b);
+    cleanups.push(() => sim.stop());
+    const word = (sensorId: string, address: number): ModbusTagConfig => ({
+      sensorId,
+      name: sensorId,
+      kind: 'other',
+      unit: '',
+      register: {
+        table: 'holding',
+        address,
+        type: 'uint16',
+        wordOrder: 'ABCD',
+        scale: 1,
+        offset: 0,
+      },
+    });
+    const rec = recorder();
+    const links = new ModbusLinkPool({ backoff: { initialMs: 100, maxMs: 300 } });
+    await startSource(
+      {
+        id: 'rtu-late',
+        protocol: 'modbus-rtu',
+        serialPort: cable.a,
+        baudRate: 115_200,
+        parity: 'even',
+        dataBits: 8,
+        stopBits: 1,
+        unitId: 1,
+        pollIntervalMs: 50,
+        timeoutMs: 150,
+        maxRegistersPerRead: 125,
+        tags: [word('A', 0), word('B', 100)],
+      },
+      rec.sink,
+      links,
+    );
+    await until(
+      () => rec.of('A').filter((r) => r.quality === 'good').length >= 5,
+      'A good',
+      10_000,
+    );
+    expect(rec.of('A').some((r) => r.reason === 'timeout')).toBe(true);
+    expect(
+      rec
+        .of('A')
+        .filter((r) => r.value !== null)
+        .every((r) => r.value === 111),
+    ).toBe(true);
+    expect(
+      rec
+        .of('B')
+        .filter((r) => r.value !== null)
+        .every((r) => r.value === 222),
+    ).toBe(true);
+  });
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -285,6 +286,71 @@ describe('OPC UA data-change deadband', () => {
     await until(() => rec.of('PT-202').some((r) => r.value === 103.5), 'the large change');
     expect(rec.of('PT-202').map((r) => r.value)).toEqual([101.3, 103.5]);
     set(101.3);
+  });
+});
+
+/** A TCP proxy whose link can be cut (sockets destroyed, new connections refused). */
+async function cuttableProxy(targetPort: number) {
+  const sockets = new Set<net.Socket>();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    cut() {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('a network cut between gateway and server', () => {
+  it("flags the gap with 'comm lost' once and resumes the subscription by itself (2 s cut, scaled down from 20 s)", async () => {
+    const proxy = await cuttableProxy(tank.port);
+    const rec = recorder();
+    const source = newSource(device(proxy.port, [temperatureTag]), rec.sink);
+    try {
+      await source.start();
+      await until(() => rec.of('TT-201').some((r) => r.quality === 'good'), 'a good value');
+      proxy.cut();
+      await until(() => rec.of('TT-201').some((r) => r.reason === 'comm lost'), "'comm lost'");
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      proxy.restore();
+      const before = rec.batches.length;
+      tank.temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 66.5 }));
+      await until(
+        () => rec.batches.slice(before).some((b) => b.some((r) => r.value === 66.5)),
+        'the value after the cut',
+        15_000,
+      );
+      expect(rec.of('TT-201').filter((r) => r.reason === 'comm lost')).toHaveLength(1);
+    } finally {
+      await source.stop();
+      await proxy.close();
+      tank.temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 21.5 }));
+    }
   });
 });
 
