@@ -3,7 +3,7 @@
  *   sensor-fault  NAMUR NE 43 fault: quality bad with a reason starting 'ne43 fault'
  *                 (loop current below 3.6 mA or above 21 mA, NAMUR NE 43)
  *   bad-quality   any other bad quality (timeout, Modbus exception, comm lost)
- * A controller fault must reach the control room (GB/T 50493-2019 §5.3); both
+ * A controller fault must reach the fire-control room (GB/T 50493-2019, as summarised in ../shared/BRIEF.md; clause to be checked against the text); both
  * limits are on by default.
  */
 import type { LimitSpec, RuleBase } from '../rule-types.js';

@@ -8,7 +8,7 @@
  * Actions run one at a time in transition order (a stop never overtakes its
  * start). A failed action is retried once (a fresh connection) before it counts
  * as failed. The linkage-failure alarm (`<ruleId>.linkage-<n>.<ts>`, level 2,
- * GB/T 50493-2019 §5.3: faults must reach the control room) is raised once per
+ * GB/T 50493-2019: faults must reach the fire-control room, clause to be checked) is raised once per
  * failing action and cleared when that action next succeeds. Drill transitions
  * run no actions (a drill never closes a valve); out-of-service alarms neither.
  *

@@ -8,7 +8,9 @@
  * redelivers after reconnects and nothing guarantees order across them:
  * - a second 'raised' for a known alarmId changes nothing;
  * - a 'cleared' before its 'raised' creates the alarm in state 'cleared'; the
- *   late 'raised' fills in raisedAt but never reactivates it.
+ *   late 'raised' fills in raisedAt but never reactivates it;
+ * - every other transition (acknowledged, shelved, returned, ...) is appended to
+ *   `alarm_events` and changes no alarm row.
  */
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
@@ -35,7 +37,7 @@ export interface AlarmRecord {
   installationId: string | null;
   location: string | null;
   gas: string | null;
-  /** 1 = warning, 2 = action level (GB/T 50493-2019 §5.3). */
+  /** 1 = first level (warning), 2 = second level (action), GB/T 50493-2019 §5.5.3. */
   level: 1 | 2;
   state: AlarmState;
   /** Value at the raise (or at the clear while the raise has not arrived). */
@@ -378,6 +380,14 @@ export class AlarmLedger {
         event.drill ? 1 : 0,
         JSON.stringify(event),
       );
+      if (event.transition !== 'raised' && event.transition !== 'cleared') {
+        // Lifecycle and operator transitions (acknowledged, shelved, returned, ...) are
+        // history of an occurrence, not occurrences: kept in alarm_events only, so they
+        // can neither create a phantom alarm (a shelve names the alarm point, not an
+        // occurrence) nor stand in for a raise that has not arrived yet.
+        const alarm = row ? fromRow(row) : { ...fromEvent(event, receivedAt), clearedAt: null };
+        return { isNew: false, changed: false, alarm };
+      }
       if (!row) {
         const alarm = fromEvent(event, receivedAt);
         insert.run(toRow(alarm));

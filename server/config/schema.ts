@@ -103,7 +103,7 @@ export const serverConfigSchema = {
           minLevel: {
             title: 'Lowest alarm level sent',
             description:
-              'GB/T 50493-2019 §5.3: level 2 is the action level; 1 also sends warnings.',
+              'GB/T 50493-2019 §5.5.3: level 2 is the action level; 1 also sends warnings.',
             enum: [1, 2],
             default: 2,
           },

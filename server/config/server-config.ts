@@ -26,7 +26,7 @@ export interface EmergencyCentreConfig {
   readonly name: string;
   readonly url: string;
   readonly secret: string;
-  /** Lowest alarm level sent to this centre (GB/T 50493-2019 §5.3: 2 = action level). */
+  /** Lowest alarm level sent to this centre (GB/T 50493-2019 §5.5.3: 2 = action level). */
   readonly minLevel: 1 | 2;
 }
 

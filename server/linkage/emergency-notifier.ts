@@ -1,6 +1,6 @@
 /**
  * Emergency linkage (rescue linkage): a new, non-drill alarm at or above a
- * centre's `minLevel` (level 2 by default: the GB/T 50493-2019 §5.3 action
+ * centre's `minLevel` (level 2 by default: the GB/T 50493-2019 §5.5.3 action
  * level) becomes one durable delivery per emergency centre, POSTed as a signed
  * EmergencyNotification (protocol/linkage.ts, docs/protocol.md) until the
  * centre answers 2xx.

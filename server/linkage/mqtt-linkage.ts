@@ -21,7 +21,7 @@ import { notificationIdFor } from './emergency-notifier.js';
 const log = createLogger('server.linkage.mqtt');
 
 export const MQTT_LINKAGE_DEFAULTS = {
-  minLevel: 2, // GB/T 50493-2019 §5.3: level 2 is the action level
+  minLevel: 2, // GB/T 50493-2019 §5.5.3: level 2 is the action level
   receiptsSuffix: '/receipts',
 } as const;
 

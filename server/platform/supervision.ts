@@ -9,9 +9,14 @@
  */
 import type { HazardGrade } from './grading.js';
 
+/**
+ * Weights of the dynamic risk score. The inputs are standard terms (GB 18218-2018 grade,
+ * GB/T 50493-2019 alarm levels); the weights and caps are our own choice, since no
+ * standard or provincial rule gives a formula.
+ */
 export const RISK_WEIGHTS = {
-  grade: { 1: 40, 2: 30, 3: 20, 4: 10 } as Record<HazardGrade, number>, // GB 18218-2018 Table 6 grade
-  level2Alarm: 25, // per active level-2 alarm (GB/T 50493-2019 §5.3 action level)
+  grade: { 1: 40, 2: 30, 3: 20, 4: 10 } as Record<HazardGrade, number>, // weight per GB 18218-2018 grade (ours)
+  level2Alarm: 25, // per active level-2 alarm: our weighting (no standard gives one); level 2 is GB/T 50493-2019 §5.5.3
   level2Cap: 50,
   level1Alarm: 10, // per active level-1 alarm
   level1Cap: 30,

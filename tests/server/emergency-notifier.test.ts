@@ -191,7 +191,7 @@ describe('emergency notifier', () => {
     });
     expect(notifier!.notify(raise({ alarmId: 'drill', drill: true }))).toBe(0);
     expect(notifier!.notify(raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
-    // Level 1 (GB/T 50493-2019 §5.3 warning level) reaches only the centre that asked for it.
+    // Level 1 (GB/T 50493-2019 §5.5.3 warning level) reaches only the centre that asked for it.
     expect(notifier!.notify(raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(1);
     await waitFor(() => notifier!.counts().delivered === 1, 'level-1 delivery');
     expect(notifier!.deliveries().map((d) => [d.alarmId, d.centreId])).toEqual([

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
+import { ALARM_TRANSITIONS } from '../../protocol/index.js';
 import { AlarmConflictError, AlarmLedger } from '../../server/alarms/ledger.js';
 import { alarmEvent, T0 } from './fixtures.js';
 
@@ -19,6 +20,33 @@ describe('alarm ledger', () => {
   afterEach(async () => {
     await ledger.stop();
   });
+
+  const lifecycle = ALARM_TRANSITIONS.filter((t) => t !== 'raised' && t !== 'cleared');
+
+  it.each(lifecycle)(
+    'keeps a %s transition as history only: an active alarm stays as it was raised',
+    (transition) => {
+      const raised = ledger.record(alarmEvent()).alarm;
+      const result = ledger.record(alarmEvent({ transition, ts: T0 + 5_000, value: 60 }));
+      expect(result).toMatchObject({ isNew: false, changed: false });
+      expect(ledger.get(raised.alarmId)).toEqual(raised);
+    },
+  );
+
+  it.each(lifecycle)(
+    'creates no alarm from a %s transition that arrives first, so the late raise is still active',
+    (transition) => {
+      // A shelve of an idle point names the point key, not an occurrence.
+      ledger.record(alarmEvent({ alarmId: 'GT-101-gas.level2', transition }));
+      expect(ledger.get('GT-101-gas.level2')).toBeUndefined();
+      ledger.record(alarmEvent({ transition, ts: T0 - 1 }));
+      expect(ledger.get('GT-101-gas.L2.1')).toBeUndefined();
+      const { alarm, isNew } = ledger.record(alarmEvent());
+      expect(isNew).toBe(true);
+      expect(alarm.state).toBe('active');
+      expect(ledger.activeCount()).toBe(1);
+    },
+  );
 
   it('records a raised alarm as new and active with everything the event said', () => {
     const { isNew, changed, alarm } = ledger.record(alarmEvent());
