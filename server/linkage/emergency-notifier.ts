@@ -23,7 +23,6 @@ import { createLogger } from '../../common/logger.js';
 import {
   DELIVERY_HEADER,
   type EmergencyNotification,
-  LINKAGE_VERSION,
   SIGNATURE_HEADER,
   signLinkage,
   TIMESTAMP_HEADER,
@@ -31,6 +30,7 @@ import {
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
 import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { buildNotification } from './notification.js';
 
 const log = createLogger('server.linkage');
 
@@ -145,13 +145,6 @@ interface DeliveryRow {
 export interface EmergencyNotifierEvents {
   attempt: [AttemptOutcome];
   delivered: [LinkageDelivery];
-}
-
-function defaultMessage(alarm: AlarmRecord): string {
-  const what = alarm.gas ? `${alarm.gas} level-${alarm.level} alarm` : `level-${alarm.level} alarm`;
-  const where = alarm.location ?? alarm.installationId ?? alarm.gatewayId;
-  const sensor = alarm.sensorName ?? alarm.sensorId;
-  return `${what} at ${where} (${sensor}): ${alarm.value ?? 'no value'} ${alarm.unit}, setpoint ${alarm.setpoint} ${alarm.unit}`;
 }
 
 /**
@@ -279,28 +272,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
   }
 
   private notification(alarm: AlarmRecord, notificationId: string): EmergencyNotification {
-    const notification: EmergencyNotification = {
-      v: LINKAGE_VERSION,
-      notificationId,
-      alarmId: alarm.alarmId,
-      enterpriseId: alarm.enterpriseId,
-      gatewayId: alarm.gatewayId,
-      sensorId: alarm.sensorId,
-      level: alarm.level,
-      value: alarm.value,
-      unit: alarm.unit,
-      setpoint: alarm.setpoint,
-      raisedAt: new Date(alarm.raisedAt ?? alarm.receivedAt).toISOString(),
-      drill: alarm.drill,
-      message: alarm.message ?? defaultMessage(alarm),
-    };
-    const enterpriseName = this.enterpriseNames.get(alarm.enterpriseId);
-    if (enterpriseName !== undefined) notification.enterpriseName = enterpriseName;
-    if (alarm.installationId !== null) notification.installationId = alarm.installationId;
-    if (alarm.sensorName !== null) notification.sensorName = alarm.sensorName;
-    if (alarm.location !== null) notification.location = alarm.location;
-    if (alarm.gas !== null) notification.gas = alarm.gas;
-    return notification;
+    return buildNotification(alarm, notificationId, this.enterpriseNames.get(alarm.enterpriseId));
   }
 
   private schedule(notificationId: string, centreId: string, delayMs: number): void {

@@ -13,10 +13,11 @@
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { type EmergencyNotification, LINKAGE_VERSION } from '../../protocol/index.js';
+import type { EmergencyNotification } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
 import { notificationIdFor } from './emergency-notifier.js';
+import { buildNotification } from './notification.js';
 
 const log = createLogger('server.linkage.mqtt');
 
@@ -220,30 +221,11 @@ CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
   }
 
   private notification(alarm: AlarmRecord, notificationId: string): EmergencyNotification {
-    const n: EmergencyNotification = {
-      v: LINKAGE_VERSION,
+    return buildNotification(
+      alarm,
       notificationId,
-      alarmId: alarm.alarmId,
-      enterpriseId: alarm.enterpriseId,
-      gatewayId: alarm.gatewayId,
-      sensorId: alarm.sensorId,
-      level: alarm.level,
-      value: alarm.value,
-      unit: alarm.unit,
-      setpoint: alarm.setpoint,
-      raisedAt: new Date(alarm.raisedAt ?? alarm.receivedAt).toISOString(),
-      drill: alarm.drill,
-      message:
-        alarm.message ??
-        `${alarm.gas ?? ''} level-${alarm.level} alarm at ${alarm.location ?? alarm.installationId ?? alarm.gatewayId}: ${alarm.value ?? 'no value'} ${alarm.unit}`.trim(),
-    };
-    const name = this.options.enterpriseName?.(alarm.enterpriseId);
-    if (name !== undefined) n.enterpriseName = name;
-    if (alarm.installationId !== null) n.installationId = alarm.installationId;
-    if (alarm.sensorName !== null) n.sensorName = alarm.sensorName;
-    if (alarm.location !== null) n.location = alarm.location;
-    if (alarm.gas !== null) n.gas = alarm.gas;
-    return n;
+      this.options.enterpriseName?.(alarm.enterpriseId),
+    );
   }
 
   private requireDb(): SqliteDatabase {
