@@ -30,7 +30,15 @@ export interface GatewayLoadSpec {
 
 export type GatewayLoadMessage =
   | { type: 'connected'; gateways: number; connectMs: number }
-  | { type: 'stats'; ackedReadings: number; latenciesMs: number[]; connected: number; errors: string[] };
+  | {
+      type: 'stats';
+      ackedReadings: number;
+      latenciesMs: number[];
+      connected: number;
+      /** Gateways connected now that got at least one StoreAck since the previous sample. */
+      served: number;
+      errors: string[];
+    };
 
 interface Gateway {
   id: string;
@@ -40,6 +48,7 @@ interface Gateway {
   seq: number;
   ts: number;
   inFlight: Map<number, number>;
+  acked: number;
 }
 
 /** The parent sends the spec first, then 'go', 'sample' and 'stop'. */
@@ -95,6 +104,7 @@ function onAck(gateway: Gateway, payload: Buffer): void {
     gateway.inFlight.delete(seq);
     if (!running) continue;
     ackedReadings += spec.readingsPerBatch;
+    gateway.acked++;
     latencies.push(now - sentAt);
     if (spec.mode === 'max') publish(gateway);
   }
@@ -117,6 +127,7 @@ async function connect(g: GatewayLoadSpec['gateways'][number]): Promise<Gateway>
     seq: 1,
     ts: Date.now() - 60_000,
     inFlight: new Map(),
+    acked: 0,
   };
   const ackTopic = topicFor(g.enterpriseId, g.id, 'ack');
   client.on('message', (topic, payload) => {
@@ -169,8 +180,10 @@ process.on('message', async (message: Command) => {
       ackedReadings,
       latenciesMs: latencies,
       connected: gateways.filter((g) => g.client.connected).length,
+      served: gateways.filter((g) => g.client.connected && g.acked > 0).length,
       errors,
     });
+    for (const gateway of gateways) gateway.acked = 0;
     ackedReadings = 0;
     latencies = [];
   }

@@ -98,7 +98,11 @@ export async function startVictoriaMetrics(): Promise<{ url: string; stop(): Pro
   }
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
-      reject(new Error(`'victoria-metrics' failed to start: ${err.message} (apt-get install -y victoria-metrics)`)),
+      reject(
+        new Error(
+          `'victoria-metrics' failed to start: ${err.message} (apt-get install -y victoria-metrics)`,
+        ),
+      ),
     );
   });
   const url = `http://127.0.0.1:${port}`;
@@ -135,7 +139,12 @@ export class GatewayLoad {
 
   constructor(spec: GatewayLoadSpec) {
     this.child = fork(fileURLToPath(new URL('./ingest-gateways.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
+      // HW_LOAD_EXEC_ARGS adds node flags to the gateway process (e.g. --cpu-prof).
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.HW_LOAD_EXEC_ARGS?.split(' ').filter(Boolean) ?? []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (m: GatewayLoadMessage) => this.waiting.shift()?.(m));

@@ -9,7 +9,7 @@
  * - ingest.influx_points_per_s: target 50,000 (InfluxDB store → VictoriaMetrics)
  * - ingest.latency_ms_p99 at 50,000 points/s, publish → StoreAck: target < 100 ms
  */
-import { percentile, round, type Benchmark, type Metric } from './metric.js';
+
 import {
   GatewayLoad,
   makeGateways,
@@ -17,6 +17,7 @@ import {
   startServer,
   startVictoriaMetrics,
 } from './ingest-support.js';
+import { type Benchmark, type Metric, percentile, round } from './metric.js';
 
 const THROUGHPUT = {
   gateways: 20,
@@ -65,7 +66,10 @@ async function throughput(store: 'sqlite' | 'influxdb'): Promise<Metric> {
       value: round(stats.ackedReadings / seconds, 0),
       unit: 'points/s',
       target: store === 'sqlite' ? 100_000 : 50_000,
-      store: store === 'sqlite' ? 'sqlite (WAL, synchronous NORMAL)' : 'influxdb client → victoria-metrics',
+      store:
+        store === 'sqlite'
+          ? 'sqlite (WAL, synchronous NORMAL)'
+          : 'influxdb client → victoria-metrics',
       committedPointsPerS: round(committed / seconds, 0),
       gateways: THROUGHPUT.gateways,
       readingsPerBatch: THROUGHPUT.readingsPerBatch,
@@ -112,8 +116,7 @@ async function latency(store: 'sqlite' | 'influxdb'): Promise<Metric> {
       unit: 'ms',
       target: 100,
       store: store === 'sqlite' ? 'sqlite' : 'influxdb client → victoria-metrics',
-      offeredPointsPerS:
-        (LATENCY.gateways * LATENCY.readingsPerBatch * 1000) / LATENCY.intervalMs,
+      offeredPointsPerS: (LATENCY.gateways * LATENCY.readingsPerBatch * 1000) / LATENCY.intervalMs,
       achievedPointsPerS: round(stats.ackedReadings / seconds, 0),
       p50Ms: round(percentile(sorted, 50), 1),
       p90Ms: round(percentile(sorted, 90), 1),

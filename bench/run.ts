@@ -17,6 +17,8 @@ const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = 
   ['e2e', () => import('./e2e.bench.js')],
   ['uplink', () => import('./uplink.bench.js')],
   ['server-ingest', () => import('./server-ingest.bench.js')],
+  ['ingest', () => import('./ingest.bench.js')],
+  ['broker', () => import('./broker.bench.js')],
   ['platform', () => import('./platform.bench.js')],
 ];
 

@@ -3,8 +3,9 @@
  *
  *   tsx gateway/main.ts --config gateway.yaml [--data-dir /var/lib/hazardwatch]
  *
- * The data folder keeps the outbox, the alarm state and the OPC UA certificates
- * (default `data/gateway` under the working directory). A bad config or rule
+ * The data folder keeps the outbox (unless the config names its own file), the
+ * alarm state and the OPC UA certificates (default `data/gateway` under the
+ * working directory; also HAZARDWATCH_DATA_DIR). A bad config or rule
  * file stops startup with every problem listed (exit 2). SIGHUP reloads the rule
  * files (a refused set keeps the old rules running); SIGINT/SIGTERM stop cleanly.
  */
@@ -44,7 +45,10 @@ let gateway: Gateway;
 try {
   const config = loadGatewayConfig(values.config);
   mkdirSync(dataDir, { recursive: true });
-  gateway = new Gateway(config, { ...dataDirOptions(dataDir), software: 'hazardwatch-gateway' });
+  const files = dataDirOptions(dataDir);
+  // An outbox path in the config wins over the data folder's default.
+  if (config.uplink.outbox?.path) delete files.outboxPath;
+  gateway = new Gateway(config, { ...files, software: 'hazardwatch-gateway' });
 } catch (err) {
   if (err instanceof ConfigError || err instanceof RuleFileError) fail(err.message, 2);
   throw err;

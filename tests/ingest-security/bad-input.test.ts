@@ -52,9 +52,13 @@ describe('bad input at the secured server', () => {
       reconnectPeriod: 0,
     });
   const send = (payload: unknown) =>
-    client.publishAsync(TELEMETRY, typeof payload === 'string' ? payload : JSON.stringify(payload), {
-      qos: 1,
-    });
+    client.publishAsync(
+      TELEMETRY,
+      typeof payload === 'string' ? payload : JSON.stringify(payload),
+      {
+        qos: 1,
+      },
+    );
   const audit = () =>
     readFileSync(join(dir, 'audit.jsonl'), 'utf8')
       .split('\n')

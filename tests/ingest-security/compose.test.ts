@@ -68,7 +68,8 @@ describe('docker-compose.yml', () => {
       }
       // Every repository file a command names (tsx entry points, --config files).
       for (const arg of service.command ?? []) {
-        if (/\.(ts|ya?ml)$/.test(arg)) expect(existsSync(file(arg)), `${name} runs ${arg}`).toBe(true);
+        if (/\.(ts|ya?ml)$/.test(arg))
+          expect(existsSync(file(arg)), `${name} runs ${arg}`).toBe(true);
       }
     }
     const dockerfile = readFileSync(file('deploy/Dockerfile'), 'utf8');
@@ -83,12 +84,18 @@ describe('docker-compose.yml', () => {
       for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
         expect(services, `${name} depends on ${dependency}`).toHaveProperty(dependency);
         if (condition === 'service_healthy') {
-          expect(services[dependency]?.healthcheck, `${dependency} has a health check`).toBeTruthy();
+          expect(
+            services[dependency]?.healthcheck,
+            `${dependency} has a health check`,
+          ).toBeTruthy();
         }
       }
     }
     expect(Object.keys(services.server?.depends_on ?? {})).toContain('influxdb');
-    expect(Object.keys(services.gateway?.depends_on ?? {}).sort()).toEqual(['server', 'simulators']);
+    expect(Object.keys(services.gateway?.depends_on ?? {}).sort()).toEqual([
+      'server',
+      'simulators',
+    ]);
   });
 
   it('initialises InfluxDB 2 with org, bucket, token, 30-day retention and a DBRP mapping', () => {
@@ -142,7 +149,9 @@ describe('docker-compose.yml', () => {
     const user = users.find((u) => u.username === gateway.gateway.id);
     expect(user).toMatchObject({ role: 'gateway', enterpriseId: gateway.gateway.enterpriseId });
     expect(gateway.uplink.username).toBe(gateway.gateway.id);
-    expect(await verifyPassword(gateway.uplink.password ?? '', user?.passwordHash ?? '')).toBe(true);
+    expect(await verifyPassword(gateway.uplink.password ?? '', user?.passwordHash ?? '')).toBe(
+      true,
+    );
   });
 
   it('provisions Grafana with the InfluxDB data source and a plant dashboard over real sensor ids', () => {
@@ -162,7 +171,9 @@ describe('docker-compose.yml', () => {
     const source = datasources[0];
     expect(source?.type).toBe('influxdb');
     expect(new URL(source?.url ?? '').host).toBe('influxdb:8086');
-    expect(source?.jsonData.dbName).toBe(loadServerConfig(file('deploy/server.yaml')).store.influxdb?.database);
+    expect(source?.jsonData.dbName).toBe(
+      loadServerConfig(file('deploy/server.yaml')).store.influxdb?.database,
+    );
     expect(source?.secureJsonData.httpHeaderValue1).toBe('Token $INFLUX_TOKEN');
     expect(grafana?.environment?.INFLUX_TOKEN).toBe(
       services.influxdb?.environment?.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN,
@@ -170,7 +181,9 @@ describe('docker-compose.yml', () => {
     const provider = yamlOf('deploy/grafana/provisioning/dashboards/hazardwatch.yaml').providers[0];
     expect(mounts['./deploy/grafana/dashboards']).toBe(provider.options.path);
 
-    const dashboard = JSON.parse(readFileSync(file('deploy/grafana/dashboards/plant.json'), 'utf8'));
+    const dashboard = JSON.parse(
+      readFileSync(file('deploy/grafana/dashboards/plant.json'), 'utf8'),
+    );
     const sensorIds = new Set(
       loadGatewayConfig(file('deploy/gateway.yaml'), { env: {} }).devices.flatMap((d) =>
         d.tags.map((t) => t.sensorId),

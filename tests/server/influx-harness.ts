@@ -196,14 +196,21 @@ export interface WriteRequestSeen {
   contentEncoding: string | undefined;
   authorization: string | undefined;
   lines: string[];
+  /** When the server's answer was passed back to the client (performance.now()). */
+  respondedAt?: number;
+  status?: number;
 }
 
 /**
  * `/api/v2/write?bucket=db/rp` → `/write?db=db&rp=rp` in front of InfluxDB 1.x
  * (what InfluxDB 1.8 does natively); every other path passes through. Records
- * each write request it forwards.
+ * each write request it forwards. With `rewriteToV1: false` writes pass
+ * unchanged (for VictoriaMetrics); `delayMs` holds each write's answer back.
  */
-export async function startWriteCompatProxy(target: string): Promise<{
+export async function startWriteCompatProxy(
+  target: string,
+  options: { rewriteToV1?: boolean; delayMs?: number } = {},
+): Promise<{
   url: string;
   writes: WriteRequestSeen[];
   stop(): Promise<void>;
@@ -217,7 +224,17 @@ export async function startWriteCompatProxy(target: string): Promise<{
       const body = Buffer.concat(chunks);
       const incoming = new URL(req.url ?? '/', 'http://proxy');
       let path = `${incoming.pathname}${incoming.search}`;
-      if (incoming.pathname === '/api/v2/write') {
+      let seen: WriteRequestSeen | null = null;
+      if (incoming.pathname === '/api/v2/write' && options.rewriteToV1 === false) {
+        const encoding = req.headers['content-encoding'];
+        const text = (encoding === 'gzip' ? gunzipSync(body) : body).toString('utf8');
+        seen = {
+          contentEncoding: encoding,
+          authorization: req.headers.authorization,
+          lines: text.split('\n').filter((l) => l !== ''),
+        };
+        writes.push(seen);
+      } else if (incoming.pathname === '/api/v2/write') {
         const [db, rp] = (incoming.searchParams.get('bucket') ?? '').split('/');
         const params = new URLSearchParams({
           db: db ?? '',
@@ -227,18 +244,27 @@ export async function startWriteCompatProxy(target: string): Promise<{
         path = `/write?${params}`;
         const encoding = req.headers['content-encoding'];
         const text = (encoding === 'gzip' ? gunzipSync(body) : body).toString('utf8');
-        writes.push({
+        seen = {
           contentEncoding: encoding,
           authorization: req.headers.authorization,
           lines: text.split('\n').filter((l) => l !== ''),
-        });
+        };
+        writes.push(seen);
       }
       const headers = { ...req.headers, host: targetUrl.host };
       const forward = request(
         { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path, headers },
         (upstream) => {
-          res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-          upstream.pipe(res);
+          const answer = () => {
+            if (seen) {
+              seen.status = upstream.statusCode;
+              seen.respondedAt = performance.now();
+            }
+            res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+            upstream.pipe(res);
+          };
+          if (seen && options.delayMs) setTimeout(answer, options.delayMs);
+          else answer();
         },
       );
       forward.on('error', (err) => {
