@@ -213,12 +213,30 @@ describe('a dead device on a shared RTU-over-TCP bus', () => {
     await one.start();
     await two.start();
     await until(() => dead.of('U2').some((r) => r.reason === 'comm lost'), 'u2 offline');
-    const mark = healthy.of('U1').length;
-    const started = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const perSecond = ((healthy.of('U1').length - mark) * 1000) / (Date.now() - started);
-    // 50 ms polls: 20 a second when alone; a dead neighbour costs one timeout per probe.
-    expect(perSecond).toBeGreaterThan(8);
+
+    // Window: from u2 going offline until it has sent 3 more probes (2 of them
+    // certainly timed out), counted in poll cycles, not seconds. Both devices
+    // tick every pollIntervalMs, so u2's ticks count the window's poll cycles.
+    const ticks = (s: ModbusSource) =>
+      s.counters.polls + s.counters.skippedPolls + s.counters.breakerSkips;
+    const u1Polls = one.counters.polls;
+    const u1Good = healthy.of('U1').length;
+    const u2Ticks = ticks(two);
+    const u2Probes = two.counters.polls;
+    await until(() => two.counters.polls - u2Probes >= 3, 'three probes of u2', 10_000);
+    const cycles = ticks(two) - u2Ticks;
+    const probes = two.counters.polls - u2Probes;
+    const good = healthy.of('U1').length - u1Good;
+
+    // The breaker is open: u2 is probed once per backoff (>= 400 ms, many poll cycles),
+    // not polled every cycle.
+    expect(probes).toBeLessThan(cycles / 4);
+    // Every poll u1 started produced a good reading (the last may still be in flight)...
+    expect(good).toBeGreaterThanOrEqual(one.counters.polls - u1Polls - 1);
+    // ...and u1 polled in every cycle except those its request spent queued behind one of
+    // u2's probe timeouts (timeoutMs / pollIntervalMs cycles each, plus one of slack).
+    const cyclesPerTimeout = Math.ceil(base.timeoutMs / base.pollIntervalMs) + 1;
+    expect(good).toBeGreaterThanOrEqual(cycles - (probes + 1) * cyclesPerTimeout);
     expect(healthy.of('U1').filter((r) => r.quality !== 'good' || r.value !== 11)).toEqual([]);
     expect(dead.of('U2').filter((r) => r.reason === 'comm lost')).toHaveLength(1);
     expect(two.counters.breakerSkips).toBeGreaterThan(5);

@@ -2,8 +2,12 @@ import { ServerTCP } from 'modbus-serial';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { freePort } from '../../common/net.js';
-import { ModbusTcpSource } from '../../gateway/acquisition/modbus/modbus-tcp-source.js';
+import {
+  ModbusTcpSource,
+  type ModbusTcpSourceDeps,
+} from '../../gateway/acquisition/modbus/modbus-tcp-source.js';
 import { Acquisition, createSource } from '../../gateway/acquisition/registry.js';
+import type { DeviceStatusEvent } from '../../gateway/acquisition/source.js';
 import type { ModbusTagConfig, ModbusTcpDeviceConfig } from '../../gateway/config/types.js';
 import type { Reading } from '../../protocol/payloads.js';
 
@@ -133,8 +137,10 @@ function newSource(
   config: ModbusTcpDeviceConfig,
   sink: (r: Reading[]) => void,
   clock = new ManualClock(),
+  extra: Partial<ModbusTcpSourceDeps> = {},
 ) {
   const source = new ModbusTcpSource(config, sink, {
+    ...extra,
     clock,
     backoff: { initialMs: 50, maxMs: 200 },
   });
@@ -212,11 +218,18 @@ describe('ModbusTcpSource against a real modbus-serial server', () => {
   it("starts without waiting for an unreachable device, and reports 'comm lost' once", async () => {
     const port = await freePort(); // nothing listens here
     const rec = recorder();
-    const source = newSource(device(port, [methane, pressure]), rec.sink);
-    const started = Date.now();
+    const statuses: DeviceStatusEvent[] = [];
+    const source = newSource(device(port, [methane, pressure]), rec.sink, new ManualClock(), {
+      onDeviceStatus: (e) => statuses.push(e),
+    });
     await source.start();
-    expect(Date.now() - started).toBeLessThan(100);
+    // start() resolved before the first connection attempt failed: nothing reported yet.
+    expect(source.counters.failedConnects).toBe(0);
+    expect(source.online).toBe(false);
+    expect(statuses).toEqual([]);
+    expect(rec.batches).toEqual([]);
     await until(() => source.counters.failedConnects >= 3, 'three failed connects');
+    expect(statuses.map((e) => e.online)).toEqual([false]);
     expect(rec.batches).toHaveLength(1);
     expect(rec.batches[0]!.map((r) => [r.sensorId, r.quality, r.reason])).toEqual([
       ['GT-101', 'bad', 'comm lost'],
@@ -226,6 +239,7 @@ describe('ModbusTcpSource against a real modbus-serial server', () => {
     // The device appears later: the source connects without a restart.
     await startServer(port, newPlant());
     await until(() => rec.of('GT-101').some((r) => r.quality === 'good'), 'a good value');
+    expect(statuses.map((e) => e.online)).toEqual([false, true]);
   });
 
   it("marks a Modbus exception as bad with 'exception <code>' and keeps other tables good", async () => {

@@ -16,7 +16,12 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { freePort } from '../../common/net.js';
-import { OpcuaSource, qualityOf } from '../../gateway/acquisition/opcua/opcua-source.js';
+import {
+  OpcuaSource,
+  type OpcuaSourceDeps,
+  qualityOf,
+} from '../../gateway/acquisition/opcua/opcua-source.js';
+import type { DeviceStatusEvent } from '../../gateway/acquisition/source.js';
 import type { OpcuaDeviceConfig, OpcuaTagConfig } from '../../gateway/config/types.js';
 import type { Reading } from '../../protocol/payloads.js';
 
@@ -110,8 +115,10 @@ function newSource(
   config: OpcuaDeviceConfig,
   sink: (r: Reading[]) => void,
   clock = new ManualClock(),
+  extra: Partial<OpcuaSourceDeps> = {},
 ) {
   const source = new OpcuaSource(config, sink, {
+    ...extra,
     clock,
     pkiDir: path.join(pkiRoot, 'client'),
     reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
@@ -225,11 +232,16 @@ describe('OpcuaSource against a real node-opcua server', () => {
   it("starts without waiting for an unreachable server, reports 'comm lost' once, then connects", async () => {
     const port = await freePort();
     const rec = recorder();
-    const source = newSource(device(port, [temperatureTag]), rec.sink);
-    const started = Date.now();
+    const statuses: DeviceStatusEvent[] = [];
+    const source = newSource(device(port, [temperatureTag]), rec.sink, new ManualClock(), {
+      onDeviceStatus: (e) => statuses.push(e),
+    });
     await source.start();
-    expect(Date.now() - started).toBeLessThan(100);
+    // start() resolved before the first connection attempt failed: nothing reported yet.
+    expect(statuses).toEqual([]);
+    expect(rec.batches).toEqual([]);
     await until(() => rec.of('TT-201').length > 0, "'comm lost'");
+    expect(statuses.map((e) => e.online)).toEqual([false]);
     await new Promise((resolve) => setTimeout(resolve, 600)); // several connect retries
     expect(rec.of('TT-201')).toEqual([
       expect.objectContaining({ quality: 'bad', reason: 'comm lost', value: null }),
@@ -238,6 +250,7 @@ describe('OpcuaSource against a real node-opcua server', () => {
     const late = await startTankServer(port);
     extraServers.push(late.server);
     await until(() => rec.of('TT-201').some((r) => r.quality === 'good'), 'a good value');
+    expect(statuses.map((e) => e.online)).toEqual([false, true]);
   });
 
   it('comes back after a server restart without restarting the source', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../common/clock.js';
-import { MqttUplink } from '../../gateway/uplink/mqtt-uplink.js';
+import { MqttUplink, type MqttUplinkOptions } from '../../gateway/uplink/mqtt-uplink.js';
 import {
   type AlarmEvent,
   decodeAlarmEvent,
@@ -17,7 +17,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup() {
+async function setup(options: Partial<MqttUplinkOptions> = {}) {
   const broker = await startTestBroker();
   cleanups.push(() => broker.close());
   const sub = await collectMessages(broker.url, 'hazardwatch/v1/#');
@@ -29,6 +29,7 @@ async function setup() {
     sensors,
     clock: systemClock,
     publishIntervalMs: 50,
+    ...options,
   });
   await uplink.start();
   cleanups.push(() => uplink.stop());
@@ -89,8 +90,10 @@ describe('MQTT uplink', () => {
   });
 
   it('leaves a retained offline status when the gateway dies without saying goodbye', async () => {
-    const { broker, sub } = await setup();
-    await sub.waitFor((m) => m.topic.endsWith('/status'));
+    // No reconnect during the test: its retained birth would replace the will.
+    const { broker, sub } = await setup({ reconnectPeriodMs: 3_600_000 });
+    const statusTopic = 'hazardwatch/v1/ent-1/gw-1/status';
+    await sub.waitFor((m) => m.topic === statusTopic);
     // Kill the gateway's socket at the broker: the broker publishes the last will.
     for (const client of Object.values(
       (
@@ -104,6 +107,20 @@ describe('MQTT uplink', () => {
     await sub.waitFor(
       (m) => m.topic.endsWith('/status') && (m.payload as GatewayStatus).state === 'offline',
     );
+
+    // Retained: a subscriber that arrives after the will fired is handed it, flagged retained.
+    const late = await collectMessages(broker.url, statusTopic);
+    cleanups.push(() => late.client.endAsync());
+    await late.waitFor((m) => m.topic === statusTopic);
+    expect(late.messages).toHaveLength(1);
+    const [will] = late.messages;
+    expect(will!.retain).toBe(true);
+    expect(decodeGatewayStatus(JSON.stringify(will!.payload)).ok).toBe(true);
+    expect(will!.payload).toMatchObject({
+      gatewayId: 'gw-1',
+      enterpriseId: 'ent-1',
+      state: 'offline',
+    });
   });
 
   it('keeps accepting readings while the broker is unreachable and does not block the caller', async () => {
