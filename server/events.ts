@@ -32,6 +32,8 @@ export interface ServerEvents {
   disposal: Disposition;
   /** An alarm escalated one level (each level once). */
   escalation: EscalationNotice;
+  /** An operator acknowledged an alarm at the edge (the gateway's HMI or its own engine). */
+  edgeAcknowledged: { alarmId: string; by: string };
 }
 
 export type ServerEventName = keyof ServerEvents;

@@ -270,6 +270,13 @@ export class Ingest {
     this.counters.alarmEvents++;
     this.seen(event.gatewayId, event.enterpriseId);
     if (changed) this.options.events.emit('alarm', alarm);
+    // An acknowledgement made at the edge reaches the platform's disposal loop.
+    if (event.transition === 'acknowledged') {
+      this.options.events.emit('edgeAcknowledged', {
+        alarmId: event.alarmId,
+        by: event.acknowledgedBy ?? event.by ?? 'edge',
+      });
+    }
     // Every raise of an active alarm asks the notifier: its deliveries are unique
     // per (alarm, centre), so a redelivered raise only fills in what a failure
     // left out and never pages twice.

@@ -152,6 +152,7 @@ export class Platform {
     this.unsubscribe = [
       events.on('alarm', (alarm) => this.onAlarm(alarm)),
       events.on('gateway', (gateway) => this.registry.noteGateway(gateway)),
+      events.on('edgeAcknowledged', ({ alarmId, by }) => this.onEdgeAcknowledged(alarmId, by)),
     ];
     // Gateways already known (e.g. the platform started after ingest had begun).
     for (const gateway of this.options.gateways.list()) this.registry.noteGateway(gateway);
@@ -310,6 +311,24 @@ export class Platform {
       } catch (err) {
         log.error({ err, alarmId: alarm.alarmId }, 'cannot record the MQTT emergency notification');
       }
+    }
+  }
+
+  /**
+   * An acknowledgement made at the edge closes the 'acknowledge' step of the
+   * disposal loop (and stops its escalation), unless someone at the server was
+   * first; the acknowledgement the server itself relayed comes back here too and
+   * then changes nothing.
+   */
+  private onEdgeAcknowledged(alarmId: string, by: string): void {
+    const disposition = this.disposal.disposition(alarmId);
+    if (disposition?.status !== 'open') return;
+    try {
+      this.disposalChanged(
+        this.disposal.acknowledge(alarmId, by.startsWith('edge') ? by : `edge:${by}`),
+      );
+    } catch (err) {
+      log.warn({ err, alarmId }, 'cannot record the edge acknowledgement');
     }
   }
 

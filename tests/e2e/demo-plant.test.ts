@@ -141,6 +141,43 @@ describe('the demo plant, end to end', () => {
       .toBe('acknowledged');
   });
 
+  it('shows an acknowledgement made at the edge in the platform’s disposal loop', async () => {
+    await plant.receiver.waitFor((n) => n.level === 2, 30_000);
+    const levelOne = plant.gateway!.engine.active().find((a) => a.level === 1)!;
+    expect(levelOne.state).toBe('unacknowledged');
+    plant.gateway!.applyCommand({
+      v: 1,
+      commandId: 'local-hmi-1',
+      type: 'acknowledge',
+      alarmId: levelOne.alarmId,
+      by: 'operator:zhang',
+      ts: Date.now(),
+    });
+    const login = await fetch(new URL('/api/v1/auth/login', plant.dashboardUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'regulator', password: 'demo-regulator' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const disposal = async () => {
+      const response = await fetch(
+        new URL(
+          `/api/v1/alarms/${encodeURIComponent(levelOne.alarmId)}/disposal`,
+          plant.dashboardUrl,
+        ),
+        { headers: { authorization: `Bearer ${token}` } },
+      );
+      const body = (await response.json()) as {
+        disposition: { status: string; acknowledgedBy: string | null };
+      };
+      return body.disposition;
+    };
+    await expect
+      .poll(async () => (await disposal()).status, { timeout: 10_000 })
+      .toBe('acknowledged');
+    expect((await disposal()).acknowledgedBy).toBe('edge:operator:zhang');
+  });
+
   it('serves the live dashboard in Simplified Chinese', async () => {
     const response = await fetch(plant.dashboardUrl);
     expect(response.status).toBe(200);
