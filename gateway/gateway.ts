@@ -159,6 +159,7 @@ export class Gateway {
       clock: this.clock,
       username: uplink.username,
       password: uplink.password,
+      ...(uplink.tls ? { tls: uplink.tls } : {}),
       publishIntervalMs: uplink.publishIntervalMs,
       keepaliveS: uplink.keepaliveS,
       software: options.software,

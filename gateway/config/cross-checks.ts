@@ -15,6 +15,7 @@ import {
 
 export function crossCheck(config: GatewayConfig): string[] {
   const lines: string[] = [];
+  checkUplinkTls(config, lines);
   const deviceIds = new Map<string, PathSegment[]>();
   const sensorIds = new Map<string, PathSegment[]>();
   /** Bus key → first device on it, for RTU bus settings and unit ids. */
@@ -256,5 +257,26 @@ function checkModbusRegister(
         register.address,
       ),
     );
+  }
+}
+
+/** uplink.tls: only with a TLS url, and a client certificate always with its key. */
+function checkUplinkTls(config: GatewayConfig, lines: string[]): void {
+  const tls = config.uplink.tls;
+  if (!tls) return;
+  const path: PathSegment[] = ['uplink', 'tls'];
+  if (!/^(mqtts|wss):\/\//.test(config.uplink.url)) {
+    lines.push(
+      errorLine(
+        ['uplink', 'url'],
+        'must be an mqtts:// or wss:// url when uplink.tls is set',
+        config.uplink.url,
+      ),
+    );
+  }
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    const missing = tls.certFile === undefined ? 'certFile' : 'keyFile';
+    const other = missing === 'certFile' ? 'keyFile' : 'certFile';
+    lines.push(errorLine([...path, missing], `is required with ${other}`));
   }
 }

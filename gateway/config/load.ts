@@ -1,6 +1,6 @@
 /**
  * Loads the gateway configuration: YAML → environment overrides → JSON Schema
- * (all errors at once) → cross-field checks → defaults → rule paths resolved →
+ * (all errors at once) → cross-field checks → defaults → rule and TLS paths resolved →
  * deep freeze. Every problem is reported in one ConfigError, one line each.
  *
  * Environment overrides (applied before validation, so they are validated too):
@@ -27,7 +27,7 @@ const validateSchema = ajv.compile(gatewayConfigSchema);
 export interface ParseOptions {
   /** Environment to read overrides from; default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
-  /** Folder relative rule files are resolved against; default the folder of sourceName. */
+  /** Folder relative rule and uplink.tls files are resolved against; default the folder of sourceName. */
   baseDir?: string;
 }
 
@@ -82,6 +82,10 @@ export function parseGatewayConfig(
   const baseDir = options.baseDir ?? path.dirname(path.resolve(sourceName));
   const rules = config.rules as unknown as { files: string[] };
   rules.files = rules.files.map((file) => path.resolve(baseDir, file));
+  const tls = config.uplink.tls as Record<string, unknown> | undefined;
+  for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+    if (tls && typeof tls[key] === 'string') tls[key] = path.resolve(baseDir, tls[key]);
+  }
   return deepFreeze(config);
 }
 

@@ -594,6 +594,48 @@ export const gatewayConfigSchema = {
           title: 'In-flight window',
           description: 'Telemetry batches sent and not yet acknowledged. Default 16.',
         },
+        tls: {
+          type: 'object',
+          title: 'TLS',
+          description:
+            "TLS for an mqtts:// url; with certFile and keyFile, mutual TLS (the certificate's CN is the gateway id). Relative paths are resolved against this file's folder.",
+          additionalProperties: false,
+          properties: {
+            caFile: {
+              type: 'string',
+              minLength: 1,
+              title: 'CA file',
+              description:
+                "CA bundle (PEM) the broker's certificate must chain to; default the system CAs.",
+            },
+            certFile: {
+              type: 'string',
+              minLength: 1,
+              title: 'Client certificate',
+              description: 'Client certificate (PEM) for mutual TLS; needs keyFile.',
+            },
+            keyFile: {
+              type: 'string',
+              minLength: 1,
+              title: 'Client key',
+              description: 'Private key (PEM) of certFile.',
+            },
+            rejectUnauthorized: {
+              type: 'boolean',
+              default: true,
+              title: 'Verify the broker',
+              description:
+                'Refuse a broker whose certificate does not chain to caFile or name the host; false only for commissioning.',
+            },
+            servername: {
+              type: 'string',
+              minLength: 1,
+              title: 'Server name',
+              description:
+                "Host name (SNI and certificate check) when it differs from the url's host.",
+            },
+          },
+        },
       },
     },
     rules: {

@@ -30,6 +30,22 @@ export interface UplinkConfig {
   readonly replayReadingsPerS?: number;
   /** Telemetry batches in flight (default 16). */
   readonly maxInFlight?: number;
+  /** TLS for an mqtts:// url (server certificate check, client certificate for mTLS). */
+  readonly tls?: UplinkTlsConfig;
+}
+
+/** File paths are absolute after loading (relative ones resolved against the config file's folder). */
+export interface UplinkTlsConfig {
+  /** CA bundle (PEM) the broker's certificate must chain to; default the system CAs. */
+  readonly caFile?: string;
+  /** Client certificate (PEM) for mutual TLS; its CN is the gateway id. Needs keyFile. */
+  readonly certFile?: string;
+  /** Private key (PEM) of certFile. */
+  readonly keyFile?: string;
+  /** Verify the broker's certificate (default true; false only for commissioning). */
+  readonly rejectUnauthorized: boolean;
+  /** Host name the broker's certificate must name, when it differs from the url's host. */
+  readonly servername?: string;
 }
 
 export interface UplinkOutboxConfig {

@@ -23,6 +23,7 @@
  * catalogue, a retained 'online' heartbeat every STATUS_HEARTBEAT_MS, and a
  * retained last-will 'offline'.
  */
+import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
@@ -84,6 +85,8 @@ export interface MqttUplinkOptions {
   clock: Clock;
   username?: string;
   password?: string;
+  /** TLS for an mqtts:// url; the PEM files are read at start() (an unreadable one throws, naming it). */
+  tls?: MqttUplinkTls;
   publishIntervalMs?: number;
   keepaliveS?: number;
   software?: string;
@@ -105,6 +108,45 @@ export interface MqttUplinkOptions {
   onOutboxEvent?(event: OutboxEvent): void;
   /** Operator commands from the server (acknowledge, shelve); valid ones only, once per id. */
   onCommand?(command: GatewayCommand): void;
+}
+
+/** TLS settings of the uplink: file paths, read at start(). */
+export interface MqttUplinkTls {
+  /** CA bundle the broker's certificate must chain to; default the system CAs. */
+  caFile?: string;
+  /** Client certificate for mutual TLS (with keyFile). */
+  certFile?: string;
+  keyFile?: string;
+  /** Verify the broker's certificate (default true). */
+  rejectUnauthorized?: boolean;
+  /** Host name for SNI and the certificate check, when it differs from the url's host. */
+  servername?: string;
+}
+
+/** Reads the TLS files into mqtt.connect options; throws naming the file that cannot be read. */
+function tlsConnectOptions(tls: MqttUplinkTls | undefined): mqtt.IClientOptions {
+  if (!tls) return {};
+  const read = (key: 'caFile' | 'certFile' | 'keyFile'): Buffer | undefined => {
+    const file = tls[key];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`uplink TLS ${key} '${file}' cannot be read: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  };
+  const ca = read('caFile');
+  const cert = read('certFile');
+  const key = read('keyFile');
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  };
 }
 
 interface InFlight {
@@ -217,10 +259,12 @@ export class MqttUplink implements Uplink {
 
   async start(): Promise<void> {
     if (this.client) return;
+    const tls = tlsConnectOptions(this.options.tls);
     this.outbox.open();
     const { url, gatewayId, username, password } = this.options;
     const offline: GatewayStatus = this.status('offline');
     const client = mqtt.connect(url, {
+      ...tls,
       clientId: gatewayId,
       username,
       password,

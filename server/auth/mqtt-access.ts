@@ -102,6 +102,8 @@ export class MqttAccess {
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, { mac: Buffer; until: number }>();
   private readonly now: () => number;
+  /** scrypt verifications run (cache misses); for metrics and tests. */
+  scryptChecks = 0;
 
   constructor(private readonly options: MqttAccessOptions) {
     for (const user of options.users) this.users.set(user.username, user);
@@ -188,6 +190,7 @@ export class MqttAccess {
     const mac = createHmac('sha256', this.cacheKey).update(text).digest();
     const cached = this.verified.get(user.username);
     if (cached && cached.until > this.now() && timingSafeEqual(cached.mac, mac)) return true;
+    this.scryptChecks++;
     const ok = await verifyPassword(text, user.passwordHash);
     if (ok) {
       this.verified.set(user.username, {
