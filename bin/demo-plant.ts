@@ -86,20 +86,7 @@ try {
   process.exit(1);
 }
 
-console.log(`
-HazardWatch demo plant is running.
-  Dashboard (regulators):        ${plant.dashboardUrl}      (?lang=en for English)
-  Regulator platform:            ${plant.dashboardUrl}platform  (login regulator / demo-regulator)
-  API documentation:             ${plant.dashboardUrl}docs
-  Health:                        ${plant.dashboardUrl}api/v1/health
-  Emergency-centre receiver:     ${plant.receiver.url}/
-  MQTT broker (gateway uplink):  mqtt://127.0.0.1:${plant.server?.mqttPort}
-  Modbus gas detectors:          127.0.0.1:${plant.gasDetector.port}
-  OPC UA tank farm:              ${plant.tankFarm.endpointUrl}
-A scripted methane leak raises a level-1 alarm after about 20 s and a level-2 alarm
-(which pages the emergency centre) after about 30 s. Ctrl-C stops everything.
-`);
-
+// Signal handlers before the banner: whoever reads it may press Ctrl-C at once.
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
@@ -121,3 +108,17 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+console.log(`
+HazardWatch demo plant is running.
+  Dashboard (regulators):        ${plant.dashboardUrl}      (?lang=en for English)
+  Regulator platform:            ${plant.dashboardUrl}platform  (login regulator / demo-regulator)
+  API documentation:             ${plant.dashboardUrl}docs
+  Health:                        ${plant.dashboardUrl}api/v1/health
+  Emergency-centre receiver:     ${plant.receiver.url}/
+  MQTT broker (gateway uplink):  mqtt://127.0.0.1:${plant.server?.mqttPort}
+  Modbus gas detectors:          127.0.0.1:${plant.gasDetector.port}
+  OPC UA tank farm:              ${plant.tankFarm.endpointUrl}
+A scripted methane leak raises a level-1 alarm after about 20 s and a level-2 alarm
+(which pages the emergency centre) after about 30 s. Ctrl-C stops everything.
+`);

@@ -154,6 +154,20 @@ async function main(): Promise<void> {
     console.log(`[gas detector] relay coil ${coil} ${value ? 'ON' : 'OFF'}`);
   });
 
+  // Signal handlers before the ready lines: whoever reads them may signal at once.
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      console.log(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: stopping simulators...`);
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
   const nodeIds = Object.values(DEMO_TANK_NODE_IDS).flatMap((ids) => Object.values(ids));
   console.log('HazardWatch simulators');
   console.log(
@@ -168,19 +182,6 @@ async function main(): Promise<void> {
     console.log('                       using the demo webhook secret (set RECEIVER_SECRET)');
   }
   console.log('Ctrl+C stops.');
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) {
-      console.log(`${signal} again: exiting without waiting`);
-      process.exit(1);
-    }
-    stopping = true;
-    console.log(`${signal}: stopping simulators...`);
-    void stopAll().then(() => process.exit(0));
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 main().catch((err: unknown) => {

@@ -30,7 +30,10 @@ function run(args: string[], env: Record<string, string> = {}) {
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Exit code, or the signal's name when the process was killed by one (so a failure says which).
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal)),
+  );
   const printed = (text: string) =>
     new Promise<void>((resolve, reject) => {
       const check = () => {
