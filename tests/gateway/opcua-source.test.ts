@@ -367,6 +367,54 @@ describe('a network cut between gateway and server', () => {
   });
 });
 
+describe('a network cut longer than the session timeout (the 5 min cut, scaled down)', () => {
+  it('opens a new session and new monitored items by itself once the link is back', async () => {
+    const proxy = await cuttableProxy(tank.port);
+    const rec = recorder();
+    // Session timeout 5 s and a 12 s cut: the server expires the session during the cut,
+    // as a 5 min cut does against the default 60 s timeout. (The session timeout must stay
+    // above the subscription's keep-alive interval, keep-alive count × publishing interval.)
+    const source = newSource(device(proxy.port, [temperatureTag]), rec.sink, new ManualClock(), {
+      sessionTimeoutMs: 5_000,
+      reconnect: { initialDelayMs: 200, maxDelayMs: 1_000 },
+    });
+    const sessionsCreated: string[] = [];
+    const sessionsClosed: string[] = [];
+    const onCreate = (session: { sessionName?: string }) =>
+      sessionsCreated.push(String(session.sessionName));
+    const onClose = (session: { sessionName?: string }) =>
+      sessionsClosed.push(String(session.sessionName));
+    tank.server.on('create_session', onCreate);
+    tank.server.on('session_closed', onClose);
+    try {
+      await source.start();
+      await until(() => rec.of('TT-201').some((r) => r.quality === 'good'), 'a good value');
+      expect(sessionsCreated).toHaveLength(1);
+      proxy.cut();
+      await until(() => rec.of('TT-201').some((r) => r.reason === 'comm lost'), "'comm lost'");
+      await new Promise((resolve) => setTimeout(resolve, 12_000));
+      // The server has given up on the session: recovery cannot simply reactivate it.
+      expect(sessionsClosed).toHaveLength(1);
+      proxy.restore();
+      const before = rec.batches.length;
+      tank.temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 77.25 }));
+      await until(
+        () => rec.batches.slice(before).some((b) => b.some((r) => r.value === 77.25)),
+        'the value after the session expired',
+        20_000,
+      );
+      expect(rec.of('TT-201').filter((r) => r.reason === 'comm lost')).toHaveLength(1);
+      expect(sessionsCreated).toHaveLength(2); // a new session, not the expired one
+    } finally {
+      tank.server.off('create_session', onCreate);
+      tank.server.off('session_closed', onClose);
+      await source.stop();
+      await proxy.close();
+      tank.temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 21.5 }));
+    }
+  }, 60_000);
+});
+
 describe("readMode 'poll'", () => {
   it('reads every tag each sampling interval with Read, without a subscription', async () => {
     const rec = recorder();

@@ -87,6 +87,12 @@ export interface OpcuaSourceDeps {
   logger?: Logger;
   /** Called once per offline/online transition. */
   onDeviceStatus?: DeviceStatusListener;
+  /**
+   * Session timeout asked of the server; default 60 s. A network cut longer than this
+   * expires the session on the server, so recovery needs a new session and new
+   * subscriptions (tests shorten it to exercise that path in seconds).
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface OpcuaCounters {
@@ -214,7 +220,7 @@ export class OpcuaSource implements AcquisitionSource {
       endpointMustExist: false,
       securityMode: opcua.MessageSecurityMode[this.device.securityMode],
       securityPolicy: opcua.SecurityPolicy[this.device.securityPolicy],
-      requestedSessionTimeout: DEFAULTS.requestedSessionTimeoutMs,
+      requestedSessionTimeout: this.deps.sessionTimeoutMs ?? DEFAULTS.requestedSessionTimeoutMs,
       connectionStrategy: {
         // Retried until stop(): the count is unbounded, the delay is bounded.
         maxRetry: -1,
