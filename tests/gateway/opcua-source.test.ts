@@ -415,6 +415,27 @@ describe('a network cut longer than the session timeout (the 5 min cut, scaled d
   }, 60_000);
 });
 
+describe('a server that refuses subscriptions', () => {
+  it('falls back to polling with Read and still reports changes', async () => {
+    const capabilities = tank.server.engine.serverCapabilities;
+    const allowed = capabilities.maxSubscriptionsPerSession;
+    capabilities.maxSubscriptionsPerSession = 0; // every CreateSubscription: BadTooManySubscriptions
+    const rec = recorder();
+    const source = newSource(device(tank.port, [temperatureTag]), rec.sink);
+    try {
+      await source.start();
+      await until(() => rec.of('TT-201').some((r) => r.quality === 'good'), 'a good value');
+      tank.temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 55.5 }));
+      await until(() => rec.of('TT-201').some((r) => r.value === 55.5), 'the changed value');
+      expect(tank.server.engine.currentSubscriptionCount).toBe(0);
+    } finally {
+      capabilities.maxSubscriptionsPerSession = allowed;
+      await source.stop();
+      tank.temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 21.5 }));
+    }
+  });
+});
+
 describe("readMode 'poll'", () => {
   it('reads every tag each sampling interval with Read, without a subscription', async () => {
     const rec = recorder();

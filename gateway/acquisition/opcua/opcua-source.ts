@@ -319,7 +319,10 @@ export class OpcuaSource implements AcquisitionSource {
       this.device.samplingIntervalMs / DEFAULTS.publishesPerSample,
       DEFAULTS.minPublishingIntervalMs,
     );
-    const subscription = opcua.ClientSubscription.create(session, {
+    // createSubscription2 resolves once the server has created the subscription and
+    // rejects with its status (e.g. BadTooManySubscriptions), so the caller can fall back
+    // to polling; ClientSubscription.create reported that failure only as an unhandled error.
+    const subscription = await session.createSubscription2({
       requestedPublishingInterval: publishingInterval,
       requestedMaxKeepAliveCount: DEFAULTS.keepAliveCount,
       requestedLifetimeCount: DEFAULTS.lifetimeCount,
@@ -327,6 +330,7 @@ export class OpcuaSource implements AcquisitionSource {
       publishingEnabled: true,
       priority: 10,
     });
+    if (!this.running) return; // stopped meanwhile: disconnect() closes it with the session
     this.subscription = subscription;
     this.counters.subscriptionsCreated++;
     subscription.on('terminated', () => this.onSubscriptionBroken(subscription, 'terminated'));
