@@ -518,6 +518,14 @@ class SampleRing {
 
 /** Mutable per-limit state; fixed shape so the evaluation loop stays monomorphic. */
 class LimitState {
+  // copies of spec fields the hot loop reads (one load instead of two), declared first so the
+  // fields evaluate() touches share the object's first cache line
+  // (initialised to numbers so the fields hold unboxed-ready number representations in the object,
+  // not pointers into the spec)
+  readonly kind: number = 0;
+  readonly sign: number = 1;
+  readonly raiseAt: number = Number.NaN;
+  readonly clearBelow: number = Number.NaN;
   // condition
   active = false;
   /** True while an on-delay (inactive) or off-delay (active) runs. */
@@ -549,12 +557,7 @@ class LimitState {
   r1 = Number.NEGATIVE_INFINITY;
   r2 = Number.NEGATIVE_INFINITY;
   r3 = Number.NEGATIVE_INFINITY;
-  // copies of spec fields the hot loop reads (one load instead of two)
-  readonly sign: number;
-  readonly raiseAt: number;
-  readonly clearBelow: number;
   // signal state
-  readonly kind: number;
   ring: SampleRing | null = null;
   /** stuck: reference value and when it was last moved from. */
   ref = Number.NaN;
@@ -565,6 +568,20 @@ class LimitState {
   /** Combination limits with an `alarm` term on this limit, and that term's index. */
   readonly dependents: LimitState[] = [];
   readonly dependentTerms: number[] = [];
+  // signal parameters copied out of the spec as numbers (no string compares per reading)
+  /** rate / window: window length (ms). */
+  readonly windowMs: number = 0;
+  /** rate: per-unit scale; window: 0 average, 1 max, 2 min. */
+  readonly param: number = 0;
+  /** vote: +1 high, -1 low; the signed setpoint and the signed setpoint less the deadband. */
+  readonly voteSign: number = 1;
+  readonly voteRaise: number = 0;
+  readonly voteHold: number = 0;
+  /** vote: a bad-quality detector votes; fault: the NE 43 flag. */
+  readonly flag: boolean = false;
+  /** combination: per term, the value must lie strictly between these (±Infinity when open). */
+  readonly termAbove: Float64Array | null = null;
+  readonly termBelow: Float64Array | null = null;
   constructor(
     readonly spec: CompiledLimit,
     readonly sensor: SensorState,
@@ -574,10 +591,37 @@ class LimitState {
     this.raiseAt = spec.raiseAt;
     this.clearBelow = spec.clearBelow;
     const signal = spec.signal;
-    if (signal.kind === 'window') this.ring = new SampleRing(signal.maxSamples);
-    if (signal.kind === 'rate') this.ring = new SampleRing(600);
-    if (signal.kind === 'vote') this.flags = new Uint8Array(signal.sensors.length);
-    if (signal.kind === 'all') this.flags = new Uint8Array(signal.terms.length);
+    if (signal.kind === 'window') {
+      this.ring = new SampleRing(signal.maxSamples);
+      this.windowMs = signal.windowMs;
+      this.param = signal.fn === 'average' ? 0 : signal.fn === 'max' ? 1 : 2;
+    }
+    if (signal.kind === 'rate') {
+      this.ring = new SampleRing(600);
+      this.windowMs = signal.windowMs;
+      this.param = signal.perMs;
+    }
+    if (signal.kind === 'fault') this.flag = signal.ne43;
+    if (signal.kind === 'vote') {
+      this.flags = new Uint8Array(signal.sensors.length);
+      this.voteSign = signal.direction === 'high' ? 1 : -1;
+      this.voteRaise = signal.direction === 'high' ? signal.setpoint : -signal.setpoint;
+      this.voteHold = this.voteRaise - signal.deadband;
+      this.flag = signal.faultVotes;
+    }
+    if (signal.kind === 'all') {
+      const n = signal.terms.length;
+      this.flags = new Uint8Array(n);
+      const above = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+      const below = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
+      for (let i = 0; i < n; i++) {
+        const term = signal.terms[i] as { above?: number; below?: number };
+        if (term.above !== undefined) above[i] = term.above;
+        if (term.below !== undefined) below[i] = term.below;
+      }
+      this.termAbove = above;
+      this.termBelow = below;
+    }
   }
 }
 
@@ -1136,24 +1180,23 @@ export class AlarmEngine {
     v: number,
     ts: number,
   ): number {
-    const signal = limit.spec.signal;
     switch (limit.kind) {
       case K_RATE: {
         if (Number.isNaN(v)) return Number.NaN;
         const ring = limit.ring!;
-        const windowMs = (signal as { windowMs: number }).windowMs;
+        const windowMs = limit.windowMs;
         ring.push(ts, v, windowMs);
         const span = ts - ring.oldestTs();
         if (span < windowMs / 2) return Number.NaN; // not enough history yet
-        return ((v - ring.oldestValue()) / span) * (signal as { perMs: number }).perMs;
+        return ((v - ring.oldestValue()) / span) * limit.param;
       }
       case K_WINDOW: {
         if (Number.isNaN(v)) return Number.NaN;
         const ring = limit.ring!;
-        const spec = signal as { fn: string; windowMs: number };
-        ring.push(ts, v, spec.windowMs);
-        if (spec.fn === 'average') return ring.sum / ring.size;
-        return spec.fn === 'max' ? ring.max() : ring.min();
+        ring.push(ts, v, limit.windowMs);
+        const fn = limit.param;
+        if (fn === 0) return ring.sum / ring.size;
+        return fn === 1 ? ring.max() : ring.min();
       }
       case K_STALE: {
         const age = this.batchNow - ts;
@@ -1162,11 +1205,11 @@ export class AlarmEngine {
       case K_FAULT: {
         if (sensor.quality !== 'bad') return 0;
         const ne43 = sensor.reason.startsWith(NE43_REASON_PREFIX);
-        return ne43 === (signal as { ne43: boolean }).ne43 ? 1 : 0;
+        return ne43 === limit.flag ? 1 : 0;
       }
       case K_STUCK: {
         if (Number.isNaN(v)) return Number.NaN;
-        const tolerance = (signal as { tolerance: number }).tolerance;
+        const tolerance = (limit.spec.signal as { tolerance: number }).tolerance;
         if (Number.isNaN(limit.ref) || Math.abs(v - limit.ref) > tolerance) {
           limit.ref = v;
           limit.changedAt = ts;
@@ -1174,21 +1217,15 @@ export class AlarmEngine {
         return ts - limit.changedAt;
       }
       case K_VOTE: {
-        const spec = signal as {
-          direction: string;
-          setpoint: number;
-          deadband: number;
-          faultVotes: boolean;
-        };
         const flags = limit.flags!;
+        const held = flags[input]!;
         let vote: number;
-        if (Number.isNaN(v)) vote = spec.faultVotes ? 1 : flags[input]!;
+        if (Number.isNaN(v)) vote = limit.flag ? 1 : held;
         else {
-          const x = spec.direction === 'high' ? v : -v;
-          const sp = spec.direction === 'high' ? spec.setpoint : -spec.setpoint;
-          vote = flags[input] === 1 ? (x >= sp - spec.deadband ? 1 : 0) : x >= sp ? 1 : 0;
+          const x = limit.voteSign * v;
+          vote = held === 1 ? (x >= limit.voteHold ? 1 : 0) : x >= limit.voteRaise ? 1 : 0;
         }
-        if (vote !== flags[input]) {
+        if (vote !== held) {
           flags[input] = vote;
           limit.flagCount += vote === 1 ? 1 : -1;
         }
@@ -1196,14 +1233,7 @@ export class AlarmEngine {
       }
       case K_ALL: {
         if (Number.isNaN(v)) return !Number.isNaN(limit.x) ? limit.x : 0;
-        const term = (signal as { terms: readonly { above?: number; below?: number }[] }).terms[
-          input
-        ]!;
-        const holds =
-          (term.above === undefined || v > term.above) &&
-          (term.below === undefined || v < term.below)
-            ? 1
-            : 0;
+        const holds = v > limit.termAbove![input]! && v < limit.termBelow![input]! ? 1 : 0;
         this.setFlag(limit, input, holds);
         return limit.flagCount === limit.flags!.length ? 1 : 0;
       }
