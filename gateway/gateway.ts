@@ -135,8 +135,7 @@ export class Gateway {
     this.outputWriter = new ModbusOutputWriter(this.engine.compiled.outputs);
     this.linkage = new LinkageRunner(this.engine.compiled, this.outputWriter, {
       clock: this.clock,
-      // Its own failure alarms run no actions (no loop of retries through the rules).
-      onTransition: (transition) => this.emit([transition], false),
+      onTransition: (transition) => this.emit([transition]),
     });
     this.uplink = options.uplink ?? this.createUplink(config, options);
     this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
@@ -301,7 +300,7 @@ export class Gateway {
     for (const o of this.observers) o.onReadings?.(readings);
   }
 
-  private emit(transitions: readonly EdgeAlarmTransition[], runLinkage = true): void {
+  private emit(transitions: readonly EdgeAlarmTransition[]): void {
     for (const transition of transitions) {
       log.info(
         {
@@ -316,6 +315,6 @@ export class Gateway {
       this.uplink.publishAlarm(transition);
       for (const o of this.observers) o.onAlarm?.(transition);
     }
-    if (runLinkage && transitions.length > 0) this.linkage.handle(transitions);
+    if (transitions.length > 0) this.linkage.handle(transitions);
   }
 }

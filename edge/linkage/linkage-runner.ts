@@ -51,6 +51,12 @@ export class LinkageRunner {
   private stopped = false;
   /** Open linkage-failure alarms by `${ruleId}#${index}`. */
   private readonly failures = new Map<string, EdgeAlarmTransition>();
+  /**
+   * Ids of the failure alarms this runner reports. They carry their rule's id, so
+   * when they come back through handle() (the gateway hands every transition to the
+   * runner) they must not run that rule's actions: a broken relay would loop.
+   */
+  private readonly ownAlarmIds = new Set<string>();
   readonly results: LinkageResult[] = [];
 
   constructor(
@@ -73,6 +79,7 @@ export class LinkageRunner {
   /** Queues the actions these transitions trigger; returns at once. */
   handle(transitions: readonly EdgeAlarmTransition[]): void {
     for (const transition of transitions) {
+      if (this.ownAlarmIds.has(transition.alarmId)) continue;
       const actions = this.actions.get(transition.ruleId);
       if (!actions || transition.drill || transition.state === 'out-of-service') continue;
       const limit = limitOf(transition);
@@ -145,6 +152,7 @@ export class LinkageRunner {
           state: 'normal',
           message: `linkage restored: ${detail}`,
         });
+        this.ownAlarmIds.delete(open.alarmId);
       }
       return;
     }
@@ -173,6 +181,7 @@ export class LinkageRunner {
     if (transition.installationId !== undefined) failure.installationId = transition.installationId;
     if (transition.location !== undefined) failure.location = transition.location;
     this.failures.set(key, failure);
+    this.ownAlarmIds.add(failure.alarmId);
     this.options.onTransition(failure);
   }
 

@@ -384,11 +384,11 @@ export class MqttUplink implements Uplink {
 
   publishAlarm(transition: AlarmTransitionPayload): void {
     if (!this.client) throw new Error('uplink not started');
+    const payload = (seq: number) =>
+      JSON.stringify({ ...this.envelope(seq), ...transition } satisfies AlarmEvent);
     let entry: OutboxEntry;
     try {
-      entry = this.outbox.appendAlarm((seq) =>
-        JSON.stringify({ ...this.envelope(seq), ...transition } satisfies AlarmEvent),
-      );
+      entry = this.outbox.appendAlarm(payload);
     } catch (err) {
       // Not durable, but not silent: send it once directly and say so.
       log.error(
@@ -396,11 +396,7 @@ export class MqttUplink implements Uplink {
         'alarm could not be written to the outbox; sending it without store-and-forward',
       );
       const seq = this.outbox.takeVolatileSeq();
-      this.client.publish(
-        this.topics.alarm,
-        JSON.stringify({ ...this.envelope(seq), ...transition }),
-        { qos: 1 },
-      );
+      this.client.publish(this.topics.alarm, payload(seq), { qos: 1 });
       return;
     }
     if (this.ready) {

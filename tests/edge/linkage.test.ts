@@ -58,7 +58,7 @@ function setup(text: string) {
     clock,
     onTransition: (t) => failures.push(t),
   });
-  return { engine, runner, failures, clock };
+  return { engine, runner, failures, clock, writer };
 }
 
 /** A Modbus device of our own: holding registers writable, coil 5 a stuck relay (ignores writes). */
@@ -89,6 +89,30 @@ async function startDevice(given?: number) {
 }
 
 describe('local linkage (Modbus writes with readback)', () => {
+  it('runs no actions for its own failure alarms when they come back through handle(), as in the gateway', async () => {
+    const port = await freePort(); // nothing listens here: every write fails
+    const { engine, writer, failures } = setup(
+      rules(
+        port,
+        '      - { on: raised, output: relay-1, coil: 2, value: true, description: beacon on any raise }\n',
+      ),
+    );
+    // The gateway hands every transition, the runner's own included, back to the runner.
+    const feedBack = new LinkageRunner(engine.compiled, writer, {
+      clock: new ManualClock(T0),
+      onTransition: (t) => {
+        failures.push(t);
+        feedBack.handle([t]);
+      },
+    });
+    feedBack.handle(engine.evaluate([gas(25, T0)]));
+    await feedBack.idle();
+    // Two actions run for the level-1 raise (ventilation, beacon), each failing once: two
+    // results and two failure alarms, and the failure alarms' own raises start nothing.
+    expect(feedBack.results).toHaveLength(2);
+    expect(failures.map((f) => f.transition)).toEqual(['raised', 'raised']);
+  });
+
   it('starts ventilation and sounds the siren on the gas detector simulator, and stops ventilation on clear', async () => {
     const detector = new ModbusGasDetectorSimulator({
       port: 0,
