@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import type { AlarmRecord } from './ledger.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -227,13 +227,12 @@ export class DisposalLedger {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(SCHEMA);
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare disposal ledger '${this.options.path}'`, { cause: err });
-    }
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      SCHEMA,
+      `disposal ledger '${this.options.path}'`,
+    );
     this.db = db;
   }
 

@@ -16,7 +16,7 @@ import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { AlarmEvent } from '../../protocol/index.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 
 const log = createLogger('server.alarms');
 
@@ -252,14 +252,15 @@ export class AlarmLedger {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(SCHEMA);
-      this.recordTransaction = this.prepareRecord(db);
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare alarm ledger '${this.options.path}'`, { cause: err });
-    }
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      (db) => {
+        db.exec(SCHEMA);
+        this.recordTransaction = this.prepareRecord(db);
+      },
+      `alarm ledger '${this.options.path}'`,
+    );
     this.db = db;
   }
 

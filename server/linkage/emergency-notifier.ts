@@ -29,7 +29,7 @@ import {
 } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import { buildNotification } from './notification.js';
 
 const log = createLogger('server.linkage');
@@ -175,13 +175,12 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(SCHEMA);
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare linkage deliveries '${this.options.path}'`, { cause: err });
-    }
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      SCHEMA,
+      `linkage deliveries '${this.options.path}'`,
+    );
     this.db = db;
     this.stopping = false;
     const pending = db

@@ -15,7 +15,7 @@ import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { EmergencyNotification } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import { notificationIdFor } from './emergency-notifier.js';
 import { buildNotification } from './notification.js';
 
@@ -70,9 +70,10 @@ export class MqttLinkage {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(`
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      `
 CREATE TABLE IF NOT EXISTS linkage_mqtt (
   notification_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
   state TEXT NOT NULL, created_at INTEGER NOT NULL, published_at INTEGER
@@ -80,13 +81,9 @@ CREATE TABLE IF NOT EXISTS linkage_mqtt (
 CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
   notification_id TEXT NOT NULL, centre_id TEXT NOT NULL, received_at INTEGER NOT NULL,
   PRIMARY KEY (notification_id, centre_id)
-);`);
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare MQTT linkage tables in '${this.options.path}'`, {
-        cause: err,
-      });
-    }
+);`,
+      `MQTT linkage tables in '${this.options.path}'`,
+    );
     this.db = db;
   }
 

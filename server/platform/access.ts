@@ -13,7 +13,7 @@
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import type { Jurisdiction, Role, UserConfig } from './config.js';
 
 export const ACCESS_DEFAULTS = {
@@ -180,14 +180,13 @@ export class AccessControl {
         },
       });
     }
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(`CREATE TABLE IF NOT EXISTS platform_sessions (
-        token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at INTEGER NOT NULL)`);
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare sessions in '${this.options.path}'`, { cause: err });
-    }
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      `CREATE TABLE IF NOT EXISTS platform_sessions (
+        token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+      `sessions in '${this.options.path}'`,
+    );
     this.db = db;
   }
 

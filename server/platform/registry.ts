@@ -11,7 +11,7 @@ import type { SensorInfo } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EnterpriseInfo } from '../config/index.js';
 import type { GatewayPresence } from '../gateways.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from '../store/sqlite.js';
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import type { InstallationConfig, Jurisdiction } from './config.js';
 import { type GradingResult, gradeInstallation } from './grading.js';
 
@@ -167,45 +167,46 @@ export class Registry {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(SCHEMA);
-      const upsertEnterprise = db.prepare(
-        `INSERT INTO registry_enterprises (id, name, province, city, county, park) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, province = excluded.province,
-           city = excluded.city, county = excluded.county, park = excluded.park`,
-      );
-      const upsertInstallation = db.prepare(
-        `INSERT INTO registry_installations (id, enterprise_id, name, people_within_500m, inventory)
-         VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, name = excluded.name,
-           people_within_500m = excluded.people_within_500m, inventory = excluded.inventory`,
-      );
-      db.transaction(() => {
-        for (const e of this.options.enterprises) {
-          upsertEnterprise.run(
-            e.id,
-            e.name,
-            e.province ?? null,
-            e.city ?? null,
-            e.county ?? null,
-            e.park ?? null,
-          );
-        }
-        for (const i of this.options.installations) {
-          upsertInstallation.run(
-            i.id,
-            i.enterpriseId,
-            i.name,
-            i.peopleWithin500m,
-            JSON.stringify(i.inventory),
-          );
-        }
-      })();
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare the registry in '${this.options.path}'`, { cause: err });
-    }
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      (db) => {
+        db.exec(SCHEMA);
+        const upsertEnterprise = db.prepare(
+          `INSERT INTO registry_enterprises (id, name, province, city, county, park) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET name = excluded.name, province = excluded.province,
+             city = excluded.city, county = excluded.county, park = excluded.park`,
+        );
+        const upsertInstallation = db.prepare(
+          `INSERT INTO registry_installations (id, enterprise_id, name, people_within_500m, inventory)
+           VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, name = excluded.name,
+             people_within_500m = excluded.people_within_500m, inventory = excluded.inventory`,
+        );
+        db.transaction(() => {
+          for (const e of this.options.enterprises) {
+            upsertEnterprise.run(
+              e.id,
+              e.name,
+              e.province ?? null,
+              e.city ?? null,
+              e.county ?? null,
+              e.park ?? null,
+            );
+          }
+          for (const i of this.options.installations) {
+            upsertInstallation.run(
+              i.id,
+              i.enterpriseId,
+              i.name,
+              i.peopleWithin500m,
+              JSON.stringify(i.inventory),
+            );
+          }
+        })();
+      },
+      `the registry in '${this.options.path}'`,
+    );
     this.db = db;
   }
 

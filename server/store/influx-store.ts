@@ -41,15 +41,16 @@ import {
   timeMs,
 } from './influxql.js';
 import { SeriesLimiter } from './series-limit.js';
-import type {
-  AggregateBucket,
-  AggregateQuery,
-  LatestQuery,
-  LatestReading,
-  RangeQuery,
-  ReadingValue,
-  StoredReading,
-  TelemetryStore,
+import {
+  type AggregateBucket,
+  type AggregateQuery,
+  type LatestQuery,
+  type LatestReading,
+  latestReadingOf,
+  type RangeQuery,
+  type ReadingValue,
+  type StoredReading,
+  type TelemetryStore,
 } from './telemetry-store.js';
 
 const log = createLogger('server.store.influx');
@@ -384,17 +385,7 @@ export class InfluxTelemetryStore implements TelemetryStore {
       const key = latestKey(gatewayId, reading.sensorId);
       const current = this.latestByKey.get(key);
       if (current && current.ts > reading.ts) continue;
-      const latest: LatestReading = {
-        gatewayId,
-        enterpriseId,
-        sensorId: reading.sensorId,
-        value: reading.value,
-        quality: reading.quality,
-        ts: reading.ts,
-        receivedAt,
-      };
-      if (reading.reason !== undefined) latest.reason = reading.reason;
-      this.latestByKey.set(key, latest);
+      this.latestByKey.set(key, latestReadingOf(gatewayId, enterpriseId, reading, receivedAt));
     }
   }
 

@@ -32,16 +32,17 @@ import { createLogger } from '../../common/logger.js';
 import type { Quality, Reading, TelemetryBatch } from '../../protocol/index.js';
 import { MIN_RETENTION_DAYS } from './config.js';
 import { SeriesLimiter } from './series-limit.js';
-import { type OpenOptions, openDatabase, type SqliteDatabase } from './sqlite.js';
-import type {
-  AggregateBucket,
-  AggregateQuery,
-  LatestQuery,
-  LatestReading,
-  RangeQuery,
-  ReadingValue,
-  StoredReading,
-  TelemetryStore,
+import { type OpenOptions, openWithSchema, type SqliteDatabase } from './sqlite.js';
+import {
+  type AggregateBucket,
+  type AggregateQuery,
+  type LatestQuery,
+  type LatestReading,
+  latestReadingOf,
+  type RangeQuery,
+  type ReadingValue,
+  type StoredReading,
+  type TelemetryStore,
 } from './telemetry-store.js';
 
 const log = createLogger('server.store');
@@ -211,19 +212,20 @@ export class SqliteTelemetryStore implements TelemetryStore {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openDatabase(this.options.path, this.options);
-    try {
-      db.exec(SCHEMA);
-      this.statements = this.prepare(db);
-      this.writeTransaction = db.transaction(
-        (batches: readonly TelemetryBatch[], receivedAt: number) =>
-          this.insertGroup(batches, receivedAt),
-      );
-      this.loadLatest(db);
-    } catch (err) {
-      db.close();
-      throw new Error(`cannot prepare telemetry store '${this.options.path}'`, { cause: err });
-    }
+    const db = openWithSchema(
+      this.options.path,
+      this.options,
+      (db) => {
+        db.exec(SCHEMA);
+        this.statements = this.prepare(db);
+        this.writeTransaction = db.transaction(
+          (batches: readonly TelemetryBatch[], receivedAt: number) =>
+            this.insertGroup(batches, receivedAt),
+        );
+        this.loadLatest(db);
+      },
+      `telemetry store '${this.options.path}'`,
+    );
     this.db = db;
     log.info({ path: this.options.path, series: this.seriesIds.size }, 'telemetry store open');
     this.pruneExpired();
@@ -505,17 +507,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
     }
     const updated: LatestReading[] = [];
     for (const { reading, gatewayId, enterpriseId } of newest.values()) {
-      const latest: LatestReading = {
-        gatewayId,
-        enterpriseId,
-        sensorId: reading.sensorId,
-        value: reading.value,
-        quality: reading.quality,
-        ts: reading.ts,
-        receivedAt,
-      };
-      if (reading.reason !== undefined) latest.reason = reading.reason;
-      updated.push(latest);
+      updated.push(latestReadingOf(gatewayId, enterpriseId, reading, receivedAt));
     }
     return updated;
   }

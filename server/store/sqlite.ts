@@ -46,3 +46,27 @@ export function openDatabase(path: string, options: OpenOptions = {}): SqliteDat
   db.pragma(`synchronous = ${options.synchronous ?? SQLITE_DEFAULTS.synchronous}`);
   return db;
 }
+
+/**
+ * Opens the database (as `openDatabase`) and prepares it: runs `setup` (a schema
+ * script, or a function that also prepares statements or seeds rows). If setup
+ * throws, the handle is closed and the error is rethrown as
+ * `cannot prepare ${what}` with the original as `cause`; `what` names the
+ * component and quotes its path, e.g. `alarm ledger '/data/alarms.db'`.
+ */
+export function openWithSchema(
+  path: string,
+  options: OpenOptions,
+  setup: string | ((db: SqliteDatabase) => void),
+  what: string,
+): SqliteDatabase {
+  const db = openDatabase(path, options);
+  try {
+    if (typeof setup === 'string') db.exec(setup);
+    else setup(db);
+  } catch (err) {
+    db.close();
+    throw new Error(`cannot prepare ${what}`, { cause: err });
+  }
+  return db;
+}

@@ -3,7 +3,7 @@
  * (sqlite-store.ts) and the InfluxDB store (influx-store.ts). Every backend
  * passes the shared suite in tests/server/telemetry-store-suite.ts.
  */
-import type { Quality, TelemetryBatch } from '../../protocol/index.js';
+import type { Quality, Reading, TelemetryBatch } from '../../protocol/index.js';
 
 export type ReadingValue = number | boolean | string | null;
 
@@ -19,6 +19,26 @@ export interface LatestReading {
   ts: number;
   /** When the server received it, epoch ms (server clock). */
   receivedAt: number;
+}
+
+/** The `LatestReading` for `reading` of a batch from `gatewayId`, received at `receivedAt` (epoch ms). */
+export function latestReadingOf(
+  gatewayId: string,
+  enterpriseId: string,
+  reading: Reading,
+  receivedAt: number,
+): LatestReading {
+  const latest: LatestReading = {
+    gatewayId,
+    enterpriseId,
+    sensorId: reading.sensorId,
+    value: reading.value,
+    quality: reading.quality,
+    ts: reading.ts,
+    receivedAt,
+  };
+  if (reading.reason !== undefined) latest.reason = reading.reason;
+  return latest;
 }
 
 /** One stored reading, as read back from the store. */
