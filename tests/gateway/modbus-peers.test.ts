@@ -11,11 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../common/clock.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
 import { ModbusLinkPool } from '../../gateway/acquisition/modbus/link.js';
-import { ModbusSource } from '../../gateway/acquisition/modbus/modbus-source.js';
 import type {
   ModbusDeviceConfig,
   ModbusTagConfig,
@@ -24,28 +22,17 @@ import type {
   WordOrder,
 } from '../../gateway/config/types.js';
 import type { Reading } from '../../protocol/payloads.js';
-import { ModbusDeviceSimulator } from '../../simulators/modbus-device.js';
+import { modbusFixtures, recorder, rtuDevice, tag, until } from './modbus-fixtures.js';
 
 const run = promisify(execFile);
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const DEBIAN_PYTHON = '/usr/bin/python3';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { cleanups, simulator: startSimulator, serialSimulator, source } = modbusFixtures();
 
 function requireTool(file: string, pkg: string): void {
   if (!existsSync(file)) {
     throw new Error(`${file} is missing: install Debian's '${pkg}' (apt-get install -y ${pkg})`);
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -100,45 +87,24 @@ async function serialCable(): Promise<{ a: string; b: string }> {
   return { a, b };
 }
 
-function recorder() {
-  const batches: Reading[][] = [];
-  return {
-    sink: (readings: Reading[]) => {
-      batches.push(readings);
-    },
-    of: (sensorId: string) => batches.flat().filter((r) => r.sensorId === sensorId),
-    latest: () => new Map(batches.flat().map((r) => [r.sensorId, r])),
-  };
-}
-
 function startSource(
   config: ModbusDeviceConfig,
   sink: (r: Reading[]) => void,
   links?: ModbusLinkPool,
 ) {
-  const source = new ModbusSource(config, sink, {
-    clock: new ManualClock(),
-    backoff: { initialMs: 100, maxMs: 300 },
-    ...(links ? { links } : {}),
-  });
-  cleanups.push(() => source.stop());
-  return source.start().then(() => source);
+  const s = source(config, sink, links ? { links } : {});
+  return s.start().then(() => s);
 }
 
 describe('mbpoll (Debian) against the project simulator', () => {
-  async function simulator() {
-    const sim = new ModbusDeviceSimulator({
-      units: [
-        {
-          unitId: 1,
-          // float32 21.5 (0x41AC0000) big-endian words at 10..11
-          registers: { holding: { 0: [111, 222, 333], 10: [0x41ac, 0x0000] } },
-        },
-      ],
-    });
-    await sim.start();
-    cleanups.push(() => sim.stop());
-    return sim;
+  function simulator() {
+    return startSimulator([
+      {
+        unitId: 1,
+        // float32 21.5 (0x41AC0000) big-endian words at 10..11
+        registers: { holding: { 0: [111, 222, 333], 10: [0x41ac, 0x0000] } },
+      },
+    ]);
   }
 
   it('reads holding registers and a float32 over Modbus TCP', async () => {
@@ -173,11 +139,7 @@ describe('mbpoll (Debian) against the project simulator', () => {
   it('reads the simulator over RTU through a socat serial cable', async () => {
     requireTool('/usr/bin/mbpoll', 'mbpoll');
     const cable = await serialCable();
-    const sim = new ModbusDeviceSimulator({
-      units: [{ unitId: 7, registers: { holding: { 3: 777 } } }],
-    });
-    await sim.attachSerial(cable.b);
-    cleanups.push(() => sim.stop());
+    await serialSimulator(cable.b, [{ unitId: 7, registers: { holding: { 3: 777 } } }]);
     const result = await run('/usr/bin/mbpoll', [
       '-m',
       'rtu',
@@ -234,22 +196,16 @@ describe('the gateway against pymodbus (Debian), an independent Modbus TCP serve
       /READY/,
     );
 
-    const tags: ModbusTagConfig[] = entries.map((entry) => ({
-      sensorId: entry.sensorId,
-      name: entry.sensorId,
-      kind: 'other',
-      unit: '',
-      register: {
+    const tags: ModbusTagConfig[] = entries.map((entry) =>
+      tag(entry.sensorId, {
         table: entry.table,
         address: entry.address,
         type: entry.type,
         wordOrder: entry.wordOrder ?? 'ABCD',
-        scale: 1,
-        offset: 0,
         ...(entry.count !== undefined ? { count: entry.count } : {}),
         ...(entry.bit !== undefined ? { bit: entry.bit } : {}),
-      },
-    }));
+      }),
+    );
     const rec = recorder();
     const source = await startSource(
       {
@@ -296,43 +252,22 @@ function pick(reading: Reading | undefined) {
 describe('Modbus RTU over a serial port (socat virtual cable)', () => {
   it('reads two unit ids on one bus, requests serialised, values right', async () => {
     const cable = await serialCable();
-    const sim = new ModbusDeviceSimulator({
-      units: [
-        { unitId: 1, registers: { holding: { 0: 101 }, input: { 0: 0x41ac, 1: 0 } } },
-        { unitId: 2, registers: { holding: { 0: 202 } } },
-      ],
-    });
-    await sim.attachSerial(cable.b);
-    cleanups.push(() => sim.stop());
+    await serialSimulator(cable.b, [
+      { unitId: 1, registers: { holding: { 0: 101 }, input: { 0: 0x41ac, 1: 0 } } },
+      { unitId: 2, registers: { holding: { 0: 202 } } },
+    ]);
     const links = new ModbusLinkPool({ backoff: { initialMs: 100, maxMs: 300 } });
-    const rtu = (id: string, unitId: number, tags: ModbusTagConfig[]): ModbusDeviceConfig => ({
-      id,
-      protocol: 'modbus-rtu',
-      serialPort: cable.a,
-      baudRate: 115_200,
-      parity: 'even',
-      dataBits: 8,
-      stopBits: 1,
-      unitId,
-      pollIntervalMs: 50,
-      timeoutMs: 300,
-      maxRegistersPerRead: 125,
-      tags,
-    });
-    const tag = (sensorId: string, table: RegisterTable, type: RegisterType): ModbusTagConfig => ({
-      sensorId,
-      name: sensorId,
-      kind: 'other',
-      unit: '',
-      register: { table, address: 0, type, wordOrder: 'ABCD', scale: 1, offset: 0 },
-    });
+    const rtu = (id: string, unitId: number, tags: ModbusTagConfig[]) =>
+      rtuDevice(cable.a, id, unitId, tags);
+    const typed = (sensorId: string, table: RegisterTable, type: RegisterType) =>
+      tag(sensorId, { table, address: 0, type });
     const rec = recorder();
     await startSource(
-      rtu('rtu-1', 1, [tag('R1', 'holding', 'uint16'), tag('F1', 'input', 'float32')]),
+      rtu('rtu-1', 1, [typed('R1', 'holding', 'uint16'), typed('F1', 'input', 'float32')]),
       rec.sink,
       links,
     );
-    await startSource(rtu('rtu-2', 2, [tag('R2', 'holding', 'uint16')]), rec.sink, links);
+    await startSource(rtu('rtu-2', 2, [typed('R2', 'holding', 'uint16')]), rec.sink, links);
     await until(
       () => rec.of('R1').length >= 10 && rec.of('R2').length >= 10,
       'ten polls of each unit',
@@ -346,43 +281,17 @@ describe('Modbus RTU over a serial port (socat virtual cable)', () => {
     const cable = await serialCable();
     // Two reads of the same function code and length from one unit: a late reply to the
     // first taken as the answer to the second would swap the values.
-    const sim = new ModbusDeviceSimulator({
-      units: [{ unitId: 1, registers: { holding: { 0: 111, 100: 222 } } }],
-      faults: [{ kind: 'delay', ms: 300, table: 'holding', from: 0, to: 0, times: 3 }],
-    });
-    await sim.attachSerial(cable.b);
-    cleanups.push(() => sim.stop());
-    const word = (sensorId: string, address: number): ModbusTagConfig => ({
-      sensorId,
-      name: sensorId,
-      kind: 'other',
-      unit: '',
-      register: {
-        table: 'holding',
-        address,
-        type: 'uint16',
-        wordOrder: 'ABCD',
-        scale: 1,
-        offset: 0,
-      },
-    });
+    await serialSimulator(
+      cable.b,
+      [{ unitId: 1, registers: { holding: { 0: 111, 100: 222 } } }],
+      [{ kind: 'delay', ms: 300, table: 'holding', from: 0, to: 0, times: 3 }],
+    );
+    const word = (sensorId: string, address: number) =>
+      tag(sensorId, { table: 'holding', address });
     const rec = recorder();
     const links = new ModbusLinkPool({ backoff: { initialMs: 100, maxMs: 300 } });
     await startSource(
-      {
-        id: 'rtu-late',
-        protocol: 'modbus-rtu',
-        serialPort: cable.a,
-        baudRate: 115_200,
-        parity: 'even',
-        dataBits: 8,
-        stopBits: 1,
-        unitId: 1,
-        pollIntervalMs: 50,
-        timeoutMs: 150,
-        maxRegistersPerRead: 125,
-        tags: [word('A', 0), word('B', 100)],
-      },
+      rtuDevice(cable.a, 'rtu-late', 1, [word('A', 0), word('B', 100)], { timeoutMs: 150 }),
       rec.sink,
       links,
     );
@@ -392,17 +301,7 @@ describe('Modbus RTU over a serial port (socat virtual cable)', () => {
       10_000,
     );
     expect(rec.of('A').some((r) => r.reason === 'timeout')).toBe(true);
-    expect(
-      rec
-        .of('A')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 111),
-    ).toBe(true);
-    expect(
-      rec
-        .of('B')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 222),
-    ).toBe(true);
+    expect(rec.onlyValue('A', 111)).toBe(true);
+    expect(rec.onlyValue('B', 222)).toBe(true);
   });
 });

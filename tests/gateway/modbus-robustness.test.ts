@@ -1,100 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { Acquisition } from '../../gateway/acquisition/index.js';
 import { ModbusLinkPool } from '../../gateway/acquisition/modbus/link.js';
-import { ModbusSource } from '../../gateway/acquisition/modbus/modbus-source.js';
+import type { ModbusSource } from '../../gateway/acquisition/modbus/modbus-source.js';
 import type { DeviceStatusEvent } from '../../gateway/acquisition/source.js';
 import { WriteError } from '../../gateway/acquisition/writer.js';
-import type {
-  ModbusDeviceConfig,
-  ModbusRegisterConfig,
-  ModbusTagConfig,
-} from '../../gateway/config/types.js';
-import type { Reading } from '../../protocol/payloads.js';
-import { ModbusDeviceSimulator, type UnitSpec } from '../../simulators/modbus-device.js';
+import type { Fault, ModbusDeviceSimulator, UnitSpec } from '../../simulators/modbus-device.js';
+import { device, modbusFixtures, recorder, tag, until } from './modbus-fixtures.js';
 
-const running: { stop(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((r) => r.stop()));
-});
-
-function tag(
-  sensorId: string,
-  register: Partial<ModbusRegisterConfig> & Pick<ModbusRegisterConfig, 'table' | 'address'>,
-  extra: Partial<ModbusTagConfig> = {},
-): ModbusTagConfig {
-  return {
-    sensorId,
-    name: sensorId,
-    kind: 'other',
-    unit: '',
-    register: { type: 'uint16', wordOrder: 'ABCD', scale: 1, offset: 0, ...register },
-    ...extra,
-  };
-}
-
-async function simulator(units: UnitSpec[], transport: 'tcp' | 'rtu-tcp' = 'tcp') {
-  const sim = new ModbusDeviceSimulator({ units, transport });
-  await sim.start();
-  running.push(sim);
-  return sim;
-}
-
-function device(
-  sim: ModbusDeviceSimulator,
-  tags: ModbusTagConfig[],
-  extra: Partial<ModbusDeviceConfig> = {},
-): ModbusDeviceConfig {
-  return {
-    id: 'dev-1',
-    protocol: 'modbus-tcp',
-    host: '127.0.0.1',
-    port: sim.port,
-    unitId: 1,
-    pollIntervalMs: 50,
-    timeoutMs: 150,
-    maxRegistersPerRead: 125,
-    tags,
-    ...extra,
-  } as ModbusDeviceConfig;
-}
-
-function recorder() {
-  const batches: Reading[][] = [];
-  return {
-    batches,
-    sink: (readings: Reading[]) => {
-      batches.push(readings);
-    },
-    of: (sensorId: string) => batches.flat().filter((r) => r.sensorId === sensorId),
-  };
-}
-
-function source(
-  config: ModbusDeviceConfig,
-  sink: (r: Reading[]) => void,
-  extra: {
-    links?: ModbusLinkPool;
-    onDeviceStatus?: (e: DeviceStatusEvent) => void;
-    backoff?: { initialMs: number; maxMs: number };
-  } = {},
-) {
-  const s = new ModbusSource(config, sink, {
-    clock: new ManualClock(),
-    backoff: { initialMs: 100, maxMs: 300 },
-    ...extra,
-  });
-  running.push(s);
-  return s;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const { cleanups, simulator, source } = modbusFixtures();
 
 describe('Modbus replies that do not belong to their request', () => {
   // Two reads of the same function code and length, with different values: a late reply
@@ -116,51 +30,37 @@ describe('Modbus replies that do not belong to their request', () => {
       'good A readings',
     );
     expect(rec.of('A').some((r) => r.reason === 'timeout')).toBe(true);
-    expect(
-      rec
-        .of('A')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 111),
-    ).toBe(true);
-    expect(
-      rec
-        .of('B')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 222),
-    ).toBe(true);
+    expect(rec.onlyValue('A', 111)).toBe(true);
+    expect(rec.onlyValue('B', 222)).toBe(true);
   });
 
-  it('reconnects on a reply with the wrong unit id, and never reports its value', async () => {
+  /** Starts a source against a simulator with `fault`; resolves once `sensorId` is good again after a reconnect. */
+  async function reconnectAfter(fault: Fault, sensorId: string) {
     const sim = await simulator(units);
-    sim.addFault({ kind: 'wrong-unit', table: 'holding', from: 100, to: 100, times: 1 });
+    sim.addFault(fault);
     const rec = recorder();
     const s = source(twoBlocks(sim), rec.sink);
     await s.start();
     await until(() => s.counters.reconnects >= 1, 'a reconnect');
-    await until(() => rec.of('B').at(-1)?.quality === 'good', 'B good again');
-    expect(
-      rec
-        .of('B')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 222),
-    ).toBe(true);
+    await until(() => rec.of(sensorId).at(-1)?.quality === 'good', `${sensorId} good again`);
+    return rec;
+  }
+
+  it('reconnects on a reply with the wrong unit id, and never reports its value', async () => {
+    const rec = await reconnectAfter(
+      { kind: 'wrong-unit', table: 'holding', from: 100, to: 100, times: 1 },
+      'B',
+    );
+    expect(rec.onlyValue('B', 222)).toBe(true);
     expect(rec.of('B').some((r) => r.reason === 'reply mismatch')).toBe(true);
   });
 
   it('reconnects on a reply with the wrong function code', async () => {
-    const sim = await simulator(units);
-    sim.addFault({ kind: 'wrong-function', table: 'holding', from: 0, to: 0, times: 1 });
-    const rec = recorder();
-    const s = source(twoBlocks(sim), rec.sink);
-    await s.start();
-    await until(() => s.counters.reconnects >= 1, 'a reconnect');
-    await until(() => rec.of('A').at(-1)?.quality === 'good', 'A good again');
-    expect(
-      rec
-        .of('A')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 111),
-    ).toBe(true);
+    const rec = await reconnectAfter(
+      { kind: 'wrong-function', table: 'holding', from: 0, to: 0, times: 1 },
+      'A',
+    );
+    expect(rec.onlyValue('A', 111)).toBe(true);
   });
 
   it('drops a reply carrying another transaction id (a timeout, never a value)', async () => {
@@ -175,12 +75,7 @@ describe('Modbus replies that do not belong to their request', () => {
         .slice(0, 2)
         .map((r) => r.reason),
     ).toEqual(['timeout', 'timeout']);
-    expect(
-      rec
-        .of('A')
-        .filter((r) => r.value !== null)
-        .every((r) => r.value === 111),
-    ).toBe(true);
+    expect(rec.onlyValue('A', 111)).toBe(true);
   });
 });
 
@@ -426,7 +321,7 @@ describe('writes for local linkage', () => {
       () => {},
       { clock: new ManualClock() },
     );
-    running.push(acquisition);
+    cleanups.push(() => acquisition.stop());
     await acquisition.start();
     const writer = acquisition.writer('dev-1');
     expect(writer).toBeDefined();
@@ -445,7 +340,7 @@ describe('device status readings', () => {
       rec.sink,
       { clock: new ManualClock(), statusReadings: true },
     );
-    running.push(acquisition);
+    cleanups.push(() => acquisition.stop());
     await acquisition.start();
     await until(() => rec.of('dev-1.online').length === 1, 'online reading');
     sim.addFault({ kind: 'silence' });

@@ -3,7 +3,7 @@
  * server is down); restarted, it delivers the whole backlog.
  */
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
 import {
   GATEWAY,
@@ -13,13 +13,11 @@ import {
   storedReport,
   T0,
   tempDir,
+  useCleanups,
   waitUntil,
 } from './support.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = useCleanups();
 
 describe('a gateway killed with kill -9', () => {
   it('delivers the backlog it held once it is restarted', async () => {

@@ -5,7 +5,7 @@
  * at 2,000 readings/s here; the benchmark runs 60 s at 1,000 readings/s.
  */
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
 import type { CentralServer } from '../../server/central-server.js';
 import {
@@ -16,13 +16,11 @@ import {
   startServer,
   storedReport,
   tempDir,
+  useCleanups,
   waitUntil,
 } from './support.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = useCleanups();
 
 describe('store-and-forward across a server outage', () => {
   it('delivers every reading and alarm once, in order per sensor, after a 5 s outage', async () => {

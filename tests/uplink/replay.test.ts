@@ -10,7 +10,7 @@
  * hand, so what the limiter lets through is a count, not a rate.
  */
 import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../common/net.js';
 import { MQTT_UPLINK_DEFAULTS } from '../../gateway/uplink/mqtt-uplink.js';
 import type { CentralServer } from '../../server/central-server.js';
@@ -22,13 +22,11 @@ import {
   startServer,
   T0,
   tempDir,
+  useCleanups,
   waitUntil,
 } from './support.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = useCleanups();
 
 type Stored = { kind: 'alarm'; alarmId: string } | { kind: 'live' | 'backlog'; readings: number };
 

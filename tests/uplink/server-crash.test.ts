@@ -4,7 +4,7 @@
  * gateway deletes an item only on the application-level StoreAck.
  */
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
 import type { CentralServer } from '../../server/central-server.js';
 import {
@@ -15,13 +15,11 @@ import {
   startServer,
   storedReport,
   tempDir,
+  useCleanups,
   waitUntil,
 } from './support.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+const cleanups = useCleanups();
 
 describe('a server killed between PUBACK and store commit', () => {
   it('loses nothing: the gateway resends what was never acknowledged', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 import { systemClock } from '../../common/clock.js';
 import { MqttUplink, type MqttUplinkOptions } from '../../gateway/uplink/mqtt-uplink.js';
 import type { AlarmTransitionPayload } from '../../gateway/uplink/uplink.js';
@@ -20,7 +21,7 @@ export const ENTERPRISE = 'ent-sf';
 export const T0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
 export const here = path.dirname(fileURLToPath(import.meta.url));
 
-export function tempDir(cleanups: (() => Promise<void> | void)[]): string {
+export function tempDir(cleanups: Cleanup[]): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-uplink-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
@@ -221,4 +222,18 @@ export function spawnScript(
     });
   });
   return { child, lines, exited };
+}
+
+export type Cleanup = () => Promise<void> | void;
+
+/**
+ * The cleanup list of a test file: registers an afterEach that runs and empties it,
+ * last pushed first.
+ */
+export function useCleanups(): Cleanup[] {
+  const cleanups: Cleanup[] = [];
+  afterEach(async () => {
+    while (cleanups.length) await cleanups.pop()!();
+  });
+  return cleanups;
 }
