@@ -1,29 +1,52 @@
 /**
  * Rules JSON Schema cannot express, reported in the same `path: message (got value)`
- * form. Runs on data the schema accepted, with defaults applied.
+ * form. Runs with defaults applied, on data the schema accepted, or on the parts of it
+ * the schema accepted (well-formed.ts): any key may then be absent, so every check
+ * first makes sure the values it compares are there.
  */
 import { errorLine, formatPath, type PathSegment } from './errors.js';
 import { isBitTable, registerCount } from './register.js';
 import { MODBUS_MAX_ADDRESS, MODBUS_MAX_REGISTERS_PER_READ } from './schema.js';
-import {
-  type GatewayConfig,
-  isModbusDevice,
-  type ModbusDeviceConfig,
-  type ModbusTagConfig,
-  type TagBase,
+import type {
+  DeviceConfig,
+  GatewayConfig,
+  ModbusDeviceConfig,
+  ModbusTagConfig,
+  TagBase,
 } from './types.js';
+import type { Unchecked } from './well-formed.js';
 
-export function crossCheck(config: GatewayConfig): string[] {
+type Device = Unchecked<DeviceConfig>;
+type ModbusDevice = Unchecked<ModbusDeviceConfig>;
+type Bus = Map<string, { path: PathSegment[]; device: ModbusDevice }[]>;
+
+function isModbus(device: Device): device is ModbusDevice {
+  return (
+    device.protocol === 'modbus-tcp' ||
+    device.protocol === 'modbus-rtu' ||
+    device.protocol === 'modbus-rtu-tcp'
+  );
+}
+
+/**
+ * `rejected(path)` is true where the schema rejected a value (well-formed.ts): an absent
+ * key there is unknown, not absent.
+ */
+export function crossCheck(
+  config: Unchecked<GatewayConfig>,
+  rejected: (path: readonly PathSegment[]) => boolean = () => false,
+): string[] {
   const lines: string[] = [];
   checkUplinkTls(config, lines);
   const deviceIds = new Map<string, PathSegment[]>();
   const sensorIds = new Map<string, PathSegment[]>();
   /** Bus key → first device on it, for RTU bus settings and unit ids. */
-  const buses = new Map<string, { path: PathSegment[]; device: ModbusDeviceConfig }[]>();
+  const buses: Bus = new Map();
 
-  config.devices.forEach((device, d) => {
+  config.devices?.forEach((device, d) => {
+    if (!device) return;
     const devicePath: PathSegment[] = ['devices', d];
-    const firstDevice = deviceIds.get(device.id);
+    const firstDevice = device.id === undefined ? undefined : deviceIds.get(device.id);
     if (firstDevice) {
       lines.push(
         errorLine(
@@ -32,13 +55,14 @@ export function crossCheck(config: GatewayConfig): string[] {
           device.id,
         ),
       );
-    } else {
+    } else if (device.id !== undefined) {
       deviceIds.set(device.id, devicePath);
     }
 
-    device.tags.forEach((tag, t) => {
+    device.tags?.forEach((tag, t) => {
+      if (!tag) return;
       const tagPath: PathSegment[] = [...devicePath, 'tags', t];
-      const firstSensor = sensorIds.get(tag.sensorId);
+      const firstSensor = tag.sensorId === undefined ? undefined : sensorIds.get(tag.sensorId);
       if (firstSensor) {
         lines.push(
           errorLine(
@@ -47,21 +71,22 @@ export function crossCheck(config: GatewayConfig): string[] {
             tag.sensorId,
           ),
         );
-      } else {
+      } else if (tag.sensorId !== undefined) {
         sensorIds.set(tag.sensorId, tagPath);
       }
       checkTagBase(tag, tagPath, lines);
-      if (isModbusDevice(device)) {
-        checkModbusRegister(device, tag as ModbusTagConfig, tagPath, lines);
+      if (isModbus(device)) {
+        checkModbusRegister(device, tag as Unchecked<ModbusTagConfig>, tagPath, lines);
       }
     });
 
-    if (isModbusDevice(device)) checkModbusDevice(device, devicePath, buses, lines);
+    if (isModbus(device)) checkModbusDevice(device, devicePath, buses, rejected, lines);
 
     if (device.protocol === 'opcua') {
       const noneMode = device.securityMode === 'None';
       const nonePolicy = device.securityPolicy === 'None';
-      if (noneMode !== nonePolicy) {
+      const known = device.securityMode !== undefined && device.securityPolicy !== undefined;
+      if (known && noneMode !== nonePolicy) {
         lines.push(
           errorLine(
             [...devicePath, 'securityPolicy'],
@@ -84,13 +109,15 @@ export function crossCheck(config: GatewayConfig): string[] {
 
 /** Poll groups, and devices sharing one RTU bus (same serial port or RTU-over-TCP host:port). */
 function checkModbusDevice(
-  device: ModbusDeviceConfig,
+  device: ModbusDevice,
   devicePath: PathSegment[],
-  buses: Map<string, { path: PathSegment[]; device: ModbusDeviceConfig }[]>,
+  buses: Bus,
+  rejected: (path: readonly PathSegment[]) => boolean,
   lines: string[],
 ): void {
   const groups = new Set<string>();
   device.pollGroups?.forEach((group, g) => {
+    if (group?.name === undefined) return;
     if (groups.has(group.name)) {
       lines.push(
         errorLine([...devicePath, 'pollGroups', g, 'name'], 'duplicate poll group', group.name),
@@ -98,8 +125,13 @@ function checkModbusDevice(
     }
     groups.add(group.name);
   });
-  device.tags.forEach((tag, t) => {
-    if (tag.pollGroup !== undefined && !groups.has(tag.pollGroup)) {
+  // A poll group the schema rejected is unknown, not missing: its tags are not checked.
+  const groupsKnown =
+    !rejected([...devicePath, 'pollGroups']) &&
+    (device.pollGroups ?? []).every((group) => group?.name !== undefined);
+  device.tags?.forEach((tag, t) => {
+    if (!groupsKnown || tag?.pollGroup === undefined) return;
+    if (!groups.has(tag.pollGroup)) {
       const known = [...groups].join(', ') || 'none defined';
       lines.push(
         errorLine(
@@ -111,14 +143,11 @@ function checkModbusDevice(
     }
   });
 
-  if (device.protocol === 'modbus-tcp') return;
-  const key =
-    device.protocol === 'modbus-rtu'
-      ? `serial:${device.serialPort}`
-      : `rtu-tcp:${device.host}:${device.port}`;
+  const key = busKey(device);
+  if (key === undefined) return;
   const onBus = buses.get(key) ?? [];
   for (const other of onBus) {
-    if (other.device.unitId === device.unitId) {
+    if (device.unitId !== undefined && other.device.unitId === device.unitId) {
       lines.push(
         errorLine(
           [...devicePath, 'unitId'],
@@ -131,7 +160,8 @@ function checkModbusDevice(
   const first = onBus[0];
   if (first && device.protocol === 'modbus-rtu' && first.device.protocol === 'modbus-rtu') {
     for (const setting of ['baudRate', 'parity', 'dataBits', 'stopBits'] as const) {
-      if (first.device[setting] !== device[setting]) {
+      const theirs = first.device[setting];
+      if (theirs !== undefined && device[setting] !== undefined && theirs !== device[setting]) {
         lines.push(
           errorLine(
             [...devicePath, setting],
@@ -146,7 +176,19 @@ function checkModbusDevice(
   buses.set(key, onBus);
 }
 
-function checkTagBase(tag: TagBase, path: PathSegment[], lines: string[]): void {
+/** The shared bus of an RTU device; undefined for TCP (a bus of its own) or an unknown bus. */
+function busKey(device: ModbusDevice): string | undefined {
+  if (device.protocol === 'modbus-rtu') {
+    return device.serialPort === undefined ? undefined : `serial:${device.serialPort}`;
+  }
+  if (device.protocol === 'modbus-rtu-tcp') {
+    if (device.host === undefined || device.port === undefined) return undefined;
+    return `rtu-tcp:${device.host}:${device.port}`;
+  }
+  return undefined;
+}
+
+function checkTagBase(tag: Unchecked<TagBase>, path: PathSegment[], lines: string[]): void {
   if (tag.rangeMin !== undefined && tag.rangeMax !== undefined && !(tag.rangeMin < tag.rangeMax)) {
     lines.push(
       errorLine(
@@ -163,12 +205,14 @@ function checkTagBase(tag: TagBase, path: PathSegment[], lines: string[]): void 
 }
 
 function checkModbusRegister(
-  device: ModbusDeviceConfig,
-  tag: ModbusTagConfig,
+  device: ModbusDevice,
+  tag: Unchecked<ModbusTagConfig>,
   tagPath: PathSegment[],
   lines: string[],
 ): void {
   const register = tag.register;
+  // Table and type decide every check below; without both there is nothing to compare.
+  if (register?.table === undefined || register.type === undefined) return;
   const path: PathSegment[] = [...tagPath, 'register'];
   if (isBitTable(register.table) && register.type !== 'bool') {
     lines.push(
@@ -205,7 +249,7 @@ function checkModbusRegister(
         ),
       );
     }
-    if (loop.rawAt4mA === loop.rawAt20mA) {
+    if (loop.rawAt4mA !== undefined && loop.rawAt4mA === loop.rawAt20mA) {
       lines.push(
         errorLine(
           [...path, 'currentLoop', 'rawAt20mA'],
@@ -222,21 +266,26 @@ function checkModbusRegister(
         ),
       );
     }
-    if (register.scale !== 1 || register.offset !== 0) {
+    const scale = register.scale ?? 1;
+    const offset = register.offset ?? 0;
+    if (scale !== 1 || offset !== 0) {
       lines.push(
         errorLine(
-          [...path, register.scale !== 1 ? 'scale' : 'offset'],
+          [...path, scale !== 1 ? 'scale' : 'offset'],
           'cannot be used with currentLoop (rangeMin..rangeMax sets the scaling)',
-          register.scale !== 1 ? register.scale : register.offset,
+          scale !== 1 ? scale : offset,
         ),
       );
     }
   }
   if (isBitTable(register.table)) return;
 
-  const span = registerCount(register);
+  const span = registerCount({ type: register.type, count: register.count });
   // Modbus Application Protocol V1.1b3 §6.3/§6.4: one FC3/FC4 read carries at most 125 registers.
-  const limit = Math.min(device.maxRegistersPerRead, MODBUS_MAX_REGISTERS_PER_READ);
+  const limit = Math.min(
+    device.maxRegistersPerRead ?? MODBUS_MAX_REGISTERS_PER_READ,
+    MODBUS_MAX_REGISTERS_PER_READ,
+  );
   if (span > limit) {
     const key = register.type === 'string' ? 'count' : 'type';
     const value = register.type === 'string' ? register.count : register.type;
@@ -248,6 +297,7 @@ function checkModbusRegister(
       ),
     );
   }
+  if (register.address === undefined) return;
   const last = register.address + span - 1;
   if (last > MODBUS_MAX_ADDRESS) {
     lines.push(
@@ -261,17 +311,14 @@ function checkModbusRegister(
 }
 
 /** uplink.tls: only with a TLS url, and a client certificate always with its key. */
-function checkUplinkTls(config: GatewayConfig, lines: string[]): void {
-  const tls = config.uplink.tls;
+function checkUplinkTls(config: Unchecked<GatewayConfig>, lines: string[]): void {
+  const tls = config.uplink?.tls;
   if (!tls) return;
   const path: PathSegment[] = ['uplink', 'tls'];
-  if (!/^(mqtts|wss):\/\//.test(config.uplink.url)) {
+  const url = config.uplink?.url;
+  if (url !== undefined && !/^(mqtts|wss):\/\//.test(url)) {
     lines.push(
-      errorLine(
-        ['uplink', 'url'],
-        'must be an mqtts:// or wss:// url when uplink.tls is set',
-        config.uplink.url,
-      ),
+      errorLine(['uplink', 'url'], 'must be an mqtts:// or wss:// url when uplink.tls is set', url),
     );
   }
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {

@@ -56,7 +56,7 @@ export function errorLine(path: readonly PathSegment[], message: string, value?:
 }
 
 /** JSON Pointer (`/devices/1/tags/3`) → segments, array indexes as numbers. */
-function pointerToPath(pointer: string, data: unknown): PathSegment[] {
+export function pointerToPath(pointer: string, data: unknown): PathSegment[] {
   if (pointer === '') return [];
   const path: PathSegment[] = [];
   let node: unknown = data;

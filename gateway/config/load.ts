@@ -1,7 +1,8 @@
 /**
  * Loads the gateway configuration: YAML → environment overrides → JSON Schema
- * (all errors at once) → cross-field checks → defaults → rule and TLS paths resolved →
- * deep freeze. Every problem is reported in one ConfigError, one line each.
+ * (all errors at once) → defaults → cross-field checks (on the well-formed parts when
+ * the schema found errors) → rule and TLS paths resolved → deep freeze. Every problem
+ * is reported in one ConfigError, one line each.
  *
  * Environment overrides (applied before validation, so they are validated too):
  *   HAZARDWATCH_MQTT_URL  replaces uplink.url
@@ -15,6 +16,7 @@ import { applySchemaDefaults, deepFreeze } from './defaults.js';
 import { ajvErrorLine, ConfigError } from './errors.js';
 import { gatewayConfigSchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
+import { type Unchecked, wellFormedParts } from './well-formed.js';
 
 /** Environment variables that replace a key of the file. */
 export const ENV_OVERRIDES = [
@@ -70,8 +72,21 @@ export function parseGatewayConfig(
   const overridden = applyEnvOverrides(data, options.env ?? process.env);
 
   if (!validateSchema(data)) {
-    const lines = (validateSchema.errors ?? []).map((e) => ajvErrorLine(e, data));
-    throw new ConfigError(sourceName, markOverrides(unique(lines), overridden));
+    const errors = [...(validateSchema.errors ?? [])];
+    const schemaLines = errors.map((e) => ajvErrorLine(e, data));
+    // The cross-checks still run on the parts the schema accepted, so that every
+    // problem is reported in one run. Defaults go in first: a rejected value is removed,
+    // never silently replaced by its default (which could raise a false duplicate).
+    applySchemaDefaults(gatewayConfigSchema, data);
+    const { parts, rejected, keepLine } = wellFormedParts(data, errors);
+    const crossLines =
+      parts === undefined
+        ? []
+        : crossCheck(parts as Unchecked<GatewayConfig>, rejected).filter(keepLine);
+    throw new ConfigError(
+      sourceName,
+      markOverrides(unique([...schemaLines, ...crossLines]), overridden),
+    );
   }
   applySchemaDefaults(gatewayConfigSchema, data);
   const config = data as unknown as GatewayConfig;

@@ -339,6 +339,62 @@ describe('a bad configuration names the exact key path', () => {
     ]);
   });
 
+  it('schema errors in the gateway config hide its cross-check errors', () => {
+    // Three mistakes of a first hour, one per kind: a misspelt key (schema), a sensorId
+    // used twice and an upside-down range (both cross-checks). All three in one run.
+    const data = baseConfig();
+    data.devices[0].pollIntervalMS = 100;
+    data.devices[1].tags[0].sensorId = 'GT-2';
+    Object.assign(data.devices[0].tags[0], { rangeMin: 100, rangeMax: 0 });
+    expect(errorsOf(data)).toEqual([
+      "devices[0].pollIntervalMS: unknown key; did you mean 'pollIntervalMs'?",
+      'devices[0].tags[0].rangeMax: must be greater than rangeMin (100) (got 0)',
+      "devices[1].tags[0].sensorId: duplicate sensorId, first used at devices[0].tags[1].sensorId (got 'GT-2')",
+    ]);
+  });
+
+  it('cross-checks only the well-formed parts, never a value the schema already rejected', () => {
+    const data = baseConfig();
+    // Malformed shapes the cross-checks must step around without crashing...
+    data.devices[0].tags[0].register = { table: 'coil', address: 3, type: 'int61' };
+    data.devices[0].tags[1].gas = 42;
+    data.devices[1].securityMode = 'Encrypt';
+    data.devices.push('not a device', { id: 'x', protocol: 'bacnet', tags: 'none' });
+    data.devices.push({ id: 'rtu-1', protocol: 'modbus-rtu', serialPort: '/dev/ttyS0', tags: 7 });
+    // ...and two cross-check errors that must still be seen.
+    data.devices.push({
+      id: 'gas-1',
+      protocol: 'modbus-rtu',
+      serialPort: '/dev/ttyS0',
+      unitId: 999,
+      baudRate: 19_200,
+      tags: [
+        {
+          sensorId: 'GT-9',
+          name: 'Methane',
+          kind: 'gas',
+          unit: '%LEL',
+          register: { table: 'holding', address: 0, type: 'int16', count: 2 },
+        },
+      ],
+    });
+    data.uplink = 'mqtt://nowhere';
+    expect(errorsOf(data)).toEqual([
+      "uplink: must be object (got 'mqtt://nowhere')",
+      "devices[0].tags[0].register.type: must be one of bool, int16, uint16, int32, uint32, float32, float64, string (got 'int61')",
+      'devices[0].tags[1].gas: must be string (got 42)',
+      "devices[1].securityMode: must be one of None, Sign, SignAndEncrypt (got 'Encrypt')",
+      "devices[2]: must be object (got 'not a device')",
+      "devices[3].protocol: must be one of modbus-tcp, modbus-rtu-tcp, modbus-rtu, opcua (got 'bacnet')",
+      'devices[4].tags: must be array (got 7)',
+      'devices[5].unitId: must be <= 255 (got 999)',
+      "devices[5].id: duplicate device id, first used at devices[0].id (got 'gas-1')",
+      "devices[5].tags[0].gas: is required for kind 'gas'",
+      "devices[5].tags[0].register.count: only allowed with type 'string' (got 2)",
+      "devices[5].baudRate: must match the other devices on serial port '/dev/ttyS0' (devices[4].baudRate is 9600) (got 19200)",
+    ]);
+  });
+
   it('for YAML syntax errors, with line and column', () => {
     expect(() => parseGatewayConfig('gateway: [unclosed\n', 'broken.yaml')).toThrow(
       /^broken\.yaml: invalid gateway configuration \(1 error\):\n {2}\(yaml\) line \d+ column \d+: /,
