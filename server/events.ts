@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { createLogger } from '../common/logger.js';
 import type { Reading } from '../protocol/index.js';
 import type { Disposition } from './alarms/disposal.js';
+import type { AlarmKey } from './alarms/identity.js';
 import type { AlarmRecord } from './alarms/ledger.js';
 import type { GatewayPresence } from './gateways.js';
 import type { EscalationNotice } from './platform/platform.js';
@@ -33,7 +34,7 @@ export interface ServerEvents {
   /** An alarm escalated one level (each level once). */
   escalation: EscalationNotice;
   /** An operator acknowledged an alarm at the edge (the gateway's HMI or its own engine). */
-  edgeAcknowledged: { alarmId: string; by: string };
+  edgeAcknowledged: AlarmKey & { by: string };
 }
 
 export type ServerEventName = keyof ServerEvents;

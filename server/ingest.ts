@@ -273,7 +273,9 @@ export class Ingest {
     // An acknowledgement made at the edge reaches the platform's disposal loop.
     if (event.transition === 'acknowledged') {
       this.options.events.emit('edgeAcknowledged', {
-        alarmId: event.alarmId,
+        enterpriseId: alarm.enterpriseId,
+        gatewayId: alarm.gatewayId,
+        alarmId: alarm.alarmId, // the ledger's identity (a conflict records under a derived id)
         by: event.acknowledgedBy ?? event.by ?? 'edge',
       });
     }
