@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
+import { benchChildEnv } from './child-env.js';
 import type { Benchmark } from './metric.js';
 
 /** Every benchmark, loaded lazily so a run imports only what it runs. */
@@ -49,6 +50,7 @@ async function runAll(filters: string[]): Promise<boolean> {
         [...process.execArgv, import.meta.filename, '--one', name],
         {
           stdio: ['ignore', 'inherit', 'inherit'],
+          env: benchChildEnv(),
         },
       );
       child.on('exit', resolve);

@@ -12,6 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { PortInUseError } from '../common/net.js';
+import { demoAlarmTimes } from './demo-timings.js';
 import { DEMO_PLANT_DEFAULTS, DemoPlant, type DemoPlantOptions } from './plant.js';
 
 const flags = {
@@ -99,8 +100,9 @@ async function shutdown(signal: string): Promise<void> {
   force.unref();
   try {
     await plant.stop();
-    console.log('stopped cleanly.');
-    process.exit(0);
+    // The last line, written before exit so that a terminal (or a wrapper such as npm) that
+    // stops reading when the process ends still shows that everything stopped.
+    process.stdout.write('HazardWatch demo plant stopped.\n', () => process.exit(0));
   } catch (err) {
     console.error('error while stopping:', err);
     process.exit(1);
@@ -119,6 +121,15 @@ HazardWatch demo plant is running.
   MQTT broker (gateway uplink):  mqtt://127.0.0.1:${plant.server?.mqttPort}
   Modbus gas detectors:          127.0.0.1:${plant.gasDetector.port}
   OPC UA tank farm:              ${plant.tankFarm.endpointUrl}
-A scripted methane leak raises a level-1 alarm after about 20 s and a level-2 alarm
-(which pages the emergency centre) after about 30 s. Ctrl-C stops everything.
+${leakLine()}
+Ctrl-C stops everything.
 `);
+
+/** The leak's timings, computed from the scenario and rule files (bin/demo-timings.ts). */
+function leakLine(): string {
+  if (options.scenario === null) return 'No leak scenario: the detectors show their baselines.';
+  const scale = options.timeScale ?? 1;
+  const { level1S, level2S, rule } = demoAlarmTimes(undefined, undefined, scale);
+  return `A scripted methane leak raises a level-1 alarm (${rule.level1} %LEL) about ${Math.round(level1S)} s from now and a
+level-2 alarm (${rule.level2} %LEL, which pages the emergency centre) about ${Math.round(level2S)} s from now.`;
+}

@@ -3,10 +3,12 @@
  *
  *   tsx simulators/main.ts [--host 127.0.0.1] [--modbus-port 5020] [--opcua-port 4840]
  *                          [--receiver-port 8090] [--secret ...] [--scenario path|none]
- *                          [--time-scale n]
+ *                          [--time-scale n] [--only receiver,modbus,opcua]
  *
+ * `--only receiver` runs just the emergency-centre receiver (for a real server's webhooks);
+ * `--only modbus,opcua` just the field devices.
  * Every flag has an environment variable (flag wins): SIM_HOST, MODBUS_PORT, OPCUA_PORT,
- * RECEIVER_PORT, RECEIVER_SECRET, SCENARIO, TIME_SCALE. Stops cleanly on SIGINT/SIGTERM.
+ * RECEIVER_PORT, RECEIVER_SECRET, SCENARIO, TIME_SCALE, SIM_ONLY. Stops cleanly on SIGINT/SIGTERM.
  */
 import { parseArgs } from 'node:util';
 import { PortInUseError } from '../common/net.js';
@@ -20,7 +22,12 @@ const DEFAULTS = {
   secret: 'hazardwatch-demo-secret', // demo only: set RECEIVER_SECRET for anything real
   scenario: bundledScenarioPath('demo-leak'),
   timeScale: 1,
+  only: 'receiver,modbus,opcua',
 };
+
+/** The peers this command can run, by the name `--only` takes. */
+const PEER_NAMES = ['receiver', 'modbus', 'opcua'] as const;
+type PeerName = (typeof PEER_NAMES)[number];
 
 interface Setting {
   flag: string;
@@ -35,6 +42,7 @@ const SETTINGS = {
   secret: { flag: '--secret', env: 'RECEIVER_SECRET' },
   scenario: { flag: '--scenario', env: 'SCENARIO' },
   timeScale: { flag: '--time-scale', env: 'TIME_SCALE' },
+  only: { flag: '--only', env: 'SIM_ONLY' },
 } satisfies Record<keyof typeof DEFAULTS, Setting>;
 
 const HELP = `Usage: tsx simulators/main.ts [options]
@@ -46,6 +54,8 @@ const HELP = `Usage: tsx simulators/main.ts [options]
   --secret <s>            webhook HMAC secret          (RECEIVER_SECRET, default a demo secret)
   --scenario <path|none>  gas detector scenario file   (SCENARIO, default simulators/scenarios/demo-leak.yaml)
   --time-scale <n>        run the scenario n× faster   (TIME_SCALE, default ${DEFAULTS.timeScale})
+  --only <list>           run only these peers: receiver, modbus, opcua, comma-separated
+                                                       (SIM_ONLY, default all three)
   --help
 Port 0 picks a free port.`;
 
@@ -69,6 +79,20 @@ function portSetting(value: string | undefined, setting: Setting, fallback: numb
   return port;
 }
 
+function parseOnly(text: string): Set<PeerName> {
+  const names = text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const unknown = names.filter((name) => !(PEER_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new UsageError(
+      `${hint(SETTINGS.only)}: must list some of ${PEER_NAMES.join(', ')} (got '${text}')`,
+    );
+  }
+  return new Set(names as PeerName[]);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -79,6 +103,7 @@ async function main(): Promise<void> {
       secret: { type: 'string' },
       scenario: { type: 'string' },
       'time-scale': { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -102,33 +127,39 @@ async function main(): Promise<void> {
       `${hint(SETTINGS.timeScale)}: must be a positive number (got '${timeScaleText}')`,
     );
   }
+  const only = parseOnly(pick(values.only, SETTINGS.only) ?? DEFAULTS.only);
   const scenarioPath = pick(values.scenario, SETTINGS.scenario) ?? DEFAULTS.scenario;
   const scenario: Scenario | undefined =
     scenarioPath === 'none' ? undefined : await loadScenario(scenarioPath);
 
-  // Loaded only now so that usage errors answer at once (node-opcua alone takes seconds to load).
-  const [{ EmergencyReceiver }, { DEMO_GAS_CHANNELS, ModbusGasDetectorSimulator }, opcua] =
-    await Promise.all([
-      import('./emergency-receiver.js'),
-      import('./modbus-gas-detector.js'),
-      import('./opcua-tank.js'),
-    ]);
-  const { DEMO_TANK_NODE_IDS, DEMO_TANKS, OpcuaTankSimulator } = opcua;
-
-  const receiver = new EmergencyReceiver({ host, port: receiverPort, secret });
-  const detector = new ModbusGasDetectorSimulator({
-    host,
-    port: modbusPort,
-    channels: DEMO_GAS_CHANNELS,
-    ...(scenario ? { scenario } : {}),
-    timeScale,
-  });
-  const tanks = new OpcuaTankSimulator({ host, port: opcuaPort, tanks: DEMO_TANKS });
+  // Loaded only now, and only what runs, so that usage errors answer at once (node-opcua alone
+  // takes seconds to load).
+  const receiver = only.has('receiver')
+    ? new (await import('./emergency-receiver.js')).EmergencyReceiver({
+        host,
+        port: receiverPort,
+        secret,
+      })
+    : undefined;
+  const gas = only.has('modbus') ? await import('./modbus-gas-detector.js') : undefined;
+  const detector = gas
+    ? new gas.ModbusGasDetectorSimulator({
+        host,
+        port: modbusPort,
+        channels: gas.DEMO_GAS_CHANNELS,
+        ...(scenario ? { scenario } : {}),
+        timeScale,
+      })
+    : undefined;
+  const opcua = only.has('opcua') ? await import('./opcua-tank.js') : undefined;
+  const tanks = opcua
+    ? new opcua.OpcuaTankSimulator({ host, port: opcuaPort, tanks: opcua.DEMO_TANKS })
+    : undefined;
   const peers = [
     { peer: receiver, setting: SETTINGS.receiverPort },
     { peer: detector, setting: SETTINGS.modbusPort },
     { peer: tanks, setting: SETTINGS.opcuaPort },
-  ];
+  ].flatMap(({ peer, setting }) => (peer ? [{ peer, setting }] : []));
 
   const stopAll = async () => {
     await Promise.allSettled(peers.map(({ peer }) => peer.stop()));
@@ -145,12 +176,12 @@ async function main(): Promise<void> {
     }
   }
 
-  receiver.on('notification', (n) => {
+  receiver?.on('notification', (n) => {
     console.log(
       `[receiver] ${n.drill ? 'DRILL ' : ''}level ${n.level} ${n.gas ?? ''} ${n.value ?? '—'} ${n.unit} at ${n.sensorId} (${n.enterpriseId}) raised ${n.raisedAt}`,
     );
   });
-  detector.on('coilWrite', (coil, value) => {
+  detector?.on('coilWrite', (coil, value) => {
     console.log(`[gas detector] relay coil ${coil} ${value ? 'ON' : 'OFF'}`);
   });
 
@@ -168,18 +199,24 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  const nodeIds = Object.values(DEMO_TANK_NODE_IDS).flatMap((ids) => Object.values(ids));
   console.log('HazardWatch simulators');
-  console.log(
-    `  Modbus gas detector  modbus-tcp://${host}:${detector.port} unit 1, channels ${DEMO_GAS_CHANNELS.map((c) => `${c.channel}=${c.gas}`).join(' ')}`,
-  );
-  console.log(
-    `                       scenario ${scenario ? `${scenario.name} (${scenarioPath}) ×${timeScale}` : 'none (baselines with noise)'}`,
-  );
-  console.log(`  OPC UA tank farm     ${tanks.endpointUrl}  ${nodeIds.join(' ')}`);
-  console.log(`  Emergency receiver   ${receiver.url}/  webhook ${receiver.notifyUrl}`);
-  if (secret === DEFAULTS.secret) {
-    console.log('                       using the demo webhook secret (set RECEIVER_SECRET)');
+  if (detector && gas) {
+    console.log(
+      `  Modbus gas detector  modbus-tcp://${host}:${detector.port} unit 1, channels ${gas.DEMO_GAS_CHANNELS.map((c) => `${c.channel}=${c.gas}`).join(' ')}`,
+    );
+    console.log(
+      `                       scenario ${scenario ? `${scenario.name} (${scenarioPath}) ×${timeScale}` : 'none (baselines with noise)'}`,
+    );
+  }
+  if (tanks && opcua) {
+    const nodeIds = Object.values(opcua.DEMO_TANK_NODE_IDS).flatMap((ids) => Object.values(ids));
+    console.log(`  OPC UA tank farm     ${tanks.endpointUrl}  ${nodeIds.join(' ')}`);
+  }
+  if (receiver) {
+    console.log(`  Emergency receiver   ${receiver.url}/  webhook ${receiver.notifyUrl}`);
+    if (secret === DEFAULTS.secret) {
+      console.log('                       using the demo webhook secret (set RECEIVER_SECRET)');
+    }
   }
   console.log('Ctrl+C stops.');
 }

@@ -286,6 +286,29 @@ export class ScenarioTimeline {
     return valueAt(t);
   }
 
+  /**
+   * First scenario time (ms) at which `channel`'s target level reaches `threshold` (before noise),
+   * scanning in `resolutionMs` steps up to the end of the scenario; undefined when it never does.
+   * The demo's banner and the README's timings are derived from this, so they cannot drift from
+   * the scenario file.
+   */
+  firstCrossing(
+    channel: number,
+    baseline: number,
+    threshold: number,
+    resolutionMs = 10,
+  ): number | undefined {
+    const lastStep = this.scenario.steps.reduce(
+      (end, step) => Math.max(end, step.at + (step.kind === 'ramp' ? step.over : 0)),
+      0,
+    );
+    const end = this.scenario.repeatAfterMs ?? lastStep;
+    for (let t = 0; t <= end; t += resolutionMs) {
+      if (this.levelAt(channel, baseline, t) >= threshold) return t;
+    }
+    return undefined;
+  }
+
   /** Forced loop current (µA) of `channel` at scenario time `t`, or undefined when normal. */
   loopCurrentAt(channel: number, t: number): number | undefined {
     let forced: number | undefined;
