@@ -1,3 +1,4 @@
+export * from './envelope.js';
 export * from './linkage.js';
 export * from './payloads.js';
 export * from './topics.js';

@@ -3,6 +3,7 @@
  * The server validates every payload against these schemas before it stores
  * anything; the gateway builds payloads with these types.
  */
+import { EPOCH_PATTERN } from './envelope.js';
 import { ID_PATTERN, PROTOCOL_VERSION } from './topics.js';
 
 /** OPC UA-style quality, reduced to the three classes operators act on. */
@@ -55,6 +56,13 @@ interface Envelope {
    * increasing; the server is idempotent on (gatewayId, seq).
    */
   seq: number;
+  /**
+   * The outbox epoch: a random id made when the gateway's outbox file was
+   * created and kept in it. The server deduplicates on (gatewayId, epoch, seq)
+   * and compares content for a seq seen before (docs/durability.md). Optional:
+   * gateways before issue 13 do not send it.
+   */
+  epoch?: string;
   /** When the gateway sent (or first queued) this item, epoch ms. */
   sentAt: number;
 }
@@ -181,6 +189,11 @@ export interface UplinkStatus {
   droppedReadings: number;
   /** Items the server rejected as invalid (dropped by the gateway) since it started. */
   rejected: number;
+  /**
+   * Items the gateway could not read back from its own outbox (garbled on disk),
+   * set aside in its quarantine since the outbox was created. Optional (issue 13).
+   */
+  quarantined?: number;
   /** Seconds until the backlog is drained at the current pace; null while unknown. */
   estimatedDrainS: number | null;
 }
@@ -242,6 +255,7 @@ const envelopeProperties = {
   gatewayId: id,
   enterpriseId: id,
   seq,
+  epoch: { type: 'string', pattern: EPOCH_PATTERN },
   sentAt: epochMs,
 } as const;
 
@@ -334,6 +348,7 @@ export const gatewayStatusSchema = {
         fillPct: { type: 'number', minimum: 0 },
         droppedReadings: { type: 'integer', minimum: 0 },
         rejected: { type: 'integer', minimum: 0 },
+        quarantined: { type: 'integer', minimum: 0 },
         estimatedDrainS: { type: ['number', 'null'], minimum: 0 },
       },
     },

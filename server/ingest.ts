@@ -8,16 +8,21 @@
  * ms), and the after-commit hook runs; both run for redeliveries too (the
  * gateway must hear "stored" again if the first ack was lost).
  *
- * Idempotent on (gateway, seq): a sequence number committed recently is
- * acknowledged again without touching the store, the ledger, the notifier or
- * the live events (a bounded in-memory window per gateway); beyond that window
- * (or after a server restart) the store's (gateway, sensor, ts) key and the
- * ledger's alarmId keep a redelivery from being stored or paged twice.
+ * Idempotent on (gateway, outbox epoch, seq) and content (issue 13): a
+ * sequence number committed recently whose payload hashes the same is a
+ * redelivery, acknowledged again without touching the store, the ledger, the
+ * notifier or the live events (a bounded in-memory window per gateway and
+ * epoch). The same number with different content is a reused number (an
+ * outbox restored from a backup or cloned): it is stored, counted in
+ * `reusedSeqs` and logged, never acknowledged unstored. Beyond the window (or
+ * after a server restart) the store's (gateway, sensor, ts) key and the
+ * ledger's identity keep a redelivery from being stored or paged twice.
  *
- * Rejected items whose topic and sequence number can be read (schema,
- * id mismatch, alarm conflict) are acknowledged in the StoreAck's `rejected`
- * list, so the gateway drops them (and counts them) instead of resending them
- * forever. An item the store failed to commit is not acknowledged: the gateway
+ * Rejected items whose sequence number can be read (from the envelope head,
+ * protocol/envelope.ts, even when the payload does not parse: schema, not
+ * JSON, id mismatch, alarm conflict) are acknowledged in the StoreAck's
+ * `rejected` list, so the gateway drops them (and counts them) instead of
+ * resending them forever. An item the store failed to commit is not acknowledged: the gateway
  * sends it again after its ack timeout.
  *
  * Invalid payloads are rejected, counted by reason and logged once per
@@ -27,6 +32,7 @@
  * retained payloads (a retained message being cleared, [MQTT-3.3.1-10]) are
  * ignored, not rejected.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
@@ -40,6 +46,7 @@ import {
   type GatewayStatus,
   type ParsedTopic,
   parseTopic,
+  readEnvelopeHead,
   SERVER_CHANNELS,
   type StoreAck,
   type TelemetryBatch,
@@ -56,7 +63,8 @@ const log = createLogger('server.ingest');
 
 export const INGEST_DEFAULTS = {
   maxTrackedRejectKeys: 10_000, // (gateway, reason) pairs remembered for log rate-limiting
-  dedupeWindow: 50_000, // committed seqs remembered per gateway (≈ 2 h of batches at 2/s plus alarms)
+  dedupeWindow: 50_000, // committed seqs remembered per gateway and epoch (≈ 2 h of batches at 2/s plus alarms)
+  maxTrackedReuseKeys: 10_000, // (gateway, epoch) pairs remembered for seq-reuse log rate-limiting
 } as const;
 
 export const STORE_ACK_DEFAULTS = {
@@ -83,8 +91,13 @@ export interface IngestMetrics {
   rejectedByReason: Record<RejectReason, number>;
   /** Valid messages the store or ledger failed to commit (server-side failures). */
   storeFailures: number;
-  /** Redeliveries of a recently committed (gateway, seq), acknowledged without storing again. */
+  /** Redeliveries of a recently committed (gateway, epoch, seq), same content: acknowledged, not stored again. */
   duplicates: number;
+  /**
+   * Items whose (gateway, epoch, seq) was committed recently with different
+   * content (a restored or cloned outbox reusing numbers): stored, flagged here and in the log.
+   */
+  reusedSeqs: number;
   ignored: number;
 }
 
@@ -171,8 +184,10 @@ export class Ingest {
     rejectedByReason: emptyReasons(),
     storeFailures: 0,
     duplicates: 0,
+    reusedSeqs: 0,
     ignored: 0,
   };
+  private readonly reuseLog = new Map<string, number>();
   private readonly recent = new RecentSeqs(INGEST_DEFAULTS.dedupeWindow);
   private readonly rejections = new RejectionLog();
   private readonly inFlight = new Set<Promise<IngestOutcome>>();
@@ -233,7 +248,8 @@ export class Ingest {
   private async telemetry(topic: ParsedTopic, message: InboundMessage): Promise<IngestOutcome> {
     const batch = this.decode(decodeTelemetryBatch, topic, message);
     if ('result' in batch) return batch;
-    if (this.recent.has(batch.gatewayId, batch.seq)) return this.duplicate('telemetry', batch);
+    const hash = contentHash(message.payload);
+    if (this.isRedelivery(batch, hash)) return this.duplicate('telemetry', batch, hash);
     try {
       await this.options.store.writeBatch(batch);
     } catch (err) {
@@ -248,14 +264,15 @@ export class Ingest {
       enterpriseId: batch.enterpriseId,
       readings: batch.readings,
     });
-    await this.committed('telemetry', batch);
+    await this.committed('telemetry', batch, hash);
     return { result: 'stored', channel: 'telemetry' };
   }
 
   private async alarm(topic: ParsedTopic, message: InboundMessage): Promise<IngestOutcome> {
     const event = this.decode(decodeAlarmEvent, topic, message);
     if ('result' in event) return event;
-    if (this.recent.has(event.gatewayId, event.seq)) return this.duplicate('alarm', event);
+    const hash = contentHash(message.payload);
+    if (this.isRedelivery(event, hash)) return this.duplicate('alarm', event, hash);
     let alarm: AlarmRecord;
     let changed: boolean;
     try {
@@ -290,7 +307,7 @@ export class Ingest {
         return this.fail('alarm', topic, err);
       }
     }
-    await this.committed('alarm', event);
+    await this.committed('alarm', event, hash);
     return { result: 'stored', channel: 'alarm' };
   }
 
@@ -337,37 +354,65 @@ export class Ingest {
     if (update.changed) this.options.events.emit('gateway', update.gateway);
   }
 
+  /**
+   * Whether this item is a redelivery of one committed recently: same
+   * (gateway, epoch, seq) and same content. The same number with other content
+   * is a reused number: flagged (counted, logged) and then stored like new.
+   */
+  private isRedelivery(item: SequencedItem, hash: number): boolean {
+    const seen = this.recent.get(item.gatewayId, item.epoch, item.seq);
+    if (seen === undefined) return false;
+    if (seen === hash) return true;
+    this.counters.reusedSeqs++;
+    const key = `${item.gatewayId}\u0000${item.epoch ?? ''}`;
+    if (this.reuseLog.size >= INGEST_DEFAULTS.maxTrackedReuseKeys) this.reuseLog.clear();
+    const count = (this.reuseLog.get(key) ?? 0) + 1;
+    this.reuseLog.set(key, count);
+    if (count === 1 || Number.isInteger(Math.log10(count))) {
+      log.warn(
+        {
+          gatewayId: item.gatewayId,
+          enterpriseId: item.enterpriseId,
+          epoch: item.epoch ?? null,
+          seq: item.seq,
+          count,
+          totalReusedSeqs: this.counters.reusedSeqs,
+        },
+        'sequence number reused with different content (outbox restored or cloned?): stored, not deduplicated',
+      );
+    }
+    return false;
+  }
+
   /** A redelivery of a recently committed item: acknowledged again, nothing stored. */
   private async duplicate(
     channel: CommittedItem['channel'],
-    item: { gatewayId: string; enterpriseId: string; seq: number },
+    item: SequencedItem,
+    hash: number,
   ): Promise<IngestOutcome> {
     this.counters.duplicates++;
     if (channel === 'telemetry') this.counters.batches++;
     else this.counters.alarmEvents++;
-    await this.committed(channel, item);
+    await this.committed(channel, item, hash);
     return { result: 'stored', channel };
   }
 
-  /** Tells the gateway a rejected item will never be stored, when its seq can be read. */
+  /**
+   * Tells the gateway a rejected item will never be stored, when its seq can be
+   * read: from the envelope head, which survives a payload that does not parse.
+   */
   private rejectAck(topic: ParsedTopic, payload: Buffer): void {
     if (!this.options.acks || (topic.channel !== 'telemetry' && topic.channel !== 'alarm')) return;
-    let seq: unknown;
-    try {
-      seq = (JSON.parse(payload.toString('utf8')) as { seq?: unknown } | null)?.seq;
-    } catch {
-      return;
-    }
-    if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0) {
-      this.options.acks.rejected(topic.enterpriseId, topic.gatewayId, seq);
-    }
+    const head = readEnvelopeHead(payload);
+    if (head) this.options.acks.rejected(topic.enterpriseId, topic.gatewayId, head.seq);
   }
 
   private async committed(
     channel: CommittedItem['channel'],
-    item: { gatewayId: string; enterpriseId: string; seq: number },
+    item: SequencedItem,
+    hash: number,
   ): Promise<void> {
-    this.recent.add(item.gatewayId, item.seq);
+    this.recent.add(item.gatewayId, item.epoch, item.seq, hash);
     this.options.acks?.stored(item.enterpriseId, item.gatewayId, item.seq);
     const hook = this.options.afterCommit;
     if (!hook) return;
@@ -411,30 +456,55 @@ export class Ingest {
   }
 }
 
-/** Recently committed sequence numbers per gateway, bounded (oldest forgotten first). */
+interface SequencedItem {
+  gatewayId: string;
+  enterpriseId: string;
+  seq: number;
+  epoch?: string;
+}
+
+/**
+ * 48 bits of the payload's SHA-256: enough that two different payloads under
+ * one reused number collide with odds of 2^-48, small enough to keep as a
+ * number (a Map of numbers per gateway, not strings).
+ */
+function contentHash(payload: Buffer): number {
+  return createHash('sha256').update(payload).digest().readUIntBE(0, 6);
+}
+
+/**
+ * Content hashes of recently committed sequence numbers per (gateway, epoch),
+ * bounded per pair (oldest forgotten first). Items without an epoch (gateways
+ * before issue 13) share the epoch ''.
+ */
 class RecentSeqs {
-  private readonly byGateway = new Map<
+  private readonly byKey = new Map<
     string,
-    { set: Set<number>; order: number[]; head: number }
+    { hashes: Map<number, number>; order: number[]; head: number }
   >();
 
   constructor(private readonly perGateway: number) {}
 
-  has(gatewayId: string, seq: number): boolean {
-    return this.byGateway.get(gatewayId)?.set.has(seq) ?? false;
+  /** The content hash committed under this number, if it is still remembered. */
+  get(gatewayId: string, epoch: string | undefined, seq: number): number | undefined {
+    return this.byKey.get(`${gatewayId}\u0000${epoch ?? ''}`)?.hashes.get(seq);
   }
 
-  add(gatewayId: string, seq: number): void {
-    let recent = this.byGateway.get(gatewayId);
+  add(gatewayId: string, epoch: string | undefined, seq: number, hash: number): void {
+    const key = `${gatewayId}\u0000${epoch ?? ''}`;
+    let recent = this.byKey.get(key);
     if (!recent) {
-      recent = { set: new Set(), order: [], head: 0 };
-      this.byGateway.set(gatewayId, recent);
+      recent = { hashes: new Map(), order: [], head: 0 };
+      this.byKey.set(key, recent);
     }
-    if (recent.set.has(seq)) return;
-    recent.set.add(seq);
+    const known = recent.hashes.has(seq);
+    // A reused number remembers its latest content: a resend of either is then
+    // recognised or stored again (the store's own key keeps that idempotent).
+    recent.hashes.set(seq, hash);
+    if (known) return;
     recent.order.push(seq);
-    if (recent.set.size > this.perGateway) {
-      recent.set.delete(recent.order[recent.head]!);
+    if (recent.hashes.size > this.perGateway) {
+      recent.hashes.delete(recent.order[recent.head]!);
       recent.head++;
       if (recent.head > this.perGateway) {
         recent.order = recent.order.slice(recent.head);

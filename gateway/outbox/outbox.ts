@@ -26,6 +26,17 @@
  * counting every batch and reading it drops. The alarm lane is never shed: its
  * `alarmReserveBytes` are kept out of the telemetry bound, and an alarm lane
  * that outgrows its reserve is logged as an error but still accepted.
+ *
+ * Epoch (issue 13): a random id made when the file is created (or first
+ * opened by a version that knows epochs), kept in `meta`, sent with every
+ * item. A restored or cloned file keeps its epoch and reuses sequence
+ * numbers: the server then tells items apart by content (docs/durability.md).
+ *
+ * Self-healing (issue 13): a file SQLite reports as corrupt (at open or later)
+ * is moved aside as `<path>.corrupt-<time>`, a fresh outbox (new epoch) takes
+ * its place and `onStorageFault` reports it. An item whose stored payload does
+ * not read back as itself (garbled on disk) is moved to the `quarantine` table
+ * (kept, never sent) and counted.
  */
 import { mkdirSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -33,6 +44,15 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
+import {
+  isCorruption,
+  moveAside,
+  newEpoch,
+  type OutboxStorageFault,
+  readBackProblem,
+} from './storage-fault.js';
+
+export type { OutboxStorageFault } from './storage-fault.js';
 
 const log = createLogger('gateway.outbox');
 
@@ -62,6 +82,13 @@ export interface OutboxOptions {
   onHighWater?(high: boolean, stats: OutboxStats): void;
   /** Called after each shedding step with what it dropped. */
   onShed?(dropped: { batches: number; readings: number }, stats: OutboxStats): void;
+  /**
+   * Called after a corrupt file was moved aside and a fresh outbox opened in
+   * its place (at open, or when SQLite reports corruption later). Must not throw.
+   */
+  onStorageFault?(fault: OutboxStorageFault, stats: OutboxStats): void;
+  /** Called when an item that does not read back was quarantined. Must not throw. */
+  onQuarantine?(item: { seq: number; lane: OutboxLane; reason: string }, stats: OutboxStats): void;
 }
 
 /** One item's bookkeeping (the payload stays on disk). */
@@ -86,6 +113,12 @@ export interface OutboxStats {
   dropped: { batches: number; readings: number };
   /** Appends that could not be written (disk full, I/O error), since start. */
   writeFailures: number;
+  /** Items that did not read back, set aside in the quarantine table (persisted). */
+  quarantined: number;
+  /** Corrupt files moved aside since start. */
+  storageFaults: number;
+  /** This outbox file's epoch (sent with every item). */
+  epoch: string;
   /** Age of the oldest item, ms; 0 when empty. */
   oldestAgeMs: number;
   nextSeq: number;
@@ -103,7 +136,15 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
-  value INTEGER NOT NULL
+  value INTEGER NOT NULL           -- numbers; 'epoch' holds text (SQLite keeps it as text)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+  seq            INTEGER PRIMARY KEY,
+  lane           INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL,
+  quarantined_at INTEGER NOT NULL,
+  reason         TEXT NOT NULL,
+  payload        BLOB               -- as found, for forensics
 );
 `;
 
@@ -132,6 +173,9 @@ export class Outbox {
   private reservedSeq = 0;
   private dropped = { batches: 0, readings: 0 };
   private writeFailures = 0;
+  private quarantined = 0;
+  private storageFaults = 0;
+  private epoch_ = '';
   private highWater = false;
   private alarmReserveWarned = false;
   private readonly clock: Clock;
@@ -159,26 +203,64 @@ export class Outbox {
     return this.options.path ?? OUTBOX_DEFAULTS.path;
   }
 
+  /** This file's epoch ('' before open). */
+  get epoch(): string {
+    return this.epoch_;
+  }
+
   get durable(): boolean {
     return this.path !== ':memory:';
   }
 
+  /**
+   * Opens the file; a file SQLite reports as corrupt is moved aside and a fresh
+   * one opened (reported through `onStorageFault`). Other failures (permissions,
+   * a missing disk) throw, naming the file.
+   */
   open(): void {
     if (this.db) return;
+    let fault: OutboxStorageFault | null = null;
+    try {
+      this.openFile();
+    } catch (err) {
+      if (!this.durable || !isCorruption(err)) throw err;
+      fault = this.moveAside(err);
+      this.openFile();
+    }
+    if (fault) this.reportFault(fault);
+  }
+
+  private openFile(): void {
     const path = this.path;
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       if (this.durable) mkdirSync(dirname(resolve(path)), { recursive: true });
       db = new Database(this.durable ? resolve(path) : path);
       if (this.durable) db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
+      this.db = db;
+      this.prepare(db);
+      this.load(db);
     } catch (err) {
-      throw new Error(`cannot open uplink outbox '${path}': ${(err as Error).message}`, {
-        cause: err,
-      });
+      this.db = null;
+      this.statements = null;
+      if (db?.open) db.close();
+      throw Object.assign(
+        new Error(`cannot open uplink outbox '${path}': ${(err as Error).message}`, {
+          cause: err,
+        }),
+        { code: (err as { code?: unknown }).code },
+      );
     }
-    this.db = db;
+    if (!this.durable) {
+      log.warn('uplink outbox in memory (no uplink.outbox.path): a restart loses the backlog');
+    } else {
+      this.checkFreeSpace(path);
+    }
+  }
+
+  private prepare(db: Database.Database): void {
     this.statements = {
       insert: db.prepare(
         'INSERT INTO items (seq, lane, readings, created_at, payload) VALUES (?, ?, ?, ?, ?)',
@@ -189,11 +271,55 @@ export class Outbox {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
     };
-    this.load(db);
-    if (!this.durable) {
-      log.warn('uplink outbox in memory (no uplink.outbox.path): a restart loses the backlog');
-    } else {
-      this.checkFreeSpace(path);
+  }
+
+  /** Closes the handle and moves the file aside; the caller opens a fresh one. */
+  private moveAside(err: unknown): OutboxStorageFault {
+    const db = this.db;
+    this.db = null;
+    this.statements = null;
+    try {
+      if (db?.open) db.close();
+    } catch {
+      // A corrupt file may refuse a clean close; the rename below is what matters.
+    }
+    const at = this.clock.now();
+    const path = resolve(this.path);
+    const movedTo = moveAside(path, at);
+    this.storageFaults++;
+    const error = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+    log.error(
+      { path, movedTo, err: error },
+      `uplink outbox '${path}' is corrupt: moved to '${movedTo}', starting with a fresh outbox`,
+    );
+    return { path, movedTo, error, at };
+  }
+
+  private reportFault(fault: OutboxStorageFault): void {
+    try {
+      this.options.onStorageFault?.(fault, this.stats());
+    } catch (err) {
+      log.error({ err }, 'outbox storage-fault handler failed');
+    }
+  }
+
+  /**
+   * Runs `fn`; when SQLite reports corruption, moves the file aside, opens a
+   * fresh outbox and (if `retry`) runs `fn` once more on it.
+   */
+  private healing<T>(fn: () => T, retry: boolean, fallback: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!this.durable || !isCorruption(err) || !this.db) throw err;
+      const keepSeq = this.nextSeq;
+      const fault = this.moveAside(err);
+      this.openFile();
+      // Stay above every number handed out in this process (the new epoch makes it safe anyway).
+      this.nextSeq = Math.max(this.nextSeq, keepSeq);
+      this.reservedSeq = this.nextSeq;
+      this.reportFault(fault);
+      return retry ? fn() : fallback();
     }
   }
 
@@ -232,7 +358,68 @@ export class Outbox {
 
   /** The stored payload of one item, or undefined once it is acknowledged or shed. */
   payload(seq: number): string | undefined {
-    return this.requireStatements().payload.get(seq);
+    return this.healing(
+      () => this.requireStatements().payload.get(seq),
+      false,
+      () => undefined,
+    );
+  }
+
+  /**
+   * The payload of an item to send, or undefined: gone (acknowledged, shed), or
+   * it does not read back as itself, in which case it is quarantined (kept in
+   * the `quarantine` table, counted, never sent).
+   */
+  readBack(seq: number): string | undefined {
+    const entry = this.entry(seq);
+    if (!entry) return undefined;
+    let payload: string | undefined;
+    let problem: string | null;
+    try {
+      payload = this.payload(seq);
+      if (payload === undefined) return undefined;
+      problem = readBackProblem(payload, seq);
+    } catch (err) {
+      problem = `cannot be read: ${(err as Error).message}`;
+    }
+    if (problem === null) return payload;
+    this.quarantine(entry, payload, problem);
+    return undefined;
+  }
+
+  private quarantine(entry: OutboxEntry, payload: string | undefined, reason: string): void {
+    const db = this.requireDb();
+    const now = this.clock.now();
+    try {
+      db.transaction(() => {
+        db.prepare(
+          'INSERT OR REPLACE INTO quarantine (seq, lane, created_at, quarantined_at, reason, payload) VALUES (?, ?, ?, ?, ?, ?)',
+        ).run(entry.seq, LANE_CODE[entry.lane], entry.createdAt, now, reason, payload ?? null);
+        this.requireStatements().remove.run(entry.seq);
+        this.requireStatements().setMeta.run('quarantined', this.quarantined + 1);
+      })();
+    } catch (err) {
+      // Not even the quarantine can be written: forget the item in memory so it is
+      // never sent; it stays in the file for forensics and is retried after a restart.
+      log.error({ err, seq: entry.seq, path: this.path }, 'cannot quarantine an outbox item');
+    }
+    this.quarantined++;
+    this.forget(entry);
+    log.error(
+      {
+        path: this.path,
+        seq: entry.seq,
+        lane: entry.lane,
+        reason,
+        totalQuarantined: this.quarantined,
+      },
+      'outbox item does not read back: quarantined, never sent',
+    );
+    try {
+      this.options.onQuarantine?.({ seq: entry.seq, lane: entry.lane, reason }, this.stats());
+    } catch (err) {
+      log.error({ err }, 'outbox quarantine handler failed');
+    }
   }
 
   has(seq: number): boolean {
@@ -254,17 +441,25 @@ export class Outbox {
 
   /** Removes acknowledged items in one transaction; unknown sequence numbers are ignored. */
   remove(seqs: readonly number[]): OutboxEntry[] {
-    const { remove } = this.requireStatements();
     const removed: OutboxEntry[] = [];
-    const db = this.requireDb();
-    db.transaction(() => {
-      for (const seq of seqs) {
-        const entry = this.entry(seq);
-        if (!entry) continue;
-        remove.run(seq);
-        removed.push(entry);
-      }
-    })();
+    this.healing(
+      () => {
+        removed.length = 0;
+        const { remove } = this.requireStatements();
+        this.requireDb().transaction(() => {
+          for (const seq of seqs) {
+            const entry = this.entry(seq);
+            if (!entry) continue;
+            remove.run(seq);
+            removed.push(entry);
+          }
+        })();
+      },
+      false,
+      () => {
+        removed.length = 0;
+      },
+    );
     for (const entry of removed) this.forget(entry);
     if (removed.length > 0) this.checkHighWater();
     return removed;
@@ -287,6 +482,9 @@ export class Outbox {
       highWater: this.highWater,
       dropped: { ...this.dropped },
       writeFailures: this.writeFailures,
+      quarantined: this.quarantined,
+      storageFaults: this.storageFaults,
+      epoch: this.epoch_,
       oldestAgeMs: Number.isFinite(oldest) ? Math.max(0, this.clock.now() - oldest) : 0,
       nextSeq: this.nextSeq,
     };
@@ -302,6 +500,22 @@ export class Outbox {
   }
 
   private append(
+    lane: OutboxLane,
+    build: (seq: number) => string,
+    readings: number,
+    full: boolean,
+  ): OutboxEntry {
+    // A corrupt file met here is moved aside and the item goes to the fresh one.
+    return this.healing(
+      () => this.appendOnce(lane, build, readings, full),
+      true,
+      () => {
+        throw new Error('unreachable');
+      },
+    );
+  }
+
+  private appendOnce(
     lane: OutboxLane,
     build: (seq: number) => string,
     readings: number,
@@ -332,10 +546,12 @@ export class Outbox {
       if (full || reserve) this.withFullSync(commit);
       else commit();
     } catch (err) {
+      if (isCorruption(err)) throw err; // healed by append()
       this.writeFailures++;
-      throw new Error(`uplink outbox '${this.path}' cannot store ${lane} seq ${seq}`, {
-        cause: err,
-      });
+      throw new Error(
+        `uplink outbox '${this.path}' cannot store ${lane} seq ${seq}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     this.nextSeq = seq + 1;
     if (reserve) this.reservedSeq = seq + OUTBOX_DEFAULTS.seqBlock;
@@ -453,14 +669,23 @@ export class Outbox {
     this.telemetryReadings = 0;
     const meta = new Map(
       db
-        .prepare<[], { key: string; value: number }>('SELECT key, value FROM meta')
+        .prepare<[], { key: string; value: number | string }>('SELECT key, value FROM meta')
         .all()
         .map((r) => [r.key, r.value]),
     );
     this.dropped = {
-      batches: meta.get('droppedBatches') ?? 0,
-      readings: meta.get('droppedReadings') ?? 0,
+      batches: Number(meta.get('droppedBatches') ?? 0),
+      readings: Number(meta.get('droppedReadings') ?? 0),
     };
+    this.quarantined = Number(meta.get('quarantined') ?? 0);
+    const epoch = meta.get('epoch');
+    if (typeof epoch === 'string' && epoch.length > 0) {
+      this.epoch_ = epoch;
+    } else {
+      // A new file, or one made before epochs: its epoch starts now, durably.
+      this.epoch_ = newEpoch();
+      this.withFullSync(() => this.requireStatements().setMeta.run('epoch', this.epoch_));
+    }
     const rows = db
       .prepare<[], ItemRow>(
         'SELECT seq, lane, readings, created_at, length(CAST(payload AS BLOB)) AS bytes FROM items ORDER BY seq',
@@ -485,7 +710,7 @@ export class Outbox {
     // Resume above everything handed out before: the reservation covers numbers
     // whose items a power cut may have rolled back.
     this.nextSeq =
-      reserved !== undefined ? Math.max(reserved, maxSeq + 1) : this.clock.now() * 1000;
+      reserved !== undefined ? Math.max(Number(reserved), maxSeq + 1) : this.clock.now() * 1000;
     this.reservedSeq = this.nextSeq;
     if (rows.length > 0) {
       const stats = this.stats();

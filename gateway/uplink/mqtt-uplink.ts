@@ -47,6 +47,7 @@ import {
   type OutboxEntry,
   type OutboxLane,
   type OutboxStats,
+  type OutboxStorageFault,
   type OutboxSync,
 } from '../outbox/outbox.js';
 import { SeqQueue } from './seq-queue.js';
@@ -69,13 +70,26 @@ export const MQTT_UPLINK_DEFAULTS = {
   maxInFlightBytes: 1024 * 1024, // 1 MiB of telemetry in flight at most (what may queue ahead of an alarm)
   alarmMaxInFlight: 1_000, // alarms sent and not acknowledged
   healthLogIntervalMs: 10_000, // 10 s between backlog log lines while a backlog exists
+  statsIntervalMs: 10_000, // 10 s between 'stats' outbox events (also one at start)
   rateWindowMs: 10_000, // 10 s: averaging window of the live and ack rates
 } as const;
 
-/** Outbox events the edge may alarm on (the Gateway turns them into status readings). */
+/**
+ * Outbox events the edge may alarm on (the Gateway turns them into status readings).
+ * - 'high-water', 'shed': as they happen;
+ * - 'stats': once at start and every `statsIntervalMs`, so the gateway's
+ *   `_uplink.*` status points always have a current value (issue 11 item 6);
+ * - 'storage-fault': the outbox file was corrupt and was moved aside (issue 13;
+ *   the gateway raises "local storage fault: {path} moved to {movedTo}");
+ * - 'quarantined': an item did not read back from the outbox and was set aside.
+ * Events that happen inside start() are delivered at the end of start().
+ */
 export type OutboxEvent =
   | { type: 'high-water'; high: boolean; stats: OutboxStats }
-  | { type: 'shed'; batches: number; readings: number; stats: OutboxStats };
+  | { type: 'shed'; batches: number; readings: number; stats: OutboxStats }
+  | { type: 'stats'; stats: OutboxStats; health: UplinkHealth }
+  | { type: 'storage-fault'; fault: OutboxStorageFault; stats: OutboxStats }
+  | { type: 'quarantined'; seq: number; lane: OutboxLane; reason: string; stats: OutboxStats };
 
 export interface MqttUplinkOptions {
   url: string;
@@ -105,6 +119,8 @@ export interface MqttUplinkOptions {
   maxBatchReadings?: number;
   heartbeatMs?: number;
   reconnectPeriodMs?: number;
+  /** Interval of the 'stats' outbox event, ms (default 10 s; one is also sent at start). */
+  statsIntervalMs?: number;
   onOutboxEvent?(event: OutboxEvent): void;
   /** Operator commands from the server (acknowledge, shelve); valid ones only, once per id. */
   onCommand?(command: GatewayCommand): void;
@@ -247,8 +263,10 @@ export class MqttUplink implements Uplink {
     this.outbox = new Outbox({
       ...options.outbox,
       clock: options.clock,
-      onHighWater: (high, stats) => options.onOutboxEvent?.({ type: 'high-water', high, stats }),
-      onShed: (dropped, stats) => options.onOutboxEvent?.({ type: 'shed', ...dropped, stats }),
+      onHighWater: (high, stats) => this.outboxEvent({ type: 'high-water', high, stats }),
+      onShed: (dropped, stats) => this.outboxEvent({ type: 'shed', ...dropped, stats }),
+      onStorageFault: (fault, stats) => this.outboxEvent({ type: 'storage-fault', fault, stats }),
+      onQuarantine: (item, stats) => this.outboxEvent({ type: 'quarantined', ...item, stats }),
     });
     this.outbox.isPinned = (seq) => this.inFlight.has(seq);
   }
@@ -257,10 +275,35 @@ export class MqttUplink implements Uplink {
     return this.client?.connected ?? false;
   }
 
+  /** Events raised before the client exists (inside start()) wait for the end of start(). */
+  private heldEvents: OutboxEvent[] | null = null;
+
+  private outboxEvent(event: OutboxEvent): void {
+    if (this.heldEvents) {
+      this.heldEvents.push(event);
+      return;
+    }
+    try {
+      this.options.onOutboxEvent?.(event);
+    } catch (err) {
+      log.error({ err, type: event.type }, 'outbox event handler failed');
+    }
+  }
+
+  private statsEvent(): void {
+    this.outboxEvent({ type: 'stats', stats: this.outbox.stats(), health: this.health() });
+  }
+
   async start(): Promise<void> {
     if (this.client) return;
     const tls = tlsConnectOptions(this.options.tls);
-    this.outbox.open();
+    this.heldEvents = [];
+    try {
+      this.outbox.open();
+    } catch (err) {
+      this.heldEvents = null;
+      throw err;
+    }
     const { url, gatewayId, username, password } = this.options;
     const offline: GatewayStatus = this.status('offline');
     const client = mqtt.connect(url, {
@@ -330,6 +373,13 @@ export class MqttUplink implements Uplink {
     });
     every(Math.max(50, Math.floor(this.settings.ackTimeoutMs / 4)), () => this.checkAckTimeouts());
     every(MQTT_UPLINK_DEFAULTS.healthLogIntervalMs, () => this.logBacklog());
+    every(this.options.statsIntervalMs ?? MQTT_UPLINK_DEFAULTS.statsIntervalMs, () =>
+      this.statsEvent(),
+    );
+    const held = this.heldEvents;
+    this.heldEvents = null;
+    for (const event of held) this.outboxEvent(event);
+    this.statsEvent();
   }
 
   async stop(): Promise<void> {
@@ -451,6 +501,9 @@ export class MqttUplink implements Uplink {
       inFlight: this.inFlight.size,
       dropped: stats.dropped,
       rejected: this.rejected,
+      quarantined: stats.quarantined,
+      storageFaults: stats.storageFaults,
+      epoch: stats.epoch,
       writeFailures: stats.writeFailures,
       resends: this.resends,
       liveReadingsPerS: Math.round(live),
@@ -471,6 +524,7 @@ export class MqttUplink implements Uplink {
       fillPct: h.fillPct,
       droppedReadings: h.dropped.readings,
       rejected: h.rejected,
+      quarantined: h.quarantined,
       estimatedDrainS: h.estimatedDrainS,
     };
   }
@@ -582,7 +636,8 @@ export class MqttUplink implements Uplink {
 
   private send(client: MqttClient, seq: number): void {
     const entry = this.outbox.entry(seq);
-    const payload = entry ? this.outbox.payload(seq) : undefined;
+    // An item that does not read back as itself is quarantined by the outbox, never sent.
+    const payload = entry ? this.outbox.readBack(seq) : undefined;
     if (!entry || payload === undefined) return;
     this.inFlight.set(seq, {
       lane: entry.lane,
@@ -729,6 +784,8 @@ export class MqttUplink implements Uplink {
       gatewayId: this.options.gatewayId,
       enterpriseId: this.options.enterpriseId,
       seq,
+      // Right after seq: the server reads this head even from a payload it cannot parse.
+      epoch: this.outbox.epoch,
       sentAt: this.options.clock.now(),
     } as const;
   }

@@ -4,7 +4,7 @@ import type { AlarmEvent } from '../../protocol/payloads.js';
 /** An alarm transition as the edge produces it: the AlarmEvent without the uplink's envelope. */
 export type AlarmTransitionPayload = Omit<
   AlarmEvent,
-  'v' | 'gatewayId' | 'enterpriseId' | 'seq' | 'sentAt'
+  'v' | 'gatewayId' | 'enterpriseId' | 'seq' | 'epoch' | 'sentAt'
 >;
 
 /** What the uplink holds and how fast it drains (health endpoint, logs, the edge's own status sensors). */
@@ -26,6 +26,12 @@ export interface UplinkHealth {
   dropped: { batches: number; readings: number };
   /** Items the server refused as invalid and acknowledged as rejected (dropped, since start). */
   rejected: number;
+  /** Items that did not read back from the outbox (garbled on disk): quarantined, never sent. */
+  quarantined: number;
+  /** Corrupt outbox files moved aside (and replaced by a fresh outbox) since start. */
+  storageFaults: number;
+  /** The outbox epoch sent with every item (docs/durability.md). */
+  epoch: string;
   /** Items that could not be written to the outbox (disk full, I/O error), since start. */
   writeFailures: number;
   /** Items sent again after an ack timeout or a reconnect, since start. */
