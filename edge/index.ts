@@ -13,7 +13,7 @@ export {
   type EdgeAlarmTransition,
   type ShelveOptions,
   type SignalKind,
-} from './engine.js';
+} from './engine/index.js';
 export * from './gas-table.js';
 export {
   LINKAGE_DEFAULTS,

@@ -20,7 +20,7 @@ import {
   type CompiledRuleSet,
   compileRuleSet,
   type EdgeAlarmTransition,
-} from './engine.js';
+} from './engine/index.js';
 import { formatProblem, loadRuleFiles, RuleFileError, type RuleProblem } from './rule-loader.js';
 import type { AlarmStateStore } from './state-store.js';
 

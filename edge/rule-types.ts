@@ -4,7 +4,8 @@
  * in code. The condition type registered under `rule.type` (edge/conditions/)
  * gives them meaning.
  */
-import type { Rule } from './conditions/index.js';
+// A leaf module: condition types (edge/conditions/) import these types, so nothing here
+// imports from edge/conditions/ (no import cycle); RuleSet is generic over the rule type.
 
 /** A key path inside a rule file, e.g. `['rules', 2, 'limits', 0, 'setpoint']`. */
 export type KeyPath = readonly (string | number)[];
@@ -162,10 +163,13 @@ export interface LimitSpec {
   readonly signalUnit?: string;
 }
 
-/** Every rule of every loaded file; frozen. */
-export interface RuleSet {
+/**
+ * Every rule of every loaded file; frozen. Each rule is one of the types registered
+ * in edge/conditions/ (`RuleSet<Rule>` from there names it exactly).
+ */
+export interface RuleSet<R extends RuleBase = RuleBase> {
   readonly files: readonly string[];
-  readonly rules: readonly Rule[];
+  readonly rules: readonly R[];
   /** Output devices of every file's `outputs:` section (local linkage). */
   readonly outputs?: readonly OutputDevice[];
 }

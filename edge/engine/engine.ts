@@ -1,0 +1,223 @@
+/**
+ * AlarmEngine: the public face of edge/engine/. Feeds readings through compiled
+ * rules and returns alarm transitions (ISA-18.2 / IEC 62682).
+ *
+ * Per limit the engine keeps:
+ * - the condition state machine (normal ⇄ active) with deadband, on-delay and off-delay;
+ * - the alarm state: unacknowledged, acknowledged, returned-to-normal unacknowledged,
+ *   latched (rule `latch: true`), normal;
+ * - operator / design overrides: shelved (timed or one-shot), suppressed by design,
+ *   out of service. Overridden alarms keep being evaluated and their transitions
+ *   are still emitted and recorded, carrying `state` so nothing annunciates them.
+ * - flood detection (more than 10 raises in 10 min), first-out marking, chattering
+ *   (3 raises in 60 s), and KPIs (kpis()).
+ *
+ * Readings that cannot be evaluated — quality 'bad', value null or not a finite
+ * number — neither raise nor clear value-based limits: they keep their state, and
+ * pending on/off delays neither fire on tick() nor restart until a usable reading
+ * arrives. Fault limits (type: fault) and stale limits do see them. Booleans read
+ * as 1 and 0. 'uncertain' readings are evaluated like good ones.
+ *
+ * Lifecycle: no I/O except the optional state store (loaded in the constructor,
+ * saved after changes) and no timers. Call evaluate() with every batch of readings
+ * and tick() periodically (say every 100–250 ms): tick() fires on/off delays,
+ * stale and stuck limits, and timed-shelve expiry between readings, so their
+ * precision is the tick period. Commands (acknowledge, shelve, ...) return the
+ * transitions they cause. Not reentrant.
+ *
+ * Cost: one Map lookup per reading plus a few comparisons per limit of that
+ * sensor; nothing is allocated unless a transition occurs. When nothing
+ * transitions, evaluate() and tick() return one shared, frozen empty array.
+ */
+import type { AlarmLifecycleState, Reading } from '../../protocol/index.js';
+import type { PersistedAlarmState } from '../state-store.js';
+import { EngineCore } from './core.js';
+import { acknowledge, override, shelve, unshelve } from './lifecycle.js';
+import { restoreInto } from './persistence.js';
+import { SHELVE_TIMED, stateOf } from './state.js';
+import type {
+  ActiveAlarm,
+  AlarmEngineOptions,
+  AlarmKpis,
+  AlarmPointStatus,
+  CompiledRuleSet,
+  EdgeAlarmTransition,
+  ShelveOptions,
+} from './types.js';
+
+export class AlarmEngine {
+  private readonly core: EngineCore;
+
+  constructor(compiled: CompiledRuleSet, options: AlarmEngineOptions) {
+    this.core = new EngineCore(compiled, options.clock, options.drill ?? false, options.store);
+    this.core.build(compiled, new Map());
+    const saved = options.store?.load();
+    if (saved) this.restore(saved);
+  }
+
+  /** The rule set in force. */
+  get compiled(): CompiledRuleSet {
+    return this.core.current;
+  }
+
+  /** Feeds readings in order; returns the transitions they caused, in order. */
+  evaluate(readings: readonly Reading[]): readonly EdgeAlarmTransition[] {
+    return this.core.evaluate(readings);
+  }
+
+  /**
+   * Fires on/off delays, stale and stuck limits and timed-shelve expiry at
+   * clock.now(), without a new reading.
+   */
+  tick(): readonly EdgeAlarmTransition[] {
+    return this.core.tick();
+  }
+
+  /** Alarms whose condition is active, in sensor and level order. */
+  active(): ActiveAlarm[] {
+    const out: ActiveAlarm[] = [];
+    for (const limit of this.core.allLimits) {
+      if (!limit.active || limit.spec.hidden) continue;
+      const spec = limit.spec;
+      out.push({
+        alarmId: limit.alarmId,
+        ruleId: spec.ruleId,
+        limitName: spec.limitName,
+        sensorId: spec.sensorId,
+        level: spec.level,
+        direction: spec.direction,
+        setpoint: spec.setpoint,
+        unit: spec.unit,
+        gas: spec.gas,
+        raisedAt: limit.raisedAt,
+        raisedValue: limit.raisedValue,
+        lastValue: limit.x,
+        drill: this.core.drill || spec.drill,
+        state: stateOf(limit),
+      });
+    }
+    return out;
+  }
+
+  /** Every alarm point not in state normal, with its ISA-18.2 state. */
+  alarms(): AlarmPointStatus[] {
+    const out: AlarmPointStatus[] = [];
+    for (const limit of this.core.allLimits) {
+      const state = stateOf(limit);
+      if (state === 'normal' || limit.spec.hidden) continue;
+      out.push({
+        key: limit.spec.key,
+        alarmId: limit.open ? limit.alarmId : limit.spec.key,
+        state,
+        active: limit.active,
+        level: limit.spec.level,
+        ...(limit.acked && limit.ackedBy !== '' ? { acknowledgedBy: limit.ackedBy } : {}),
+        ...(limit.shelve === SHELVE_TIMED ? { shelvedUntil: limit.shelvedUntil } : {}),
+      });
+    }
+    return out;
+  }
+
+  /** The ISA-18.2 state of an alarm point (key) or occurrence (alarmId); undefined if unknown. */
+  stateOf(alarm: string): AlarmLifecycleState | undefined {
+    const limit = this.core.find(alarm);
+    return limit ? stateOf(limit) : undefined;
+  }
+
+  /**
+   * Operator acknowledgement (from the local HMI, or from the server via the
+   * uplink). `alarm` is the occurrence's alarmId or the point key. An active alarm
+   * becomes acknowledged; a returned-unacknowledged one becomes normal; a latched
+   * one is reset ('cleared'). Acknowledging an old occurrence, or one already
+   * acknowledged, changes nothing (idempotent: an ack may arrive twice).
+   */
+  acknowledge(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    acknowledge(this.core, alarm, by);
+    return this.core.flush();
+  }
+
+  /**
+   * Shelves an alarm point (ISA-18.2 §11.5): for `durationMs` (at most 24 h) or
+   * one-shot (until the condition next returns to normal). A shelved alarm is
+   * still evaluated and its transitions still emitted with state 'shelved'.
+   */
+  shelve(alarm: string, by: string, options: ShelveOptions): readonly EdgeAlarmTransition[] {
+    shelve(this.core, alarm, by, options);
+    return this.core.flush();
+  }
+
+  unshelve(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    unshelve(this.core, alarm, by);
+    return this.core.flush();
+  }
+
+  /** Suppressed by design (say, the unit is shut down): evaluated and recorded, not annunciated. */
+  suppress(alarm: string, by: string, reason = ''): readonly EdgeAlarmTransition[] {
+    override(this.core, alarm, by, 'suppressed', true, reason);
+    return this.core.flush();
+  }
+
+  unsuppress(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    override(this.core, alarm, by, 'suppressed', false, '');
+    return this.core.flush();
+  }
+
+  /** Out of service (say, a detector under maintenance): evaluated and recorded, not annunciated. */
+  removeFromService(alarm: string, by: string, reason = ''): readonly EdgeAlarmTransition[] {
+    override(this.core, alarm, by, 'out-of-service', true, reason);
+    return this.core.flush();
+  }
+
+  returnToService(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    override(this.core, alarm, by, 'out-of-service', false, '');
+    return this.core.flush();
+  }
+
+  /** Alarm-system KPIs at clock.now(). */
+  kpis(): AlarmKpis {
+    return this.core.kpi.kpis(this.core.allLimits, this.core.clock.now());
+  }
+
+  /**
+   * Replaces the rules (hot reload) without losing alarm state: every alarm point
+   * whose key (`ruleId.limitName`) survives keeps its condition, occurrence,
+   * acknowledgement and overrides; sensor values carry over. A point that no
+   * longer exists and still has an open occurrence is closed with 'cleared'.
+   */
+  reload(compiled: CompiledRuleSet): readonly EdgeAlarmTransition[] {
+    const core = this.core;
+    const snapshot = core.snapshot(true);
+    const oldLimits = core.allLimits;
+    const sensors = core.bySensor;
+    core.current = compiled;
+    core.build(compiled, sensors);
+    this.restore(snapshot);
+    // Signal history carries over where the signal is unchanged (same kind and parameters).
+    const old = new Map(oldLimits.map((limit) => [limit.spec.key, limit]));
+    for (const limit of core.allLimits) {
+      const before = old.get(limit.spec.key);
+      if (!before || JSON.stringify(before.spec.signal) !== JSON.stringify(limit.spec.signal))
+        continue;
+      if (before.ring) limit.ring = before.ring;
+      limit.ref = before.ref;
+      limit.changedAt = before.changedAt;
+    }
+    const now = core.clock.now();
+    for (const limit of oldLimits) {
+      if (core.byKey.has(limit.spec.key) || limit.spec.hidden) continue;
+      if (!(limit.active || limit.latchedWaiting)) continue; // an unacked return was already cleared
+      core.emit(limit, 'cleared', limit.x, now, `${limit.spec.key}: rule removed by a reload`);
+    }
+    core.dirty = true;
+    return core.flush();
+  }
+
+  /** The persisted form of the alarm state (what the store saves). */
+  snapshot(includeSignals = false): PersistedAlarmState {
+    return this.core.snapshot(includeSignals);
+  }
+
+  private restore(saved: PersistedAlarmState): void {
+    this.core.timedShelves += restoreInto(this.core.byKey, this.core.allLimits, saved);
+  }
+}

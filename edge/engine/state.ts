@@ -1,0 +1,181 @@
+/**
+ * Mutable evaluation state: one SensorState per sensor with rules, one LimitState
+ * per compiled limit. Fixed object shapes (every field initialised in declaration
+ * order) so the evaluation loop stays monomorphic.
+ */
+import type { AlarmLifecycleState, Reading } from '../../protocol/index.js';
+import type { SignalBehaviour } from './signals/behaviour.js';
+import type { CompiledLimit } from './types.js';
+
+/** `by` of design suppression (rule suppressWhen). */
+export const DESIGN = 'design';
+
+export const SHELVE_NONE = 0;
+export const SHELVE_TIMED = 1;
+export const SHELVE_ONE_SHOT = 2;
+
+/** Mutable per-sensor state; one per sensor with rules. */
+export class SensorState {
+  /** Latest usable value. */
+  lastValue = Number.NaN;
+  /** False while the latest reading is unusable (bad quality, null). */
+  usable = false;
+  /** Timestamp of the latest reading of any quality (engine start before the first). */
+  lastTs = 0;
+  quality: Reading['quality'] = 'good';
+  reason = '';
+  readonly limits: LimitState[] = [];
+  /** Position of this sensor among each limit's inputs, parallel to `limits`. */
+  readonly inputIndex: number[] = [];
+  constructor(readonly sensorId: string) {}
+}
+
+/** Fixed-capacity ring of (ts, value) samples; allocated once. */
+export class SampleRing {
+  readonly ts: Float64Array;
+  readonly values: Float64Array;
+  head = 0;
+  size = 0;
+  sum = 0;
+  constructor(readonly capacity: number) {
+    this.ts = new Float64Array(capacity);
+    this.values = new Float64Array(capacity);
+  }
+  push(ts: number, value: number, windowMs: number): void {
+    if (this.size === this.capacity) this.dropOldest();
+    let at = this.head + this.size;
+    if (at >= this.capacity) at -= this.capacity;
+    this.ts[at] = ts;
+    this.values[at] = value;
+    this.size++;
+    this.sum += value;
+    const from = ts - windowMs;
+    while (this.size > 1 && this.ts[this.head]! < from) this.dropOldest();
+  }
+  private dropOldest(): void {
+    this.sum -= this.values[this.head]!;
+    if (++this.head === this.capacity) this.head = 0;
+    this.size--;
+  }
+  oldestTs(): number {
+    return this.ts[this.head]!;
+  }
+  oldestValue(): number {
+    return this.values[this.head]!;
+  }
+  max(): number {
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < this.size; i++) {
+      const v = this.values[(this.head + i) % this.capacity]!;
+      if (v > m) m = v;
+    }
+    return m;
+  }
+  min(): number {
+    let m = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.size; i++) {
+      const v = this.values[(this.head + i) % this.capacity]!;
+      if (v < m) m = v;
+    }
+    return m;
+  }
+}
+
+/** Mutable per-limit state; fixed shape so the evaluation loop stays monomorphic. */
+export class LimitState {
+  // copies of spec fields the hot loop reads (one load instead of two), declared first so the
+  // fields evaluate() touches share the object's first cache line
+  // (initialised to numbers so the fields hold unboxed-ready number representations in the object,
+  // not pointers into the spec)
+  /** Signal kind code (signals/index.ts); 0 is the plain value, evaluated inline. */
+  readonly kind: number = 0;
+  readonly sign: number = 1;
+  readonly raiseAt: number = Number.NaN;
+  readonly clearBelow: number = Number.NaN;
+  // condition
+  active = false;
+  /** True while an on-delay (inactive) or off-delay (active) runs. */
+  pending = false;
+  pendingSince = 0;
+  /** False while the signal is unusable (delays wait). */
+  usable = false;
+  /** Latest signal value (what transitions report). */
+  x = Number.NaN;
+  // occurrence
+  alarmId = '';
+  raisedAt = 0;
+  raisedValue = 0;
+  lastIdTs = Number.NEGATIVE_INFINITY;
+  /** An occurrence is open: raised and not yet closed (acknowledged after return, or reset). */
+  open = false;
+  acked = false;
+  ackedBy = '';
+  /** Latched alarm whose condition returned, waiting for reset (acknowledge). */
+  latchedWaiting = false;
+  // overrides
+  shelve = SHELVE_NONE;
+  shelvedUntil = 0;
+  shelvedBy = '';
+  suppressed = false;
+  outOfService = false;
+  overrideBy = '';
+  // chattering: the last three raise times
+  r1 = Number.NEGATIVE_INFINITY;
+  r2 = Number.NEGATIVE_INFINITY;
+  r3 = Number.NEGATIVE_INFINITY;
+  // signal state, set up by the signal kind's init()
+  ring: SampleRing | null = null;
+  /** stuck: reference value and when it was last moved from. */
+  ref = Number.NaN;
+  changedAt = 0;
+  /** vote / combination: per-input (term) flags and how many are set. */
+  flags: Uint8Array | null = null;
+  flagCount = 0;
+  /** Combination limits with an `alarm` term on this limit, and that term's index. */
+  readonly dependents: LimitState[] = [];
+  readonly dependentTerms: number[] = [];
+  // signal parameters copied out of the spec as numbers (no string compares per reading)
+  /** rate / window / stuck: window length or tolerance. */
+  windowMs = 0;
+  /** rate: per-unit scale; window: 0 average, 1 max, 2 min. */
+  param = 0;
+  /** vote: +1 high, -1 low; the signed setpoint and the signed setpoint less the deadband. */
+  voteSign = 1;
+  voteRaise = 0;
+  voteHold = 0;
+  /** vote: a bad-quality detector votes; fault: the NE 43 flag. */
+  flag = false;
+  /** combination: per term, the value must lie strictly between these (±Infinity when open). */
+  termAbove: Float64Array | null = null;
+  termBelow: Float64Array | null = null;
+  constructor(
+    readonly spec: CompiledLimit,
+    readonly sensor: SensorState,
+    readonly behaviour: SignalBehaviour,
+  ) {
+    this.kind = behaviour.code;
+    this.sign = spec.sign;
+    this.raiseAt = spec.raiseAt;
+    this.clearBelow = spec.clearBelow;
+    behaviour.init(this, spec.signal);
+  }
+}
+
+/** Sets one vote / combination flag, keeping the count. */
+export function setFlag(limit: LimitState, index: number, value: number): void {
+  const flags = limit.flags!;
+  if (flags[index] === value) return;
+  flags[index] = value;
+  limit.flagCount += value === 1 ? 1 : -1;
+}
+
+/** The ISA-18.2 state of an alarm point. */
+export function stateOf(limit: LimitState): AlarmLifecycleState {
+  if (limit.outOfService) return 'out-of-service';
+  if (limit.suppressed) return 'suppressed';
+  if (limit.shelve !== SHELVE_NONE) return 'shelved';
+  if (limit.active) return limit.acked ? 'acknowledged' : 'unacknowledged';
+  if (limit.latchedWaiting) return 'latched';
+  if (limit.open && !limit.acked) return 'returned-unacknowledged';
+  return 'normal';
+}
