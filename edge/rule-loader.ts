@@ -1,27 +1,32 @@
 /**
- * Loads rule files (YAML) into a frozen RuleSet. Every file is parsed with
- * positions, validated against the one rule-file schema (ajv, all errors), then
- * each rule gets its condition type's semantic and compliance checks, and rule
- * ids are checked for uniqueness across files. Nothing is returned unless every
- * file is clean: the thrown RuleFileError lists every problem as
- * `<file>:<line>:<col> <key path>: <message>`.
+ * Loads rule files (YAML) into a frozen RuleSet. Every file is size-checked before it
+ * is parsed (rule-limits.ts), parsed with positions, its rules counted against the
+ * set's limit, validated against the one rule-file schema (ajv, all errors), then each
+ * rule gets its condition type's semantic and compliance checks, and the set gets its
+ * cross-rule checks (duplicate ids, actions naming outputs and limits, limits per
+ * sensor). Nothing is returned unless every file is clean: the thrown RuleFileError
+ * lists every problem of every file as `<file>:<line>:<col> <key path>: <message>`.
+ *
+ * One run shows everything: an unknown key (or a wrong top-level key) does not stop the
+ * semantic and compliance checks of the rest of the rule; only a key whose value has
+ * the wrong shape does, since checking a rule built from it would report noise.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import {
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseDocument,
-} from 'yaml';
+import { type Document, LineCounter, parseDocument } from 'yaml';
 import { createLogger } from '../common/logger.js';
 import { checkTerms, toTerms } from './conditions/combination.js';
-import { CONDITION_TYPE_NAMES, conditionType, type Rule } from './conditions/index.js';
-import { ruleFileSchema } from './rule-schema.js';
+import { conditionType, type Rule } from './conditions/index.js';
+import { checkOutputDevices, type GatewayOutputDevices } from './linkage/output-devices.js';
+import {
+  checkLimitsPerSensor,
+  fileTooLarge,
+  type RuleCount,
+  type RuleSetLimits,
+  resolveLimits,
+  tooManyRules,
+} from './rule-limits.js';
+import { ruleFileSchema, ruleSchema } from './rule-schema.js';
 import {
   formatKeyPath,
   type KeyPath,
@@ -32,6 +37,19 @@ import {
   type RuleSet,
   type RuleSource,
 } from './rule-types.js';
+import {
+  collectPositions,
+  describeSchemaError,
+  findNode,
+  type Locate,
+  locator,
+  outputIndexOf,
+  pointerToPath,
+  retiredOutputKeys,
+  ruleIndexOf,
+} from './rule-yaml.js';
+
+export { RULE_SET_LIMITS, type RuleSetLimits } from './rule-limits.js';
 
 const log = createLogger('edge.rules');
 
@@ -69,6 +87,15 @@ export interface RuleSourceText {
   readonly text: string;
 }
 
+/** Loader options: the bounds of the set (rule-limits.ts); defaults fit a large plant. */
+export interface RuleLoadOptions extends Partial<RuleSetLimits> {
+  /**
+   * The gateway's devices: when given, every output must name one that takes writes
+   * (linkage/output-devices.ts), so a start or reload with a wrong device is refused.
+   */
+  readonly outputDevices?: GatewayOutputDevices;
+}
+
 const ajv = new Ajv({
   allErrors: true,
   strict: true,
@@ -76,54 +103,86 @@ const ajv = new Ajv({
   verbose: true, // errors carry the data and parent schema, for 'got ...' and 'allowed: ...'
 });
 const validateRuleFile = ajv.compile(ruleFileSchema);
+/** One rule alone: re-validates a rule once its unknown keys are set aside. */
+const validateRule = ajv.compile(ruleSchema);
 
 /** Reads, validates and checks rule files; throws RuleFileError listing every problem. */
-export function loadRuleFiles(paths: readonly string[]): RuleSet {
+export function loadRuleFiles(paths: readonly string[], options: RuleLoadOptions = {}): RuleSet {
+  const limits = resolveLimits(options);
   const sources: RuleSourceText[] = [];
-  const unreadable: RuleProblem[] = [];
+  const refused: RuleProblem[] = [];
   for (const file of paths) {
     try {
-      sources.push({ file, text: readFileSync(file, 'utf8') });
+      // Size first: an oversized file is never read into memory, let alone parsed.
+      const tooLarge = fileTooLarge(file, statSync(file).size, limits);
+      if (tooLarge) refused.push(tooLarge);
+      else sources.push({ file, text: readFileSync(file, 'utf8') });
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      unreadable.push({ file, line: 1, col: 1, path: '', message: `cannot read file (${reason})` });
+      refused.push({ file, line: 1, col: 1, path: '', message: `cannot read file (${reason})` });
     }
   }
-  return loadRuleSources(sources, unreadable);
+  return loadChecked(sources, refused, limits, options);
 }
 
 /** As loadRuleFiles, from text already in memory (tests, hot reload). */
 export function loadRuleSources(
   sources: readonly RuleSourceText[],
-  earlierProblems: readonly RuleProblem[] = [],
+  options: RuleLoadOptions = {},
 ): RuleSet {
-  const problems: RuleProblem[] = [...earlierProblems];
+  const limits = resolveLimits(options);
+  const kept: RuleSourceText[] = [];
+  const refused: RuleProblem[] = [];
+  for (const source of sources) {
+    const tooLarge = fileTooLarge(source.file, Buffer.byteLength(source.text, 'utf8'), limits);
+    if (tooLarge) refused.push(tooLarge);
+    else kept.push(source);
+  }
+  return loadChecked(kept, refused, limits, options, sources);
+}
+
+/** A parsed file: its document, data and position helpers. */
+interface Parsed {
+  readonly file: string;
+  readonly doc: Document;
+  readonly data: unknown;
+  readonly at: (offset: number) => Position;
+  readonly locate: Locate;
+}
+
+function loadChecked(
+  sources: readonly RuleSourceText[],
+  earlier: readonly RuleProblem[],
+  limits: RuleSetLimits,
+  options: RuleLoadOptions,
+  order: readonly RuleSourceText[] = sources,
+): RuleSet {
+  const problems: RuleProblem[] = [...earlier];
+  const refuse = (): never => {
+    throw new RuleFileError(sortProblems(problems, order));
+  };
+  const parsed: Parsed[] = [];
+  for (const source of sources) {
+    const one = parse(source, problems);
+    if (one) parsed.push(one);
+  }
+  // Count before validating: a set over the limit is refused without checking each rule.
+  const tooMany = tooManyRules(parsed.map(countRules), limits);
+  if (tooMany) {
+    problems.push(tooMany);
+    refuse();
+  }
   const rules: Rule[] = [];
   const outputs: OutputDevice[] = [];
   const firstById = new Map<string, RuleSource>();
-  for (const source of sources) {
-    const fileRules = loadOne(source, problems, outputs);
-    for (const rule of fileRules) {
-      const first = firstById.get(rule.id);
-      if (first) {
-        const at = rule.source.keys.id ?? rule.source;
-        problems.push({
-          file: rule.source.file,
-          line: at.line,
-          col: at.col,
-          path: formatKeyPath(['rules', rule.source.index, 'id']),
-          message: `duplicate rule id '${rule.id}' (first defined at ${
-            first.file === rule.source.file ? 'line ' : `${first.file}:`
-          }${first.line})`,
-        });
-        continue;
-      }
-      firstById.set(rule.id, rule.source);
-      rules.push(rule);
-    }
+  for (const file of parsed) {
+    rules.push(...checkFile(file, problems, outputs, firstById));
   }
   checkActions(rules, outputs, problems);
-  if (problems.length > 0) throw new RuleFileError(sortProblems(problems, sources));
+  problems.push(...checkLimitsPerSensor(rules, limits));
+  const devices = options.outputDevices;
+  if (devices) problems.push(...checkOutputDevices({ outputs }, devices.ids, devices.writers));
+  if (problems.length > 0) refuse();
   for (const rule of rules) {
     if (rule.waived.length > 0) {
       log.warn(
@@ -132,7 +191,40 @@ export function loadRuleSources(
       );
     }
   }
-  return deepFreeze({ files: sources.map((s) => s.file), rules, outputs });
+  return deepFreeze({ files: order.map((s) => s.file), rules, outputs });
+}
+
+/** Parses one file with positions; pushes its YAML problems and returns undefined on any. */
+function parse(source: RuleSourceText, problems: RuleProblem[]): Parsed | undefined {
+  const { file, text } = source;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): Position => lineCounter.linePos(offset);
+  const yamlIssues = [...doc.errors, ...doc.warnings];
+  if (yamlIssues.length > 0) {
+    for (const issue of yamlIssues) {
+      const pos = at(issue.pos[0]);
+      const message = issue.message.split('\n')[0] ?? issue.code;
+      problems.push({ file, ...pos, path: '', message: `YAML: ${message}` });
+    }
+    return undefined;
+  }
+  try {
+    const data = doc.toJS({ maxAliasCount: 100 });
+    return { file, doc, data, at, locate: locator(doc, at) };
+  } catch (err) {
+    problems.push({ file, line: 1, col: 1, path: '', message: `YAML: ${(err as Error).message}` });
+    return undefined;
+  }
+}
+
+function countRules(file: Parsed): RuleCount {
+  const rules = (file.data as { rules?: unknown } | null)?.rules;
+  return {
+    file: file.file,
+    count: Array.isArray(rules) ? rules.length : 0,
+    ...file.locate(['rules'], 'key'),
+  };
 }
 
 /** Every action names a known output, a limit of its rule, and a value of the right kind. */
@@ -174,119 +266,187 @@ function checkActions(rules: readonly Rule[], outputs: OutputDevice[], problems:
   }
 }
 
-/** Parses and checks one file; pushes its problems and returns its rules (valid ones only). */
-function loadOne(source: RuleSourceText, problems: RuleProblem[], outputs: OutputDevice[]): Rule[] {
-  const { file, text } = source;
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const at = (offset: number): Position => lineCounter.linePos(offset);
-  const yamlIssues = [...doc.errors, ...doc.warnings];
-  if (yamlIssues.length > 0) {
-    for (const issue of yamlIssues) {
-      const pos = at(issue.pos[0]);
-      const message = issue.message.split('\n')[0] ?? issue.code;
-      problems.push({ file, ...pos, path: '', message: `YAML: ${message}` });
-    }
-    return [];
-  }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    problems.push({ file, line: 1, col: 1, path: '', message: `YAML: ${(err as Error).message}` });
-    return [];
-  }
-  const locate = (path: KeyPath, want: 'key' | 'value' = 'value'): Position => {
-    const found = findNode(doc.contents, path, doc);
-    const node = want === 'key' ? (found.key ?? found.value) : (found.value ?? found.key);
-    const offset = node?.range?.[0] ?? found.parent?.range?.[0] ?? 0;
-    return at(offset);
+/**
+ * Validates one parsed file and checks each of its rules; pushes every problem and
+ * returns the rules that passed. Rule ids go into `firstById` (duplicates across
+ * files are reported here, for refused rules too).
+ */
+function checkFile(
+  parsed: Parsed,
+  problems: RuleProblem[],
+  outputs: OutputDevice[],
+  firstById: Map<string, RuleSource>,
+): Rule[] {
+  const { file, data, locate } = parsed;
+  const report = (path: KeyPath, message: string) => {
+    problems.push({ file, ...locate(path), path: formatKeyPath(path), message });
   };
-
-  const badRules = new Set<number>();
+  /** Schema errors of each rule, by rule index. */
+  const ruleErrors = new Map<number, ErrorObject[]>();
+  const retiredOutputs = new Set<number>();
+  const outputErrors = new Set<number>();
   if (!validateRuleFile(data)) {
     for (const error of validateRuleFile.errors ?? []) {
-      const problem = describeSchemaError(error, locate);
-      problems.push({ file, ...problem });
-      const index = ruleIndexOf(error.instancePath);
-      if (index !== undefined) badRules.add(index);
-      else badRules.add(-1);
+      const ruleIndex = ruleIndexOf(error.instancePath);
+      if (ruleIndex !== undefined) {
+        const list = ruleErrors.get(ruleIndex) ?? [];
+        list.push(error);
+        ruleErrors.set(ruleIndex, list);
+      }
+      const outputIndex = outputIndexOf(error.instancePath);
+      if (outputIndex !== undefined) {
+        outputErrors.add(outputIndex);
+        const raw = (data as { outputs: Record<string, unknown>[] }).outputs[outputIndex];
+        const retired = raw ? retiredOutputKeys(raw, outputIndex, locate) : undefined;
+        if (retired) {
+          // One clear problem per old-style output, not one per old key plus 'missing device'.
+          if (!retiredOutputs.has(outputIndex)) problems.push({ file, ...retired });
+          retiredOutputs.add(outputIndex);
+          continue;
+        }
+      }
+      problems.push({ file, ...describeSchemaError(error, locate) });
     }
   }
-  if (badRules.has(-1)) return [];
-  const rawOutputs = (data as { outputs?: unknown }).outputs;
-  if (Array.isArray(rawOutputs)) {
-    rawOutputs.forEach((raw: Record<string, unknown>, index) => {
-      const id = String(raw.id);
-      if (outputs.some((o) => o.id === id)) {
-        const path = ['outputs', index, 'id'];
-        problems.push({
-          file,
-          ...locate(path),
-          path: formatKeyPath(path),
-          message: `duplicate output id '${id}'`,
-        });
-        return;
-      }
-      outputs.push({
-        id,
-        host: String(raw.host),
-        port: Number(raw.port),
-        unitId: typeof raw.unitId === 'number' ? raw.unitId : 1,
-        timeoutMs: typeof raw.timeoutMs === 'number' ? raw.timeoutMs : 1000,
-        file,
-      });
-    });
-  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return [];
+  collectOutputs(parsed, outputErrors, outputs, report);
   const rawRules = (data as { rules?: unknown }).rules;
   if (!Array.isArray(rawRules)) return [];
 
   const rules: Rule[] = [];
-  rawRules.forEach((raw: Record<string, unknown>, index) => {
-    if (badRules.has(index)) return;
+  rawRules.forEach((raw: unknown, index) => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return; // reported
+    const record = raw as Record<string, unknown>;
     const rulePath = ['rules', index] as const;
-    const condition = conditionType(String(raw.type));
-    if (!condition) return; // the schema's discriminator already reported it
     const rulePos = locate(rulePath);
-    const keys: Record<string, Position> = {};
-    const ruleNode = findNode(doc.contents, rulePath, doc).value;
-    collectPositions(ruleNode, [], keys, at, doc);
-    const justification =
-      typeof raw.justification === 'string' ? raw.justification.trim() : undefined;
-    const waived: string[] = [];
-    const base: RuleBase = {
-      id: String(raw.id),
-      sensor: String(raw.sensor),
-      type: condition.type,
-      ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
-      ...(justification ? { justification } : {}),
-      ...(raw.drill === true ? { drill: true } : {}),
-      ...(raw.latch === true ? { latch: true } : {}),
-      ...(Array.isArray(raw.actions) ? { actions: raw.actions.map(toAction) } : {}),
-      ...(Array.isArray(raw.suppressWhen) ? { suppressWhen: toTerms(raw.suppressWhen) } : {}),
-      waived,
-      source: { file, index, line: rulePos.line, col: rulePos.col, keys },
-    };
-    const rule = condition.normalize(raw, base);
-    const checked = condition.check(rule);
-    let refused = false;
-    const report = (path: KeyPath, message: string) => {
-      refused = true;
-      const full = [...rulePath, ...path];
-      problems.push({ file, ...locate(full), path: formatKeyPath(full), message });
-    };
-    if (justification === '') report(['justification'], 'must not be blank');
-    for (const issue of checked.errors) report(issue.path, issue.message);
-    for (const issue of checkTerms(rule.suppressWhen ?? [], 'suppressWhen')) {
-      report(issue.path, issue.message);
+    const first = registerId(record.id, { file, index, ...rulePos, keys: {} });
+    if (first) {
+      report(
+        [...rulePath, 'id'],
+        `duplicate rule id '${String(record.id)}' (first defined at ${
+          first.file === file ? 'line ' : `${first.file}:`
+        }${first.line})`,
+      );
     }
-    for (const issue of checked.compliance) {
-      if (justification) waived.push(`${formatKeyPath(issue.path)}: ${issue.message}`);
-      else report(issue.path, `${issue.message} (add a justification to deviate)`);
-    }
-    if (!refused) rules.push(rule);
+    const errors = ruleErrors.get(index) ?? [];
+    // A rule whose only schema errors are unknown keys is still checked (without those
+    // keys), so a typo does not hide a setpoint above the standard's maximum.
+    const checkable = errors.length === 0 ? record : withoutUnknownKeys(record, errors);
+    if (!checkable) return;
+    const rule = checkRule(parsed, index, checkable, report);
+    if (rule && errors.length === 0 && !first) rules.push(rule);
   });
   return rules;
+
+  /** Registers a rule id; returns where it was first defined when it is a duplicate. */
+  function registerId(id: unknown, at: RuleSource): RuleSource | undefined {
+    if (typeof id !== 'string') return undefined;
+    const first = firstById.get(id);
+    if (!first) firstById.set(id, at);
+    return first;
+  }
+}
+
+/** Outputs of a file that passed the schema; duplicates across files are problems. */
+function collectOutputs(
+  parsed: Parsed,
+  withErrors: ReadonlySet<number>,
+  outputs: OutputDevice[],
+  report: (path: KeyPath, message: string) => void,
+): void {
+  const rawOutputs = (parsed.data as { outputs?: unknown }).outputs;
+  if (!Array.isArray(rawOutputs)) return;
+  rawOutputs.forEach((raw: Record<string, unknown>, index) => {
+    if (withErrors.has(index) || raw === null || typeof raw !== 'object') return;
+    const id = String(raw.id);
+    const first = outputs.find((o) => o.id === id);
+    if (first) {
+      const where = first.file === parsed.file ? 'line ' : `${first.file}:`;
+      report(
+        ['outputs', index, 'id'],
+        `duplicate output id '${id}' (first at ${where}${first.line})`,
+      );
+      return;
+    }
+    const at = parsed.locate(['outputs', index, 'device']);
+    outputs.push({ id, device: String(raw.device), file: parsed.file, index, ...at });
+  });
+}
+
+/**
+ * A copy of the rule without the keys its schema errors call unknown, if those were
+ * its only errors and the copy is a valid rule; undefined otherwise.
+ */
+function withoutUnknownKeys(
+  raw: Record<string, unknown>,
+  errors: readonly ErrorObject[],
+): Record<string, unknown> | undefined {
+  if (errors.some((e) => e.keyword !== 'additionalProperties')) return undefined;
+  const copy = structuredClone(raw);
+  for (const error of errors) {
+    const path = pointerToPath(error.instancePath).slice(2); // below rules[index]
+    let node: unknown = copy;
+    for (const step of path) node = (node as Record<string | number, unknown>)?.[step];
+    const extra = String((error.params as { additionalProperty?: unknown }).additionalProperty);
+    if (node !== null && typeof node === 'object') delete (node as Record<string, unknown>)[extra];
+  }
+  return validateRule(copy) ? copy : undefined;
+}
+
+/**
+ * Normalises one schema-valid rule and runs its semantic and compliance checks; reports
+ * each problem and returns the rule, or undefined when any check refused it.
+ */
+function checkRule(
+  parsed: Parsed,
+  index: number,
+  raw: Record<string, unknown>,
+  report: (path: KeyPath, message: string) => void,
+): Rule | undefined {
+  const { file, doc, at, locate } = parsed;
+  const rulePath = ['rules', index] as const;
+  const condition = conditionType(String(raw.type));
+  if (!condition) return undefined; // the schema's discriminator already reported it
+  const rulePos = locate(rulePath);
+  const keys: Record<string, Position> = {};
+  collectPositions(findNode(doc.contents, rulePath, doc).value, [], keys, at, doc);
+  const justification =
+    typeof raw.justification === 'string' ? raw.justification.trim() : undefined;
+  const waived: string[] = [];
+  const base: RuleBase = {
+    id: String(raw.id),
+    sensor: String(raw.sensor),
+    type: condition.type,
+    ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
+    ...(justification ? { justification } : {}),
+    ...(raw.drill === true ? { drill: true } : {}),
+    ...(raw.latch === true ? { latch: true } : {}),
+    ...(Array.isArray(raw.actions) ? { actions: raw.actions.map(toAction) } : {}),
+    ...(Array.isArray(raw.suppressWhen) ? { suppressWhen: toTerms(raw.suppressWhen) } : {}),
+    waived,
+    source: { file, index, line: rulePos.line, col: rulePos.col, keys },
+  };
+  const rule = condition.normalize(raw, base);
+  let refused = false;
+  const refuse = (path: KeyPath, message: string) => {
+    refused = true;
+    report([...rulePath, ...path], message);
+  };
+  if (justification === '') refuse(['justification'], 'must not be blank');
+  for (const issue of condition.check(rule).issues) {
+    if (issue.severity === 'error') {
+      // Contradictions are refused whatever the justification says.
+      refuse(issue.path, issue.message);
+    } else if (justification) {
+      waived.push(`${formatKeyPath(issue.path)}: ${issue.message}`);
+    } else {
+      refuse(issue.path, `${issue.message} (add a justification to deviate)`);
+    }
+  }
+  for (const issue of checkTerms(rule.suppressWhen ?? [], 'suppressWhen')) {
+    refuse(issue.path, issue.message);
+  }
+  return refused ? undefined : rule;
 }
 
 function toAction(raw: Record<string, unknown>): LinkageAction {
@@ -300,156 +460,6 @@ function toAction(raw: Record<string, unknown>): LinkageAction {
     readback: raw.readback !== false,
     ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
   };
-}
-
-/** The rule index an ajv instancePath points into (`/rules/3/...` → 3). */
-function ruleIndexOf(instancePath: string): number | undefined {
-  const match = /^\/rules\/(\d+)(\/|$)/.exec(instancePath);
-  return match ? Number(match[1]) : undefined;
-}
-
-function pointerToPath(pointer: string): (string | number)[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'number') return String(value); // JSON would show Infinity as null
-  const text = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-type Locate = (path: KeyPath, want?: 'key' | 'value') => Position;
-
-/** Turns one ajv error into a problem a plant engineer can act on. */
-function describeSchemaError(
-  error: ErrorObject,
-  locate: Locate,
-): Omit<RuleProblem, 'file'> & { path: string } {
-  const path = pointerToPath(error.instancePath);
-  const params = error.params as Record<string, unknown>;
-  const here = (message: string, at: KeyPath = path, want: 'key' | 'value' = 'value') => ({
-    ...locate(at, want),
-    path: formatKeyPath(at),
-    message,
-  });
-  const parentSchema = error.parentSchema as { properties?: Record<string, unknown> } | undefined;
-  switch (error.keyword) {
-    case 'required': {
-      const missing = String(params.missingProperty);
-      return {
-        ...locate(path),
-        path: formatKeyPath([...path, missing]),
-        message: 'missing required key',
-      };
-    }
-    case 'additionalProperties': {
-      const extra = String(params.additionalProperty);
-      const allowed = Object.keys(parentSchema?.properties ?? {}).join(', ');
-      return here(`unknown key (allowed: ${allowed})`, [...path, extra], 'key');
-    }
-    case 'discriminator': {
-      if (params.error === 'mapping') {
-        return here(
-          `unknown condition type ${show(params.tagValue)} (known: ${CONDITION_TYPE_NAMES.join(', ')})`,
-          [...path, 'type'],
-        );
-      }
-      if (params.tagValue === undefined) {
-        return {
-          ...locate(path),
-          path: formatKeyPath([...path, 'type']),
-          message: 'missing required key',
-        };
-      }
-      return here(
-        `must be one of ${CONDITION_TYPE_NAMES.join(', ')} (got ${show(params.tagValue)})`,
-        [...path, 'type'],
-      );
-    }
-    case 'enum': {
-      const allowed = (params.allowedValues as unknown[]).map((v) => String(v)).join(', ');
-      return here(`must be one of ${allowed} (got ${show(error.data)})`);
-    }
-    case 'const':
-      return here(`must be ${show(params.allowedValue)} (got ${show(error.data)})`);
-    case 'type':
-      return here(`must be ${String(params.type)} (got ${show(error.data)})`);
-    default:
-      return here(`${error.message ?? 'is invalid'} (got ${show(error.data)})`);
-  }
-}
-
-interface Found {
-  readonly parent: Node | null;
-  readonly key: Node | null;
-  readonly value: Node | null;
-}
-
-/** Follows a key path through the YAML tree; stops at the deepest node that exists. */
-function findNode(root: unknown, path: KeyPath, doc: Parameters<typeof resolveAlias>[1]): Found {
-  let node = resolveAlias(root, doc);
-  let parent: Node | null = null;
-  let key: Node | null = null;
-  for (const step of path) {
-    if (isMap(node)) {
-      const pair = node.items.find(
-        (item) => isScalar(item.key) && String(item.key.value) === String(step),
-      );
-      if (!pair) return { parent: node, key: null, value: null };
-      parent = node;
-      key = (pair.key as Node) ?? null;
-      node = resolveAlias(pair.value, doc);
-      if (node === null) return { parent, key, value: null };
-    } else if (isSeq(node) && typeof step === 'number') {
-      const item = node.items[step];
-      if (item === undefined) return { parent: node, key: null, value: null };
-      parent = node;
-      key = null;
-      node = resolveAlias(item, doc);
-    } else {
-      return { parent, key, value: (node as Node | null) ?? null };
-    }
-  }
-  return { parent, key, value: (node as Node | null) ?? null };
-}
-
-function resolveAlias(node: unknown, doc: ReturnType<typeof parseDocument>): Node | null {
-  if (isAlias(node)) return (node.resolve(doc) as Node | undefined) ?? null;
-  if (isPair(node)) return null;
-  return (node as Node | null | undefined) ?? null;
-}
-
-/** Records the position of every key under a rule, by formatted relative path. */
-function collectPositions(
-  node: Node | null,
-  path: (string | number)[],
-  out: Record<string, Position>,
-  at: (offset: number) => Position,
-  doc: ReturnType<typeof parseDocument>,
-): void {
-  if (isMap(node)) {
-    for (const pair of node.items) {
-      if (!isScalar(pair.key)) continue;
-      const childPath = [...path, String(pair.key.value)];
-      const value = resolveAlias(pair.value, doc);
-      const offset = value?.range?.[0] ?? (pair.key as Node).range?.[0];
-      if (offset !== undefined) out[formatKeyPath(childPath)] = at(offset);
-      collectPositions(value, childPath, out, at, doc);
-    }
-  } else if (isSeq(node)) {
-    node.items.forEach((item, index) => {
-      const value = resolveAlias(item, doc);
-      const childPath = [...path, index];
-      const offset = value?.range?.[0];
-      if (offset !== undefined) out[formatKeyPath(childPath)] = at(offset);
-      collectPositions(value, childPath, out, at, doc);
-    });
-  }
 }
 
 function sortProblems(

@@ -54,7 +54,8 @@ export const COMMON_RULE_PROPERTIES: Readonly<Record<string, JsonSchema>> = {
   actions: {
     type: 'array',
     maxItems: 16,
-    description: "Local linkage: Modbus writes on this rule's transitions, read back to confirm.",
+    description:
+      "Local linkage: writes to an output device on this rule's transitions, read back to confirm.",
     items: {
       type: 'object',
       additionalProperties: false,
@@ -92,32 +93,40 @@ export const COMMON_RULE_PROPERTIES: Readonly<Record<string, JsonSchema>> = {
   },
 };
 
-/** The file's `outputs:` section: Modbus TCP devices local linkage writes to. */
+/**
+ * Keys an output had when linkage opened its own Modbus connection. They are refused
+ * by name, with the key to write instead (rule-loader.ts), not as mere unknown keys.
+ */
+export const RETIRED_OUTPUT_KEYS = ['host', 'port', 'unitId', 'timeoutMs'] as const;
+
+/**
+ * The file's `outputs:` section: names for devices of the gateway config that linkage
+ * actions write to. The gateway's acquisition owns each device's connection, so an
+ * output names the device, never a host or port.
+ */
 const outputsSchema: JsonSchema = {
   type: 'array',
   maxItems: 64,
-  description: 'Modbus TCP devices that linkage actions write to.',
+  description:
+    "Devices of the gateway config that linkage actions write to, through the gateway's acquisition.",
   items: {
     type: 'object',
     additionalProperties: false,
-    required: ['id', 'host', 'port'],
+    required: ['id', 'device'],
     properties: {
       id: { type: 'string', pattern: ID_PATTERN, description: 'Output id used by actions.' },
-      host: { type: 'string', minLength: 1, maxLength: 253, description: 'Host name or address.' },
-      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'TCP port (502).' },
-      unitId: { type: 'integer', minimum: 0, maximum: 255, default: 1, description: 'Unit id.' },
-      timeoutMs: {
-        type: 'integer',
-        minimum: 100,
-        maximum: 30000,
-        default: 1000,
-        description: 'Per-request timeout, ms.',
+      device: {
+        type: 'string',
+        pattern: ID_PATTERN,
+        description:
+          'Device id from the gateway config (devices[].id); its acquisition connection does the writes.',
       },
     },
   },
 };
 
-const ruleSchema: JsonSchema = {
+/** One rule: one branch per registered condition type, selected by `type`. */
+export const ruleSchema: JsonSchema = {
   type: 'object',
   discriminator: { propertyName: 'type' },
   oneOf: CONDITION_TYPES.map((condition) => ({

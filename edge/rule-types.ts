@@ -84,14 +84,22 @@ export interface LinkageAction {
   readonly description?: string;
 }
 
-/** One Modbus TCP device the rule file may write to (`outputs:` section). */
+/**
+ * One output of a rule file's `outputs:` section: a name for a device of the gateway
+ * config that linkage actions write to. The rule file names the device, never its host
+ * or port: the gateway's acquisition is the one owner of each device's connection (one
+ * request at a time on a TCP link or RTU bus, polls and writes alike).
+ */
 export interface OutputDevice {
+  /** Output id, named by actions (`output:`). */
   readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly unitId: number;
-  readonly timeoutMs: number;
+  /** Device id from the gateway config (`devices[].id`) whose acquisition writes it. */
+  readonly device: string;
   readonly file: string;
+  /** Index in the file's `outputs` list, and position of its `device:` value, for errors. */
+  readonly index: number;
+  readonly line: number;
+  readonly col: number;
 }
 
 /**

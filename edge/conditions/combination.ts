@@ -12,7 +12,7 @@
 import type { SensorInfo } from '../../protocol/index.js';
 import type { CombinationTerm, LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
 import { delaySchema, levelSchema, numberOr } from './shared.js';
-import type { ConditionType, JsonSchema, RuleCheck } from './types.js';
+import { type ConditionType, type JsonSchema, type RuleCheck, ruleError } from './types.js';
 
 /** Schema of one term (also used by every rule's `suppressWhen`). */
 export const COMBINATION_TERM_SCHEMA: JsonSchema = {
@@ -102,7 +102,9 @@ export const combinationCondition: ConditionType<CombinationRule> = {
   },
 
   check(rule): RuleCheck {
-    return { errors: checkTerms(rule.all, 'all'), compliance: [] };
+    return {
+      issues: checkTerms(rule.all, 'all').map((issue) => ruleError(issue.path, issue.message)),
+    };
   },
 
   checkSensor: () => [],

@@ -8,7 +8,7 @@
  */
 import type { LimitSpec, RuleBase } from '../rule-types.js';
 import { delaySchema, levelSchema, numberOr } from './shared.js';
-import type { ConditionType } from './types.js';
+import { type ConditionType, ruleError } from './types.js';
 
 /** Reason prefix acquisition writes for NAMUR NE 43 faults (protocol Reading.reason). */
 export const NE43_REASON_PREFIX = 'ne43 fault';
@@ -47,16 +47,10 @@ export const faultCondition: ConditionType<FaultRule> = {
   },
 
   check(rule) {
-    const errors =
-      rule.ne43 || rule.badQuality
-        ? []
-        : [
-            {
-              path: ['ne43'],
-              message: 'ne43 and badQuality are both false: the rule does nothing',
-            },
-          ];
-    return { errors, compliance: [] };
+    if (rule.ne43 || rule.badQuality) return { issues: [] };
+    return {
+      issues: [ruleError(['ne43'], 'ne43 and badQuality are both false: the rule does nothing')],
+    };
   },
   checkSensor: () => [],
 

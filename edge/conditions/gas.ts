@@ -25,7 +25,13 @@ import {
   setpointSchema,
   unitKey,
 } from './shared.js';
-import type { ConditionType, RuleCheck } from './types.js';
+import {
+  type CheckedIssue,
+  type ConditionType,
+  deviation,
+  type RuleCheck,
+  ruleError,
+} from './types.js';
 
 export const GAS_MEASURES = ['LEL', 'VOL', 'OEL', 'IDLH', 'ppm', 'LELm'] as const;
 export type GasMeasure = (typeof GAS_MEASURES)[number];
@@ -218,39 +224,50 @@ export const gasCondition: ConditionType<GasRule> = {
   },
 
   check(rule): RuleCheck {
-    const errors: RuleIssue[] = [];
-    const compliance: RuleIssue[] = [];
+    const issues: CheckedIssue[] = [];
     if (rule.deadband >= rule.level1) {
-      errors.push({
-        path: ['deadband'],
-        message: `deadband ${fmt(rule.deadband)} must be smaller than level1 ${fmt(rule.level1)}, or level 1 could never clear`,
-      });
+      issues.push(
+        ruleError(
+          ['deadband'],
+          `deadband ${fmt(rule.deadband)} must be smaller than level1 ${fmt(rule.level1)}, or level 1 could never clear`,
+        ),
+      );
     }
+    // A contradiction, not a deviation: no justification makes a level 2 that is not
+    // above level 1 safe (a rising leak would reach the action level first or together).
     if (rule.level2 <= rule.level1) {
-      compliance.push({
-        path: ['level2'],
-        message: `level2 ${fmt(rule.level2)} must be above level1 ${fmt(rule.level1)}: level 2 is the higher setpoint (GB/T 50493-2019 §5.5.3 items 1–3)`,
-      });
+      issues.push(
+        ruleError(
+          ['level2'],
+          `level2 ${fmt(rule.level2)} must be above level1 ${fmt(rule.level1)}: level 2 is the higher setpoint (GB/T 50493-2019 §5.5.3 items 1–3)`,
+        ),
+      );
+    } else if (rule.deadband >= rule.level2 - rule.level1) {
+      // Level 2 clears at level2 - deadband; at or below level 1 it would stay active
+      // while the value is already under the level-1 setpoint.
+      issues.push(
+        ruleError(
+          ['deadband'],
+          `deadband ${fmt(rule.deadband)} must be smaller than the gap between level1 ${fmt(rule.level1)} and level2 ${fmt(rule.level2)}, or level 2 would stay active below the level 1 setpoint`,
+        ),
+      );
     }
     const gas = findGas(rule.gas);
     if (!gas) {
-      errors.push({
-        path: ['gas'],
-        message: `unknown gas '${rule.gas}' (known: ${GAS_NAMES.join(', ')})`,
-      });
-      return { errors, compliance };
+      issues.push(ruleError(['gas'], `unknown gas '${rule.gas}' (known: ${GAS_NAMES.join(', ')})`));
+      return { issues };
     }
     if (gas.hazards.includes('oxygen')) {
-      errors.push({ path: ['type'], message: 'oxygen is checked by type: oxygen, not type: gas' });
-      return { errors, compliance };
+      issues.push(ruleError(['type'], 'oxygen is checked by type: oxygen, not type: gas'));
+      return { issues };
     }
     if (rule.measure !== 'ppm' && rule.basis !== 'OEL') {
-      errors.push({ path: ['basis'], message: 'basis applies only to measure: ppm' });
+      issues.push(ruleError(['basis'], 'basis applies only to measure: ppm'));
     }
     const basis = basisFor(rule, gas);
     if (!('scale' in basis)) {
-      errors.push(basis);
-      return { errors, compliance };
+      issues.push(ruleError(basis.path, basis.message));
+      return { issues };
     }
     const checks = [
       { key: 'level1', setpoint: rule.level1, max: basis.max1, clause: basis.clause1 },
@@ -259,13 +276,16 @@ export const gasCondition: ConditionType<GasRule> = {
     for (const { key, setpoint, max, clause } of checks) {
       const scaled = basis.scale(setpoint);
       if (scaled.percent > max + EPSILON) {
-        compliance.push({
-          path: [key],
-          message: `${key} ${describe(rule, setpoint, basis, scaled)} is above the ${max} ${basis.reference} maximum of ${clause}`,
-        });
+        issues.push(
+          deviation(
+            [key],
+            `${key} ${describe(rule, setpoint, basis, scaled)} is above the ${max} ${basis.reference} maximum of ${clause}`,
+            clause,
+          ),
+        );
       }
     }
-    return { errors, compliance };
+    return { issues };
   },
 
   checkSensor(rule, sensor: SensorInfo) {

@@ -12,7 +12,13 @@ import {
 } from '../gas-table.js';
 import type { LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
 import { deadbandSchema, delaySchema, fmt, levelSchema, numberOr, unitKey } from './shared.js';
-import type { ConditionType, RuleCheck } from './types.js';
+import {
+  type CheckedIssue,
+  type ConditionType,
+  deviation,
+  type RuleCheck,
+  ruleError,
+} from './types.js';
 
 export interface OxygenRule extends RuleBase {
   readonly type: 'oxygen';
@@ -73,41 +79,54 @@ export const oxygenCondition: ConditionType<OxygenRule> = {
   },
 
   check(rule): RuleCheck {
-    const errors: RuleIssue[] = [];
-    const compliance: RuleIssue[] = [];
+    const issues: CheckedIssue[] = [];
     const air = NORMAL_AIR_OXYGEN_VOL;
+    // Deficiency is the low limit and enrichment the high one: normal air must lie
+    // between them, with room for the deadband. Contradictions: never waivable.
     if (rule.deficiency >= air) {
-      errors.push({
-        path: ['deficiency'],
-        message: `deficiency ${fmt(rule.deficiency)} %VOL must be below normal air (${air} %VOL), or it alarms constantly`,
-      });
+      issues.push(
+        ruleError(
+          ['deficiency'],
+          `deficiency ${fmt(rule.deficiency)} %VOL must be below normal air (${air} %VOL), or it alarms constantly`,
+        ),
+      );
     }
     if (rule.enrichment <= air) {
-      errors.push({
-        path: ['enrichment'],
-        message: `enrichment ${fmt(rule.enrichment)} %VOL must be above normal air (${air} %VOL), or it alarms constantly`,
-      });
+      issues.push(
+        ruleError(
+          ['enrichment'],
+          `enrichment ${fmt(rule.enrichment)} %VOL must be above normal air (${air} %VOL), or it alarms constantly`,
+        ),
+      );
     }
     const room = Math.min(air - rule.deficiency, rule.enrichment - air);
     if (room > 0 && rule.deadband >= room) {
-      errors.push({
-        path: ['deadband'],
-        message: `deadband ${fmt(rule.deadband)} %VOL must be smaller than ${fmt(room)} %VOL, or an alarm could never clear in normal air (${air} %VOL)`,
-      });
+      issues.push(
+        ruleError(
+          ['deadband'],
+          `deadband ${fmt(rule.deadband)} %VOL must be smaller than ${fmt(room)} %VOL, or an alarm could never clear in normal air (${air} %VOL)`,
+        ),
+      );
     }
     if (rule.deficiency < OXYGEN_DEFICIENCY_VOL) {
-      compliance.push({
-        path: ['deficiency'],
-        message: `deficiency ${fmt(rule.deficiency)} %VOL is looser than the ${OXYGEN_DEFICIENCY_VOL} %VOL of ${CLAUSE}`,
-      });
+      issues.push(
+        deviation(
+          ['deficiency'],
+          `deficiency ${fmt(rule.deficiency)} %VOL is looser than the ${OXYGEN_DEFICIENCY_VOL} %VOL of ${CLAUSE}`,
+          CLAUSE,
+        ),
+      );
     }
     if (rule.enrichment > OXYGEN_ENRICHMENT_VOL) {
-      compliance.push({
-        path: ['enrichment'],
-        message: `enrichment ${fmt(rule.enrichment)} %VOL is looser than the ${OXYGEN_ENRICHMENT_VOL} %VOL of ${CLAUSE}`,
-      });
+      issues.push(
+        deviation(
+          ['enrichment'],
+          `enrichment ${fmt(rule.enrichment)} %VOL is looser than the ${OXYGEN_ENRICHMENT_VOL} %VOL of ${CLAUSE}`,
+          CLAUSE,
+        ),
+      );
     }
-    return { errors, compliance };
+    return { issues };
   },
 
   checkSensor(_rule, sensor: SensorInfo) {

@@ -6,9 +6,9 @@
  * The rate needs at least half the window of history; until then (and while the
  * sensor's quality is bad) the limit keeps its state.
  */
-import type { LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
+import type { LimitSpec, RuleBase } from '../rule-types.js';
 import { deadbandSchema, delaySchema, fmt, levelSchema, numberOr } from './shared.js';
-import type { ConditionType, RuleCheck } from './types.js';
+import { type ConditionType, type RuleCheck, ruleError } from './types.js';
 
 export type RatePer = 's' | 'min' | 'h';
 const PER_MS: Record<RatePer, number> = { s: 1000, min: 60_000, h: 3_600_000 };
@@ -71,14 +71,9 @@ export const rateCondition: ConditionType<RateRule> = {
   },
 
   check(rule): RuleCheck {
-    const errors: RuleIssue[] = [];
-    if (rule.deadband >= rule.rise) {
-      errors.push({
-        path: ['deadband'],
-        message: `deadband ${fmt(rule.deadband)} must be smaller than rise ${fmt(rule.rise)}`,
-      });
-    }
-    return { errors, compliance: [] };
+    if (rule.deadband < rule.rise) return { issues: [] };
+    const message = `deadband ${fmt(rule.deadband)} must be smaller than rise ${fmt(rule.rise)}`;
+    return { issues: [ruleError(['deadband'], message)] };
   },
 
   checkSensor: () => [],

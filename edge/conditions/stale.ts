@@ -37,7 +37,7 @@ export const staleCondition: ConditionType<StaleRule> = {
     };
   },
 
-  check: () => ({ errors: [], compliance: [] }),
+  check: () => ({ issues: [] }),
   checkSensor: () => [],
 
   limits(rule): LimitSpec[] {

@@ -44,7 +44,7 @@ export const stuckCondition: ConditionType<StuckRule> = {
     };
   },
 
-  check: () => ({ errors: [], compliance: [] }),
+  check: () => ({ issues: [] }),
   checkSensor: () => [],
 
   limits(rule): LimitSpec[] {

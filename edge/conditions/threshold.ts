@@ -4,9 +4,9 @@
  * its own level, direction, setpoint, deadband and delays. No standard maxima
  * apply; the checks only refuse limits that contradict each other.
  */
-import type { LimitDirection, LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
+import type { LimitDirection, LimitSpec, RuleBase } from '../rule-types.js';
 import { deadbandSchema, delaySchema, fmt, levelSchema, numberOr } from './shared.js';
-import type { ConditionType, RuleCheck } from './types.js';
+import { type CheckedIssue, type ConditionType, type RuleCheck, ruleError } from './types.js';
 
 export interface ThresholdLimit extends LimitSpec {}
 
@@ -84,26 +84,31 @@ export const thresholdCondition: ConditionType<ThresholdRule> = {
   },
 
   check(rule): RuleCheck {
-    const errors: RuleIssue[] = [];
+    // Every issue here is a contradiction between limits: hard errors, never waivable.
+    const issues: CheckedIssue[] = [];
     const seenNames = new Map<string, number>();
     const seenSlots = new Map<string, number>();
     rule.limits.forEach((limit, index) => {
       const firstName = seenNames.get(limit.name);
       if (firstName !== undefined) {
-        errors.push({
-          path: ['limits', index, 'name'],
-          message: `duplicate limit name '${limit.name}' (also limits[${firstName}])`,
-        });
+        issues.push(
+          ruleError(
+            ['limits', index, 'name'],
+            `duplicate limit name '${limit.name}' (also limits[${firstName}])`,
+          ),
+        );
       } else {
         seenNames.set(limit.name, index);
       }
       const slot = `${limit.direction} level ${limit.level}`;
       const firstSlot = seenSlots.get(slot);
       if (firstSlot !== undefined) {
-        errors.push({
-          path: ['limits', index, 'level'],
-          message: `a second ${slot} limit (also limits[${firstSlot}]); use level 1 and level 2`,
-        });
+        issues.push(
+          ruleError(
+            ['limits', index, 'level'],
+            `a second ${slot} limit (also limits[${firstSlot}]); use level 1 and level 2`,
+          ),
+        );
       } else {
         seenSlots.set(slot, index);
       }
@@ -116,26 +121,48 @@ export const thresholdCondition: ConditionType<ThresholdRule> = {
       const l1 = rule.limits[i1];
       const l2 = rule.limits[i2];
       if (!l1 || !l2) continue;
-      const ordered = direction === 'high' ? l2.setpoint > l1.setpoint : l2.setpoint < l1.setpoint;
-      if (!ordered) {
-        errors.push({
-          path: ['limits', i2, 'setpoint'],
-          message: `${l2.name} setpoint ${fmt(l2.setpoint)} must be ${direction === 'high' ? 'above' : 'below'} ${l1.name} setpoint ${fmt(l1.setpoint)}: level 2 is the more severe ${direction} limit`,
-        });
+      // HH above H; LL below L (an oxygen deficiency LL is the lower one too).
+      const gap = direction === 'high' ? l2.setpoint - l1.setpoint : l1.setpoint - l2.setpoint;
+      if (gap <= 0) {
+        issues.push(
+          ruleError(
+            ['limits', i2, 'setpoint'],
+            `${l2.name} setpoint ${fmt(l2.setpoint)} must be ${direction === 'high' ? 'above' : 'below'} ${l1.name} setpoint ${fmt(l1.setpoint)}: level 2 is the more severe ${direction} limit`,
+          ),
+        );
+      } else if (l2.deadband >= gap) {
+        issues.push(
+          ruleError(
+            ['limits', i2, 'deadband'],
+            `${l2.name} deadband ${fmt(l2.deadband)} must be smaller than the gap of ${fmt(gap)} to ${l1.name}, or ${l2.name} would stay active beyond the ${l1.name} setpoint`,
+          ),
+        );
       }
     }
     rule.limits.forEach((high, index) => {
       if (high.direction !== 'high') return;
       for (const low of rule.limits) {
-        if (low.direction === 'low' && high.setpoint <= low.setpoint) {
-          errors.push({
-            path: ['limits', index, 'setpoint'],
-            message: `high limit ${high.name} (${fmt(high.setpoint)}) must be above low limit ${low.name} (${fmt(low.setpoint)}), or one of them is always in alarm`,
-          });
+        if (low.direction !== 'low') continue;
+        if (high.setpoint <= low.setpoint) {
+          issues.push(
+            ruleError(
+              ['limits', index, 'setpoint'],
+              `high limit ${high.name} (${fmt(high.setpoint)}) must be above low limit ${low.name} (${fmt(low.setpoint)}), or one of them is always in alarm`,
+            ),
+          );
+        } else if (high.setpoint - high.deadband <= low.setpoint + low.deadband) {
+          // The hysteresis bands overlap: a value could hold the high alarm and raise
+          // the low one (or the reverse) at the same time.
+          issues.push(
+            ruleError(
+              ['limits', index, 'deadband'],
+              `deadbands of high limit ${high.name} (${fmt(high.setpoint)} − ${fmt(high.deadband)}) and low limit ${low.name} (${fmt(low.setpoint)} + ${fmt(low.deadband)}) overlap: both could be active at once`,
+            ),
+          );
         }
       }
     });
-    return { errors, compliance: [] };
+    return { issues };
   },
 
   checkSensor(rule, sensor) {

@@ -12,15 +12,39 @@ import type { LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
-/** Result of a condition's semantic checks. */
+/**
+ * How the loader treats an issue found by a condition's check():
+ * - 'error': a contradiction or an impossible rule (level 2 not beyond level 1, a
+ *   deadband reaching across the gap to the next limit, an unknown gas). Refuses the
+ *   rule whatever its `justification` says: no reason makes a contradiction safe.
+ * - 'compliance': a deviation from a standard's setpoint (GB/T 50493-2019 §5.5.3).
+ *   Refuses the rule unless it has a justification, which turns it into a `waived`
+ *   entry kept with the rule for audit. It must name the clause it deviates from.
+ */
+export type RuleIssueSeverity = 'error' | 'compliance';
+
+/** One issue of a rule's semantic checks, with what the loader must do about it. */
+export type CheckedIssue =
+  | (RuleIssue & { readonly severity: 'error' })
+  | (RuleIssue & {
+      readonly severity: 'compliance';
+      /** The clause deviated from (`GB/T 50493-2019 §5.5.3 item 1`); the message cites it too. */
+      readonly clause: string;
+    });
+
+/** Result of a condition's semantic checks: every issue found, in rule-key order. */
 export interface RuleCheck {
-  /** Always refuse the rule. */
-  readonly errors: RuleIssue[];
-  /**
-   * Deviations from a standard (the message cites the clause). They refuse the rule
-   * unless it has a justification, which turns them into `waived` entries.
-   */
-  readonly compliance: RuleIssue[];
+  readonly issues: readonly CheckedIssue[];
+}
+
+/** A hard error (see RuleIssueSeverity). */
+export function ruleError(path: RuleIssue['path'], message: string): CheckedIssue {
+  return { severity: 'error', path, message };
+}
+
+/** A waivable deviation from `clause` (see RuleIssueSeverity). */
+export function deviation(path: RuleIssue['path'], message: string, clause: string): CheckedIssue {
+  return { severity: 'compliance', path, message, clause };
 }
 
 export interface ConditionType<R extends RuleBase = RuleBase> {

@@ -11,7 +11,7 @@
 import type { SensorInfo } from '../../protocol/index.js';
 import type { LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
 import { deadbandSchema, delaySchema, fmt, levelSchema, numberOr } from './shared.js';
-import type { ConditionType, RuleCheck } from './types.js';
+import { type ConditionType, type RuleCheck, ruleError } from './types.js';
 
 export interface VoteRule extends RuleBase {
   readonly type: 'vote';
@@ -73,14 +73,9 @@ export const voteCondition: ConditionType<VoteRule> = {
   },
 
   check(rule): RuleCheck {
-    const errors: RuleIssue[] = [];
-    if (rule.k > rule.sensors.length) {
-      errors.push({
-        path: ['k'],
-        message: `k ${rule.k} is more than the ${rule.sensors.length} sensors: the vote could never trip`,
-      });
-    }
-    return { errors, compliance: [] };
+    if (rule.k <= rule.sensors.length) return { issues: [] };
+    const message = `k ${rule.k} is more than the ${rule.sensors.length} sensors: the vote could never trip`;
+    return { issues: [ruleError(['k'], message)] };
   },
 
   checkSensor: () => [],

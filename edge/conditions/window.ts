@@ -4,9 +4,9 @@
  * pressure over 60 s above 1.1 MPa"). Samples live in a fixed ring of
  * `maxSamples` (allocated once at compile time): the oldest drop out first.
  */
-import type { LimitSpec, RuleBase, RuleIssue } from '../rule-types.js';
+import type { LimitSpec, RuleBase } from '../rule-types.js';
 import { deadbandSchema, delaySchema, fmt, levelSchema, numberOr } from './shared.js';
-import type { ConditionType, RuleCheck } from './types.js';
+import { type ConditionType, type RuleCheck, ruleError } from './types.js';
 
 export type WindowFunction = 'average' | 'max' | 'min';
 
@@ -73,14 +73,8 @@ export const windowCondition: ConditionType<WindowRule> = {
   },
 
   check(rule): RuleCheck {
-    const errors: RuleIssue[] = [];
-    if (rule.function === 'average' && rule.maxSamples < 2) {
-      errors.push({
-        path: ['maxSamples'],
-        message: `maxSamples ${fmt(rule.maxSamples)} too small`,
-      });
-    }
-    return { errors, compliance: [] };
+    if (rule.function !== 'average' || rule.maxSamples >= 2) return { issues: [] };
+    return { issues: [ruleError(['maxSamples'], `maxSamples ${fmt(rule.maxSamples)} too small`)] };
   },
   checkSensor: () => [],
 

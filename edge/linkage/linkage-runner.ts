@@ -5,27 +5,33 @@
  * the write fails or the readback does not match. Everything happens at the edge,
  * so linkage works while the uplink is down.
  *
+ * Writes go through the writer of the gateway-config device the action's output
+ * names (output-writer.ts): the gateway's acquisition, which owns that device's
+ * connection and serialises the write with its polls. The runner opens no
+ * connection of its own (one owner per device, issue 12 property 7).
+ *
  * Actions run one at a time in transition order (a stop never overtakes its
- * start). A failed action is retried once (a fresh connection) before it counts
- * as failed. The linkage-failure alarm (`<ruleId>.linkage-<n>.<ts>`, level 2,
+ * start). A failed action is retried once at once (a timeout or a lost reply may
+ * be transient), except when the device is offline or the write is invalid: the
+ * writer fails those fast and a second try could only fail the same way. The linkage-failure alarm (`<ruleId>.linkage-<n>.<ts>`, level 2,
  * GB/T 50493-2019: faults must reach the fire-control room, clause to be checked) is raised once per
  * failing action and cleared when that action next succeeds. Drill transitions
  * run no actions (a drill never closes a valve); out-of-service alarms neither.
  *
  * Lifecycle: the constructor stores its arguments; handle() queues work and
  * returns at once; idle() resolves when the queue is empty; stop() drops queued
- * work (the writer is the caller's to stop). No timers.
+ * work (the writers belong to the acquisition, which the caller stops). No timers.
  */
 import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { CompiledRuleSet, EdgeAlarmTransition } from '../engine.js';
 import type { LinkageAction } from '../rule-types.js';
-import type { OutputWriter } from './output-writer.js';
+import type { OutputDeviceWriters } from './output-writer.js';
 
 const log = createLogger('edge.linkage');
 
 export const LINKAGE_DEFAULTS = {
-  attempts: 2, // one retry on a fresh connection
+  attempts: 2, // one immediate retry (not for an offline device or an invalid write)
 } as const;
 
 export interface LinkageRunnerOptions {
@@ -34,6 +40,9 @@ export interface LinkageRunnerOptions {
   readonly onTransition: (transition: EdgeAlarmTransition) => void;
   readonly attempts?: number;
 }
+
+/** Writer error codes (gateway/acquisition/writer.ts WriteErrorCode) a retry cannot fix. */
+const FINAL_CODES: ReadonlySet<unknown> = new Set(['offline', 'invalid']);
 
 /** Outcome of one action, for observers and tests. */
 export interface LinkageResult {
@@ -46,6 +55,8 @@ export interface LinkageResult {
 
 export class LinkageRunner {
   private actions = new Map<string, readonly LinkageAction[]>();
+  /** Gateway device id of each output id. */
+  private devices = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
   private pending = 0;
   private stopped = false;
@@ -61,14 +72,15 @@ export class LinkageRunner {
 
   constructor(
     compiled: CompiledRuleSet,
-    private readonly writer: OutputWriter,
+    private readonly writers: OutputDeviceWriters,
     private readonly options: LinkageRunnerOptions,
   ) {
     this.setRules(compiled);
   }
 
-  /** Takes the actions of a (reloaded) rule set. */
+  /** Takes the actions and outputs of a (reloaded) rule set. */
   setRules(compiled: CompiledRuleSet): void {
+    this.devices = new Map((compiled.ruleSet.outputs ?? []).map((o) => [o.id, o.device]));
     this.actions = new Map(
       compiled.ruleSet.rules
         .filter((rule) => (rule.actions ?? []).length > 0)
@@ -115,13 +127,14 @@ export class LinkageRunner {
       action.coil !== undefined
         ? `coil ${action.coil} = ${String(action.value)}`
         : `register ${action.register} = ${String(action.value)}`;
-    const target = `${what} on '${action.output}'`;
+    const device = this.devices.get(action.output);
+    const target = `${what} on '${action.output}' (device '${device ?? '?'}')`;
     const attempts = this.options.attempts ?? LINKAGE_DEFAULTS.attempts;
     let detail = '';
     let ok = false;
     for (let attempt = 1; attempt <= attempts && !ok; attempt++) {
       try {
-        const readback = await this.write(action);
+        const readback = await this.write(action, device);
         if (!action.readback || readback === action.value) {
           ok = true;
           detail = action.readback ? `${target}, read back ${String(readback)}` : target;
@@ -130,6 +143,7 @@ export class LinkageRunner {
         }
       } catch (err) {
         detail = `${target}: ${(err as Error).message}`;
+        if (FINAL_CODES.has((err as { code?: unknown }).code)) break;
       }
     }
     this.results.push({
@@ -185,15 +199,33 @@ export class LinkageRunner {
     this.options.onTransition(failure);
   }
 
-  /** Writes and (if asked) reads back; returns the value read back (or the value written). */
-  private async write(action: LinkageAction): Promise<boolean | number> {
+  /**
+   * Writes through the device's writer, which reads back unless told not to; returns
+   * the value the device holds (or the value written, with readback off).
+   */
+  private async write(
+    action: LinkageAction,
+    device: string | undefined,
+  ): Promise<boolean | number> {
+    const writer = device === undefined ? undefined : this.writers.writer(device);
+    if (!writer) {
+      // checkOutputDevices() refuses such rule sets at start and reload; this guards the rest.
+      throw Object.assign(
+        new Error(
+          device === undefined
+            ? `output '${action.output}' names no device`
+            : `device '${device}' has no writer (not in the gateway config, or not a Modbus device)`,
+        ),
+        { code: 'invalid' },
+      );
+    }
+    const options = { readback: action.readback };
     if (action.coil !== undefined) {
-      await this.writer.writeCoil(action.output, action.coil, action.value === true);
-      return action.readback ? this.writer.readCoil(action.output, action.coil) : action.value;
+      return (await writer.writeCoil(action.coil, action.value === true, options)).value;
     }
     const register = action.register ?? 0;
-    await this.writer.writeRegister(action.output, register, Number(action.value));
-    return action.readback ? this.writer.readRegister(action.output, register) : action.value;
+    const result = await writer.writeRegisters(register, [Number(action.value)], options);
+    return result.value[0] ?? Number.NaN;
   }
 }
 

@@ -48,7 +48,10 @@ describe('rules-check', () => {
     expect(code).toBe(1);
     expect(lines).toEqual([
       `OK ${demoRulesPath}`,
+      // All at once: the unknown key hides neither the duplicate id nor the compliance error.
+      `${bad}:3:9 rules[0].id: duplicate rule id 'GT-101-gas' (first defined at ${demoRulesPath}:12)`,
       `${bad}:6:5 rules[0].colour: unknown key (allowed: id, sensor, description, justification, drill, latch, suppressWhen, actions, type, gas, measure, basis, level1, level2, deadband, onDelayMs, offDelayMs)`,
+      `${bad}:9:13 rules[0].level1: level1 30 %LEL is above the 25 %LEL maximum of GB/T 50493-2019 §5.5.3 item 1 (add a justification to deviate)`,
     ]);
   });
 
