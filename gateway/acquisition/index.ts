@@ -13,6 +13,15 @@ export {
   wordsToBytes,
 } from './modbus/decode.js';
 export {
+  commLostReason,
+  describeConnectFailure,
+  describeFailure,
+  exceptionReason,
+  type Failure,
+  isGatewayNoTarget,
+  MODBUS_EXCEPTION_NAMES,
+} from './modbus/failure.js';
+export {
   describeLink,
   LINK_DEFAULTS,
   LinkDownError,

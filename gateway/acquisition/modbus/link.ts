@@ -28,6 +28,21 @@ import ModbusRTU from 'modbus-serial';
 import { createLogger, type Logger } from '../../../common/logger.js';
 import type { ModbusDeviceConfig } from '../../config/types.js';
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from '../backoff.js';
+import {
+  describeConnectFailure,
+  describeFailure,
+  isMismatch,
+  isModbusException,
+  isTimeout,
+} from './failure.js';
+
+export {
+  describeError,
+  isMismatch,
+  isModbusException,
+  isTimeout,
+  ReplyMismatchError,
+} from './failure.js';
 
 export type ModbusClient = InstanceType<typeof ModbusRTU.default>;
 
@@ -86,11 +101,6 @@ export function describeLink(spec: LinkSpec): string {
 /** The link is not open: the request was not sent. */
 export class LinkDownError extends Error {
   override name = 'LinkDownError';
-}
-
-/** A reply did not match its request (unit id, function code, length): the link was closed. */
-export class ReplyMismatchError extends Error {
-  override name = 'ReplyMismatchError';
 }
 
 export interface LinkEvents {
@@ -196,7 +206,7 @@ export class ModbusLink extends EventEmitter<LinkEvents> {
       try {
         return await (dropped ? Promise.race([op(client), dropped.signal]) : op(client));
       } catch (err) {
-        this.onRequestError(client, err, timeoutMs);
+        this.onRequestError(client, err, unitId, timeoutMs);
         throw err;
       }
     };
@@ -212,7 +222,12 @@ export class ModbusLink extends EventEmitter<LinkEvents> {
     this.lost(client, reason, this.backoff.next());
   }
 
-  private onRequestError(client: ModbusClient, err: unknown, timeoutMs: number): void {
+  private onRequestError(
+    client: ModbusClient,
+    err: unknown,
+    unitId: number,
+    timeoutMs: number,
+  ): void {
     if (this.client !== client) return;
     if (isModbusException(err)) return;
     if (isTimeout(err)) {
@@ -228,13 +243,16 @@ export class ModbusLink extends EventEmitter<LinkEvents> {
       );
       return;
     }
+    const failure = describeFailure(err, { unitId, timeoutMs });
     if (isMismatch(err)) {
       this.counters.mismatches++;
-      this.log.warn({ err: describeError(err) }, 'reply did not match its request; reconnecting');
-      this.lost(client, `reply mismatch: ${describeError(err)}`, 0);
+      // Debug only: each device on the link logs its own failures once (modbus-source.ts);
+      // a wrong unit id would otherwise log here on every poll.
+      this.log.debug({ reason: failure.reason }, 'reply did not match its request; reconnecting');
+      this.lost(client, failure.reason, 0);
       return;
     }
-    this.lost(client, describeError(err), this.backoff.next());
+    this.lost(client, failure.reason, this.backoff.next());
   }
 
   /** Drops `client` and schedules a reconnect after `delayMs`. */
@@ -283,7 +301,7 @@ export class ModbusLink extends EventEmitter<LinkEvents> {
       if (this.state === 'closed') return;
       this.counters.failedOpens++;
       this.state = 'down';
-      this.emit('down', describeError(err));
+      this.emit('down', describeConnectFailure(err, this.where()));
       this.scheduleReconnect(this.backoff.next());
       return;
     }
@@ -319,6 +337,11 @@ export class ModbusLink extends EventEmitter<LinkEvents> {
       this.once('open', done);
       this.once('down', done);
     });
+  }
+
+  /** host:port or the serial port path, as a connect failure names it. */
+  private where(): string {
+    return this.spec.kind === 'rtu' ? this.spec.path : `${this.spec.host}:${this.spec.port}`;
   }
 
   /** Call when a device on this link answered: the next failure starts the backoff afresh. */
@@ -363,32 +386,6 @@ function closeClient(client: ModbusClient): Promise<void> {
       // already destroyed
     }
   });
-}
-
-export function isTimeout(err: unknown): boolean {
-  const e = err as { errno?: unknown; message?: unknown } | null;
-  return e?.errno === 'ETIMEDOUT' || e?.message === 'Timed out';
-}
-
-export function isModbusException(err: unknown): err is { modbusCode: number } {
-  return typeof (err as { modbusCode?: unknown } | null)?.modbusCode === 'number';
-}
-
-export function isMismatch(err: unknown): boolean {
-  if (err instanceof ReplyMismatchError) return true;
-  const message = (err as { message?: unknown } | null)?.message;
-  return (
-    typeof message === 'string' &&
-    (message.startsWith('Unexpected data error') ||
-      message.startsWith('Data length error') ||
-      message.startsWith('CRC error'))
-  );
-}
-
-export function describeError(err: unknown): string {
-  return err instanceof Error || (err && typeof err === 'object' && 'message' in err)
-    ? String((err as { message: unknown }).message)
-    : String(err);
 }
 
 /**

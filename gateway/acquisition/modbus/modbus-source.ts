@@ -4,11 +4,17 @@
  * - Reads are coalesced per poll group (coalesce.ts); each poll group has its own timer.
  * - Requests go through the device's link (link.ts): serialised per bus, reconnected by
  *   the link, replies checked against their request.
+ * - What failed is said from the first failed poll on (failure.ts): the bad readings
+ *   carry it as their reason ('timeout: no reply from unit 7 within 1000 ms',
+ *   'exception 11 (gateway target device failed to respond)', 'wrong unit id: asked
+ *   unit 7, reply from unit 8'), and it is logged once per device and failure kind, not
+ *   on every poll; the end of a failure is logged once too.
  * - Per-device circuit breaker: after `failuresToOpen` polls in a row without any
- *   reply, the device is offline (tags emitted once as bad 'comm lost', logged once,
- *   status event once) and is only probed again after a jittered backoff (1 s doubling
- *   to 30 s). A dead device on a shared bus therefore costs one timeout per backoff
- *   period, not one per poll, and never stalls the other devices.
+ *   reply, the device is offline (tags emitted once as bad 'comm lost: <what failed>',
+ *   logged once, status event once) and is only probed again after a jittered backoff
+ *   (1 s doubling to 30 s). A dead device on a shared bus therefore costs one timeout
+ *   per backoff period, not one per poll, and never stalls the other devices. Exceptions
+ *   10 and 11 come from a gateway whose target device did not answer: no reply, too.
  * - A merged read answered with exception 2 (illegal data address), or met with silence
  *   while the device answers its other reads, is split (splitBlock) and the split kept.
  * - Values are emitted only when freshly read, stamped with the reply time; a group whose
@@ -22,12 +28,7 @@ import { isBitTable, registerCount } from '../../config/register.js';
 import { MODBUS_MAX_REGISTERS_PER_READ } from '../../config/schema.js';
 import type { ModbusDeviceConfig, ModbusTagConfig } from '../../config/types.js';
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from '../backoff.js';
-import {
-  type AcquisitionSource,
-  COMM_LOST,
-  type DeviceStatusListener,
-  type ReadingSink,
-} from '../source.js';
+import type { AcquisitionSource, DeviceStatusListener, ReadingSink } from '../source.js';
 import {
   type DeviceWriter,
   MAX_WRITE_COILS,
@@ -39,17 +40,23 @@ import {
 import { coalesceReads, type ReadBlock, splitBlock } from './coalesce.js';
 import { decodeRegisters } from './decode.js';
 import {
+  commLostReason,
   describeError,
-  isMismatch,
+  describeFailure,
+  exceptionReason,
+  type Failure,
+  isGatewayNoTarget,
   isModbusException,
   isTimeout,
+  ReplyMismatchError,
+} from './failure.js';
+import {
   LinkDownError,
   linkKeyOf,
   linkSpecOf,
   type ModbusClient,
   type ModbusLink,
   ModbusLinkPool,
-  ReplyMismatchError,
 } from './link.js';
 import { decodeCurrentLoop } from './ne43.js';
 
@@ -117,6 +124,8 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
   /** 'unknown' until the first answer or failure; logging and events on transitions only. */
   private linkState: 'unknown' | 'online' | 'offline' = 'unknown';
   private failedPolls = 0;
+  /** Failure kinds seen and logged, until a poll passes without them (kind → reason). */
+  private readonly failing = new Map<string, string>();
   private breakerOpen = false;
   private probeAllowed = false;
   private breakerTimer: NodeJS.Timeout | null = null;
@@ -260,6 +269,8 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
     let answered = 0;
     let failed = 0;
     let linkDown = false;
+    let lastFailure: Failure | undefined;
+    const seen = new Set<string>();
     const silentMerged: ReadBlock[] = [];
     const blocks = group.blocks;
     for (let i = 0; i < blocks.length; i++) {
@@ -280,7 +291,8 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
           linkDown = true;
           break;
         }
-        if (isModbusException(err)) {
+        const targetSilent = isModbusException(err) && isGatewayNoTarget(err.modbusCode);
+        if (isModbusException(err) && !targetSilent) {
           answered++;
           if (err.modbusCode === 2 && block.tags.length > 1) {
             // Some devices refuse a range holding an unimplemented address; read the parts now.
@@ -301,16 +313,18 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
               continue;
             }
           }
-          readings.push(...badBlock(block, `exception ${err.modbusCode}`, ts));
-        } else if (isTimeout(err)) {
-          failed++;
-          if (block.tags.length > 1) silentMerged.push(block);
-          readings.push(...badBlock(block, 'timeout', ts));
         } else {
           failed++;
-          const reason = isMismatch(err) ? 'reply mismatch' : 'comm error';
-          readings.push(...badBlock(block, reason, ts));
+          if (isTimeout(err) && block.tags.length > 1) silentMerged.push(block);
         }
+        const failure = describeFailure(err, {
+          unitId: this.device.unitId,
+          timeoutMs: this.device.timeoutMs,
+        });
+        seen.add(failure.kind);
+        lastFailure = failure;
+        this.noteFailure(failure, block);
+        readings.push(...badBlock(block, failure.reason, ts));
         if (probing && answered === 0) break; // one failed probe is enough
       }
     }
@@ -323,7 +337,10 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
       group.lastCompletedAt = Date.now();
       group.staleReported = false;
       this.failedPolls = 0;
+      const wasOnline = this.linkState === 'online';
       this.closeBreaker();
+      // Coming back online is logged by goOnline(); one line says it all.
+      this.noteRecovered(seen, wasOnline);
       this.emit(readings);
       return;
     }
@@ -332,10 +349,44 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
       probing ||
       this.failedPolls >= (this.deps.failuresToOpen ?? MODBUS_DEFAULTS.failuresToOpen)
     ) {
-      this.openBreaker(failed > 0 ? 'timeout' : 'no reply');
+      this.openBreaker(lastFailure?.reason ?? (failed > 0 ? 'timeout' : 'no reply'));
       return;
     }
     if (this.linkState !== 'offline') this.emit(readings);
+  }
+
+  /**
+   * Logs a failure the first time its kind is seen (then not again until a poll passes
+   * without it). While the device is offline the 'device offline' line has said why.
+   */
+  private noteFailure(failure: Failure, block: ReadBlock): void {
+    if (this.failing.has(failure.kind)) return;
+    this.failing.set(failure.kind, failure.reason);
+    if (this.linkState === 'offline') return;
+    this.log.warn(
+      {
+        link: this.link?.description,
+        unitId: this.device.unitId,
+        table: block.table,
+        address: block.address,
+        count: block.count,
+        kind: failure.kind,
+        reason: failure.reason,
+      },
+      `read failed: ${failure.reason}`,
+    );
+  }
+
+  /** Failure kinds a completed poll no longer met: logged once (when `log`), then forgotten. */
+  private noteRecovered(seen: ReadonlySet<string>, log: boolean): void {
+    const recovered = [...this.failing.keys()].filter((kind) => !seen.has(kind));
+    if (recovered.length === 0) return;
+    for (const kind of recovered) this.failing.delete(kind);
+    if (!log) return;
+    this.log.info(
+      { link: this.link?.description, unitId: this.device.unitId, recovered },
+      `reads succeed again (after ${recovered.join(', ')})`,
+    );
   }
 
   private split(group: PollGroup, block: ReadBlock, why: string): void {
@@ -391,10 +442,11 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
     this.failedPolls = 0;
     this.log.warn(
       { link: this.link?.description, unitId: this.device.unitId, reason },
-      'device offline',
+      `device offline: ${reason}`,
     );
     const ts = this.deps.clock.now();
-    this.emit(this.device.tags.map((tag) => bad(tag, COMM_LOST, ts)));
+    const lost = commLostReason(reason);
+    this.emit(this.device.tags.map((tag) => bad(tag, lost, ts)));
     this.notify(false, reason);
   }
 
@@ -508,7 +560,7 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
             : isModbusException(err)
               ? 'exception'
               : 'failed';
-      const detail = isModbusException(err) ? `exception ${err.modbusCode}` : describeError(err);
+      const detail = isModbusException(err) ? exceptionReason(err.modbusCode) : describeError(err);
       throw new WriteError(code, `device '${this.deviceId}': ${what} failed: ${detail}`, {
         cause: err,
       });
