@@ -33,17 +33,16 @@ export interface RuleSetLimits {
 
 /** The limits with defaults applied; throws on a limit that is not a positive integer. */
 export function resolveLimits(options: Partial<RuleSetLimits> = {}): RuleSetLimits {
-  const limits = { ...RULE_SET_LIMITS, ...definedOnly(options) };
-  for (const [key, value] of Object.entries(limits)) {
+  const limits: Record<string, number> = { ...RULE_SET_LIMITS };
+  for (const key of Object.keys(RULE_SET_LIMITS) as (keyof RuleSetLimits)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new Error(`rule loader option ${key} must be a positive integer (got ${value})`);
     }
+    limits[key] = value;
   }
-  return limits;
-}
-
-function definedOnly(options: Partial<RuleSetLimits>): Partial<RuleSetLimits> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  return limits as unknown as RuleSetLimits;
 }
 
 /** Sizes in messages: bytes as MB (or kB) with at most 1 decimal. */
