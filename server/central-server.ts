@@ -12,6 +12,7 @@ import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import { isAddressInUse, PortInUseError } from '../common/net.js';
+import { describeAlarm } from './alarms/identity.js';
 import { AlarmLedger } from './alarms/ledger.js';
 import { buildApp } from './api/app.js';
 import {
@@ -78,7 +79,19 @@ export class CentralServer {
     this.clock = clock;
     const path = config.store.path;
     this.store = createTelemetryStore(config.store, clock);
-    this.ledger = new AlarmLedger({ path, clock });
+    this.ledger = new AlarmLedger({
+      path,
+      clock,
+      // A conflict never refuses an alarm (issue 13), but it is evidence: audited.
+      onConflict: (conflict) =>
+        this.audit.record({
+          category: 'ingest',
+          event: 'alarm-conflict',
+          reason: `alarm identity already held by rule '${conflict.known.ruleId}' / sensor '${conflict.known.sensorId}'`,
+          gatewayId: conflict.key.gatewayId,
+          detail: `${describeAlarm(conflict.key)} ${conflict.got.transition} (seq ${conflict.got.seq}, rule '${conflict.got.ruleId}', sensor '${conflict.got.sensorId}') recorded as '${conflict.recordedAs}'`,
+        }),
+    });
     const notifierOptions: ConstructorParameters<typeof EmergencyNotifier>[0] = {
       path,
       clock,
@@ -138,6 +151,10 @@ export class CentralServer {
       gateways: this.gateways,
       store: this.store,
       publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+      // Ledger anchors: retained, so a witness that subscribes late still gets the newest.
+      publishRetained: (topic, payload) =>
+        this.broker.publish(topic, payload, { qos: 1, retain: true }),
+      ledgerIntegrity: config.ledger,
       mqttMinLevel: minLevels.length > 0 ? (Math.min(...minLevels) as 1 | 2) : 2,
     });
   }

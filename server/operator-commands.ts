@@ -8,13 +8,16 @@
  *
  * Lifecycle: start() subscribes to the event hub, stop() unsubscribes. Each
  * alarm's acknowledgement is sent once per server run, with a command id derived
- * from the alarm id so a repeated send is applied once at the gateway. A gateway
+ * from the alarm id so a repeated send is applied once at the gateway. The
+ * command goes to the gateway of the alarm's identity (enterprise, gateway,
+ * alarm id), never to another gateway that uses the same alarm id. A gateway
  * that is offline when the command is sent does not get it (QoS 1 to a clean
  * session); its local acknowledgement stays open, which errs on the safe side.
  */
 import { createLogger } from '../common/logger.js';
 import { type GatewayCommand, PROTOCOL_VERSION, topicFor } from '../protocol/index.js';
 import type { Disposition } from './alarms/disposal.js';
+import { alarmKeyString, describeAlarm } from './alarms/identity.js';
 import type { AlarmLedger } from './alarms/ledger.js';
 import type { EventHub } from './events.js';
 
@@ -47,10 +50,11 @@ export class OperatorCommandRelay {
 
   private onDisposal(disposition: Disposition): void {
     const { alarmId, acknowledgedAt, acknowledgedBy } = disposition;
-    if (acknowledgedAt === null || this.relayed.has(alarmId)) return;
-    const alarm = this.options.ledger.get(alarmId);
+    const key = alarmKeyString(disposition);
+    if (acknowledgedAt === null || this.relayed.has(key)) return;
+    const alarm = this.options.ledger.get(disposition);
     if (!alarm) return;
-    this.relayed.add(alarmId);
+    this.relayed.add(key);
     if (this.relayed.size > OPERATOR_COMMAND_DEFAULTS.rememberedAlarms) {
       const oldest = this.relayed.values().next().value;
       if (oldest !== undefined) this.relayed.delete(oldest);
@@ -68,11 +72,15 @@ export class OperatorCommandRelay {
       () => {
         this.sent++;
         log.info(
-          { alarmId, gatewayId: alarm.gatewayId, by: command.by },
+          { alarm: describeAlarm(alarm), by: command.by },
           'acknowledgement sent to the edge',
         );
       },
-      (err: unknown) => log.warn({ err, alarmId }, 'cannot send the acknowledgement to the edge'),
+      (err: unknown) =>
+        log.warn(
+          { err, alarm: describeAlarm(alarm) },
+          'cannot send the acknowledgement to the edge',
+        ),
     );
   }
 }

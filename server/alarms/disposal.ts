@@ -1,77 +1,79 @@
 /**
  * Alarm disposal ledger: the closed loop per alarm (collect → push → feedback, as provincial
  * access rules put it): raised, cleared, acknowledged, assigned, disposal measures recorded,
- * escalated, closed with a note.
+ * escalated, closed with a note. Alarms are addressed by their identity (enterprise, gateway,
+ * alarm id; identity.ts).
  *
  * Every step is one row of `disposal_events`, append-only (triggers refuse UPDATE and DELETE) and
- * tamper-evident: each row stores hash = sha256(prev_hash ‖ canonical JSON of the row), the first
- * row chaining from 64 zeros. {@link DisposalLedger.verify} recomputes the chain; a row changed,
- * removed or inserted out of turn (e.g. with the triggers dropped) breaks it at that row.
- * `alarm_dispositions` is the current state per alarm, a projection of the events kept in the
- * same transaction so lists do not replay the chain.
+ * keyed-chained: hash = HMAC-SHA256(key, prev_hash ‖ canonical JSON of the row), the first row
+ * chaining from 64 zeros, the key outside the database (ledger-key.ts). `alarm_dispositions` is a
+ * projection of the chain (disposal-chain.ts `applyDisposalEvent`) written in the same
+ * transaction, so lists do not replay the chain; {@link DisposalLedger.verify} recomputes the
+ * chain, rebuilds the projection and compares it with the table. Truncation of the newest rows,
+ * and rewriting by someone who holds the key, are found against the anchors (ledger-anchors.ts).
+ *
+ * Schema versions ('disposal-ledger' in schema_versions): 1 was an unkeyed sha256 chain keyed by
+ * alarm id alone; 2 is this one. A version-1 chain is checked with the old hash, kept as
+ * `disposal_events_v1` (append-only) for forensics, and replayed row by row into the keyed chain
+ * (same seq, action, actor, detail, time; the gateway taken from the alarm ledger). docs/ledger.md.
  */
-import { createHash } from 'node:crypto';
+
+import Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import {
+  applyDisposalEvent,
+  chainHash,
+  type DisposalAction,
+  type DisposalEvent,
+  type Disposition,
+  dispositionDifferences,
+  ESCALATION_LEVELS,
+  GENESIS_HASH,
+  ProjectionError,
+} from './disposal-chain.js';
+import { migrateV1 } from './disposal-migrate.js';
+import {
+  appendRow,
+  type ChainHead,
+  type DispositionRow,
+  dispositionFromRow,
+  type EventRow,
+  eventFromRow,
+  KEY_WHERE,
+  keyParams,
+  SCHEMA,
+  writeDisposition,
+} from './disposal-store.js';
+import { type AlarmKey, alarmKeyString, describeAlarm } from './identity.js';
 import type { AlarmRecord } from './ledger.js';
+import { loadLedgerKey } from './ledger-key.js';
+import { migrateComponent, schemaVersionReadonly } from './schema-version.js';
 
-export const GENESIS_HASH = '0'.repeat(64);
+export {
+  canonicalJson,
+  chainHash,
+  type DisposalAction,
+  type DisposalEvent,
+  type DisposalStatus,
+  type Disposition,
+  ESCALATION_LEVELS,
+  type EscalationLevelName,
+  GENESIS_HASH,
+} from './disposal-chain.js';
+export { disposalCsv } from './disposal-csv.js';
+export type { ChainHead } from './disposal-store.js';
 
-export type DisposalAction =
-  | 'raised'
-  | 'cleared'
-  | 'acknowledged'
-  | 'assigned'
-  | 'measure'
-  | 'escalated'
-  | 'closed';
-
-export type DisposalStatus = 'open' | 'acknowledged' | 'closed';
-
-/** Escalation levels: 0 the enterprise itself, then county, city, province. */
-export const ESCALATION_LEVELS = ['enterprise', 'county', 'city', 'province'] as const;
-export type EscalationLevelName = (typeof ESCALATION_LEVELS)[number];
-
-export interface DisposalEvent {
-  seq: number;
-  alarmId: string;
-  enterpriseId: string;
-  action: DisposalAction;
-  /** Username, or 'system' for gateway transitions and escalations. */
-  actor: string;
-  detail: Record<string, unknown>;
-  at: number;
-  prevHash: string;
-  hash: string;
-}
-
-export interface Disposition {
-  alarmId: string;
-  enterpriseId: string;
-  level: 1 | 2;
-  drill: boolean;
-  status: DisposalStatus;
-  /**
-   * When the server first heard of the alarm (server clock, epoch ms). Deadlines count from here,
-   * not from the edge time: nobody can acknowledge an alarm before the platform has it, and a
-   * gateway with a wrong clock or a long outbox backlog must not escalate it on arrival.
-   */
-  openedAt: number;
-  acknowledgedAt: number | null;
-  acknowledgedBy: string | null;
-  assignee: string | null;
-  measures: number;
-  closedAt: number | null;
-  closedBy: string | null;
-  /** 0 enterprise, 1 county, 2 city, 3 province. */
-  escalationLevel: number;
-}
+export const DISPOSAL_LEDGER_SCHEMA_VERSION = 2;
+export const DISPOSAL_DEFAULTS = {
+  maxProblems: 20, // projection differences listed by verify (the count is always complete)
+} as const;
 
 /** A disposal step refused because of the alarm's state (HTTP 409 in the API). */
 export class DisposalStateError extends Error {
-  constructor(alarmId: string, action: string, status: string) {
-    super(`alarm '${alarmId}' cannot be ${action} while ${status}`);
+  constructor(key: AlarmKey, action: string, status: string) {
+    super(`alarm '${describeAlarm(key)}' cannot be ${action} while ${status}`);
     this.name = 'DisposalStateError';
   }
 }
@@ -79,167 +81,73 @@ export class DisposalStateError extends Error {
 export interface VerifyResult {
   ok: boolean;
   rows: number;
-  /** seq of the first row whose hash does not match, when !ok. */
+  /** seq of the first row found bad (chain, projection or anchor), when !ok. */
   brokenAt: number | null;
   reason: string | null;
+  /** Dispositions whose table row differs from the chain's projection (first few). */
+  projection: { differences: number; problems: string[] };
+  /** Head of the chain as read (null when empty). */
+  head: ChainHead | null;
 }
 
 export interface DisposalLedgerOptions extends OpenOptions {
   path: string;
   clock?: Clock;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS disposal_events (
-  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-  alarm_id      TEXT NOT NULL,
-  enterprise_id TEXT NOT NULL,
-  action        TEXT NOT NULL,
-  actor         TEXT NOT NULL,
-  detail        TEXT NOT NULL,
-  at            INTEGER NOT NULL,
-  prev_hash     TEXT NOT NULL,
-  hash          TEXT NOT NULL UNIQUE
-);
-CREATE INDEX IF NOT EXISTS disposal_events_alarm ON disposal_events (alarm_id, seq);
-CREATE TRIGGER IF NOT EXISTS disposal_events_no_update BEFORE UPDATE ON disposal_events
-  BEGIN SELECT RAISE(ABORT, 'disposal_events is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS disposal_events_no_delete BEFORE DELETE ON disposal_events
-  BEGIN SELECT RAISE(ABORT, 'disposal_events is append-only'); END;
-CREATE TABLE IF NOT EXISTS alarm_dispositions (
-  alarm_id         TEXT PRIMARY KEY,
-  enterprise_id    TEXT NOT NULL,
-  level            INTEGER NOT NULL,
-  drill            INTEGER NOT NULL,
-  status           TEXT NOT NULL,
-  opened_at        INTEGER NOT NULL,
-  acknowledged_at  INTEGER,
-  acknowledged_by  TEXT,
-  assignee         TEXT,
-  measures         INTEGER NOT NULL DEFAULT 0,
-  closed_at        INTEGER,
-  closed_by        TEXT,
-  escalation_level INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS alarm_dispositions_open ON alarm_dispositions (status);
-`;
-
-interface EventRow {
-  seq: number;
-  alarm_id: string;
-  enterprise_id: string;
-  action: DisposalAction;
-  actor: string;
-  detail: string;
-  at: number;
-  prev_hash: string;
-  hash: string;
-}
-
-interface DispositionRow {
-  alarm_id: string;
-  enterprise_id: string;
-  level: number;
-  drill: number;
-  status: DisposalStatus;
-  opened_at: number;
-  acknowledged_at: number | null;
-  acknowledged_by: string | null;
-  assignee: string | null;
-  measures: number;
-  closed_at: number | null;
-  closed_by: string | null;
-  escalation_level: number;
-}
-
-/** JSON with keys sorted at every depth: the same event always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** hash of one row: sha256(prev_hash ‖ canonical JSON of everything but the hashes). */
-export function chainHash(
-  prevHash: string,
-  event: Omit<DisposalEvent, 'prevHash' | 'hash'>,
-): string {
-  const canonical = canonicalJson({
-    seq: event.seq,
-    alarmId: event.alarmId,
-    enterpriseId: event.enterpriseId,
-    action: event.action,
-    actor: event.actor,
-    detail: event.detail,
-    at: event.at,
-  });
-  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
-}
-
-function eventFromRow(row: EventRow): DisposalEvent {
-  return {
-    seq: row.seq,
-    alarmId: row.alarm_id,
-    enterpriseId: row.enterprise_id,
-    action: row.action,
-    actor: row.actor,
-    detail: JSON.parse(row.detail) as Record<string, unknown>,
-    at: row.at,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
-}
-
-function dispositionFromRow(row: DispositionRow): Disposition {
-  return {
-    alarmId: row.alarm_id,
-    enterpriseId: row.enterprise_id,
-    level: row.level === 2 ? 2 : 1,
-    drill: row.drill !== 0,
-    status: row.status,
-    openedAt: row.opened_at,
-    acknowledgedAt: row.acknowledged_at,
-    acknowledgedBy: row.acknowledged_by,
-    assignee: row.assignee,
-    measures: row.measures,
-    closedAt: row.closed_at,
-    closedBy: row.closed_by,
-    escalationLevel: row.escalation_level,
-  };
+  /** HMAC key of the chain; default: loadLedgerKey beside `path` (ledger-key.ts). */
+  key?: Buffer;
+  /**
+   * Open an existing file read-only, without migrating (the CLI verifier: verifying must not
+   * change what it verifies). Refuses a file whose schema is not the current one.
+   */
+  readonly?: boolean;
 }
 
 /**
  * Lifecycle: `start()` opens and migrates the tables; `stop()` closes them (safe twice). Every
- * write is one SQLite transaction (event row + projection), committed before the method returns.
+ * write is one SQLite transaction (chain row + projection), committed before the method returns.
  */
 export class DisposalLedger {
   private db: SqliteDatabase | null = null;
   private readonly clock: Clock;
+  private readonly key: Buffer;
 
   constructor(private readonly options: DisposalLedgerOptions) {
     this.clock = options.clock ?? systemClock;
+    this.key = options.key ?? loadLedgerKey({ storePath: options.path }).key;
   }
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openWithSchema(
+    const what = `disposal ledger '${this.options.path}'`;
+    if (this.options.readonly) {
+      this.db = openReadonly(this.options.path, what);
+      return;
+    }
+    this.db = openWithSchema(
       this.options.path,
       this.options,
-      SCHEMA,
-      `disposal ledger '${this.options.path}'`,
+      (db) => {
+        migrateComponent(db, {
+          component: 'disposal-ledger',
+          version: DISPOSAL_LEDGER_SCHEMA_VERSION,
+          existingTable: 'disposal_events',
+          create: (d) => d.exec(SCHEMA),
+          steps: { 1: (d) => migrateV1(d, this.key, what) },
+          what,
+        });
+      },
+      what,
     );
-    this.db = db;
   }
 
   async stop(): Promise<void> {
     const db = this.db;
     this.db = null;
     if (db?.open) db.close();
+  }
+
+  get isOpen(): boolean {
+    return this.db !== null;
   }
 
   /**
@@ -251,84 +159,51 @@ export class DisposalLedger {
     const db = this.requireDb();
     return db.transaction(() => {
       const appended: DisposalEvent[] = [];
-      let disposition = this.dispositionRow(alarm.alarmId);
-      if (!disposition) {
-        db.prepare(
-          `INSERT INTO alarm_dispositions (alarm_id, enterprise_id, level, drill, status, opened_at)
-           VALUES (?, ?, ?, ?, 'open', ?)`,
-        ).run(
-          alarm.alarmId,
-          alarm.enterpriseId,
-          alarm.level,
-          alarm.drill ? 1 : 0,
-          alarm.receivedAt,
-        );
+      if (!this.dispositionRow(alarm)) {
         appended.push(
-          this.append(alarm.alarmId, alarm.enterpriseId, 'raised', 'system', {
+          this.append(alarm, 'raised', 'system', {
             level: alarm.level,
             sensorId: alarm.sensorId,
             value: alarm.value,
             unit: alarm.unit,
             drill: alarm.drill,
             raisedAt: alarm.raisedAt,
+            openedAt: alarm.receivedAt,
           }),
         );
-        disposition = this.dispositionRow(alarm.alarmId);
       }
-      if (alarm.state === 'cleared' && !this.hasAction(alarm.alarmId, 'cleared')) {
-        appended.push(
-          this.append(alarm.alarmId, alarm.enterpriseId, 'cleared', 'system', {
-            clearedAt: alarm.clearedAt,
-          }),
-        );
+      if (alarm.state === 'cleared' && !this.hasAction(alarm, 'cleared')) {
+        appended.push(this.append(alarm, 'cleared', 'system', { clearedAt: alarm.clearedAt }));
       }
       return appended;
     })();
   }
 
-  acknowledge(alarmId: string, actor: string, note?: string): Disposition {
-    return this.step(alarmId, 'acknowledged', (d) => {
-      if (d.status !== 'open') throw new DisposalStateError(alarmId, 'acknowledged', d.status);
-      const now = this.clock.now();
-      this.requireDb()
-        .prepare(
-          `UPDATE alarm_dispositions SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?
-           WHERE alarm_id = ?`,
-        )
-        .run(now, actor, alarmId);
+  acknowledge(key: AlarmKey, actor: string, note?: string): Disposition {
+    return this.step(key, 'acknowledged', (d) => {
+      if (d.status !== 'open') throw new DisposalStateError(key, 'acknowledged', d.status);
       return { actor, detail: note ? { note } : {} };
     });
   }
 
-  assign(alarmId: string, actor: string, assignee: string): Disposition {
-    return this.step(alarmId, 'assigned', (d) => {
-      if (d.status === 'closed') throw new DisposalStateError(alarmId, 'assigned', d.status);
-      this.requireDb()
-        .prepare('UPDATE alarm_dispositions SET assignee = ? WHERE alarm_id = ?')
-        .run(assignee, alarmId);
+  assign(key: AlarmKey, actor: string, assignee: string): Disposition {
+    return this.step(key, 'assigned', (d) => {
+      if (d.status === 'closed') throw new DisposalStateError(key, 'assigned', d.status);
       return { actor, detail: { assignee } };
     });
   }
 
-  recordMeasure(alarmId: string, actor: string, measure: string): Disposition {
-    return this.step(alarmId, 'measure', (d) => {
-      if (d.status === 'closed') throw new DisposalStateError(alarmId, 'given measures', d.status);
-      this.requireDb()
-        .prepare('UPDATE alarm_dispositions SET measures = measures + 1 WHERE alarm_id = ?')
-        .run(alarmId);
+  recordMeasure(key: AlarmKey, actor: string, measure: string): Disposition {
+    return this.step(key, 'measure', (d) => {
+      if (d.status === 'closed') throw new DisposalStateError(key, 'given measures', d.status);
       return { actor, detail: { measure } };
     });
   }
 
   /** Closes the loop; only after acknowledgement, with a note saying how it was resolved. */
-  close(alarmId: string, actor: string, note: string): Disposition {
-    return this.step(alarmId, 'closed', (d) => {
-      if (d.status !== 'acknowledged') throw new DisposalStateError(alarmId, 'closed', d.status);
-      this.requireDb()
-        .prepare(
-          `UPDATE alarm_dispositions SET status = 'closed', closed_at = ?, closed_by = ? WHERE alarm_id = ?`,
-        )
-        .run(this.clock.now(), actor, alarmId);
+  close(key: AlarmKey, actor: string, note: string): Disposition {
+    return this.step(key, 'closed', (d) => {
+      if (d.status !== 'acknowledged') throw new DisposalStateError(key, 'closed', d.status);
       return { actor, detail: { note } };
     });
   }
@@ -338,37 +213,31 @@ export class DisposalLedger {
    * passed; a level already reached is never recorded again. Returns the rows appended.
    */
   escalate(
-    alarmId: string,
+    key: AlarmKey,
     level: number,
     reason: 'not acknowledged' | 'not disposed',
   ): DisposalEvent[] {
     const db = this.requireDb();
     return db.transaction(() => {
-      const d = this.dispositionRow(alarmId);
+      const d = this.dispositionRow(key);
       if (!d || d.status === 'closed') return [];
       const appended: DisposalEvent[] = [];
       const top = Math.min(level, ESCALATION_LEVELS.length - 1);
       for (let next = d.escalation_level + 1; next <= top; next++) {
         appended.push(
-          this.append(alarmId, d.enterprise_id, 'escalated', 'system', {
+          this.append(key, 'escalated', 'system', {
             level: next,
             to: ESCALATION_LEVELS[next],
             reason,
           }),
         );
       }
-      if (appended.length > 0) {
-        db.prepare('UPDATE alarm_dispositions SET escalation_level = ? WHERE alarm_id = ?').run(
-          top,
-          alarmId,
-        );
-      }
       return appended;
     })();
   }
 
-  disposition(alarmId: string): Disposition | undefined {
-    const row = this.dispositionRow(alarmId);
+  disposition(key: AlarmKey): Disposition | undefined {
+    const row = this.dispositionRow(key);
     return row ? dispositionFromRow(row) : undefined;
   }
 
@@ -376,17 +245,19 @@ export class DisposalLedger {
   unclosed(): Disposition[] {
     return this.requireDb()
       .prepare<[], DispositionRow>(
-        "SELECT * FROM alarm_dispositions WHERE status != 'closed' ORDER BY opened_at, alarm_id",
+        "SELECT * FROM alarm_dispositions WHERE status != 'closed' ORDER BY opened_at, enterprise_id, gateway_id, alarm_id",
       )
       .all()
       .map(dispositionFromRow);
   }
 
   /** One alarm's steps, oldest first. */
-  events(alarmId: string): DisposalEvent[] {
+  events(key: AlarmKey): DisposalEvent[] {
     return this.requireDb()
-      .prepare<[string], EventRow>('SELECT * FROM disposal_events WHERE alarm_id = ? ORDER BY seq')
-      .all(alarmId)
+      .prepare<[string, string, string], EventRow>(
+        `SELECT * FROM disposal_events WHERE ${KEY_WHERE} ORDER BY seq`,
+      )
+      .all(...keyParams(key))
       .map(eventFromRow);
   }
 
@@ -401,89 +272,183 @@ export class DisposalLedger {
     }
   }
 
-  /** Recomputes the whole chain. */
+  /** The newest row's (seq, hash); null while the chain is empty. */
+  head(): ChainHead | null {
+    return (
+      this.requireDb()
+        .prepare<[], ChainHead>('SELECT seq, hash FROM disposal_events ORDER BY seq DESC LIMIT 1')
+        .get() ?? null
+    );
+  }
+
+  /** The hash recorded at `seq`, or undefined when there is no such row. */
+  hashAt(seq: number): string | undefined {
+    return this.requireDb()
+      .prepare<[number], string>('SELECT hash FROM disposal_events WHERE seq = ?')
+      .pluck()
+      .get(seq);
+  }
+
+  /**
+   * Recomputes the keyed chain (contiguous seqs from 1, prev_hash links, MACs), replays it into
+   * dispositions and compares them with the `alarm_dispositions` table. Anchors are checked by
+   * ledger-integrity.ts on top of this.
+   */
   verify(): VerifyResult {
     let prev = GENESIS_HASH;
     let rows = 0;
+    let expectedSeq = 1;
+    let head: ChainHead | null = null;
+    const projected = new Map<string, Disposition>();
+    const broken = (seq: number, reason: string): VerifyResult => ({
+      ok: false,
+      rows,
+      brokenAt: seq,
+      reason,
+      projection: { differences: 0, problems: [] },
+      head,
+    });
     for (const event of this.allEvents()) {
       rows++;
-      if (event.prevHash !== prev) {
-        return {
-          ok: false,
-          rows,
-          brokenAt: event.seq,
-          reason: 'prev_hash does not match the row before',
-        };
+      head = { seq: event.seq, hash: event.hash };
+      if (event.seq !== expectedSeq) {
+        return broken(expectedSeq, `row ${expectedSeq} is missing (next row is ${event.seq})`);
       }
-      if (chainHash(prev, event) !== event.hash) {
-        return {
-          ok: false,
-          rows,
-          brokenAt: event.seq,
-          reason: 'hash does not match the row content',
-        };
+      expectedSeq++;
+      if (event.prevHash !== prev) {
+        return broken(event.seq, 'prev_hash does not match the row before');
+      }
+      if (chainHash(this.key, prev, event) !== event.hash) {
+        return broken(event.seq, 'hash does not match the row content (or another key made it)');
       }
       prev = event.hash;
+      const k = alarmKeyString(event);
+      try {
+        projected.set(k, applyDisposalEvent(projected.get(k), event));
+      } catch (err) {
+        if (err instanceof ProjectionError) return broken(event.seq, err.message);
+        throw err;
+      }
     }
-    return { ok: true, rows, brokenAt: null, reason: null };
+    const problems = this.compareProjection(projected);
+    const ok = problems.length === 0;
+    return {
+      ok,
+      rows,
+      brokenAt: ok ? null : this.firstSeqOf(problems[0]!.key),
+      reason: ok
+        ? null
+        : `${problems.length} disposition(s) differ from the chain, first: ${problems[0]!.text}`,
+      projection: {
+        differences: problems.length,
+        problems: problems.slice(0, DISPOSAL_DEFAULTS.maxProblems).map((p) => p.text),
+      },
+      head,
+    };
+  }
+
+  private compareProjection(
+    projected: Map<string, Disposition>,
+  ): { key: AlarmKey; text: string }[] {
+    const problems: { key: AlarmKey; text: string }[] = [];
+    const seen = new Set<string>();
+    const rows = this.requireDb()
+      .prepare<[], DispositionRow>('SELECT * FROM alarm_dispositions')
+      .iterate();
+    for (const row of rows) {
+      const table = dispositionFromRow(row);
+      const k = alarmKeyString(table);
+      seen.add(k);
+      const chain = projected.get(k);
+      if (!chain) {
+        problems.push({
+          key: table,
+          text: `${describeAlarm(table)}: in the table, not in the chain`,
+        });
+        continue;
+      }
+      const diff = dispositionDifferences(chain, table);
+      if (diff.length > 0)
+        problems.push({ key: table, text: `${describeAlarm(table)}: ${diff.join('; ')}` });
+    }
+    for (const [k, chain] of projected) {
+      if (!seen.has(k))
+        problems.push({
+          key: chain,
+          text: `${describeAlarm(chain)}: in the chain, not in the table`,
+        });
+    }
+    return problems;
+  }
+
+  /** The newest row of the alarm (where the table stopped agreeing at the latest), else null. */
+  private firstSeqOf(key: AlarmKey): number | null {
+    return (
+      this.requireDb()
+        .prepare<[string, string, string], number>(
+          `SELECT MAX(seq) FROM disposal_events WHERE ${KEY_WHERE}`,
+        )
+        .pluck()
+        .get(...keyParams(key)) ?? null
+    );
   }
 
   private step(
-    alarmId: string,
+    key: AlarmKey,
     action: DisposalAction,
-    apply: (d: Disposition) => { actor: string; detail: Record<string, unknown> },
+    check: (d: Disposition) => { actor: string; detail: Record<string, unknown> },
   ): Disposition {
     const db = this.requireDb();
     return db.transaction(() => {
-      const row = this.dispositionRow(alarmId);
-      if (!row) throw new Error(`alarm '${alarmId}' is not in the disposal ledger`);
-      const { actor, detail } = apply(dispositionFromRow(row));
-      this.append(alarmId, row.enterprise_id, action, actor, detail);
-      return dispositionFromRow(this.dispositionRow(alarmId)!);
+      const row = this.dispositionRow(key);
+      if (!row) throw new Error(`alarm '${describeAlarm(key)}' is not in the disposal ledger`);
+      const { actor, detail } = check(dispositionFromRow(row));
+      this.append(key, action, actor, detail);
+      return dispositionFromRow(this.dispositionRow(key)!);
     })();
   }
 
+  /** Appends one chain row and writes the projection of it, in the caller's transaction. */
   private append(
-    alarmId: string,
-    enterpriseId: string,
+    key: AlarmKey,
     action: DisposalAction,
     actor: string,
     detail: Record<string, unknown>,
   ): DisposalEvent {
     const db = this.requireDb();
-    const last = db
-      .prepare<[], { seq: number; hash: string }>(
-        'SELECT seq, hash FROM disposal_events ORDER BY seq DESC LIMIT 1',
-      )
-      .get();
-    const prevHash = last?.hash ?? GENESIS_HASH;
-    const seq = (last?.seq ?? 0) + 1;
-    const at = this.clock.now();
-    // Round-trip the detail through JSON so the hashed form is the stored form.
-    const stored = JSON.parse(JSON.stringify(detail)) as Record<string, unknown>;
-    const event = { seq, alarmId, enterpriseId, action, actor, detail: stored, at };
-    const hash = chainHash(prevHash, event);
-    db.prepare(
-      `INSERT INTO disposal_events (seq, alarm_id, enterprise_id, action, actor, detail, at, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(seq, alarmId, enterpriseId, action, actor, JSON.stringify(stored), at, prevHash, hash);
-    return { ...event, prevHash, hash };
+    const event = appendRow(db, this.key, {
+      enterpriseId: key.enterpriseId,
+      gatewayId: key.gatewayId,
+      alarmId: key.alarmId,
+      action,
+      actor,
+      detail,
+      at: this.clock.now(),
+    });
+    const current = this.dispositionRow(key);
+    writeDisposition(
+      db,
+      applyDisposalEvent(current ? dispositionFromRow(current) : undefined, event),
+    );
+    return event;
   }
 
-  private dispositionRow(alarmId: string): DispositionRow | undefined {
+  private dispositionRow(key: AlarmKey): DispositionRow | undefined {
     return this.requireDb()
-      .prepare<[string], DispositionRow>('SELECT * FROM alarm_dispositions WHERE alarm_id = ?')
-      .get(alarmId);
+      .prepare<[string, string, string], DispositionRow>(
+        `SELECT * FROM alarm_dispositions WHERE ${KEY_WHERE}`,
+      )
+      .get(...keyParams(key));
   }
 
-  private hasAction(alarmId: string, action: DisposalAction): boolean {
+  private hasAction(key: AlarmKey, action: DisposalAction): boolean {
     return (
       this.requireDb()
-        .prepare<[string, string], number>(
-          'SELECT 1 FROM disposal_events WHERE alarm_id = ? AND action = ? LIMIT 1',
+        .prepare<[string, string, string, string], number>(
+          `SELECT 1 FROM disposal_events WHERE ${KEY_WHERE} AND action = ? LIMIT 1`,
         )
         .pluck()
-        .get(alarmId, action) !== undefined
+        .get(...keyParams(key), action) !== undefined
     );
   }
 
@@ -493,39 +458,19 @@ export class DisposalLedger {
   }
 }
 
-const CSV_COLUMNS = [
-  'seq',
-  'alarmId',
-  'enterpriseId',
-  'action',
-  'actor',
-  'detail',
-  'at',
-  'prevHash',
-  'hash',
-] as const;
-
-/** RFC 4180 field; a leading = + - @ is prefixed with ' so spreadsheets do not run it as a formula. */
-function csvField(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-/** CSV (header + one line per row, CRLF) of the given events; `at` as ISO 8601. */
-export function* disposalCsv(events: Iterable<DisposalEvent>): Generator<string> {
-  yield `${CSV_COLUMNS.join(',')}\r\n`;
-  for (const e of events) {
-    const fields = [
-      String(e.seq),
-      e.alarmId,
-      e.enterpriseId,
-      e.action,
-      e.actor,
-      canonicalJson(e.detail),
-      new Date(e.at).toISOString(),
-      e.prevHash,
-      e.hash,
-    ];
-    yield `${fields.map(csvField).join(',')}\r\n`;
+function openReadonly(path: string, what: string): SqliteDatabase {
+  let db: SqliteDatabase;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new Error(`cannot open ${what} read-only: ${(err as Error).message}`, { cause: err });
   }
+  const version = schemaVersionReadonly(db, 'disposal-ledger');
+  if (version !== DISPOSAL_LEDGER_SCHEMA_VERSION) {
+    db.close();
+    throw new Error(
+      `${what} has schema version ${version ?? 'none (version 1 or no ledger)'}, not ${DISPOSAL_LEDGER_SCHEMA_VERSION}: start the server once to migrate it`,
+    );
+  }
+  return db;
 }

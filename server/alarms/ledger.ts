@@ -4,19 +4,34 @@
  * (triggers refuse UPDATE and DELETE), so each alarm can be followed from its
  * raise to its clear and later to its disposal (the closed loop regulators ask for).
  *
+ * An alarm is addressed by its identity (enterprise, gateway, alarm id): see identity.ts. A
+ * gateway can only ever reach alarms of its own identity (ingest checks the payload's ids against
+ * the topic, the broker's ACL binds the topic to the authenticated gateway).
+ *
  * Idempotent under redelivery and tolerant of reordering, because the uplink
  * redelivers after reconnects and nothing guarantees order across them:
- * - a second 'raised' for a known alarmId changes nothing;
+ * - a second 'raised' for a known alarm changes nothing;
  * - a 'cleared' before its 'raised' creates the alarm in state 'cleared'; the
  *   late 'raised' fills in raisedAt but never reactivates it;
  * - every other transition (acknowledged, shelved, returned, ...) is appended to
  *   `alarm_events` and changes no alarm row.
+ *
+ * A conflict (the same identity arriving with another rule or sensor, e.g. a gateway restored
+ * from an image that reuses ids) never drops the alarm: the occurrence is recorded under a derived
+ * id (`<alarmId>~<ruleId>~<sensorId>`, the same for its raise and its clear), logged, reported to
+ * `onConflict` (the server audits it) and acknowledged as stored.
+ *
+ * Schema versions (table `schema_versions`, component 'alarm-ledger'): 1 keyed alarms by alarm id
+ * alone; 2 keys them by (enterprise, gateway, alarm id). A version-1 file is migrated in place on
+ * start (one transaction; alarm ids were unique, so every row keeps its identity).
  */
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { AlarmEvent } from '../../protocol/index.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import { type AlarmKey, describeAlarm } from './identity.js';
+import { migrateComponent } from './schema-version.js';
 
 const log = createLogger('server.alarms');
 
@@ -53,12 +68,22 @@ export interface AlarmRecord {
   receivedAt: number;
 }
 
+/** The same identity arrived with another rule or sensor: recorded under `recordedAs`. */
+export interface AlarmConflict {
+  key: AlarmKey;
+  recordedAs: string;
+  known: { ruleId: string; sensorId: string };
+  got: { ruleId: string; sensorId: string; transition: string; seq: number };
+}
+
 export interface RecordResult {
-  /** True when this call created the alarm (first transition received for its alarmId). */
+  /** True when this call created the alarm (first transition received for its identity). */
   isNew: boolean;
   /** True when this call changed the alarm (false for a redelivery or a late raise of a cleared alarm it already knew). */
   changed: boolean;
   alarm: AlarmRecord;
+  /** Set when the identity was already held by another rule or sensor (see the module comment). */
+  conflict?: AlarmConflict;
 }
 
 export interface ListQuery {
@@ -80,9 +105,15 @@ export interface ActiveSummary {
 export interface AlarmLedgerOptions extends OpenOptions {
   path: string;
   clock?: Clock;
+  /** Told about every conflict after it was recorded (the server writes the audit log). */
+  onConflict?: (conflict: AlarmConflict) => void;
 }
 
-/** A known alarmId arrived from another gateway: the ids collide, nothing is recorded. */
+/**
+ * Thrown by nothing since alarm identity includes the gateway (issue 13): a gateway cannot reach
+ * another gateway's alarms, and a conflict within one identity is recorded, not refused. Kept so
+ * ingest's `instanceof` check still compiles.
+ */
 export class AlarmConflictError extends Error {
   constructor(alarmId: string, knownGateway: string, gatewayId: string) {
     super(
@@ -92,9 +123,11 @@ export class AlarmConflictError extends Error {
   }
 }
 
+export const ALARM_LEDGER_SCHEMA_VERSION = 2;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alarms (
-  alarm_id        TEXT PRIMARY KEY,
+  alarm_id        TEXT NOT NULL,
   gateway_id      TEXT NOT NULL,
   enterprise_id   TEXT NOT NULL,
   rule_id         TEXT NOT NULL,
@@ -112,7 +145,8 @@ CREATE TABLE IF NOT EXISTS alarms (
   cleared_at      INTEGER,
   drill           INTEGER NOT NULL,
   message         TEXT,
-  received_at     INTEGER NOT NULL
+  received_at     INTEGER NOT NULL,
+  PRIMARY KEY (enterprise_id, gateway_id, alarm_id)
 );
 CREATE INDEX IF NOT EXISTS alarms_recent ON alarms (COALESCE(raised_at, cleared_at));
 CREATE INDEX IF NOT EXISTS alarms_state_recent ON alarms (state, COALESCE(raised_at, cleared_at));
@@ -131,12 +165,36 @@ CREATE TABLE IF NOT EXISTS alarm_events (
   value         REAL,
   drill         INTEGER NOT NULL,
   payload       TEXT NOT NULL,     -- the event as received (JSON)
-  UNIQUE (alarm_id, transition, seq)
+  UNIQUE (enterprise_id, gateway_id, alarm_id, transition, seq)
 );
 CREATE TRIGGER IF NOT EXISTS alarm_events_no_update BEFORE UPDATE ON alarm_events
   BEGIN SELECT RAISE(ABORT, 'alarm_events is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS alarm_events_no_delete BEFORE DELETE ON alarm_events
   BEGIN SELECT RAISE(ABORT, 'alarm_events is append-only'); END;
+`;
+
+/**
+ * Version 1 → 2: the same columns, keyed by identity. Renamed tables keep their index and trigger
+ * names, so those are dropped first (else `IF NOT EXISTS` would skip the new ones); DROP TABLE
+ * does not fire the append-only triggers (SQLite: "the implicit DELETE FROM ... does not invoke
+ * any triggers").
+ */
+const MIGRATE_V1_TO_V2 = `
+DROP INDEX IF EXISTS alarms_recent;
+DROP INDEX IF EXISTS alarms_state_recent;
+DROP INDEX IF EXISTS alarms_enterprise_recent;
+DROP TRIGGER IF EXISTS alarm_events_no_update;
+DROP TRIGGER IF EXISTS alarm_events_no_delete;
+ALTER TABLE alarms RENAME TO alarms_v1;
+ALTER TABLE alarm_events RENAME TO alarm_events_v1;
+${SCHEMA}
+INSERT INTO alarms SELECT alarm_id, gateway_id, enterprise_id, rule_id, sensor_id, sensor_name,
+  installation_id, location, gas, level, state, value, unit, setpoint, raised_at, cleared_at,
+  drill, message, received_at FROM alarms_v1;
+INSERT INTO alarm_events SELECT event_id, alarm_id, transition, gateway_id, enterprise_id, seq, ts,
+  sent_at, received_at, level, value, drill, payload FROM alarm_events_v1;
+DROP TABLE alarms_v1;
+DROP TABLE alarm_events_v1;
 `;
 
 interface AlarmRow {
@@ -256,7 +314,14 @@ export class AlarmLedger {
       this.options.path,
       this.options,
       (db) => {
-        db.exec(SCHEMA);
+        migrateComponent(db, {
+          component: 'alarm-ledger',
+          version: ALARM_LEDGER_SCHEMA_VERSION,
+          existingTable: 'alarms',
+          create: (d) => d.exec(SCHEMA),
+          steps: { 1: (d) => d.exec(MIGRATE_V1_TO_V2) },
+          what: `alarm ledger '${this.options.path}'`,
+        });
         this.recordTransaction = this.prepareRecord(db);
       },
       `alarm ledger '${this.options.path}'`,
@@ -272,19 +337,32 @@ export class AlarmLedger {
   }
 
   /**
-   * Records one transition, durably and idempotently (see the module comment).
-   * Throws {@link AlarmConflictError} when the alarmId is known from another gateway.
+   * Records one transition, durably and idempotently (see the module comment). The identity is
+   * the event's (enterpriseId, gatewayId, alarmId), which ingest has checked against the topic.
    */
   record(event: AlarmEvent): RecordResult {
     if (!this.recordTransaction) throw new Error('alarm ledger is not started');
-    return this.recordTransaction(event, this.clock.now());
+    const result = this.recordTransaction(event, this.clock.now());
+    if (result.conflict) {
+      log.warn(
+        { ...result.conflict, alarm: describeAlarm(result.conflict.key) },
+        'alarm identity already held by another rule or sensor: recorded under a derived id',
+      );
+      try {
+        this.options.onConflict?.(result.conflict);
+      } catch (err) {
+        log.error({ err }, 'alarm conflict hook failed');
+      }
+    }
+    return result;
   }
 
   /** Newest first (by raise time, or clear time while the raise has not arrived). */
   list(query: ListQuery = {}): AlarmRecord[] {
     const db = this.requireDb();
     const limit = query.limit ?? ALARM_LEDGER_DEFAULTS.listLimit;
-    const order = 'ORDER BY COALESCE(raised_at, cleared_at) DESC, alarm_id LIMIT ?';
+    const order =
+      'ORDER BY COALESCE(raised_at, cleared_at) DESC, enterprise_id, gateway_id, alarm_id LIMIT ?';
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (query.state === 'active') where.push("state = 'active'");
@@ -322,10 +400,12 @@ export class AlarmLedger {
     return [...byEnterprise.values()];
   }
 
-  get(alarmId: string): AlarmRecord | undefined {
+  get(key: AlarmKey): AlarmRecord | undefined {
     const row = this.requireDb()
-      .prepare<[string], AlarmRow>('SELECT * FROM alarms WHERE alarm_id = ?')
-      .get(alarmId);
+      .prepare<[string, string, string], AlarmRow>(
+        'SELECT * FROM alarms WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
+      )
+      .get(key.enterpriseId, key.gatewayId, key.alarmId);
     return row ? fromRow(row) : undefined;
   }
 
@@ -348,7 +428,9 @@ export class AlarmLedger {
          (alarm_id, transition, gateway_id, enterprise_id, seq, ts, sent_at, received_at, level, value, drill, payload)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const select = db.prepare<[string], AlarmRow>('SELECT * FROM alarms WHERE alarm_id = ?');
+    const select = db.prepare<[string, string, string], AlarmRow>(
+      'SELECT * FROM alarms WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
+    );
     const insert = db.prepare(
       `INSERT INTO alarms VALUES (@alarm_id, @gateway_id, @enterprise_id, @rule_id, @sensor_id,
          @sensor_name, @installation_id, @location, @gas, @level, @state, @value, @unit, @setpoint,
@@ -359,14 +441,44 @@ export class AlarmLedger {
          location = @location, gas = @gas, level = @level, state = @state, value = @value,
          unit = @unit, setpoint = @setpoint, raised_at = @raised_at, cleared_at = @cleared_at,
          message = @message
-       WHERE alarm_id = @alarm_id`,
+       WHERE enterprise_id = @enterprise_id AND gateway_id = @gateway_id AND alarm_id = @alarm_id`,
     );
 
-    return db.transaction((event: AlarmEvent, receivedAt: number): RecordResult => {
-      const row = select.get(event.alarmId);
-      if (row && row.gateway_id !== event.gatewayId) {
-        throw new AlarmConflictError(event.alarmId, row.gateway_id, event.gatewayId);
+    return db.transaction((received: AlarmEvent, receivedAt: number): RecordResult => {
+      let event = received;
+      let row = select.get(event.enterpriseId, event.gatewayId, event.alarmId);
+      let conflict: AlarmConflict | undefined;
+      if (row && (row.rule_id !== event.ruleId || row.sensor_id !== event.sensorId)) {
+        // Same identity, another alarm: keep both, never refuse the newcomer (issue 13).
+        const recordedAs = `${event.alarmId}~${event.ruleId}~${event.sensorId}`;
+        conflict = {
+          key: {
+            enterpriseId: event.enterpriseId,
+            gatewayId: event.gatewayId,
+            alarmId: event.alarmId,
+          },
+          recordedAs,
+          known: { ruleId: row.rule_id, sensorId: row.sensor_id },
+          got: {
+            ruleId: event.ruleId,
+            sensorId: event.sensorId,
+            transition: event.transition,
+            seq: event.seq,
+          },
+        };
+        event = { ...event, alarmId: recordedAs };
+        row = select.get(event.enterpriseId, event.gatewayId, event.alarmId);
       }
+      const result = apply(event, row, receivedAt, received);
+      return conflict ? { ...result, conflict } : result;
+    });
+
+    function apply(
+      event: AlarmEvent,
+      row: AlarmRow | undefined,
+      receivedAt: number,
+      received: AlarmEvent,
+    ): RecordResult {
       insertEvent.run(
         event.alarmId,
         event.transition,
@@ -379,7 +491,7 @@ export class AlarmLedger {
         event.level,
         event.value,
         event.drill ? 1 : 0,
-        JSON.stringify(event),
+        JSON.stringify(received), // as received, also when recorded under a derived id
       );
       if (event.transition !== 'raised' && event.transition !== 'cleared') {
         // Lifecycle and operator transitions (acknowledged, shelved, returned, ...) are
@@ -399,10 +511,13 @@ export class AlarmLedger {
       if (!next) return { isNew: false, changed: false, alarm: known };
       update.run(toRow(next));
       if (event.transition === 'raised') {
-        log.info({ alarmId: event.alarmId }, 'alarm raise arrived after its clear; kept cleared');
+        log.info(
+          { alarm: describeAlarm(event) },
+          'alarm raise arrived after its clear; kept cleared',
+        );
       }
       return { isNew: false, changed: true, alarm: next };
-    });
+    }
   }
 }
 

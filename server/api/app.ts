@@ -53,6 +53,7 @@ import {
 } from './dto.js';
 import { ApiError, Errors, errorBody, errorBodySchema } from './errors.js';
 import { registerHistoryRoutes } from './history-routes.js';
+import { registerLedgerRoutes } from './ledger-routes.js';
 import { registerMetrics } from './metrics.js';
 import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
 import { registerStream, type StreamOptions } from './stream.js';
@@ -383,8 +384,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           .deliveries(API_DEFAULTS.deliveriesLimit)
           .filter((d) => {
             if (!scoped) return true;
-            const alarm = deps.ledger.get(d.alarmId);
-            return alarm !== undefined && canSee(alarm.enterpriseId);
+            return canSee(d.enterpriseId);
           })
           .map(toDeliveryDto),
       };
@@ -397,7 +397,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     scope: (request) => scopeOf(platform, request),
   });
 
-  if (platform) registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store });
+  if (platform) {
+    registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store });
+    registerLedgerRoutes(app, platform);
+  }
 
   registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });
 

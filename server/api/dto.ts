@@ -200,6 +200,8 @@ export const streamReadingSchema = {
 
 export interface DeliveryDto {
   notificationId: string;
+  enterpriseId: string;
+  gatewayId: string;
   alarmId: string;
   centreId: string;
   centreName: string | null;
@@ -215,6 +217,8 @@ export interface DeliveryDto {
 export function toDeliveryDto(delivery: LinkageDelivery): DeliveryDto {
   return {
     notificationId: delivery.notificationId,
+    enterpriseId: delivery.enterpriseId,
+    gatewayId: delivery.gatewayId,
     alarmId: delivery.alarmId,
     centreId: delivery.centreId,
     centreName: delivery.centreName,
@@ -233,6 +237,8 @@ export const deliverySchema = {
   additionalProperties: false,
   required: [
     'notificationId',
+    'enterpriseId',
+    'gatewayId',
     'alarmId',
     'centreId',
     'centreName',
@@ -246,6 +252,8 @@ export const deliverySchema = {
   ],
   properties: {
     notificationId: { type: 'string' },
+    enterpriseId: { type: 'string' },
+    gatewayId: { type: 'string' },
     alarmId: { type: 'string' },
     centreId: { type: 'string' },
     centreName: nullable('string'),

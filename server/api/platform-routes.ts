@@ -9,11 +9,13 @@
  *   GET  /api/v1/enterprises/:id               installations (GB 18218 grading), sensors, alarms
  *   GET  /api/v1/overview                      jurisdiction overview
  *   GET  /api/v1/disposals                     alarms in scope whose disposal is not closed
- *   GET  /api/v1/alarms/:id/disposal           disposition and its ledger rows
- *   POST /api/v1/alarms/:id/acknowledge|assign|measures|close
- *   GET  /api/v1/ledger/export.csv             disposal ledger (hash chain) as CSV, scoped
- *   GET  /api/v1/ledger/verify                 recompute the hash chain (admin)
+ *   GET  /api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/disposal   disposition and ledger rows
+ *   POST /api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/acknowledge|assign|measures|close
  *   GET  /api/v1/linkage/mqtt                  MQTT emergency notifications with receipts
+ *   ledger export and verification: ledger-routes.ts
+ *
+ * An alarm is addressed by its identity (enterprise, gateway, alarm id: server/alarms/identity.ts),
+ * each part one path segment, URL-encoded (alarm ids may hold any character).
  *
  * Tokens: `Authorization: Bearer <token>`, or `?access_token=` (EventSource cannot set headers).
  * Platform routes always need a token; the older read routes need one when
@@ -21,7 +23,9 @@
  * unknown ids answer the same 403, so ids cannot be probed.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { DisposalStateError, type Disposition, disposalCsv } from '../alarms/disposal.js';
+import { ID_PATTERN } from '../../protocol/index.js';
+import { DisposalStateError, type Disposition } from '../alarms/disposal.js';
+import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmLedger } from '../alarms/ledger.js';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
@@ -64,11 +68,23 @@ const idParams = {
   required: ['id'],
   properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
+/** An alarm's identity in the path: /alarms/:enterpriseId/:gatewayId/:alarmId/... */
+const alarmParams = {
+  type: 'object',
+  required: ['enterpriseId', 'gatewayId', 'alarmId'],
+  properties: {
+    enterpriseId: { type: 'string', pattern: ID_PATTERN },
+    gatewayId: { type: 'string', pattern: ID_PATTERN },
+    alarmId: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+type AlarmParams = { Params: AlarmKey };
 
 export function toDispositionDto(d: Disposition) {
   return {
     alarmId: d.alarmId,
     enterpriseId: d.enterpriseId,
+    gatewayId: d.gatewayId,
     level: d.level,
     drill: d.drill,
     status: d.status,
@@ -86,10 +102,11 @@ export function toDispositionDto(d: Disposition) {
 const nullableString = { type: ['string', 'null'] } as const;
 export const dispositionSchema = {
   type: 'object',
-  required: ['alarmId', 'enterpriseId', 'status', 'escalationLevel'],
+  required: ['alarmId', 'enterpriseId', 'gatewayId', 'status', 'escalationLevel'],
   properties: {
     alarmId: { type: 'string' },
     enterpriseId: { type: 'string' },
+    gatewayId: { type: 'string' },
     level: { type: 'integer' },
     drill: { type: 'boolean' },
     status: { type: 'string', enum: ['open', 'acknowledged', 'closed'] },
@@ -167,6 +184,10 @@ function bearerToken(request: FastifyRequest): string | null {
   return typeof fromQuery === 'string' && fromQuery.length > 0 ? fromQuery : null;
 }
 
+export function requirePrincipalOf(request: FastifyRequest): Principal {
+  return requirePrincipal(request);
+}
+
 /** Enterprise ids the request may see; null = everything (admin, or anonymous where allowed). */
 export function scopeOf(
   platform: Platform | undefined,
@@ -213,26 +234,26 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
   const { platform, ledger } = deps;
 
   /** The alarm if the caller may see it; otherwise the uniform 403. */
-  const visibleAlarm = (request: FastifyRequest, id: string) => {
-    const alarm = ledger.get(id);
-    if (!alarm || !platform.canSee(requirePrincipal(request), alarm.enterpriseId)) {
-      throw Errors.forbidden('alarm', id);
-    }
+  const visibleAlarm = (request: FastifyRequest, key: AlarmKey) => {
+    // Scope first: an out-of-scope enterprise answers the same 403 as an unknown alarm.
+    const principal = requirePrincipal(request);
+    const alarm = platform.canSee(principal, key.enterpriseId) ? ledger.get(key) : undefined;
+    if (!alarm) throw Errors.forbidden('alarm', describeAlarm(key));
     return alarm;
   };
 
   const disposalStep = (
-    request: FastifyRequest<{ Params: { id: string } }>,
+    request: FastifyRequest<AlarmParams>,
     action: string,
-    step: (alarmId: string, actor: string) => Disposition,
+    step: (key: AlarmKey, actor: string) => Disposition,
   ) => {
     const principal = requirePrincipal(request);
-    const alarm = visibleAlarm(request, request.params.id);
+    const alarm = visibleAlarm(request, request.params);
     if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
     platform.dispositionOf(alarm);
     let d: Disposition;
     try {
-      d = step(alarm.alarmId, principal.username);
+      d = step(alarm, principal.username);
     } catch (err) {
       if (err instanceof DisposalStateError) throw Errors.conflict(err.message);
       throw err;
@@ -392,7 +413,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
       });
       const alarms = ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] }).map((alarm) => {
-        const d = platform.disposal.disposition(alarm.alarmId);
+        const d = platform.disposal.disposition(alarm);
         return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
       });
       return { enterprise, installations: platform.registry.installations(id), sensors, alarms };
@@ -431,7 +452,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         .unclosed()
         .filter((d) => scope === null || scope.has(d.enterpriseId))
         .flatMap((d) => {
-          const alarm = ledger.get(d.alarmId);
+          const alarm = ledger.get(d);
           return alarm ? [{ alarm, disposition: d }] : [];
         })
         .sort(
@@ -450,14 +471,14 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     },
   );
 
-  app.get<{ Params: { id: string } }>(
-    '/api/v1/alarms/:id/disposal',
+  app.get<AlarmParams>(
+    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/disposal',
     {
       config: { platform: true },
       schema: {
         description:
           'The closed loop of one alarm: its disposition and every ledger row (hash chain).',
-        params: idParams,
+        params: alarmParams,
         response: {
           200: {
             type: 'object',
@@ -472,9 +493,9 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       },
     },
     async (request) => {
-      const alarm = visibleAlarm(request, request.params.id);
+      const alarm = visibleAlarm(request, request.params);
       const disposition = platform.dispositionOf(alarm);
-      const events = platform.disposal.events(alarm.alarmId).map((e) => ({ ...e, at: iso(e.at) }));
+      const events = platform.disposal.events(alarm).map((e) => ({ ...e, at: iso(e.at) }));
       return { disposition: toDispositionDto(disposition), events };
     },
   );
@@ -496,11 +517,11 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       properties: { [key]: { type: 'string', minLength: 1, maxLength: 2000 } },
     }) as const;
 
-  app.post<{ Params: { id: string }; Body: { note?: string } }>(
-    '/api/v1/alarms/:id/acknowledge',
+  app.post<AlarmParams & { Body: { note?: string } }>(
+    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/acknowledge',
     {
       config: { platform: true },
-      schema: { params: idParams, body: textBody('note', false), response: stepResponse },
+      schema: { params: alarmParams, body: textBody('note', false), response: stepResponse },
     },
     async (request) =>
       disposalStep(request, 'acknowledge alarms', (id, actor) =>
@@ -508,11 +529,11 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       ),
   );
 
-  app.post<{ Params: { id: string }; Body: { assignee: string } }>(
-    '/api/v1/alarms/:id/assign',
+  app.post<AlarmParams & { Body: { assignee: string } }>(
+    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/assign',
     {
       config: { platform: true },
-      schema: { params: idParams, body: textBody('assignee', true), response: stepResponse },
+      schema: { params: alarmParams, body: textBody('assignee', true), response: stepResponse },
     },
     async (request) =>
       disposalStep(request, 'assign alarms', (id, actor) =>
@@ -520,11 +541,11 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       ),
   );
 
-  app.post<{ Params: { id: string }; Body: { measure: string } }>(
-    '/api/v1/alarms/:id/measures',
+  app.post<AlarmParams & { Body: { measure: string } }>(
+    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/measures',
     {
       config: { platform: true },
-      schema: { params: idParams, body: textBody('measure', true), response: stepResponse },
+      schema: { params: alarmParams, body: textBody('measure', true), response: stepResponse },
     },
     async (request) =>
       disposalStep(request, 'record disposal measures', (id, actor) =>
@@ -532,65 +553,16 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       ),
   );
 
-  app.post<{ Params: { id: string }; Body: { note: string } }>(
-    '/api/v1/alarms/:id/close',
+  app.post<AlarmParams & { Body: { note: string } }>(
+    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/close',
     {
       config: { platform: true },
-      schema: { params: idParams, body: textBody('note', true), response: stepResponse },
+      schema: { params: alarmParams, body: textBody('note', true), response: stepResponse },
     },
     async (request) =>
       disposalStep(request, 'close alarms', (id, actor) =>
         platform.disposal.close(id, actor, request.body.note),
       ),
-  );
-
-  app.get(
-    '/api/v1/ledger/export.csv',
-    {
-      config: { platform: true },
-      schema: {
-        description: 'Disposal ledger rows in scope as CSV (seq, alarmId, ..., prevHash, hash).',
-        response: { 200: { type: 'string' }, ...errors },
-      },
-    },
-    async (request, reply) => {
-      requirePrincipal(request);
-      const scope = scopeOf(platform, request);
-      const body = [...disposalCsv(platform.disposal.allEvents(scope ?? undefined))].join('');
-      return reply
-        .header('content-type', 'text/csv; charset=utf-8')
-        .header('content-disposition', 'attachment; filename="alarm-disposal-ledger.csv"')
-        .send(body);
-    },
-  );
-
-  app.get(
-    '/api/v1/ledger/verify',
-    {
-      config: { platform: true },
-      schema: {
-        description: 'Recomputes the disposal ledger hash chain (administrators).',
-        response: {
-          200: {
-            type: 'object',
-            required: ['ok', 'rows', 'brokenAt', 'reason'],
-            properties: {
-              ok: { type: 'boolean' },
-              rows: { type: 'integer' },
-              brokenAt: { type: ['integer', 'null'] },
-              reason: nullableString,
-            },
-          },
-          ...errors,
-        },
-      },
-    },
-    async (request) => {
-      const principal = requirePrincipal(request);
-      if (principal.role !== 'admin')
-        throw Errors.roleForbidden(principal.role, 'verify the ledger');
-      return platform.disposal.verify();
-    },
   );
 
   app.get(
@@ -607,13 +579,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
       const list = platform.mqtt?.notifications() ?? [];
-      const visible =
-        scope === null
-          ? list
-          : list.filter((n) => {
-              const alarm = ledger.get(n.alarmId);
-              return alarm !== undefined && scope.has(alarm.enterpriseId);
-            });
+      const visible = scope === null ? list : list.filter((n) => scope.has(n.enterpriseId));
       return {
         topic: platform.config.emergencyTopic,
         notifications: visible.map((n) => ({

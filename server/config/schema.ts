@@ -4,6 +4,7 @@
  * defaults (`useDefaults`) so the parsed config is complete.
  */
 import { ID_PATTERN } from '../../protocol/index.js';
+import { ledgerConfigSchema } from '../alarms/ledger-config.js';
 import { auditConfigSchema, mqttSecuritySchemaProperties } from '../auth/config.js';
 import { plausibilityConfigSchema } from '../auth/input-screen.js';
 import { platformConfigSchema } from '../platform/config.js';
@@ -132,5 +133,6 @@ export const serverConfigSchema = {
       },
     },
     platform: platformConfigSchema,
+    ledger: ledgerConfigSchema,
   },
 } as const;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import type { LedgerConfig } from '../alarms/ledger-config.js';
 import { type AuditConfig, type MqttSecurityConfig, mqttSecurityProblems } from '../auth/config.js';
 import type { PlausibilityConfig } from '../auth/input-screen.js';
 import { type PlatformConfig, platformConfigProblems } from '../platform/config.js';
@@ -40,6 +41,7 @@ export interface ServerConfig {
   readonly emergencyCentres: readonly EmergencyCentreConfig[];
   readonly linkage: { readonly retryInitialMs: number; readonly retryMaxMs: number };
   readonly platform: PlatformConfig;
+  readonly ledger: LedgerConfig;
 }
 
 /** Thrown for a config that fails validation; `problems` holds one line per error. */

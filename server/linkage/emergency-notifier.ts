@@ -7,13 +7,19 @@
  *
  * Guarantees:
  * - at most one delivery per (alarm, centre): the table is unique on
- *   (alarm_id, centre_id), so a redelivered alarm event never pages twice;
+ *   (enterprise_id, gateway_id, alarm_id, centre_id) — the alarm's full
+ *   identity (server/alarms/identity.ts) — so a redelivered alarm event never
+ *   pages twice, and two plants whose gateways use the same alarm id are both paged;
  * - at least once per delivery: the delivery row is committed before the first
  *   attempt, retried with exponential backoff and jitter while the server runs,
  *   and pending rows resume after a restart. `x-hazardwatch-delivery` (the
  *   notificationId) is the same on every attempt so the centre can drop repeats;
  * - the body is fixed when the delivery is created, so every attempt sends the
  *   same bytes; the timestamp and signature are made fresh per attempt.
+ *
+ * Schema versions ('linkage-deliveries' in schema_versions): version 1 was
+ * unique on (alarm_id, centre_id); a version-1 table is migrated on start, the
+ * identity read from each delivery's body (it names enterprise and gateway).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -27,7 +33,9 @@ import {
   signLinkage,
   TIMESTAMP_HEADER,
 } from '../../protocol/index.js';
+import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
+import { migrateComponent } from '../alarms/schema-version.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import { buildNotification } from './notification.js';
@@ -44,9 +52,8 @@ export const EMERGENCY_NOTIFIER_DEFAULTS = {
 export type DeliveryState = 'pending' | 'delivered';
 
 /** One notification of one alarm to one centre. Times are epoch ms (server clock). */
-export interface LinkageDelivery {
+export interface LinkageDelivery extends AlarmKey {
   notificationId: string;
-  alarmId: string;
   centreId: string;
   centreName: string | null;
   state: DeliveryState;
@@ -104,15 +111,19 @@ export function backoffDelayMs(
   return Math.round(base / 2 + random() * (base / 2));
 }
 
-/** Stable, header-safe id per (alarm, centre): the same on every retry and after restarts. */
-export function notificationIdFor(alarmId: string, centreId: string): string {
-  const digest = createHash('sha256').update(`${alarmId}\u0000${centreId}`).digest('hex');
+/** Stable, header-safe id per (alarm identity, centre): the same on every retry and after restarts. */
+export function notificationIdFor(key: AlarmKey, centreId: string): string {
+  const digest = createHash('sha256')
+    .update(`${key.enterpriseId}\u0000${key.gatewayId}\u0000${key.alarmId}\u0000${centreId}`)
+    .digest('hex');
   return `ntf-${digest.slice(0, 32)}`;
 }
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS linkage_deliveries (
   notification_id TEXT PRIMARY KEY,
+  enterprise_id   TEXT NOT NULL,
+  gateway_id      TEXT NOT NULL,
   alarm_id        TEXT NOT NULL,
   centre_id       TEXT NOT NULL,
   body            TEXT NOT NULL,     -- the JSON sent on every attempt
@@ -123,13 +134,28 @@ CREATE TABLE IF NOT EXISTS linkage_deliveries (
   created_at      INTEGER NOT NULL,
   next_attempt_at INTEGER,
   delivered_at    INTEGER,
-  UNIQUE (alarm_id, centre_id)
+  UNIQUE (enterprise_id, gateway_id, alarm_id, centre_id)
 );
 CREATE INDEX IF NOT EXISTS linkage_deliveries_state ON linkage_deliveries (state);
 `;
 
+/** Version 1 → 2: the identity comes from the body every delivery keeps (EmergencyNotification). */
+const MIGRATE_V1_TO_V2 = `
+DROP INDEX IF EXISTS linkage_deliveries_state;
+ALTER TABLE linkage_deliveries RENAME TO linkage_deliveries_v1;
+${SCHEMA}
+INSERT INTO linkage_deliveries SELECT notification_id,
+  COALESCE(json_extract(body, '$.enterpriseId'), '_unknown'),
+  COALESCE(json_extract(body, '$.gatewayId'), '_unknown'),
+  alarm_id, centre_id, body, state, attempts, last_status, last_error, created_at,
+  next_attempt_at, delivered_at FROM linkage_deliveries_v1;
+DROP TABLE linkage_deliveries_v1;
+`;
+
 interface DeliveryRow {
   notification_id: string;
+  enterprise_id: string;
+  gateway_id: string;
   alarm_id: string;
   centre_id: string;
   body: string;
@@ -175,11 +201,20 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
 
   async start(): Promise<void> {
     if (this.db) return;
+    const what = `linkage deliveries '${this.options.path}'`;
     const db = openWithSchema(
       this.options.path,
       this.options,
-      SCHEMA,
-      `linkage deliveries '${this.options.path}'`,
+      (d) =>
+        migrateComponent(d, {
+          component: 'linkage-deliveries',
+          version: 2,
+          existingTable: 'linkage_deliveries',
+          create: (x) => x.exec(SCHEMA),
+          steps: { 1: (x) => x.exec(MIGRATE_V1_TO_V2) },
+          what,
+        }),
+      what,
     );
     this.db = db;
     this.stopping = false;
@@ -219,27 +254,29 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     if (alarm.drill || alarm.state !== 'active' || alarm.raisedAt === null) return 0;
     const insert = db.prepare(
       `INSERT OR IGNORE INTO linkage_deliveries
-         (notification_id, alarm_id, centre_id, body, state, created_at, next_attempt_at)
-       VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+         (notification_id, enterprise_id, gateway_id, alarm_id, centre_id, body, state,
+          created_at, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
     );
     const now = this.clock.now();
     const created: EmergencyCentreConfig[] = [];
     db.transaction(() => {
       for (const centre of this.centres.values()) {
         if (alarm.level < centre.minLevel) continue;
-        const notificationId = notificationIdFor(alarm.alarmId, centre.id);
+        const notificationId = notificationIdFor(alarm, centre.id);
         const body = JSON.stringify(this.notification(alarm, notificationId));
-        if (insert.run(notificationId, alarm.alarmId, centre.id, body, now, now).changes > 0) {
+        const ids = [notificationId, alarm.enterpriseId, alarm.gatewayId, alarm.alarmId];
+        if (insert.run(...ids, centre.id, body, now, now).changes > 0) {
           created.push(centre);
         }
       }
     })();
     for (const centre of created) {
       log.info(
-        { alarmId: alarm.alarmId, centreId: centre.id },
+        { alarm: describeAlarm(alarm), centreId: centre.id },
         'emergency linkage delivery created',
       );
-      this.schedule(notificationIdFor(alarm.alarmId, centre.id), centre.id, 0);
+      this.schedule(notificationIdFor(alarm, centre.id), centre.id, 0);
     }
     return created.length;
   }
@@ -381,7 +418,13 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     this.emit('attempt', outcome);
     if (delivered) {
       log.info(
-        { notificationId, alarmId: row.alarm_id, centreId: centre.id, attempts, status },
+        {
+          notificationId,
+          alarm: `${row.enterprise_id}/${row.gateway_id}/${row.alarm_id}`,
+          centreId: centre.id,
+          attempts,
+          status,
+        },
         'emergency centre accepted the notification',
       );
       const updated = { ...row, attempts, last_status: status, last_error: null };
@@ -407,6 +450,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
   private fromRow(row: DeliveryRow): LinkageDelivery {
     return {
       notificationId: row.notification_id,
+      enterpriseId: row.enterprise_id,
+      gatewayId: row.gateway_id,
       alarmId: row.alarm_id,
       centreId: row.centre_id,
       centreName: this.centres.get(row.centre_id)?.name ?? null,

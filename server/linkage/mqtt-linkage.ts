@@ -5,8 +5,9 @@
  * with a receipt on `<topic>/receipts`: `{ "notificationId": "...", "centreId": "..." }`, which is
  * recorded (first receipt per centre kept).
  *
- * Guarantees: one notification per alarm, however often the alarm is redelivered (the
- * publication is recorded in SQLite, unique per alarm, before it is published); drill alarms
+ * Guarantees: one notification per alarm identity (enterprise, gateway, alarm id), however
+ * often the alarm is redelivered (the publication is recorded in SQLite, unique per identity,
+ * before it is published; version-1 tables, unique per alarm id alone, are migrated on start); drill alarms
  * and alarms below `minLevel` are never published. A publish that fails stays 'pending' and is
  * retried by `retryPending()` (the platform calls it on its tick).
  */
@@ -14,7 +15,9 @@ import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { EmergencyNotification } from '../../protocol/index.js';
+import type { AlarmKey } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
+import { migrateComponent } from '../alarms/schema-version.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import { notificationIdFor } from './emergency-notifier.js';
 import { buildNotification } from './notification.js';
@@ -41,13 +44,34 @@ export interface MqttReceipt {
   receivedAt: number;
 }
 
-export interface MqttNotificationRecord {
+export interface MqttNotificationRecord extends AlarmKey {
   notificationId: string;
-  alarmId: string;
   state: 'pending' | 'published';
   publishedAt: number | null;
   receipts: MqttReceipt[];
 }
+
+const MQTT_LINKAGE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS linkage_mqtt (
+  notification_id TEXT PRIMARY KEY, enterprise_id TEXT NOT NULL, gateway_id TEXT NOT NULL,
+  alarm_id TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,
+  published_at INTEGER, UNIQUE (enterprise_id, gateway_id, alarm_id)
+);
+CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
+  notification_id TEXT NOT NULL, centre_id TEXT NOT NULL, received_at INTEGER NOT NULL,
+  PRIMARY KEY (notification_id, centre_id)
+);`;
+
+/** Version 1 → 2: the identity comes from the body (an EmergencyNotification names both ids). */
+const MIGRATE_V1_TO_V2 = `
+ALTER TABLE linkage_mqtt RENAME TO linkage_mqtt_v1;
+${MQTT_LINKAGE_SCHEMA}
+INSERT INTO linkage_mqtt SELECT notification_id,
+  COALESCE(json_extract(body, '$.enterpriseId'), '_unknown'),
+  COALESCE(json_extract(body, '$.gatewayId'), '_unknown'),
+  alarm_id, body, state, created_at, published_at FROM linkage_mqtt_v1;
+DROP TABLE linkage_mqtt_v1;
+`;
 
 /**
  * Lifecycle: `start()` opens its tables; `stop()` closes them (safe twice). `notify()` returns
@@ -70,19 +94,20 @@ export class MqttLinkage {
 
   async start(): Promise<void> {
     if (this.db) return;
+    const what = `MQTT linkage tables in '${this.options.path}'`;
     const db = openWithSchema(
       this.options.path,
       this.options,
-      `
-CREATE TABLE IF NOT EXISTS linkage_mqtt (
-  notification_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
-  state TEXT NOT NULL, created_at INTEGER NOT NULL, published_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
-  notification_id TEXT NOT NULL, centre_id TEXT NOT NULL, received_at INTEGER NOT NULL,
-  PRIMARY KEY (notification_id, centre_id)
-);`,
-      `MQTT linkage tables in '${this.options.path}'`,
+      (d) =>
+        migrateComponent(d, {
+          component: 'linkage-mqtt',
+          version: 2,
+          existingTable: 'linkage_mqtt',
+          create: (x) => x.exec(MQTT_LINKAGE_SCHEMA),
+          steps: { 1: (x) => x.exec(MIGRATE_V1_TO_V2) },
+          what,
+        }),
+      what,
     );
     this.db = db;
   }
@@ -108,14 +133,22 @@ CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
     ) {
       return false;
     }
-    const notificationId = notificationIdFor(alarm.alarmId, 'mqtt');
+    const notificationId = notificationIdFor(alarm, 'mqtt');
     const body = JSON.stringify(this.notification(alarm, notificationId));
     const inserted = db
       .prepare(
-        `INSERT OR IGNORE INTO linkage_mqtt (notification_id, alarm_id, body, state, created_at)
-         VALUES (?, ?, ?, 'pending', ?)`,
+        `INSERT OR IGNORE INTO linkage_mqtt
+           (notification_id, enterprise_id, gateway_id, alarm_id, body, state, created_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
       )
-      .run(notificationId, alarm.alarmId, body, this.clock.now());
+      .run(
+        notificationId,
+        alarm.enterpriseId,
+        alarm.gatewayId,
+        alarm.alarmId,
+        body,
+        this.clock.now(),
+      );
     if (inserted.changes === 0) return false;
     this.publish(notificationId, body);
     return true;
@@ -177,6 +210,8 @@ CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
         [number],
         {
           notification_id: string;
+          enterprise_id: string;
+          gateway_id: string;
           alarm_id: string;
           state: 'pending' | 'published';
           published_at: number | null;
@@ -188,6 +223,8 @@ CREATE TABLE IF NOT EXISTS linkage_mqtt_receipts (
     );
     return rows.map((r) => ({
       notificationId: r.notification_id,
+      enterpriseId: r.enterprise_id,
+      gatewayId: r.gateway_id,
       alarmId: r.alarm_id,
       state: r.state,
       publishedAt: r.published_at,

@@ -11,6 +11,7 @@ import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { DisposalEvent, DisposalLedger, Disposition } from '../alarms/disposal.js';
+import { describeAlarm } from '../alarms/identity.js';
 
 const log = createLogger('server.escalation');
 
@@ -82,12 +83,9 @@ export class Escalator {
       const due = dueLevel(d, now, this.options.acknowledgeWithinMs, this.options.disposeWithinMs);
       if (due <= d.escalationLevel) continue;
       const reason = d.status === 'open' ? 'not acknowledged' : 'not disposed';
-      const rows = this.options.disposal.escalate(d.alarmId, due, reason);
+      const rows = this.options.disposal.escalate(d, due, reason);
       for (const row of rows) {
-        log.warn(
-          { alarmId: d.alarmId, enterpriseId: d.enterpriseId, to: row.detail.to, reason },
-          'alarm escalated',
-        );
+        log.warn({ alarm: describeAlarm(d), to: row.detail.to, reason }, 'alarm escalated');
         appended.push(row);
         this.options.onEscalated?.(row);
       }

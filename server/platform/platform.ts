@@ -1,7 +1,7 @@
 /**
  * The regulator and emergency-centre platform, wired once by the central server: registry,
- * access control, disposal ledger (hash chain), escalation, MQTT emergency linkage, supervision
- * views and counters for /metrics. It follows the server's event hub (alarms and gateways after
+ * access control, disposal ledger (keyed hash chain with anchors and self-checks: docs/ledger.md),
+ * escalation, MQTT emergency linkage, supervision views and counters for /metrics. It follows the server's event hub (alarms and gateways after
  * they were committed) and adds `disposal` and `escalation` events to it.
  *
  * Lifecycle: `start()` opens its tables, subscribes to the hub and starts the escalation timer;
@@ -10,8 +10,14 @@
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
+import { PROTOCOL_VERSION } from '../../protocol/index.js';
 import { type DisposalEvent, DisposalLedger, type Disposition } from '../alarms/disposal.js';
+import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmLedger, AlarmRecord } from '../alarms/ledger.js';
+import { AnchorFile, anchorFilePath } from '../alarms/ledger-anchors.js';
+import type { LedgerConfig } from '../alarms/ledger-config.js';
+import { type IntegrityResult, LedgerIntegrity } from '../alarms/ledger-integrity.js';
+import { loadLedgerKey } from '../alarms/ledger-key.js';
 import type { EnterpriseInfo } from '../config/index.js';
 import type { EventHub } from '../events.js';
 import type { GatewayRegistry } from '../gateways.js';
@@ -22,7 +28,13 @@ import type { PlatformConfig } from './config.js';
 import { Escalator } from './escalation.js';
 import type { HazardGrade } from './grading.js';
 import { type EnterpriseRecord, Registry } from './registry.js';
-import { assessRisk, COLOUR_ORDER, type RiskAssessment, type RiskColour } from './supervision.js';
+import {
+  assessRisk,
+  COLOUR_ORDER,
+  isDiagnosticPoint,
+  type RiskAssessment,
+  type RiskColour,
+} from './supervision.js';
 
 const log = createLogger('server.platform');
 
@@ -31,19 +43,32 @@ export const PLATFORM_DEFAULTS = {
   escalationTopicSuffix: '/escalations',
 } as const;
 
+/**
+ * Identity of the platform's own alarms (ledger integrity): not a real enterprise or gateway, so
+ * only administrators see them, and they never page an emergency centre.
+ */
+export const PLATFORM_ALARM_SOURCE = { enterpriseId: '_platform', gatewayId: '_server' } as const;
+export const LEDGER_INTEGRITY_RULE = 'ledger.integrity';
+
 export interface PlatformOptions {
   config: PlatformConfig;
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
   events: EventHub;
-  ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary'>;
+  ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
   store: Pick<TelemetryStore, 'latest'>;
   /** Publishes on the server's broker (emergency topic); absent: no MQTT linkage. */
   publish?: (topic: string, payload: string) => Promise<void>;
   /** Lowest alarm level published on the emergency topic (default 2). */
   mqttMinLevel?: 1 | 2;
+  /** Publishes retained (the ledger anchors); absent: anchors go to the file and the log only. */
+  publishRetained?: (topic: string, payload: string) => Promise<void>;
+  /** Key, anchors and self-check intervals (defaults: the schema's, files beside `path`). */
+  ledgerIntegrity?: Partial<LedgerConfig>;
+  /** The chain key (default: loadLedgerKey from `ledgerIntegrity.keyFile` or beside `path`). */
+  ledgerKey?: Buffer;
   clock?: Clock;
 }
 
@@ -75,6 +100,8 @@ export class Platform {
   readonly registry: Registry;
   readonly access: AccessControl;
   readonly disposal: DisposalLedger;
+  /** Anchors and self-checks of the disposal chain. */
+  readonly integrity: LedgerIntegrity;
   readonly escalator: Escalator;
   readonly mqtt: MqttLinkage | null;
   readonly requestLimiter: RateLimiter;
@@ -107,7 +134,22 @@ export class Platform {
       tokenTtlMs: config.tokenTtlMs,
       clock,
     });
-    this.disposal = new DisposalLedger({ path, clock });
+    const integrity = options.ledgerIntegrity ?? {};
+    const key =
+      options.ledgerKey ?? loadLedgerKey({ keyFile: integrity.keyFile, storePath: path }).key;
+    this.disposal = new DisposalLedger({ path, clock, key });
+    const integrityOptions: ConstructorParameters<typeof LedgerIntegrity>[0] = {
+      disposal: this.disposal,
+      key,
+      anchorFile: new AnchorFile(anchorFilePath(integrity.anchorFile, path)),
+      clock,
+      onFailure: (result) => this.ledgerFailed(result),
+    };
+    if (options.publishRetained) integrityOptions.publish = options.publishRetained;
+    if (integrity.anchorTopic) integrityOptions.anchorTopic = integrity.anchorTopic;
+    if (integrity.anchorIntervalMs) integrityOptions.anchorIntervalMs = integrity.anchorIntervalMs;
+    if (integrity.verifyIntervalMs) integrityOptions.verifyIntervalMs = integrity.verifyIntervalMs;
+    this.integrity = new LedgerIntegrity(integrityOptions);
     this.escalator = new Escalator({
       disposal: this.disposal,
       acknowledgeWithinMs: config.escalation.acknowledgeWithinMs,
@@ -152,11 +194,12 @@ export class Platform {
     this.unsubscribe = [
       events.on('alarm', (alarm) => this.onAlarm(alarm)),
       events.on('gateway', (gateway) => this.registry.noteGateway(gateway)),
-      events.on('edgeAcknowledged', ({ alarmId, by }) => this.onEdgeAcknowledged(alarmId, by)),
+      events.on('edgeAcknowledged', ({ by, ...key }) => this.onEdgeAcknowledged(key, by)),
     ];
     // Gateways already known (e.g. the platform started after ingest had begun).
     for (const gateway of this.options.gateways.list()) this.registry.noteGateway(gateway);
     this.escalator.start();
+    this.integrity.start();
     this.started = true;
     this.mqtt?.retryPending();
     log.info(
@@ -168,6 +211,7 @@ export class Platform {
   async stop(): Promise<void> {
     this.started = false;
     this.escalator.stop();
+    if (this.disposal.isOpen) this.integrity.stop(); // last anchor while the chain is open
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
     await this.mqtt?.stop();
@@ -273,10 +317,10 @@ export class Platform {
 
   /** The disposition of an alarm, creating it for an alarm recorded before the platform ran. */
   dispositionOf(alarm: AlarmRecord): Disposition {
-    const known = this.disposal.disposition(alarm.alarmId);
+    const known = this.disposal.disposition(alarm);
     if (known) return known;
     this.disposal.track(alarm);
-    return this.disposal.disposition(alarm.alarmId)!;
+    return this.disposal.disposition(alarm)!;
   }
 
   /** Publishes a disposal change on the hub (the dashboards update live). */
@@ -290,6 +334,9 @@ export class Platform {
     if (!this.mqtt) return false;
     // The emergency topics (notifications, escalations, receipts) are the platform's: the
     // server's own publications there must not reach ingest as unknown gateway topics.
+    // The ledger anchors are the server's own publications too (never a gateway's: the ACL
+    // grants gateways only their own hazardwatch/v1/<enterprise>/<gateway>/ topics).
+    if (topic === this.integrity.anchorTopic) return true;
     const root = this.options.config.emergencyTopic;
     if (topic !== root && !topic.startsWith(`${root}/`)) return false;
     if (this.mqtt.handleReceipt(topic, payload))
@@ -303,13 +350,20 @@ export class Platform {
       this.disposal.track(alarm);
       this.registry.noteAlarm(alarm);
     } catch (err) {
-      log.error({ err, alarmId: alarm.alarmId }, 'cannot record alarm in the disposal ledger');
+      log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
     }
-    if (this.mqtt && alarm.state === 'active') {
+    if (
+      this.mqtt &&
+      alarm.state === 'active' &&
+      alarm.enterpriseId !== PLATFORM_ALARM_SOURCE.enterpriseId
+    ) {
       try {
         if (this.mqtt.notify(alarm)) this.counters.mqttNotifications++;
       } catch (err) {
-        log.error({ err, alarmId: alarm.alarmId }, 'cannot record the MQTT emergency notification');
+        log.error(
+          { err, alarm: describeAlarm(alarm) },
+          'cannot record the MQTT emergency notification',
+        );
       }
     }
   }
@@ -320,15 +374,51 @@ export class Platform {
    * first; the acknowledgement the server itself relayed comes back here too and
    * then changes nothing.
    */
-  private onEdgeAcknowledged(alarmId: string, by: string): void {
-    const disposition = this.disposal.disposition(alarmId);
+  private onEdgeAcknowledged(key: AlarmKey, by: string): void {
+    const disposition = this.disposal.disposition(key);
     if (disposition?.status !== 'open') return;
     try {
       this.disposalChanged(
-        this.disposal.acknowledge(alarmId, by.startsWith('edge') ? by : `edge:${by}`),
+        this.disposal.acknowledge(key, by.startsWith('edge') ? by : `edge:${by}`),
       );
     } catch (err) {
-      log.warn({ err, alarmId }, 'cannot record the edge acknowledgement');
+      log.warn({ err, alarm: describeAlarm(key) }, 'cannot record the edge acknowledgement');
+    }
+  }
+
+  /**
+   * A self-check found the ledger damaged: a platform alarm (level 1: it is not a plant hazard
+   * and pages no emergency centre) that administrators see and dispose like any other.
+   */
+  private ledgerFailed(result: IntegrityResult): void {
+    const now = this.clock.now();
+    const message =
+      `disposal ledger verification failed at row ${result.brokenAt ?? '?'}: ${result.reason ?? ''}`.slice(
+        0,
+        500,
+      );
+    try {
+      const recorded = this.options.ledger.record({
+        v: PROTOCOL_VERSION,
+        ...PLATFORM_ALARM_SOURCE,
+        seq: 0,
+        sentAt: now,
+        alarmId: `${LEDGER_INTEGRITY_RULE}.${now}`,
+        ruleId: LEDGER_INTEGRITY_RULE,
+        sensorId: '_ledger',
+        sensorName: 'Disposal ledger integrity',
+        level: 1,
+        transition: 'raised',
+        value: result.brokenAt,
+        unit: 'seq',
+        setpoint: 0,
+        ts: now,
+        drill: false,
+        message,
+      });
+      if (recorded.changed) this.options.events.emit('alarm', recorded.alarm);
+    } catch (err) {
+      log.error({ err }, 'cannot raise the ledger integrity alarm');
     }
   }
 
@@ -337,13 +427,14 @@ export class Platform {
     const level = Number(event.detail.level);
     const to = String(event.detail.to);
     this.options.events.emit('escalation', { event, level, to });
-    const d = this.disposal.disposition(event.alarmId);
+    const d = this.disposal.disposition(event);
     if (d) this.options.events.emit('disposal', d);
     if (this.options.publish) {
       const topic = `${this.options.config.emergencyTopic}${PLATFORM_DEFAULTS.escalationTopicSuffix}`;
       const body = JSON.stringify({
         alarmId: event.alarmId,
         enterpriseId: event.enterpriseId,
+        gatewayId: event.gatewayId,
         level,
         to,
         reason: event.detail.reason,
@@ -352,7 +443,7 @@ export class Platform {
       });
       this.options.publish(topic, body).catch((err: unknown) => {
         log.warn(
-          { err, alarmId: event.alarmId },
+          { err, alarm: describeAlarm(event) },
           'escalation not published on MQTT (recorded in the ledger)',
         );
       });
@@ -380,7 +471,8 @@ export class Platform {
     return counts;
   }
 
-  /** Points of the catalogue without a good, fresh value (or on an offline gateway). */
+  /** Process points of the catalogue without a good, fresh value (or on an offline gateway); the
+   * gateway's diagnostic points are not counted (isDiagnosticPoint). */
   private offlineByEnterprise(): Map<string, number> {
     const now = this.clock.now();
     const latest = new Map<string, LatestReading>(
@@ -389,6 +481,7 @@ export class Platform {
     const counts = new Map<string, number>();
     for (const gateway of this.options.gateways.list()) {
       for (const sensor of gateway.sensors) {
+        if (isDiagnosticPoint(sensor)) continue;
         const reading = latest.get(`${gateway.gatewayId}\u0000${sensor.sensorId}`);
         const offline =
           gateway.state === 'offline' ||

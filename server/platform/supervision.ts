@@ -77,3 +77,16 @@ export function assessRisk(f: RiskFactors): RiskAssessment {
 }
 
 export const COLOUR_ORDER: Record<RiskColour, number> = { red: 0, orange: 1, yellow: 2, blue: 3 };
+
+/**
+ * A gateway's own diagnostic points are not process monitoring points: the uplink's
+ * `_uplink.backlog` / `_uplink.dropped` (every sensor id starting with `_`) and each device's
+ * synthetic `<deviceId>.online` status (gateway/acquisition/source.ts). Counting them as offline
+ * points would rank an enterprise by its gateway's plumbing (issue 11 item 6).
+ */
+export function isDiagnosticPoint(sensor: { sensorId: string; kind?: string }): boolean {
+  return (
+    sensor.sensorId.startsWith('_') ||
+    (sensor.kind === 'status' && sensor.sensorId.endsWith('.online'))
+  );
+}

@@ -244,7 +244,9 @@ function alarmItem({ alarm, disposition }) {
   });
   const step = async (action, body) => {
     try {
-      await api('POST', `/api/v1/alarms/${encodeURIComponent(alarm.id)}/${action}`, body);
+      // An alarm is addressed by its identity: enterprise, gateway, alarm id (issue 13).
+      const key = [alarm.enterpriseId, alarm.gatewayId, alarm.id].map(encodeURIComponent).join('/');
+      await api('POST', `/api/v1/alarms/${key}/${action}`, body);
     } finally {
       scheduleRefresh();
     }
