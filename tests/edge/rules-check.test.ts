@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -87,6 +87,21 @@ describe('rules-check', () => {
       `${file}:7:14 rules[0].measure: measure LEL needs a sensor reporting %LEL, but sensor 'GT-101' reports 'ppm'`,
       `${file}:11:44 rules[1].sensors[1]: sensor 'GT-102' is not in the gateway's sensor catalogue`,
     ]);
+  });
+
+  it('rules/README.md documents every registered condition type, and none as a later layer', () => {
+    // Issue 11 item 3: the README said fault alarms "come in a later layer" while type: fault existed.
+    const readme = readFileSync(join(repoRoot, 'rules', 'README.md'), 'utf8');
+    for (const type of CONDITION_TYPE_NAMES) expect(readme).toContain(`### \`type: ${type}\``);
+    expect(readme).not.toMatch(/later layer/i);
+    // What a fault alarm carries is explained: its level, its setpoint of 1, its empty unit.
+    const fault = readme.slice(
+      readme.indexOf('### `type: fault`'),
+      readme.indexOf('### `type: stuck`'),
+    );
+    expect(fault).toMatch(/\*\*level\*\*/);
+    expect(fault).toMatch(/\*\*setpoint 1\*\*/);
+    expect(fault).toMatch(/\*\*empty unit\*\*/);
   });
 
   it('prints usage and exits 2 without files', () => {
