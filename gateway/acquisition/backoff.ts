@@ -45,3 +45,16 @@ export class Backoff {
     return this.attempt;
   }
 }
+
+/**
+ * `ms` moved at random by up to ±`jitter` (0.2 = ±20 %), rounded, at least 1 ms. For a
+ * library that takes its delays as fixed numbers and does not jitter them itself:
+ * node-opcua's reconnection after a lost connection builds its backoff from
+ * connectionStrategy.initialDelay and maxDelay only, dropping randomisationFactor
+ * (node-opcua-client client_base_impl.js _recreate_secure_channel, 2.182), so every
+ * client retries at exactly 1, 2, 4, ... s; opcua-source.ts draws those two delays
+ * here for every reconnection instead.
+ */
+export function jittered(ms: number, jitter: number, random: () => number = Math.random): number {
+  return Math.max(1, Math.round(ms * (1 + jitter * (random() * 2 - 1))));
+}

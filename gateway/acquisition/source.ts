@@ -56,3 +56,155 @@ export function deviceStatusReading(event: DeviceStatusEvent): Reading {
     ts: event.ts,
   };
 }
+
+/**
+ * The one gate every driver's readings pass through on their way to the sink, so that
+ * one rule holds for every protocol: a value is reported good only when it was freshly
+ * read with a good status in the current connection, and any path that re-emits a value
+ * (refresh, catch-up, reconnect) carries the status the server gave the point then.
+ *
+ * How a driver uses it:
+ * - `generation` names the current connection; it changes at every `lost()`. A driver
+ *   notes it before a request and passes it with the result, so a reply to a request
+ *   from before the loss is dropped, never emitted after the loss was reported.
+ * - `fresh(gen, readings)`: values straight from the device (a poll reply, a data-change
+ *   notification). They prove the point is acquired in this connection.
+ * - `catchUp(gen, readings)`: values read to fill a gap (the read after a reconnection).
+ *   A good or uncertain value passes only for a point that is acquired in this
+ *   connection (`accept()` or a fresh reading since the last loss); for a point the
+ *   server refused it becomes bad with the refusal's reason; otherwise it is dropped.
+ * - `refuse(sensorId, reason)`: the server refused to acquire the point (a monitored
+ *   item refused); emits bad `reason` unless that is already the point's last state.
+ *   `accept(sensorId)` undoes it.
+ * - `lost(sensorIds, reason)`: the connection is gone: each point is emitted once as bad
+ *   `reason`, nothing counts as acquired until it is confirmed again.
+ *
+ * A reading identical to the point's last emitted one (value, quality, reason, ts) is
+ * dropped: a catch-up read and a regular read of an unchanged value are one reading.
+ * Never throws; a throwing sink is reported through `onSinkError`.
+ */
+export class ReadingGate {
+  /** Readings dropped: from an earlier connection, duplicates, unconfirmed catch-ups. */
+  readonly counters = { staleGeneration: 0, duplicates: 0, unconfirmed: 0, downgraded: 0 };
+  private current = 0;
+  /** sensorId → generation in which the point was last confirmed as acquired. */
+  private readonly confirmed = new Map<string, number>();
+  /** sensorId → why the server refuses to acquire it. */
+  private readonly refused = new Map<string, string>();
+  private readonly last = new Map<string, Reading>();
+
+  constructor(
+    private readonly sink: ReadingSink,
+    private readonly onSinkError: (err: unknown) => void = () => {},
+  ) {}
+
+  /** The current connection; changes at every lost(). */
+  get generation(): number {
+    return this.current;
+  }
+
+  /** True when the point was confirmed as acquired in the current connection. */
+  isAcquired(sensorId: string): boolean {
+    return this.confirmed.get(sensorId) === this.current;
+  }
+
+  fresh(generation: number, readings: readonly Reading[]): void {
+    if (generation !== this.current) {
+      this.counters.staleGeneration += readings.length;
+      return;
+    }
+    for (const reading of readings) {
+      this.confirmed.set(reading.sensorId, generation);
+      this.refused.delete(reading.sensorId);
+    }
+    this.emit(readings);
+  }
+
+  catchUp(generation: number, readings: readonly Reading[]): void {
+    if (generation !== this.current) {
+      this.counters.staleGeneration += readings.length;
+      return;
+    }
+    const out: Reading[] = [];
+    for (const reading of readings) {
+      if (reading.quality === 'bad' || this.isAcquired(reading.sensorId)) {
+        out.push(reading);
+        continue;
+      }
+      const reason = this.refused.get(reading.sensorId);
+      if (reason === undefined) {
+        this.counters.unconfirmed++;
+        continue;
+      }
+      this.counters.downgraded++;
+      const bad: Reading = {
+        sensorId: reading.sensorId,
+        value: null,
+        quality: 'bad',
+        reason,
+        ts: reading.ts,
+      };
+      if (!this.sameState(bad)) out.push(bad);
+    }
+    this.emit(out);
+  }
+
+  refuse(sensorId: string, reason: string, ts: number): void {
+    this.refused.set(sensorId, reason);
+    this.confirmed.delete(sensorId);
+    const bad: Reading = { sensorId, value: null, quality: 'bad', reason, ts };
+    if (!this.sameState(bad)) this.emit([bad]);
+  }
+
+  accept(sensorId: string): void {
+    this.refused.delete(sensorId);
+    this.confirmed.set(sensorId, this.current);
+  }
+
+  /** Why the server refuses the point, or undefined. */
+  refusal(sensorId: string): string | undefined {
+    return this.refused.get(sensorId);
+  }
+
+  lost(sensorIds: readonly string[], reason: string, ts: number): void {
+    this.current++;
+    this.confirmed.clear();
+    this.emit(sensorIds.map((sensorId) => ({ sensorId, value: null, quality: 'bad', reason, ts })));
+  }
+
+  /** Same quality, value and reason as the last emitted reading (ts aside). */
+  private sameState(reading: Reading): boolean {
+    const last = this.last.get(reading.sensorId);
+    return (
+      last !== undefined &&
+      last.quality === reading.quality &&
+      last.value === reading.value &&
+      last.reason === reading.reason
+    );
+  }
+
+  private emit(readings: readonly Reading[]): void {
+    const out: Reading[] = [];
+    for (const reading of readings) {
+      const last = this.last.get(reading.sensorId);
+      if (
+        last !== undefined &&
+        last.ts === reading.ts &&
+        last.value === reading.value &&
+        last.quality === reading.quality &&
+        last.reason === reading.reason
+      ) {
+        this.counters.duplicates++;
+        continue;
+      }
+      this.last.set(reading.sensorId, reading);
+      out.push(reading);
+    }
+    if (out.length === 0) return;
+    try {
+      this.sink(out);
+    } catch (err) {
+      this.onSinkError(err);
+    }
+  }
+}

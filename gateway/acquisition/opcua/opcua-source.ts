@@ -1,26 +1,39 @@
 /**
  * OPC UA acquisition for one server (node-opcua client): one session, one
- * subscription, every tag a monitored item of one ClientMonitoredItemGroup.
+ * subscription, every tag a monitored item of one ClientMonitoredItemGroup per deadband.
+ *
+ * Good only when fresh: every reading goes through the source's ReadingGate
+ * (source.ts). A value is good only when freshly read with a good status in the
+ * current connection; the read after a reconnection passes good values only for items
+ * the server accepted in this connection, and a refused item keeps the status the
+ * server gave it (e.g. BadNodeIdUnknown), never a good value from that read.
  *
  * Reconnection has ONE layer: node-opcua's own (connectionStrategy below), which
  * restores the secure channel and session and transfers or recreates the subscription.
- * Two reconnecting layers would cause reconnect storms (BRIEF). This class only
- * repairs what node-opcua leaves broken: a subscription that terminated (server-side
- * timeout) or a session that closed — by recreating them on the live connection with
- * backoff — and monitored items the server refused (BadNodeIdUnknown while a restarted
- * server still loads its address space, or a node that does not exist yet): only those
- * items are retried, one at a time with backoff (up to 30 s apart), on the existing
- * subscription; the good items are never disturbed.
+ * Two reconnecting layers would cause reconnect storms (BRIEF). Its delays are drawn
+ * with jitter for every reconnection (node-opcua drops randomisationFactor there; see
+ * backoff.ts jittered()). This class only repairs what node-opcua leaves broken: a
+ * subscription that terminated (server-side timeout) or a session that closed — by
+ * recreating them on the live connection with backoff — and monitored items the server
+ * refused (BadNodeIdUnknown while a restarted server still loads its address space, a
+ * node that does not exist yet, a server at its item limit): only those items are
+ * retried, one at a time with backoff (up to 30 s apart), on the existing subscription;
+ * the good items are never disturbed. An item refused for its filter is retried
+ * without the filter: the same filter would be refused forever.
+ *
+ * Deadband: sent only where it can apply, decided per item from the node's DataType
+ * (and EURange for percent) by deadband.ts.
  *
  * Security: the server certificate must be in the trust list (pkiDir/trusted/certs);
- * an unknown one is refused, left in pkiDir/rejected for an engineer to move, logged
- * once, and retried with backoff; only `trustUnknownServer: true` accepts it. The
- * gateway's own certificate is created once in pkiDir/own and kept. Username/password
- * identity when configured.
+ * an unknown one is refused, left in pkiDir/rejected for an engineer to trust
+ * (`gateway trust-server`, trust-server.ts), logged once, and retried with backoff;
+ * only `trustUnknownServer: true` accepts it. The gateway's own certificate is created
+ * once in pkiDir/own and kept. Username/password identity when configured.
  *
  * Gaps: when the connection is lost every tag is emitted once as bad 'comm lost'; after
  * the connection is back every tag is read once (a transferred subscription reports
- * only changes), so each value's history shows the gap as the bad interval.
+ * only changes), so each value's history shows the gap as the bad interval. Polling
+ * mode needs no such read: its next poll is one.
  *
  * node-opcua is imported lazily in start(): it takes seconds to load, and a gateway
  * with only Modbus devices should not pay for it.
@@ -39,26 +52,34 @@ import type {
 } from 'node-opcua';
 import type { Clock } from '../../../common/clock.js';
 import { createLogger, type Logger } from '../../../common/logger.js';
-import type { Quality, Reading } from '../../../protocol/payloads.js';
+import type { Reading } from '../../../protocol/payloads.js';
 import type { OpcuaDeadbandConfig, OpcuaDeviceConfig, OpcuaTagConfig } from '../../config/types.js';
-import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from '../backoff.js';
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF, jittered } from '../backoff.js';
 import {
   type AcquisitionSource,
   COMM_LOST,
   type DeviceStatusListener,
+  ReadingGate,
   type ReadingSink,
 } from '../source.js';
+import { isBadStatus, toReading } from './convert.js';
+import { type DeadbandPlan, FILTER_REFUSED, planDeadbands } from './deadband.js';
+import { routeNodeOpcuaLogs } from './node-opcua-log.js';
+
+export { qualityOf } from './convert.js';
 
 type OpcuaModule = typeof import('node-opcua');
 
 const DEFAULTS = {
   connectInitialDelayMs: 1000, // 1 s, first retry of the transport
   connectMaxDelayMs: 30_000, // 30 s, retry delay ceiling
-  randomisationFactor: 0.2, // ±20 % jitter
+  jitter: 0.2, // ±20 % on the reconnect delays, drawn per reconnection
   requestedSessionTimeoutMs: 60_000, // 60 s
   // A change waits for the next sample (up to one sampling interval), then for the next
-  // publish: publishing 5 times per sampling interval keeps change-to-reading within
-  // about 1.2 sampling intervals (bench/opcua-latency.bench.ts). Empty publishing cycles
+  // publish. We ASK for 10 publishes per sampling interval so change-to-reading stays
+  // near 1.2 sampling intervals (bench/opcua-latency.bench.ts), but the server may
+  // revise the interval up (many stacks have a floor of 50-1000 ms): the revised value
+  // is logged once and in counters.revisedPublishingIntervalMs. Empty publishing cycles
   // cost nothing on the wire (the server answers only with data or a keep-alive).
   publishesPerSample: 10,
   minPublishingIntervalMs: 10, // 10 ms
@@ -68,22 +89,21 @@ const DEFAULTS = {
   queueSize: 10, // values kept per item between publishes
   initializeTimeoutMs: 10_000, // 10 s to create the monitored items
   terminateTimeoutMs: 2000, // 2 s to delete a broken subscription before giving up on it
+  reconnectDelaysKept: 32, // recent reconnect delays kept for diagnostics
   /** Client certificate and trust lists when neither the device nor the deps name a folder. */
   pkiDir: path.join(os.homedir(), '.hazardwatch', 'opcua-pki'),
 };
-
-/** Timestamps outside 2000..2100 are broken device clocks (same bounds as protocol epochMs). */
-const MIN_TS = 946_684_800_000;
-const MAX_TS = 4_102_444_800_000;
 
 export interface OpcuaSourceDeps {
   clock: Clock;
   /** PKI folder (own certificate, trust lists) when the device names none; default ~/.hazardwatch/opcua-pki. */
   pkiDir?: string;
-  /** Transport reconnect delays; default 1 s doubling to 30 s, retried until stop(). */
+  /** Transport reconnect delays; default 1 s doubling to 30 s (±20 % jitter), retried until stop(). */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
-  /** Delays between attempts to recreate a broken subscription. */
+  /** Delays between attempts to recreate a broken subscription or a refused item. */
   repairBackoff?: Partial<BackoffOptions>;
+  /** Random source of every jitter (tests inject one); default Math.random. */
+  random?: () => number;
   logger?: Logger;
   /** Called once per offline/online transition. */
   onDeviceStatus?: DeviceStatusListener;
@@ -103,6 +123,10 @@ export interface OpcuaCounters {
   itemRetries: number;
   /** Connection attempts refused because the server certificate is not trusted. */
   untrustedServer: number;
+  /** Items whose configured deadband was not sent (non-numeric, no EURange, refused). */
+  deadbandsDropped: number;
+  /** Publishing interval the server granted for the current subscription (ms). */
+  revisedPublishingIntervalMs: number | null;
 }
 
 /** Tags sharing one deadband are one monitored item group. */
@@ -117,6 +141,8 @@ interface ItemRetry {
   backoff: Backoff;
   timer: NodeJS.Timeout | null;
   item: ClientMonitoredItem | null;
+  /** The server refused the item's filter: retry without any. */
+  withoutFilter: boolean;
 }
 
 /** See AcquisitionSource for the lifecycle guarantees. */
@@ -128,15 +154,22 @@ export class OpcuaSource implements AcquisitionSource {
     connectionLosses: 0,
     itemRetries: 0,
     untrustedServer: 0,
+    deadbandsDropped: 0,
+    revisedPublishingIntervalMs: null,
   };
+  /** The transport reconnect delays node-opcua used most recently (ms), oldest first. */
+  readonly reconnectDelays: number[] = [];
   private readonly log: Logger;
+  private readonly random: () => number;
   private readonly repairBackoff: Backoff;
+  private readonly gate: ReadingGate;
   private running = false;
   private opcua: OpcuaModule | null = null;
   private client: OPCUAClient | null = null;
   private session: ClientSession | null = null;
   private subscription: ClientSubscription | null = null;
   private groups: ItemGroup[] = [];
+  private plans = new Map<string, DeadbandPlan>();
   private readonly retries = new Map<string, ItemRetry>();
   private connectTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -147,21 +180,25 @@ export class OpcuaSource implements AcquisitionSource {
   private repairing: Promise<void> | null = null;
   private repairWanted = false;
   private pending: Reading[] = [];
+  private pendingGeneration = 0;
   private flushQueued = false;
   private linkState: 'unknown' | 'online' | 'offline' = 'unknown';
-  /** Tags whose monitored item is currently bad, so its status is logged once. */
-  private readonly badItems = new Set<string>();
+  /** What was last logged per tag (refusal, dropped deadband, bad node), so each is logged once. */
+  private readonly logged = new Map<string, string>();
+  private pollFailing = false;
 
   constructor(
     private readonly device: OpcuaDeviceConfig,
-    private readonly sink: ReadingSink,
+    sink: ReadingSink,
     private readonly deps: OpcuaSourceDeps,
   ) {
     this.deviceId = device.id;
     this.log = (deps.logger ?? createLogger('gateway.acquisition.opcua')).child({
       device: device.id,
     });
-    this.repairBackoff = new Backoff({ ...DEFAULT_BACKOFF, ...deps.repairBackoff });
+    this.random = deps.random ?? Math.random;
+    this.repairBackoff = new Backoff({ ...DEFAULT_BACKOFF, ...deps.repairBackoff }, this.random);
+    this.gate = new ReadingGate(sink, (err) => this.log.error({ err }, 'reading sink threw'));
   }
 
   /** Resolves at once; connecting and subscribing continue in the background. */
@@ -198,6 +235,7 @@ export class OpcuaSource implements AcquisitionSource {
 
   private async run(): Promise<void> {
     const opcua = await import('node-opcua');
+    routeNodeOpcuaLogs(opcua);
     if (!this.running) return;
     this.opcua = opcua;
     await this.connectOnce();
@@ -208,10 +246,20 @@ export class OpcuaSource implements AcquisitionSource {
     return this.device.pkiDir ?? this.deps.pkiDir ?? DEFAULTS.pkiDir;
   }
 
+  /** Transport retry delays, drawn anew with jitter for each (re)connection. */
+  private drawReconnectDelays(): { initialDelay: number; maxDelay: number } {
+    const initial = this.deps.reconnect?.initialDelayMs ?? DEFAULTS.connectInitialDelayMs;
+    const max = this.deps.reconnect?.maxDelayMs ?? DEFAULTS.connectMaxDelayMs;
+    const initialDelay = jittered(initial, DEFAULTS.jitter, this.random);
+    // node-opcua's backoff module requires maxDelay > initialDelay.
+    const maxDelay = Math.max(initialDelay + 1, jittered(max, DEFAULTS.jitter, this.random));
+    return { initialDelay, maxDelay };
+  }
+
   /**
    * One connection attempt. node-opcua's connectionStrategy retries an unreachable server;
    * a refused server certificate fails connect() instead, and is retried here with
-   * backoff (an engineer may move the certificate to the trust list meanwhile).
+   * backoff (an engineer may trust the certificate meanwhile).
    */
   private async connectOnce(): Promise<void> {
     const opcua = this.opcua!;
@@ -224,9 +272,9 @@ export class OpcuaSource implements AcquisitionSource {
       connectionStrategy: {
         // Retried until stop(): the count is unbounded, the delay is bounded.
         maxRetry: -1,
-        initialDelay: this.deps.reconnect?.initialDelayMs ?? DEFAULTS.connectInitialDelayMs,
-        maxDelay: this.deps.reconnect?.maxDelayMs ?? DEFAULTS.connectMaxDelayMs,
-        randomisationFactor: DEFAULTS.randomisationFactor,
+        ...this.drawReconnectDelays(),
+        // Applied by node-opcua to the first connection only (never to reconnections).
+        randomisationFactor: 0,
       },
       // Always our own manager: node-opcua's default one accepts unknown server certificates.
       clientCertificateManager: new opcua.OPCUACertificateManager({
@@ -237,8 +285,16 @@ export class OpcuaSource implements AcquisitionSource {
     const client = opcua.OPCUAClient.create(clientOptions);
     this.client = client;
     client.on('backoff', (retry: number, delay: number) => {
+      this.reconnectDelays.push(delay);
+      if (this.reconnectDelays.length > DEFAULTS.reconnectDelaysKept) this.reconnectDelays.shift();
       if (retry === 0) this.goOffline('server unreachable');
       this.log.debug({ retry, delayMs: delay }, 'OPC UA connect retry');
+    });
+    // Emitted synchronously before node-opcua reads initialDelay/maxDelay for its
+    // reconnection loop (client_base_impl.js _recreate_secure_channel): a fresh draw per
+    // reconnection, so a hundred gateways do not hit a restarted server in step.
+    client.on('start_reconnection', () => {
+      Object.assign(client.connectionStrategy, this.drawReconnectDelays());
     });
     client.on('connection_lost', () => {
       this.counters.connectionLosses++;
@@ -247,7 +303,7 @@ export class OpcuaSource implements AcquisitionSource {
     client.on('connection_reestablished', () => {
       if (!this.running || this.client !== client) return;
       this.goOnline();
-      void this.refresh();
+      void this.afterReconnect();
     });
 
     try {
@@ -262,12 +318,12 @@ export class OpcuaSource implements AcquisitionSource {
         this.counters.untrustedServer++;
         if (this.counters.untrustedServer === 1) {
           this.log.error(
-            { endpointUrl: this.device.endpointUrl, pkiDir: this.pkiDir, err: message },
-            `server certificate not trusted: move it from ${path.join(this.pkiDir, 'rejected')} to ${path.join(this.pkiDir, 'trusted', 'certs')} to accept it`,
+            { endpointUrl: this.device.endpointUrl, pkiDir: this.pkiDir, err: firstLine(message) },
+            `server certificate not trusted: run 'gateway trust-server --data-dir <dir>' (or move it from ${path.join(this.pkiDir, 'rejected')} to ${path.join(this.pkiDir, 'trusted', 'certs')}); takes effect at the next retry`,
           );
         }
       } else {
-        this.log.warn({ err: message }, 'OPC UA connect failed');
+        this.log.warn({ err: firstLine(message) }, 'OPC UA connect failed');
       }
       this.goOffline(untrusted ? 'server certificate not trusted' : 'connect failed');
       if (!this.running) return;
@@ -293,7 +349,7 @@ export class OpcuaSource implements AcquisitionSource {
   /** Data-change filter (OPC UA Part 4 §7.22.2) for a deadband; undefined for none. */
   private filterFor(deadband: OpcuaDeadbandConfig | undefined) {
     const opcua = this.opcua!;
-    if (!deadband || deadband.type === 'none') return undefined;
+    if (!deadband || deadband.type === 'none' || deadband.value === undefined) return undefined;
     return new opcua.DataChangeFilter({
       trigger: opcua.DataChangeTrigger.StatusValue,
       deadbandType:
@@ -302,8 +358,8 @@ export class OpcuaSource implements AcquisitionSource {
     });
   }
 
-  private monitoringParameters(tag: OpcuaTagConfig | undefined) {
-    const filter = this.filterFor(tag?.deadband ?? this.device.deadband);
+  private monitoringParameters(deadband: OpcuaDeadbandConfig | undefined) {
+    const filter = this.filterFor(deadband);
     return {
       samplingInterval: this.device.samplingIntervalMs,
       queueSize: this.device.queueSize ?? DEFAULTS.queueSize,
@@ -312,10 +368,37 @@ export class OpcuaSource implements AcquisitionSource {
     };
   }
 
-  /** Creates the subscription and its monitored item group on `session`. */
+  /** Reads DataType (and EURange) of the tags asking for a deadband; logs each drop once. */
+  private async planItems(
+    session: ClientSession,
+    tags: readonly OpcuaTagConfig[],
+  ): Promise<Map<string, DeadbandPlan>> {
+    let plans: Map<string, DeadbandPlan>;
+    try {
+      plans = await planDeadbands(this.opcua!, session, tags, this.device.deadband);
+    } catch (err) {
+      // Without the node's DataType a filter may be refused; values matter more than filters.
+      this.log.warn(
+        { err: (err as Error).message },
+        'cannot read DataType; monitoring without deadband',
+      );
+      plans = new Map(tags.map((tag) => [tag.sensorId, {}]));
+    }
+    for (const tag of tags) {
+      const dropped = plans.get(tag.sensorId)?.dropped;
+      if (dropped)
+        this.logOnce(tag, `deadband:${dropped}`, 'warn', `deadband not sent: ${dropped}`);
+    }
+    return plans;
+  }
+
+  /** Creates the subscription and its monitored item groups on `session`. */
   private async createSubscription(session: ClientSession): Promise<void> {
     const opcua = this.opcua!;
-    const publishingInterval = Math.max(
+    this.plans = await this.planItems(session, this.device.tags);
+    this.counters.deadbandsDropped = [...this.plans.values()].filter((p) => p.dropped).length;
+    if (!this.running) return;
+    const requested = Math.max(
       this.device.samplingIntervalMs / DEFAULTS.publishesPerSample,
       DEFAULTS.minPublishingIntervalMs,
     );
@@ -323,7 +406,7 @@ export class OpcuaSource implements AcquisitionSource {
     // rejects with its status (e.g. BadTooManySubscriptions), so the caller can fall back
     // to polling; ClientSubscription.create reported that failure only as an unhandled error.
     const subscription = await session.createSubscription2({
-      requestedPublishingInterval: publishingInterval,
+      requestedPublishingInterval: requested,
       requestedMaxKeepAliveCount: DEFAULTS.keepAliveCount,
       requestedLifetimeCount: DEFAULTS.lifetimeCount,
       maxNotificationsPerPublish: DEFAULTS.maxNotificationsPerPublish,
@@ -333,6 +416,17 @@ export class OpcuaSource implements AcquisitionSource {
     if (!this.running) return; // stopped meanwhile: disconnect() closes it with the session
     this.subscription = subscription;
     this.counters.subscriptionsCreated++;
+    const granted = subscription.publishingInterval;
+    if (
+      granted !== this.counters.revisedPublishingIntervalMs &&
+      Math.abs(granted - requested) > 1
+    ) {
+      this.log.info(
+        { requestedMs: requested, grantedMs: granted },
+        'server revised the publishing interval: changes arrive up to that long after sampling',
+      );
+    }
+    this.counters.revisedPublishingIntervalMs = granted;
     subscription.on('terminated', () => this.onSubscriptionBroken(subscription, 'terminated'));
     subscription.on('internal_error', (err: Error) =>
       this.onSubscriptionBroken(subscription, `internal error: ${err.message}`),
@@ -340,20 +434,20 @@ export class OpcuaSource implements AcquisitionSource {
 
     const byDeadband = new Map<string, OpcuaTagConfig[]>();
     for (const tag of this.device.tags) {
-      const key = JSON.stringify(tag.deadband ?? this.device.deadband ?? null);
+      const key = JSON.stringify(this.plans.get(tag.sensorId)?.deadband ?? null);
       byDeadband.set(key, [...(byDeadband.get(key) ?? []), tag]);
     }
     const groups: ItemGroup[] = [...byDeadband.values()].map((tags) => {
       const group = opcua.ClientMonitoredItemGroup.create(
         subscription,
         tags.map((tag) => ({ nodeId: tag.nodeId, attributeId: opcua.AttributeIds.Value })),
-        this.monitoringParameters(tags[0]),
+        this.monitoringParameters(this.plans.get(tags[0]!.sensorId)?.deadband),
         opcua.TimestampsToReturn.Both,
       );
       group.on('changed', (_item: unknown, dataValue: DataValue, index: number) => {
         const tag = tags[index];
         if (!tag || this.subscription !== subscription || this.retries.has(tag.sensorId)) return;
-        this.enqueue(this.toReading(tag, dataValue));
+        this.enqueue(toReading(opcua, tag, dataValue, this.deps.clock.now()));
       });
       return { group, tags };
     });
@@ -363,43 +457,68 @@ export class OpcuaSource implements AcquisitionSource {
     this.checkItems();
   }
 
-  /** Emits bad readings for items the server refused, and retries those items alone. */
+  /**
+   * Confirms the items the server accepted (in the current connection) and reports the
+   * refused ones as bad with the server's status, retrying those alone.
+   */
   private checkItems(): void {
     const ts = this.deps.clock.now();
     for (const { group, tags } of this.groups) {
       group.monitoredItems.forEach((item, index) => {
         const tag = tags[index];
-        if (!tag) return;
+        if (!tag || this.retries.has(tag.sensorId)) return;
         const status = (item as unknown as { statusCode?: StatusCode }).statusCode;
-        if (status && status.value >= 0x80000000) this.itemRefused(tag, status, ts);
+        if (isBadStatus(status)) this.itemRefused(tag, status!, ts, this.plans.get(tag.sensorId));
+        else this.gate.accept(tag.sensorId);
       });
+    }
+    for (const retry of this.retries.values()) {
+      const status = (retry.item as unknown as { statusCode?: StatusCode } | null)?.statusCode;
+      if (retry.item && status && !isBadStatus(status) && !retry.timer) {
+        this.gate.accept(retry.tag.sensorId);
+      } else {
+        const reason = this.gate.refusal(retry.tag.sensorId);
+        if (reason) this.gate.refuse(retry.tag.sensorId, reason, ts);
+      }
     }
   }
 
-  private itemRefused(tag: OpcuaTagConfig, status: StatusCode, ts: number): void {
-    if (!this.badItems.has(tag.sensorId)) {
-      this.badItems.add(tag.sensorId);
-      this.log.warn(
-        { sensorId: tag.sensorId, nodeId: tag.nodeId, status: status.name },
-        'monitored item refused; retrying it alone',
-      );
-      this.enqueue({
-        sensorId: tag.sensorId,
-        value: null,
-        quality: 'bad',
-        reason: status.name,
-        ts,
-      });
-    }
+  private itemRefused(
+    tag: OpcuaTagConfig,
+    status: StatusCode,
+    ts: number,
+    plan: DeadbandPlan | undefined,
+  ): void {
+    this.flush();
+    this.gate.refuse(tag.sensorId, status.name, ts);
     let retry = this.retries.get(tag.sensorId);
     if (!retry) {
       retry = {
         tag,
-        backoff: new Backoff({ ...DEFAULT_BACKOFF, ...this.deps.repairBackoff }),
+        backoff: new Backoff({ ...DEFAULT_BACKOFF, ...this.deps.repairBackoff }, this.random),
         timer: null,
         item: null,
+        withoutFilter: false,
       };
       this.retries.set(tag.sensorId, retry);
+    }
+    if (FILTER_REFUSED.test(status.name) && plan?.deadband && !retry.withoutFilter) {
+      // The same filter would be refused at every retry: drop it for this item.
+      retry.withoutFilter = true;
+      this.counters.deadbandsDropped++;
+      this.logOnce(
+        tag,
+        `filter:${status.name}`,
+        'warn',
+        `server refused the deadband (${status.name}); monitoring the item without deadband`,
+      );
+    } else {
+      this.logOnce(
+        tag,
+        `refused:${status.name}`,
+        'warn',
+        `monitored item refused (${status.name}); retrying it alone with backoff`,
+      );
     }
     this.scheduleItemRetry(retry);
   }
@@ -416,10 +535,12 @@ export class OpcuaSource implements AcquisitionSource {
   private async retryItem(retry: ItemRetry): Promise<void> {
     const subscription = this.subscription;
     const opcua = this.opcua;
+    const session = this.session;
     if (
       !this.running ||
       !subscription ||
       !opcua ||
+      !session ||
       this.retries.get(retry.tag.sensorId) !== retry
     ) {
       return;
@@ -428,32 +549,36 @@ export class OpcuaSource implements AcquisitionSource {
     const old = retry.item;
     retry.item = null;
     if (old) await old.terminate().catch(() => {});
+    // The node may exist only now: plan its deadband again from its DataType.
+    const plan = retry.withoutFilter
+      ? {}
+      : ((await this.planItems(session, [retry.tag])).get(retry.tag.sensorId) ?? {});
+    if (!this.running || this.subscription !== subscription) return;
     const item = opcua.ClientMonitoredItem.create(
       subscription,
       { nodeId: retry.tag.nodeId, attributeId: opcua.AttributeIds.Value },
-      this.monitoringParameters(retry.tag),
+      this.monitoringParameters(plan.deadband),
       opcua.TimestampsToReturn.Both,
     );
     retry.item = item;
     item.on('changed', (dataValue: DataValue) => {
       if (retry.item !== item || this.subscription !== subscription) return;
-      this.enqueue(this.toReading(retry.tag, dataValue));
+      this.enqueue(toReading(opcua, retry.tag, dataValue, this.deps.clock.now()));
     });
     const status = await new Promise<StatusCode | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), DEFAULTS.initializeTimeoutMs);
-      item.once('initialized', () => {
+      const done = () => {
         clearTimeout(timer);
         resolve((item as unknown as { statusCode?: StatusCode }).statusCode);
-      });
-      item.once('err', () => {
-        clearTimeout(timer);
-        resolve((item as unknown as { statusCode?: StatusCode }).statusCode);
-      });
+      };
+      item.once('initialized', done);
+      item.once('err', done);
     });
     if (!this.running || retry.item !== item) return;
-    if (status && status.value < 0x80000000) {
+    if (status && !isBadStatus(status)) {
       // Accepted: it stays as a single item on this subscription.
-      this.badItems.delete(retry.tag.sensorId);
+      this.gate.accept(retry.tag.sensorId);
+      this.logged.delete(retry.tag.sensorId);
       this.log.info(
         { sensorId: retry.tag.sensorId, nodeId: retry.tag.nodeId },
         'monitored item accepted',
@@ -461,7 +586,8 @@ export class OpcuaSource implements AcquisitionSource {
       retry.backoff.reset();
       return;
     }
-    this.scheduleItemRetry(retry);
+    if (status) this.itemRefused(retry.tag, status, this.deps.clock.now(), plan);
+    else this.scheduleItemRetry(retry);
   }
 
   private clearRetries(): void {
@@ -471,7 +597,13 @@ export class OpcuaSource implements AcquisitionSource {
       retry.item = null;
     }
     this.retries.clear();
-    this.badItems.clear();
+  }
+
+  /** Logs `message` for `tag` once per distinct `key` (a refusal, a dropped deadband, a bad node). */
+  private logOnce(tag: OpcuaTagConfig, key: string, level: 'warn' | 'info', message: string): void {
+    if (this.logged.get(tag.sensorId) === key) return;
+    this.logged.set(tag.sensorId, key);
+    this.log[level]({ sensorId: tag.sensorId, nodeId: tag.nodeId }, message);
   }
 
   private onSubscriptionBroken(subscription: ClientSubscription, why: string): void {
@@ -554,7 +686,13 @@ export class OpcuaSource implements AcquisitionSource {
     }
   }
 
-  /** Reads every tag each samplingIntervalMs (readMode 'poll', or subscriptions refused). */
+  /**
+   * Reads every tag each samplingIntervalMs (readMode 'poll', or subscriptions refused).
+   * Each poll is a fresh read: no catch-up read after a reconnection (it would repeat the
+   * poll), and a value the server reports with an unchanged source timestamp is one
+   * reading, not one per poll (the gate drops the repeat). A node that reads bad is
+   * logged once by node id, and its recovery once; a failing Read request likewise.
+   */
   private startPolling(): void {
     if (this.pollTimer) return;
     this.polling = true;
@@ -564,6 +702,7 @@ export class OpcuaSource implements AcquisitionSource {
       const opcua = this.opcua;
       if (!this.running || !session || !opcua || busy) return;
       busy = true;
+      const generation = this.gate.generation;
       try {
         const values = await session.read(
           this.device.tags.map((tag) => ({
@@ -573,12 +712,28 @@ export class OpcuaSource implements AcquisitionSource {
           0,
         );
         if (!this.running || this.session !== session) return;
-        values.forEach((dataValue, index) => {
-          const tag = this.device.tags[index];
-          if (tag) this.enqueue(this.toReading(tag, dataValue));
+        if (this.pollFailing) this.log.info('polling read works again');
+        this.pollFailing = false;
+        const now = this.deps.clock.now();
+        const readings = this.device.tags.map((tag, i) => {
+          const reading = toReading(opcua, tag, values[i]!, now);
+          if (reading.quality === 'bad') {
+            this.logOnce(tag, `bad:${reading.reason}`, 'warn', `node reads bad: ${reading.reason}`);
+          } else if (this.logged.get(tag.sensorId)?.startsWith('bad:')) {
+            this.logged.delete(tag.sensorId);
+            this.log.info({ sensorId: tag.sensorId, nodeId: tag.nodeId }, 'node reads good again');
+          }
+          return reading;
         });
+        this.gate.fresh(generation, readings);
       } catch (err) {
-        this.log.debug({ err: (err as Error).message }, 'polling read failed');
+        if (!this.pollFailing) {
+          this.log.warn(
+            { err: (err as Error).message, nodeIds: this.device.tags.map((t) => t.nodeId) },
+            'polling read failed; retrying every sampling interval',
+          );
+        }
+        this.pollFailing = true;
       } finally {
         busy = false;
       }
@@ -596,13 +751,18 @@ export class OpcuaSource implements AcquisitionSource {
   }
 
   /**
-   * Reads every tag once after a reconnection: a transferred subscription only reports
-   * changes, so a value that did not change during the outage would stay 'comm lost'.
+   * After a reconnection (subscription mode): confirms the items the server holds in
+   * this connection, then reads every tag once as a catch-up (a transferred subscription
+   * only reports changes, so a value that did not change during the outage would stay
+   * 'comm lost'). The gate lets a good value of that read through only for confirmed
+   * items; a refused item keeps its refusal. Polling needs none of this.
    */
-  private async refresh(): Promise<void> {
+  private async afterReconnect(): Promise<void> {
     const session = this.session;
     const opcua = this.opcua;
-    if (!session || !opcua) return;
+    if (!session || !opcua || this.polling) return;
+    const generation = this.gate.generation;
+    this.checkItems();
     try {
       const values = await session.read(
         this.device.tags.map((tag) => ({
@@ -612,14 +772,16 @@ export class OpcuaSource implements AcquisitionSource {
         0,
       );
       if (!this.running || this.session !== session) return;
-      values.forEach((dataValue, index) => {
-        const tag = this.device.tags[index];
-        if (tag) this.enqueue(this.toReading(tag, dataValue));
-      });
       // Items recreated on a restarted server may have been refused meanwhile.
-      if (this.session === session) this.checkItems();
+      this.checkItems();
+      const now = this.deps.clock.now();
+      this.flush();
+      this.gate.catchUp(
+        generation,
+        this.device.tags.map((tag, i) => toReading(opcua, tag, values[i]!, now)),
+      );
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'refresh read failed');
+      this.log.debug({ err: (err as Error).message }, 'catch-up read failed');
     }
   }
 
@@ -643,70 +805,24 @@ export class OpcuaSource implements AcquisitionSource {
     }
   }
 
-  /** Logs and emits 'comm lost' once per loss, not on every retry. */
+  /** Logs and emits 'comm lost' once per loss, not on every retry; a new connection generation starts. */
   private goOffline(why: string): void {
     if (!this.running || this.linkState === 'offline') return;
     this.linkState = 'offline';
     this.log.warn({ endpointUrl: this.device.endpointUrl, why }, 'device offline');
-    const ts = this.deps.clock.now();
-    for (const tag of this.device.tags) {
-      this.enqueue({ sensorId: tag.sensorId, value: null, quality: 'bad', reason: COMM_LOST, ts });
-    }
+    this.flush();
+    this.gate.lost(
+      this.device.tags.map((tag) => tag.sensorId),
+      COMM_LOST,
+      this.deps.clock.now(),
+    );
     this.notify(false, why);
   }
 
-  /** Converts one DataValue to a Reading (quality from the StatusCode severity bits). */
-  private toReading(tag: OpcuaTagConfig, dataValue: DataValue): Reading {
-    const ts =
-      validTs(dataValue.sourceTimestamp) ??
-      validTs(dataValue.serverTimestamp) ??
-      this.deps.clock.now();
-    const status = dataValue.statusCode;
-    const quality = qualityOf(status);
-    if (quality === 'bad') {
-      return { sensorId: tag.sensorId, value: null, quality, reason: status.name, ts };
-    }
-    const value = this.toScalar(dataValue);
-    if (value === undefined) {
-      return {
-        sensorId: tag.sensorId,
-        value: null,
-        quality: 'bad',
-        reason: 'unsupported value',
-        ts,
-      };
-    }
-    if (typeof value === 'number' && !Number.isFinite(value)) {
-      return { sensorId: tag.sensorId, value: null, quality: 'bad', reason: 'not a number', ts };
-    }
-    const reading: Reading = { sensorId: tag.sensorId, value, quality, ts };
-    if (quality === 'uncertain') reading.reason = status.name;
-    return reading;
-  }
-
-  /** A scalar number, boolean or string; undefined for arrays, structures and the like. */
-  private toScalar(dataValue: DataValue): number | boolean | string | undefined {
-    const opcua = this.opcua!;
-    const variant = dataValue.value;
-    if (!variant || variant.arrayType !== opcua.VariantArrayType.Scalar) return undefined;
-    const value: unknown = variant.value;
-    if (typeof value === 'number' || typeof value === 'boolean') return value;
-    if (typeof value === 'string') return value.slice(0, 256);
-    // node-opcua carries Int64/UInt64 as [high, low] 32-bit words.
-    if (
-      (variant.dataType === opcua.DataType.Int64 || variant.dataType === opcua.DataType.UInt64) &&
-      Array.isArray(value) &&
-      typeof value[0] === 'number' &&
-      typeof value[1] === 'number'
-    ) {
-      return value[0] * 2 ** 32 + value[1];
-    }
-    return undefined;
-  }
-
-  /** Collects readings and hands them to the sink once per notification batch. */
+  /** Collects fresh readings and hands them to the gate once per notification batch. */
   private enqueue(reading: Reading): void {
     if (!this.running) return;
+    if (this.pending.length === 0) this.pendingGeneration = this.gate.generation;
     this.pending.push(reading);
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -714,30 +830,22 @@ export class OpcuaSource implements AcquisitionSource {
     // microtask flush yields one sink call per notification batch.
     queueMicrotask(() => {
       this.flushQueued = false;
-      const batch = this.pending;
-      this.pending = [];
-      if (!this.running || batch.length === 0) return;
-      this.counters.notifications++;
-      try {
-        this.sink(batch);
-      } catch (err) {
-        this.log.error({ err }, 'reading sink threw');
-      }
+      this.flush();
     });
+  }
+
+  /** Passes collected readings on now (before any reading that must come after them). */
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (!this.running || batch.length === 0) return;
+    this.counters.notifications++;
+    this.gate.fresh(this.pendingGeneration, batch);
   }
 }
 
-/** OPC UA Part 4 §7.39: the two top bits of a StatusCode are its severity. */
-export function qualityOf(status: Pick<StatusCode, 'value'>): Quality {
-  const severity = status.value >>> 30;
-  if (severity === 0) return 'good';
-  if (severity === 1) return 'uncertain';
-  return 'bad';
-}
-
-function validTs(date: Date | null | undefined): number | undefined {
-  const ms = date?.getTime();
-  return ms !== undefined && Number.isFinite(ms) && ms >= MIN_TS && ms <= MAX_TS ? ms : undefined;
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
 }
 
 /** Errors of CreateSubscription/CreateMonitoredItems that mean "use Read instead". */
