@@ -8,10 +8,12 @@
  *                                               array of SensorInfo): units, ranges, vote and
  *                                               combination inputs, alarm references
  *
- * Checks the schema, the semantic rules of each condition type, the GB/T 50493-2019
- * setpoint maxima and duplicate ids across the files given. Checks against the
- * sensor catalogue (units, ranges) need the gateway config and run when the
- * gateway compiles the rules.
+ * Checks the limits of the set (file size, rule count, limits per sensor; rule-limits.ts),
+ * the schema, the semantic rules of each condition type (contradictions are errors), the
+ * GB/T 50493-2019 setpoint maxima and duplicate ids across the files given, and reports
+ * every problem in one run. Checks against the sensor catalogue (units, ranges) and the
+ * gateway's devices (outputs) need the gateway config and run when the gateway loads
+ * the rules.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
