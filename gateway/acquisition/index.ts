@@ -7,8 +7,11 @@ export {
 } from './modbus/coalesce.js';
 export {
   type DecodedValue,
+  decimalPlaces,
   decodeRegisters,
   encodeRegisters,
+  roundToDecimals,
+  shortestFloat32,
   toEngineering,
   wordsToBytes,
 } from './modbus/decode.js';

@@ -232,6 +232,11 @@ function checkModbusRegister(
       ),
     );
   }
+  if (tag.decimals !== undefined && (register.type === 'bool' || register.type === 'string')) {
+    lines.push(
+      errorLine([...tagPath, 'decimals'], 'only allowed with a numeric type', register.type),
+    );
+  }
   if (register.type === 'string' && register.count === undefined) {
     lines.push(errorLine([...path, 'count'], "is required for type 'string'"));
   }

@@ -101,7 +101,8 @@ const registerSchema = {
     type: {
       enum: REGISTER_TYPES,
       title: 'Data type',
-      description: 'bool, 16/32-bit integers, IEEE 754 float32/float64, or ASCII string.',
+      description:
+        'bool, 16/32-bit integers, IEEE 754 float32/float64, or ASCII string. float32 values read as the shortest decimal of the float32 (47.59389, not 47.59389114379883).',
     },
     wordOrder: {
       enum: WORD_ORDERS,
@@ -114,7 +115,8 @@ const registerSchema = {
       type: 'number',
       default: 1,
       title: 'Scale',
-      description: 'engineering = raw * scale + offset.',
+      description:
+        "engineering = raw * scale + offset, kept to the decimals of raw, scale and offset (scale 0.1 on an integer: 1 decimal) unless the tag's decimals say otherwise.",
     },
     offset: {
       type: 'number',
@@ -164,6 +166,14 @@ const modbusTagSchema = {
   properties: {
     ...tagBaseProperties,
     register: registerSchema,
+    decimals: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 15,
+      title: 'Decimals',
+      description:
+        "The sensor's resolution as decimal places the value is rounded to at acquisition (1 for a 0.1 %LEL detector, 0 for 1 ppm). Default: integers keep the decimals of scale and offset (scale 0.1: 1), float32 the shortest decimal that reads back as the same float32 (about 7 significant digits), float64 its full precision. Numeric types only.",
+    },
     pollGroup: {
       type: 'string',
       minLength: 1,

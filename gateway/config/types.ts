@@ -125,6 +125,12 @@ export interface TagBase {
 
 export interface ModbusTagConfig extends TagBase {
   readonly register: ModbusRegisterConfig;
+  /**
+   * Decimal places the value is rounded to at acquisition (the sensor's resolution);
+   * absent: integers keep the decimals of scale and offset, float32 its shortest
+   * decimal, float64 full precision (acquisition/modbus/decode.ts).
+   */
+  readonly decimals?: number;
   /** Name of one of the device's pollGroups; absent: the device's own pollIntervalMs. */
   readonly pollGroup?: string;
 }

@@ -6,6 +6,7 @@ import {
   encodeRegisters,
   type RegisterDecoding,
 } from '../../gateway/acquisition/modbus/decode.js';
+import { decodeCurrentLoop } from '../../gateway/acquisition/modbus/ne43.js';
 import type {
   ModbusRegisterConfig,
   ModbusTagConfig,
@@ -40,10 +41,10 @@ describe('decoding registers', () => {
     ['uint32', 'BADC', [0x3412, 0x7856], 0x12345678],
     ['uint32', 'CDAB', [0x5678, 0x1234], 0x12345678],
     ['uint32', 'ABCD', [0xffff, 0xffff], 4_294_967_295],
-    ['float32', 'ABCD', [0x42f6, 0xe979], 123.456_001_281_738_28],
-    ['float32', 'DCBA', [0x79e9, 0xf642], 123.456_001_281_738_28],
-    ['float32', 'BADC', [0xf642, 0x79e9], 123.456_001_281_738_28],
-    ['float32', 'CDAB', [0xe979, 0x42f6], 123.456_001_281_738_28],
+    ['float32', 'ABCD', [0x42f6, 0xe979], 123.456],
+    ['float32', 'DCBA', [0x79e9, 0xf642], 123.456],
+    ['float32', 'BADC', [0xf642, 0x79e9], 123.456],
+    ['float32', 'CDAB', [0xe979, 0x42f6], 123.456],
     ['float64', 'ABCD', [0xc093, 0x4a45, 0x6d5c, 0xfaad], -1234.5678],
     ['float64', 'DCBA', [0xadfa, 0x5c6d, 0x454a, 0x93c0], -1234.5678],
     ['float64', 'BADC', [0x93c0, 0x454a, 0x5c6d, 0xadfa], -1234.5678],
@@ -64,13 +65,13 @@ describe('decoding registers', () => {
     ['int16', [0xff9c], 0.5, 0, -50],
     ['uint16', [4000], 0.01, -20, 20],
     ['int32', [0x0000, 0x2710], 0.001, 0, 10],
-    ['float32', [0x42f6, 0xe979], 2, 1, 247.912_002_563_476_56],
+    ['float32', [0x42f6, 0xe979], 2, 1, 247.912],
   ];
 
   it.each(scaled)(
     '%s %j with scale %d and offset %d reads %d',
     (type, words, scale, offset, expected) => {
-      expect(decodeRegisters(words, reg(type, 'ABCD', { scale, offset }))).toBeCloseTo(expected, 9);
+      expect(decodeRegisters(words, reg(type, 'ABCD', { scale, offset }))).toBe(expected);
     },
   );
 
@@ -191,5 +192,112 @@ describe('reconnect backoff', () => {
     expect([high.next(), high.next()]).toEqual([1200, 2400]);
     for (let i = 0; i < 10; i++) high.next();
     expect(high.next()).toBe(30_000);
+  });
+});
+
+/** Significant digits of the shortest text of `x`: 47.59389 → 7, 1.5e-10 → 2. */
+function significantDigits(x: number): number {
+  const mantissa = Math.abs(x).toExponential().split('e')[0]!;
+  return mantissa.replace('.', '').length;
+}
+
+/** The words a device sends for `value` as `type` (ABCD). */
+function wordsOf(value: number, type: RegisterType): number[] {
+  return encodeRegisters(value, reg(type));
+}
+
+describe('values rounded to the sensor resolution at acquisition (issue 11 item 7)', () => {
+  it('float32 widened to double reads as the shortest decimal of the float32, not 47.59389114379883', () => {
+    expect(Math.fround(47.59389)).toBe(47.593_891_143_798_83); // what used to reach the API
+    expect(decodeRegisters(wordsOf(47.59389, 'float32'), reg('float32'))).toBe(47.59389);
+    expect(decodeRegisters(wordsOf(0.1, 'float32'), reg('float32'))).toBe(0.1);
+    expect(decodeRegisters(wordsOf(20.9, 'float32'), reg('float32'))).toBe(20.9);
+    expect(decodeRegisters(wordsOf(-3.4e38, 'float32'), reg('float32'))).toBe(-3.4e38);
+    expect(decodeRegisters(wordsOf(1.5e-10, 'float32'), reg('float32'))).toBe(1.5e-10);
+  });
+
+  it('float32: the rounded value is always the same float32, in the fewest significant digits (at most 9)', () => {
+    // Deterministic spread of bit patterns over every exponent (xorshift32).
+    let seed = 0x2545f491;
+    for (let i = 0; i < 2000; i++) {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      const bits = seed >>> 0;
+      const exponent = (bits >>> 23) & 0xff;
+      if (exponent === 0xff) continue; // NaN and infinities are the source's business
+      const words = [bits >>> 16, bits & 0xffff];
+      const exact = Buffer.from([
+        bits >>> 24,
+        (bits >>> 16) & 0xff,
+        (bits >>> 8) & 0xff,
+        bits & 0xff,
+      ]).readFloatBE(0);
+      const value = decodeRegisters(words, reg('float32')) as number;
+      expect(Math.fround(value)).toBe(exact);
+      // Shortest: one significant digit fewer would no longer read back as the float32.
+      const digits = significantDigits(value);
+      expect(digits).toBeLessThanOrEqual(9);
+      if (digits > 1) expect(Math.fround(Number(exact.toPrecision(digits - 1)))).not.toBe(exact);
+    }
+  });
+
+  const scaledInts: [string, RegisterType, number, number, number, number][] = [
+    // what, type, raw, scale, offset, engineering value
+    ['209 * 0.1 (20.900000000000002 in binary)', 'int16', 209, 0.1, 0, 20.9],
+    ['3 * 0.1 (0.30000000000000004)', 'uint16', 3, 0.1, 0, 0.3],
+    ['7 * 0.3 + 0 (2.0999999999999996)', 'uint16', 7, 0.3, 0, 2.1],
+    ['4001 * 0.01 - 20', 'uint16', 4001, 0.01, -20, 20.01],
+    ['1234567 * 0.001', 'int32', 1_234_567, 0.001, 0, 1234.567],
+    ['-5 * 0.5 + 0.25', 'int16', -5, 0.5, 0.25, -2.25],
+    ['12345 * 1e-7', 'uint32', 12_345, 1e-7, 0, 0.0012345],
+  ];
+
+  it.each(scaledInts)(
+    'a scaled integer keeps the decimals of its scale and offset: %s',
+    (_what, type, raw, scale, offset, expected) => {
+      expect(decodeRegisters(wordsOf(raw, type), reg(type, 'ABCD', { scale, offset }))).toBe(
+        expected,
+      );
+    },
+  );
+
+  it('a scaled float32 keeps the decimals of the float and of the scale', () => {
+    expect(Math.fround(123.456) * 2 + 1).not.toBe(247.912); // the noise that used to show
+    expect(
+      decodeRegisters(wordsOf(123.456, 'float32'), reg('float32', 'ABCD', { scale: 2, offset: 1 })),
+    ).toBe(247.912);
+    expect(decodeRegisters(wordsOf(20.9, 'float32'), reg('float32', 'ABCD', { scale: 0.1 }))).toBe(
+      2.09,
+    );
+  });
+
+  it('float64 keeps the full precision the device gives', () => {
+    expect(decodeRegisters(wordsOf(20.900000000000002, 'float64'), reg('float64'))).toBe(
+      20.900000000000002,
+    );
+    expect(decodeRegisters(wordsOf(Math.PI, 'float64'), reg('float64'))).toBe(Math.PI);
+  });
+
+  it("the tag's decimals replace the default, for every numeric type", () => {
+    expect(decodeRegisters(wordsOf(47.59389, 'float32'), reg('float32'), 1)).toBe(47.6);
+    expect(decodeRegisters(wordsOf(20.900000000000002, 'float64'), reg('float64'), 2)).toBe(20.9);
+    expect(decodeRegisters(wordsOf(209, 'int16'), reg('int16', 'ABCD', { scale: 0.1 }), 0)).toBe(
+      21,
+    );
+    expect(decodeRegisters(wordsOf(1234, 'uint16'), reg('uint16'), 0)).toBe(1234);
+    expect(decodeRegisters([0x7fc0, 0x0000], reg('float32'), 1)).toBeNaN();
+  });
+
+  it('4-20 mA counts keep the decimals of one count (range / counts)', () => {
+    // 100 %LEL over 16000 counts: one count is 0.00625 %LEL, so 5 decimals at most.
+    const loop = { rawAt4mA: 4000, rawAt20mA: 20_000 };
+    expect(decodeCurrentLoop(7333, loop, 0, 100).value).toBe(20.83125);
+    // 25 %VOL over 1000 counts from an offset range: 0.025 per count.
+    const o2 = { rawAt4mA: 200, rawAt20mA: 1200 };
+    expect(decodeCurrentLoop(1037, o2, 0.5, 25.5).value).toBe(21.425);
+    // 100 over 3000 counts does not end in decimal: 15 significant digits (IEEE 754 double).
+    const thirds = { rawAt4mA: 0, rawAt20mA: 3000 };
+    expect(decodeCurrentLoop(1000, thirds, 0, 100).value).toBe(33.3333333333333);
   });
 });

@@ -503,6 +503,27 @@ describe('Modbus RTU, RTU over TCP, poll groups and 4-20 mA loops', () => {
   });
 });
 
+describe('the resolution a value is rounded to', () => {
+  it("accepts a Modbus tag's decimals and leaves them out by default", () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].decimals = 1;
+    const config = parse(data);
+    expect(config.devices[0]!.tags[0]).toMatchObject({ decimals: 1 });
+    expect(config.devices[0]!.tags[1]).not.toHaveProperty('decimals');
+  });
+
+  it('names decimals out of range, and decimals on a bool or string tag', () => {
+    const data = baseConfig();
+    data.devices[0].tags[0].decimals = 16;
+    data.devices[0].tags[1].register = { table: 'coil', address: 0, type: 'bool' };
+    data.devices[0].tags[1].decimals = 2;
+    expect(errorsOf(data)).toEqual([
+      'devices[0].tags[0].decimals: must be <= 15 (got 16)',
+      "devices[0].tags[1].decimals: only allowed with a numeric type (got 'bool')",
+    ]);
+  });
+});
+
 describe('device status sensors', () => {
   it("lists one '<deviceId>.online' status sensor per device, valid in a birth message", () => {
     const config = parse(baseConfig());

@@ -261,6 +261,33 @@ describe('data types on the wire', () => {
     ]);
   });
 
+  it('rounds values to what the device said: 20.9, not 20.900000000000002 (issue 11 item 7)', async () => {
+    // 209 * 0.1, a float32 of 47.59389, the same with decimals: 1, and 4-20 mA counts.
+    const float = [0x423e, 0x6025]; // Math.fround(47.59389) = 47.59389114379883
+    const sim = await simulator([
+      { unitId: 1, registers: { holding: { 0: 209, 2: float, 4: float, 10: 7333 } } },
+    ]);
+    const rec = recorder();
+    const tags = [
+      tag('SCALED', { table: 'holding', address: 0, type: 'int16', scale: 0.1 }),
+      tag('FLOAT', { table: 'holding', address: 2, type: 'float32' }),
+      tag('DECIMALS', { table: 'holding', address: 4, type: 'float32' }, { decimals: 1 }),
+      tag(
+        'LOOP',
+        { table: 'holding', address: 10, currentLoop: { rawAt4mA: 4000, rawAt20mA: 20_000 } },
+        { rangeMin: 0, rangeMax: 100 },
+      ),
+    ];
+    await source(device(sim, tags), rec.sink).start();
+    await until(() => rec.batches.length >= 1, 'a poll');
+    expect(rec.batches[0]!.map((r) => [r.sensorId, r.value])).toEqual([
+      ['SCALED', 20.9],
+      ['FLOAT', 47.59389],
+      ['DECIMALS', 47.6],
+      ['LOOP', 20.83125],
+    ]);
+  });
+
   it('reads an ASCII string spanning several registers', async () => {
     const sim = await simulator([
       { unitId: 1, registers: { holding: { 10: [0x4754, 0x2d31, 0x3031, 0] } } },

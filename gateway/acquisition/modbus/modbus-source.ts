@@ -38,7 +38,7 @@ import {
   type WriteResult,
 } from '../writer.js';
 import { coalesceReads, type ReadBlock, splitBlock } from './coalesce.js';
-import { decodeRegisters } from './decode.js';
+import { decodeRegisters, roundToDecimals } from './decode.js';
 import {
   commLostReason,
   describeError,
@@ -647,16 +647,20 @@ function decodeTag(
   if (loop && tag.rangeMin !== undefined && tag.rangeMax !== undefined) {
     const raw = decodeRegisters(words, { ...tag.register, scale: 1, offset: 0 }) as number;
     const result = decodeCurrentLoop(raw, loop, tag.rangeMin, tag.rangeMax);
+    const value =
+      result.value !== null && tag.decimals !== undefined
+        ? roundToDecimals(result.value, tag.decimals)
+        : result.value;
     const reading: Reading = {
       sensorId: tag.sensorId,
-      value: result.value,
+      value,
       quality: result.quality,
       ts,
     };
     if (result.reason) reading.reason = result.reason;
     return reading;
   }
-  const value = decodeRegisters(words, tag.register);
+  const value = decodeRegisters(words, tag.register, tag.decimals);
   if (typeof value === 'number' && !Number.isFinite(value)) return bad(tag, 'not a number', ts);
   return { sensorId: tag.sensorId, value, quality: 'good', ts };
 }

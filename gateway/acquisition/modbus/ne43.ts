@@ -11,6 +11,7 @@
  */
 import type { Quality } from '../../../protocol/payloads.js';
 import type { CurrentLoopConfig } from '../../config/types.js';
+import { decimalPlaces, roundToDecimals } from './decode.js';
 
 /** NAMUR NE 43 signal limits, mA. */
 export const NE43_MA = {
@@ -54,9 +55,18 @@ export function decodeCurrentLoop(
   if (mA > NE43_MA.faultAbove) {
     return { value: null, quality: 'bad', reason: 'ne43 fault high', milliamps };
   }
-  // From the counts directly (not via mA): one rounding step fewer.
-  const value =
-    rangeMin + ((raw - loop.rawAt4mA) * (rangeMax - rangeMin)) / (loop.rawAt20mA - loop.rawAt4mA);
+  // From the counts directly (not via mA): one rounding step fewer. One count is
+  // `perCount` engineering units; the value keeps the decimals exact decimal arithmetic
+  // gives (like scale and offset, decode.ts), so binary noise never reaches the API.
+  const perCount = (rangeMax - rangeMin) / (loop.rawAt20mA - loop.rawAt4mA);
+  const decimals = Math.max(
+    decimalPlaces(rangeMin),
+    decimalPlaces(raw) + decimalPlaces(loop.rawAt4mA) + decimalPlaces(perCount),
+  );
+  const value = roundToDecimals(
+    rangeMin + ((raw - loop.rawAt4mA) * (rangeMax - rangeMin)) / (loop.rawAt20mA - loop.rawAt4mA),
+    decimals,
+  );
   if (mA < NE43_MA.saturationLow) {
     return { value, quality: 'uncertain', reason: 'ne43 below range', milliamps };
   }
