@@ -13,8 +13,10 @@
  * Actions run one at a time in transition order (a stop never overtakes its
  * start). A failed action is retried once at once (a timeout or a lost reply may
  * be transient), except when the device is offline or the write is invalid: the
- * writer fails those fast and a second try could only fail the same way. The linkage-failure alarm (`<ruleId>.linkage-<n>.<ts>`, level 2,
- * GB/T 50493-2019: faults must reach the fire-control room, clause to be checked) is raised once per
+ * writer fails those fast and a second try could only fail the same way.
+ *
+ * The linkage-failure alarm (`<ruleId>.linkage-<n>.<ts>`, level 2: GB/T 50493-2019
+ * has faults reach the fire-control room, clause to be checked) is raised once per
  * failing action and cleared when that action next succeeds. Drill transitions
  * run no actions (a drill never closes a valve); out-of-service alarms neither.
  *
