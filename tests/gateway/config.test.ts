@@ -395,6 +395,18 @@ describe('a bad configuration names the exact key path', () => {
     ]);
   });
 
+  it('for a file that is not a mapping, or sections of the wrong shape, without crashing', () => {
+    expect(() => parseGatewayConfig('', 'empty.yaml', noEnv)).toThrow(
+      'empty.yaml: invalid gateway configuration (1 error):\n  (root): must be object (got null)',
+    );
+    expect(errorsOf({ gateway: [], uplink: null, devices: { id: 'x' }, rules: 'all' })).toEqual([
+      'gateway: must be object (got [])',
+      'uplink: must be object (got null)',
+      "rules: must be object (got 'all')",
+      'devices: must be array (got {"id":"x"})',
+    ]);
+  });
+
   it('for YAML syntax errors, with line and column', () => {
     expect(() => parseGatewayConfig('gateway: [unclosed\n', 'broken.yaml')).toThrow(
       /^broken\.yaml: invalid gateway configuration \(1 error\):\n {2}\(yaml\) line \d+ column \d+: /,
