@@ -3,8 +3,9 @@ import { canonicalJson, type DisposalEvent } from './disposal-chain.js';
 
 const CSV_COLUMNS = [
   'seq',
-  'alarmId',
   'enterpriseId',
+  'gatewayId',
+  'alarmId',
   'action',
   'actor',
   'detail',
@@ -25,8 +26,9 @@ export function* disposalCsv(events: Iterable<DisposalEvent>): Generator<string>
   for (const e of events) {
     const fields = [
       String(e.seq),
-      e.alarmId,
       e.enterpriseId,
+      e.gatewayId,
+      e.alarmId,
       e.action,
       e.actor,
       canonicalJson(e.detail),

@@ -74,7 +74,7 @@ describe('alarm disposal through the API', () => {
     h.events.on('disposal', (d) => seen.push(`${d.alarmId}:${d.status}`));
     const id = await h.raise('ent-a');
     await post(`/api/v1/alarms/${id}/acknowledge`);
-    expect(seen).toEqual([`${id}:acknowledged`]);
+    expect(seen).toEqual([`${id.alarmId}:acknowledged`]);
   });
 
   it('escalates an alarm left alone to county, city and province, each level once', async () => {

@@ -7,6 +7,8 @@ import { alarmRecord } from './fixtures.js';
 
 const MIN = 60_000;
 
+const A1 = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
+
 describe('escalation', () => {
   let clock: ManualClock;
   let ledger: DisposalLedger;
@@ -73,21 +75,21 @@ describe('escalation', () => {
   it('stops at acknowledgement, then escalates again when disposal is overdue', () => {
     ledger.track(alarmRecord());
     clock.advance(3 * MIN);
-    ledger.acknowledge('a-1', 'op');
+    ledger.acknowledge(A1, 'op');
     clock.advance(40 * MIN);
     escalator.tick();
     expect(notified).toEqual([]);
     clock.advance(20 * MIN); // 63 min after the raise
     escalator.tick();
     expect(notified).toEqual(['a-1:county']);
-    expect(ledger.events('a-1').at(-1)?.detail).toMatchObject({ reason: 'not disposed' });
+    expect(ledger.events(A1).at(-1)?.detail).toMatchObject({ reason: 'not disposed' });
   });
 
   it('never escalates a closed or drill alarm', () => {
     ledger.track(alarmRecord());
     ledger.track(alarmRecord({ alarmId: 'drill-1', drill: true }));
-    ledger.acknowledge('a-1', 'op');
-    ledger.close('a-1', 'op', 'false alarm: calibration gas');
+    ledger.acknowledge(A1, 'op');
+    ledger.close(A1, 'op', 'false alarm: calibration gas');
     clock.advance(1000 * MIN);
     expect(escalator.tick()).toEqual([]);
     expect(notified).toEqual([]);

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, topicFor } from '../../protocol/index.js';
+import type { AlarmKey } from '../../server/alarms/identity.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
@@ -78,6 +79,20 @@ export const VISIBLE: Record<string, string[]> = {
 
 export const ENTERPRISES = ['ent-a', 'ent-b', 'ent-c', 'ent-d'];
 
+/**
+ * An alarm raised through the harness: its identity (pass it where an AlarmKey is asked) and
+ * its URL form `ent/gw/alarm` (what `${alarm}` in a route gives).
+ */
+export interface RaisedAlarm extends AlarmKey {
+  path: string;
+  toString(): string;
+}
+
+export function raisedAlarm(key: AlarmKey): RaisedAlarm {
+  const path = [key.enterpriseId, key.gatewayId, key.alarmId].map(encodeURIComponent).join('/');
+  return { ...key, path, toString: () => path };
+}
+
 export interface Harness {
   clock: ManualClock;
   app: FastifyInstance;
@@ -91,7 +106,8 @@ export interface Harness {
     channel: 'telemetry' | 'alarm' | 'status',
     payload: object,
   ): Promise<unknown>;
-  raise(enterpriseId: string, overrides?: Partial<AlarmEvent>): Promise<string>;
+  /** Raises an alarm on the enterprise's gateway through ingest. */
+  raise(enterpriseId: string, overrides?: Partial<AlarmEvent>): Promise<RaisedAlarm>;
   login(username: string, password?: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -178,7 +194,7 @@ export async function startHarness(
         'alarm',
         alarmEvent({ gatewayId, enterpriseId, alarmId, seq: seq++, ts: clock.now(), ...o }),
       );
-      return alarmId;
+      return raisedAlarm({ enterpriseId, gatewayId, alarmId });
     },
     async login(username, password = PASSWORD) {
       const response = await app.inject({

@@ -42,11 +42,14 @@ describe('metrics and API documentation', () => {
         '/api/v1/alarms',
         '/api/v1/auth/login',
         '/api/v1/enterprises/{id}',
-        '/api/v1/alarms/{id}/acknowledge',
+        '/api/v1/alarms/{enterpriseId}/{gatewayId}/{alarmId}/acknowledge',
+        '/api/v1/ledger/verify',
         '/metrics',
       ]),
     );
-    expect(doc.paths['/api/v1/alarms/{id}/close']?.post?.requestBody).toBeDefined();
+    expect(
+      doc.paths['/api/v1/alarms/{enterpriseId}/{gatewayId}/{alarmId}/close']?.post?.requestBody,
+    ).toBeDefined();
     expect(doc.paths['/api/v1/enterprises']?.get?.security).toEqual([{ bearer: [] }]);
     const page = await h.app.inject({ method: 'GET', url: '/docs' });
     expect(page.statusCode).toBe(200);

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assessRisk } from '../../server/platform/supervision.js';
+import type { SensorInfo } from '../../protocol/index.js';
+import { assessRisk, isDiagnosticPoint } from '../../server/platform/supervision.js';
+import { SENSORS, status } from '../server/fixtures.js';
 import { type Harness, startHarness } from './harness.js';
 
 describe('risk score and colour', () => {
@@ -29,6 +31,18 @@ describe('risk score and colour', () => {
     const r = assessRisk(factors);
     expect(r.score).toBe(score);
     expect(r.colour).toBe(colour);
+  });
+});
+
+describe('diagnostic points', () => {
+  it.each([
+    ['_uplink.backlog', 'status', true],
+    ['_anything', 'gas', true],
+    ['plc-1.online', 'status', true],
+    ['GT-101', 'gas', false],
+    ['valve.online', 'other', false], // a process point that happens to be named so
+  ] as const)('%s (%s) is diagnostic: %s', (sensorId, kind, expected) => {
+    expect(isDiagnosticPoint({ sensorId, kind })).toBe(expected);
   });
 });
 
@@ -74,6 +88,29 @@ describe('supervision views', () => {
     expect(b?.risk.offlinePoints).toBe(2);
   });
 
+  it("does not count the gateway's own diagnostic points as offline process points (issue 11 item 6)", async () => {
+    const diagnostics: SensorInfo[] = [
+      { sensorId: '_uplink.backlog', name: 'Uplink outbox fill', kind: 'status', unit: '%' },
+      { sensorId: '_uplink.dropped', name: 'Readings shed', kind: 'status', unit: 'readings' },
+      { sensorId: 'plc-1.online', name: 'PLC 1 online', kind: 'status', unit: '' },
+    ];
+    await h.send(
+      'ent-b',
+      'gw-ent-b',
+      'status',
+      status({
+        gatewayId: 'gw-ent-b',
+        enterpriseId: 'ent-b',
+        sensors: [...SENSORS, ...diagnostics],
+      }),
+    );
+    h.clock.advance(2 * 60 * 60_000); // every reading stale, diagnostics never had one
+    const { enterprises } = (await get('/api/v1/enterprises')) as {
+      enterprises: { id: string; risk: { offlinePoints: number } }[];
+    };
+    expect(enterprises.find((e) => e.id === 'ent-b')?.risk.offlinePoints).toBe(SENSORS.length);
+  });
+
   it('shows an enterprise with its GB 18218 grading derivation, sensors and alarm history', async () => {
     const id = await h.raise('ent-a');
     const detail = (await get('/api/v1/enterprises/ent-a')) as {
@@ -88,7 +125,10 @@ describe('supervision views', () => {
       value: 3,
       setpointLevel2: 50,
     });
-    expect(detail.alarms[0]).toMatchObject({ alarm: { id }, disposition: { status: 'open' } });
+    expect(detail.alarms[0]).toMatchObject({
+      alarm: { id: id.alarmId, enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' },
+      disposition: { status: 'open', gatewayId: 'gw-ent-a' },
+    });
   });
 
   it('gives a jurisdiction overview by colour and by the level below', async () => {

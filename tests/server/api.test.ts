@@ -283,6 +283,8 @@ describe('HTTP API', () => {
     expect(body.deliveries).toEqual([
       {
         notificationId: expect.stringMatching(/^ntf-[0-9a-f]{32}$/),
+        enterpriseId: 'ent-01',
+        gatewayId: 'gw-01',
         alarmId: 'GT-101-gas.L2.1',
         centreId: 'ec-1',
         centreName: 'City',

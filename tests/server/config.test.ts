@@ -47,6 +47,11 @@ describe('server config', () => {
       emergencyCentres: [],
       linkage: { retryInitialMs: 500, retryMaxMs: 30_000 },
       platform: expect.objectContaining({ requireAuth: false, installations: [], users: [] }),
+      ledger: {
+        anchorIntervalMs: 60_000,
+        verifyIntervalMs: 3_600_000,
+        anchorTopic: 'hazardwatch/ledger/anchor',
+      },
     });
     expect(Object.isFrozen(config.http)).toBe(true);
     expect(() => {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DELIVERY_HEADER,
@@ -183,6 +184,53 @@ describe('emergency notifier', () => {
     expect(notifier!.notify(alarm)).toBe(0);
     expect(centre.received).toHaveLength(2);
     expect(new Set(centre.received.map((r) => r.headers[DELIVERY_HEADER])).size).toBe(2);
+  });
+
+  it('pages both plants when gateways of two enterprises use the same alarm id (issue 13)', async () => {
+    await startNotifier();
+    expect(notifier!.notify(raise())).toBe(1);
+    expect(notifier!.notify(raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' }))).toBe(1);
+    await waitFor(() => notifier!.counts().delivered === 2, 'both plants paged');
+    const paged = notifier!
+      .deliveries()
+      .map((d) => `${d.enterpriseId}/${d.gatewayId}/${d.alarmId}`);
+    expect(paged.sort()).toEqual(['ent-01/gw-01/GT-101-gas.L2.1', 'ent-02/gw-02/GT-101-gas.L2.1']);
+  });
+
+  it('migrates a version-1 deliveries table (unique per alarm id) and resumes it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hw-linkage-v1-'));
+    const path = join(dir, 'hw.db');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE linkage_deliveries (
+      notification_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, centre_id TEXT NOT NULL,
+      body TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'delivered')),
+      attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, last_error TEXT,
+      created_at INTEGER NOT NULL, next_attempt_at INTEGER, delivered_at INTEGER,
+      UNIQUE (alarm_id, centre_id));
+      CREATE INDEX linkage_deliveries_state ON linkage_deliveries (state);`);
+    const body = JSON.stringify({
+      notificationId: 'ntf-old',
+      alarmId: 'old-1',
+      enterpriseId: 'ent-01',
+      gatewayId: 'gw-01',
+    });
+    old
+      .prepare(
+        `INSERT INTO linkage_deliveries (notification_id, alarm_id, centre_id, body, state, attempts, created_at, next_attempt_at)
+       VALUES ('ntf-old', 'old-1', 'ec-city', ?, 'pending', 1, 0, 0)`,
+      )
+      .run(body);
+    old.close();
+    await startNotifier({ path });
+    await waitFor(() => notifier!.counts().delivered === 1, 'the migrated delivery');
+    expect(notifier!.deliveries()[0]).toMatchObject({
+      notificationId: 'ntf-old',
+      enterpriseId: 'ent-01',
+      gatewayId: 'gw-01',
+      alarmId: 'old-1',
+      state: 'delivered',
+    });
+    expect(centre.received[0]?.body).toBe(body);
   });
 
   it('never sends drill alarms, cleared alarms, or alarms below a centre’s minLevel', async () => {

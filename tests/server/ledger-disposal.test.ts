@@ -13,6 +13,8 @@ import {
 import { alarmRecord } from '../platform/fixtures.js';
 import { T0 } from './fixtures.js';
 
+const A1 = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
+
 describe('alarm disposal ledger', () => {
   let dir: string;
   let path: string;
@@ -35,11 +37,11 @@ describe('alarm disposal ledger', () => {
   it('follows an alarm from raise to close with one chained row per step', () => {
     ledger.track(alarmRecord());
     clock.advance(1000);
-    ledger.acknowledge('a-1', 'op1', 'seen');
-    ledger.assign('a-1', 'op1', 'shift-lead');
-    ledger.recordMeasure('a-1', 'shift-lead', 'closed valve XV-12, ventilation on');
+    ledger.acknowledge(A1, 'op1', 'seen');
+    ledger.assign(A1, 'op1', 'shift-lead');
+    ledger.recordMeasure(A1, 'shift-lead', 'closed valve XV-12, ventilation on');
     ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 5000 }));
-    const closed = ledger.close('a-1', 'shift-lead', 'flange gasket replaced');
+    const closed = ledger.close(A1, 'shift-lead', 'flange gasket replaced');
     expect(closed).toMatchObject({
       status: 'closed',
       acknowledgedBy: 'op1',
@@ -47,7 +49,7 @@ describe('alarm disposal ledger', () => {
       measures: 1,
       closedBy: 'shift-lead',
     });
-    const events = ledger.events('a-1');
+    const events = ledger.events(A1);
     expect(events.map((e) => e.action)).toEqual([
       'raised',
       'acknowledged',
@@ -58,7 +60,7 @@ describe('alarm disposal ledger', () => {
     ]);
     expect(events[0]?.prevHash).toBe(GENESIS_HASH);
     for (let i = 1; i < events.length; i++) expect(events[i]?.prevHash).toBe(events[i - 1]?.hash);
-    expect(ledger.verify()).toEqual({ ok: true, rows: 6, brokenAt: null, reason: null });
+    expect(ledger.verify()).toMatchObject({ ok: true, rows: 6, brokenAt: null, reason: null });
   });
 
   it('records a redelivered raise or clear only once', () => {
@@ -66,19 +68,19 @@ describe('alarm disposal ledger', () => {
     ledger.track(alarmRecord());
     ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 1 }));
     ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 1 }));
-    expect(ledger.events('a-1').map((e) => e.action)).toEqual(['raised', 'cleared']);
+    expect(ledger.events(A1).map((e) => e.action)).toEqual(['raised', 'cleared']);
   });
 
   it('refuses steps out of order', () => {
     ledger.track(alarmRecord());
-    expect(() => ledger.close('a-1', 'op', 'x')).toThrow(DisposalStateError);
-    ledger.acknowledge('a-1', 'op');
-    expect(() => ledger.acknowledge('a-1', 'op')).toThrow(
-      /cannot be acknowledged while acknowledged/,
+    expect(() => ledger.close(A1, 'op', 'x')).toThrow(DisposalStateError);
+    ledger.acknowledge(A1, 'op');
+    expect(() => ledger.acknowledge(A1, 'op')).toThrow(/cannot be acknowledged while acknowledged/);
+    ledger.close(A1, 'op', 'done');
+    expect(() => ledger.recordMeasure(A1, 'op', 'late')).toThrow(DisposalStateError);
+    expect(() => ledger.acknowledge({ ...A1, alarmId: 'nope' }, 'op')).toThrow(
+      /'ent-01\/gw-01\/nope' is not in the disposal ledger/,
     );
-    ledger.close('a-1', 'op', 'done');
-    expect(() => ledger.recordMeasure('a-1', 'op', 'late')).toThrow(DisposalStateError);
-    expect(() => ledger.acknowledge('nope', 'op')).toThrow(/'nope' is not in the disposal ledger/);
   });
 
   it('refuses UPDATE and DELETE on the event rows', () => {
@@ -96,8 +98,8 @@ describe('alarm disposal ledger', () => {
 
   it('detects a row edited behind its back (triggers dropped)', () => {
     ledger.track(alarmRecord());
-    ledger.acknowledge('a-1', 'op1');
-    ledger.close('a-1', 'op1', 'fixed');
+    ledger.acknowledge(A1, 'op1');
+    ledger.close(A1, 'op1', 'fixed');
     const db = new Database(path);
     try {
       db.exec('DROP TRIGGER disposal_events_no_update');
@@ -110,8 +112,8 @@ describe('alarm disposal ledger', () => {
 
   it('detects a deleted row', () => {
     ledger.track(alarmRecord());
-    ledger.acknowledge('a-1', 'op1');
-    ledger.close('a-1', 'op1', 'fixed');
+    ledger.acknowledge(A1, 'op1');
+    ledger.close(A1, 'op1', 'fixed');
     const db = new Database(path);
     try {
       db.exec('DROP TRIGGER disposal_events_no_delete');
@@ -119,25 +121,27 @@ describe('alarm disposal ledger', () => {
     } finally {
       db.close();
     }
-    expect(ledger.verify()).toMatchObject({ ok: false, brokenAt: 3 });
+    expect(ledger.verify()).toMatchObject({ ok: false, brokenAt: 2 });
   });
 
   it('escalates each level once and never past the province', () => {
     ledger.track(alarmRecord());
-    expect(ledger.escalate('a-1', 1, 'not acknowledged')).toHaveLength(1);
-    expect(ledger.escalate('a-1', 1, 'not acknowledged')).toHaveLength(0);
-    const rows = ledger.escalate('a-1', 9, 'not acknowledged');
+    expect(ledger.escalate(A1, 1, 'not acknowledged')).toHaveLength(1);
+    expect(ledger.escalate(A1, 1, 'not acknowledged')).toHaveLength(0);
+    const rows = ledger.escalate(A1, 9, 'not acknowledged');
     expect(rows.map((r) => r.detail.to)).toEqual(['city', 'province']);
-    expect(ledger.disposition('a-1')?.escalationLevel).toBe(3);
+    expect(ledger.disposition(A1)?.escalationLevel).toBe(3);
   });
 
   it('exports CSV with quoting and formula protection, filtered by enterprise', () => {
     ledger.track(alarmRecord());
     ledger.track(alarmRecord({ alarmId: 'b-1', enterpriseId: 'ent-02' }));
-    ledger.acknowledge('a-1', 'op1', '=HYPERLINK("x"), "quoted"');
+    ledger.acknowledge(A1, 'op1', '=HYPERLINK("x"), "quoted"');
     const csv = [...disposalCsv(ledger.allEvents(new Set(['ent-01'])))].join('');
     const lines = csv.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('seq,alarmId,enterpriseId,action,actor,detail,at,prevHash,hash');
+    expect(lines[0]).toBe(
+      'seq,enterpriseId,gatewayId,alarmId,action,actor,detail,at,prevHash,hash',
+    );
     expect(lines).toHaveLength(3);
     expect(csv).not.toContain('ent-02');
     expect(lines[2]).toContain('"{""note"":""=HYPERLINK(\\""x\\""), \\""quoted\\""""}"');
@@ -148,7 +152,7 @@ describe('alarm disposal ledger', () => {
     await ledger.stop();
     ledger = new DisposalLedger({ path, clock });
     await ledger.start();
-    ledger.acknowledge('a-1', 'op1');
+    ledger.acknowledge(A1, 'op1');
     expect(ledger.verify()).toMatchObject({ ok: true, rows: 2 });
   });
 });

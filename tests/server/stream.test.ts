@@ -148,7 +148,14 @@ describe('live stream (Server-Sent Events)', () => {
       server.events.emit('readings', { gatewayId: 'gw-01', enterpriseId: 'ent-01', readings });
     }
     server.ledger.record(alarmEvent());
-    server.events.emit('alarm', server.ledger.get('GT-101-gas.L2.1')!);
+    server.events.emit(
+      'alarm',
+      server.ledger.get({
+        enterpriseId: 'ent-01',
+        gatewayId: 'gw-01',
+        alarmId: 'GT-101-gas.L2.1',
+      })!,
+    );
 
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.resume();
