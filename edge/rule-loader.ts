@@ -173,12 +173,16 @@ function loadChecked(
     refuse();
   }
   const rules: Rule[] = [];
+  /** Every rule that could be built, refused ones included: their actions are checked too. */
+  const built: Rule[] = [];
   const outputs: OutputDevice[] = [];
   const firstById = new Map<string, RuleSource>();
   for (const file of parsed) {
-    rules.push(...checkFile(file, problems, outputs, firstById));
+    const checked = checkFile(file, problems, outputs, firstById);
+    rules.push(...checked.accepted);
+    built.push(...checked.built);
   }
-  checkActions(rules, outputs, problems);
+  checkActions(built, outputs, problems);
   problems.push(...checkLimitsPerSensor(rules, limits));
   const devices = options.outputDevices;
   if (devices) problems.push(...checkOutputDevices({ outputs }, devices.ids, devices.writers));
@@ -276,7 +280,7 @@ function checkFile(
   problems: RuleProblem[],
   outputs: OutputDevice[],
   firstById: Map<string, RuleSource>,
-): Rule[] {
+): { accepted: Rule[]; built: Rule[] } {
   const { file, data, locate } = parsed;
   const report = (path: KeyPath, message: string) => {
     problems.push({ file, ...locate(path), path: formatKeyPath(path), message });
@@ -308,12 +312,13 @@ function checkFile(
       problems.push({ file, ...describeSchemaError(error, locate) });
     }
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return [];
+  const accepted: Rule[] = [];
+  const built: Rule[] = [];
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return { accepted, built };
   collectOutputs(parsed, outputErrors, outputs, report);
   const rawRules = (data as { rules?: unknown }).rules;
-  if (!Array.isArray(rawRules)) return [];
+  if (!Array.isArray(rawRules)) return { accepted, built };
 
-  const rules: Rule[] = [];
   rawRules.forEach((raw: unknown, index) => {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return; // reported
     const record = raw as Record<string, unknown>;
@@ -333,10 +338,12 @@ function checkFile(
     // keys), so a typo does not hide a setpoint above the standard's maximum.
     const checkable = errors.length === 0 ? record : withoutUnknownKeys(record, errors);
     if (!checkable) return;
-    const rule = checkRule(parsed, index, checkable, report);
-    if (rule && errors.length === 0 && !first) rules.push(rule);
+    const { rule, refused } = checkRule(parsed, index, checkable, report);
+    if (!rule) return;
+    built.push(rule);
+    if (!refused && errors.length === 0 && !first) accepted.push(rule);
   });
-  return rules;
+  return { accepted, built };
 
   /** Registers a rule id; returns where it was first defined when it is a duplicate. */
   function registerId(id: unknown, at: RuleSource): RuleSource | undefined {
@@ -395,18 +402,19 @@ function withoutUnknownKeys(
 
 /**
  * Normalises one schema-valid rule and runs its semantic and compliance checks; reports
- * each problem and returns the rule, or undefined when any check refused it.
+ * each problem and returns the rule (undefined for an unknown type) and whether any
+ * check refused it.
  */
 function checkRule(
   parsed: Parsed,
   index: number,
   raw: Record<string, unknown>,
   report: (path: KeyPath, message: string) => void,
-): Rule | undefined {
+): { rule?: Rule; refused: boolean } {
   const { file, doc, at, locate } = parsed;
   const rulePath = ['rules', index] as const;
   const condition = conditionType(String(raw.type));
-  if (!condition) return undefined; // the schema's discriminator already reported it
+  if (!condition) return { refused: true }; // the schema's discriminator already reported it
   const rulePos = locate(rulePath);
   const keys: Record<string, Position> = {};
   collectPositions(findNode(doc.contents, rulePath, doc).value, [], keys, at, doc);
@@ -446,7 +454,7 @@ function checkRule(
   for (const issue of checkTerms(rule.suppressWhen ?? [], 'suppressWhen')) {
     refuse(issue.path, issue.message);
   }
-  return refused ? undefined : rule;
+  return { rule, refused };
 }
 
 function toAction(raw: Record<string, unknown>): LinkageAction {

@@ -49,12 +49,13 @@ describe('every problem of a rule file in one run', () => {
     ]);
   });
 
-  it('an unknown key inside an action does not hide the contradictions of its rule', () => {
+  it('an unknown key inside an action does not hide the contradictions and action problems of its rule', () => {
     const text = `${methaneRuleFile().replace('level2: 40', 'level2: 10')}    actions:
       - { on: raised, output: fan, coil: 0, value: true, colour: red }
 `;
     expect(problemsOf(() => load(text))).toEqual([
       'plant.yaml:9:13 rules[0].level2: level2 10 must be above level1 20: level 2 is the higher setpoint (GB/T 50493-2019 §5.5.3 items 1–3)',
+      "plant.yaml:12:31 rules[0].actions[0].output: unknown output 'fan' (outputs: none)",
       'plant.yaml:12:58 rules[0].actions[0].colour: unknown key (allowed: on, limit, output, coil, register, value, readback, description)',
     ]);
   });
