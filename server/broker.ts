@@ -12,6 +12,9 @@
  * - CONNECT: per-identity passwords (scrypt hashes) or client certificates
  *   (mutual TLS, CN = username); the client id must be the identity.
  *   Refusals answer CONNACK 2, 4 or 5 and close the connection [MQTT-3.2.2-5].
+ *   Failed authentications back off per (username, address), username and
+ *   address (server/auth/throttle.ts): while blocked, a CONNECT is refused at
+ *   once with CONNACK 5, before any password check (issue 13 item 6).
  * - PUBLISH outside the identity's own topics closes the connection (MQTT
  *   3.1.1 has no negative PUBACK); SUBSCRIBE outside them is answered 0x80
  *   (failure) in the SUBACK [MQTT-3.9.3]. Clients never publish to `$` topics.
@@ -25,6 +28,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Aedes, type AedesPublishPacket, type Client, type Subscription } from 'aedes';
+import type { Clock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import { isAddressInUse, PortInUseError } from '../common/net.js';
 import type { MqttAuthMode, MqttUser } from './auth/config.js';
@@ -34,6 +38,7 @@ import {
   MqttAccess,
   type MqttIdentity,
 } from './auth/mqtt-access.js';
+import { type FailureThrottle, mqttAuthThrottle } from './auth/throttle.js';
 
 const log = createLogger('server.broker');
 
@@ -65,6 +70,7 @@ export type PublishHandler = (message: InboundMessage) => Promise<void>;
 
 export const SECURITY_EVENT_KINDS = [
   'connect-refused',
+  'connect-throttled',
   'publish-refused',
   'subscribe-refused',
   'packet-too-large',
@@ -97,6 +103,10 @@ export interface MqttBrokerOptions {
   connectTimeoutMs?: number;
   maxConnections?: number;
   onSecurityEvent?: (event: SecurityEvent) => void;
+  /** Time for the authentication backoff; default the system clock. */
+  clock?: Clock;
+  /** Authentication backoff; default {@link mqttAuthThrottle}. */
+  authThrottle?: FailureThrottle;
 }
 
 interface MqttPacketParser {
@@ -186,8 +196,12 @@ export class MqttBroker {
     number
   >;
   private actualPort = 0;
+  /** Backoff after failed authentications (per pair, username and address). */
+  readonly throttle: FailureThrottle;
 
-  constructor(private readonly options: MqttBrokerOptions = {}) {}
+  constructor(private readonly options: MqttBrokerOptions = {}) {
+    this.throttle = options.authThrottle ?? mqttAuthThrottle(options.clock);
+  }
 
   /** The port the broker listens on (0 before start). */
   get port(): number {
@@ -210,6 +224,7 @@ export class MqttBroker {
     const users = [...(o.auth?.users ?? [])];
     if (o.auth?.usersFile) users.push(...loadUsersFile(o.auth.usersFile, mode));
     const access = new MqttAccess({ mode, users });
+    const throttle = this.throttle;
     const tlsOptions = o.tls ? this.readTls(o.tls, mode) : null;
     const maxPacketBytes = o.maxPacketBytes ?? MQTT_BROKER_DEFAULTS.maxPacketBytes;
     const connectTimeoutMs = o.connectTimeoutMs ?? MQTT_BROKER_DEFAULTS.connectTimeoutMs;
@@ -222,12 +237,33 @@ export class MqttBroker {
       maxClientsIdLength: MQTT_BROKER_DEFAULTS.maxClientIdLength,
       concurrency: MQTT_BROKER_DEFAULTS.concurrency,
       authenticate: (client, username, password, callback) => {
-        access.authenticate(client.id, username, password, certificateCn(client.conn)).then(
+        const cn = certificateCn(client.conn);
+        const account = (username ?? cn ?? client.id ?? '').slice(0, 64);
+        const address = remote(client).remoteAddress ?? 'unknown';
+        if (mode !== 'none') {
+          const verdict = throttle.check(account, address);
+          if (verdict.waitMs > 0) {
+            this.security({
+              kind: 'connect-throttled',
+              reason: `too many failed authentications (${verdict.by}); retry in ${Math.ceil(verdict.waitMs / 1000)} s`,
+              clientId: client.id,
+              ...(username ? { username: username.slice(0, 64) } : {}),
+              ...remote(client),
+            });
+            const error = Object.assign(new Error('not authorized (backing off)'), {
+              returnCode: 5,
+            });
+            return callback(error, false);
+          }
+        }
+        access.authenticate(client.id, username, password, cn).then(
           (identity) => {
+            if (mode !== 'none') throttle.success(account, address);
             this.identities.set(client, identity);
             callback(null, true);
           },
           (err: unknown) => {
+            if (mode !== 'none') throttle.failure(account, address);
             const refused = err instanceof ConnectRefused ? err : null;
             this.security({
               kind: 'connect-refused',

@@ -23,10 +23,12 @@
  * unknown ids answer the same 403, so ids cannot be probed.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Clock } from '../../common/clock.js';
 import { ID_PATTERN } from '../../protocol/index.js';
 import { DisposalStateError, type Disposition } from '../alarms/disposal.js';
 import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmLedger } from '../alarms/ledger.js';
+import { type FailureThrottle, loginThrottle as newLoginThrottle } from '../auth/throttle.js';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
@@ -52,6 +54,10 @@ declare module 'fastify' {
 
 export interface PlatformRouteDeps {
   platform: Platform;
+  /** Time for the login backoff (server/auth/throttle.ts); default the system clock. */
+  clock?: Clock;
+  /** Login backoff per account, address and pair; default from `loginAttemptsPerMinute`. */
+  loginThrottle?: FailureThrottle;
   ledger: Pick<AlarmLedger, 'get' | 'list'>;
   store: Pick<TelemetryStore, 'latest'>;
 }
@@ -232,6 +238,8 @@ export function registerAuthHook(app: FastifyInstance, platform: Platform): void
 
 export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRouteDeps): void {
   const { platform, ledger } = deps;
+  const loginThrottle =
+    deps.loginThrottle ?? newLoginThrottle(platform.config.loginAttemptsPerMinute, deps.clock);
 
   /** The alarm if the caller may see it; otherwise the uniform 403. */
   const visibleAlarm = (request: FastifyRequest, key: AlarmKey) => {
@@ -292,18 +300,23 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       },
     },
     async (request, reply) => {
-      const waitMs = platform.loginLimiter.take(`ip:${request.ip}`);
-      if (waitMs > 0) {
+      // Backoff per (account, address), account and address: the right password of
+      // someone else behind the attacker's address still gets in (issue 13 item 6).
+      const { username, password } = request.body;
+      const verdict = loginThrottle.check(username, request.ip);
+      if (verdict.waitMs > 0) {
         platform.counters.rateLimited++;
-        const seconds = Math.ceil(waitMs / 1000);
+        const seconds = Math.ceil(verdict.waitMs / 1000);
         reply.header('retry-after', String(seconds));
         throw Errors.rateLimited(seconds);
       }
-      const session = platform.access.login(request.body.username, request.body.password);
+      const session = platform.access.login(username, password);
       if (!session) {
+        loginThrottle.failure(username, request.ip);
         platform.counters.loginFailures++;
         throw Errors.badCredentials();
       }
+      loginThrottle.success(username, request.ip);
       platform.counters.logins++;
       return {
         token: session.token,

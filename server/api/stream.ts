@@ -15,6 +15,11 @@
  * buffer is above `maxBufferedBytes`, readings events for it are dropped (a
  * comment reports how many once it drains); alarm and gateway events are
  * always written, they are few and must not be lost.
+ *
+ * A logged-in user may hold at most `maxStreamsPerUser` streams at once (issue
+ * 13 item 6): one more is answered 429 HW_TOO_MANY_STREAMS naming the limit,
+ * so one account (or a leaked token) cannot pin the server's sockets and
+ * listeners. Anonymous streams (only where the platform allows them) are not counted.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Disposition } from '../alarms/disposal.js';
@@ -23,18 +28,22 @@ import type { EventHub, ReadingsEvent } from '../events.js';
 import type { GatewayPresence } from '../gateways.js';
 import type { EscalationNotice } from '../platform/platform.js';
 import { toAlarmDto, toGatewayDto } from './dto.js';
+import { ApiError } from './errors.js';
 import { toDispositionDto } from './platform-routes.js';
 
 export const STREAM_DEFAULTS = {
   heartbeatMs: 15_000, // 15 s comment line
   maxBufferedBytes: 256 * 1024, // 256 KiB queued per connection before readings are dropped
   retryMs: 3_000, // 3 s: EventSource reconnect delay we ask browsers for
+  maxStreamsPerUser: 8, // a few browser tabs and a wall display per account
 } as const;
 
 export interface StreamOptions {
   events: EventHub;
   heartbeatMs?: number;
   maxBufferedBytes?: number;
+  /** Streams one logged-in user may hold open at once. */
+  maxStreamsPerUser?: number;
   /** Enterprise ids a request may see (null: all); default all. */
   scope?: (request: FastifyRequest) => ReadonlySet<string> | null;
 }
@@ -43,7 +52,9 @@ export interface StreamOptions {
 export function registerStream(app: FastifyInstance, options: StreamOptions): void {
   const heartbeatMs = options.heartbeatMs ?? STREAM_DEFAULTS.heartbeatMs;
   const maxBuffered = options.maxBufferedBytes ?? STREAM_DEFAULTS.maxBufferedBytes;
+  const maxPerUser = options.maxStreamsPerUser ?? STREAM_DEFAULTS.maxStreamsPerUser;
   const open = new Set<() => void>();
+  const perUser = new Map<string, number>();
   // One serialisation per event, however many streams are open: listeners run
   // one after another on the same payload object.
   const frames = new WeakMap<object, string>();
@@ -70,6 +81,18 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
       },
     },
     (request: FastifyRequest, reply: FastifyReply) => {
+      const user = request.principal?.username ?? null;
+      if (user !== null) {
+        const streams = perUser.get(user) ?? 0;
+        if (streams >= maxPerUser) {
+          throw new ApiError(
+            'HW_TOO_MANY_STREAMS',
+            429,
+            `user '${user}' already has ${streams} live streams open (at most ${maxPerUser}); close one first`,
+          );
+        }
+        perUser.set(user, streams + 1);
+      }
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -136,6 +159,11 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
         clearInterval(heartbeat);
         for (const off of unsubscribe) off();
         open.delete(close);
+        if (user !== null) {
+          const left = (perUser.get(user) ?? 1) - 1;
+          if (left > 0) perUser.set(user, left);
+          else perUser.delete(user);
+        }
         if (!res.writableEnded) res.end();
         // The connection is spent: do not let keep-alive hold the server open.
         request.raw.socket?.destroySoon?.();

@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
+import { STREAM_DEFAULTS } from '../../server/api/stream.js';
 import { AuditLog } from '../../server/auth/audit-log.js';
 import { MqttAccess } from '../../server/auth/mqtt-access.js';
 import {
@@ -11,7 +13,10 @@ import {
   isPasswordHash,
   verifyPassword,
 } from '../../server/auth/password.js';
+import { FailureThrottle } from '../../server/auth/throttle.js';
 import { ConfigError, parseServerConfig } from '../../server/config/index.js';
+import { type Harness, PASSWORD, startHarness } from '../platform/harness.js';
+import { waitFor } from './fixtures.js';
 
 describe('password hashes', () => {
   it('stores scrypt with its cost and a random salt, and verifies only the right password', async () => {
@@ -213,5 +218,137 @@ describe('audit log', () => {
     expect(written).toHaveLength(6);
     expect(written.at(-1)).toMatchObject({ event: 'suppressed', count: 995 });
     expect(audit.recorded).toBe(1_000);
+  });
+});
+
+describe('authentication backoff (issue 13 item 6)', () => {
+  const limits = {
+    pair: { threshold: 3, baseMs: 1_000, maxMs: 8_000 },
+    account: { threshold: 10, baseMs: 1_000, maxMs: 4_000 },
+    address: { threshold: 20, baseMs: 1_000, maxMs: 60_000 },
+  };
+
+  it('backs a pair off exponentially up to its cap, and forgets after the window', () => {
+    const clock = new ManualClock();
+    const throttle = new FailureThrottle({ ...limits, windowMs: 60_000, clock });
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      throttle.failure('alice', '10.0.0.9');
+      waits.push(throttle.check('alice', '10.0.0.9').waitMs);
+    }
+    // Free until the threshold, then 1, 2, 4, 8 s and capped at 8 s.
+    expect(waits).toEqual([0, 0, 1_000, 2_000, 4_000, 8_000]);
+    expect(throttle.check('alice', '10.0.0.9').by).toBe('pair');
+    clock.advance(8_000);
+    expect(throttle.check('alice', '10.0.0.9').waitMs).toBe(0);
+    throttle.failure('alice', '10.0.0.9');
+    clock.advance(60_001);
+    // A quiet window forgets the failures: the next one is free again.
+    throttle.failure('alice', '10.0.0.9');
+    expect(throttle.check('alice', '10.0.0.9').waitMs).toBe(0);
+  });
+
+  it('slows an account attacked from many addresses, more gently than a pair', () => {
+    const clock = new ManualClock();
+    const throttle = new FailureThrottle({ ...limits, clock });
+    for (let i = 0; i < 12; i++) throttle.failure('alice', `10.0.1.${i}`);
+    const verdict = throttle.check('alice', '192.168.7.7');
+    expect(verdict.by).toBe('account');
+    expect(verdict.waitMs).toBe(4_000); // 1 s × 2^2, at the account's cap
+    expect(throttle.check('bob', '10.0.1.1').waitMs).toBe(0);
+  });
+
+  it('blocks an address spraying many accounts, except for accounts known from it', () => {
+    const clock = new ManualClock();
+    const throttle = new FailureThrottle({ ...limits, clock });
+    throttle.success('carol', '10.0.0.9'); // carol logged in from the office NAT last week
+    for (let i = 0; i < 20; i++) throttle.failure(`user-${i}`, '10.0.0.9');
+    expect(throttle.check('dave', '10.0.0.9')).toEqual({ waitMs: 1_000, by: 'address' });
+    expect(throttle.check('carol', '10.0.0.9')).toEqual({ waitMs: 0, by: null });
+    expect(throttle.check('dave', '10.0.0.10').waitMs).toBe(0);
+    expect(throttle.refused).toBe(1);
+  });
+
+  it('a success clears the pair, not the account', () => {
+    const clock = new ManualClock();
+    const throttle = new FailureThrottle({ ...limits, clock });
+    for (let i = 0; i < 10; i++) throttle.failure('alice', '10.0.0.9');
+    throttle.success('alice', '10.0.0.9');
+    expect(throttle.check('alice', '10.0.0.9').by).toBe('account');
+  });
+});
+
+describe('platform login backoff', () => {
+  const login = (h: Harness, username: string, password: string, remoteAddress: string) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { username, password },
+      remoteAddress,
+    });
+
+  it('lets the right password of another user behind the attacking address in', async () => {
+    const h = await startHarness();
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        codes.push((await login(h, 'admin', `guess-${i}`, '10.0.0.9')).statusCode);
+      }
+      expect(codes.slice(0, 10).every((c) => c === 401)).toBe(true);
+      expect(codes[10]).toBe(429);
+      // A colleague behind the same NAT, right password: in.
+      expect((await login(h, 'op-a', PASSWORD, '10.0.0.9')).statusCode).toBe(200);
+      // The attacked account from the attacker's address stays blocked, right password or not.
+      const blocked = await login(h, 'admin', PASSWORD, '10.0.0.9');
+      expect(blocked.statusCode).toBe(429);
+      expect(blocked.headers['retry-after']).toBe('60');
+      // Its owner elsewhere is not blocked by the attacker's pair.
+      expect((await login(h, 'admin', PASSWORD, '10.0.0.20')).statusCode).toBe(200);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('live streams per user', () => {
+  it('refuses one stream more than the cap with a clear 429, and takes one again after a close', async () => {
+    const h = await startHarness();
+    const aborts: AbortController[] = [];
+    try {
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+      const token = await h.login('op-a');
+      const open = async () => {
+        const abort = new AbortController();
+        aborts.push(abort);
+        const response = await fetch(`${base}/api/v1/stream?access_token=${token}`, {
+          signal: abort.signal,
+        });
+        return { response, abort };
+      };
+      const streams = [];
+      for (let i = 0; i < STREAM_DEFAULTS.maxStreamsPerUser; i++) streams.push(await open());
+      expect(streams.every((s) => s.response.status === 200)).toBe(true);
+      const refused = await open();
+      expect(refused.response.status).toBe(429);
+      expect(await refused.response.json()).toMatchObject({
+        code: 'HW_TOO_MANY_STREAMS',
+        message: `user 'op-a' already has 8 live streams open (at most 8); close one first`,
+      });
+      // Another user is not affected.
+      const other = await fetch(`${base}/api/v1/stream?access_token=${await h.login('admin')}`, {
+        signal: (() => {
+          const abort = new AbortController();
+          aborts.push(abort);
+          return abort.signal;
+        })(),
+      });
+      expect(other.status).toBe(200);
+      streams[0]!.abort.abort();
+      await waitFor(async () => (await open()).response.status === 200, 'a stream slot to free');
+    } finally {
+      for (const abort of aborts) abort.abort();
+      await h.stop();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
 import { topicFor } from '../../protocol/index.js';
 import type { MqttUser } from '../../server/auth/config.js';
 import { hashPassword } from '../../server/auth/password.js';
@@ -126,6 +127,49 @@ describe('MQTT broker with per-gateway passwords', () => {
       ['connect-refused', 'username and password required'],
       ['connect-refused', "unknown user 'gw-99'"],
     ]);
+  });
+
+  it('throttles MQTT bad-password attempts with backoff, without locking out the other gateways behind the same address', async () => {
+    const clock = new ManualClock();
+    const base = await startBroker({ auth: { mode: 'password', users }, clock });
+    const publish = ['-t', OWN, '-m', 'x', '-q', '1'];
+    // Someone guesses gw-01's password from this address.
+    for (let i = 0; i < 5; i++) {
+      const wrong = await mosquitto('mosquitto_pub', [
+        ...base,
+        ...['-i', 'gw-01', '-u', 'gw-01', '-P', `guess-${i}`],
+        ...publish,
+      ]);
+      expect(wrong.stderr).toMatch(/bad user name or password/);
+    }
+    // Now even the right password waits: refused at once, no password check.
+    const blocked = await mosquitto('mosquitto_pub', [...base, ...as('gw-01'), ...publish]);
+    expect(blocked.stderr).toMatch(/not authori[sz]ed/i);
+    expect(events.at(-1)).toMatchObject({ kind: 'connect-throttled', clientId: 'gw-01' });
+    expect(events.at(-1)!.reason).toMatch(/\(pair\); retry in 1 s/);
+    // Another gateway behind the same address is not affected.
+    const other = await mosquitto('mosquitto_pub', [
+      ...base,
+      ...as('gw-02'),
+      ...['-t', topicFor('ent-02', 'gw-02', 'telemetry'), '-m', '{"ok":1}', '-q', '1'],
+    ]);
+    expect(other).toMatchObject({ code: 0, stderr: '' });
+    // Each further failure doubles the wait; once it has passed, the right password gets in.
+    clock.advance(1_000);
+    const sixth = await mosquitto('mosquitto_pub', [
+      ...base,
+      ...['-i', 'gw-01', '-u', 'gw-01', '-P', 'guess-5'],
+      ...publish,
+    ]);
+    expect(sixth.stderr).toMatch(/bad user name or password/);
+    clock.advance(1_000);
+    expect(
+      (await mosquitto('mosquitto_pub', [...base, ...as('gw-01'), ...publish])).stderr,
+    ).toMatch(/not authori[sz]ed/i);
+    clock.advance(1_000);
+    const allowed = await mosquitto('mosquitto_pub', [...base, ...as('gw-01'), ...publish]);
+    expect(allowed).toMatchObject({ code: 0, stderr: '' });
+    expect(broker.securityCounts()['connect-throttled']).toBe(2);
   });
 
   it("refuses a gateway that takes another gateway's client id (CONNACK 2)", async () => {
