@@ -2,10 +2,18 @@
  * The evaluation core of the alarm engine: feeds readings through the limits of
  * their sensor, runs the condition state machine (deadband, on/off-delay) and
  * opens and closes occurrences. Commands live in ./lifecycle.ts, KPIs in
- * ./kpis.ts; AlarmEngine (./engine.ts) is the public face. Internal: not
- * exported from edge/index.ts.
+ * ./kpis.ts, rule swaps in ./reload.ts; AlarmEngine (./engine.ts) is the public
+ * face. Internal: not exported from edge/index.ts.
+ *
+ * Time (issue 12): every duration (on/off-delay, stale, stuck, windows, rate,
+ * shelving, flood and chatter windows) is measured on the clock's monotonic time,
+ * called engine time `t` here. A reading's engine time is the engine time now
+ * less the reading's age by the wall clock (never later than now, never earlier
+ * than the previous reading of its sensor). Event times (`ts`) stay the readings'
+ * source times; transitions made by tick() or commands carry the wall time.
  */
-import type { Clock } from '../../common/clock.js';
+import { randomBytes } from 'node:crypto';
+import { type Clock, monotonicOf } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { AlarmTransition, Reading } from '../../protocol/index.js';
 import type { AlarmStateStore, PersistedAlarmState } from '../state-store.js';
@@ -13,21 +21,29 @@ import { KpiTracker } from './kpis.js';
 import { designSuppress, endShelve } from './lifecycle.js';
 import { clearMessage, clip, raiseMessage } from './messages.js';
 import { snapshotOf } from './persistence.js';
-import { signalBehaviour, VALUE_CODE } from './signals/index.js';
+import { VALUE_CODE } from './signals/index.js';
 import {
-  LimitState,
-  SensorState,
+  type LimitState,
+  type SensorState,
   SHELVE_ONE_SHOT,
   SHELVE_TIMED,
   setFlag,
   stateOf,
 } from './state.js';
-import { ALARM_MANAGEMENT, type CompiledRuleSet, type EdgeAlarmTransition } from './types.js';
+import {
+  ALARM_MANAGEMENT,
+  type AlarmEngineOptions,
+  CLOCK_FAULT_REASON,
+  type CompiledRuleSet,
+  type EdgeAlarmTransition,
+  ENGINE_TIME_DEFAULTS,
+  NON_FINITE_REASON,
+} from './types.js';
 
 const log = createLogger('edge.engine');
 
 /** Transitions that always belong to an occurrence (others use the point key when none is open). */
-const OCCURRENCE_EVENTS: ReadonlySet<AlarmTransition> = new Set<AlarmTransition>([
+const OCCURRENCE_EVENTS = new Set<AlarmTransition>([
   'raised',
   'cleared',
   'returned',
@@ -35,6 +51,9 @@ const OCCURRENCE_EVENTS: ReadonlySet<AlarmTransition> = new Set<AlarmTransition>
 ]);
 
 const NO_TRANSITIONS: readonly EdgeAlarmTransition[] = Object.freeze([]);
+
+/** Longest alarm id the wire allows (alarmEventSchema.alarmId: maxLength 200). */
+const MAX_ALARM_ID = 200;
 
 export class EngineCore {
   bySensor = new Map<string, SensorState>();
@@ -45,39 +64,136 @@ export class EngineCore {
   pendingCount = 0;
   timedShelves = 0;
   out: EdgeAlarmTransition[] | null = null;
-  /** clock.now() at the start of the current evaluate() call. */
-  batchNow = 0;
+  /** Wall and engine (monotonic) time at the latest look at the clock. */
+  wallNow: number;
+  monoNow: number;
   dirty = false;
   storeFailing = false;
   current: CompiledRuleSet;
   readonly kpi: KpiTracker;
+  readonly drill: boolean;
+  readonly store: AlarmStateStore | undefined;
+  readonly clock: Clock;
+  readonly monotonic: () => number;
+  // counters (EngineCounters)
+  outOfOrder = 0;
+  clockFault = 0;
+  nonFinite = 0;
+  clockSteps = 0;
+  /** Next occurrence number; persisted, so ids stay unique across restarts. */
+  nextOccurrence = 1;
+  /** `<gateway>-<random>-`: the per-boot prefix of occurrence numbers. */
+  private readonly idPrefix: string;
+  private readonly stepThreshold: number;
+  private readonly futureTolerance: number;
+  private readonly maxAge: number;
+  private readonly minTs: number;
 
   constructor(
     compiled: CompiledRuleSet,
-    readonly clock: Clock,
-    readonly drill: boolean,
-    readonly store: AlarmStateStore | undefined,
+    private readonly options: AlarmEngineOptions,
   ) {
     this.current = compiled;
-    this.kpi = new KpiTracker(clock.now());
+    this.clock = options.clock;
+    this.drill = options.drill ?? false;
+    this.store = options.store;
+    this.monotonic = monotonicOf(options.clock);
+    if (!options.clock.monotonic) {
+      log.warn('clock has no monotonic time: durations follow the wall clock and its steps');
+    }
+    this.wallNow = this.clock.now();
+    this.monoNow = this.monotonic();
+    this.kpi = new KpiTracker(this.monoNow);
+    const d = ENGINE_TIME_DEFAULTS;
+    this.stepThreshold = options.clockStepThresholdMs ?? d.clockStepThresholdMs;
+    this.futureTolerance = options.futureToleranceMs ?? d.futureToleranceMs;
+    this.maxAge = options.maxReadingAgeMs ?? d.maxReadingAgeMs;
+    this.minTs = options.minPlausibleTs ?? d.minPlausibleTs;
+    // Ids are unique by construction: gateway id + a random part drawn at start + a
+    // persisted counter. Never derived from a (sensor-supplied) time.
+    const gateway = (options.gatewayId ?? 'edge').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 32);
+    this.idPrefix = `${gateway}-${randomBytes(4).toString('hex')}-`;
+  }
+
+  /**
+   * Reads both clocks. A disagreement beyond the threshold between two looks is a
+   * wall-clock step: logged, counted, reported, and the sensors' newest source
+   * times are moved with it so readings stamped on the new time stay in order.
+   */
+  look(): void {
+    const wall = this.clock.now();
+    const mono = this.monotonic();
+    const stepMs = wall - this.wallNow - (mono - this.monoNow);
+    this.wallNow = wall;
+    this.monoNow = mono;
+    if (Math.abs(stepMs) <= this.stepThreshold) return;
+    this.clockSteps++;
+    log.warn({ stepMs, at: new Date(wall).toISOString() }, 'wall clock stepped');
+    for (const sensor of this.bySensor.values()) sensor.lastTs += stepMs;
+    try {
+      this.options.onClockStep?.({ stepMs, at: wall });
+    } catch (err) {
+      log.error({ err }, 'onClockStep handler failed');
+    }
   }
 
   /** Feeds readings in order; returns the transitions they caused, in order. */
   evaluate(readings: readonly Reading[]): readonly EdgeAlarmTransition[] {
-    this.batchNow = this.clock.now(); // stale limits: one clock read per batch
-    const now = this.batchNow;
+    this.look();
+    const wallNow = this.wallNow;
+    const monoNow = this.monoNow;
+    const latest = wallNow + this.futureTolerance;
+    const earliest = Math.max(wallNow - this.maxAge, this.minTs);
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i]!;
       const sensor = this.bySensor.get(reading.sensorId);
       if (sensor === undefined) continue;
       let value = reading.value;
       if (typeof value === 'boolean') value = value ? 1 : 0;
-      const ts = reading.ts;
+      let ts = reading.ts;
+      let quality = reading.quality;
+      let reason = reading.reason;
+      let t: number;
+      let isData = true; // counts as data for stale limits
+      if (ts <= latest && ts >= earliest) {
+        if (ts <= sensor.lastTs) {
+          this.outOfOrder++; // never changes alarm state (issue 12 property 1)
+          continue;
+        }
+        sensor.lastTs = ts;
+        const age = wallNow - ts;
+        t = age > 0 ? monoNow - age : monoNow;
+        if (t < sensor.lastEvalT) t = sensor.lastEvalT;
+      } else {
+        // Implausible time (ahead of the gateway clock, absurdly old, or not a number):
+        // a clock fault. Its time cannot order, age or stamp anything: the gateway time stands in.
+        this.clockFault++;
+        this.boundaryFault(sensor, CLOCK_FAULT_REASON, ts);
+        quality = 'bad';
+        reason = CLOCK_FAULT_REASON;
+        ts = wallNow;
+        t = Math.max(monoNow, sensor.lastEvalT);
+        isData = false;
+      }
+      sensor.lastEvalT = t;
+      const isNumber = typeof value === 'number';
       // value - value === 0 is false for NaN and ±Infinity.
-      const usable = reading.quality !== 'bad' && typeof value === 'number' && value - value === 0;
-      sensor.lastTs = ts;
-      sensor.quality = reading.quality;
-      if (reading.quality === 'bad') sensor.reason = reading.reason ?? '';
+      const finite = isNumber && (value as number) - (value as number) === 0;
+      if (isNumber && !finite) {
+        // Non-finite values are faults whatever the quality says (issue 12 property 4).
+        this.nonFinite++;
+        this.boundaryFault(sensor, NON_FINITE_REASON, value);
+        quality = 'bad';
+        reason = NON_FINITE_REASON;
+        isData = false;
+      } else if (isData && sensor.faultLogged !== '') {
+        log.info({ sensorId: sensor.sensorId }, 'readings usable again');
+        sensor.faultLogged = '';
+      }
+      if (isData) sensor.lastT = t;
+      const usable = quality !== 'bad' && finite;
+      sensor.quality = quality;
+      if (quality === 'bad') sensor.reason = reason ?? '';
       sensor.usable = usable;
       const v = usable ? (value as number) : Number.NaN;
       if (usable) sensor.lastValue = v;
@@ -87,11 +203,13 @@ export class EngineCore {
         const x =
           limit.kind === VALUE_CODE
             ? v
-            : limit.behaviour.onReading(limit, sensor, sensor.inputIndex[j]!, v, ts, now);
+            : limit.behaviour.onReading(limit, sensor, sensor.inputIndex[j]!, v, t, monoNow);
         if (Number.isNaN(x)) {
           limit.usable = false; // NaN: keep state, delays wait
+          if (!usable && limit.active) limit.unreliable = true;
           continue;
         }
+        if (limit.unreliable && usable) limit.unreliable = false;
         limit.usable = true;
         limit.x = x;
         // Fast path (most readings): the condition stays as it is and no delay runs.
@@ -100,15 +218,24 @@ export class EngineCore {
           if (limit.pending) this.stopDelay(limit);
           continue;
         }
-        this.step(limit, x, ts);
+        this.step(limit, x, t, ts);
       }
     }
     return this.flush();
   }
 
-  /** Fires on/off delays, stale and stuck limits and timed-shelve expiry at clock.now(). */
+  /** Logs a boundary fault of a sensor once, until its readings are usable again. */
+  private boundaryFault(sensor: SensorState, reason: string, got: unknown): void {
+    if (sensor.faultLogged === reason) return;
+    sensor.faultLogged = reason;
+    log.warn({ sensorId: sensor.sensorId, got: String(got) }, `reading refused: ${reason}`);
+  }
+
+  /** Fires on/off delays, stale and stuck limits and timed-shelve expiry now. */
   tick(): readonly EdgeAlarmTransition[] {
-    const now = this.clock.now();
+    this.look();
+    const now = this.monoNow;
+    const wall = this.wallNow;
     const timed = this.timedLimits;
     for (let i = 0; i < timed.length; i++) {
       const limit = timed[i]!;
@@ -116,7 +243,7 @@ export class EngineCore {
       if (Number.isNaN(x)) continue;
       limit.x = x;
       limit.usable = true;
-      this.step(limit, x, now);
+      this.step(limit, x, now, wall);
     }
     if (this.pendingCount > 0) {
       const limits = this.allLimits;
@@ -125,14 +252,16 @@ export class EngineCore {
         if (!limit.pending || !limit.usable) continue; // no delay running, or no usable value
         const delay = limit.active ? limit.spec.offDelayMs : limit.spec.onDelayMs;
         if (now - limit.pendingSince < delay) continue;
-        if (limit.active) this.clear(limit, limit.x, now);
-        else this.raise(limit, limit.x, now);
+        if (limit.active) this.clear(limit, limit.x, now, wall);
+        else this.raise(limit, limit.x, now, wall);
       }
     }
     if (this.timedShelves > 0) {
       for (const limit of this.allLimits) {
-        if (limit.shelve === SHELVE_TIMED && now >= limit.shelvedUntil) {
-          endShelve(this, limit, 'shelve time expired', now);
+        if (limit.shelve !== SHELVE_TIMED) continue;
+        // The 24 h cap (ISA-18.2 §11.5) holds at expiry too, whatever the end says.
+        if (now >= limit.shelveEndsT || now - limit.shelvedT >= ALARM_MANAGEMENT.maxShelveMs) {
+          endShelve(this, limit, 'shelve time expired', wall);
         }
       }
     }
@@ -140,61 +269,8 @@ export class EngineCore {
     return this.flush();
   }
 
-  /** Builds the evaluation state for `compiled`, carrying sensor values over from `previous`. */
-  build(compiled: CompiledRuleSet, previous: ReadonlyMap<string, SensorState>): void {
-    this.bySensor = new Map();
-    this.byKey = new Map();
-    this.allLimits = [];
-    this.timedLimits = [];
-    this.pendingCount = 0;
-    this.timedShelves = 0;
-    const now = this.clock.now();
-    const sensorOf = (id: string) => {
-      let sensor = this.bySensor.get(id);
-      if (!sensor) {
-        sensor = new SensorState(id);
-        const old = previous.get(id);
-        if (old) {
-          sensor.lastValue = old.lastValue;
-          sensor.usable = old.usable;
-          sensor.lastTs = old.lastTs;
-          sensor.quality = old.quality;
-          sensor.reason = old.reason;
-        } else sensor.lastTs = now;
-        this.bySensor.set(id, sensor);
-      }
-      return sensor;
-    };
-    for (const spec of compiled.limits) {
-      const behaviour = signalBehaviour(spec.signal.kind);
-      const limit = new LimitState(spec, sensorOf(spec.sensorId), behaviour);
-      this.allLimits.push(limit);
-      this.byKey.set(spec.key, limit);
-      if (behaviour.timed) this.timedLimits.push(limit);
-    }
-    // Per-sensor lists in the compiled order (level 1 before level 2).
-    for (const [sensorId, specs] of compiled.limitsBySensor) {
-      const sensor = sensorOf(sensorId);
-      for (const spec of specs) {
-        const limit = this.byKey.get(spec.key)!;
-        sensor.limits.push(limit);
-        sensor.inputIndex.push(spec.inputTerms[spec.inputs.indexOf(sensorId)] ?? 0);
-      }
-    }
-    for (const limit of this.allLimits) {
-      const signal = limit.spec.signal;
-      if (signal.kind !== 'all') continue;
-      signal.terms.forEach((term, i) => {
-        if (!('alarm' in term)) return;
-        const target = this.byKey.get(term.alarm);
-        if (!target) return;
-        target.dependents.push(limit);
-        target.dependentTerms.push(i);
-      });
-    }
-  }
-
-  step(limit: LimitState, x: number, ts: number): void {
+  /** Condition state machine of one limit at engine time `t`, event time `ts`. */
+  step(limit: LimitState, x: number, t: number, ts: number): void {
     const spec = limit.spec;
     const sx = spec.sign * x;
     const returning = limit.active ? sx < spec.clearBelow : sx >= spec.raiseAt;
@@ -206,19 +282,19 @@ export class EngineCore {
     if (delay > 0) {
       if (!limit.pending) {
         limit.pending = true;
-        limit.pendingSince = ts;
+        limit.pendingSince = t;
         this.pendingCount++;
         return;
       }
       const since = limit.pendingSince;
-      if (ts < since) {
-        limit.pendingSince = ts; // clock stepped back: restart rather than shorten
+      if (t < since) {
+        limit.pendingSince = t; // an input of another sensor lagged: restart rather than shorten
         return;
       }
-      if (ts - since < delay) return;
+      if (t - since < delay) return;
     }
-    if (limit.active) this.clear(limit, x, ts);
-    else this.raise(limit, x, ts);
+    if (limit.active) this.clear(limit, x, t, ts);
+    else this.raise(limit, x, t, ts);
   }
 
   stopDelay(limit: LimitState): void {
@@ -228,7 +304,14 @@ export class EngineCore {
     }
   }
 
-  raise(limit: LimitState, x: number, ts: number): void {
+  /** A fresh occurrence id: `<ruleId>.<limit>.<gateway>-<random>-<counter>`. */
+  newAlarmId(key: string): string {
+    const id = `${key}.${this.idPrefix}${(this.nextOccurrence++).toString(36)}`;
+    // Rule ids (64) and limit names (32) are bounded, the gateway part is cut to 32.
+    return id.length <= MAX_ALARM_ID ? id : id.slice(0, MAX_ALARM_ID);
+  }
+
+  raise(limit: LimitState, x: number, t: number, ts: number): void {
     this.stopDelay(limit);
     const spec = limit.spec;
     if (spec.hidden) {
@@ -240,35 +323,47 @@ export class EngineCore {
     if (limit.latchedWaiting) {
       limit.latchedWaiting = false;
       limit.open = false;
+      this.closeSuperseded(limit, x, ts);
       this.emit(limit, 'cleared', x, ts, `${spec.key}: latched occurrence superseded by a new one`);
     }
-    limit.open = false;
-    const idTs = ts > limit.lastIdTs ? ts : limit.lastIdTs + 1;
-    limit.lastIdTs = idTs;
-    limit.alarmId = `${spec.key}.${idTs}`;
     limit.active = true;
+    limit.unreliable = false;
+    // chattering bookkeeping
+    limit.r1 = limit.r2;
+    limit.r2 = limit.r3;
+    limit.r3 = t;
+    const chattering = limit.r3 - limit.r1 <= ALARM_MANAGEMENT.chatterWindowMs;
+    this.openOccurrence(limit, x, t, ts, raiseMessage(limit, x), chattering);
+    this.notifyDependents(limit, 1, t, ts);
+  }
+
+  /** Opens a new occurrence of an active limit and announces it ('raised'). */
+  openOccurrence(
+    limit: LimitState,
+    x: number,
+    t: number,
+    ts: number,
+    message: string,
+    chattering: boolean,
+  ): void {
+    limit.alarmId = this.newAlarmId(limit.spec.key);
     limit.open = true;
     limit.acked = false;
     limit.ackedBy = '';
     limit.raisedAt = ts;
+    limit.raisedT = t;
     limit.raisedValue = x;
-    // chattering and flood bookkeeping
-    limit.r1 = limit.r2;
-    limit.r2 = limit.r3;
-    limit.r3 = ts;
-    const chattering = limit.r3 - limit.r1 <= ALARM_MANAGEMENT.chatterWindowMs;
-    this.kpi.noteRaise(limit.alarmId, ts);
+    this.kpi.noteRaise(limit.alarmId, t);
     const extra: Partial<EdgeAlarmTransition> = {};
     if (this.kpi.flood) {
       extra.flood = true;
       extra.firstOut = this.kpi.firstOut;
     }
     if (chattering) extra.chattering = true;
-    this.emit(limit, 'raised', x, ts, raiseMessage(limit, x), extra);
-    this.notifyDependents(limit, 1, ts);
+    this.emit(limit, 'raised', x, ts, message, extra);
   }
 
-  clear(limit: LimitState, x: number, ts: number): void {
+  clear(limit: LimitState, x: number, t: number, ts: number): void {
     this.stopDelay(limit);
     const spec = limit.spec;
     if (spec.hidden) {
@@ -277,6 +372,7 @@ export class EngineCore {
       return;
     }
     limit.active = false;
+    limit.unreliable = false;
     // Never clear before the raise, even if a device timestamp lags the clock used by tick().
     const at = Math.max(ts, limit.raisedAt);
     if (spec.latch) {
@@ -284,14 +380,26 @@ export class EngineCore {
       this.emit(limit, 'returned', x, at, `${clearMessage(limit, x)}; latched until acknowledged`);
     } else {
       if (limit.acked) limit.open = false;
+      this.closeSuperseded(limit, x, at);
       this.emit(limit, 'cleared', x, at, clearMessage(limit, x));
     }
     if (limit.shelve === SHELVE_ONE_SHOT) endShelve(this, limit, 'one-shot shelve ended', at);
-    this.notifyDependents(limit, 0, ts);
+    this.notifyDependents(limit, 0, t, ts);
+  }
+
+  /** Closes the occurrences a re-announcement superseded, as their successor closes. */
+  closeSuperseded(limit: LimitState, x: number, ts: number): void {
+    const superseded = limit.superseded;
+    if (superseded === null) return;
+    limit.superseded = null;
+    for (const alarmId of superseded) {
+      const message = `${limit.spec.key}: closed with ${limit.alarmId}, its re-announcement`;
+      this.emit(limit, 'cleared', x, ts, message, { alarmId });
+    }
   }
 
   /** Re-evaluates combinations with an `alarm` term on `limit`. */
-  notifyDependents(limit: LimitState, holds: number, ts: number): void {
+  notifyDependents(limit: LimitState, holds: number, t: number, ts: number): void {
     const deps = limit.dependents;
     for (let i = 0; i < deps.length; i++) {
       const dep = deps[i]!;
@@ -299,22 +407,8 @@ export class EngineCore {
       const x = dep.flagCount === dep.flags!.length ? 1 : 0;
       dep.x = x;
       dep.usable = true;
-      this.step(dep, x, ts);
+      this.step(dep, x, t, ts);
     }
-  }
-
-  /** The limit of an alarm point key or occurrence id (`occurrenceOnly`: the current one only). */
-  find(alarm: string, occurrenceOnly = false): LimitState | undefined {
-    const byKey = this.byKey.get(alarm);
-    if (byKey) return byKey;
-    const cut = alarm.lastIndexOf('.');
-    const limit = cut > 0 ? this.byKey.get(alarm.slice(0, cut)) : undefined;
-    if (!limit) {
-      log.warn({ alarm }, 'command for an unknown alarm ignored');
-      return undefined;
-    }
-    if (occurrenceOnly && limit.alarmId !== alarm) return undefined; // an older occurrence
-    return limit;
   }
 
   emit(
@@ -326,7 +420,7 @@ export class EngineCore {
     extra: Partial<EdgeAlarmTransition> = {},
   ): void {
     const spec = limit.spec;
-    const value = limit.spec.signal.kind === 'fault' || Number.isNaN(x) ? null : x;
+    const value = spec.signal.kind === 'fault' || Number.isNaN(x) ? null : x;
     const event: EdgeAlarmTransition = {
       alarmId:
         limit.alarmId !== '' && (limit.open || OCCURRENCE_EVENTS.has(transition))
@@ -355,8 +449,8 @@ export class EngineCore {
   }
 
   /** The persisted form of the alarm state (what the store saves). */
-  snapshot(includeSignals = false): PersistedAlarmState {
-    return snapshotOf(this.allLimits, this.clock.now(), includeSignals);
+  snapshot(): PersistedAlarmState {
+    return snapshotOf(this, this.clock.now());
   }
 
   /**

@@ -29,11 +29,14 @@
  * sensor; nothing is allocated unless a transition occurs. When nothing
  * transitions, evaluate() and tick() return one shared, frozen empty array.
  */
+
+import { createLogger } from '../../common/logger.js';
 import type { AlarmLifecycleState, Reading } from '../../protocol/index.js';
 import type { PersistedAlarmState } from '../state-store.js';
 import { EngineCore } from './core.js';
-import { acknowledge, override, shelve, unshelve } from './lifecycle.js';
+import { acknowledge, findLimit, override, shelve, unshelve } from './lifecycle.js';
 import { restoreInto } from './persistence.js';
+import { prepareInTurns, prepareNow, swapIn } from './reload.js';
 import { SHELVE_TIMED, stateOf } from './state.js';
 import type {
   ActiveAlarm,
@@ -42,17 +45,31 @@ import type {
   AlarmPointStatus,
   CompiledRuleSet,
   EdgeAlarmTransition,
+  EngineCounters,
   ShelveOptions,
 } from './types.js';
 
+const log = createLogger('edge.engine');
+
 export class AlarmEngine {
   private readonly core: EngineCore;
+  /** The reload in progress: reloads run one at a time. */
+  private reloading: Promise<unknown> = Promise.resolve();
 
   constructor(compiled: CompiledRuleSet, options: AlarmEngineOptions) {
-    this.core = new EngineCore(compiled, options.clock, options.drill ?? false, options.store);
-    this.core.build(compiled, new Map());
-    const saved = options.store?.load();
-    if (saved) this.restore(saved);
+    const core = new EngineCore(compiled, options);
+    this.core = core;
+    swapIn(core, prepareNow(core, compiled));
+    core.out = null;
+    core.dirty = false;
+    let saved: PersistedAlarmState | undefined;
+    try {
+      saved = options.store?.load();
+    } catch (err) {
+      // An unreadable state must not keep alarms from running: start fresh, say so loudly.
+      log.error({ err }, 'alarm state could not be loaded; starting with no saved alarm state');
+    }
+    if (saved) restoreInto(core, saved);
   }
 
   /** The rule set in force. */
@@ -94,6 +111,7 @@ export class AlarmEngine {
         lastValue: limit.x,
         drill: this.core.drill || spec.drill,
         state: stateOf(limit),
+        valueUnreliable: limit.unreliable,
       });
     }
     return out;
@@ -113,6 +131,7 @@ export class AlarmEngine {
         level: limit.spec.level,
         ...(limit.acked && limit.ackedBy !== '' ? { acknowledgedBy: limit.ackedBy } : {}),
         ...(limit.shelve === SHELVE_TIMED ? { shelvedUntil: limit.shelvedUntil } : {}),
+        ...(limit.unreliable && limit.active ? { valueUnreliable: true as const } : {}),
       });
     }
     return out;
@@ -120,7 +139,8 @@ export class AlarmEngine {
 
   /** The ISA-18.2 state of an alarm point (key) or occurrence (alarmId); undefined if unknown. */
   stateOf(alarm: string): AlarmLifecycleState | undefined {
-    const limit = this.core.find(alarm);
+    this.core.look();
+    const limit = findLimit(this.core, alarm);
     return limit ? stateOf(limit) : undefined;
   }
 
@@ -132,6 +152,7 @@ export class AlarmEngine {
    * acknowledged, changes nothing (idempotent: an ack may arrive twice).
    */
   acknowledge(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    this.core.look();
     acknowledge(this.core, alarm, by);
     return this.core.flush();
   }
@@ -142,82 +163,99 @@ export class AlarmEngine {
    * still evaluated and its transitions still emitted with state 'shelved'.
    */
   shelve(alarm: string, by: string, options: ShelveOptions): readonly EdgeAlarmTransition[] {
+    this.core.look();
     shelve(this.core, alarm, by, options);
     return this.core.flush();
   }
 
   unshelve(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    this.core.look();
     unshelve(this.core, alarm, by);
     return this.core.flush();
   }
 
   /** Suppressed by design (say, the unit is shut down): evaluated and recorded, not annunciated. */
   suppress(alarm: string, by: string, reason = ''): readonly EdgeAlarmTransition[] {
+    this.core.look();
     override(this.core, alarm, by, 'suppressed', true, reason);
     return this.core.flush();
   }
 
   unsuppress(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    this.core.look();
     override(this.core, alarm, by, 'suppressed', false, '');
     return this.core.flush();
   }
 
   /** Out of service (say, a detector under maintenance): evaluated and recorded, not annunciated. */
   removeFromService(alarm: string, by: string, reason = ''): readonly EdgeAlarmTransition[] {
+    this.core.look();
     override(this.core, alarm, by, 'out-of-service', true, reason);
     return this.core.flush();
   }
 
   returnToService(alarm: string, by: string): readonly EdgeAlarmTransition[] {
+    this.core.look();
     override(this.core, alarm, by, 'out-of-service', false, '');
     return this.core.flush();
   }
 
-  /** Alarm-system KPIs at clock.now(). */
+  /** Alarm-system KPIs now, with the reading counters. */
   kpis(): AlarmKpis {
-    return this.core.kpi.kpis(this.core.allLimits, this.core.clock.now());
+    const core = this.core;
+    core.look();
+    const c = this.counters();
+    return {
+      ...core.kpi.kpis(core.allLimits, core.monoNow),
+      outOfOrderReadings: c.outOfOrder,
+      clockFaultReadings: c.clockFault,
+      nonFiniteReadings: c.nonFinite,
+      clockSteps: c.clockSteps,
+    };
+  }
+
+  /** Readings refused at the boundary, and clock steps, since the engine started. */
+  counters(): EngineCounters {
+    const core = this.core;
+    return {
+      outOfOrder: core.outOfOrder,
+      clockFault: core.clockFault,
+      nonFinite: core.nonFinite,
+      clockSteps: core.clockSteps,
+    };
   }
 
   /**
    * Replaces the rules (hot reload) without losing alarm state: every alarm point
-   * whose key (`ruleId.limitName`) survives keeps its condition, occurrence,
-   * acknowledgement and overrides; sensor values carry over. A point that no
-   * longer exists and still has an open occurrence is closed with 'cleared'.
+   * whose key (`ruleId.limitName`) survives keeps its condition, running delay,
+   * occurrence, acknowledgement and overrides; sensor values carry over. A point
+   * that no longer exists and still has an open occurrence is closed with
+   * 'cleared'. Builds in one go: reloadInTurns() keeps evaluation going meanwhile.
    */
   reload(compiled: CompiledRuleSet): readonly EdgeAlarmTransition[] {
-    const core = this.core;
-    const snapshot = core.snapshot(true);
-    const oldLimits = core.allLimits;
-    const sensors = core.bySensor;
-    core.current = compiled;
-    core.build(compiled, sensors);
-    this.restore(snapshot);
-    // Signal history carries over where the signal is unchanged (same kind and parameters).
-    const old = new Map(oldLimits.map((limit) => [limit.spec.key, limit]));
-    for (const limit of core.allLimits) {
-      const before = old.get(limit.spec.key);
-      if (!before || JSON.stringify(before.spec.signal) !== JSON.stringify(limit.spec.signal))
-        continue;
-      if (before.ring) limit.ring = before.ring;
-      limit.ref = before.ref;
-      limit.changedAt = before.changedAt;
-    }
-    const now = core.clock.now();
-    for (const limit of oldLimits) {
-      if (core.byKey.has(limit.spec.key) || limit.spec.hidden) continue;
-      if (!(limit.active || limit.latchedWaiting)) continue; // an unacked return was already cleared
-      core.emit(limit, 'cleared', limit.x, now, `${limit.spec.key}: rule removed by a reload`);
-    }
-    core.dirty = true;
-    return core.flush();
+    this.core.look();
+    swapIn(this.core, prepareNow(this.core, compiled));
+    return this.core.flush();
+  }
+
+  /**
+   * reload(), with the build spread over event-loop turns (about 1 ms of work
+   * each) so evaluate() and tick() keep running while a large rule set is built;
+   * the swap itself is one synchronous step. Reloads run one at a time.
+   */
+  async reloadInTurns(compiled: CompiledRuleSet): Promise<readonly EdgeAlarmTransition[]> {
+    const run = this.reloading.then(async () => {
+      const prepared = await prepareInTurns(this.core, compiled);
+      this.core.look();
+      swapIn(this.core, prepared);
+      return this.core.flush();
+    });
+    this.reloading = run.catch(() => undefined);
+    return run;
   }
 
   /** The persisted form of the alarm state (what the store saves). */
-  snapshot(includeSignals = false): PersistedAlarmState {
-    return this.core.snapshot(includeSignals);
-  }
-
-  private restore(saved: PersistedAlarmState): void {
-    this.core.timedShelves += restoreInto(this.core.byKey, this.core.allLimits, saved);
+  snapshot(): PersistedAlarmState {
+    return this.core.snapshot();
   }
 }

@@ -6,6 +6,15 @@ import { createLogger } from '../../common/logger.js';
 import { type LimitState, SHELVE_NONE } from './state.js';
 import { ALARM_MANAGEMENT, type AlarmKpis } from './types.js';
 
+/** The KPIs this tracker computes (the engine adds its reading counters). */
+export type AlarmSystemKpis = Omit<
+  AlarmKpis,
+  'outOfOrderReadings' | 'clockFaultReadings' | 'nonFiniteReadings' | 'clockSteps'
+>;
+
+/** Index into a ring of `n` for any integer, negative ones included (engine times can be). */
+const ringIndex = (i: number, n: number) => ((i % n) + n) % n;
+
 const log = createLogger('edge.engine');
 
 /** Flood and rate bookkeeping of one engine; fed one call per raise. */
@@ -23,16 +32,19 @@ export class KpiTracker {
   private readonly buckets = new Int32Array(
     ALARM_MANAGEMENT.floodWindowMs / ALARM_MANAGEMENT.kpiBucketMs,
   );
-  private bucketEpoch = 0;
+  private bucketEpoch: number;
 
-  constructor(private readonly startedAt: number) {}
+  /** `startedAt`: engine (monotonic) time the engine started; every time here is engine time. */
+  constructor(private readonly startedAt: number) {
+    this.bucketEpoch = Math.floor(startedAt / ALARM_MANAGEMENT.kpiBucketMs);
+  }
 
   /** Counts a raise at `t`; starts a flood when more than 10 fall within 10 min. */
   noteRaise(alarmId: string, t: number): void {
     const m = ALARM_MANAGEMENT;
     this.totalRaised++;
     this.rollBuckets(t);
-    const bucket = Math.floor(t / m.kpiBucketMs) % this.buckets.length;
+    const bucket = ringIndex(Math.floor(t / m.kpiBucketMs), this.buckets.length);
     this.buckets[bucket]!++;
     const n = m.floodOnsetCount;
     const at = (this.recentHead + this.recentSize) % n;
@@ -73,12 +85,12 @@ export class KpiTracker {
     if (epoch <= this.bucketEpoch) return;
     const n = this.buckets.length;
     const steps = Math.min(n, epoch - this.bucketEpoch);
-    for (let i = 1; i <= steps; i++) this.buckets[(this.bucketEpoch + i) % n] = 0;
+    for (let i = 1; i <= steps; i++) this.buckets[ringIndex(this.bucketEpoch + i, n)] = 0;
     this.bucketEpoch = epoch;
   }
 
   /** KPIs at `now` over `limits`. */
-  kpis(limits: readonly LimitState[], now: number): AlarmKpis {
+  kpis(limits: readonly LimitState[], now: number): AlarmSystemKpis {
     this.checkFloodEnd(now);
     this.rollBuckets(now);
     let last10 = 0;
@@ -100,7 +112,7 @@ export class KpiTracker {
       }
       if (limit.active) {
         active++;
-        if (now - limit.raisedAt > ALARM_MANAGEMENT.staleAlarmMs) stale++;
+        if (now - limit.raisedT > ALARM_MANAGEMENT.staleAlarmMs) stale++;
       }
       if (limit.open && !limit.acked) unack++;
       if (limit.shelve !== SHELVE_NONE) shelved++;

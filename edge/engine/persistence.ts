@@ -1,24 +1,27 @@
 /**
- * Alarm state in and out of the engine: the persisted form the state store
- * saves (snapshot) and its way back in (restore), used at start-up and by reload.
+ * Alarm state in and out of the engine: the persisted form the state store saves
+ * (snapshot), its way back in after a restart (restore), and the carry-over of
+ * state from old to new limits when rules are reloaded (carry).
+ *
+ * Engine (monotonic) times do not survive a restart, so the saved form holds wall
+ * times; a restore turns them into engine times against the wall clock once.
  */
 import { createLogger } from '../../common/logger.js';
 import type { PersistedAlarmState, PersistedPoint } from '../state-store.js';
+import type { EngineCore } from './core.js';
 import { DESIGN, type LimitState, SHELVE_NONE, SHELVE_ONE_SHOT, SHELVE_TIMED } from './state.js';
+import { ALARM_MANAGEMENT } from './types.js';
 
 const log = createLogger('edge.engine');
 
-/** The persisted form of the alarm state; with `includeSignals`, every point and its signal. */
-export function snapshotOf(
-  limits: readonly LimitState[],
-  savedAt: number,
-  includeSignals: boolean,
-): PersistedAlarmState {
+const clamp = (ms: number, max: number) => Math.min(Math.max(ms, 0), max);
+
+/** The persisted form of the alarm state: points not in state normal, by key. */
+export function snapshotOf(core: EngineCore, savedAt: number): PersistedAlarmState {
   const points: Record<string, PersistedPoint> = {};
-  for (const limit of limits) {
+  for (const limit of core.allLimits) {
     if (limit.spec.hidden) continue;
     if (
-      !includeSignals &&
       !limit.active &&
       !limit.open &&
       !limit.latchedWaiting &&
@@ -33,7 +36,6 @@ export function snapshotOf(
       alarmId: limit.alarmId,
       raisedAt: limit.raisedAt,
       raisedValue: limit.raisedValue,
-      lastIdTs: Number.isFinite(limit.lastIdTs) ? limit.lastIdTs : 0,
       open: limit.open,
       acked: limit.acked,
       ackedBy: limit.ackedBy,
@@ -45,36 +47,35 @@ export function snapshotOf(
             ? 'one-shot'
             : 'none',
       shelvedUntil: limit.shelvedUntil,
+      shelvedAt: limit.shelvedAt,
       shelvedBy: limit.shelvedBy,
       suppressed: limit.suppressed,
       outOfService: limit.outOfService,
       overrideBy: limit.overrideBy,
-      ...(includeSignals ? { x: limit.x, usable: limit.usable } : {}),
-      ...(limit.flags && (includeSignals || limit.active) ? { flags: [...limit.flags] } : {}),
+      ...(limit.superseded ? { superseded: [...limit.superseded] } : {}),
+      ...(limit.flags && limit.active ? { flags: [...limit.flags] } : {}),
     };
   }
-  return { version: 1, savedAt, points };
+  return { version: 1, savedAt, nextOccurrence: core.nextOccurrence, points };
 }
 
-/**
- * Puts saved state back on the limits with the same keys; returns how many timed
- * shelves were restored (the engine counts them for tick()).
- */
-export function restoreInto(
-  byKey: ReadonlyMap<string, LimitState>,
-  limits: readonly LimitState[],
-  saved: PersistedAlarmState,
-): number {
+/** Puts state saved before a restart back on the limits with the same keys. */
+export function restoreInto(core: EngineCore, saved: PersistedAlarmState): void {
+  const wall = core.wallNow;
+  const mono = core.monoNow;
+  const maxShelve = ALARM_MANAGEMENT.maxShelveMs;
+  if (saved.nextOccurrence !== undefined && saved.nextOccurrence > core.nextOccurrence) {
+    core.nextOccurrence = saved.nextOccurrence;
+  }
   let restored = 0;
-  let timedShelves = 0;
   for (const [key, point] of Object.entries(saved.points)) {
-    const limit = byKey.get(key);
+    const limit = core.byKey.get(key);
     if (!limit) continue;
     limit.active = point.active;
     limit.alarmId = point.alarmId;
     limit.raisedAt = point.raisedAt;
+    limit.raisedT = mono - Math.max(0, wall - point.raisedAt);
     limit.raisedValue = point.raisedValue;
-    limit.lastIdTs = point.lastIdTs;
     limit.open = point.open;
     limit.acked = point.acked;
     limit.ackedBy = point.ackedBy;
@@ -85,17 +86,22 @@ export function restoreInto(
         : point.shelve === 'one-shot'
           ? SHELVE_ONE_SHOT
           : SHELVE_NONE;
-    if (limit.shelve === SHELVE_TIMED) timedShelves++;
     limit.shelvedUntil = point.shelvedUntil;
+    limit.shelvedAt = point.shelvedAt ?? wall;
+    // Whatever the file says, a shelve never outlasts the 24 h cap (ISA-18.2 §11.5).
+    limit.shelvedT = mono - clamp(wall - limit.shelvedAt, maxShelve);
+    if (limit.shelve === SHELVE_TIMED) {
+      core.timedShelves++;
+      limit.shelveEndsT = mono + clamp(point.shelvedUntil - wall, maxShelve);
+    }
     limit.shelvedBy = point.shelvedBy;
     limit.suppressed = point.suppressed;
     limit.outOfService = point.outOfService;
     limit.overrideBy = point.overrideBy;
-    if (point.x !== undefined) limit.x = point.x;
-    else if (point.active) limit.x = point.raisedValue;
-    if (point.usable !== undefined) limit.usable = point.usable;
+    limit.superseded = point.superseded ? [...point.superseded] : null;
+    if (point.active) limit.x = point.raisedValue;
     // Votes and combination terms: restore which inputs held, so the first reading after a
-    // restart or reload does not clear a vote the other detectors still hold.
+    // restart does not clear a vote the other detectors still hold.
     if (limit.flags && point.flags && point.flags.length === limit.flags.length) {
       limit.flagCount = 0;
       point.flags.forEach((flag, i) => {
@@ -103,26 +109,87 @@ export function restoreInto(
         limit.flagCount += flag === 1 ? 1 : 0;
       });
     }
-    if (limit.active) {
-      restored++;
-      for (let i = 0; i < limit.dependents.length; i++) {
-        const dep = limit.dependents[i]!;
-        const term = limit.dependentTerms[i]!;
-        if (dep.flags![term] === 0) {
-          dep.flags![term] = 1;
-          dep.flagCount++;
-        }
+    if (limit.active) restored++;
+  }
+  linkActive(core);
+  if (restored > 0) log.info({ active: restored }, 'alarm state restored');
+}
+
+/**
+ * Carries the state of one alarm point from its old limit to the new one (hot
+ * reload): condition, running delay, occurrence, overrides, chattering; signal
+ * history (rings, stuck reference) where the signal is unchanged.
+ */
+export function carry(
+  core: EngineCore,
+  from: LimitState,
+  to: LimitState,
+  sameSignal: boolean,
+): void {
+  to.active = from.active;
+  if (from.pending) {
+    to.pending = true;
+    to.pendingSince = from.pendingSince;
+    core.pendingCount++;
+  }
+  to.usable = from.usable;
+  to.x = from.x;
+  to.alarmId = from.alarmId;
+  to.raisedAt = from.raisedAt;
+  to.raisedT = from.raisedT;
+  to.raisedValue = from.raisedValue;
+  to.unreliable = from.unreliable;
+  to.superseded = from.superseded;
+  to.open = from.open;
+  to.acked = from.acked;
+  to.ackedBy = from.ackedBy;
+  to.latchedWaiting = from.latchedWaiting;
+  to.shelve = from.shelve;
+  if (to.shelve === SHELVE_TIMED) core.timedShelves++;
+  to.shelvedUntil = from.shelvedUntil;
+  to.shelvedT = from.shelvedT;
+  to.shelveEndsT = from.shelveEndsT;
+  to.shelvedAt = from.shelvedAt;
+  to.shelvedBy = from.shelvedBy;
+  to.suppressed = from.suppressed;
+  to.outOfService = from.outOfService;
+  to.overrideBy = from.overrideBy;
+  to.r1 = from.r1;
+  to.r2 = from.r2;
+  to.r3 = from.r3;
+  if (to.flags && from.flags && to.flags.length === from.flags.length) {
+    to.flags.set(from.flags);
+    to.flagCount = from.flagCount;
+  }
+  if (sameSignal) {
+    if (from.ring) to.ring = from.ring;
+    to.ref = from.ref;
+    to.changedAt = from.changedAt;
+  }
+}
+
+/**
+ * After a restore or carry: combinations see the alarms that are active, and a
+ * design suppression in force keeps its suppressWhen limit active (so it lifts when
+ * the terms stop holding).
+ */
+export function linkActive(core: EngineCore): void {
+  for (const limit of core.allLimits) {
+    if (limit.spec.hidden) {
+      limit.active = limit.spec.suppresses.some((key) => {
+        const target = core.byKey.get(key);
+        return target?.suppressed === true && target.overrideBy === DESIGN;
+      });
+      continue;
+    }
+    if (!limit.active) continue;
+    for (let i = 0; i < limit.dependents.length; i++) {
+      const dep = limit.dependents[i]!;
+      const term = limit.dependentTerms[i]!;
+      if (dep.flags![term] === 0) {
+        dep.flags![term] = 1;
+        dep.flagCount++;
       }
     }
   }
-  // A design suppression in force: its suppressWhen limit is active, so it lifts when the terms stop holding.
-  for (const limit of limits) {
-    if (!limit.spec.hidden) continue;
-    limit.active = limit.spec.suppresses.some((key) => {
-      const target = byKey.get(key);
-      return target?.suppressed === true && target.overrideBy === DESIGN;
-    });
-  }
-  if (restored > 0) log.info({ active: restored }, 'alarm state restored');
-  return timedShelves;
 }

@@ -20,10 +20,16 @@ export class SensorState {
   lastValue = Number.NaN;
   /** False while the latest reading is unusable (bad quality, null). */
   usable = false;
-  /** Timestamp of the latest reading of any quality (engine start before the first). */
-  lastTs = 0;
+  /** Source time of the newest evaluated reading (step-corrected): older ones are out of order. */
+  lastTs = Number.NEGATIVE_INFINITY;
+  /** Engine (monotonic) time of the latest reading that counts as data (stale limits). */
+  lastT = 0;
+  /** Engine time given to the newest evaluated reading: later ones never get an earlier one. */
+  lastEvalT = Number.NEGATIVE_INFINITY;
   quality: Reading['quality'] = 'good';
   reason = '';
+  /** Reason of the boundary fault (clock, non-finite) logged last; '' when none (log once). */
+  faultLogged = '';
   readonly limits: LimitState[] = [];
   /** Position of this sensor among each limit's inputs, parallel to `limits`. */
   readonly inputIndex: number[] = [];
@@ -96,6 +102,7 @@ export class LimitState {
   active = false;
   /** True while an on-delay (inactive) or off-delay (active) runs. */
   pending = false;
+  /** Engine (monotonic) time the running delay started. */
   pendingSince = 0;
   /** False while the signal is unusable (delays wait). */
   usable = false;
@@ -103,9 +110,17 @@ export class LimitState {
   x = Number.NaN;
   // occurrence
   alarmId = '';
+  /** Event time of the raise (epoch ms) and its engine time (standing-alarm KPI). */
   raisedAt = 0;
+  raisedT = 0;
   raisedValue = 0;
-  lastIdTs = Number.NEGATIVE_INFINITY;
+  /** Active, and the latest reading could not be used: the value is unreliable. */
+  unreliable = false;
+  /**
+   * Occurrences superseded by a re-announcement (ISA-18.2: back in service while
+   * active), closed with 'cleared' when the current one closes; null when none.
+   */
+  superseded: string[] | null = null;
   /** An occurrence is open: raised and not yet closed (acknowledged after return, or reset). */
   open = false;
   acked = false;
@@ -114,7 +129,13 @@ export class LimitState {
   latchedWaiting = false;
   // overrides
   shelve = SHELVE_NONE;
+  /** Wall time the timed shelve ends (displays, wire); expiry runs on shelveEndsT. */
   shelvedUntil = 0;
+  /** Engine times the shelve started and ends (timed shelving, 24 h cap). */
+  shelvedT = 0;
+  shelveEndsT = 0;
+  /** Wall time the shelve started (persisted: the cap survives a restart). */
+  shelvedAt = 0;
   shelvedBy = '';
   suppressed = false;
   outOfService = false;

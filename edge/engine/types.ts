@@ -19,6 +19,46 @@ export const ALARM_MANAGEMENT = {
   kpiBucketMs: 10_000, // 10 s buckets for the alarms-per-10-min count
 } as const;
 
+/**
+ * Defaults of the engine's time handling (AlarmEngineOptions). Not safety numbers
+ * from a standard: engineering choices, each overridable.
+ */
+export const ENGINE_TIME_DEFAULTS = {
+  /** Wall and monotonic clocks disagreeing by more than this between two looks is a step. */
+  clockStepThresholdMs: 2_000, // 2 s: above NTP slewing and event-loop jitter
+  /** A reading stamped further ahead of the gateway clock is a clock fault (issue 12). */
+  futureToleranceMs: 300_000, // 5 min
+  /** A reading older than this on arrival is a clock fault. */
+  maxReadingAgeMs: 86_400_000, // 24 h
+  /** A reading stamped before this is a clock fault (a device clock never set). */
+  minPlausibleTs: Date.UTC(2000, 0, 1),
+} as const;
+
+/** Reason given to readings whose timestamp cannot be believed. */
+export const CLOCK_FAULT_REASON = 'clock fault';
+/** Reason given to readings whose value is NaN or ±Infinity. */
+export const NON_FINITE_REASON = 'non-finite value';
+
+/** A wall-clock step the engine saw (the gateway publishes it as a clock event). */
+export interface ClockStep {
+  /** Size of the step, ms: positive when the wall clock jumped ahead, negative when back. */
+  readonly stepMs: number;
+  /** Wall time after the step, epoch ms. */
+  readonly at: number;
+}
+
+/** Readings the engine refused to let decide anything, and clock steps, since it started. */
+export interface EngineCounters {
+  /** Readings older than or equal to the newest evaluated one of their sensor (ignored). */
+  readonly outOfOrder: number;
+  /** Readings stamped too far ahead of the gateway clock or absurdly old (clock fault). */
+  readonly clockFault: number;
+  /** Readings with NaN or ±Infinity (a sensor fault, whatever their quality said). */
+  readonly nonFinite: number;
+  /** Wall-clock steps seen. */
+  readonly clockSteps: number;
+}
+
 /** An alarm transition as the edge produces it: an AlarmEvent without the uplink envelope. */
 export type EdgeAlarmTransition = Omit<
   AlarmEvent,
@@ -98,6 +138,8 @@ export interface ActiveAlarm {
   readonly lastValue: number;
   readonly drill: boolean;
   readonly state: AlarmLifecycleState;
+  /** The latest reading could not be used (non-finite, bad quality, clock fault): value unreliable. */
+  readonly valueUnreliable: boolean;
 }
 
 /** One alarm point that is not in state normal (for operator displays and acks). */
@@ -110,6 +152,8 @@ export interface AlarmPointStatus {
   readonly level: 1 | 2;
   readonly acknowledgedBy?: string;
   readonly shelvedUntil?: number;
+  /** Active, and the latest reading could not be used: the value is unreliable. */
+  readonly valueUnreliable?: true;
 }
 
 /** Alarm-system KPIs of this gateway (ISA-18.2 §16 / EEMUA 191). */
@@ -136,6 +180,11 @@ export interface AlarmKpis {
   readonly shelved: number;
   readonly suppressed: number;
   readonly outOfService: number;
+  /** Readings ignored because they were not newer than their sensor's newest. */
+  readonly outOfOrderReadings: number;
+  readonly clockFaultReadings: number;
+  readonly nonFiniteReadings: number;
+  readonly clockSteps: number;
 }
 
 export interface AlarmEngineOptions {
@@ -148,6 +197,17 @@ export interface AlarmEngineOptions {
    * saved (synchronously, atomically) after every call that changed state.
    */
   readonly store?: AlarmStateStore;
+  /**
+   * Part of every alarm id, so ids of two gateways never collide (dots become '_';
+   * at most 32 characters kept). Default 'edge'.
+   */
+  readonly gatewayId?: string;
+  /** Called (synchronously) when the wall clock stepped; the gateway publishes it. */
+  readonly onClockStep?: (step: ClockStep) => void;
+  readonly clockStepThresholdMs?: number;
+  readonly futureToleranceMs?: number;
+  readonly maxReadingAgeMs?: number;
+  readonly minPlausibleTs?: number;
 }
 
 export type ShelveOptions = { readonly durationMs: number } | { readonly oneShot: true };

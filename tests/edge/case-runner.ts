@@ -83,30 +83,40 @@ export function sensorsFor(caseDir: string, casesRoot: string): Map<string, Sens
   return new Map(list.map((sensor) => [sensor.sensorId, sensor]));
 }
 
-/** `GT-101-gas.level1.1767254401000` → `GT-101-gas.level1@1000` (raise time relative to the start). */
-function compactAlarmId(alarmId: string): string {
-  const cut = alarmId.lastIndexOf('.');
-  if (!/^\d+$/.test(alarmId.slice(cut + 1))) return alarmId; // a point key, no occurrence
-  return `${alarmId.slice(0, cut)}@${Number(alarmId.slice(cut + 1)) - CASE_START}`;
+/**
+ * Occurrence ids are opaque (`<key>.<gateway>-<random>-<n>`): the runner names each
+ * by its point key and the time of its 'raised' (`GT-101-gas.level1@1000`), so
+ * expected.json stays readable and stable.
+ */
+type RaiseTimes = Map<string, number>;
+
+function compactAlarmId(alarmId: string, raised: RaiseTimes): string {
+  const t = raised.get(alarmId);
+  if (t === undefined) return alarmId; // a point key, no occurrence
+  return `${alarmId.slice(0, alarmId.lastIndexOf('.'))}@${t}`;
 }
 
 function compact(
   step: number,
   transition: EdgeAlarmTransition,
   lifecycle: boolean,
+  raised: RaiseTimes,
 ): CompactTransition {
+  if (transition.transition === 'raised')
+    raised.set(transition.alarmId, transition.ts - CASE_START);
+  const compactAlarmIdOf = (id: string) => compactAlarmId(id, raised);
   const extra: Partial<CompactTransition> = {};
   if (lifecycle) {
     if (transition.state !== undefined) extra.state = transition.state;
     if (transition.flood) extra.flood = true;
-    if (transition.firstOut !== undefined) extra.firstOut = compactAlarmId(transition.firstOut);
+    if (transition.firstOut !== undefined) extra.firstOut = compactAlarmIdOf(transition.firstOut);
     if (transition.chattering) extra.chattering = true;
     if (transition.acknowledgedBy !== undefined) extra.acknowledgedBy = transition.acknowledgedBy;
   }
   return {
     step,
     t: transition.ts - CASE_START,
-    alarm: compactAlarmId(transition.alarmId),
+    alarm: compactAlarmIdOf(transition.alarmId),
     transition: transition.transition,
     level: transition.level,
     value: transition.value,
@@ -160,6 +170,7 @@ export function runBehaviourCase(caseDir: string, casesRoot: string): CaseOutcom
   const clock = new ManualClock(CASE_START);
   const engine = new AlarmEngine(compiled, { clock, drill: input.options?.drill ?? false });
   const transitions: CompactTransition[] = [];
+  const raised: RaiseTimes = new Map();
   input.steps.forEach((step, index) => {
     const ts = CASE_START + step.t;
     clock.set(ts);
@@ -169,9 +180,12 @@ export function runBehaviourCase(caseDir: string, casesRoot: string): CaseOutcom
     else if ('readings' in step) out = engine.evaluate(step.readings.map((r) => toReading(r, ts)));
     else out = engine.evaluate([toReading(step, ts)]);
     const lifecycle = input.options?.lifecycle ?? false;
-    for (const transition of out) transitions.push(compact(index, transition, lifecycle));
+    for (const transition of out) transitions.push(compact(index, transition, lifecycle, raised));
   });
-  return { transitions, active: engine.active().map((alarm) => compactAlarmId(alarm.alarmId)) };
+  return {
+    transitions,
+    active: engine.active().map((alarm) => compactAlarmId(alarm.alarmId, raised)),
+  };
 }
 
 /** Runs an error case; returns every problem line, file names relative to the case folder. */

@@ -1,4 +1,7 @@
-/** `stale`: milliseconds since the sensor's last reading (no data). */
+/**
+ * `stale`: milliseconds (engine time) since the sensor's last reading that counts as
+ * data: any quality, but not a reading with a non-finite value or an implausible time.
+ */
 import { fmt } from '../../conditions/shared.js';
 import { defineSignal } from './behaviour.js';
 
@@ -7,8 +10,8 @@ export const staleSignal = defineSignal({
   code: 3,
   timed: true,
   init() {},
-  onReading: (_limit, _sensor, _input, _v, t, now) => Math.max(now - t, 0),
-  onTick: (limit, now) => Math.max(now - limit.sensor.lastTs, 0),
+  onReading: (_limit, sensor, _input, _v, _t, now) => Math.max(now - sensor.lastT, 0),
+  onTick: (limit, now) => Math.max(now - limit.sensor.lastT, 0),
   raiseMessage: (spec, x) =>
     `${spec.sensorId}: no data for ${fmt(x / 1000)} s (timeout ${fmt(spec.setpoint / 1000)} s) (level ${spec.level})`,
   clearMessage: (spec) =>
