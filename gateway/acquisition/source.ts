@@ -65,8 +65,9 @@ export function deviceStatusReading(event: DeviceStatusEvent): Reading {
  *
  * How a driver uses it:
  * - `generation` names the current connection; it changes at every `lost()`. A driver
- *   notes it before a request and passes it with the result, so a reply to a request
- *   from before the loss is dropped, never emitted after the loss was reported.
+ *   notes it before a request and passes it with the result, so a value read before
+ *   the loss is dropped, never emitted as good after the loss was reported (bad
+ *   readings of that request still pass: they claim no value, and say what failed).
  * - `fresh(gen, readings)`: values straight from the device (a poll reply, a data-change
  *   notification). They prove the point is acquired in this connection.
  * - `catchUp(gen, readings)`: values read to fill a gap (the read after a reconnection).
@@ -79,8 +80,11 @@ export function deviceStatusReading(event: DeviceStatusEvent): Reading {
  * - `lost(sensorIds, reason)`: the connection is gone: each point is emitted once as bad
  *   `reason`, nothing counts as acquired until it is confirmed again.
  *
- * A reading identical to the point's last emitted one (value, quality, reason, ts) is
- * dropped: a catch-up read and a regular read of an unchanged value are one reading.
+ * With `repeats: 'drop'` (drivers whose ts is the device's sample time, as OPC UA's
+ * source timestamp) a reading identical to the point's last emitted one (value, quality,
+ * reason, ts) is dropped: a catch-up read and a regular read of one sample are one
+ * reading. Drivers that stamp each reply with the reply time (Modbus) keep 'keep': two
+ * replies are two samples even when a manual test clock gives them one ts.
  * Never throws; a throwing sink is reported through `onSinkError`.
  */
 export class ReadingGate {
@@ -93,10 +97,16 @@ export class ReadingGate {
   private readonly refused = new Map<string, string>();
   private readonly last = new Map<string, Reading>();
 
+  private readonly dropRepeats: boolean;
+  private readonly onSinkError: (err: unknown) => void;
+
   constructor(
     private readonly sink: ReadingSink,
-    private readonly onSinkError: (err: unknown) => void = () => {},
-  ) {}
+    options: { repeats?: 'drop' | 'keep'; onSinkError?: (err: unknown) => void } = {},
+  ) {
+    this.dropRepeats = options.repeats === 'drop';
+    this.onSinkError = options.onSinkError ?? (() => {});
+  }
 
   /** The current connection; changes at every lost(). */
   get generation(): number {
@@ -110,7 +120,7 @@ export class ReadingGate {
 
   fresh(generation: number, readings: readonly Reading[]): void {
     if (generation !== this.current) {
-      this.counters.staleGeneration += readings.length;
+      this.emit(this.onlyBad(readings));
       return;
     }
     for (const reading of readings) {
@@ -122,7 +132,7 @@ export class ReadingGate {
 
   catchUp(generation: number, readings: readonly Reading[]): void {
     if (generation !== this.current) {
-      this.counters.staleGeneration += readings.length;
+      this.emit(this.onlyBad(readings));
       return;
     }
     const out: Reading[] = [];
@@ -172,6 +182,13 @@ export class ReadingGate {
     this.emit(sensorIds.map((sensorId) => ({ sensorId, value: null, quality: 'bad', reason, ts })));
   }
 
+  /** The bad readings of a request from an earlier connection; the values are dropped. */
+  private onlyBad(readings: readonly Reading[]): Reading[] {
+    const bad = readings.filter((reading) => reading.quality === 'bad');
+    this.counters.staleGeneration += readings.length - bad.length;
+    return bad;
+  }
+
   /** Same quality, value and reason as the last emitted reading (ts aside). */
   private sameState(reading: Reading): boolean {
     const last = this.last.get(reading.sensorId);
@@ -188,6 +205,7 @@ export class ReadingGate {
     for (const reading of readings) {
       const last = this.last.get(reading.sensorId);
       if (
+        this.dropRepeats &&
         last !== undefined &&
         last.ts === reading.ts &&
         last.value === reading.value &&

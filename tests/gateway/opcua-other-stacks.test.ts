@@ -208,26 +208,31 @@ describe('issue 18: OPC UA against servers we did not write', () => {
       draws.map(async (draw) => {
         const proxy = await proxied();
         const rec = recorder();
+        const logs = logCapture();
         const source = newSource(device(proxy.port, [tag('TT-1', NODE.temperature)]), rec.sink, {
           random: () => draw,
           reconnect: { initialDelayMs: 200, maxDelayMs: 800 },
+          logger: logs.logger,
         });
         await source.start();
-        return { proxy, rec, source };
+        // The delays node-opcua waits before each attempt, from its 'backoff' events.
+        const delays = () =>
+          logs.lines
+            .filter((l) => l.msg === 'OPC UA connect retry')
+            .map((l) => (l as unknown as { delayMs: number }).delayMs);
+        return { proxy, rec, delays };
       }),
     );
     for (const w of watched)
       await until(() => w.rec.last('TT-1')?.quality === 'good', 'a good value');
-    for (const w of watched) w.source.reconnectDelays.length = 0;
     for (const w of watched) w.proxy.cut();
     await until(
-      () => watched.every((w) => w.source.reconnectDelays.length >= 3),
+      () => watched.every((w) => w.delays().length >= 3),
       'three reconnect attempts each',
       15_000,
     );
-    const firstThree = watched.map((w) => w.source.reconnectDelays.slice(0, 3));
     // node-opcua's reconnection doubles from the initial delay we drew for it.
-    expect(firstThree).toEqual([
+    expect(watched.map((w) => w.delays().slice(0, 3))).toEqual([
       [160, 320, 640],
       [200, 400, 800],
       [240, 480, 960],

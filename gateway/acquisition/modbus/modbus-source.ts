@@ -28,7 +28,12 @@ import { isBitTable, registerCount } from '../../config/register.js';
 import { MODBUS_MAX_REGISTERS_PER_READ } from '../../config/schema.js';
 import type { ModbusDeviceConfig, ModbusTagConfig } from '../../config/types.js';
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from '../backoff.js';
-import type { AcquisitionSource, DeviceStatusListener, ReadingSink } from '../source.js';
+import {
+  type AcquisitionSource,
+  type DeviceStatusListener,
+  ReadingGate,
+  type ReadingSink,
+} from '../source.js';
 import {
   type DeviceWriter,
   MAX_WRITE_COILS,
@@ -131,15 +136,20 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
   private breakerTimer: NodeJS.Timeout | null = null;
   private readonly onLinkOpen = () => this.pollAllNow();
   private readonly onLinkDown = (reason: string) => this.goOffline(reason);
+  /** Every reading goes through it: good only when fresh in the current connection (source.ts). */
+  private readonly gate: ReadingGate;
 
   constructor(
     private readonly device: ModbusDeviceConfig,
-    private readonly sink: ReadingSink,
+    sink: ReadingSink,
     private readonly deps: ModbusSourceDeps,
   ) {
     this.deviceId = device.id;
     this.log = (deps.logger ?? createLogger('gateway.acquisition.modbus')).child({
       device: device.id,
+    });
+    this.gate = new ReadingGate(sink, {
+      onSinkError: (err) => this.log.error({ err }, 'reading sink threw'),
     });
     this.breakerBackoff = new Backoff({ ...DEFAULT_BACKOFF, ...deps.backoff });
     this.pool = deps.links ?? new ModbusLinkPool({ backoff: deps.backoff, logger: deps.logger });
@@ -263,6 +273,7 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
     const link = this.link;
     if (!link) return;
     this.counts.polls++;
+    const generation = this.gate.generation;
     const probing = this.breakerOpen;
     this.probeAllowed = false;
     const readings: Reading[] = [];
@@ -330,6 +341,9 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
     }
     if (!this.running || this.link !== link) return;
     if (linkDown && answered === 0) return; // the link's 'down' event reports it
+    // The device was reported lost during this poll: its replies belong to the old
+    // connection, bring nothing back online, and only their failures are reported.
+    if (generation !== this.gate.generation) return this.emit(readings, generation);
 
     if (answered > 0) {
       // Silence on a merged read while the device answers others: an address it ignores.
@@ -341,7 +355,7 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
       this.closeBreaker();
       // Coming back online is logged by goOnline(); one line says it all.
       this.noteRecovered(seen, wasOnline);
-      this.emit(readings);
+      this.emit(readings, generation);
       return;
     }
     this.failedPolls++;
@@ -352,7 +366,7 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
       this.openBreaker(lastFailure?.reason ?? (failed > 0 ? 'timeout' : 'no reply'));
       return;
     }
-    if (this.linkState !== 'offline') this.emit(readings);
+    if (this.linkState !== 'offline') this.emit(readings, generation);
   }
 
   /**
@@ -446,7 +460,11 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
     );
     const ts = this.deps.clock.now();
     const lost = commLostReason(reason);
-    this.emit(this.device.tags.map((tag) => bad(tag, lost, ts)));
+    this.gate.lost(
+      this.device.tags.map((tag) => tag.sensorId),
+      lost,
+      ts,
+    );
     this.notify(false, reason);
   }
 
@@ -465,13 +483,10 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
     }
   }
 
-  private emit(readings: Reading[]): void {
+  /** Fresh readings of the connection `generation` (a reply from before a loss is dropped). */
+  private emit(readings: Reading[], generation = this.gate.generation): void {
     if (!this.running || readings.length === 0) return;
-    try {
-      this.sink(readings);
-    } catch (err) {
-      this.log.error({ err }, 'reading sink threw');
-    }
+    this.gate.fresh(generation, readings);
   }
 
   // ---- DeviceWriter (writer.ts) ----

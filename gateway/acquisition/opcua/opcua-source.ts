@@ -198,7 +198,11 @@ export class OpcuaSource implements AcquisitionSource {
     });
     this.random = deps.random ?? Math.random;
     this.repairBackoff = new Backoff({ ...DEFAULT_BACKOFF, ...deps.repairBackoff }, this.random);
-    this.gate = new ReadingGate(sink, (err) => this.log.error({ err }, 'reading sink threw'));
+    this.gate = new ReadingGate(sink, {
+      // ts is the server's source timestamp: the same ts is the same sample.
+      repeats: 'drop',
+      onSinkError: (err) => this.log.error({ err }, 'reading sink threw'),
+    });
   }
 
   /** Resolves at once; connecting and subscribing continue in the background. */
