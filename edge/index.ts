@@ -7,10 +7,15 @@ export {
   type AlarmEngineOptions,
   type AlarmKpis,
   type AlarmPointStatus,
+  CLOCK_FAULT_REASON,
+  type ClockStep,
   type CompiledLimit,
   type CompiledRuleSet,
   compileRuleSet,
   type EdgeAlarmTransition,
+  ENGINE_TIME_DEFAULTS,
+  type EngineCounters,
+  NON_FINITE_REASON,
   type ShelveOptions,
   type SignalKind,
 } from './engine/index.js';
@@ -21,14 +26,25 @@ export {
   LinkageRunner,
   type LinkageRunnerOptions,
 } from './linkage/linkage-runner.js';
-export { MODBUS_OUTPUT_DEFAULTS, ModbusOutputWriter } from './linkage/modbus-output-writer.js';
-export type { OutputWriter } from './linkage/output-writer.js';
+export {
+  checkOutputDevices,
+  type GatewayOutputDevices,
+} from './linkage/output-devices.js';
+export type {
+  OutputDeviceWriter,
+  OutputDeviceWriters,
+  OutputWriteOptions,
+  OutputWriteResult,
+} from './linkage/output-writer.js';
 export {
   formatProblem,
   loadRuleFiles,
   loadRuleSources,
+  RULE_SET_LIMITS,
   RuleFileError,
+  type RuleLoadOptions,
   type RuleProblem,
+  type RuleSetLimits,
   type RuleSourceText,
 } from './rule-loader.js';
 export {
@@ -45,7 +61,9 @@ export * from './rule-types.js';
 export {
   type AlarmStateStore,
   FileAlarmStateStore,
+  type FileAlarmStateStoreOptions,
   MemoryAlarmStateStore,
   type PersistedAlarmState,
   type PersistedPoint,
+  type StateLoadProblem,
 } from './state-store.js';
