@@ -12,10 +12,11 @@ import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import {
   type AlarmEngine,
+  checkOutputDevices,
   type EdgeAlarmTransition,
   FileAlarmStateStore,
   LinkageRunner,
-  ModbusOutputWriter,
+  RuleFileError,
   RuleRuntime,
 } from '../edge/index.js';
 import type { GatewayCommand, Reading, SensorInfo } from '../protocol/index.js';
@@ -103,7 +104,6 @@ export class Gateway {
   readonly rules: RuleRuntime;
   readonly uplink: Uplink;
   readonly linkage: LinkageRunner;
-  private readonly outputWriter: ModbusOutputWriter;
   private readonly acquisition: Acquisition;
   private readonly clock: Clock;
   private readonly observers: GatewayObserver[] = [];
@@ -123,6 +123,13 @@ export class Gateway {
       ...UPLINK_STATUS_SENSORS,
     ];
     const catalogue = new Map(this.sensors.map((s) => [s.sensorId, s]));
+    // Acquisition first (its constructor does no I/O): it is also the one writer of every
+    // device, which local linkage writes through (one owner per device, per bus).
+    this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
+      clock: this.clock,
+      statusReadings: true,
+      ...(options.opcuaPkiDir ? { opcuaPkiDir: options.opcuaPkiDir } : {}),
+    });
     this.rules = new RuleRuntime({
       files: [...config.rules.files],
       sensors: catalogue,
@@ -130,19 +137,25 @@ export class Gateway {
       drill: config.rules.drill,
       ...(options.alarmStatePath ? { store: new FileAlarmStateStore(options.alarmStatePath) } : {}),
     });
+    this.checkOutputs();
     // Local linkage runs at the edge, so it works while the uplink is down; its
-    // failure alarms travel like any other transition.
-    this.outputWriter = new ModbusOutputWriter(this.engine.compiled.outputs);
-    this.linkage = new LinkageRunner(this.engine.compiled, this.outputWriter, {
+    // failure alarms travel like any other transition. Writes go through the acquisition's
+    // device writers, serialised with the polls on the same connection or bus.
+    this.linkage = new LinkageRunner(this.engine.compiled, this.acquisition, {
       clock: this.clock,
       onTransition: (transition) => this.emit([transition]),
     });
     this.uplink = options.uplink ?? this.createUplink(config, options);
-    this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
-      clock: this.clock,
-      statusReadings: true,
-      ...(options.opcuaPkiDir ? { opcuaPkiDir: options.opcuaPkiDir } : {}),
-    });
+  }
+
+  /** Every rule output must name a device of this gateway that takes writes. */
+  private checkOutputs(): void {
+    const problems = checkOutputDevices(
+      this.engine.compiled,
+      this.config.devices.map((d) => d.id),
+      this.acquisition,
+    );
+    if (problems.length > 0) throw new RuleFileError(problems);
   }
 
   private createUplink(config: GatewayConfig, options: GatewayOptions): MqttUplink {
@@ -268,9 +281,8 @@ export class Gateway {
     this.started = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    await this.acquisition.stop();
     this.linkage.stop();
-    await this.outputWriter.stop();
+    await this.acquisition.stop();
     await this.uplink.stop();
     log.info({ gatewayId: this.config.gateway.id }, 'gateway stopped');
   }

@@ -35,7 +35,7 @@ async function plant() {
     rules,
     `version: 1
 outputs:
-  - { id: gas-controller-relays, host: 127.0.0.1, port: ${detector.port}, unitId: 1 }
+  - { id: gas-controller-relays, device: gas-controller-1 }
 rules:
   - id: GT-101-gas
     sensor: GT-101
@@ -91,6 +91,39 @@ devices:
 const payload = (m: { payload: unknown }) => m.payload as AlarmEvent;
 
 describe('the gateway edge', () => {
+  it('linkage outputs opened their own Modbus connection beside acquisition: now an output must name a gateway device', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'hw-gw-outputs-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const rules = path.join(dir, 'rules.yaml');
+    await writeFile(
+      rules,
+      `version: 1
+outputs:
+  - { id: relays, device: no-such-controller }
+rules:
+  - { id: T-1, sensor: T-1, type: threshold, unit: degC, limits: [{ name: H, level: 1, direction: high, setpoint: 80, deadband: 1 }] }
+`,
+    );
+    const config = parseGatewayConfig(
+      `gateway: { id: gw-edge-2, enterpriseId: ent-1 }
+uplink: { url: 'mqtt://127.0.0.1:1' }
+rules: { files: ['${rules}'] }
+devices:
+  - id: plc-1
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: 502
+    tags:
+      - { sensorId: T-1, name: Temperature, kind: temperature, unit: degC, register: { table: holding, address: 0, type: int16 } }
+`,
+      path.join(dir, 'gateway.yaml'),
+      { env: {} },
+    );
+    expect(() => new Gateway(config)).toThrow(
+      /outputs\[0\]\.device: device 'no-such-controller' is not in the gateway config \(devices: plc-1\)/,
+    );
+  });
+
   it('starts the ventilation coil when level 1 is raised, confirms it by readback, and stops it on clear', async () => {
     const { detector, startGateway } = await plant();
     const gateway = await startGateway();
