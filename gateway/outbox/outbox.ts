@@ -38,123 +38,32 @@
  * not read back as itself (garbled on disk) is moved to the `quarantine` table
  * (kept, never sent) and counted.
  */
-import { mkdirSync, statfsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
+import { freeBytes, OutboxFile, readOutboxFile } from './sqlite-file.js';
+import { isCorruption, newEpoch, readBackProblem } from './storage-fault.js';
 import {
-  isCorruption,
-  moveAside,
-  newEpoch,
-  type OutboxStorageFault,
-  readBackProblem,
-} from './storage-fault.js';
+  LANE_CODE,
+  OUTBOX_DEFAULTS,
+  type OutboxEntry,
+  type OutboxLane,
+  type OutboxOptions,
+  type OutboxStats,
+} from './types.js';
 
 export type { OutboxStorageFault } from './storage-fault.js';
+export {
+  OUTBOX_DEFAULTS,
+  type OutboxEntry,
+  type OutboxLane,
+  type OutboxOptions,
+  type OutboxStats,
+  type OutboxSync,
+} from './types.js';
 
 const log = createLogger('gateway.outbox');
-
-export const OUTBOX_DEFAULTS = {
-  path: ':memory:', // no file: a restart loses the backlog (tests only; configure uplink.outbox.path)
-  telemetryMaxBytes: 256 * 1024 * 1024, // 256 MiB ≈ 12 h at 100 readings/s (≈ 60 B per reading as JSON)
-  alarmReserveBytes: 16 * 1024 * 1024, // 16 MiB ≈ 30,000 alarm events of ≈ 500 B
-  highWaterPct: 80, // % of telemetryMaxBytes: the high-water event
-  highWaterHysteresisPct: 10, // the event re-arms 10 points below the mark
-  telemetrySync: 'full' as OutboxSync, // see the module comment
-  seqBlock: 1_000_000, // sequence numbers reserved per durable counter write
-  shedFraction: 0.25, // oldest quarter of the telemetry backlog is thinned per shedding step
-} as const;
-
-export type OutboxSync = 'full' | 'normal';
-export type OutboxLane = 'alarm' | 'telemetry';
-
-export interface OutboxOptions {
-  /** SQLite file; ':memory:' keeps the outbox in memory (not durable). */
-  path?: string;
-  telemetryMaxBytes?: number;
-  alarmReserveBytes?: number;
-  highWaterPct?: number;
-  telemetrySync?: OutboxSync;
-  clock?: Clock;
-  /** Called when the telemetry lane crosses the high-water mark (true) and when it falls back (false). */
-  onHighWater?(high: boolean, stats: OutboxStats): void;
-  /** Called after each shedding step with what it dropped. */
-  onShed?(dropped: { batches: number; readings: number }, stats: OutboxStats): void;
-  /**
-   * Called after a corrupt file was moved aside and a fresh outbox opened in
-   * its place (at open, or when SQLite reports corruption later). Must not throw.
-   */
-  onStorageFault?(fault: OutboxStorageFault, stats: OutboxStats): void;
-  /** Called when an item that does not read back was quarantined. Must not throw. */
-  onQuarantine?(item: { seq: number; lane: OutboxLane; reason: string }, stats: OutboxStats): void;
-}
-
-/** One item's bookkeeping (the payload stays on disk). */
-export interface OutboxEntry {
-  seq: number;
-  lane: OutboxLane;
-  bytes: number;
-  /** Readings in a telemetry batch; 0 for an alarm. */
-  readings: number;
-  /** When the item was appended, epoch ms. */
-  createdAt: number;
-}
-
-export interface OutboxStats {
-  alarms: { items: number; bytes: number };
-  telemetry: { items: number; bytes: number; readings: number };
-  telemetryMaxBytes: number;
-  /** Telemetry bytes as % of telemetryMaxBytes. */
-  fillPct: number;
-  highWater: boolean;
-  /** Shed by the policy since the outbox was created (persisted). */
-  dropped: { batches: number; readings: number };
-  /** Appends that could not be written (disk full, I/O error), since start. */
-  writeFailures: number;
-  /** Items that did not read back, set aside in the quarantine table (persisted). */
-  quarantined: number;
-  /** Corrupt files moved aside since start. */
-  storageFaults: number;
-  /** This outbox file's epoch (sent with every item). */
-  epoch: string;
-  /** Age of the oldest item, ms; 0 when empty. */
-  oldestAgeMs: number;
-  nextSeq: number;
-}
-
-const LANE_CODE: Record<OutboxLane, number> = { alarm: 0, telemetry: 1 };
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS items (
-  seq        INTEGER PRIMARY KEY,  -- gateway sequence number, also inside the payload
-  lane       INTEGER NOT NULL,     -- 0 alarm, 1 telemetry
-  readings   INTEGER NOT NULL,     -- readings in a telemetry batch, 0 for an alarm
-  created_at INTEGER NOT NULL,     -- epoch ms
-  payload    TEXT NOT NULL         -- the MQTT payload exactly as sent (JSON)
-);
-CREATE TABLE IF NOT EXISTS meta (
-  key   TEXT PRIMARY KEY,
-  value INTEGER NOT NULL           -- numbers; 'epoch' holds text (SQLite keeps it as text)
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-  seq            INTEGER PRIMARY KEY,
-  lane           INTEGER NOT NULL,
-  created_at     INTEGER NOT NULL,
-  quarantined_at INTEGER NOT NULL,
-  reason         TEXT NOT NULL,
-  payload        BLOB               -- as found, for forensics
-);
-`;
-
-interface ItemRow {
-  seq: number;
-  lane: number;
-  readings: number;
-  created_at: number;
-  bytes: number;
-}
 
 /**
  * Lifecycle: `open()` creates or reopens the file and loads the index of what
@@ -162,7 +71,6 @@ interface ItemRow {
  * commit (FULL: after the fsync). Methods throw when the outbox is not open.
  */
 export class Outbox {
-  private db: Database.Database | null = null;
   private readonly lanes: Record<OutboxLane, Map<number, OutboxEntry>> = {
     alarm: new Map(),
     telemetry: new Map(),
@@ -174,7 +82,6 @@ export class Outbox {
   private dropped = { batches: 0, readings: 0 };
   private writeFailures = 0;
   private quarantined = 0;
-  private storageFaults = 0;
   private epoch_ = '';
   private highWater = false;
   private alarmReserveWarned = false;
@@ -182,12 +89,7 @@ export class Outbox {
   private readonly telemetryMaxBytes: number;
   private readonly alarmReserveBytes: number;
   private readonly highWaterPct: number;
-  private statements: {
-    insert: Database.Statement;
-    payload: Database.Statement<[number], string>;
-    remove: Database.Statement;
-    setMeta: Database.Statement;
-  } | null = null;
+  private readonly file: OutboxFile;
 
   /** Items in flight are never shed (their ack may be on its way). */
   isPinned: (seq: number) => boolean = () => false;
@@ -197,6 +99,18 @@ export class Outbox {
     this.telemetryMaxBytes = options.telemetryMaxBytes ?? OUTBOX_DEFAULTS.telemetryMaxBytes;
     this.alarmReserveBytes = options.alarmReserveBytes ?? OUTBOX_DEFAULTS.alarmReserveBytes;
     this.highWaterPct = options.highWaterPct ?? OUTBOX_DEFAULTS.highWaterPct;
+    this.file = new OutboxFile({
+      path: this.path,
+      clock: this.clock,
+      load: (db) => this.load(db),
+      fault: (fault) => {
+        try {
+          this.options.onStorageFault?.(fault, this.stats());
+        } catch (err) {
+          log.error({ err }, 'outbox storage-fault handler failed');
+        }
+      },
+    });
   }
 
   get path(): string {
@@ -218,116 +132,17 @@ export class Outbox {
    * a missing disk) throw, naming the file.
    */
   open(): void {
-    if (this.db) return;
-    let fault: OutboxStorageFault | null = null;
-    try {
-      this.openFile();
-    } catch (err) {
-      if (!this.durable || !isCorruption(err)) throw err;
-      fault = this.moveAside(err);
-      this.openFile();
-    }
-    if (fault) this.reportFault(fault);
-  }
-
-  private openFile(): void {
-    const path = this.path;
-    let db: Database.Database | undefined;
-    try {
-      if (this.durable) mkdirSync(dirname(resolve(path)), { recursive: true });
-      db = new Database(this.durable ? resolve(path) : path);
-      if (this.durable) db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.exec(SCHEMA);
-      this.db = db;
-      this.prepare(db);
-      this.load(db);
-    } catch (err) {
-      this.db = null;
-      this.statements = null;
-      if (db?.open) db.close();
-      throw Object.assign(
-        new Error(`cannot open uplink outbox '${path}': ${(err as Error).message}`, {
-          cause: err,
-        }),
-        { code: (err as { code?: unknown }).code },
-      );
-    }
+    if (this.file.isOpen) return;
+    this.file.open();
     if (!this.durable) {
       log.warn('uplink outbox in memory (no uplink.outbox.path): a restart loses the backlog');
     } else {
-      this.checkFreeSpace(path);
-    }
-  }
-
-  private prepare(db: Database.Database): void {
-    this.statements = {
-      insert: db.prepare(
-        'INSERT INTO items (seq, lane, readings, created_at, payload) VALUES (?, ?, ?, ?, ?)',
-      ),
-      payload: db.prepare<[number], string>('SELECT payload FROM items WHERE seq = ?').pluck(),
-      remove: db.prepare('DELETE FROM items WHERE seq = ?'),
-      setMeta: db.prepare(
-        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      ),
-    };
-  }
-
-  /** Closes the handle and moves the file aside; the caller opens a fresh one. */
-  private moveAside(err: unknown): OutboxStorageFault {
-    const db = this.db;
-    this.db = null;
-    this.statements = null;
-    try {
-      if (db?.open) db.close();
-    } catch {
-      // A corrupt file may refuse a clean close; the rename below is what matters.
-    }
-    const at = this.clock.now();
-    const path = resolve(this.path);
-    const movedTo = moveAside(path, at);
-    this.storageFaults++;
-    const error = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
-    log.error(
-      { path, movedTo, err: error },
-      `uplink outbox '${path}' is corrupt: moved to '${movedTo}', starting with a fresh outbox`,
-    );
-    return { path, movedTo, error, at };
-  }
-
-  private reportFault(fault: OutboxStorageFault): void {
-    try {
-      this.options.onStorageFault?.(fault, this.stats());
-    } catch (err) {
-      log.error({ err }, 'outbox storage-fault handler failed');
-    }
-  }
-
-  /**
-   * Runs `fn`; when SQLite reports corruption, moves the file aside, opens a
-   * fresh outbox and (if `retry`) runs `fn` once more on it.
-   */
-  private healing<T>(fn: () => T, retry: boolean, fallback: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      if (!this.durable || !isCorruption(err) || !this.db) throw err;
-      const keepSeq = this.nextSeq;
-      const fault = this.moveAside(err);
-      this.openFile();
-      // Stay above every number handed out in this process (the new epoch makes it safe anyway).
-      this.nextSeq = Math.max(this.nextSeq, keepSeq);
-      this.reservedSeq = this.nextSeq;
-      this.reportFault(fault);
-      return retry ? fn() : fallback();
+      this.checkFreeSpace(this.path);
     }
   }
 
   close(): void {
-    const db = this.db;
-    this.db = null;
-    this.statements = null;
-    if (db?.open) db.close();
+    this.file.close();
   }
 
   /** Appends an alarm event; `build` receives the item's sequence number and returns its payload. */
@@ -358,8 +173,8 @@ export class Outbox {
 
   /** The stored payload of one item, or undefined once it is acknowledged or shed. */
   payload(seq: number): string | undefined {
-    return this.healing(
-      () => this.requireStatements().payload.get(seq),
+    return this.file.healing(
+      () => this.file.requireStatements().payload.get(seq),
       false,
       () => undefined,
     );
@@ -388,15 +203,21 @@ export class Outbox {
   }
 
   private quarantine(entry: OutboxEntry, payload: string | undefined, reason: string): void {
-    const db = this.requireDb();
+    const db = this.file.requireDb();
     const now = this.clock.now();
     try {
       db.transaction(() => {
-        db.prepare(
-          'INSERT OR REPLACE INTO quarantine (seq, lane, created_at, quarantined_at, reason, payload) VALUES (?, ?, ?, ?, ?, ?)',
-        ).run(entry.seq, LANE_CODE[entry.lane], entry.createdAt, now, reason, payload ?? null);
-        this.requireStatements().remove.run(entry.seq);
-        this.requireStatements().setMeta.run('quarantined', this.quarantined + 1);
+        const statements = this.file.requireStatements();
+        statements.quarantine.run(
+          entry.seq,
+          LANE_CODE[entry.lane],
+          entry.createdAt,
+          now,
+          reason,
+          payload ?? null,
+        );
+        statements.remove.run(entry.seq);
+        statements.setMeta.run('quarantined', this.quarantined + 1);
       })();
     } catch (err) {
       // Not even the quarantine can be written: forget the item in memory so it is
@@ -442,11 +263,11 @@ export class Outbox {
   /** Removes acknowledged items in one transaction; unknown sequence numbers are ignored. */
   remove(seqs: readonly number[]): OutboxEntry[] {
     const removed: OutboxEntry[] = [];
-    this.healing(
+    this.file.healing(
       () => {
         removed.length = 0;
-        const { remove } = this.requireStatements();
-        this.requireDb().transaction(() => {
+        const { remove } = this.file.requireStatements();
+        this.file.requireDb().transaction(() => {
           for (const seq of seqs) {
             const entry = this.entry(seq);
             if (!entry) continue;
@@ -483,7 +304,7 @@ export class Outbox {
       dropped: { ...this.dropped },
       writeFailures: this.writeFailures,
       quarantined: this.quarantined,
-      storageFaults: this.storageFaults,
+      storageFaults: this.file.storageFaults,
       epoch: this.epoch_,
       oldestAgeMs: Number.isFinite(oldest) ? Math.max(0, this.clock.now() - oldest) : 0,
       nextSeq: this.nextSeq,
@@ -506,7 +327,7 @@ export class Outbox {
     full: boolean,
   ): OutboxEntry {
     // A corrupt file met here is moved aside and the item goes to the fresh one.
-    return this.healing(
+    return this.file.healing(
       () => this.appendOnce(lane, build, readings, full),
       true,
       () => {
@@ -521,8 +342,8 @@ export class Outbox {
     readings: number,
     full: boolean,
   ): OutboxEntry {
-    const { insert } = this.requireStatements();
-    const db = this.requireDb();
+    const { insert } = this.file.requireStatements();
+    const db = this.file.requireDb();
     const seq = this.nextSeq;
     const payload = build(seq);
     const entry: OutboxEntry = {
@@ -537,13 +358,13 @@ export class Outbox {
       db.transaction(() => {
         insert.run(seq, LANE_CODE[lane], readings, entry.createdAt, payload);
         if (reserve) {
-          this.requireStatements().setMeta.run('seqReserved', seq + OUTBOX_DEFAULTS.seqBlock);
+          this.file.requireStatements().setMeta.run('seqReserved', seq + OUTBOX_DEFAULTS.seqBlock);
         }
       })();
     };
     try {
       // A new reservation always commits FULL: the counter must never go back.
-      if (full || reserve) this.withFullSync(commit);
+      if (full || reserve) this.file.withFullSync(commit);
       else commit();
     } catch (err) {
       if (isCorruption(err)) throw err; // healed by append()
@@ -561,28 +382,14 @@ export class Outbox {
     return entry;
   }
 
-  private withFullSync(fn: () => void): void {
-    const db = this.requireDb();
-    if (!this.durable) {
-      fn();
-      return;
-    }
-    db.pragma('synchronous = FULL');
-    try {
-      fn();
-    } finally {
-      db.pragma('synchronous = NORMAL');
-    }
-  }
-
   /**
    * Thins the oldest telemetry until the lane fits: among the oldest quarter of
    * the backlog (at least two batches), every other batch is dropped, so old
    * data loses resolution before recent data is touched.
    */
   private shed(): void {
-    const db = this.requireDb();
-    const { remove, setMeta } = this.requireStatements();
+    const db = this.file.requireDb();
+    const { remove, setMeta } = this.file.requireStatements();
     let batches = 0;
     let readings = 0;
     while (this.bytes.telemetry > this.telemetryMaxBytes && this.lanes.telemetry.size > 1) {
@@ -661,18 +468,15 @@ export class Outbox {
   }
 
   private load(db: Database.Database): void {
+    // Numbers handed out in this process stay behind us, also when a healed file starts afresh.
+    const handedOut = this.nextSeq;
     // A reopen starts from the file, never from what an earlier open left in memory.
     this.lanes.alarm.clear();
     this.lanes.telemetry.clear();
     this.bytes.alarm = 0;
     this.bytes.telemetry = 0;
     this.telemetryReadings = 0;
-    const meta = new Map(
-      db
-        .prepare<[], { key: string; value: number | string }>('SELECT key, value FROM meta')
-        .all()
-        .map((r) => [r.key, r.value]),
-    );
+    const { meta, rows } = readOutboxFile(db);
     this.dropped = {
       batches: Number(meta.get('droppedBatches') ?? 0),
       readings: Number(meta.get('droppedReadings') ?? 0),
@@ -684,13 +488,8 @@ export class Outbox {
     } else {
       // A new file, or one made before epochs: its epoch starts now, durably.
       this.epoch_ = newEpoch();
-      this.withFullSync(() => this.requireStatements().setMeta.run('epoch', this.epoch_));
+      this.file.withFullSync(() => this.file.requireStatements().setMeta.run('epoch', this.epoch_));
     }
-    const rows = db
-      .prepare<[], ItemRow>(
-        'SELECT seq, lane, readings, created_at, length(CAST(payload AS BLOB)) AS bytes FROM items ORDER BY seq',
-      )
-      .all();
     let maxSeq = -1;
     for (const row of rows) {
       const lane: OutboxLane = row.lane === LANE_CODE.alarm ? 'alarm' : 'telemetry';
@@ -711,6 +510,7 @@ export class Outbox {
     // whose items a power cut may have rolled back.
     this.nextSeq =
       reserved !== undefined ? Math.max(Number(reserved), maxSeq + 1) : this.clock.now() * 1000;
+    this.nextSeq = Math.max(this.nextSeq, handedOut);
     this.reservedSeq = this.nextSeq;
     if (rows.length > 0) {
       const stats = this.stats();
@@ -728,28 +528,13 @@ export class Outbox {
   }
 
   private checkFreeSpace(path: string): void {
-    try {
-      const fs = statfsSync(dirname(resolve(path)));
-      const free = fs.bavail * fs.bsize;
-      const need = this.telemetryMaxBytes + this.alarmReserveBytes - this.bytes.telemetry;
-      if (free < need) {
-        log.warn(
-          { path, freeBytes: free, neededBytes: need },
-          'less free disk space than the outbox bounds: shedding may start early as writes fail',
-        );
-      }
-    } catch {
-      // statfs is advisory only.
+    const free = freeBytes(path);
+    const need = this.telemetryMaxBytes + this.alarmReserveBytes - this.bytes.telemetry;
+    if (free !== null && free < need) {
+      log.warn(
+        { path, freeBytes: free, neededBytes: need },
+        'less free disk space than the outbox bounds: shedding may start early as writes fail',
+      );
     }
-  }
-
-  private requireDb(): Database.Database {
-    if (!this.db) throw new Error(`uplink outbox '${this.path}' is not open`);
-    return this.db;
-  }
-
-  private requireStatements() {
-    if (!this.statements) throw new Error(`uplink outbox '${this.path}' is not open`);
-    return this.statements;
   }
 }
