@@ -211,6 +211,14 @@ export class CentralServer {
       ['http', async () => app?.close()],
       ['presence', async () => this.presence.stop()],
       ['commands', async () => this.commands.stop()],
+      // The witness gets the last head while the broker still runs.
+      [
+        'ledger anchor',
+        async () => {
+          this.platform.integrity.anchorNow();
+          await this.platform.integrity.published();
+        },
+      ],
       ['broker', () => this.broker.stop()],
       ['ingest', () => this.ingest.stop()],
       ['platform', () => this.platform.stop()],

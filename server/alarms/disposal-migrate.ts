@@ -62,9 +62,11 @@ export function migrateV1(db: SqliteDatabase, key: Buffer, what: string): void {
     db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarms'").get() !==
     undefined;
   const gatewayOf = hasAlarms
-    ? db.prepare<[string, string], string>(
-        'SELECT gateway_id FROM alarms WHERE enterprise_id = ? AND alarm_id = ? LIMIT 1',
-      )
+    ? db
+        .prepare<[string, string], string>(
+          'SELECT gateway_id FROM alarms WHERE enterprise_id = ? AND alarm_id = ? LIMIT 1',
+        )
+        .pluck()
     : null;
   db.exec(`
     DROP INDEX IF EXISTS disposal_events_alarm;

@@ -128,6 +128,7 @@ export class LedgerIntegrity {
   /** The last self-check (null before the first). */
   lastResult: IntegrityResult | null = null;
   anchorsWritten = 0;
+  private publishing: Promise<void> = Promise.resolve();
   failures = 0;
 
   constructor(private readonly options: LedgerIntegrityOptions) {
@@ -159,21 +160,25 @@ export class LedgerIntegrity {
     this.verifyTimer.unref();
   }
 
-  /** Clears the timers and anchors the head one last time (a clean stop leaves no unanchored rows). */
+  /**
+   * Clears the timers and anchors the head one last time (a clean stop leaves no unanchored
+   * rows), to the file and the log only: the broker has stopped by then (the central server
+   * publishes a last anchor with `anchorNow()` before it stops the broker).
+   */
   stop(): void {
     if (this.anchorTimer) clearInterval(this.anchorTimer);
     if (this.verifyTimer) clearInterval(this.verifyTimer);
     this.anchorTimer = null;
     this.verifyTimer = null;
     try {
-      this.anchorNow();
+      this.anchorNow({ publish: false });
     } catch (err) {
       log.error({ err }, 'last ledger anchor failed');
     }
   }
 
   /** Anchors the head when it moved since the last anchor; returns the anchor written, if any. */
-  anchorNow(): LedgerAnchor | null {
+  anchorNow(options: { publish?: boolean } = {}): LedgerAnchor | null {
     const head = this.options.disposal.head();
     if (head === null || head.hash === this.lastAnchoredHash) return null;
     const anchor = makeAnchor(this.options.key, head.seq, head.hash, this.clock.now());
@@ -181,13 +186,21 @@ export class LedgerIntegrity {
     this.lastAnchoredHash = head.hash;
     this.anchorsWritten++;
     log.info({ seq: anchor.seq, hash: anchor.hash, at: anchor.at }, 'ledger anchor');
-    this.options.publish?.(this.anchorTopic, JSON.stringify(anchor)).catch((err: unknown) => {
-      log.warn(
-        { err, topic: this.anchorTopic },
-        'ledger anchor not published on MQTT (kept in the file and the log)',
-      );
-    });
+    if (options.publish === false || !this.options.publish) return anchor;
+    this.publishing = this.options
+      .publish(this.anchorTopic, JSON.stringify(anchor))
+      .catch((err: unknown) => {
+        log.warn(
+          { err, topic: this.anchorTopic },
+          'ledger anchor not published on MQTT (kept in the file and the log)',
+        );
+      });
     return anchor;
+  }
+
+  /** Resolves when the last anchor's MQTT publish has completed (or failed and been logged). */
+  published(): Promise<void> {
+    return this.publishing;
   }
 
   /** Full verification against the anchor file; on a new failure, logs and calls onFailure. */

@@ -1,0 +1,170 @@
+/**
+ * The platform's periodic ledger self-check raises a platform alarm when the ledger fails to
+ * verify, and a version-1 (unkeyed) disposal chain is migrated into the keyed one on start.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import { DisposalLedger } from '../../server/alarms/disposal.js';
+import { legacyChainHash } from '../../server/alarms/disposal-chain.js';
+import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import { parseServerConfig } from '../../server/config/index.js';
+import { EventHub } from '../../server/events.js';
+import { GatewayRegistry } from '../../server/gateways.js';
+import { LEDGER_INTEGRITY_RULE, Platform } from '../../server/platform/platform.js';
+import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { alarmEvent, T0 } from '../server/fixtures.js';
+import { PLATFORM_CONFIG } from './harness.js';
+
+describe('ledger self-check on the platform', () => {
+  let dir: string;
+  let path: string;
+  let clock: ManualClock;
+  let ledger: AlarmLedger;
+  let store: SqliteTelemetryStore;
+  let platform: Platform;
+  let events: EventHub;
+
+  beforeEach(async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    dir = mkdtempSync(join(tmpdir(), 'hw-self-check-'));
+    path = join(dir, 'hazardwatch.db');
+    clock = new ManualClock(T0);
+    ledger = new AlarmLedger({ path, clock });
+    store = new SqliteTelemetryStore({ path, clock });
+    events = new EventHub();
+    await store.start();
+    await ledger.start();
+    const config = parseServerConfig({ ...PLATFORM_CONFIG, store: { path } });
+    platform = new Platform({
+      config: config.platform,
+      enterprises: config.enterprises,
+      path,
+      events,
+      ledger,
+      gateways: new GatewayRegistry(clock),
+      store,
+      clock,
+      ledgerIntegrity: { verifyIntervalMs: 600_000, anchorIntervalMs: 60_000 },
+    });
+    await platform.start();
+  });
+
+  afterEach(async () => {
+    await platform.stop();
+    await ledger.stop();
+    await store.stop();
+    vi.useRealTimers();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('anchors every anchorIntervalMs and raises one platform alarm when a self-check fails', () => {
+    const raised: AlarmRecord[] = [];
+    events.on('alarm', (a) => {
+      if (a.ruleId === LEDGER_INTEGRITY_RULE) raised.push(a);
+    });
+    const { alarm } = ledger.record(alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' }));
+    events.emit('alarm', alarm);
+    vi.advanceTimersByTime(60_000);
+    expect(platform.integrity.anchorsWritten).toBe(1);
+
+    vi.advanceTimersByTime(600_000);
+    expect(platform.integrity.lastResult?.ok).toBe(true);
+    expect(raised).toEqual([]);
+
+    const db = new Database(path);
+    db.prepare("UPDATE alarm_dispositions SET status = 'closed', closed_by = 'forged'").run();
+    db.close();
+    vi.advanceTimersByTime(600_000);
+    vi.advanceTimersByTime(600_000);
+    expect(platform.integrity.lastResult).toMatchObject({ ok: false, brokenAt: 1 });
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({
+      enterpriseId: '_platform',
+      gatewayId: '_server',
+      state: 'active',
+      level: 1,
+      message: expect.stringMatching(/^disposal ledger verification failed at row 1: /),
+    });
+    // Only administrators see it (not a real enterprise), and no emergency centre is paged.
+    expect(platform.canSee(null, '_platform')).toBe(true);
+    expect(platform.mqtt?.notifications() ?? []).toEqual([]);
+  });
+});
+
+describe('disposal ledger schema migration', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('replays a version-1 sha256 chain into the keyed chain, keeps the original, rebuilds dispositions', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hw-disposal-v1-'));
+    const path = join(dir, 'hazardwatch.db');
+    const db = new Database(path);
+    db.exec(`
+      CREATE TABLE alarms (alarm_id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, enterprise_id TEXT NOT NULL);
+      INSERT INTO alarms VALUES ('a-1', 'gw-01', 'ent-01');
+      CREATE TABLE disposal_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL,
+        enterprise_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL,
+        at INTEGER NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE);
+      CREATE INDEX disposal_events_alarm ON disposal_events (alarm_id, seq);
+      CREATE TRIGGER disposal_events_no_delete BEFORE DELETE ON disposal_events
+        BEGIN SELECT RAISE(ABORT, 'disposal_events is append-only'); END;
+      CREATE TABLE alarm_dispositions (alarm_id TEXT PRIMARY KEY, enterprise_id TEXT NOT NULL,
+        level INTEGER NOT NULL, drill INTEGER NOT NULL, status TEXT NOT NULL, opened_at INTEGER NOT NULL,
+        acknowledged_at INTEGER, acknowledged_by TEXT, assignee TEXT, measures INTEGER NOT NULL DEFAULT 0,
+        closed_at INTEGER, closed_by TEXT, escalation_level INTEGER NOT NULL DEFAULT 0);
+      INSERT INTO alarm_dispositions VALUES ('a-1', 'ent-01', 2, 0, 'acknowledged', ${T0 - 5}, ${T0 + 1},
+        'op1', NULL, 0, NULL, NULL, 0);`);
+    let prev = '0'.repeat(64);
+    const rows = [
+      { action: 'raised', actor: 'system', detail: { level: 2, drill: false }, at: T0 },
+      { action: 'acknowledged', actor: 'op1', detail: {}, at: T0 + 1 },
+    ];
+    rows.forEach((row, i) => {
+      const event = { seq: i + 1, alarmId: 'a-1', enterpriseId: 'ent-01', ...row };
+      const hash = legacyChainHash(prev, event);
+      db.prepare(
+        'INSERT INTO disposal_events (seq, alarm_id, enterprise_id, action, actor, detail, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        i + 1,
+        'a-1',
+        'ent-01',
+        row.action,
+        row.actor,
+        JSON.stringify(row.detail),
+        row.at,
+        prev,
+        hash,
+      );
+      prev = hash;
+    });
+    db.close();
+
+    const ledger = new DisposalLedger({ path });
+    await ledger.start();
+    try {
+      const key = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
+      expect(ledger.verify()).toMatchObject({ ok: true, rows: 2 });
+      expect(ledger.disposition(key)).toMatchObject({
+        status: 'acknowledged',
+        acknowledgedBy: 'op1',
+        openedAt: T0 - 5, // kept from the old table
+      });
+      expect(ledger.events(key).map((e) => [e.seq, e.action, e.at])).toEqual([
+        [1, 'raised', T0],
+        [2, 'acknowledged', T0 + 1],
+      ]);
+      const raw = new Database(path, { readonly: true });
+      try {
+        expect(raw.prepare('SELECT COUNT(*) FROM disposal_events_v1').pluck().get()).toBe(2);
+      } finally {
+        raw.close();
+      }
+    } finally {
+      await ledger.stop();
+    }
+  });
+});
