@@ -6,12 +6,18 @@
  */
 import { errorLine, formatPath, type PathSegment } from './errors.js';
 import { isBitTable, registerCount } from './register.js';
-import { MODBUS_MAX_ADDRESS, MODBUS_MAX_REGISTERS_PER_READ } from './schema.js';
+import {
+  MODBUS_MAX_ADDRESS,
+  MODBUS_MAX_REGISTERS_PER_READ,
+  OPCUA_NUMERIC_DATA_TYPES,
+} from './schema.js';
 import type {
   DeviceConfig,
   GatewayConfig,
   ModbusDeviceConfig,
   ModbusTagConfig,
+  OpcuaDeadbandConfig,
+  OpcuaDeviceConfig,
   TagBase,
 } from './types.js';
 import type { Unchecked } from './well-formed.js';
@@ -102,9 +108,57 @@ export function crossCheck(
         const other = missing === 'username' ? 'password' : 'username';
         lines.push(errorLine([...devicePath, missing], `is required with ${other}`));
       }
+      checkOpcuaDeadbands(device, devicePath, rejected, lines);
     }
   });
   return lines;
+}
+
+/**
+ * OPC UA deadbands (Part 4 §7.22.2): absolute and percent need a value, percent at most
+ * 100; a tag's own deadband on a tag that declares a non-numeric dataType can never
+ * apply. A device-level deadband is a default for the numeric tags and is not an error
+ * on a device that also has Boolean or String tags (they are monitored without it).
+ */
+function checkOpcuaDeadbands(
+  device: Unchecked<OpcuaDeviceConfig>,
+  devicePath: PathSegment[],
+  rejected: (path: readonly PathSegment[]) => boolean,
+  lines: string[],
+): void {
+  const checkValue = (deadband: Unchecked<OpcuaDeadbandConfig> | undefined, at: PathSegment[]) => {
+    if (!deadband || deadband.type === undefined || deadband.type === 'none') return;
+    // A value the schema rejected is unknown, not missing: its own line names it.
+    if (deadband.value === undefined && !rejected([...at, 'value'])) {
+      lines.push(errorLine([...at, 'value'], `is required with type ${deadband.type}`));
+    } else if (
+      deadband.type === 'percent' &&
+      deadband.value !== undefined &&
+      deadband.value > 100
+    ) {
+      lines.push(
+        errorLine([...at, 'value'], 'must be at most 100 (percent of the EURange)', deadband.value),
+      );
+    }
+  };
+  checkValue(device.deadband, [...devicePath, 'deadband']);
+  device.tags?.forEach((tag, t) => {
+    if (!tag) return;
+    const tagPath = [...devicePath, 'tags', t];
+    const own = tag.deadband;
+    checkValue(own, [...tagPath, 'deadband']);
+    // dataType is a key of the OPC UA tag schema (schema.ts OPCUA_TAG_DATA_TYPES).
+    const dataType = (tag as { dataType?: string }).dataType;
+    if (own?.type && own.type !== 'none' && dataType && !OPCUA_NUMERIC_DATA_TYPES.has(dataType)) {
+      lines.push(
+        errorLine(
+          [...tagPath, 'deadband', 'type'],
+          `a deadband applies to numeric data types only (OPC UA Part 4 §7.22.2); this tag's dataType is ${dataType}: remove the deadband or use type none`,
+          own.type,
+        ),
+      );
+    }
+  });
 }
 
 /** Poll groups, and devices sharing one RTU bus (same serial port or RTU-over-TCP host:port). */

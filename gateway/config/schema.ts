@@ -187,18 +187,50 @@ const deadbandSchema = {
   type: 'object',
   title: 'Deadband',
   description:
-    'OPC UA data-change deadband (Part 4 §7.22.2): absolute in the engineering unit, or percent of the EURange.',
+    'OPC UA data-change deadband (Part 4 §7.22.2), numeric items only: absolute in the engineering unit, or percent of the EURange (Part 8 §6.2); items that cannot take it are monitored without.',
   additionalProperties: false,
-  required: ['type', 'value'],
+  // value is required for absolute and percent only (cross-checks.ts), not for none.
+  required: ['type'],
   properties: {
     type: {
       enum: OPCUA_DEADBAND_TYPES,
       title: 'Deadband type',
       description: 'none, absolute or percent.',
     },
-    value: { type: 'number', minimum: 0, title: 'Deadband value', description: 'Size.' },
+    value: {
+      type: 'number',
+      minimum: 0,
+      title: 'Deadband value',
+      description: 'Size: engineering units (absolute) or 0..100 % of the EURange (percent).',
+    },
   },
 } as const;
+
+/**
+ * OPC UA built-in scalar types a tag may declare (Part 6 §5.1.2). Declaring one is
+ * optional: the gateway reads the node's DataType anyway; a declared type lets the
+ * configuration be checked before start (a deadband on a non-numeric tag).
+ */
+export const OPCUA_TAG_DATA_TYPES = [
+  'Boolean',
+  'SByte',
+  'Byte',
+  'Int16',
+  'UInt16',
+  'Int32',
+  'UInt32',
+  'Int64',
+  'UInt64',
+  'Float',
+  'Double',
+  'String',
+  'DateTime',
+] as const;
+
+/** The numeric ones: only these can take a data-change deadband (Part 4 §7.22.2). */
+export const OPCUA_NUMERIC_DATA_TYPES: ReadonlySet<string> = new Set(
+  OPCUA_TAG_DATA_TYPES.filter((t) => !['Boolean', 'String', 'DateTime'].includes(t)),
+);
 
 /** NodeId string forms of OPC UA Part 6 §5.3.1.10 (i=, s=, g=, b= with optional ns=/nsu=). */
 export const NODE_ID_PATTERN = '^(ns=[0-9]+;|nsu=[^;]+;)?[isgb]=.+$';
@@ -216,6 +248,12 @@ const opcuaTagSchema = {
       pattern: NODE_ID_PATTERN,
       title: 'Node id',
       description: "OPC UA NodeId string, e.g. 'ns=1;s=Tank1.Temperature' or 'i=2258'.",
+    },
+    dataType: {
+      enum: OPCUA_TAG_DATA_TYPES,
+      title: 'Data type',
+      description:
+        "The node's OPC UA DataType, when known: optional (the gateway reads it from the server), checked against the deadband at startup.",
     },
     deadband: deadbandSchema,
   },
@@ -461,7 +499,8 @@ const opcuaDeviceSchema = {
       maximum: 3_600_000,
       default: 500,
       title: 'Sampling interval (ms)',
-      description: 'Server-side sampling interval; also the subscription publishing interval.',
+      description:
+        'Server-side sampling interval (poll interval with readMode poll). The gateway asks for publishing 10x as often; the server may revise both, and the granted publishing interval is logged.',
     },
     tags: {
       type: 'array',
