@@ -23,7 +23,6 @@
  * catalogue, a retained 'online' heartbeat every STATUS_HEARTBEAT_MS, and a
  * retained last-will 'offline'.
  */
-import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
@@ -50,8 +49,12 @@ import {
   type OutboxStorageFault,
   type OutboxSync,
 } from '../outbox/outbox.js';
+import { monotonic, RateMeter } from './rate-meter.js';
 import { SeqQueue } from './seq-queue.js';
+import { type MqttUplinkTls, tlsConnectOptions } from './tls.js';
 import type { AlarmTransitionPayload, Uplink, UplinkHealth } from './uplink.js';
+
+export type { MqttUplinkTls } from './tls.js';
 
 const log = createLogger('gateway.uplink');
 
@@ -126,79 +129,10 @@ export interface MqttUplinkOptions {
   onCommand?(command: GatewayCommand): void;
 }
 
-/** TLS settings of the uplink: file paths, read at start(). */
-export interface MqttUplinkTls {
-  /** CA bundle the broker's certificate must chain to; default the system CAs. */
-  caFile?: string;
-  /** Client certificate for mutual TLS (with keyFile). */
-  certFile?: string;
-  keyFile?: string;
-  /** Verify the broker's certificate (default true). */
-  rejectUnauthorized?: boolean;
-  /** Host name for SNI and the certificate check, when it differs from the url's host. */
-  servername?: string;
-}
-
-/** Reads the TLS files into mqtt.connect options; throws naming the file that cannot be read. */
-function tlsConnectOptions(tls: MqttUplinkTls | undefined): mqtt.IClientOptions {
-  if (!tls) return {};
-  const read = (key: 'caFile' | 'certFile' | 'keyFile'): Buffer | undefined => {
-    const file = tls[key];
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new Error(`uplink TLS ${key} '${file}' cannot be read: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-  };
-  const ca = read('caFile');
-  const cert = read('certFile');
-  const key = read('keyFile');
-  return {
-    ...(ca ? { ca } : {}),
-    ...(cert ? { cert } : {}),
-    ...(key ? { key } : {}),
-    rejectUnauthorized: tls.rejectUnauthorized ?? true,
-    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
-  };
-}
-
 interface InFlight {
   lane: OutboxLane;
   sentAt: number;
   bytes: number;
-}
-
-/**
- * Real elapsed time for pacing I/O (token bucket, ack timeouts, rates): the
- * injected clock stamps data, but the network runs on real time, and a test's
- * manual clock must not stall a replay.
- */
-const monotonic = (): number => performance.now();
-
-/** Sums over a sliding window of one-second buckets. */
-class RateMeter {
-  private readonly buckets = new Map<number, number>();
-
-  constructor(private readonly windowMs: number) {}
-
-  add(n: number): void {
-    const key = Math.floor(monotonic() / 1000);
-    this.buckets.set(key, (this.buckets.get(key) ?? 0) + n);
-  }
-
-  perSecond(): number {
-    const now = monotonic();
-    const oldest = Math.floor((now - this.windowMs) / 1000);
-    let sum = 0;
-    for (const [key, n] of this.buckets) {
-      if (key <= oldest) this.buckets.delete(key);
-      else sum += n;
-    }
-    return sum / (this.windowMs / 1000);
-  }
 }
 
 export class MqttUplink implements Uplink {
