@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type StoreAck, topicFor } from '../../protocol/index.js';
 import type { LedgerAnchor } from '../../server/alarms/ledger-anchors.js';
 import { hashPassword } from '../../server/auth/password.js';
