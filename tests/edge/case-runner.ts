@@ -6,13 +6,18 @@
  * and optionally sensors.json (default: cases/sensors.json, the demo plant catalogue).
  *
  * readings.json: { "options"?: { "drill"?: boolean }, "steps": Step[] } where a step is
- *   { "t": ms, "sensor": id, "value": number|null, "quality"?: "good"|"uncertain"|"bad" }
+ *   { "t": ms, "sensor": id, "value": number|null|"NaN"|"Infinity"|"-Infinity",
+ *     "quality"?: "good"|"uncertain"|"bad", "ts"?: ms }   ts: the reading's own time (late,
+ *                                                       or a device clock far off), else the wall time
  *   { "t": ms, "readings": [{ "sensor", "value", "quality"? }, ...] }   one batch
  *   { "t": ms, "tick": true }                                           clock-only re-check
  *   { "t": ms, "command": "acknowledge"|"shelve"|"unshelve"|"suppress"|"unsuppress"|
  *     "removeFromService"|"returnToService", "alarm": "<ruleId>.<limit>", "by": "op",
  *     "durationMs"?: n, "oneShot"?: true }                             an operator command
- * t is ms after the case start; the clock is set to it before each step.
+ *   { "t": ms, "clockStep": ms }                                      the wall clock steps (NTP, an
+ *                                                                     operator) while no time passes
+ * t is ms of real (monotonic) time after the case start; the wall clock shows the case
+ * start + t + every clock step so far, and readings are stamped with it.
  *
  * expected.json: { "transitions": Compact[], "active": string[] } with a transition as
  *   { "step", "t", "alarm": "<ruleId>.<limit>@<raised t>", "transition", "level", "value", "setpoint" }
@@ -29,9 +34,11 @@ export const CASE_START = Date.UTC(2026, 0, 1, 8, 0, 0);
 
 interface StepReading {
   sensor: string;
-  value: number | boolean | null;
+  value: number | boolean | null | 'NaN' | 'Infinity' | '-Infinity';
   quality?: Quality;
   reason?: string;
+  /** The reading's own time, ms after the case start (default: the wall time of the step). */
+  ts?: number;
 }
 interface CommandStep {
   t: number;
@@ -52,6 +59,7 @@ type Step =
   | ({ t: number } & StepReading)
   | { t: number; readings: StepReading[] }
   | { t: number; tick: true }
+  | { t: number; clockStep: number }
   | CommandStep;
 
 export interface CompactTransition {
@@ -150,13 +158,22 @@ function runCommand(engine: AlarmEngine, step: CommandStep): readonly EdgeAlarmT
   }
 }
 
+/** JSON has no NaN or Infinity: cases write them as strings. */
+const NON_FINITE: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY,
+};
+
 function toReading(reading: StepReading, ts: number): Reading {
+  const value =
+    typeof reading.value === 'string' ? (NON_FINITE[reading.value] as number) : reading.value;
   return {
     sensorId: reading.sensor,
-    value: reading.value,
+    value,
     quality: reading.quality ?? (reading.value === null ? 'bad' : 'good'),
     ...(reading.reason !== undefined ? { reason: reading.reason } : {}),
-    ts,
+    ts: reading.ts !== undefined ? CASE_START + reading.ts : ts,
   };
 }
 
@@ -171,11 +188,19 @@ export function runBehaviourCase(caseDir: string, casesRoot: string): CaseOutcom
   const engine = new AlarmEngine(compiled, { clock, drill: input.options?.drill ?? false });
   const transitions: CompactTransition[] = [];
   const raised: RaiseTimes = new Map();
+  let stepped = 0; // sum of the wall-clock steps so far
+  let elapsed = 0;
   input.steps.forEach((step, index) => {
-    const ts = CASE_START + step.t;
-    clock.set(ts);
+    clock.advance(step.t - elapsed); // real time passes: both clocks move
+    elapsed = step.t;
+    if ('clockStep' in step) {
+      clock.step(step.clockStep);
+      stepped += step.clockStep;
+    }
+    const ts = CASE_START + step.t + stepped;
     let out: readonly EdgeAlarmTransition[];
-    if ('command' in step) out = runCommand(engine, step);
+    if ('clockStep' in step) out = engine.tick();
+    else if ('command' in step) out = runCommand(engine, step);
     else if ('tick' in step) out = engine.tick();
     else if ('readings' in step) out = engine.evaluate(step.readings.map((r) => toReading(r, ts)));
     else out = engine.evaluate([toReading(step, ts)]);
