@@ -144,6 +144,24 @@ describe('a wrong unit id', () => {
   });
 });
 
+describe('a reply from another unit id, again and again', () => {
+  it('opens the breaker: the link is not rebuilt on every poll', async () => {
+    const sim = await simulator([{ unitId: 1, registers: { input: { 0: 5 } } }]);
+    sim.addFault({ kind: 'wrong-unit' });
+    const o = observedSource(gas(sim, 1));
+    await o.source.start();
+    // Each such reply closes the link (it may be a shifted reply); after failuresToOpen
+    // polls the breaker must open, so the device is only probed every backoff period.
+    await until(() => o.source.counters.breakerSkips >= 10, 'polls skipped by the breaker');
+    const polls = o.source.counters.polls;
+    const skipped = o.source.counters.breakerSkips;
+    await until(() => o.source.counters.breakerSkips >= skipped + 10, 'ten more skipped polls');
+    // Ten poll ticks at most see one probe per backoff (>= 100 ms, two poll intervals).
+    expect(o.source.counters.polls - polls).toBeLessThanOrEqual(6);
+    expect(o.events.map((e) => e.online)).toEqual([false]);
+  });
+});
+
 describe('failures of a device that stays online', () => {
   it('logs an exception once with its name, and its end once', async () => {
     const sim = await simulator([{ unitId: 1, registers: { input: { 0: 5 }, holding: { 0: 6 } } }]);

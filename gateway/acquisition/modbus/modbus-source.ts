@@ -340,10 +340,21 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
       }
     }
     if (!this.running || this.link !== link) return;
-    if (linkDown && answered === 0) return; // the link's 'down' event reports it
+    if (linkDown && answered === 0) {
+      // The link's 'down' event reports it. When this poll's own request brought it down
+      // (a reply from another unit id), the poll failed: counted, so the breaker opens
+      // instead of the link being rebuilt on every poll.
+      if (failed > 0) this.countFailedPoll(probing, lastFailure);
+      return;
+    }
     // The device was reported lost during this poll: its replies belong to the old
     // connection, bring nothing back online, and only their failures are reported.
-    if (generation !== this.gate.generation) return this.emit(readings, generation);
+    if (generation !== this.gate.generation) {
+      // A reply that closed the link (wrong unit id) is still a poll without an answer:
+      // counted, so the breaker opens instead of rebuilding the link on every poll.
+      if (answered === 0 && failed > 0) this.countFailedPoll(probing, lastFailure);
+      return this.emit(readings, generation);
+    }
 
     if (answered > 0) {
       // Silence on a merged read while the device answers others: an address it ignores.
@@ -358,15 +369,17 @@ export class ModbusSource implements AcquisitionSource, DeviceWriter {
       this.emit(readings, generation);
       return;
     }
-    this.failedPolls++;
-    if (
-      probing ||
-      this.failedPolls >= (this.deps.failuresToOpen ?? MODBUS_DEFAULTS.failuresToOpen)
-    ) {
-      this.openBreaker(lastFailure?.reason ?? (failed > 0 ? 'timeout' : 'no reply'));
-      return;
-    }
+    if (this.countFailedPoll(probing, lastFailure)) return;
     if (this.linkState !== 'offline') this.emit(readings, generation);
+  }
+
+  /** Counts a poll nothing answered; opens the breaker (and returns true) at the limit. */
+  private countFailedPoll(probing: boolean, lastFailure: Failure | undefined): boolean {
+    this.failedPolls++;
+    const limit = this.deps.failuresToOpen ?? MODBUS_DEFAULTS.failuresToOpen;
+    if (!probing && this.failedPolls < limit) return false;
+    this.openBreaker(lastFailure?.reason ?? 'no reply');
+    return true;
   }
 
   /**
