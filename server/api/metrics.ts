@@ -12,7 +12,14 @@ export interface MetricsDeps {
   notifier: { counts(): LinkageCounts };
   ledger: { activeCount(): number };
   gateways: { online(): unknown[]; list(): unknown[] };
-  platform?: { counters: PlatformCounters };
+  platform?: {
+    counters: PlatformCounters;
+    integrity?: {
+      anchorsWritten: number;
+      failures: number;
+      lastResult: { ok: boolean } | null;
+    };
+  };
   /** Counts of HTTP answers by status class, kept by the app. */
   http: Map<string, number>;
 }
@@ -112,6 +119,26 @@ export function renderMetrics(deps: MetricsDeps): string {
       ]),
       family('hazardwatch_rate_limited_total', 'counter', 'Requests refused by rate limits.', [
         [null, p.rateLimited],
+      ]),
+    );
+  }
+  const integrity = deps.platform?.integrity;
+  if (integrity) {
+    parts.push(
+      family(
+        'hazardwatch_ledger_verified',
+        'gauge',
+        'Last disposal ledger self-check: 1 verified, 0 failed (absent before the first; docs/ledger.md).',
+        integrity.lastResult ? [[null, integrity.lastResult.ok ? 1 : 0]] : [],
+      ),
+      family(
+        'hazardwatch_ledger_verify_failures_total',
+        'counter',
+        'Failed ledger verifications.',
+        [[null, integrity.failures]],
+      ),
+      family('hazardwatch_ledger_anchors_total', 'counter', 'Chain heads anchored.', [
+        [null, integrity.anchorsWritten],
       ]),
     );
   }

@@ -24,6 +24,13 @@ describe('metrics and API documentation', () => {
     expect(text).toMatch(/^hazardwatch_ingest_rejected_total\{reason="schema"\} 0$/m);
     expect(text).toMatch(/^hazardwatch_linkage_deliveries\{state="pending"\} 0$/m);
     expect(text).toContain('hazardwatch_escalations_total 0');
+    expect(text).not.toMatch(/^hazardwatch_ledger_verified /m); // no self-check yet
+    h.platform.integrity.anchorNow();
+    h.platform.integrity.verifyNow();
+    const after = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(after).toMatch(/^hazardwatch_ledger_verified 1$/m);
+    expect(after).toMatch(/^hazardwatch_ledger_anchors_total 1$/m);
+    expect(after).toMatch(/^hazardwatch_ledger_verify_failures_total 0$/m);
     // Every sample line is `name{labels} value`.
     for (const line of text.trim().split('\n')) {
       if (!line.startsWith('#')) expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? -?\d+(\.\d+)?$/);
