@@ -69,6 +69,22 @@ describe('alarm disposal through the API', () => {
     expect((await post(`/api/v1/alarms/${id}/acknowledge`)).status).toBe(409);
   });
 
+  it('addresses an alarm by its identity, an id with a slash and spaces URL-encoded', async () => {
+    const id = await h.raise('ent-a', { alarmId: 'GT-101/gas L2 #1' });
+    expect(id.path).toBe('ent-a/gw-ent-a/GT-101%2Fgas%20L2%20%231');
+    expect((await post(`/api/v1/alarms/${id}/acknowledge`)).body.disposition).toMatchObject({
+      alarmId: 'GT-101/gas L2 #1',
+      enterpriseId: 'ent-a',
+      gatewayId: 'gw-ent-a',
+      status: 'acknowledged',
+    });
+    // The same alarm id under another gateway is another alarm: unknown here, so 403.
+    const other = await post(
+      `/api/v1/alarms/ent-a/gw-other/${encodeURIComponent(id.alarmId)}/acknowledge`,
+    );
+    expect(other.status).toBe(403);
+  });
+
   it('streams the disposal change to dashboards', async () => {
     const seen: string[] = [];
     h.events.on('disposal', (d) => seen.push(`${d.alarmId}:${d.status}`));
