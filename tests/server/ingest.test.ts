@@ -153,7 +153,9 @@ describe('ingest over a real MQTT connection', () => {
     expect(server.ledger.list({ state: 'active' })).toHaveLength(3);
   });
 
-  it('rejects an alarm whose id another gateway already used', async () => {
+  it("keeps another gateway's use of an alarm id apart: it never touches the first gateway's alarm", async () => {
+    // Issue 13 item 1: alarm identity is (enterprise, gateway, alarm id); a gateway
+    // squatting on an id is recorded under its own identity, never refused, never merged.
     await publish(ALARM, alarmEvent());
     await waitFor(() => server.ingest.metrics().alarmEvents === 1, 'the first alarm');
     const other = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, {
@@ -166,12 +168,13 @@ describe('ingest over a real MQTT connection', () => {
         JSON.stringify(alarmEvent({ gatewayId: 'gw-02', transition: 'cleared' })),
         { qos: 1 },
       );
-      await waitFor(() => server.ingest.metrics().rejected === 1, 'the conflict');
+      await waitFor(() => server.ingest.metrics().alarmEvents === 2, 'the second gateway');
     } finally {
       await other.endAsync(true);
     }
-    expect(server.ingest.metrics().rejectedByReason['alarm-conflict']).toBe(1);
-    expect(server.ledger.get('GT-101-gas.L2.1')?.state).toBe('active');
+    expect(server.ingest.metrics().rejected).toBe(0);
+    const first = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.1' };
+    expect(server.ledger.get(first)?.state).toBe('active');
   });
 
   it('follows presence from the birth message to the last will, ignoring cleared retained messages', async () => {
