@@ -4,6 +4,7 @@ import {
   decodeAlarmEvent,
   decodeTelemetryBatch,
   parseTopic,
+  readEnvelopeHead,
   signLinkage,
   topicFor,
   verifyLinkage,
@@ -107,5 +108,45 @@ describe('linkage signature', () => {
     expect(verifyLinkage('s3cret', '1700000000000', `${body} `, signature)).toBe(false);
     expect(verifyLinkage('other', '1700000000000', body, signature)).toBe(false);
     expect(verifyLinkage('s3cret', '1700000000001', body, signature)).toBe(false);
+  });
+});
+
+describe('envelope head and outbox epoch (issue 13)', () => {
+  const epoch = 'Qm9vdHN0cmFwRXBvY2gx';
+  const withEpoch = { v: 1, gatewayId: 'gw-1', enterpriseId: 'ent-1', seq: 7, epoch, sentAt: now };
+
+  it('accepts an optional epoch and refuses a malformed one', () => {
+    expect(decodeTelemetryBatch(JSON.stringify({ ...withEpoch, readings: [] })).ok).toBe(true);
+    expect(decodeTelemetryBatch(JSON.stringify(batch)).ok).toBe(true); // gateways before epochs
+    for (const bad of ['', 'short', 'has/slash-in-it', 'x'.repeat(65), 42]) {
+      expect(decodeTelemetryBatch(JSON.stringify({ ...batch, epoch: bad })).ok).toBe(false);
+    }
+  });
+
+  it('reads seq and epoch from the head of a payload that does not parse', () => {
+    const text = JSON.stringify({ ...withEpoch, readings: [{ sensorId: 'GT-101', value: 1 }] });
+    expect(readEnvelopeHead(text.slice(0, 90))).toEqual({
+      gatewayId: 'gw-1',
+      enterpriseId: 'ent-1',
+      seq: 7,
+      epoch,
+    });
+    const garbledTail = Buffer.from(text);
+    garbledTail.fill(0xff, 100);
+    expect(readEnvelopeHead(garbledTail)?.seq).toBe(7);
+    expect(readEnvelopeHead(JSON.stringify(batch).slice(0, 70))).toMatchObject({ seq: 7 });
+  });
+
+  it('falls back to a full parse for another key order, and names nothing it cannot trust', () => {
+    expect(readEnvelopeHead(JSON.stringify({ seq: 9, v: 1, gatewayId: 'gw-1' }))?.seq).toBe(9);
+    expect(readEnvelopeHead('{"seq":9')).toBeNull(); // not our head, not JSON
+    expect(readEnvelopeHead('{"seq":-1}')).toBeNull();
+    expect(readEnvelopeHead('{"seq":"9"}')).toBeNull();
+    expect(readEnvelopeHead(`{"seq":${2 ** 53 + 2}}`)).toBeNull();
+    expect(
+      readEnvelopeHead('{"v":1,"gatewayId":"gw-1","enterpriseId":"ent-1","seq":99999999999999999,'),
+    ).toBeNull();
+    expect(readEnvelopeHead('[')).toBeNull();
+    expect(readEnvelopeHead('null')).toBeNull();
   });
 });
