@@ -234,10 +234,17 @@ export class MqttUplink implements Uplink {
     this.heldEvents = [];
     try {
       this.outbox.open();
-    } catch (err) {
+      this.connect(tls);
+    } finally {
+      // Outbox events raised meanwhile (a storage fault at open) reach the handler now.
+      const held = this.heldEvents ?? [];
       this.heldEvents = null;
-      throw err;
+      for (const event of held) this.outboxEvent(event);
     }
+    this.statsEvent();
+  }
+
+  private connect(tls: mqtt.IClientOptions): void {
     const { url, gatewayId, username, password } = this.options;
     const offline: GatewayStatus = this.status('offline');
     const client = mqtt.connect(url, {
@@ -310,10 +317,6 @@ export class MqttUplink implements Uplink {
     every(this.options.statsIntervalMs ?? MQTT_UPLINK_DEFAULTS.statsIntervalMs, () =>
       this.statsEvent(),
     );
-    const held = this.heldEvents;
-    this.heldEvents = null;
-    for (const event of held) this.outboxEvent(event);
-    this.statsEvent();
   }
 
   async stop(): Promise<void> {
