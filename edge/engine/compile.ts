@@ -3,6 +3,7 @@
  * limits, once. Per sensor the limits it feeds, each with its signal kind. Runs at
  * load and reload time, never on the evaluation path.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createLogger } from '../../common/logger.js';
 import type { SensorInfo } from '../../protocol/index.js';
 import { conditionType, type Rule } from '../conditions/index.js';
@@ -30,6 +31,37 @@ export function compileRuleSet(
   ruleSet: RuleSet,
   sensors: ReadonlyMap<string, SensorInfo>,
 ): CompiledRuleSet {
+  const steps = compileSteps(ruleSet, sensors);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** Rules compiled per step: about a millisecond of work. */
+export const COMPILE_STEP_RULES = 500;
+
+/**
+ * compileRuleSet() with its work spread over event-loop turns, so evaluation keeps
+ * running while a large rule set (say 20,000 rules) compiles during a reload.
+ */
+export async function compileRuleSetInTurns(
+  ruleSet: RuleSet,
+  sensors: ReadonlyMap<string, SensorInfo>,
+): Promise<CompiledRuleSet> {
+  const steps = compileSteps(ruleSet, sensors);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    await nextTurn();
+  }
+}
+
+/** The compilation, yielding every COMPILE_STEP_RULES rules. */
+function* compileSteps(
+  ruleSet: RuleSet,
+  sensors: ReadonlyMap<string, SensorInfo>,
+): Generator<void, CompiledRuleSet> {
   const problems: RuleProblem[] = [];
   const bySensor = new Map<string, CompiledLimit[]>();
   const all: CompiledLimit[] = [];
@@ -37,7 +69,9 @@ export function compileRuleSet(
   // so each is that type's Rule.
   const rules = ruleSet.rules as readonly Rule[];
   const ruleById = new Map(rules.map((r) => [r.id, r]));
+  let done = 0;
   for (const rule of rules) {
+    if (++done % COMPILE_STEP_RULES === 0) yield;
     const report = (path: KeyPath, message: string) => {
       const source = rule.source;
       const at = source.keys[formatKeyPath(path)] ?? source;
