@@ -48,7 +48,13 @@ const bench: Benchmark = {
         plant.gasDetector.setValue(0, 1);
         const ledger = plant.server!.ledger;
         const deadline = Date.now() + 10_000;
-        while (ledger.get(page.alarmId)?.state !== 'cleared') {
+        while (
+          ledger.get({
+            enterpriseId: page.enterpriseId,
+            gatewayId: page.gatewayId,
+            alarmId: page.alarmId,
+          })?.state !== 'cleared'
+        ) {
           if (Date.now() > deadline) throw new Error(`alarm ${page.alarmId} did not clear`);
           await new Promise((r) => setTimeout(r, 20));
         }

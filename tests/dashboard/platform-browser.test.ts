@@ -115,7 +115,13 @@ describe('platform page in a browser', () => {
     );
     await item.locator('button[data-action="acknowledge"]').click();
     await p.waitForSelector('#pf-alarms > li[data-alarm-id="live-1"][data-status="acknowledged"]');
-    expect(server!.platform.disposal.disposition('live-1')).toMatchObject({
+    expect(
+      server!.platform.disposal.disposition({
+        enterpriseId: 'ent-01',
+        gatewayId: 'gw-01',
+        alarmId: 'live-1',
+      }),
+    ).toMatchObject({
       status: 'acknowledged',
       acknowledgedBy: 'regulator',
     });
@@ -138,7 +144,7 @@ describe('platform page in a browser', () => {
       '已升级至省级',
     );
     const escalations = server!.platform.disposal
-      .events('alone-1')
+      .events({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'alone-1' })
       .filter((e) => e.action === 'escalated');
     expect(escalations.map((e) => e.detail.to)).toEqual(['county', 'city', 'province']);
   }, 20_000);

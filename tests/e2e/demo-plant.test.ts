@@ -126,7 +126,10 @@ describe('the demo plant, end to end', () => {
     expect(login.status).toBe(200);
     const { token } = (await login.json()) as { token: string };
     const ack = await fetch(
-      new URL(`/api/v1/alarms/${encodeURIComponent(page.alarmId)}/acknowledge`, plant.dashboardUrl),
+      new URL(
+        `/api/v1/alarms/${page.enterpriseId}/${page.gatewayId}/${encodeURIComponent(page.alarmId)}/acknowledge`,
+        plant.dashboardUrl,
+      ),
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -162,7 +165,7 @@ describe('the demo plant, end to end', () => {
     const disposal = async () => {
       const response = await fetch(
         new URL(
-          `/api/v1/alarms/${encodeURIComponent(levelOne.alarmId)}/disposal`,
+          `/api/v1/alarms/ent-demo/gw-demo-01/${encodeURIComponent(levelOne.alarmId)}/disposal`,
           plant.dashboardUrl,
         ),
         { headers: { authorization: `Bearer ${token}` } },

@@ -53,7 +53,7 @@ const state = {
   sensors: new Map(),
   /** gatewayId → gateway as in /api/v1/gateways */
   gateways: new Map(),
-  /** alarm id → alarm as in /api/v1/alarms */
+  /** alarmKey(alarm) (enterprise/gateway/id) → alarm as in /api/v1/alarms */
   alarms: new Map(),
   /** 'alarm:<id>' | 'gateway:<id>' → performance.now() of the last stream update */
   streamTouched: new Map(),
@@ -85,7 +85,7 @@ const state = {
   gatewaysDirty: true,
   /** @type {Set<string>} */
   dirtySensors: new Set(),
-  /** alarm id → { el, signature, ago } of the active list */
+  /** alarmKey(alarm) → { el, signature, ago } of the active list */
   alarmItems: new Map(),
   /** gatewayId → { state, seen, count } elements of the gateway headers */
   gatewayHeads: new Map(),
@@ -249,12 +249,22 @@ function onReadings(event) {
   }
 }
 
+/**
+ * An alarm's identity: its id is unique only within its enterprise and gateway (two plants
+ * may use the same id), so every map of alarms is keyed by all three.
+ * @param {any} alarm
+ */
+function alarmKey(alarm) {
+  return `${alarm.enterpriseId}/${alarm.gatewayId}/${alarm.id}`;
+}
+
 /** @param {any} alarm @param {boolean} fromStream */
 function applyAlarm(alarm, fromStream) {
   if (!alarm || typeof alarm.id !== 'string') return;
-  const merged = mergeAlarm(state.alarms.get(alarm.id), alarm);
-  state.alarms.set(alarm.id, merged);
-  if (fromStream) state.streamTouched.set(`alarm:${alarm.id}`, performance.now());
+  const key = alarmKey(alarm);
+  const merged = mergeAlarm(state.alarms.get(key), alarm);
+  state.alarms.set(key, merged);
+  if (fromStream) state.streamTouched.set(`alarm:${key}`, performance.now());
   state.alarmsDirty = true;
 }
 
@@ -278,8 +288,8 @@ function touchedSince(/** @type {string} */ key, /** @type {number} */ startedAt
 function pruneAlarms() {
   const { recent } = partitionAlarms(state.alarms.values(), Number.MAX_SAFE_INTEGER);
   for (const alarm of recent.slice(MAX_CLEARED_ALARMS)) {
-    state.alarms.delete(alarm.id);
-    state.streamTouched.delete(`alarm:${alarm.id}`);
+    state.alarms.delete(alarmKey(alarm));
+    state.streamTouched.delete(`alarm:${alarmKey(alarm)}`);
   }
 }
 
@@ -334,18 +344,18 @@ function applySnapshot(snapshot, startedAt) {
   const activeIds = new Set();
   for (const alarm of [...all, ...active]) {
     if (!alarm || typeof alarm.id !== 'string') continue;
-    if (alarm.state === 'active') activeIds.add(alarm.id);
-    if (!touchedSince(`alarm:${alarm.id}`, startedAt)) applyAlarm(alarm, false);
+    if (alarm.state === 'active') activeIds.add(alarmKey(alarm));
+    if (!touchedSince(`alarm:${alarmKey(alarm)}`, startedAt)) applyAlarm(alarm, false);
   }
   // Active here but not in a complete active list: it cleared while the stream was down.
   if (active.length < SNAPSHOT_ALARM_LIMIT) {
     for (const alarm of [...state.alarms.values()]) {
       if (
         alarm.state === 'active' &&
-        !activeIds.has(alarm.id) &&
-        !touchedSince(`alarm:${alarm.id}`, startedAt)
+        !activeIds.has(alarmKey(alarm)) &&
+        !touchedSince(`alarm:${alarmKey(alarm)}`, startedAt)
       ) {
-        state.alarms.set(alarm.id, { ...alarm, state: 'cleared', clearedAt: null });
+        state.alarms.set(alarmKey(alarm), { ...alarm, state: 'cleared', clearedAt: null });
         state.alarmsDirty = true;
       }
     }
@@ -685,13 +695,14 @@ function renderAlarms(at) {
   const wanted = [];
   const activeIds = new Set();
   for (const alarm of active) {
-    activeIds.add(alarm.id);
+    const key = alarmKey(alarm);
+    activeIds.add(key);
     const signature = `${state.lang}|${JSON.stringify(alarm)}`;
-    let item = state.alarmItems.get(alarm.id);
+    let item = state.alarmItems.get(key);
     if (!item) {
       const el = make('li');
       item = { el, signature: '', ago: el };
-      state.alarmItems.set(alarm.id, item);
+      state.alarmItems.set(key, item);
     }
     if (item.signature !== signature) {
       item.ago = fillAlarmItem(item.el, alarm);
