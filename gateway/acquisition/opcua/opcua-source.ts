@@ -38,10 +38,8 @@
  * node-opcua is imported lazily in start(): it takes seconds to load, and a gateway
  * with only Modbus devices should not pay for it.
  */
-import os from 'node:os';
 import path from 'node:path';
 import type {
-  ClientMonitoredItem,
   ClientMonitoredItemGroup,
   ClientSession,
   ClientSubscription,
@@ -50,99 +48,36 @@ import type {
   StatusCode,
   UserIdentityInfo,
 } from 'node-opcua';
-import type { Clock } from '../../../common/clock.js';
 import { createLogger, type Logger } from '../../../common/logger.js';
 import type { Reading } from '../../../protocol/payloads.js';
-import type { OpcuaDeadbandConfig, OpcuaDeviceConfig, OpcuaTagConfig } from '../../config/types.js';
-import { Backoff, type BackoffOptions, DEFAULT_BACKOFF, jittered } from '../backoff.js';
-import {
-  type AcquisitionSource,
-  COMM_LOST,
-  type DeviceStatusListener,
-  ReadingGate,
-  type ReadingSink,
-} from '../source.js';
+import type { OpcuaDeviceConfig, OpcuaTagConfig } from '../../config/types.js';
+import { Backoff, DEFAULT_BACKOFF, jittered } from '../backoff.js';
+import { type AcquisitionSource, COMM_LOST, ReadingGate, type ReadingSink } from '../source.js';
 import { isBadStatus, toReading } from './convert.js';
-import { type DeadbandPlan, FILTER_REFUSED, planDeadbands } from './deadband.js';
+import { type DeadbandPlan, planDeadbands } from './deadband.js';
 import { routeNodeOpcuaLogs } from './node-opcua-log.js';
+import {
+  OPCUA_DEFAULTS as DEFAULTS,
+  firstLine,
+  monitoringParameters,
+  type OpcuaCounters,
+  type OpcuaSourceDeps,
+  SUBSCRIPTION_REFUSED,
+  waitInitialized,
+  withTimeout,
+} from './options.js';
+import { OpcuaPoller } from './polling.js';
+import { RefusedItems } from './refused-items.js';
 
 export { qualityOf } from './convert.js';
+export type { OpcuaCounters, OpcuaSourceDeps } from './options.js';
 
 type OpcuaModule = typeof import('node-opcua');
-
-const DEFAULTS = {
-  connectInitialDelayMs: 1000, // 1 s, first retry of the transport
-  connectMaxDelayMs: 30_000, // 30 s, retry delay ceiling
-  jitter: 0.2, // ±20 % on the reconnect delays, drawn per reconnection
-  requestedSessionTimeoutMs: 60_000, // 60 s
-  // A change waits for the next sample (up to one sampling interval), then for the next
-  // publish. We ASK for 10 publishes per sampling interval so change-to-reading stays
-  // near 1.2 sampling intervals (bench/opcua-latency.bench.ts), but the server may
-  // revise the interval up (many stacks have a floor of 50-1000 ms): the revised value
-  // is logged once and in counters.revisedPublishingIntervalMs. Empty publishing cycles
-  // cost nothing on the wire (the server answers only with data or a keep-alive).
-  publishesPerSample: 10,
-  minPublishingIntervalMs: 10, // 10 ms
-  keepAliveCount: 50, // publishing intervals without data before a keep-alive (10 sampling intervals)
-  lifetimeCount: 300, // OPC UA Part 4 §5.13.2: lifetime count >= 3 x keep-alive count
-  maxNotificationsPerPublish: 1000,
-  queueSize: 10, // values kept per item between publishes
-  initializeTimeoutMs: 10_000, // 10 s to create the monitored items
-  terminateTimeoutMs: 2000, // 2 s to delete a broken subscription before giving up on it
-  reconnectDelaysKept: 32, // recent reconnect delays kept for diagnostics
-  /** Client certificate and trust lists when neither the device nor the deps name a folder. */
-  pkiDir: path.join(os.homedir(), '.hazardwatch', 'opcua-pki'),
-};
-
-export interface OpcuaSourceDeps {
-  clock: Clock;
-  /** PKI folder (own certificate, trust lists) when the device names none; default ~/.hazardwatch/opcua-pki. */
-  pkiDir?: string;
-  /** Transport reconnect delays; default 1 s doubling to 30 s (±20 % jitter), retried until stop(). */
-  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
-  /** Delays between attempts to recreate a broken subscription or a refused item. */
-  repairBackoff?: Partial<BackoffOptions>;
-  /** Random source of every jitter (tests inject one); default Math.random. */
-  random?: () => number;
-  logger?: Logger;
-  /** Called once per offline/online transition. */
-  onDeviceStatus?: DeviceStatusListener;
-  /**
-   * Session timeout asked of the server; default 60 s. A network cut longer than this
-   * expires the session on the server, so recovery needs a new session and new
-   * subscriptions (tests shorten it to exercise that path in seconds).
-   */
-  sessionTimeoutMs?: number;
-}
-
-export interface OpcuaCounters {
-  notifications: number;
-  subscriptionsCreated: number;
-  connectionLosses: number;
-  /** Retries of single refused monitored items (the subscription left alone). */
-  itemRetries: number;
-  /** Connection attempts refused because the server certificate is not trusted. */
-  untrustedServer: number;
-  /** Items whose configured deadband was not sent (non-numeric, no EURange, refused). */
-  deadbandsDropped: number;
-  /** Publishing interval the server granted for the current subscription (ms). */
-  revisedPublishingIntervalMs: number | null;
-}
 
 /** Tags sharing one deadband are one monitored item group. */
 interface ItemGroup {
   group: ClientMonitoredItemGroup;
   tags: readonly OpcuaTagConfig[];
-}
-
-/** A refused item retried alone until the server accepts it. */
-interface ItemRetry {
-  tag: OpcuaTagConfig;
-  backoff: Backoff;
-  timer: NodeJS.Timeout | null;
-  item: ClientMonitoredItem | null;
-  /** The server refused the item's filter: retry without any. */
-  withoutFilter: boolean;
 }
 
 /** See AcquisitionSource for the lifecycle guarantees. */
@@ -170,9 +105,9 @@ export class OpcuaSource implements AcquisitionSource {
   private subscription: ClientSubscription | null = null;
   private groups: ItemGroup[] = [];
   private plans = new Map<string, DeadbandPlan>();
-  private readonly retries = new Map<string, ItemRetry>();
+  private readonly refusedItems: RefusedItems;
   private connectTimer: NodeJS.Timeout | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
+  private readonly poller: OpcuaPoller;
   /** True once the source reads by polling (readMode 'poll' or subscriptions refused). */
   private polling = false;
   private task: Promise<void> | null = null;
@@ -185,7 +120,6 @@ export class OpcuaSource implements AcquisitionSource {
   private linkState: 'unknown' | 'online' | 'offline' = 'unknown';
   /** What was last logged per tag (refusal, dropped deadband, bad node), so each is logged once. */
   private readonly logged = new Map<string, string>();
-  private pollFailing = false;
 
   constructor(
     private readonly device: OpcuaDeviceConfig,
@@ -202,6 +136,34 @@ export class OpcuaSource implements AcquisitionSource {
       // ts is the server's source timestamp: the same ts is the same sample.
       repeats: 'drop',
       onSinkError: (err) => this.log.error({ err }, 'reading sink threw'),
+    });
+    this.poller = new OpcuaPoller({
+      device,
+      running: () => this.running,
+      opcua: () => this.opcua,
+      session: () => this.session,
+      gate: this.gate,
+      clock: deps.clock,
+      log: this.log,
+      logOnce: (tag, key, level, message) => this.logOnce(tag, key, level, message),
+      logged: this.logged,
+    });
+    this.refusedItems = new RefusedItems({
+      running: () => this.running,
+      opcua: () => this.opcua,
+      session: () => this.session,
+      subscription: () => this.subscription,
+      gate: this.gate,
+      counters: this.counters,
+      clock: deps.clock,
+      log: this.log,
+      newBackoff: () => new Backoff({ ...DEFAULT_BACKOFF, ...deps.repairBackoff }, this.random),
+      monitoringParameters: (deadband) => monitoringParameters(this.opcua!, device, deadband),
+      planItems: (session, tags) => this.planItems(session, tags),
+      logOnce: (tag, key, level, message) => this.logOnce(tag, key, level, message),
+      forgetLogged: (sensorId) => this.logged.delete(sensorId),
+      enqueue: (reading) => this.enqueue(reading),
+      flush: () => this.flush(),
     });
   }
 
@@ -221,9 +183,8 @@ export class OpcuaSource implements AcquisitionSource {
     this.repairTimer = null;
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.pollTimer = null;
-    this.clearRetries();
+    this.poller.stop();
+    this.refusedItems.clear();
     const client = this.client;
     this.client = null;
     this.session = null;
@@ -350,28 +311,6 @@ export class OpcuaSource implements AcquisitionSource {
     }
   }
 
-  /** Data-change filter (OPC UA Part 4 §7.22.2) for a deadband; undefined for none. */
-  private filterFor(deadband: OpcuaDeadbandConfig | undefined) {
-    const opcua = this.opcua!;
-    if (!deadband || deadband.type === 'none' || deadband.value === undefined) return undefined;
-    return new opcua.DataChangeFilter({
-      trigger: opcua.DataChangeTrigger.StatusValue,
-      deadbandType:
-        deadband.type === 'absolute' ? opcua.DeadbandType.Absolute : opcua.DeadbandType.Percent,
-      deadbandValue: deadband.value,
-    });
-  }
-
-  private monitoringParameters(deadband: OpcuaDeadbandConfig | undefined) {
-    const filter = this.filterFor(deadband);
-    return {
-      samplingInterval: this.device.samplingIntervalMs,
-      queueSize: this.device.queueSize ?? DEFAULTS.queueSize,
-      discardOldest: true,
-      ...(filter ? { filter } : {}),
-    };
-  }
-
   /** Reads DataType (and EURange) of the tags asking for a deadband; logs each drop once. */
   private async planItems(
     session: ClientSession,
@@ -445,12 +384,13 @@ export class OpcuaSource implements AcquisitionSource {
       const group = opcua.ClientMonitoredItemGroup.create(
         subscription,
         tags.map((tag) => ({ nodeId: tag.nodeId, attributeId: opcua.AttributeIds.Value })),
-        this.monitoringParameters(this.plans.get(tags[0]!.sensorId)?.deadband),
+        monitoringParameters(opcua, this.device, this.plans.get(tags[0]!.sensorId)?.deadband),
         opcua.TimestampsToReturn.Both,
       );
       group.on('changed', (_item: unknown, dataValue: DataValue, index: number) => {
         const tag = tags[index];
-        if (!tag || this.subscription !== subscription || this.retries.has(tag.sensorId)) return;
+        if (!tag || this.subscription !== subscription || this.refusedItems.has(tag.sensorId))
+          return;
         this.enqueue(toReading(opcua, tag, dataValue, this.deps.clock.now()));
       });
       return { group, tags };
@@ -470,137 +410,14 @@ export class OpcuaSource implements AcquisitionSource {
     for (const { group, tags } of this.groups) {
       group.monitoredItems.forEach((item, index) => {
         const tag = tags[index];
-        if (!tag || this.retries.has(tag.sensorId)) return;
+        if (!tag || this.refusedItems.has(tag.sensorId)) return;
         const status = (item as unknown as { statusCode?: StatusCode }).statusCode;
-        if (isBadStatus(status)) this.itemRefused(tag, status!, ts, this.plans.get(tag.sensorId));
+        if (isBadStatus(status))
+          this.refusedItems.refused(tag, status!, ts, this.plans.get(tag.sensorId));
         else this.gate.accept(tag.sensorId);
       });
     }
-    for (const retry of this.retries.values()) {
-      const status = (retry.item as unknown as { statusCode?: StatusCode } | null)?.statusCode;
-      if (retry.item && status && !isBadStatus(status) && !retry.timer) {
-        this.gate.accept(retry.tag.sensorId);
-      } else {
-        const reason = this.gate.refusal(retry.tag.sensorId);
-        if (reason) this.gate.refuse(retry.tag.sensorId, reason, ts);
-      }
-    }
-  }
-
-  private itemRefused(
-    tag: OpcuaTagConfig,
-    status: StatusCode,
-    ts: number,
-    plan: DeadbandPlan | undefined,
-  ): void {
-    this.flush();
-    this.gate.refuse(tag.sensorId, status.name, ts);
-    let retry = this.retries.get(tag.sensorId);
-    if (!retry) {
-      retry = {
-        tag,
-        backoff: new Backoff({ ...DEFAULT_BACKOFF, ...this.deps.repairBackoff }, this.random),
-        timer: null,
-        item: null,
-        withoutFilter: false,
-      };
-      this.retries.set(tag.sensorId, retry);
-    }
-    if (FILTER_REFUSED.test(status.name) && plan?.deadband && !retry.withoutFilter) {
-      // The same filter would be refused at every retry: drop it for this item.
-      retry.withoutFilter = true;
-      this.counters.deadbandsDropped++;
-      this.logOnce(
-        tag,
-        `filter:${status.name}`,
-        'warn',
-        `server refused the deadband (${status.name}); monitoring the item without deadband`,
-      );
-    } else {
-      this.logOnce(
-        tag,
-        `refused:${status.name}`,
-        'warn',
-        `monitored item refused (${status.name}); retrying it alone with backoff`,
-      );
-    }
-    this.scheduleItemRetry(retry);
-  }
-
-  private scheduleItemRetry(retry: ItemRetry): void {
-    if (!this.running || retry.timer) return;
-    retry.timer = setTimeout(() => {
-      retry.timer = null;
-      void this.retryItem(retry);
-    }, retry.backoff.next());
-  }
-
-  /** Creates one monitored item for a refused tag on the live subscription. */
-  private async retryItem(retry: ItemRetry): Promise<void> {
-    const subscription = this.subscription;
-    const opcua = this.opcua;
-    const session = this.session;
-    if (
-      !this.running ||
-      !subscription ||
-      !opcua ||
-      !session ||
-      this.retries.get(retry.tag.sensorId) !== retry
-    ) {
-      return;
-    }
-    this.counters.itemRetries++;
-    const old = retry.item;
-    retry.item = null;
-    if (old) await old.terminate().catch(() => {});
-    // The node may exist only now: plan its deadband again from its DataType.
-    const plan = retry.withoutFilter
-      ? {}
-      : ((await this.planItems(session, [retry.tag])).get(retry.tag.sensorId) ?? {});
-    if (!this.running || this.subscription !== subscription) return;
-    const item = opcua.ClientMonitoredItem.create(
-      subscription,
-      { nodeId: retry.tag.nodeId, attributeId: opcua.AttributeIds.Value },
-      this.monitoringParameters(plan.deadband),
-      opcua.TimestampsToReturn.Both,
-    );
-    retry.item = item;
-    item.on('changed', (dataValue: DataValue) => {
-      if (retry.item !== item || this.subscription !== subscription) return;
-      this.enqueue(toReading(opcua, retry.tag, dataValue, this.deps.clock.now()));
-    });
-    const status = await new Promise<StatusCode | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), DEFAULTS.initializeTimeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve((item as unknown as { statusCode?: StatusCode }).statusCode);
-      };
-      item.once('initialized', done);
-      item.once('err', done);
-    });
-    if (!this.running || retry.item !== item) return;
-    if (status && !isBadStatus(status)) {
-      // Accepted: it stays as a single item on this subscription.
-      this.gate.accept(retry.tag.sensorId);
-      this.logged.delete(retry.tag.sensorId);
-      this.log.info(
-        { sensorId: retry.tag.sensorId, nodeId: retry.tag.nodeId },
-        'monitored item accepted',
-      );
-      retry.backoff.reset();
-      return;
-    }
-    if (status) this.itemRefused(retry.tag, status, this.deps.clock.now(), plan);
-    else this.scheduleItemRetry(retry);
-  }
-
-  private clearRetries(): void {
-    for (const retry of this.retries.values()) {
-      if (retry.timer) clearTimeout(retry.timer);
-      retry.timer = null;
-      retry.item = null;
-    }
-    this.retries.clear();
+    this.refusedItems.reconfirm(ts);
   }
 
   /** Logs `message` for `tag` once per distinct `key` (a refusal, a dropped deadband, a bad node). */
@@ -655,7 +472,7 @@ export class OpcuaSource implements AcquisitionSource {
     const old = this.subscription;
     this.subscription = null;
     this.groups = [];
-    this.clearRetries();
+    this.refusedItems.clear();
     if (old) await withTimeout(old.terminate(), DEFAULTS.terminateTimeoutMs).catch(() => {});
     let session = this.session;
     if (!session) {
@@ -690,60 +507,10 @@ export class OpcuaSource implements AcquisitionSource {
     }
   }
 
-  /**
-   * Reads every tag each samplingIntervalMs (readMode 'poll', or subscriptions refused).
-   * Each poll is a fresh read: no catch-up read after a reconnection (it would repeat the
-   * poll), and a value the server reports with an unchanged source timestamp is one
-   * reading, not one per poll (the gate drops the repeat). A node that reads bad is
-   * logged once by node id, and its recovery once; a failing Read request likewise.
-   */
+  /** Reads by polling from now on (readMode 'poll', or subscriptions refused). */
   private startPolling(): void {
-    if (this.pollTimer) return;
     this.polling = true;
-    let busy = false;
-    const poll = async () => {
-      const session = this.session;
-      const opcua = this.opcua;
-      if (!this.running || !session || !opcua || busy) return;
-      busy = true;
-      const generation = this.gate.generation;
-      try {
-        const values = await session.read(
-          this.device.tags.map((tag) => ({
-            nodeId: tag.nodeId,
-            attributeId: opcua.AttributeIds.Value,
-          })),
-          0,
-        );
-        if (!this.running || this.session !== session) return;
-        if (this.pollFailing) this.log.info('polling read works again');
-        this.pollFailing = false;
-        const now = this.deps.clock.now();
-        const readings = this.device.tags.map((tag, i) => {
-          const reading = toReading(opcua, tag, values[i]!, now);
-          if (reading.quality === 'bad') {
-            this.logOnce(tag, `bad:${reading.reason}`, 'warn', `node reads bad: ${reading.reason}`);
-          } else if (this.logged.get(tag.sensorId)?.startsWith('bad:')) {
-            this.logged.delete(tag.sensorId);
-            this.log.info({ sensorId: tag.sensorId, nodeId: tag.nodeId }, 'node reads good again');
-          }
-          return reading;
-        });
-        this.gate.fresh(generation, readings);
-      } catch (err) {
-        if (!this.pollFailing) {
-          this.log.warn(
-            { err: (err as Error).message, nodeIds: this.device.tags.map((t) => t.nodeId) },
-            'polling read failed; retrying every sampling interval',
-          );
-        }
-        this.pollFailing = true;
-      } finally {
-        busy = false;
-      }
-    };
-    this.pollTimer = setInterval(() => void poll(), Math.max(this.device.samplingIntervalMs, 10));
-    void poll();
+    this.poller.start();
   }
 
   /** Username/password when configured, else anonymous. */
@@ -846,40 +613,4 @@ export class OpcuaSource implements AcquisitionSource {
     this.counters.notifications++;
     this.gate.fresh(this.pendingGeneration, batch);
   }
-}
-
-function firstLine(message: string): string {
-  return message.split('\n')[0] ?? message;
-}
-
-/** Errors of CreateSubscription/CreateMonitoredItems that mean "use Read instead". */
-const SUBSCRIPTION_REFUSED =
-  /BadTooManySubscriptions|BadServiceUnsupported|BadNotSupported|BadNotImplemented/;
-
-/** Resolves once the group's items are created; rejects when that fails or takes too long. */
-function waitInitialized(group: ClientMonitoredItemGroup): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('monitored items not created in time')),
-      DEFAULTS.initializeTimeoutMs,
-    );
-    group.once('initialized', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    group.once('terminated', (err?: Error) => {
-      clearTimeout(timer);
-      reject(err ?? new Error('monitored item group terminated'));
-    });
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
