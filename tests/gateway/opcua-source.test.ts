@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -24,6 +23,7 @@ import {
 import type { DeviceStatusEvent } from '../../gateway/acquisition/source.js';
 import type { OpcuaDeviceConfig, OpcuaTagConfig } from '../../gateway/config/types.js';
 import type { Reading } from '../../protocol/payloads.js';
+import { cuttableProxy, until } from './opcua-fixture.js';
 
 const pkiRoot = mkdtempSync(path.join(tmpdir(), 'hw-opcua-'));
 
@@ -98,14 +98,6 @@ function recorder() {
     },
     of: (sensorId: string) => batches.flat().filter((r) => r.sensorId === sensorId),
   };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const sources: OpcuaSource[] = [];
@@ -301,43 +293,6 @@ describe('OPC UA data-change deadband', () => {
     set(101.3);
   });
 });
-
-/** A TCP proxy whose link can be cut (sockets destroyed, new connections refused). */
-async function cuttableProxy(targetPort: number) {
-  const sockets = new Set<net.Socket>();
-  let cut = false;
-  const server = net.createServer((client) => {
-    if (cut) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    cut() {
-      cut = true;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      cut = false;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('a network cut between gateway and server', () => {
   it("flags the gap with 'comm lost' once and resumes the subscription by itself (2 s cut, scaled down from 20 s)", async () => {
