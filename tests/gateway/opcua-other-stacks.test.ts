@@ -324,6 +324,7 @@ describe('other stacks: revised publishing interval and deadband per data type',
     expect(source.counters.deadbandsDropped).toBe(3);
     expect(source.counters.itemRetries).toBe(0);
     const dropped = logs.warnings().filter((l) => l.msg.startsWith('deadband not sent'));
+    expect(dropped.find((l) => l.nodeId === NODE.highLevel)?.msg).toContain('DataType Boolean');
     expect(dropped.map((l) => l.nodeId).sort()).toEqual(
       [NODE.highLevel, NODE.mode, NODE.pressure].sort(),
     );

@@ -52,6 +52,29 @@ const NON_NUMERIC_DATA_TYPES = new Set([
   294, // UtcTime
 ]);
 
+/** Names of the namespace-0 DataTypes above, for log lines an engineer reads. */
+const DATA_TYPE_NAMES: Record<number, string> = {
+  1: 'Boolean',
+  12: 'String',
+  13: 'DateTime',
+  14: 'Guid',
+  15: 'ByteString',
+  16: 'XmlElement',
+  17: 'NodeId',
+  20: 'QualifiedName',
+  21: 'LocalizedText',
+  22: 'Structure',
+  29: 'Enumeration',
+  294: 'UtcTime',
+};
+
+function describeDataType(id: { namespace: number; value: unknown } | undefined): string {
+  if (!id) return 'unknown';
+  const name =
+    id.namespace === 0 && typeof id.value === 'number' ? DATA_TYPE_NAMES[id.value] : undefined;
+  return name ?? `ns=${id.namespace};i=${String(id.value)}`;
+}
+
 /** Variant built-in types (node-opcua DataType enum values) that carry numbers. */
 const NUMERIC_VARIANT_TYPES = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 
@@ -144,7 +167,7 @@ export async function planDeadbands(
     const numeric = isNumericNode(dataTypeId, variantType);
     if (numeric === false) {
       plans.set(tag.sensorId, {
-        dropped: `deadband ${deadband.type} needs a numeric DataType (OPC UA Part 4 §7.22.2); node ${tag.nodeId} has DataType ${String(dataTypeId ?? 'unknown')}`,
+        dropped: `deadband ${deadband.type} needs a numeric DataType (OPC UA Part 4 §7.22.2); node ${tag.nodeId} has DataType ${describeDataType(dataTypeId)}`,
       });
       return;
     }
