@@ -398,7 +398,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   if (platform) {
-    registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store });
+    registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store, clock });
     registerLedgerRoutes(app, platform);
   }
 

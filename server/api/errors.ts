@@ -82,6 +82,13 @@ export const Errors = {
     429,
     (retryAfterS: number) => `too many requests; retry in ${retryAfterS} s`,
   ),
+  /** One user holding more live streams than the per-user cap (issue 13 item 6). */
+  tooManyStreams: defineError(
+    'HW_TOO_MANY_STREAMS',
+    429,
+    (user: string, open: number, limit: number) =>
+      `user '${user}' already has ${open} live streams open (at most ${limit}); close one first`,
+  ),
   internal: defineError('HW_INTERNAL', 500, () => 'internal server error'),
 } as const;
 

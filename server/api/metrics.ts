@@ -65,6 +65,18 @@ export function renderMetrics(deps: MetricsDeps): string {
       Object.entries(m.rejectedByReason).map(([reason, n]) => [{ reason }, n] as Sample),
     ),
     family(
+      'hazardwatch_ingest_duplicates_total',
+      'counter',
+      'Resent items already stored (same gateway, outbox epoch, seq and content): acknowledged, not stored again.',
+      [[null, m.duplicates]],
+    ),
+    family(
+      'hazardwatch_ingest_reused_seqs_total',
+      'counter',
+      'Items whose seq was seen before in the same outbox epoch with other content (a restored or cloned outbox): stored and flagged.',
+      [[null, m.reusedSeqs]],
+    ),
+    family(
       'hazardwatch_ingest_store_failures_total',
       'counter',
       'Valid messages the store failed to commit.',

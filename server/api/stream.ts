@@ -28,7 +28,7 @@ import type { EventHub, ReadingsEvent } from '../events.js';
 import type { GatewayPresence } from '../gateways.js';
 import type { EscalationNotice } from '../platform/platform.js';
 import { toAlarmDto, toGatewayDto } from './dto.js';
-import { ApiError } from './errors.js';
+import { Errors } from './errors.js';
 import { toDispositionDto } from './platform-routes.js';
 
 export const STREAM_DEFAULTS = {
@@ -85,11 +85,7 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
       if (user !== null) {
         const streams = perUser.get(user) ?? 0;
         if (streams >= maxPerUser) {
-          throw new ApiError(
-            'HW_TOO_MANY_STREAMS',
-            429,
-            `user '${user}' already has ${streams} live streams open (at most ${maxPerUser}); close one first`,
-          );
+          throw Errors.tooManyStreams(user, streams, maxPerUser);
         }
         perUser.set(user, streams + 1);
       }

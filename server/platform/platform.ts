@@ -105,7 +105,6 @@ export class Platform {
   readonly escalator: Escalator;
   readonly mqtt: MqttLinkage | null;
   readonly requestLimiter: RateLimiter;
-  readonly loginLimiter: RateLimiter;
   readonly counters: PlatformCounters = {
     escalations: 0,
     disposalSteps: 0,
@@ -172,7 +171,6 @@ export class Platform {
       mqttOptions.minLevel = options.mqttMinLevel;
     this.mqtt = mqttOptions ? new MqttLinkage(mqttOptions) : null;
     this.requestLimiter = new RateLimiter(config.rateLimitPerMinute, clock);
-    this.loginLimiter = new RateLimiter(config.loginAttemptsPerMinute, clock);
   }
 
   get config(): PlatformConfig {
