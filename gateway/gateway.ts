@@ -12,16 +12,20 @@ import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import {
   type AlarmEngine,
-  checkOutputDevices,
   type EdgeAlarmTransition,
   FileAlarmStateStore,
   LinkageRunner,
-  RuleFileError,
   RuleRuntime,
 } from '../edge/index.js';
 import type { GatewayCommand, Reading, SensorInfo } from '../protocol/index.js';
 import { Acquisition } from './acquisition/index.js';
 import { deviceStatusSensors, type GatewayConfig, sensorCatalogue } from './config/index.js';
+import {
+  DIAGNOSTIC_SENSOR_IDS,
+  GATEWAY_DIAGNOSTIC_SENSORS,
+  GatewayDiagnostics,
+  type StorageFault,
+} from './diagnostics.js';
 import { MqttUplink, type OutboxEvent } from './uplink/mqtt-uplink.js';
 import type { Uplink } from './uplink/uplink.js';
 
@@ -31,30 +35,6 @@ export const GATEWAY_DEFAULTS = {
   tickMs: 100, // 0.1 s: precision of on/off-delays between readings
   bytesPerReading: 60, // ≈ JSON size of one reading in a batch, for the outbox capacity estimate
 } as const;
-
-/**
- * The gateway's own status sensors: the uplink outbox reports through them so
- * the edge can alarm on them like on any field value (a rule on
- * `_uplink.backlog` >= its high-water %, or on `_uplink.dropped` > 0).
- * Readings are emitted when the outbox crosses its high-water mark (both ways)
- * and after every shedding step.
- */
-export const UPLINK_STATUS_SENSORS: readonly SensorInfo[] = [
-  {
-    sensorId: '_uplink.backlog',
-    name: 'Uplink outbox fill (telemetry)',
-    kind: 'status',
-    unit: '%',
-    rangeMin: 0,
-    rangeMax: 100,
-  },
-  {
-    sensorId: '_uplink.dropped',
-    name: 'Uplink telemetry readings shed (total)',
-    kind: 'status',
-    unit: 'readings',
-  },
-];
 
 export interface GatewayOptions {
   clock?: Clock;
@@ -105,6 +85,9 @@ export class Gateway {
   readonly uplink: Uplink;
   readonly linkage: LinkageRunner;
   private readonly acquisition: Acquisition;
+  private readonly diagnostics: GatewayDiagnostics;
+  /** Storage faults found before start() (the alarm-state file is read in the constructor). */
+  private readonly pendingStorageFaults: StorageFault[] = [];
   private readonly clock: Clock;
   private readonly observers: GatewayObserver[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
@@ -120,8 +103,9 @@ export class Gateway {
     this.sensors = [
       ...sensorCatalogue(config),
       ...deviceStatusSensors(config),
-      ...UPLINK_STATUS_SENSORS,
+      ...GATEWAY_DIAGNOSTIC_SENSORS,
     ];
+    this.diagnostics = new GatewayDiagnostics(config.gateway.id, this.clock);
     const catalogue = new Map(this.sensors.map((s) => [s.sensorId, s]));
     // Acquisition first (its constructor does no I/O): it is also the one writer of every
     // device, which local linkage writes through (one owner per device, per bus).
@@ -130,14 +114,35 @@ export class Gateway {
       statusReadings: true,
       ...(options.opcuaPkiDir ? { opcuaPkiDir: options.opcuaPkiDir } : {}),
     });
+    const stateStore = options.alarmStatePath
+      ? new FileAlarmStateStore(options.alarmStatePath, {
+          // A garbled state file is moved aside and the engine starts fresh: the gateway keeps
+          // acquiring and alarming, and says so (issue 13 item 4).
+          onLoadProblem: (problem) => {
+            if (problem.kind === 'invalid-points') return; // dropped entries are logged by the store
+            this.pendingStorageFaults.push({
+              what: 'alarm state',
+              path: problem.path,
+              movedTo: problem.movedTo,
+              error: problem.message,
+            });
+          },
+        })
+      : undefined;
     this.rules = new RuleRuntime({
       files: [...config.rules.files],
       sensors: catalogue,
       clock: this.clock,
       drill: config.rules.drill,
-      ...(options.alarmStatePath ? { store: new FileAlarmStateStore(options.alarmStatePath) } : {}),
+      gatewayId: config.gateway.id,
+      ...(stateStore ? { store: stateStore } : {}),
+      // Every start and every reload refuses outputs naming a device this gateway lacks.
+      load: { outputDevices: { ids: config.devices.map((d) => d.id), writers: this.acquisition } },
+      onClockStep: (step) => {
+        log.warn({ stepMs: step.stepMs, at: step.at }, 'wall clock stepped');
+        this.queueReadings([this.diagnostics.clockStep(step.stepMs, step.at)]);
+      },
     });
-    this.checkOutputs();
     // Local linkage runs at the edge, so it works while the uplink is down; its
     // failure alarms travel like any other transition. Writes go through the acquisition's
     // device writers, serialised with the polls on the same connection or bus.
@@ -146,16 +151,6 @@ export class Gateway {
       onTransition: (transition) => this.emit([transition]),
     });
     this.uplink = options.uplink ?? this.createUplink(config, options);
-  }
-
-  /** Every rule output must name a device of this gateway that takes writes. */
-  private checkOutputs(): void {
-    const problems = checkOutputDevices(
-      this.engine.compiled,
-      this.config.devices.map((d) => d.id),
-      this.acquisition,
-    );
-    if (problems.length > 0) throw new RuleFileError(problems);
   }
 
   private createUplink(config: GatewayConfig, options: GatewayOptions): MqttUplink {
@@ -200,6 +195,20 @@ export class Gateway {
    */
   reloadRules(): { ok: true; rules: number } | { ok: false; problems: readonly string[] } {
     const result = this.rules.reload();
+    if (!result.ok) return { ok: false, problems: result.problems };
+    this.linkage.setRules(this.engine.compiled);
+    this.emit(result.transitions);
+    return { ok: true, rules: result.rules };
+  }
+
+  /**
+   * reloadRules() off the alarm path: the files are read and checked in a worker thread and
+   * the new rules swapped in at once, so evaluation never stalls for the whole load (SIGHUP).
+   */
+  async reloadRulesInBackground(): Promise<
+    { ok: true; rules: number } | { ok: false; problems: readonly string[] }
+  > {
+    const result = await this.rules.reloadInBackground();
     if (!result.ok) return { ok: false, problems: result.problems };
     this.linkage.setRules(this.engine.compiled);
     this.emit(result.transitions);
@@ -251,6 +260,10 @@ export class Gateway {
     if (this.started) return;
     this.started = true;
     await this.uplink.start();
+    // The diagnostic points have a value from the first second, and a storage fault found while
+    // loading (before the uplink existed) is announced now that it can travel.
+    this.queueReadings([this.diagnostics.storageFaultCount()]);
+    for (const fault of this.pendingStorageFaults.splice(0)) this.reportStorageFault(fault);
     await this.acquisition.start();
     this.tickTimer = setInterval(() => this.emit(this.engine.tick()), GATEWAY_DEFAULTS.tickMs);
     const health = this.uplink.health?.();
@@ -291,17 +304,58 @@ export class Gateway {
   private onOutboxEvent(event: OutboxEvent): void {
     if (!this.started) return;
     const ts = this.clock.now();
-    const reading: Reading =
-      event.type === 'high-water'
-        ? { sensorId: '_uplink.backlog', value: event.stats.fillPct, quality: 'good', ts }
-        : {
-            sensorId: '_uplink.dropped',
-            value: event.stats.dropped.readings,
-            quality: 'good',
-            ts,
-          };
-    // Deferred: the event fires inside the uplink's own append.
-    queueMicrotask(() => this.onReadings([reading]));
+    const backlog: Reading = {
+      sensorId: DIAGNOSTIC_SENSOR_IDS.uplinkBacklog,
+      value: event.stats.fillPct,
+      quality: 'good',
+      ts,
+    };
+    const dropped: Reading = {
+      sensorId: DIAGNOSTIC_SENSOR_IDS.uplinkDropped,
+      value: event.stats.dropped.readings,
+      quality: 'good',
+      ts,
+    };
+    switch (event.type) {
+      case 'high-water':
+        this.queueReadings([backlog]);
+        break;
+      case 'shed':
+        this.queueReadings([dropped]);
+        break;
+      case 'stats':
+        this.queueReadings([backlog, dropped]);
+        break;
+      case 'storage-fault':
+        this.reportStorageFault({
+          what: 'outbox',
+          path: event.fault.path,
+          movedTo: event.fault.movedTo,
+          error: event.fault.error,
+        });
+        break;
+      case 'quarantined':
+        log.warn(
+          { seq: event.seq, lane: event.lane, reason: event.reason },
+          'outbox item quarantined',
+        );
+        break;
+    }
+  }
+
+  private reportStorageFault(fault: StorageFault): void {
+    log.error({ ...fault }, 'local storage fault: file moved aside, started with a fresh one');
+    const { transitions, reading } = this.diagnostics.storageFault(fault);
+    // Deferred: the fault may be reported from inside the uplink's own open or append.
+    queueMicrotask(() => {
+      this.emit(transitions);
+      this.onReadings([reading]);
+    });
+  }
+
+  /** Readings the gateway makes itself, evaluated like field values, after the current call. */
+  private queueReadings(readings: Reading[]): void {
+    queueMicrotask(() => this.onReadings(readings));
   }
 
   private onReadings(readings: Reading[]): void {

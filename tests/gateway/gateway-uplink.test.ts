@@ -3,13 +3,15 @@
  * file survives a restart, and outbox events become readings of the gateway's
  * own status sensors, which the edge evaluates like any field value.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
+import type { EdgeAlarmTransition } from '../../edge/index.js';
 import { parseGatewayConfig } from '../../gateway/config/index.js';
-import { Gateway, UPLINK_STATUS_SENSORS } from '../../gateway/gateway.js';
+import { GATEWAY_DIAGNOSTIC_SENSORS } from '../../gateway/diagnostics.js';
+import { dataDirOptions, Gateway } from '../../gateway/gateway.js';
 import type { Reading } from '../../protocol/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -46,7 +48,7 @@ describe('the gateway with a store-and-forward uplink', () => {
     expect(gateway.sensors.map((s) => s.sensorId)).toEqual([
       'GT-1',
       'dev-1.online',
-      ...UPLINK_STATUS_SENSORS.map((s) => s.sensorId),
+      ...GATEWAY_DIAGNOSTIC_SENSORS.map((s) => s.sensorId),
     ]);
     const seen: Reading[] = [];
     gateway.observe({ onReadings: (readings) => seen.push(...readings) });
@@ -67,7 +69,7 @@ describe('the gateway with a store-and-forward uplink', () => {
       (gateway.uplink as unknown as { flush(): void }).flush();
     }
     await new Promise((r) => setTimeout(r, 10));
-    const backlog = seen.find((r) => r.sensorId === '_uplink.backlog');
+    const backlog = seen.filter((r) => r.sensorId === '_uplink.backlog').at(-1);
     expect(backlog?.value).toBeGreaterThanOrEqual(50);
     const health = gateway.uplink.health!();
     expect(health).toMatchObject({ connected: false, durable: true, highWater: true });
@@ -80,5 +82,56 @@ describe('the gateway with a store-and-forward uplink', () => {
     // Acquisition may add a comm-lost reading of its own meanwhile.
     expect(again.uplink.health!().backlog.telemetry.readings).toBeGreaterThanOrEqual(held);
     expect(held).toBeGreaterThan(8_000);
+  });
+
+  it('a healthy gateway showed _uplink.backlog and _uplink.dropped as "no data yet" forever: now they have values from the start', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-gw-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const gateway = new Gateway(await gatewayConfig(path.join(dir, 'outbox.db')));
+    const seen: Reading[] = [];
+    gateway.observe({ onReadings: (readings) => seen.push(...readings) });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    await expect
+      .poll(() =>
+        ['_uplink.backlog', '_uplink.dropped', '_gateway.storage_faults'].filter(
+          (id) => !seen.some((r) => r.sensorId === id && r.quality === 'good'),
+        ),
+      )
+      .toEqual([]);
+    expect(seen.find((r) => r.sensorId === '_uplink.dropped')?.value).toBe(0);
+  });
+
+  it('a corrupt alarm-state or outbox file stopped the gateway: now each is moved aside and announced, and the gateway runs', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-gw-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const files = dataDirOptions(dir);
+    writeFileSync(files.alarmStatePath!, '{"version":1,"points":{"GT-1');
+    writeFileSync(
+      files.outboxPath!,
+      Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4096, 0xab)]),
+    );
+    const gateway = new Gateway(await gatewayConfig(files.outboxPath!), files);
+    const alarms: EdgeAlarmTransition[] = [];
+    gateway.observe({ onAlarm: (t) => alarms.push(t) });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    await expect.poll(() => alarms.filter((a) => a.transition === 'raised').length).toBe(2);
+    const messages = alarms.filter((a) => a.transition === 'raised').map((a) => a.message);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^local storage fault: alarm state file .*alarm-state\.json moved to .*corrupt/,
+        ),
+        expect.stringMatching(/^local storage fault: outbox file .*outbox\.db moved to .*corrupt/),
+      ]),
+    );
+    expect(new Set(alarms.map((a) => a.alarmId)).size).toBe(2);
+    expect(alarms.every((a) => a.level === 1 && !a.drill)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('.corrupt-')).length).toBeGreaterThanOrEqual(
+      2,
+    );
+    expect(existsSync(files.outboxPath!)).toBe(true);
+    expect(gateway.uplink.health!().durable).toBe(true);
   });
 });
