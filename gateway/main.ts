@@ -2,6 +2,10 @@
  * The gateway as a process:
  *
  *   tsx gateway/main.ts --config gateway.yaml [--data-dir /var/lib/hazardwatch]
+ *   tsx gateway/main.ts trust-server [--data-dir <folder>] [<thumbprint|file>]
+ *
+ * `trust-server` lists the OPC UA server certificates the gateway refused, or trusts one
+ * (gateway/trust-server.ts); the running gateway connects at its next attempt.
  *
  * The data folder keeps the outbox (unless the config names its own file), the
  * alarm state and the OPC UA certificates (default `data/gateway` under the
@@ -15,14 +19,18 @@ import { createLogger } from '../common/logger.js';
 import { RuleFileError } from '../edge/index.js';
 import { ConfigError, loadGatewayConfig } from './config/index.js';
 import { dataDirOptions, Gateway } from './gateway.js';
+import { runTrustServer } from './trust-server.js';
 
 const log = createLogger('gateway.main');
-const USAGE = 'usage: tsx gateway/main.ts --config <gateway.yaml> [--data-dir <folder>]';
+const USAGE = `usage: tsx gateway/main.ts --config <gateway.yaml> [--data-dir <folder>]
+       tsx gateway/main.ts trust-server [--data-dir <folder>] [--pki-dir <folder>] [<thumbprint|file>]`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${message}\n`);
   process.exit(code);
 }
+
+if (process.argv[2] === 'trust-server') process.exit(runTrustServer(process.argv.slice(3)));
 
 let values: { config?: string; 'data-dir'?: string; help?: boolean };
 try {

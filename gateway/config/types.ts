@@ -4,6 +4,7 @@
  * Every optional key without a default stays absent (never `undefined`-valued).
  */
 import type { SensorKind } from '../../protocol/payloads.js';
+import type { OPCUA_TAG_DATA_TYPES } from './schema.js';
 
 export interface GatewayIdentity {
   /** Gateway id; appears in MQTT topics (protocol/topics.ts ID_PATTERN). */
@@ -146,6 +147,11 @@ export interface OpcuaTagConfig extends TagBase {
   readonly nodeId: string;
   /** Replaces the device's deadband for this tag. */
   readonly deadband?: OpcuaDeadbandConfig;
+  /**
+   * The node's DataType as the engineer knows it; when given, a deadband on a non-numeric type
+   * is a startup error (OPC UA Part 4 DataChangeFilter: deadband applies to numeric values).
+   */
+  readonly dataType?: (typeof OPCUA_TAG_DATA_TYPES)[number];
 }
 
 /** Keys every Modbus device has, whatever its transport. */
@@ -227,7 +233,8 @@ export type OpcuaDeadbandType = (typeof OPCUA_DEADBAND_TYPES)[number];
 /** OPC UA Part 4 §7.22.2 DataChangeFilter deadband (percent needs the node's EURange). */
 export interface OpcuaDeadbandConfig {
   readonly type: OpcuaDeadbandType;
-  readonly value: number;
+  /** Required for absolute and percent; `type: none` needs none. */
+  readonly value?: number;
 }
 
 export interface OpcuaDeviceConfig {
