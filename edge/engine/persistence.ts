@@ -120,18 +120,10 @@ export function restoreInto(core: EngineCore, saved: PersistedAlarmState): void 
  * reload): condition, running delay, occurrence, overrides, chattering; signal
  * history (rings, stuck reference) where the signal is unchanged.
  */
-export function carry(
-  core: EngineCore,
-  from: LimitState,
-  to: LimitState,
-  sameSignal: boolean,
-): void {
+export function carry(to: LimitState, from: LimitState, sameSignal: boolean): void {
   to.active = from.active;
-  if (from.pending) {
-    to.pending = true;
-    to.pendingSince = from.pendingSince;
-    core.pendingCount++;
-  }
+  to.pending = from.pending;
+  to.pendingSince = from.pendingSince;
   to.usable = from.usable;
   to.x = from.x;
   to.alarmId = from.alarmId;
@@ -145,7 +137,6 @@ export function carry(
   to.ackedBy = from.ackedBy;
   to.latchedWaiting = from.latchedWaiting;
   to.shelve = from.shelve;
-  if (to.shelve === SHELVE_TIMED) core.timedShelves++;
   to.shelvedUntil = from.shelvedUntil;
   to.shelvedT = from.shelvedT;
   to.shelveEndsT = from.shelveEndsT;
@@ -158,7 +149,7 @@ export function carry(
   to.r2 = from.r2;
   to.r3 = from.r3;
   if (to.flags && from.flags && to.flags.length === from.flags.length) {
-    to.flags.set(from.flags);
+    if (to.flags !== from.flags) to.flags.set(from.flags); // shared when the signal is unchanged
     to.flagCount = from.flagCount;
   }
   if (sameSignal) {

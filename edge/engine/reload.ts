@@ -4,16 +4,28 @@
  * over event-loop turns (evaluation goes on meanwhile); the swap is one
  * synchronous step that carries every surviving alarm point's state across by key
  * (`ruleId.limitName`), so nothing evaluated between the steps is lost.
+ *
+ * Limits whose compiled form is unchanged are not rebuilt: the new set takes the
+ * very LimitState (and SensorState) objects in force, so their state needs no
+ * copying at the swap and a reload of a large, mostly unchanged set allocates
+ * little (issue 12: evaluation never stalls more than a few ms).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { EngineCore } from './core.js';
 import { carry, linkActive } from './persistence.js';
 import { signalBehaviour } from './signals/index.js';
-import { LimitState, SensorState } from './state.js';
-import type { CompiledRuleSet } from './types.js';
+import { LimitState, SensorState, SHELVE_TIMED } from './state.js';
+import type { CompiledLimit, CompiledRuleSet } from './types.js';
 
-/** Limits built per step: about a millisecond of work. */
-export const BUILD_STEP_LIMITS = 1_000;
+/** Limits built per step: well under a millisecond of work. */
+export const BUILD_STEP_LIMITS = 500;
+
+/** A limit rebuilt for the new set, and what it replaces. */
+interface Rebuilt {
+  readonly limit: LimitState;
+  readonly old: LimitState;
+  readonly sameSignal: boolean;
+}
 
 /** Evaluation state of a rule set, built and not yet in force. */
 export interface PreparedRules {
@@ -21,15 +33,23 @@ export interface PreparedRules {
   /** The limits in force when the build started: a swap against others must rebuild. */
   readonly basis: readonly LimitState[];
   readonly bySensor: Map<string, SensorState>;
+  /** Per sensor, its new limit list and input positions (assigned at the swap). */
+  readonly lists: Map<SensorState, { limits: LimitState[]; inputIndex: number[] }>;
   readonly byKey: Map<string, LimitState>;
   readonly allLimits: LimitState[];
   readonly timedLimits: LimitState[];
-  /** Per new limit: the old limit of the same key (or undefined), and whether its signal is unchanged. */
-  readonly previous: (LimitState | undefined)[];
-  readonly sameSignal: Uint8Array;
+  /** Combination limits watching each limit, and the term index (assigned at the swap). */
+  readonly dependents: Map<LimitState, { limits: LimitState[]; terms: number[] }>;
+  /** Limits built anew whose key existed: their state is carried over at the swap. */
+  readonly rebuilt: Rebuilt[];
   /** Old limits whose key is gone (their open occurrences close at the swap). */
   readonly removed: LimitState[];
+  /** Sensors new to the engine (stale counts from the swap). */
+  readonly newSensors: SensorState[];
 }
+
+/** Everything of a compiled limit that decides its evaluation. */
+const specText = (spec: CompiledLimit) => JSON.stringify(spec);
 
 /** Builds the state for `compiled` against the state in force, yielding between steps. */
 export function* prepareSteps(
@@ -39,68 +59,105 @@ export function* prepareSteps(
 ): Generator<void, PreparedRules> {
   const basis = core.allLimits;
   const bySensor = new Map<string, SensorState>();
+  const newSensors: SensorState[] = [];
   const byKey = new Map<string, LimitState>();
   const allLimits: LimitState[] = [];
   const timedLimits: LimitState[] = [];
+  const rebuilt: Rebuilt[] = [];
   const sensorOf = (id: string) => {
     let sensor = bySensor.get(id);
     if (!sensor) {
-      sensor = new SensorState(id);
+      sensor = core.bySensor.get(id);
+      if (!sensor) {
+        sensor = new SensorState(id);
+        newSensors.push(sensor);
+      }
       bySensor.set(id, sensor);
     }
     return sensor;
   };
   const specs = compiled.limits;
-  const previous: (LimitState | undefined)[] = new Array(specs.length);
-  const sameSignal = new Uint8Array(specs.length);
   for (let i = 0; i < specs.length; i++) {
     const spec = specs[i]!;
     const behaviour = signalBehaviour(spec.signal.kind);
-    const limit = new LimitState(spec, sensorOf(spec.sensorId), behaviour);
+    const old = core.byKey.get(spec.key);
+    let limit: LimitState;
+    if (old !== undefined && (old.spec === spec || specText(old.spec) === specText(spec))) {
+      limit = old; // unchanged: the object in force goes on, state and all
+    } else {
+      const sameSignal =
+        old !== undefined && JSON.stringify(old.spec.signal) === JSON.stringify(spec.signal);
+      limit = new LimitState(
+        spec,
+        sensorOf(spec.sensorId),
+        behaviour,
+        sameSignal ? old : undefined,
+      );
+      if (old !== undefined) rebuilt.push({ limit, old, sameSignal });
+    }
+    sensorOf(spec.sensorId);
     allLimits.push(limit);
     byKey.set(spec.key, limit);
     if (behaviour.timed) timedLimits.push(limit);
-    const old = core.byKey.get(spec.key);
-    previous[i] = old;
-    sameSignal[i] =
-      old !== undefined &&
-      (old.spec.signal === spec.signal ||
-        JSON.stringify(old.spec.signal) === JSON.stringify(spec.signal))
-        ? 1
-        : 0;
     if (i % stepLimits === stepLimits - 1) yield;
   }
   // Per-sensor lists in the compiled order (level 1 before level 2).
+  const lists: PreparedRules['lists'] = new Map();
+  let listed = 0;
   for (const [sensorId, list] of compiled.limitsBySensor) {
-    const sensor = sensorOf(sensorId);
+    const limits: LimitState[] = [];
+    const inputIndex: number[] = [];
     for (const spec of list) {
-      sensor.limits.push(byKey.get(spec.key)!);
-      sensor.inputIndex.push(spec.inputTerms[spec.inputs.indexOf(sensorId)] ?? 0);
+      limits.push(byKey.get(spec.key)!);
+      inputIndex.push(spec.inputTerms[spec.inputs.indexOf(sensorId)] ?? 0);
+    }
+    lists.set(sensorOf(sensorId), { limits, inputIndex });
+    listed += list.length;
+    if (listed >= stepLimits) {
+      listed = 0;
+      yield;
     }
   }
-  yield;
-  for (const limit of allLimits) {
+  const dependents: PreparedRules['dependents'] = new Map();
+  for (let i = 0; i < allLimits.length; i++) {
+    if (i % (stepLimits * 4) === stepLimits * 4 - 1) yield;
+    const limit = allLimits[i]!;
     const signal = limit.spec.signal;
     if (signal.kind !== 'all') continue;
-    signal.terms.forEach((term, i) => {
+    signal.terms.forEach((term, t) => {
       if (!('alarm' in term)) return;
       const target = byKey.get(term.alarm);
       if (!target) return;
-      target.dependents.push(limit);
-      target.dependentTerms.push(i);
+      let entry = dependents.get(target);
+      if (!entry) {
+        entry = { limits: [], terms: [] };
+        dependents.set(target, entry);
+      }
+      entry.limits.push(limit);
+      entry.terms.push(t);
     });
   }
-  const removed = basis.filter((l) => !byKey.has(l.spec.key) && !l.spec.hidden);
+  const removed: LimitState[] = [];
+  for (let i = 0; i < basis.length; i++) {
+    if (i % (stepLimits * 4) === stepLimits * 4 - 1) yield;
+    const old = basis[i]!;
+    if (byKey.get(old.spec.key) !== old && old.dependents.length > 0) {
+      dependents.set(old, dependents.get(old) ?? { limits: [], terms: [] });
+    }
+    if (!byKey.has(old.spec.key) && !old.spec.hidden) removed.push(old);
+  }
   return {
     compiled,
     basis,
     bySensor,
+    lists,
     byKey,
     allLimits,
     timedLimits,
-    previous,
-    sameSignal,
+    dependents,
+    rebuilt,
     removed,
+    newSensors,
   };
 }
 
@@ -127,40 +184,37 @@ export async function prepareInTurns(
 }
 
 /**
- * Puts prepared rules in force, in one synchronous step: sensor values and every
- * surviving point's state carried over; points that are gone and still active or
- * latched are closed with 'cleared'. Returns nothing; transitions go to core.out.
+ * Puts prepared rules in force, in one synchronous step: unchanged limits go on as
+ * they are, rebuilt ones take their predecessor's state; points that are gone and
+ * still active or latched are closed with 'cleared' (transitions go to core.out).
  */
 export function swapIn(core: EngineCore, ready: PreparedRules): void {
-  // Another swap since the build started: its old-limit links are stale, build again now.
+  // Another swap since the build started: its links to the old limits are stale, build again.
   const prepared = ready.basis === core.allLimits ? ready : prepareNow(core, ready.compiled);
-  const oldSensors = core.bySensor;
-  for (const [id, sensor] of prepared.bySensor) {
-    const old = oldSensors.get(id);
-    if (old) {
-      sensor.lastValue = old.lastValue;
-      sensor.usable = old.usable;
-      sensor.lastTs = old.lastTs;
-      sensor.lastT = old.lastT;
-      sensor.lastEvalT = old.lastEvalT;
-      sensor.quality = old.quality;
-      sensor.reason = old.reason;
-      sensor.faultLogged = old.faultLogged;
-    } else sensor.lastT = core.monoNow; // no data yet: stale counts from now
+  for (const sensor of prepared.newSensors) sensor.lastT = core.monoNow; // stale counts from now
+  for (const [sensor, list] of prepared.lists) {
+    sensor.limits = list.limits;
+    sensor.inputIndex = list.inputIndex;
   }
-  core.pendingCount = 0;
-  core.timedShelves = 0;
-  const { allLimits, previous, sameSignal } = prepared;
-  for (let i = 0; i < allLimits.length; i++) {
-    const old = previous[i];
-    if (old !== undefined) carry(core, old, allLimits[i]!, sameSignal[i] === 1);
+  for (const { limit, old, sameSignal } of prepared.rebuilt) carry(limit, old, sameSignal);
+  for (const [limit, entry] of prepared.dependents) {
+    limit.dependents = entry.limits;
+    limit.dependentTerms = entry.terms;
   }
+  let pending = 0;
+  let timedShelves = 0;
+  for (const limit of prepared.allLimits) {
+    if (limit.pending) pending++;
+    if (limit.shelve === SHELVE_TIMED) timedShelves++;
+  }
+  core.pendingCount = pending;
+  core.timedShelves = timedShelves;
   core.current = prepared.compiled;
   core.bySensor = prepared.bySensor;
   core.byKey = prepared.byKey;
-  core.allLimits = allLimits;
+  core.allLimits = prepared.allLimits;
   core.timedLimits = prepared.timedLimits;
-  linkActive(core);
+  if (prepared.rebuilt.length > 0 || prepared.removed.length > 0) linkActive(core);
   for (const limit of prepared.removed) {
     if (!(limit.active || limit.latchedWaiting)) continue; // an unacked return was already cleared
     core.closeSuperseded(limit, limit.x, core.wallNow);

@@ -23,9 +23,15 @@ export interface ReaderJob {
   readonly logLevel: string;
 }
 
+/** Messages from the worker: rules in chunks (each acknowledged), then done or refused. */
 export type ReaderReply =
-  | { readonly ok: true; readonly ruleSet: RuleSet }
-  | { readonly ok: false; readonly problems: readonly RuleProblem[]; readonly message: string };
+  | { readonly kind: 'rules'; readonly rules: RuleSet['rules'] }
+  | { readonly kind: 'done'; readonly rest: Omit<RuleSet, 'rules'> }
+  | {
+      readonly kind: 'refused';
+      readonly problems: readonly RuleProblem[];
+      readonly message: string;
+    };
 
 /**
  * Loads `files` in a worker thread; resolves with the RuleSet or rejects with the
@@ -53,10 +59,16 @@ export function readRuleFilesOffThread(
       return;
     }
     let settled = false;
-    worker.once('message', (reply: ReaderReply) => {
+    const rules: RuleSet['rules'][number][] = [];
+    worker.on('message', (reply: ReaderReply) => {
+      if (reply.kind === 'rules') {
+        for (const rule of reply.rules) rules.push(rule);
+        worker.postMessage('next'); // one chunk per event-loop turn, never a flood
+        return;
+      }
       settled = true;
       void worker.terminate();
-      if (reply.ok) resolve(reply.ruleSet);
+      if (reply.kind === 'done') resolve({ ...reply.rest, rules });
       else if (reply.problems.length > 0) reject(new RuleFileError(reply.problems));
       else reject(new Error(`rule files could not be read: ${reply.message}`));
     });

@@ -30,9 +30,10 @@ export class SensorState {
   reason = '';
   /** Reason of the boundary fault (clock, non-finite) logged last; '' when none (log once). */
   faultLogged = '';
-  readonly limits: LimitState[] = [];
+  /** Limits this sensor feeds (replaced whole by a reload). */
+  limits: LimitState[] = [];
   /** Position of this sensor among each limit's inputs, parallel to `limits`. */
-  readonly inputIndex: number[] = [];
+  inputIndex: number[] = [];
   constructor(readonly sensorId: string) {}
 }
 
@@ -153,8 +154,8 @@ export class LimitState {
   flags: Uint8Array | null = null;
   flagCount = 0;
   /** Combination limits with an `alarm` term on this limit, and that term's index. */
-  readonly dependents: LimitState[] = [];
-  readonly dependentTerms: number[] = [];
+  dependents: LimitState[] = [];
+  dependentTerms: number[] = [];
   // signal parameters copied out of the spec as numbers (no string compares per reading)
   /** rate / window / stuck: window length or tolerance. */
   windowMs = 0;
@@ -169,16 +170,35 @@ export class LimitState {
   /** combination: per term, the value must lie strictly between these (±Infinity when open). */
   termAbove: Float64Array | null = null;
   termBelow: Float64Array | null = null;
+  /**
+   * `same`: the limit this one replaces in a reload, when its signal is unchanged: its
+   * signal state (rings, flags) is taken over instead of allocated again (a reload of a
+   * large set must not allocate megabytes of rings only to drop them at the swap).
+   */
   constructor(
     readonly spec: CompiledLimit,
     readonly sensor: SensorState,
     readonly behaviour: SignalBehaviour,
+    same?: LimitState,
   ) {
     this.kind = behaviour.code;
     this.sign = spec.sign;
     this.raiseAt = spec.raiseAt;
     this.clearBelow = spec.clearBelow;
-    behaviour.init(this, spec.signal);
+    if (same === undefined) {
+      behaviour.init(this, spec.signal);
+      return;
+    }
+    this.ring = same.ring;
+    this.flags = same.flags;
+    this.windowMs = same.windowMs;
+    this.param = same.param;
+    this.voteSign = same.voteSign;
+    this.voteRaise = same.voteRaise;
+    this.voteHold = same.voteHold;
+    this.flag = same.flag;
+    this.termAbove = same.termAbove;
+    this.termBelow = same.termBelow;
   }
 }
 
