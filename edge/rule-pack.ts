@@ -196,8 +196,11 @@ export function readDetectors(text: string): DetectorSpec[] {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   rootLogger.level = 'silent';
   const file = process.argv[2];
-  if (!file) {
-    process.stderr.write('usage: tsx edge/rule-pack.ts <detectors.yaml|sensors.json>\n');
+  const usage = 'usage: tsx edge/rule-pack.ts <detectors.yaml|sensors.json>\n';
+  if (file === '--help' || file === '-h') {
+    process.stdout.write(usage);
+  } else if (!file) {
+    process.stderr.write(usage);
     process.exitCode = 2;
   } else {
     try {

@@ -31,6 +31,10 @@ export function runRulesCheck(
   args: readonly string[],
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ): number {
+  if (args.includes('--help') || args.includes('-h')) {
+    write(USAGE);
+    return 0;
+  }
   if (args.includes('--schema')) {
     write(JSON.stringify(ruleFileSchema, null, 2));
     return 0;

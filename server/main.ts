@@ -17,13 +17,13 @@ async function main(): Promise<void> {
   try {
     config = configFromArgs(process.argv.slice(2), process.env);
   } catch (err) {
-    log.fatal((err as Error).message);
-    log.info(USAGE);
+    // A person reads these: plain text on stderr, not a JSON log line.
+    process.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
     process.exitCode = 2;
     return;
   }
   if (!config) {
-    log.info(USAGE);
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
 

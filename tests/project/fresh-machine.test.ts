@@ -99,6 +99,8 @@ describe('the README', () => {
     'server/main.ts',
     'gateway/main.ts',
     'edge/rules-check.ts',
+    'server/ledger-verify.ts',
+    'edge/rule-pack.ts',
   ];
 
   it('documents only flags that some command answers in its --help', async () => {
