@@ -228,7 +228,10 @@ export class EngineCore {
   private boundaryFault(sensor: SensorState, reason: string, got: unknown): void {
     if (sensor.faultLogged === reason) return;
     sensor.faultLogged = reason;
-    log.warn({ sensorId: sensor.sensorId, got: String(got) }, `reading refused: ${reason}`);
+    log.warn(
+      { sensorId: sensor.sensorId, got: String(got) },
+      `reading taken as a sensor fault: ${reason}`,
+    );
   }
 
   /** Fires on/off delays, stale and stuck limits and timed-shelve expiry now. */

@@ -12,11 +12,28 @@
  * - flood detection (more than 10 raises in 10 min), first-out marking, chattering
  *   (3 raises in 60 s), and KPIs (kpis()).
  *
- * Readings that cannot be evaluated — quality 'bad', value null or not a finite
- * number — neither raise nor clear value-based limits: they keep their state, and
- * pending on/off delays neither fire on tick() nor restart until a usable reading
- * arrives. Fault limits (type: fault) and stale limits do see them. Booleans read
- * as 1 and 0. 'uncertain' readings are evaluated like good ones.
+ * At the boundary (issue 12), per reading:
+ * - order: a reading not newer than the newest evaluated one of its sensor changes
+ *   nothing (counted as out of order); event times stay the readings' source times;
+ * - time: a reading stamped more than futureToleranceMs (5 min) ahead of the gateway
+ *   clock, older than maxReadingAgeMs (24 h) or before 2000 is a clock fault (quality
+ *   bad, reason 'clock fault', counted, the gateway time stands in for its own);
+ * - value: NaN and ±Infinity are faults whatever the quality says (reason
+ *   'non-finite value', counted). Clock faults and non-finite readings do not count
+ *   as data for stale limits.
+ * Readings that cannot be evaluated — quality 'bad', value null, or one of the faults
+ * above — neither raise nor clear value-based limits: they keep their state (an
+ * active alarm is marked value unreliable), and pending on/off delays neither fire
+ * on tick() nor restart until a usable reading arrives. Fault limits (type: fault)
+ * and stale limits do see them. Booleans read as 1 and 0. 'uncertain' readings are
+ * evaluated like good ones.
+ *
+ * Durations (delays, stale, stuck, windows, rate, shelving, flood and chatter) run on
+ * the clock's monotonic time; a wall-clock step is logged, counted and reported
+ * through onClockStep. Occurrence ids are `<ruleId>.<limit>.<gateway>-<random>-<n>`
+ * with a persisted n: unique by construction, never derived from a sensor time.
+ * An alarm that is active when it comes back from shelving, suppression or out of
+ * service is announced again as a new occurrence (./lifecycle.ts says why).
  *
  * Lifecycle: no I/O except the optional state store (loaded in the constructor,
  * saved after changes) and no timers. Call evaluate() with every batch of readings
