@@ -12,6 +12,7 @@
  *   GET /api/v1/linkage/deliveries   emergency linkage deliveries, newest first
  *   GET / and /assets/*              the dashboard (server/dashboard)
  *   platform routes (login, ranking, enterprise detail, disposal, ledger): platform-routes.ts
+ *   /api/v1/workbench/* (regulator's workbench: ranking, indicators, trends, alarm desk, reports): workbench-routes.ts
  *   GET /metrics                     Prometheus metrics (metrics.ts)
  *   GET /docs, /docs/openapi.json    OpenAPI document from the route schemas (docs.ts)
  *
@@ -57,6 +58,7 @@ import { registerLedgerRoutes } from './ledger-routes.js';
 import { registerMetrics } from './metrics.js';
 import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
 import { registerStream, type StreamOptions } from './stream.js';
+import { workbenchPlugin } from './workbench-routes.js';
 
 export const API_DEFAULTS = {
   alarmsLimit: 100, // alarms per page
@@ -400,6 +402,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (platform) {
     registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store, clock });
     registerLedgerRoutes(app, platform);
+    void app.register(workbenchPlugin, {
+      prefix: '/api/v1/workbench',
+      platform,
+      ledger: deps.ledger,
+      store: deps.store,
+      gateways: deps.gateways,
+      notifier: deps.notifier,
+      clock,
+    });
   }
 
   registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });

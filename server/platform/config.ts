@@ -69,6 +69,26 @@ export interface PlatformConfig {
   };
   readonly overdueDisposalMs: number;
   readonly emergencyTopic: string;
+  /** Where each enterprise is (the workbench map) and its English name; optional per enterprise. */
+  readonly enterpriseSites?: readonly EnterpriseSite[];
+  /** Workbench choices: risk half-life and indicator target times (server/platform/indicators.ts). */
+  readonly workbench?: WorkbenchSettings;
+}
+
+export interface EnterpriseSite {
+  readonly enterpriseId: string;
+  readonly lat?: number;
+  readonly lon?: number;
+  readonly nameEn?: string;
+}
+
+export interface WorkbenchSettings {
+  readonly riskHalfLifeMs?: number;
+  readonly acknowledgeTargetMs?: number;
+  readonly disposeTargetMs?: number;
+  readonly onlineRateTarget?: number;
+  readonly reportsDir?: string;
+  readonly reportHour?: number;
 }
 
 const text = (title: string, maxLength = 100) => ({ title, type: 'string', maxLength }) as const;
@@ -232,6 +252,68 @@ export const platformConfigSchema = {
       type: 'integer',
       minimum: 1,
       default: PLATFORM_CONFIG_DEFAULTS.overdueDisposalMs,
+    },
+    enterpriseSites: {
+      title: 'Enterprise sites (workbench map) and English names',
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['enterpriseId'],
+        properties: {
+          enterpriseId: { title: 'Enterprise id', type: 'string', pattern: ID_PATTERN },
+          lat: { title: 'Latitude (WGS 84, degrees)', type: 'number', minimum: -90, maximum: 90 },
+          lon: {
+            title: 'Longitude (WGS 84, degrees)',
+            type: 'number',
+            minimum: -180,
+            maximum: 180,
+          },
+          nameEn: text('English name (the English page shows it)', 200),
+        },
+      },
+    },
+    workbench: {
+      title: 'Regulator workbench: risk decay and indicator targets (docs/indicators.md)',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        riskHalfLifeMs: {
+          title: 'Half-life of a handled alarm in the risk score (ms)',
+          type: 'integer',
+          minimum: 60_000,
+          default: 6 * 60 * 60_000,
+        },
+        acknowledgeTargetMs: {
+          title: 'Acknowledgement target time (ms after the server heard of the alarm)',
+          type: 'integer',
+          minimum: 1_000,
+          default: 5 * 60_000,
+        },
+        disposeTargetMs: {
+          title: 'Disposal target time (ms from alarm to closed disposal)',
+          type: 'integer',
+          minimum: 1_000,
+          default: 60 * 60_000,
+        },
+        onlineRateTarget: {
+          title: 'Online rate target (fraction; the national system holds >= 0.995)',
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          default: 0.995,
+        },
+        reportsDir: text('Folder for scheduled reports (empty: beside the store file)', 500),
+        reportHour: {
+          title: 'Local hour of the daily scheduled report (-1: none)',
+          type: 'integer',
+          minimum: -1,
+          maximum: 23,
+          default: -1,
+        },
+      },
     },
     emergencyTopic: {
       title: 'MQTT topic emergency centres subscribe to',

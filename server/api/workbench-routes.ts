@@ -1,0 +1,528 @@
+/**
+ * The regulator's workbench API (issue 15), a fastify plugin registered at /api/v1/workbench:
+ *
+ *   GET  /ranking                          enterprises in scope by stable risk score, with terms and site
+ *   GET  /enterprises/:id/risk-history     ?days (1–30): score and colour every hour
+ *   GET  /indicators                       ?from&to&utcOffsetMin&lang: indicators with definitions
+ *   GET  /trend                            ?gatewayId&sensorId&from&to: bounded buckets, setpoints, alarms
+ *   alarm desk (list, detail, bulk acknowledge, close with override): workbench-alarm-routes.ts
+ *   reports (CSV with BOM, XLSX, printable data, scheduled files): workbench-report-routes.ts
+ *
+ * Every route needs a token and answers only within the caller's scope: another county's
+ * enterprise answers the same 403 as an unknown one. Calls into the platform, ledger and stores
+ * are awaited (they may become asynchronous).
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Clock } from '../../common/clock.js';
+import { systemClock } from '../../common/clock.js';
+import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
+import type { Principal } from '../platform/access.js';
+import { computeIndicators, indicatorDefinitions } from '../platform/indicators.js';
+import type { Platform } from '../platform/platform.js';
+import {
+  type EnterpriseInputs,
+  gatherInputs,
+  type WorkbenchSources,
+  workbenchSettings,
+} from '../platform/risk-inputs.js';
+import { riskHistory, type StableRisk, stableRiskAt } from '../platform/risk-score.js';
+import type { TelemetryStore } from '../store/telemetry-store.js';
+import { idParam } from './dto.js';
+import { Errors } from './errors.js';
+import { requirePrincipalOf } from './platform-routes.js';
+import { registerWorkbenchAlarmRoutes } from './workbench-alarm-routes.js';
+import { registerWorkbenchReportRoutes } from './workbench-report-routes.js';
+import {
+  nullableNumber,
+  nullableString,
+  rankedEnterpriseSchema,
+  rateSchema,
+  timeQuery,
+  utcOffsetQuery,
+  workbenchErrors,
+} from './workbench-schemas.js';
+
+export const WORKBENCH_ROUTE_DEFAULTS = {
+  trendBuckets: 720, // points per trend line: a chart 700–1,900 px wide needs no more
+  trendMaxBuckets: 2_000, // never more, whatever the window (a 30-day chart of a 1 s sensor: 1 h buckets)
+  trendWindowMs: 60 * 60_000, // 1 h back from `to` by default
+  historyStepMs: 60 * 60_000, // risk history: one sample per hour
+  historyDays: 7,
+  indicatorWindowMs: 24 * 60 * 60_000, // indicators: the last 24 h by default
+} as const;
+
+export interface WorkbenchDeps extends WorkbenchSources {
+  platform: Platform;
+  store: Pick<TelemetryStore, 'latest' | 'queryAggregate'>;
+  notifier: { deliveries(limit?: number): LinkageDelivery[] | Promise<LinkageDelivery[]> };
+  clock?: Clock;
+}
+
+export function parseTime(key: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isSafeInteger(ms)) throw Errors.badTime(key, value);
+  return ms;
+}
+
+export function timeWindow(
+  query: { from?: string; to?: string },
+  now: number,
+  backMs: number,
+): { from: number; to: number } {
+  const to = parseTime('to', query.to, now);
+  const from = parseTime('from', query.from, to - backMs);
+  if (from > to) throw Errors.badRange(from, to);
+  return { from, to };
+}
+
+/** The stable score of each enterprise now, with its counts, highest first. */
+export function rankEnterprises(
+  inputs: readonly EnterpriseInputs[],
+  now: number,
+  settings: ReturnType<typeof workbenchSettings>,
+) {
+  return inputs
+    .map((e) => {
+      const offline = e.points.filter((p) => !p.online).length;
+      const risk: StableRisk = stableRiskAt(
+        { grade: e.grade, alarms: e.alarms.map((a) => a.risk), offlinePoints: offline },
+        now,
+        settings,
+      );
+      const real = e.alarms.filter((a) => !a.alarm.drill);
+      return {
+        id: e.id,
+        name: e.name,
+        nameEn: e.nameEn,
+        jurisdiction: e.jurisdiction,
+        lat: e.lat,
+        lon: e.lon,
+        risk,
+        counts: {
+          inAlarmLevel1: real.filter((a) => a.alarm.state === 'active' && a.alarm.level === 1)
+            .length,
+          inAlarmLevel2: real.filter((a) => a.alarm.state === 'active' && a.alarm.level === 2)
+            .length,
+          unacknowledged: real.filter((a) => a.status === 'open').length,
+          overdue: real.filter(
+            (a) => a.status !== 'closed' && now - a.risk.openedAt >= settings.overdueMs,
+          ).length,
+          points: e.points.length,
+          offlinePoints: offline,
+        },
+      };
+    })
+    .sort((a, b) => b.risk.score - a.risk.score || a.id.localeCompare(b.id));
+}
+
+/** The principal and the inputs it may see, for one request. */
+export async function requestInputs(deps: WorkbenchDeps, request: FastifyRequest, now: number) {
+  const principal: Principal = requirePrincipalOf(request);
+  return { principal, inputs: await gatherInputs(deps, principal, now) };
+}
+
+const serverOffsetMin = (now: number) => -new Date(now).getTimezoneOffset();
+
+function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock: Clock): void {
+  const config = { platform: true } as const;
+
+  app.get(
+    '/ranking',
+    {
+      config,
+      schema: {
+        description:
+          'Enterprises in scope ranked by the stable risk score (decaying terms: docs/indicators.md).',
+        response: {
+          200: {
+            type: 'object',
+            required: ['at', 'halfLifeMs', 'enterprises'],
+            properties: {
+              at: { type: 'integer' },
+              halfLifeMs: { type: 'integer' },
+              enterprises: { type: 'array', items: rankedEnterpriseSchema },
+            },
+          },
+          ...workbenchErrors,
+        },
+      },
+    },
+    async (request) => {
+      const now = clock.now();
+      const { inputs } = await requestInputs(deps, request, now);
+      const settings = workbenchSettings(deps.platform.config);
+      return {
+        at: now,
+        halfLifeMs: settings.halfLifeMs,
+        enterprises: rankEnterprises(inputs, now, settings),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { days: number } }>(
+    '/enterprises/:id/risk-history',
+    {
+      config,
+      schema: {
+        description:
+          'Stable risk score and colour of one enterprise every hour over the last days.',
+        params: { type: 'object', required: ['id'], properties: { id: idParam } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            days: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 30,
+              default: WORKBENCH_ROUTE_DEFAULTS.historyDays,
+            },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['enterpriseId', 'stepMs', 'samples'],
+            properties: {
+              enterpriseId: { type: 'string' },
+              stepMs: { type: 'integer' },
+              samples: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['ts', 'score', 'colour'],
+                  properties: {
+                    ts: { type: 'integer' },
+                    score: { type: 'number' },
+                    colour: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          ...workbenchErrors,
+        },
+      },
+    },
+    async (request) => {
+      const now = clock.now();
+      const { inputs } = await requestInputs(deps, request, now);
+      const e = inputs.find((x) => x.id === request.params.id);
+      if (!e) throw Errors.forbidden('enterprise', request.params.id);
+      const step = WORKBENCH_ROUTE_DEFAULTS.historyStepMs;
+      const to = Math.floor(now / step) * step;
+      const from = to - request.query.days * 24 * 60 * 60_000;
+      const settings = workbenchSettings(deps.platform.config);
+      const samples = riskHistory(
+        { grade: e.grade, alarms: e.alarms.map((a) => a.risk) },
+        from,
+        to,
+        step,
+        settings,
+      );
+      samples.push({
+        ts: now,
+        ...pick(
+          stableRiskAt(
+            { grade: e.grade, alarms: e.alarms.map((a) => a.risk), offlinePoints: 0 },
+            now,
+            settings,
+          ),
+        ),
+      });
+      return { enterpriseId: e.id, stepMs: step, samples };
+    },
+  );
+
+  app.get<{
+    Querystring: { from?: string; to?: string; utcOffsetMin?: number; lang: 'zh-CN' | 'en' };
+  }>(
+    '/indicators',
+    {
+      config,
+      schema: {
+        description:
+          'Online rate (per point, enterprise, jurisdiction), alarms per day by level, acknowledgement in time, disposal rate and time, overdue disposals, four-colour distribution; each with its definition.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            from: timeQuery('period start; default `to` minus 24 h'),
+            to: timeQuery('period end; default now'),
+            utcOffsetMin: utcOffsetQuery,
+            lang: { type: 'string', enum: ['zh-CN', 'en'], default: 'zh-CN' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['indicators', 'definitions', 'targets'],
+            properties: {
+              definitions: { type: 'object', additionalProperties: { type: 'string' } },
+              targets: {
+                type: 'object',
+                properties: {
+                  acknowledgeTargetMs: { type: 'integer' },
+                  disposeTargetMs: { type: 'integer' },
+                  overdueMs: { type: 'integer' },
+                  onlineRateTarget: { type: 'number' },
+                  halfLifeMs: { type: 'integer' },
+                },
+              },
+              indicators: {
+                type: 'object',
+                properties: {
+                  from: { type: 'integer' },
+                  to: { type: 'integer' },
+                  online: rateSchema,
+                  alarmsPerDay: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        day: { type: 'string' },
+                        level1: { type: 'integer' },
+                        level2: { type: 'integer' },
+                      },
+                    },
+                  },
+                  acknowledgedInTime: rateSchema,
+                  disposal: rateSchema,
+                  meanDisposalMs: nullableNumber,
+                  overdue: { type: 'integer' },
+                  colours: {
+                    type: 'object',
+                    properties: {
+                      red: { type: 'integer' },
+                      orange: { type: 'integer' },
+                      yellow: { type: 'integer' },
+                      blue: { type: 'integer' },
+                    },
+                  },
+                  enterprises: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        enterpriseId: { type: 'string' },
+                        online: rateSchema,
+                        alarms: {
+                          type: 'object',
+                          properties: {
+                            level1: { type: 'integer' },
+                            level2: { type: 'integer' },
+                          },
+                        },
+                        acknowledgedInTime: rateSchema,
+                        disposal: rateSchema,
+                        meanDisposalMs: nullableNumber,
+                        overdue: { type: 'integer' },
+                      },
+                    },
+                  },
+                  points: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        enterpriseId: { type: 'string' },
+                        gatewayId: { type: 'string' },
+                        sensorId: { type: 'string' },
+                        name: { type: 'string' },
+                        online: { type: 'boolean' },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...workbenchErrors,
+        },
+      },
+    },
+    async (request) => {
+      const now = clock.now();
+      const { inputs } = await requestInputs(deps, request, now);
+      const settings = workbenchSettings(deps.platform.config);
+      const window = timeWindow(request.query, now, WORKBENCH_ROUTE_DEFAULTS.indicatorWindowMs);
+      const colours = new Map(
+        rankEnterprises(inputs, now, settings).map((e) => [e.id, e.risk.colour]),
+      );
+      const utcOffsetMin = request.query.utcOffsetMin ?? serverOffsetMin(now);
+      return {
+        indicators: computeIndicators(inputs, colours, { ...window, now, utcOffsetMin }, settings),
+        definitions: indicatorDefinitions(settings, request.query.lang),
+        targets: {
+          acknowledgeTargetMs: settings.acknowledgeTargetMs,
+          disposeTargetMs: settings.disposeTargetMs,
+          overdueMs: settings.overdueMs,
+          onlineRateTarget: settings.onlineRateTarget,
+          halfLifeMs: settings.halfLifeMs,
+        },
+      };
+    },
+  );
+
+  app.get<{ Querystring: { gatewayId: string; sensorId: string; from?: string; to?: string } }>(
+    '/trend',
+    {
+      config,
+      schema: {
+        description:
+          'One sensor over a window for a chart: at most 2,000 buckets (mean, min, max), its unit, setpoints, range and the alarms that overlap the window.',
+        querystring: {
+          type: 'object',
+          required: ['gatewayId', 'sensorId'],
+          additionalProperties: false,
+          properties: {
+            gatewayId: idParam,
+            sensorId: idParam,
+            from: timeQuery('window start; default `to` minus 1 h'),
+            to: timeQuery('window end; default now'),
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['from', 'to', 'intervalMs', 'sensor', 'buckets', 'alarms'],
+            properties: {
+              from: { type: 'integer' },
+              to: { type: 'integer' },
+              intervalMs: { type: 'integer' },
+              sensor: {
+                type: 'object',
+                properties: {
+                  enterpriseId: { type: 'string' },
+                  gatewayId: { type: 'string' },
+                  sensorId: { type: 'string' },
+                  name: { type: 'string' },
+                  unit: { type: 'string' },
+                  location: nullableString,
+                  gas: nullableString,
+                  rangeMin: nullableNumber,
+                  rangeMax: nullableNumber,
+                  setpointLevel1: nullableNumber,
+                  setpointLevel2: nullableNumber,
+                  deadband: nullableNumber,
+                },
+              },
+              buckets: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    ts: { type: 'integer' },
+                    mean: { type: 'number' },
+                    min: { type: 'number' },
+                    max: { type: 'number' },
+                    count: { type: 'integer' },
+                  },
+                },
+              },
+              alarms: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    alarmId: { type: 'string' },
+                    level: { type: 'integer' },
+                    setpoint: { type: 'number' },
+                    raisedAt: nullableNumber,
+                    clearedAt: nullableNumber,
+                    drill: { type: 'boolean' },
+                  },
+                },
+              },
+            },
+          },
+          ...workbenchErrors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const { gatewayId, sensorId } = request.query;
+      const gateway = (await deps.gateways.list()).find((g) => g.gatewayId === gatewayId);
+      const enterpriseId = gateway?.enterpriseId;
+      if (enterpriseId === undefined || !(await deps.platform.canSee(principal, enterpriseId)))
+        throw Errors.forbidden('gateway', gatewayId);
+      const { from, to } = timeWindow(
+        request.query,
+        clock.now(),
+        WORKBENCH_ROUTE_DEFAULTS.trendWindowMs,
+      );
+      const intervalMs = trendInterval(from, to);
+      const record = (await deps.platform.registry.sensors(enterpriseId)).find(
+        (s) => s.gatewayId === gatewayId && s.sensorId === sensorId,
+      );
+      const info = gateway?.sensors.find((s) => s.sensorId === sensorId);
+      const buckets = await deps.store.queryAggregate({
+        gatewayId,
+        sensorId,
+        from,
+        to,
+        intervalMs,
+      });
+      const alarms = (
+        await deps.ledger.list({ state: 'all', limit: 5_000, enterpriseIds: [enterpriseId] })
+      )
+        .filter(
+          (a) =>
+            a.gatewayId === gatewayId &&
+            a.sensorId === sensorId &&
+            (a.raisedAt ?? a.clearedAt ?? 0) <= to &&
+            (a.clearedAt === null || a.clearedAt >= from),
+        )
+        .map((a) => ({
+          alarmId: a.alarmId,
+          level: a.level,
+          setpoint: a.setpoint,
+          raisedAt: a.raisedAt,
+          clearedAt: a.clearedAt,
+          drill: a.drill,
+        }));
+      return {
+        from,
+        to,
+        intervalMs,
+        sensor: {
+          enterpriseId,
+          gatewayId,
+          sensorId,
+          name: record?.name ?? info?.name ?? sensorId,
+          unit: record?.unit ?? info?.unit ?? '',
+          location: record?.location ?? info?.location ?? null,
+          gas: record?.gas ?? info?.gas ?? null,
+          rangeMin: record?.rangeMin ?? info?.rangeMin ?? null,
+          rangeMax: record?.rangeMax ?? info?.rangeMax ?? null,
+          setpointLevel1: record?.setpointLevel1 ?? null,
+          setpointLevel2: record?.setpointLevel2 ?? null,
+          // The gateway does not tell the server its rules' deadbands (protocol has no field).
+          deadband: null,
+        },
+        buckets,
+        alarms,
+      };
+    },
+  );
+}
+
+const pick = (r: StableRisk) => ({ score: r.score, colour: r.colour });
+
+/** Whole seconds, at most trendMaxBuckets buckets over the window (about trendBuckets). */
+export function trendInterval(from: number, to: number): number {
+  const span = Math.max(1, to - from);
+  const target = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendBuckets / 1_000) * 1_000;
+  const floor = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendMaxBuckets / 1_000) * 1_000;
+  return Math.max(1_000, target, floor);
+}
+
+/** Register with `app.register(workbenchPlugin, { prefix: '/api/v1/workbench', ...deps })`. */
+export const workbenchPlugin: FastifyPluginAsync<WorkbenchDeps> = async (app, deps) => {
+  const clock = deps.clock ?? systemClock;
+  registerOverviewRoutes(app, deps, clock);
+  registerWorkbenchAlarmRoutes(app, deps, clock);
+  registerWorkbenchReportRoutes(app, deps, clock);
+};

@@ -1,0 +1,123 @@
+/** JSON Schemas shared by the workbench routes (workbench-*.ts); times are epoch ms. */
+import { ID_PATTERN } from '../../protocol/index.js';
+import { alarmSchema } from './dto.js';
+import { errorBodySchema } from './errors.js';
+import { dispositionSchema } from './platform-routes.js';
+
+export const workbenchErrors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  429: errorBodySchema,
+} as const;
+
+export const nullableNumber = { type: ['number', 'null'] } as const;
+export const nullableString = { type: ['string', 'null'] } as const;
+const colour = { type: 'string', enum: ['red', 'orange', 'yellow', 'blue'] } as const;
+
+export const timeQuery = (what: string) =>
+  ({ type: 'string', description: `${what}: epoch ms or ISO 8601`, maxLength: 40 }) as const;
+
+export const utcOffsetQuery = {
+  type: 'integer',
+  minimum: -14 * 60,
+  maximum: 14 * 60,
+  description: 'the caller’s offset from UTC in minutes (local days); default the server’s',
+} as const;
+
+export const jurisdictionSchema = {
+  type: 'object',
+  properties: {
+    province: { type: 'string' },
+    city: { type: 'string' },
+    county: { type: 'string' },
+    park: { type: 'string' },
+  },
+} as const;
+
+export const termSchema = {
+  type: 'object',
+  required: ['factor', 'points', 'live', 'decaying'],
+  properties: {
+    factor: { type: 'string' },
+    points: { type: 'number' },
+    live: { type: 'integer' },
+    decaying: { type: 'integer' },
+  },
+} as const;
+
+export const stableRiskSchema = {
+  type: 'object',
+  required: ['score', 'colour', 'grade', 'terms'],
+  properties: {
+    score: { type: 'number' },
+    colour,
+    grade: { type: ['integer', 'null'] },
+    terms: { type: 'array', items: termSchema },
+  },
+} as const;
+
+export const rankedEnterpriseSchema = {
+  type: 'object',
+  required: ['id', 'name', 'nameEn', 'jurisdiction', 'lat', 'lon', 'risk', 'counts'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    nameEn: nullableString,
+    jurisdiction: jurisdictionSchema,
+    lat: nullableNumber,
+    lon: nullableNumber,
+    risk: stableRiskSchema,
+    counts: {
+      type: 'object',
+      required: [
+        'inAlarmLevel1',
+        'inAlarmLevel2',
+        'unacknowledged',
+        'overdue',
+        'points',
+        'offlinePoints',
+      ],
+      properties: {
+        inAlarmLevel1: { type: 'integer' },
+        inAlarmLevel2: { type: 'integer' },
+        unacknowledged: { type: 'integer' },
+        overdue: { type: 'integer' },
+        points: { type: 'integer' },
+        offlinePoints: { type: 'integer' },
+      },
+    },
+  },
+} as const;
+
+export const rateSchema = {
+  type: 'object',
+  required: ['numerator', 'denominator', 'rate'],
+  properties: {
+    numerator: { type: 'integer' },
+    denominator: { type: 'integer' },
+    rate: nullableNumber,
+  },
+} as const;
+
+/** An alarm's identity in the path, as the platform routes take it. */
+export const alarmParams = {
+  type: 'object',
+  required: ['enterpriseId', 'gatewayId', 'alarmId'],
+  properties: {
+    enterpriseId: { type: 'string', pattern: ID_PATTERN },
+    gatewayId: { type: 'string', pattern: ID_PATTERN },
+    alarmId: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+export const deskItemSchema = {
+  type: 'object',
+  required: ['alarm', 'disposition'],
+  properties: {
+    alarm: alarmSchema,
+    disposition: { anyOf: [dispositionSchema, { type: 'null' }] },
+  },
+} as const;
+
+export { alarmSchema, dispositionSchema };
