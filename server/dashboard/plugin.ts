@@ -1,18 +1,22 @@
 /**
- * The live dashboard for regulators and emergency-centre staff: one HTML page and a few static
- * assets (CSS, ES modules, SVG) from ./public, served as they are (no build step).
+ * The live dashboard and the regulator's workbench: two HTML pages and their static assets (CSS,
+ * ES modules, SVG) from ./public, served as they are (no build step), plus Apache ECharts from
+ * node_modules (`/assets/vendor/echarts.js`, its ES module build: no CDN, the page works offline
+ * and keeps its strict content security policy).
  *
- * Routes: `GET /` (index.html, the live view), `GET /platform` (platform.html: login, risk
- * ranking, alarm disposal, enterprise detail) and `GET /assets/<file>`; everything else falls through to the
- * app's not-found handler. The set of servable files is fixed when the plugin registers: every
- * file is read into memory then, and a request can only ever name one of those files, so no
- * request path reaches the file system (no traversal, no symlink surprises).
+ * Routes: `GET /` (index.html, the live view), `GET /platform` (platform.html: the workbench) and
+ * `GET /assets/<path>` for files at the top of public/ and in its shared/ and views/ folders;
+ * everything else falls through to the app's not-found handler. The set of servable files is
+ * fixed when the plugin registers: every file is read into memory then, and a request can only
+ * ever name one of those files, so no request path reaches the file system (no traversal, no
+ * symlink surprises).
  *
  * The page talks to the JSON API under /api/v1 (health, sensors, alarms, gateways, stream); that
  * API is registered by server/api, not here.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -28,6 +32,14 @@ const ASSET_TYPES: Readonly<Record<string, string>> = {
   '.css': 'text/css; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.svg': 'image/svg+xml',
+};
+
+/** Folders of public/ whose files are served as `/assets/<folder>/<file>` (shared parts, views). */
+const ASSET_FOLDERS = ['shared', 'views'] as const;
+
+/** Third-party modules served from node_modules: asset name → package file. */
+const VENDOR_FILES: Readonly<Record<string, string>> = {
+  'vendor/echarts.js': 'echarts/dist/echarts.esm.min.mjs',
 };
 
 const INDEX_FILE = 'index.html';
@@ -56,8 +68,11 @@ interface StaticFile {
   etag: string;
 }
 
-async function loadFile(name: string, contentType: string): Promise<StaticFile> {
-  const path = join(PUBLIC_DIR, name);
+async function loadFile(
+  name: string,
+  contentType: string,
+  path = join(PUBLIC_DIR, name),
+): Promise<StaticFile> {
   let body: Buffer;
   try {
     body = await readFile(path);
@@ -68,24 +83,42 @@ async function loadFile(name: string, contentType: string): Promise<StaticFile> 
   return { body, contentType, etag: `"${hash}"` };
 }
 
-/** Reads index.html and every asset with a known extension (top level of public/ only). */
+/** Assets with a known extension in one folder of public/ ('' = the top level). */
+async function loadFolder(folder: string, assets: Map<string, StaticFile>): Promise<void> {
+  const dir = join(PUBLIC_DIR, folder);
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new Error(`dashboard: cannot list '${dir}'`, { cause: err });
+  }
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const contentType = ASSET_TYPES[extname(entry.name)];
+    if (contentType === undefined || entry.name.endsWith('.d.ts')) continue;
+    const name = folder ? `${folder}/${entry.name}` : entry.name;
+    assets.set(name, await loadFile(name, contentType));
+  }
+}
+
+/** Reads the pages, every asset with a known extension (public/, shared/, views/) and the vendor files. */
 async function loadPublicFiles(): Promise<{
   index: StaticFile;
   platform: StaticFile;
   assets: Map<string, StaticFile>;
 }> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(PUBLIC_DIR, { withFileTypes: true });
-  } catch (err) {
-    throw new Error(`dashboard: cannot list '${PUBLIC_DIR}'`, { cause: err });
-  }
   const assets = new Map<string, StaticFile>();
-  for (const entry of entries) {
-    if (!entry.isFile()) continue;
-    const contentType = ASSET_TYPES[extname(entry.name)];
-    if (contentType === undefined || entry.name.endsWith('.d.ts')) continue;
-    assets.set(entry.name, await loadFile(entry.name, contentType));
+  await loadFolder('', assets);
+  for (const folder of ASSET_FOLDERS) await loadFolder(folder, assets);
+  const require = createRequire(import.meta.url);
+  for (const [name, target] of Object.entries(VENDOR_FILES)) {
+    let path: string;
+    try {
+      path = require.resolve(target);
+    } catch (err) {
+      throw new Error(`dashboard: cannot find '${target}' (run npm install)`, { cause: err });
+    }
+    assets.set(name, await loadFile(name, ASSET_TYPES['.js'] as string, path));
   }
   const index = await loadFile(INDEX_FILE, HTML_TYPE);
   const platform = await loadFile(PLATFORM_FILE, HTML_TYPE);
@@ -127,20 +160,20 @@ export const dashboardPlugin: FastifyPluginAsync = async (app) => {
     return send(request, reply, platform);
   });
 
-  app.get<{ Params: { file: string } }>(
-    '/assets/:file',
+  app.get<{ Params: { '*': string } }>(
+    '/assets/*',
     {
       schema: {
         params: {
           type: 'object',
-          required: ['file'],
-          properties: { file: { type: 'string' } },
+          required: ['*'],
+          properties: { '*': { type: 'string' } },
         },
       },
     },
     async (request, reply) => {
       // Exact whitelist lookup: '../plugin.ts', '..%2Fplugin.ts' and friends name no entry.
-      const file = assets.get(request.params.file);
+      const file = assets.get(request.params['*']);
       if (file === undefined) return reply.callNotFound();
       return send(request, reply, file);
     },

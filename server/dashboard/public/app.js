@@ -26,8 +26,20 @@ import {
   sparklinePoints,
 } from './format.js';
 import { chooseLanguage, LANGUAGE_STORAGE_KEY, translate } from './i18n.js';
+import { createApi } from './shared/api.js';
+import { openStream } from './shared/stream.js';
 
 const API_BASE = '/api/v1';
+
+/** The shared fetch wrapper; every answer's Date header keeps the server clock estimate. */
+const api = createApi({
+  base: API_BASE,
+  onResponse: (response, sentAt, receivedAt) => {
+    const offset = clockOffsetMs(response.headers.get('date'), sentAt, receivedAt);
+    // The header has 1 s resolution: move only on a real change, so ages do not jitter.
+    if (Math.abs(offset - state.clockOffset) > 1000) state.clockOffset = offset;
+  },
+});
 
 const TIMING = Object.freeze({
   tickMs: 1000, // 1 s: ages, staleness and the clock move on even without data
@@ -69,11 +81,8 @@ const state = {
   connection: 'connecting',
   /** @type {string|null} */
   loadError: null,
-  /** @type {EventSource|null} */
-  source: null,
-  reconnectDelayMs: TIMING.reconnectMinMs,
-  /** @type {ReturnType<typeof setTimeout>|null} */
-  reconnectTimer: null,
+  /** @type {{ close(): void }|null} the event stream (shared/stream.js) */
+  stream: null,
   /** @type {ReturnType<typeof setTimeout>|null} */
   snapshotRetryTimer: null,
   snapshotGeneration: 0,
@@ -384,16 +393,8 @@ function applyHealth(health) {
 // Talking to the server
 
 /** @param {string} path under /api/v1 */
-async function fetchJson(path) {
-  const url = `${API_BASE}${path}`;
-  const sentAt = Date.now();
-  const response = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' });
-  const receivedAt = Date.now();
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  const offset = clockOffsetMs(response.headers.get('date'), sentAt, receivedAt);
-  // The header has 1 s resolution: move only on a real change, so ages do not jitter.
-  if (Math.abs(offset - state.clockOffset) > 1000) state.clockOffset = offset;
-  return await response.json();
+function fetchJson(path) {
+  return api.getJson(path);
 }
 
 async function loadSnapshot() {
@@ -445,55 +446,31 @@ function setConnection(connection) {
   scheduleRender();
 }
 
-/**
- * @param {MessageEvent} message
- * @param {(data: any) => void} handler
- */
-function onStreamEvent(message, handler) {
-  let data;
-  try {
-    data = JSON.parse(message.data);
-  } catch {
-    return; // not ours to show; the next snapshot repairs whatever it meant
-  }
-  handler(data);
-  scheduleRender();
+/** @param {(data: any) => void} handler */
+function onStreamEvent(handler) {
+  return (/** @type {any} */ data) => {
+    handler(data);
+    scheduleRender();
+  };
 }
 
 function connectStream() {
-  if (state.reconnectTimer !== null) {
-    clearTimeout(state.reconnectTimer);
-    state.reconnectTimer = null;
-  }
-  const source = new EventSource(`${API_BASE}/stream`);
-  state.source = source;
-  source.addEventListener('open', () => {
-    state.reconnectDelayMs = TIMING.reconnectMinMs;
-    setConnection('open');
+  state.stream = openStream({
+    url: () => `${API_BASE}/stream`,
+    minDelayMs: TIMING.reconnectMinMs,
+    maxDelayMs: TIMING.reconnectMaxMs,
+    onState: setConnection,
     // Whatever happened before this connection is not in the stream: take it from REST.
-    void loadSnapshot();
+    onOpen: () => void loadSnapshot(),
+    events: {
+      readings: onStreamEvent(onReadings),
+      alarm: onStreamEvent((alarm) => {
+        applyAlarm(alarm, true);
+        pruneAlarms();
+      }),
+      gateway: onStreamEvent((gateway) => applyGateway(gateway, true)),
+    },
   });
-  source.addEventListener('error', () => {
-    setConnection('closed');
-    // CONNECTING: the browser retries by itself. CLOSED (an HTTP error, a wrong content type):
-    // it has given up, so we retry, with back-off.
-    if (source.readyState === EventSource.CLOSED) {
-      source.close();
-      const delay = state.reconnectDelayMs;
-      state.reconnectDelayMs = Math.min(delay * 2, TIMING.reconnectMaxMs);
-      state.reconnectTimer = setTimeout(connectStream, delay);
-    }
-  });
-  source.addEventListener('readings', (message) => onStreamEvent(message, onReadings));
-  source.addEventListener('alarm', (message) =>
-    onStreamEvent(message, (alarm) => {
-      applyAlarm(alarm, true);
-      pruneAlarms();
-    }),
-  );
-  source.addEventListener('gateway', (message) =>
-    onStreamEvent(message, (gateway) => applyGateway(gateway, true)),
-  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,10 +5,15 @@
  * DOM-free: Node imports it in tests. Types: i18n.d.ts next to this file.
  */
 
-export const DEFAULT_LANGUAGE = 'zh-CN';
-export const LANGUAGES = Object.freeze(['zh-CN', 'en']);
-/** localStorage key that remembers the toggle. */
-export const LANGUAGE_STORAGE_KEY = 'hazardwatch.dashboard.lang';
+import { createTranslate } from './shared/i18n.js';
+
+export {
+  chooseLanguage,
+  DEFAULT_LANGUAGE,
+  LANGUAGE_STORAGE_KEY,
+  LANGUAGES,
+  normaliseLanguage,
+} from './shared/i18n.js';
 
 export const dictionaries = Object.freeze({
   'zh-CN': Object.freeze({
@@ -132,46 +137,5 @@ export const dictionaries = Object.freeze({
   }),
 });
 
-/**
- * Maps what a user or a URL may say ('en', 'EN-us', 'zh', 'zh-Hans', 'zh_CN', 'cn') to a
- * supported language, or null.
- * @param {string|null|undefined} code
- * @returns {'zh-CN'|'en'|null}
- */
-export function normaliseLanguage(code) {
-  if (typeof code !== 'string') return null;
-  const lower = code.trim().toLowerCase().replace('_', '-');
-  if (lower === 'en' || lower.startsWith('en-')) return 'en';
-  if (lower === 'zh' || lower === 'cn' || lower.startsWith('zh-')) return 'zh-CN';
-  return null;
-}
-
-/**
- * The language to show: the URL's `lang` first (a link someone sent), then the remembered
- * toggle, then Chinese.
- * @param {string|null|undefined} fromQuery
- * @param {string|null|undefined} fromStorage
- * @returns {'zh-CN'|'en'}
- */
-export function chooseLanguage(fromQuery, fromStorage) {
-  return normaliseLanguage(fromQuery) ?? normaliseLanguage(fromStorage) ?? DEFAULT_LANGUAGE;
-}
-
-/**
- * Looks a key up and fills its {placeholders}. An unknown key returns the key itself, so a
- * missing string is visible rather than blank.
- * @param {string} language
- * @param {string} key
- * @param {Record<string, string|number>} [params]
- * @returns {string}
- */
-export function translate(language, key, params) {
-  const dictionary = Object.hasOwn(dictionaries, language)
-    ? dictionaries[language]
-    : dictionaries[DEFAULT_LANGUAGE];
-  const template = Object.hasOwn(dictionary, key) ? String(dictionary[key]) : key;
-  if (!params) return template;
-  return template.replace(/\{(\w+)\}/g, (whole, name) =>
-    Object.hasOwn(params, name) ? String(params[name]) : whole,
-  );
-}
+/** Looks a key up in these dictionaries (shared/i18n.js). */
+export const translate = createTranslate(dictionaries);
