@@ -3,6 +3,7 @@
  * The server validates every payload against these schemas before it stores
  * anything; the gateway builds payloads with these types.
  */
+import { createHash } from 'node:crypto';
 import { EPOCH_PATTERN } from './envelope.js';
 import { ID_PATTERN, PROTOCOL_VERSION } from './topics.js';
 
@@ -407,3 +408,216 @@ export const gatewayCommandSchema = {
     durationMs: { type: 'integer', minimum: 1, maximum: 86_400_000 },
   },
 } as const;
+
+// ---- Fleet management (docs/fleet.md); optional: gateways without a fleet agent never see these.
+
+/** A rule file of a pushed version: its name in the version's rules/ folder and its text. */
+export interface FleetRuleFile {
+  file: string;
+  text: string;
+}
+
+/**
+ * Server → gateway, retained on `config`: the configuration and rule set a gateway should run,
+ * with its management-of-change record (who, when, why). `hash` is {@link fleetContentHash}.
+ */
+export interface FleetConfigDocument {
+  v: typeof PROTOCOL_VERSION;
+  version: number;
+  hash: string;
+  /** gateway.yaml text; the gateway writes in its own identity, uplink url and credentials. */
+  config: string;
+  rules: FleetRuleFile[];
+  by: string;
+  reason: string;
+  issuedAt: number;
+}
+
+export const FLEET_CONFIG_STATES = ['applied', 'refused', 'rolled-back'] as const;
+export type FleetConfigState = (typeof FLEET_CONFIG_STATES)[number];
+
+/** Gateway → server on `config-status`: what became of a version, every error with its key path. */
+export interface FleetConfigStatus {
+  v: typeof PROTOCOL_VERSION;
+  version: number;
+  state: FleetConfigState;
+  /** The version running after this outcome (null: none yet). */
+  runningVersion: number | null;
+  errors: string[];
+  ts: number;
+}
+
+/** Gateway → server on `health`, every interval. Extra keys are allowed (newer gateways). */
+export interface FleetHealth {
+  v: typeof PROTOCOL_VERSION;
+  ts: number;
+  intervalMs: number;
+  cpuPct: number;
+  memory: { rssBytes: number; heapUsedBytes: number; systemFreeBytes: number };
+  diskFreeBytes: number | null;
+  outbox: { items: number; oldestAgeMs: number; fillPct: number; connected: boolean };
+  readingsPerS: number;
+  devices: { online: number; total: number };
+  versions: { software: string; node: string; protocol: number; config: number | null };
+  /** Files of the running version edited on the box since it was pushed. */
+  drift: string[];
+  logLevel: string;
+}
+
+export const FLEET_COMMAND_TYPES = [
+  'restart-acquisition',
+  'log-level',
+  'log-tail',
+  'rule-check',
+] as const;
+export type FleetCommandType = (typeof FLEET_COMMAND_TYPES)[number];
+
+/** Server → gateway on `fleet-command`. */
+export interface FleetCommand {
+  v: typeof PROTOCOL_VERSION;
+  commandId: string;
+  type: FleetCommandType;
+  by: string;
+  ts: number;
+  /** log-level: the level, kept for durationMs then back to the previous one. */
+  level?: string;
+  durationMs?: number;
+  /** log-tail: how many of the last lines. */
+  lines?: number;
+}
+
+/** Gateway → server on `fleet-result`. */
+export interface FleetCommandResult {
+  v: typeof PROTOCOL_VERSION;
+  commandId: string;
+  ok: boolean;
+  ts: number;
+  output: string[];
+}
+
+const boundedText = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
+const count = { type: 'number', minimum: 0 } as const;
+
+export const fleetConfigDocumentSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'version', 'hash', 'config', 'rules', 'by', 'reason', 'issuedAt'],
+  properties: {
+    v: version,
+    version: { type: 'integer', minimum: 1 },
+    hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    config: { type: 'string', minLength: 1, maxLength: 1_048_576 },
+    rules: {
+      type: 'array',
+      maxItems: 200,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['file', 'text'],
+        properties: {
+          // A plain file name: never a path out of the version's folder.
+          file: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\\.ya?ml$' },
+          text: { type: 'string', maxLength: 4_194_304 },
+        },
+      },
+    },
+    by: boundedText(200),
+    reason: boundedText(2_000),
+    issuedAt: epochMs,
+  },
+} as const;
+
+export const fleetConfigStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'version', 'state', 'runningVersion', 'errors', 'ts'],
+  properties: {
+    v: version,
+    version: { type: 'integer', minimum: 1 },
+    state: { enum: FLEET_CONFIG_STATES },
+    runningVersion: { type: ['integer', 'null'], minimum: 1 },
+    errors: { type: 'array', maxItems: 1_000, items: text(2_000) },
+    ts: epochMs,
+  },
+} as const;
+
+export const fleetHealthSchema = {
+  type: 'object',
+  required: ['v', 'ts', 'intervalMs', 'outbox', 'versions'],
+  properties: {
+    v: version,
+    ts: epochMs,
+    intervalMs: { type: 'integer', minimum: 1 },
+    cpuPct: count,
+    memory: {
+      type: 'object',
+      properties: { rssBytes: count, heapUsedBytes: count, systemFreeBytes: count },
+    },
+    diskFreeBytes: { type: ['number', 'null'], minimum: 0 },
+    outbox: {
+      type: 'object',
+      required: ['items', 'oldestAgeMs', 'fillPct', 'connected'],
+      properties: {
+        items: count,
+        oldestAgeMs: count,
+        fillPct: count,
+        connected: { type: 'boolean' },
+      },
+    },
+    readingsPerS: count,
+    devices: { type: 'object', properties: { online: count, total: count } },
+    versions: {
+      type: 'object',
+      required: ['config'],
+      properties: {
+        software: text(100),
+        node: text(50),
+        protocol: { type: 'integer' },
+        config: { type: ['integer', 'null'] },
+      },
+    },
+    drift: { type: 'array', maxItems: 200, items: text(200) },
+    logLevel: text(20),
+  },
+} as const;
+
+export const fleetCommandSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'commandId', 'type', 'by', 'ts'],
+  properties: {
+    v: version,
+    commandId: boundedText(100),
+    type: { enum: FLEET_COMMAND_TYPES },
+    by: boundedText(200),
+    ts: epochMs,
+    level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] },
+    durationMs: { type: 'integer', minimum: 1_000, maximum: 86_400_000 },
+    lines: { type: 'integer', minimum: 1, maximum: 1_000 },
+  },
+} as const;
+
+export const fleetCommandResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'commandId', 'ok', 'ts', 'output'],
+  properties: {
+    v: version,
+    commandId: boundedText(100),
+    ok: { type: 'boolean' },
+    ts: epochMs,
+    output: { type: 'array', maxItems: 2_000, items: text(8_000) },
+  },
+} as const;
+
+/**
+ * The hash of a version's content (config text and rule files, in file-name order), so the
+ * server and the gateway agree on it and the gateway can report edits on the box as drift.
+ */
+export function fleetContentHash(config: string, rules: readonly FleetRuleFile[]): string {
+  const hash = createHash('sha256');
+  hash.update(`config\0${config}\0`);
+  for (const rule of [...rules].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)))
+    hash.update(`rule\0${rule.file}\0${rule.text}\0`);
+  return hash.digest('hex');
+}

@@ -74,3 +74,53 @@ export function parseTopic(topic: string): ParsedTopic | null {
   }
   return { enterpriseId, gatewayId, channel: channel as Channel };
 }
+
+/**
+ * Fleet management (docs/fleet.md), kept apart from GATEWAY_CHANNELS and parseTopic so that
+ * ingest and older gateways never see them. A gateway's fleet agent holds its own MQTT
+ * connection with client id {@link fleetClientId}; it publishes `health`, `config-status` and
+ * `fleet-result`, and subscribes to `config` (retained: the version it should run) and
+ * `fleet-command`.
+ */
+export const FLEET_GATEWAY_CHANNELS = ['health', 'config-status', 'fleet-result'] as const;
+export const FLEET_SERVER_CHANNELS = ['config', 'fleet-command'] as const;
+export type FleetChannel =
+  | (typeof FLEET_GATEWAY_CHANNELS)[number]
+  | (typeof FLEET_SERVER_CHANNELS)[number];
+
+/** `:` is outside ID_PATTERN, so a fleet client id never equals another gateway's id. */
+export const FLEET_CLIENT_SUFFIX = ':fleet';
+
+export function fleetClientId(gatewayId: string): string {
+  return `${gatewayId}${FLEET_CLIENT_SUFFIX}`;
+}
+
+export function fleetTopicFor(
+  enterpriseId: string,
+  gatewayId: string,
+  channel: FleetChannel,
+): string {
+  if (!isValidId(enterpriseId)) throw new Error(`invalid enterpriseId '${enterpriseId}'`);
+  if (!isValidId(gatewayId)) throw new Error(`invalid gatewayId '${gatewayId}'`);
+  return `${TOPIC_ROOT}/v${PROTOCOL_VERSION}/${enterpriseId}/${gatewayId}/${channel}`;
+}
+
+/** Parses a fleet topic; returns null for anything else (including the telemetry channels). */
+export function parseFleetTopic(
+  topic: string,
+): { enterpriseId: string; gatewayId: string; channel: FleetChannel } | null {
+  const parts = topic.split('/');
+  if (parts.length !== 5) return null;
+  const [root, version, enterpriseId, gatewayId, channel] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (root !== TOPIC_ROOT || version !== `v${PROTOCOL_VERSION}`) return null;
+  if (!isValidId(enterpriseId) || !isValidId(gatewayId)) return null;
+  const channels: readonly string[] = [...FLEET_GATEWAY_CHANNELS, ...FLEET_SERVER_CHANNELS];
+  if (!channels.includes(channel)) return null;
+  return { enterpriseId, gatewayId, channel: channel as FleetChannel };
+}

@@ -37,6 +37,7 @@ import {
   loadUsersFile,
   MqttAccess,
   type MqttIdentity,
+  type MqttUserDirectory,
 } from './auth/mqtt-access.js';
 import { type FailureThrottle, mqttAuthThrottle } from './auth/throttle.js';
 
@@ -95,7 +96,13 @@ export interface MqttBrokerOptions {
   port?: number;
   onPublish?: PublishHandler;
   /** Default: mode 'none' (anyone; keep such a broker on loopback). */
-  auth?: { mode: MqttAuthMode; users?: readonly MqttUser[]; usersFile?: string };
+  auth?: {
+    mode: MqttAuthMode;
+    users?: readonly MqttUser[];
+    usersFile?: string;
+    /** Enrolled gateways, asked after the static users (server/fleet). */
+    directory?: MqttUserDirectory;
+  };
   /** PEM files; when set the listener speaks TLS only. */
   tls?: { certFile: string; keyFile: string; caFile?: string };
   maxPacketBytes?: number;
@@ -223,7 +230,11 @@ export class MqttBroker {
     const mode = o.auth?.mode ?? 'none';
     const users = [...(o.auth?.users ?? [])];
     if (o.auth?.usersFile) users.push(...loadUsersFile(o.auth.usersFile, mode));
-    const access = new MqttAccess({ mode, users });
+    const access = new MqttAccess({
+      mode,
+      users,
+      ...(o.auth?.directory ? { directory: o.auth.directory } : {}),
+    });
     const throttle = this.throttle;
     const tlsOptions = o.tls ? this.readTls(o.tls, mode) : null;
     const maxPacketBytes = o.maxPacketBytes ?? MQTT_BROKER_DEFAULTS.maxPacketBytes;
@@ -430,6 +441,16 @@ export class MqttBroker {
         (err) => (err ? reject(err) : resolve()),
       );
     });
+  }
+
+  /** Closes every open session of `username` (a revoked gateway); returns how many. */
+  disconnectIdentity(username: string): number {
+    // aedes keeps its connected clients by id (aedes.js `this.clients`); not in its typings.
+    const byId = (this.aedes as unknown as { clients?: Record<string, Client> } | null)?.clients;
+    const clients = Object.values(byId ?? {});
+    const own = clients.filter((client) => this.identities.get(client)?.username === username);
+    for (const client of own) client.close();
+    return own.length;
   }
 
   async stop(): Promise<void> {

@@ -34,7 +34,8 @@ export const AUDIT_LOG_DEFAULTS = {
   recentLimit: 1_000, // records kept in memory
 } as const;
 
-export type AuditCategory = 'broker' | 'ingest';
+/** 'fleet': enrolment, revocation, pushed versions, remote commands and their results. */
+export type AuditCategory = 'broker' | 'ingest' | 'fleet';
 
 export interface AuditRecord {
   /** ISO 8601 server time. */

@@ -9,6 +9,7 @@ import type { IngestOptions } from '../ingest.js';
 import { AuditLog } from './audit-log.js';
 import type { AuditConfig, MqttSecurityConfig } from './config.js';
 import { type PlausibilityConfig, timestampScreen } from './input-screen.js';
+import type { MqttUserDirectory } from './mqtt-access.js';
 
 export * from './audit-log.js';
 export * from './config.js';
@@ -43,12 +44,14 @@ export function createAuditLog(
 export function brokerSecurityOptions(
   mqtt: MqttSecurityConfig,
   audit: AuditLog,
+  directory?: MqttUserDirectory,
 ): Omit<MqttBrokerOptions, 'host' | 'port' | 'onPublish'> {
   const options: Omit<MqttBrokerOptions, 'host' | 'port' | 'onPublish'> = {
     auth: {
       mode: mqtt.auth.mode,
       users: mqtt.auth.users,
       ...(mqtt.auth.usersFile ? { usersFile: mqtt.auth.usersFile } : {}),
+      ...(directory ? { directory } : {}),
     },
     maxPacketBytes: mqtt.maxPacketBytes,
     drainTimeoutMs: mqtt.drainTimeoutMs,

@@ -14,6 +14,11 @@
  * exact topics listed for it. Wildcard filters (`#`, `+`) and `$` topics
  * (`$SYS`, [MQTT-4.7.2-1]) are never granted.
  *
+ * Fleet (docs/fleet.md): gateways enrolled by the server come from a {@link MqttUserDirectory}
+ * (asked after the static users); a revoked one is refused by name. Each gateway may also hold
+ * a second connection with client id `{id}:fleet` (fleetClientId), limited to its fleet channels:
+ * publish health, config-status and fleet-result; subscribe to config and fleet-command.
+ *
  * Successful password checks are remembered for `cacheTtlMs` as an HMAC of
  * the password under a per-process random key (never the password), so a
  * reconnect storm costs one scrypt per gateway per hour, not per reconnect.
@@ -22,7 +27,16 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { GATEWAY_CHANNELS, isValidId, parseTopic, topicFor } from '../../protocol/index.js';
+import {
+  FLEET_GATEWAY_CHANNELS,
+  fleetClientId,
+  fleetTopicFor,
+  GATEWAY_CHANNELS,
+  isValidId,
+  parseFleetTopic,
+  parseTopic,
+  topicFor,
+} from '../../protocol/index.js';
 import { type MqttAuthMode, type MqttUser, mqttUserSchema, userProblems } from './config.js';
 import { verifyPassword } from './password.js';
 
@@ -35,6 +49,16 @@ export interface MqttIdentity {
   username: string;
   role: MqttUser['role'];
   enterpriseId?: string;
+  /** The gateway's fleet-management connection (client id `{id}:fleet`). */
+  fleet?: boolean;
+}
+
+/**
+ * Identities that change while the broker runs (enrolled gateways, server/fleet). `find` answers
+ * synchronously from memory; 'revoked' refuses the identity by name.
+ */
+export interface MqttUserDirectory {
+  find(username: string): MqttUser | 'revoked' | undefined;
 }
 
 /** Why a CONNECT was refused; `returnCode` is the MQTT 3.1.1 CONNACK code (§3.2.2.3). */
@@ -95,6 +119,8 @@ export interface MqttAccessOptions {
   users: readonly MqttUser[];
   cacheTtlMs?: number;
   now?: () => number;
+  /** Enrolled gateways (asked when the name is not a static user). */
+  directory?: MqttUserDirectory;
 }
 
 export class MqttAccess {
@@ -134,7 +160,11 @@ export class MqttAccess {
       if (!username || !password) throw new ConnectRefused(4, 'username and password required');
       name = username;
     }
-    const user = this.users.get(name);
+    const found = this.users.get(name) ?? this.options.directory?.find(name);
+    if (found === 'revoked') {
+      throw new ConnectRefused(mode === 'mtls' ? 5 : 4, `gateway '${name}' is revoked`);
+    }
+    const user = found;
     if (!user) {
       throw new ConnectRefused(mode === 'mtls' ? 5 : 4, `unknown user '${name.slice(0, 64)}'`);
     }
@@ -142,7 +172,8 @@ export class MqttAccess {
       throw new ConnectRefused(4, `wrong password for '${name}'`);
     }
     // [MQTT-3.1.3-8]-style refusal with 0x02: the client id is bound to the identity.
-    if (clientId !== user.username) {
+    const fleet = user.role === 'gateway' && clientId === fleetClientId(user.username);
+    if (clientId !== user.username && !fleet) {
       throw new ConnectRefused(
         2,
         `client id '${clientId.slice(0, 64)}' is not the authenticated identity '${user.username}'`,
@@ -150,6 +181,7 @@ export class MqttAccess {
     }
     const identity: MqttIdentity = { username: user.username, role: user.role };
     if (user.enterpriseId) identity.enterpriseId = user.enterpriseId;
+    if (fleet) identity.fleet = true;
     return identity;
   }
 
@@ -159,6 +191,15 @@ export class MqttAccess {
     if (!identity) return false;
     if (identity.role === 'client') {
       return this.users.get(identity.username)?.publish?.includes(topic) ?? false;
+    }
+    if (identity.fleet) {
+      const fleetTopic = parseFleetTopic(topic);
+      return (
+        fleetTopic !== null &&
+        fleetTopic.gatewayId === identity.username &&
+        fleetTopic.enterpriseId === identity.enterpriseId &&
+        (FLEET_GATEWAY_CHANNELS as readonly string[]).includes(fleetTopic.channel)
+      );
     }
     const parsed = parseTopic(topic);
     return (
@@ -178,6 +219,12 @@ export class MqttAccess {
     }
     const enterpriseId = identity.enterpriseId;
     if (!enterpriseId || !isValidId(enterpriseId)) return false;
+    if (identity.fleet) {
+      return (
+        filter === fleetTopicFor(enterpriseId, identity.username, 'config') ||
+        filter === fleetTopicFor(enterpriseId, identity.username, 'fleet-command')
+      );
+    }
     return (
       filter === topicFor(enterpriseId, identity.username, 'ack') ||
       filter === topicFor(enterpriseId, identity.username, 'command')
