@@ -186,9 +186,6 @@ export class EngineCore {
         quality = 'bad';
         reason = NON_FINITE_REASON;
         isData = false;
-      } else if (isData && sensor.faultLogged !== '') {
-        log.info({ sensorId: sensor.sensorId }, 'readings usable again');
-        sensor.faultLogged = '';
       }
       if (isData) sensor.lastT = t;
       const usable = quality !== 'bad' && finite;
@@ -196,7 +193,10 @@ export class EngineCore {
       if (quality === 'bad') sensor.reason = reason ?? '';
       sensor.usable = usable;
       const v = usable ? (value as number) : Number.NaN;
-      if (usable) sensor.lastValue = v;
+      if (usable) {
+        sensor.lastValue = v;
+        if (sensor.attention) this.recovered(sensor);
+      }
       const limits = sensor.limits;
       for (let j = 0; j < limits.length; j++) {
         const limit = limits[j]!;
@@ -206,10 +206,12 @@ export class EngineCore {
             : limit.behaviour.onReading(limit, sensor, sensor.inputIndex[j]!, v, t, monoNow);
         if (Number.isNaN(x)) {
           limit.usable = false; // NaN: keep state, delays wait
-          if (!usable && limit.active) limit.unreliable = true;
+          if (!usable && limit.active) {
+            limit.unreliable = true;
+            sensor.attention = true;
+          }
           continue;
         }
-        if (limit.unreliable && usable) limit.unreliable = false;
         limit.usable = true;
         limit.x = x;
         // Fast path (most readings): the condition stays as it is and no delay runs.
@@ -224,8 +226,19 @@ export class EngineCore {
     return this.flush();
   }
 
+  /** A usable reading after faults: the recovery is logged once, and its values are reliable again. */
+  private recovered(sensor: SensorState): void {
+    sensor.attention = false;
+    if (sensor.faultLogged !== '') {
+      log.info({ sensorId: sensor.sensorId }, 'readings usable again');
+      sensor.faultLogged = '';
+    }
+    for (const limit of sensor.limits) limit.unreliable = false;
+  }
+
   /** Logs a boundary fault of a sensor once, until its readings are usable again. */
   private boundaryFault(sensor: SensorState, reason: string, got: unknown): void {
+    sensor.attention = true;
     if (sensor.faultLogged === reason) return;
     sensor.faultLogged = reason;
     log.warn(

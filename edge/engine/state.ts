@@ -30,6 +30,8 @@ export class SensorState {
   reason = '';
   /** Reason of the boundary fault (clock, non-finite) logged last; '' when none (log once). */
   faultLogged = '';
+  /** A fault was logged or a limit marked value unreliable: the next usable reading undoes it. */
+  attention = false;
   /** Limits this sensor feeds (replaced whole by a reload). */
   limits: LimitState[] = [];
   /** Position of this sensor among each limit's inputs, parallel to `limits`. */
