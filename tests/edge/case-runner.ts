@@ -26,7 +26,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
-import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine.js';
+import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine/index.js';
 import { formatProblem, loadRuleFiles, RuleFileError } from '../../edge/rule-loader.js';
 import type { Quality, Reading, SensorInfo } from '../../protocol/index.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine.js';
+import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine/index.js';
 import { loadRuleFiles } from '../../edge/rule-loader.js';
 import type { Reading } from '../../protocol/index.js';
 import { demoRulesPath, demoSensors } from './fixtures.js';

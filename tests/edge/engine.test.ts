@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine.js';
+import { AlarmEngine, compileRuleSet, type EdgeAlarmTransition } from '../../edge/engine/index.js';
 import { loadRuleSources } from '../../edge/rule-loader.js';
 import { decodeAlarmEvent, type Reading } from '../../protocol/index.js';
 import { demoSensors, methaneRuleFile } from './fixtures.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { AlarmEngine, compileRuleSet } from '../../edge/engine.js';
+import { AlarmEngine, compileRuleSet } from '../../edge/engine/index.js';
 import { loadRuleSources } from '../../edge/rule-loader.js';
 import { RuleRuntime } from '../../edge/rule-runtime.js';
 import {
