@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { rootLogger } from '../common/logger.js';
 import type { SensorInfo } from '../protocol/index.js';
-import { compileRuleSet } from './engine.js';
+import { compileRuleSet } from './engine/index.js';
 import { formatProblem, loadRuleFiles, RuleFileError } from './rule-loader.js';
 import { ruleFileSchema } from './rule-schema.js';
 

@@ -26,7 +26,7 @@
  */
 import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import type { CompiledRuleSet, EdgeAlarmTransition } from '../engine.js';
+import type { CompiledRuleSet, EdgeAlarmTransition } from '../engine/index.js';
 import type { LinkageAction } from '../rule-types.js';
 import type { OutputDeviceWriters } from './output-writer.js';
 
