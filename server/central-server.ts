@@ -14,6 +14,7 @@ import { createLogger } from '../common/logger.js';
 import { isAddressInUse, PortInUseError } from '../common/net.js';
 import { describeAlarm } from './alarms/identity.js';
 import { AlarmLedger } from './alarms/ledger.js';
+import { loadLedgerKey } from './alarms/ledger-key.js';
 import { buildApp } from './api/app.js';
 import {
   type AuditLog,
@@ -31,6 +32,8 @@ import { OperatorCommandRelay } from './operator-commands.js';
 import { Platform } from './platform/platform.js';
 import { createTelemetryStore } from './store/index.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
+import { defaultSupervisionConfig } from './supervision/config.js';
+import { SupervisionService } from './supervision/service.js';
 
 const log = createLogger('server');
 
@@ -67,6 +70,8 @@ export class CentralServer {
   readonly commands: OperatorCommandRelay;
   /** Regulator platform: registry, access, disposal ledger, escalation, MQTT linkage. */
   readonly platform: Platform;
+  /** Supervision by data: hazard ledger, screening, data quality, live grading (issue 16). */
+  readonly supervision: SupervisionService;
   private app: FastifyInstance | null = null;
   private actualHttpPort = 0;
   private readonly clock: Clock;
@@ -140,6 +145,8 @@ export class CentralServer {
       ledger: this.ledger,
       publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
     });
+    // One chain key for the disposal and the hazard ledgers (docs/ledger.md).
+    const ledgerKey = loadLedgerKey({ keyFile: config.ledger.keyFile, storePath: path }).key;
     const minLevels = config.emergencyCentres.map((c) => c.minLevel);
     this.platform = new Platform({
       config: config.platform,
@@ -155,7 +162,18 @@ export class CentralServer {
       publishRetained: (topic, payload) =>
         this.broker.publish(topic, payload, { qos: 1, retain: true }),
       ledgerIntegrity: config.ledger,
+      ledgerKey,
       mqttMinLevel: minLevels.length > 0 ? (Math.min(...minLevels) as 1 | 2) : 2,
+    });
+    this.supervision = new SupervisionService({
+      config: config.platform.supervision ?? defaultSupervisionConfig(),
+      path,
+      key: ledgerKey,
+      clock,
+      events: this.events,
+      registry: this.platform.registry,
+      gateways: this.gateways,
+      disposal: this.platform.disposal,
     });
   }
 
@@ -177,6 +195,7 @@ export class CentralServer {
       await this.ledger.start();
       await this.notifier.start();
       await this.platform.start();
+      await this.supervision.start();
       await this.broker.start();
       this.presence.start();
       this.commands.start();
@@ -191,6 +210,7 @@ export class CentralServer {
         startedAt,
         dashboard: this.options.dashboard ?? true,
         platform: this.platform,
+        supervision: this.supervision,
       });
       await this.listen(this.app);
     } catch (err) {
@@ -221,6 +241,7 @@ export class CentralServer {
       ],
       ['broker', () => this.broker.stop()],
       ['ingest', () => this.ingest.stop()],
+      ['supervision', () => this.supervision.stop()],
       ['platform', () => this.platform.stop()],
       ['acks', () => this.acks.stop()],
       ['notifier', () => this.notifier.stop()],

@@ -72,13 +72,21 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * The keyed link every chain of the server uses (the disposal ledger here, the hazard ledger in
+ * server/supervision): HMAC-SHA256(key, prev_hash ‖ canonical JSON of the row without hashes).
+ */
+export function keyedLink(key: Buffer, prevHash: string, row: Record<string, unknown>): string {
+  return createHmac('sha256', key).update(prevHash).update(canonicalJson(row)).digest('hex');
+}
+
 /** hash of one row: HMAC-SHA256(key, prev_hash ‖ canonical JSON of everything but the hashes). */
 export function chainHash(
   key: Buffer,
   prevHash: string,
   event: Omit<DisposalEvent, 'prevHash' | 'hash'>,
 ): string {
-  const canonical = canonicalJson({
+  return keyedLink(key, prevHash, {
     seq: event.seq,
     enterpriseId: event.enterpriseId,
     gatewayId: event.gatewayId,
@@ -88,7 +96,6 @@ export function chainHash(
     detail: event.detail,
     at: event.at,
   });
-  return createHmac('sha256', key).update(prevHash).update(canonical).digest('hex');
 }
 
 /** The version-1 (unkeyed, no gateway) row hash; only the migration checks old chains with it. */

@@ -37,6 +37,7 @@ import type { IngestMetrics } from '../ingest.js';
 import type { LinkageCounts, LinkageDelivery } from '../linkage/emergency-notifier.js';
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
+import type { SupervisionService } from '../supervision/service.js';
 import { registerDocs } from './docs.js';
 import {
   alarmSchema,
@@ -58,6 +59,7 @@ import { registerLedgerRoutes } from './ledger-routes.js';
 import { registerMetrics } from './metrics.js';
 import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
 import { registerStream, type StreamOptions } from './stream.js';
+import { supervisionRoutes } from './supervision-routes.js';
 import { workbenchPlugin } from './workbench-routes.js';
 
 export const API_DEFAULTS = {
@@ -87,6 +89,8 @@ export interface AppDeps {
   stream?: Omit<StreamOptions, 'events'>;
   /** Regulator platform: login, scoping, supervision, disposal (absent: the open read API only). */
   platform?: Platform;
+  /** Supervision by data (hazard ledger, data quality, live grading); needs `platform`. */
+  supervision?: SupervisionService;
 }
 
 const errorResponses = { 400: errorBodySchema, 500: errorBodySchema } as const;
@@ -402,6 +406,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (platform) {
     registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store, clock });
     registerLedgerRoutes(app, platform);
+    if (deps.supervision) {
+      void app.register(supervisionRoutes, {
+        prefix: '/api/v1/supervision',
+        platform,
+        supervision: deps.supervision,
+      });
+    }
     void app.register(workbenchPlugin, {
       prefix: '/api/v1/workbench',
       platform,

@@ -5,6 +5,11 @@
  * every key is optional with a default, so a config without `platform:` keeps working.
  */
 import { ID_PATTERN } from '../../protocol/index.js';
+import {
+  type SupervisionConfig,
+  supervisionConfigProblems,
+  supervisionConfigSchema,
+} from '../supervision/config.js';
 
 export const PLATFORM_CONFIG_DEFAULTS = {
   requireAuth: false, // read APIs public unless set; platform routes always need a token
@@ -73,6 +78,8 @@ export interface PlatformConfig {
   readonly enterpriseSites?: readonly EnterpriseSite[];
   /** Workbench choices: risk half-life and indicator target times (server/platform/indicators.ts). */
   readonly workbench?: WorkbenchSettings;
+  /** Hazard screening, data quality, live inventory, listed supervision (server/supervision). */
+  readonly supervision?: SupervisionConfig;
 }
 
 export interface EnterpriseSite {
@@ -315,6 +322,7 @@ export const platformConfigSchema = {
         },
       },
     },
+    supervision: supervisionConfigSchema,
     emergencyTopic: {
       title: 'MQTT topic emergency centres subscribe to',
       type: 'string',
@@ -366,6 +374,14 @@ export function platformConfigProblems(
       );
     }
   });
+  if (config.supervision) {
+    problems.push(
+      ...supervisionConfigProblems(
+        config.supervision,
+        config.installations.map((i) => i.id),
+      ),
+    );
+  }
   for (const key of ['acknowledgeWithinMs', 'disposeWithinMs'] as const) {
     const list = config.escalation[key];
     for (let i = 1; i < list.length; i++) {

@@ -362,3 +362,44 @@ export function gradeInstallation(input: GradingInput): GradingResult {
   );
   return { items, sumRatio, isMajorHazard, alpha, r, grade, derivation };
 }
+
+/**
+ * Quantity in a vessel from its level (or weight) sensor: q = level fraction × capacity ×
+ * density (issue 16). The fraction is (value − empty) / (full − empty), not clamped above 1: an
+ * overfilled vessel must show as more than its capacity, not as exactly full. Below empty reads
+ * as 0 (a level cannot hold a negative quantity).
+ */
+export function quantityFromLevel(vessel: {
+  value: number;
+  levelEmpty: number;
+  levelFull: number;
+  capacityM3: number;
+  densityTPerM3: number;
+}): number {
+  const span = vessel.levelFull - vessel.levelEmpty;
+  if (!Number.isFinite(vessel.value) || span === 0) {
+    throw new Error(
+      `level value ${vessel.value} with empty ${vessel.levelEmpty} and full ${vessel.levelFull} gives no fraction`,
+    );
+  }
+  const fraction = Math.max(0, (vessel.value - vessel.levelEmpty) / span);
+  return fraction * vessel.capacityM3 * vessel.densityTPerM3;
+}
+
+/**
+ * The inventory as it is now: each chemical that has vessels with a live quantity takes the sum
+ * of their quantities; the others keep their registered quantity. Chemicals found only in
+ * vessels are added with the table's Q (or fail grading, naming them, if the table has none).
+ */
+export function liveInventory(
+  registered: readonly InventoryItem[],
+  live: ReadonlyMap<string, number>,
+): InventoryItem[] {
+  const out = registered.map((item) =>
+    live.has(item.chemical) ? { ...item, quantityT: live.get(item.chemical) ?? 0 } : { ...item },
+  );
+  for (const [chemical, quantityT] of live) {
+    if (!registered.some((item) => item.chemical === chemical)) out.push({ chemical, quantityT });
+  }
+  return out;
+}

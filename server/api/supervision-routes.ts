@@ -1,0 +1,540 @@
+/**
+ * Supervision routes (issue 16; docs/supervision.md), a fastify plugin registered with the
+ * prefix /api/v1/supervision. Every route needs a token and is scoped like the rest: a regulator
+ * sees its jurisdiction, an enterprise itself; out-of-scope and unknown ids answer the same 403.
+ *
+ *   GET  /hazards                     records in scope (?status, kind, severity, enterpriseId)
+ *   POST /hazards                     open one (regulator: inspection; enterprise: self-report)
+ *   GET  /hazards/:id                 record and its chain rows
+ *   POST /hazards/:id/assign|plan|rectify   the enterprise's steps (and administrators')
+ *   POST /hazards/:id/verify          passed closes, failed sends back to rectifying
+ *   GET  /ledger/verify               hazard chain + projection + anchors (admins, regulators)
+ *   GET  /data-quality                per enterprise and in total (?enterpriseId: its points)
+ *   GET  /gradings                    live GB 18218-2018 grading and grade history
+ *   GET  /report                      hazards found/rectified/overdue/listed by region (?from, to)
+ *   POST /screening/run               one screening pass now (admins)
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { canDispose, type Principal } from '../platform/access.js';
+import type { Platform } from '../platform/platform.js';
+import { pointQualities, summarise } from '../supervision/data-quality.js';
+import {
+  dataQualitySchema,
+  hazardEventSchema,
+  hazardSchema,
+  reportSchema,
+  standardItemSchema,
+  toHazardDto,
+  toHazardEventDto,
+} from '../supervision/dto.js';
+import { type Hazard, HazardStateError, type StandardItem } from '../supervision/hazard-chain.js';
+import { regionLevel, supervisionReport } from '../supervision/indicators.js';
+import type { SupervisionService } from '../supervision/service.js';
+import { Errors, errorBodySchema } from './errors.js';
+import { requirePrincipalOf } from './platform-routes.js';
+
+export interface SupervisionRouteOptions {
+  platform: Platform;
+  supervision: SupervisionService;
+}
+
+const errors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  409: errorBodySchema,
+  429: errorBodySchema,
+} as const;
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
+const time = { type: 'string', maxLength: 40, description: 'epoch ms or ISO 8601' } as const;
+const hazardReply = {
+  type: 'object',
+  required: ['hazard'],
+  properties: { hazard: hazardSchema },
+} as const;
+
+/** An inspection finding without a standard item falls under the inspector's own text. */
+const INSPECTION_ITEM: StandardItem = {
+  standard: 'inspection finding',
+  number: null,
+  text: 'as recorded by the inspector',
+  checked: true,
+};
+
+function parseTime(key: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw Errors.badTime(key, value);
+  return ms;
+}
+
+export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = async (
+  app,
+  { platform, supervision },
+) => {
+  const config = { platform: true } as const;
+  const scope = (principal: Principal) =>
+    principal.role === 'admin'
+      ? null
+      : new Set(platform.visibleEnterprises(principal).map((e) => e.id));
+
+  /** The record if the caller may see it; otherwise the uniform 403. */
+  const visibleHazard = (principal: Principal, id: string): Hazard => {
+    const h = supervision.hazards.get(id);
+    if (!h || !platform.canSee(principal, h.enterpriseId)) throw Errors.forbidden('hazard', id);
+    return h;
+  };
+
+  /** Runs a step, mapping a refused state to 409 and announcing the change. */
+  const step = (action: string, run: () => Hazard) => {
+    let h: Hazard;
+    try {
+      h = run();
+    } catch (err) {
+      if (err instanceof HazardStateError) throw Errors.conflict(err.message);
+      throw err;
+    }
+    supervision.emit(h, action);
+    return { hazard: toHazardDto(h) };
+  };
+
+  /** Enterprise steps: the enterprise itself (its own records) and administrators. */
+  const enterpriseStep = (request: FastifyRequest<{ Params: { id: string } }>, action: string) => {
+    const principal = requirePrincipalOf(request);
+    const h = visibleHazard(principal, request.params.id);
+    if (principal.role !== 'admin' && principal.role !== 'enterprise') {
+      throw Errors.roleForbidden(principal.role, `${action} a hazard`);
+    }
+    return { principal, hazard: h };
+  };
+
+  app.get<{
+    Querystring: { status?: string; kind?: string; severity?: string; enterpriseId?: string };
+  }>(
+    '/hazards',
+    {
+      config,
+      schema: {
+        description: 'Hazard ledger records in scope, newest first.',
+        querystring: {
+          type: 'object',
+          properties: {
+            status: {
+              type: 'string',
+              enum: ['open', 'rectifying', 'rectified', 'closed', 'unclosed'],
+            },
+            kind: { type: 'string', enum: ['accident', 'alarm-management', 'data-quality'] },
+            severity: { type: 'string', enum: ['general', 'major'] },
+            enterpriseId: { type: 'string', maxLength: 64 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['hazards'],
+            properties: { hazards: { type: 'array', items: hazardSchema } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const { status, kind, severity, enterpriseId } = request.query;
+      const visible = scope(principal);
+      const hazards = supervision.store
+        .hazards(visible ?? undefined)
+        .filter(
+          (h) =>
+            (status === undefined ||
+              (status === 'unclosed' ? h.status !== 'closed' : h.status === status)) &&
+            (kind === undefined || h.kind === kind) &&
+            (severity === undefined || h.severity === severity) &&
+            (enterpriseId === undefined || h.enterpriseId === enterpriseId),
+        );
+      return { hazards: hazards.map(toHazardDto) };
+    },
+  );
+
+  app.post<{
+    Body: {
+      enterpriseId: string;
+      installationId?: string;
+      severity: 'general' | 'major';
+      kind?: 'accident' | 'alarm-management' | 'data-quality';
+      title: string;
+      item?: StandardItem;
+      evidence: string;
+      responsible?: string;
+    };
+  }>(
+    '/hazards',
+    {
+      config,
+      schema: {
+        description:
+          'Opens a record: regulators and administrators as an inspection finding, an enterprise as a self-report of its own.',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['enterpriseId', 'severity', 'title', 'evidence'],
+          properties: {
+            enterpriseId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+            installationId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+            severity: { type: 'string', enum: ['general', 'major'] },
+            kind: { type: 'string', enum: ['accident', 'alarm-management', 'data-quality'] },
+            title: text(200),
+            item: standardItemSchema,
+            evidence: text(2000),
+            responsible: text(200),
+          },
+        },
+        response: { 200: hazardReply, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const body = request.body;
+      if (!platform.canSee(principal, body.enterpriseId)) {
+        throw Errors.forbidden('enterprise', body.enterpriseId);
+      }
+      if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, 'open a hazard');
+      const source = principal.role === 'enterprise' ? 'self-report' : 'inspection';
+      return step('opened', () =>
+        supervision.hazards.open(
+          {
+            enterpriseId: body.enterpriseId,
+            installationId: body.installationId ?? null,
+            kind: body.kind ?? 'accident',
+            severity: body.severity,
+            title: body.title,
+            item: body.item ?? INSPECTION_ITEM,
+            source,
+            evidence: { text: body.evidence },
+            ...(body.responsible ? { responsible: body.responsible } : {}),
+          },
+          principal.username,
+        ),
+      );
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/hazards/:id',
+    {
+      config,
+      schema: {
+        description: 'One record and every row of its chain (evidence, steps, listing).',
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['hazard', 'events'],
+            properties: {
+              hazard: hazardSchema,
+              events: { type: 'array', items: hazardEventSchema },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const h = visibleHazard(requirePrincipalOf(request), request.params.id);
+      return {
+        hazard: toHazardDto(h),
+        events: supervision.store.events(h.hazardId).map(toHazardEventDto),
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { responsible: string } }>(
+    '/hazards/:id/assign',
+    {
+      config,
+      schema: {
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['responsible'],
+          properties: { responsible: text(200) },
+        },
+        response: { 200: hazardReply, ...errors },
+      },
+    },
+    async (request) => {
+      const { principal, hazard } = enterpriseStep(request, 'assign');
+      return step('assigned', () =>
+        supervision.hazards.assign(hazard.hazardId, principal.username, request.body.responsible),
+      );
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { plan: string; deadline: string } }>(
+    '/hazards/:id/plan',
+    {
+      config,
+      schema: {
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['plan', 'deadline'],
+          properties: { plan: text(2000), deadline: time },
+        },
+        response: { 200: hazardReply, ...errors },
+      },
+    },
+    async (request) => {
+      const { principal, hazard } = enterpriseStep(request, 'plan');
+      const deadline = parseTime('deadline', request.body.deadline, Number.NaN);
+      return step('planned', () =>
+        supervision.hazards.plan(hazard.hazardId, principal.username, request.body.plan, deadline),
+      );
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { evidence: string } }>(
+    '/hazards/:id/rectify',
+    {
+      config,
+      schema: {
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['evidence'],
+          properties: { evidence: text(2000) },
+        },
+        response: { 200: hazardReply, ...errors },
+      },
+    },
+    async (request) => {
+      const { principal, hazard } = enterpriseStep(request, 'rectify');
+      return step('rectified', () =>
+        supervision.hazards.rectify(hazard.hazardId, principal.username, request.body.evidence),
+      );
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { outcome: 'passed' | 'failed'; note: string } }>(
+    '/hazards/:id/verify',
+    {
+      config,
+      schema: {
+        description:
+          'Verification: a major hazard by a regulator of its jurisdiction (or an administrator); a general one also by the enterprise.',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['outcome', 'note'],
+          properties: { outcome: { type: 'string', enum: ['passed', 'failed'] }, note: text(2000) },
+        },
+        response: { 200: hazardReply, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const h = visibleHazard(principal, request.params.id);
+      const allowed =
+        principal.role === 'admin' ||
+        principal.role === 'regulator' ||
+        (principal.role === 'enterprise' && h.severity === 'general');
+      if (!allowed) throw Errors.roleForbidden(principal.role, `verify a ${h.severity} hazard`);
+      const { outcome, note } = request.body;
+      return step('verified', () =>
+        supervision.hazards.verify(h.hazardId, principal.username, outcome, note),
+      );
+    },
+  );
+
+  app.get(
+    '/ledger/verify',
+    {
+      config,
+      schema: {
+        description: 'Verifies the hazard chain, its projection and its anchors now.',
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      if (principal.role !== 'admin' && principal.role !== 'regulator') {
+        throw Errors.roleForbidden(principal.role, 'verify the hazard ledger');
+      }
+      return supervision.integrity.verifyNow();
+    },
+  );
+
+  /** Data quality of the enterprises in scope, with each one's summary. */
+  const quality = (principal: Principal, now: number) => {
+    const visible = scope(principal);
+    const ctx = supervision.context(now);
+    const detector = supervision.ruleOptions('detector-not-working');
+    const points = pointQualities({
+      now,
+      config: supervision.config,
+      tracker: supervision.tracker,
+      sensors: ctx.sensors.filter((s) => visible === null || visible.has(s.enterpriseId)),
+      gateways: ctx.gateways,
+      offlineGateways: ctx.offlineGateways,
+      outages: [],
+      setpointLimits: supervision.ruleOptions('setpoint-looser-than-standard'),
+      flatLineMs: typeof detector.flatLineMs === 'number' ? detector.flatLineMs : 24 * 3_600_000,
+    });
+    const outages = supervision.store
+      .outages(now - supervision.config.windowMs)
+      .filter((o) => visible === null || visible.has(o.enterpriseId));
+    return { points, outages };
+  };
+
+  app.get<{ Querystring: { enterpriseId?: string } }>(
+    '/data-quality',
+    {
+      config,
+      schema: {
+        description:
+          'Online rate, completeness, flat lines, clock skew, setpoints, point names and gateway outages (docs/indicators.md).',
+        querystring: {
+          type: 'object',
+          properties: { enterpriseId: { type: 'string', maxLength: 64 } },
+        },
+        response: { 200: dataQualitySchema, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const { enterpriseId } = request.query;
+      if (enterpriseId !== undefined && !platform.canSee(principal, enterpriseId)) {
+        throw Errors.forbidden('enterprise', enterpriseId);
+      }
+      const now = supervision.now();
+      const { points, outages } = quality(principal, now);
+      const ids = [...new Set(points.map((p) => p.enterpriseId))].sort();
+      return {
+        at: new Date(now).toISOString(),
+        total: summarise(points, outages),
+        enterprises: ids.map((id) => ({
+          enterpriseId: id,
+          summary: summarise(
+            points.filter((p) => p.enterpriseId === id),
+            outages.filter((o) => o.enterpriseId === id),
+          ),
+        })),
+        outages: outages.map((o) => ({
+          enterpriseId: o.enterpriseId,
+          gatewayId: o.gatewayId,
+          startedAt: new Date(o.startedAt).toISOString(),
+          endedAt: o.endedAt === null ? null : new Date(o.endedAt).toISOString(),
+          points: o.points,
+        })),
+        ...(enterpriseId === undefined
+          ? {}
+          : { points: points.filter((p) => p.enterpriseId === enterpriseId) }),
+      };
+    },
+  );
+
+  app.get(
+    '/gradings',
+    {
+      config,
+      schema: {
+        description: 'Live GB 18218-2018 grading per installation in scope, with grade history.',
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const gradings = supervision
+        .liveGradings()
+        .filter((g) => platform.canSee(principal, g.enterpriseId));
+      return {
+        installations: gradings.map((g) => ({
+          ...g,
+          history: supervision.store.gradeHistory(g.installationId, 50),
+        })),
+      };
+    },
+  );
+
+  app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/report',
+    {
+      config,
+      schema: {
+        description:
+          'Supervision report: hazards found, rectified, overdue and listed, and data quality, by region and period (default the last 30 days).',
+        querystring: { type: 'object', properties: { from: time, to: time } },
+        response: { 200: reportSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      const now = supervision.now();
+      const to = parseTime('to', request.query.to, now);
+      const from = parseTime('from', request.query.from, to - 30 * 24 * 3_600_000);
+      if (from > to) throw Errors.badRange(from, to);
+      const visible = scope(principal);
+      const enterprises = new Map(
+        platform.visibleEnterprises(principal).map((e) => [e.id, e.jurisdiction]),
+      );
+      const jurisdictionOf = (id: string) => enterprises.get(id) ?? {};
+      const report = supervisionReport(
+        supervision.store.hazards(visible ?? undefined),
+        jurisdictionOf,
+        principal.jurisdiction,
+        from,
+        to,
+      );
+      const { points, outages } = quality(principal, now);
+      const level = regionLevel(principal.jurisdiction);
+      const regionOf = (id: string) => jurisdictionOf(id)[level] ?? '—';
+      return {
+        ...report,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        byRegion: report.byRegion.map((r) => ({
+          ...r,
+          dataQuality: summarise(
+            points.filter((p) => regionOf(p.enterpriseId) === r.name),
+            outages.filter((o) => regionOf(o.enterpriseId) === r.name),
+          ),
+        })),
+        dataQuality: summarise(points, outages),
+      };
+    },
+  );
+
+  app.post(
+    '/screening/run',
+    {
+      config,
+      schema: {
+        description: 'Runs one screening pass now (administrators).',
+        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipalOf(request);
+      if (principal.role !== 'admin') throw Errors.roleForbidden(principal.role, 'run screening');
+      const result = supervision.screenNow();
+      return {
+        at: new Date(result.at).toISOString(),
+        ms: result.ms,
+        holding: result.holding,
+        opened: result.opened.length,
+        cleared: result.cleared.length,
+        returned: result.returned.length,
+        failedRules: result.failedRules,
+      };
+    },
+  );
+};

@@ -1,0 +1,312 @@
+/**
+ * Supervision by data (issue 16), one service with a lifecycle: the evidence tracker follows the
+ * event hub (readings, gateways, alarms), a screening pass runs every `screeningIntervalMs`
+ * (packs → hazard ledger), the live inventory regrades installations in the same pass, and
+ * listed supervision runs every `listingTickMs`. The hazard chain is anchored and self-checked
+ * by the disposal ledger's machinery (LedgerIntegrity), with its own anchor file.
+ *
+ * Lifecycle: `start()` opens the store, subscribes to the hub and arms the unref'd timers;
+ * `stop()` undoes it, writes a last anchor, and is safe twice. `screenNow()` and `listNow()`
+ * may be called directly (tests with a ManualClock, the bench).
+ *
+ * Events on the hub (declared here by module augmentation): 'hazard' for every record change,
+ * 'gradeChanged' when an installation's live grade or major-hazard decision moves.
+ */
+import { dirname, join, resolve } from 'node:path';
+import type { Clock } from '../../common/clock.js';
+import { systemClock } from '../../common/clock.js';
+import { createLogger } from '../../common/logger.js';
+import type { DisposalLedger } from '../alarms/disposal.js';
+import { AnchorFile } from '../alarms/ledger-anchors.js';
+import { type IntegrityResult, LedgerIntegrity } from '../alarms/ledger-integrity.js';
+import type { EventHub } from '../events.js';
+import type { GatewayPresence, GatewayRegistry } from '../gateways.js';
+import type { Registry } from '../platform/registry.js';
+import { isMemoryPath } from '../store/sqlite.js';
+import { DAY_MS } from './conditions/alarm-chattering.js';
+import type { ScreeningContext } from './conditions/index.js';
+import type { SupervisionConfig } from './config.js';
+import { EvidenceTracker } from './evidence.js';
+import type { Hazard } from './hazard-chain.js';
+import { HazardLedger } from './hazards.js';
+import { gradeChange, type LiveGrading, liveGradingOf } from './inventory.js';
+import { loadPacks, type Pack } from './packs.js';
+import { type PassResult, ScreeningEngine } from './screening.js';
+import { type GradeChangeRecord, SupervisionStore } from './store.js';
+
+const log = createLogger('server.supervision');
+
+export const HAZARD_ANCHOR_FILE = 'hazard-anchors.jsonl';
+export const SUPERVISION_SERVICE_DEFAULTS = {
+  chatterDaysKept: 8, // days of raise counts kept per rule (the longest chatter window + 1)
+  anchorTopic: 'hazardwatch/ledger/hazard-anchor', // not published (see docs/supervision.md)
+} as const;
+
+export interface HazardNotice {
+  hazard: Hazard;
+  action: string;
+}
+
+declare module '../events.js' {
+  interface ServerEvents {
+    /** A hazard record changed (opened, a step, evidence, listed). */
+    hazard: HazardNotice;
+    /** An installation's live GB 18218-2018 grade or major-hazard decision changed. */
+    gradeChanged: GradeChangeRecord;
+  }
+}
+
+export interface SupervisionServiceOptions {
+  config: SupervisionConfig;
+  /** SQLite file (the server's store) or ':memory:'. */
+  path: string;
+  /** The disposal ledger's chain key (one key, one machinery: docs/ledger.md). */
+  key: Buffer;
+  events: EventHub;
+  registry: Pick<Registry, 'sensors' | 'installations' | 'enterprises'>;
+  gateways: Pick<GatewayRegistry, 'list'>;
+  disposal: Pick<DisposalLedger, 'unclosed'>;
+  /** Anchor file of the hazard chain (default beside `path`; none for ':memory:'). */
+  anchorFile?: string;
+  clock?: Clock;
+}
+
+export class SupervisionService {
+  readonly store: SupervisionStore;
+  readonly hazards: HazardLedger;
+  readonly tracker: EvidenceTracker;
+  readonly integrity: LedgerIntegrity;
+  readonly packs: Pack[];
+  private readonly engine: ScreeningEngine;
+  private readonly clock: Clock;
+  private readonly raises = new Map<string, Map<number, number>>();
+  private lifecycleCursor = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void)[] = [];
+  private gradings: LiveGrading[] = [];
+  lastPass: (PassResult & { at: number; ms: number }) | null = null;
+
+  constructor(private readonly options: SupervisionServiceOptions) {
+    this.clock = options.clock ?? systemClock;
+    const { config } = options;
+    this.packs = loadPacks(config.packs, config.ruleOverrides);
+    this.store = new SupervisionStore({ path: options.path, key: options.key, clock: this.clock });
+    this.hazards = new HazardLedger(this.store, config, this.clock);
+    this.tracker = new EvidenceTracker({ windowMs: config.windowMs, staleMs: config.staleMs });
+    this.engine = new ScreeningEngine(this.packs, this.store, this.hazards);
+    const anchorPath =
+      options.anchorFile ??
+      (isMemoryPath(options.path)
+        ? null
+        : join(dirname(resolve(options.path)), HAZARD_ANCHOR_FILE));
+    this.integrity = new LedgerIntegrity({
+      disposal: this.store,
+      key: options.key,
+      anchorFile: new AnchorFile(anchorPath),
+      anchorTopic: SUPERVISION_SERVICE_DEFAULTS.anchorTopic,
+      clock: this.clock,
+      onFailure: (result) => this.chainFailed(result),
+    });
+  }
+
+  get config(): SupervisionConfig {
+    return this.options.config;
+  }
+
+  /** The service's clock (the API answers "now" with it). */
+  now(): number {
+    return this.clock.now();
+  }
+
+  async start(): Promise<void> {
+    if (this.store.isOpen) return;
+    await this.store.start();
+    const { events } = this.options;
+    this.unsubscribe = [
+      events.on('readings', (e) =>
+        this.tracker.noteReadings(e.gatewayId, e.enterpriseId, e.readings, this.clock.now()),
+      ),
+      events.on('gateway', (g) => this.noteGateway(g)),
+      events.on('alarm', (a) => {
+        if (a.state === 'active' && !a.drill)
+          this.noteRaise(a.enterpriseId, a.gatewayId, a.ruleId, a.receivedAt);
+      }),
+    ];
+    const guard = (what: string, fn: () => unknown) => () => {
+      try {
+        fn();
+      } catch (err) {
+        log.error({ err }, `supervision ${what} failed`);
+      }
+    };
+    this.timers = [
+      setInterval(
+        guard('screening', () => this.screenNow()),
+        this.config.screeningIntervalMs,
+      ),
+      setInterval(
+        guard('listing', () => this.listNow()),
+        this.config.listingTickMs,
+      ),
+    ];
+    for (const t of this.timers) t.unref();
+    this.integrity.start();
+    log.info({ rules: this.packs.reduce((n, p) => n + p.rules.length, 0) }, 'supervision started');
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    if (this.store.isOpen) this.integrity.stop();
+    await this.store.stop();
+  }
+
+  /** One screening pass (and the live regrading it needs); returns what changed. */
+  screenNow(): PassResult & { at: number; ms: number } {
+    const started = performance.now();
+    const now = this.clock.now();
+    this.readLifecycle();
+    for (const g of this.options.gateways.list()) this.noteGateway(g);
+    const ctx = this.context(now);
+    this.regrade(ctx.gradings, now);
+    const result = this.engine.pass(ctx);
+    for (const h of result.opened) this.emit(h, 'opened');
+    for (const h of result.cleared) this.emit(h, 'condition-cleared');
+    for (const h of result.returned) this.emit(h, 'condition-returned');
+    this.lastPass = { ...result, at: now, ms: performance.now() - started };
+    return this.lastPass;
+  }
+
+  /** Lists overdue major hazards up to their due level (each level once). */
+  listNow(): { hazard: Hazard; level: number; to: string }[] {
+    const listed = this.hazards.listOverdue();
+    for (const l of listed) {
+      log.warn({ hazard: l.hazard.hazardId, to: l.to }, 'hazard under listed supervision');
+      this.emit(l.hazard, 'listed');
+    }
+    return listed;
+  }
+
+  /** Publishes a record change on the hub (the API's steps call it too). */
+  emit(hazard: Hazard, action: string): void {
+    this.options.events.emit('hazard', { hazard, action });
+  }
+
+  /** Live gradings as of the last pass (recomputed when none yet). */
+  liveGradings(): LiveGrading[] {
+    if (this.gradings.length === 0) this.gradings = this.computeGradings(this.clock.now());
+    return this.gradings;
+  }
+
+  /** Gateways offline now, with the start of their open outage. */
+  offlineGateways(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const o of this.store.outages(this.clock.now())) {
+      if (o.endedAt === null) out.set(o.gatewayId, o.startedAt);
+    }
+    return out;
+  }
+
+  /** The screening context at `now` (exposed for data quality and tests). */
+  context(now: number): ScreeningContext {
+    const gradings = this.computeGradings(now);
+    this.gradings = gradings;
+    return {
+      now,
+      config: this.config,
+      tracker: this.tracker,
+      sensors: this.options.registry.sensors(),
+      installations: this.options.registry.installations(),
+      gateways: this.options.gateways.list(),
+      offlineGateways: this.offlineGateways(),
+      gradings,
+      unclosedAlarms: this.options.disposal.unclosed().filter((d) => !d.drill),
+      raisesByDay: this.raisesByDay(),
+    };
+  }
+
+  /** Options of a loaded rule by condition (data quality reuses the packs' limits). */
+  ruleOptions(condition: string): Record<string, unknown> {
+    for (const pack of this.packs) {
+      for (const rule of pack.rules) if (rule.condition === condition) return rule.options;
+    }
+    return {};
+  }
+
+  private computeGradings(now: number): LiveGrading[] {
+    const options = { vessels: this.config.vessels, staleMs: this.config.staleMs };
+    return this.options.registry
+      .installations()
+      .map((inst) => liveGradingOf(inst, this.tracker, options, now));
+  }
+
+  private regrade(gradings: readonly LiveGrading[], now: number): void {
+    const last = this.store.lastGrades();
+    for (const g of gradings) {
+      const previous = last.get(g.installationId);
+      const change = gradeChange(g, previous, now);
+      if (!change) continue;
+      this.store.recordGrade(change);
+      const moved =
+        previous !== undefined ||
+        change.grade !== (g.registered?.grade ?? null) ||
+        change.isMajorHazard !== (g.registered?.isMajorHazard ?? false);
+      if (!moved) continue;
+      log.warn(
+        { installation: g.installationId, from: change.previousGrade, to: change.grade },
+        'installation grade changed with its inventory',
+      );
+      this.options.events.emit('gradeChanged', change);
+    }
+  }
+
+  private noteGateway(g: GatewayPresence): void {
+    const now = this.clock.now();
+    if (g.state === 'offline' || g.stale) {
+      const points = g.sensors.length;
+      if (this.store.startOutage(g.enterpriseId, g.gatewayId, g.lastSeen ?? now, points)) {
+        log.info({ gatewayId: g.gatewayId, points }, 'gateway outage: its points are suppressed');
+      }
+    } else if (this.store.endOutage(g.gatewayId, now)) {
+      log.info({ gatewayId: g.gatewayId }, 'gateway outage ended');
+    }
+  }
+
+  private noteRaise(enterpriseId: string, gatewayId: string, ruleId: string, at: number): void {
+    const k = `${enterpriseId}\u0000${gatewayId}\u0000${ruleId}`;
+    let days = this.raises.get(k);
+    if (!days) {
+      days = new Map();
+      this.raises.set(k, days);
+    }
+    const day = Math.floor(at / DAY_MS);
+    days.set(day, (days.get(day) ?? 0) + 1);
+    for (const d of days.keys()) {
+      if (d <= day - SUPERVISION_SERVICE_DEFAULTS.chatterDaysKept) days.delete(d);
+    }
+  }
+
+  private raisesByDay(): Map<string, Map<number, number>> {
+    return this.raises;
+  }
+
+  private readLifecycle(): void {
+    for (;;) {
+      const batch = this.store.lifecycleSince(this.lifecycleCursor);
+      for (const t of batch) {
+        this.lifecycleCursor = t.cursor;
+        if (t.sensorId) this.tracker.noteLifecycle(t.gatewayId, t.sensorId, t.transition, t.at);
+      }
+      if (batch.length === 0 || batch.length < 5_000) return;
+    }
+  }
+
+  private chainFailed(result: IntegrityResult): void {
+    log.error(
+      { brokenAt: result.brokenAt, problems: result.problems.slice(0, 5) },
+      'hazard ledger verification FAILED',
+    );
+  }
+}
