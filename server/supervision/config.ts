@@ -121,7 +121,11 @@ export const supervisionConfigSchema = {
         required: ['rule'],
         properties: {
           rule: id('Rule id'),
-          forMs: ms('How long the condition must hold before a record opens (ms)', 60_000, 0),
+          forMs: {
+            title: 'How long the condition must hold before a record opens (ms)',
+            type: 'integer',
+            minimum: 0,
+          },
           enabled: { title: 'Run this rule', type: 'boolean', default: true },
         },
       },
@@ -178,7 +182,9 @@ export const supervisionConfigSchema = {
             title: 'Values that mean bypassed / forced / manual',
             type: 'array',
             minItems: 1,
-            items: { type: ['string', 'number', 'boolean'] },
+            items: {
+              anyOf: [{ type: 'string', maxLength: 100 }, { type: 'number' }, { type: 'boolean' }],
+            },
           },
         },
       },

@@ -40,6 +40,11 @@ export class ScreeningEngine {
     private readonly hazards: HazardLedger,
   ) {}
 
+  /** Forgets the cached conditions: the next pass reads them from the store (after a start). */
+  reset(): void {
+    this.conditions = null;
+  }
+
   /** One pass at `ctx.now`. */
   pass(ctx: ScreeningContext): PassResult {
     this.conditions ??= this.store.conditions();

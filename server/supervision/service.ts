@@ -121,6 +121,7 @@ export class SupervisionService {
   async start(): Promise<void> {
     if (this.store.isOpen) return;
     await this.store.start();
+    this.engine.reset(); // conditions that held keep their start time across a restart
     const { events } = this.options;
     this.unsubscribe = [
       events.on('readings', (e) =>
