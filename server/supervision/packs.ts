@@ -14,7 +14,7 @@ import type { HazardKind, HazardSeverity, StandardItem } from './hazard-chain.js
 
 export const PACK_DIR = fileURLToPath(new URL('./packs/', import.meta.url));
 const schema = JSON.parse(readFileSync(`${PACK_DIR}pack.schema.json`, 'utf8')) as object;
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
 const validate = ajv.compile(schema);
 
 export type ConditionName =
@@ -59,6 +59,10 @@ function describe(error: ErrorObject): string {
     .join('')
     .replace(/^\./, '');
   const got = error.data === undefined ? '' : ` (got ${JSON.stringify(error.data)})`;
+  if (error.keyword === 'enum') {
+    const allowed = (error.params.allowedValues as unknown[]).join(', ');
+    return `${path}: must be one of ${allowed}${got}`;
+  }
   if (error.keyword === 'additionalProperties') {
     return `${path || '(root)'}: '${String(error.params.additionalProperty)}' is not a known key`;
   }
