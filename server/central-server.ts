@@ -25,6 +25,7 @@ import {
 import { MqttBroker } from './broker.js';
 import type { ServerConfig } from './config/index.js';
 import { EventHub } from './events.js';
+import { FleetService } from './fleet/fleet-service.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
 import { type AfterCommitHook, Ingest, StoreAckPublisher } from './ingest.js';
 import { EmergencyNotifier } from './linkage/emergency-notifier.js';
@@ -70,6 +71,8 @@ export class CentralServer {
   readonly commands: OperatorCommandRelay;
   /** Regulator platform: registry, access, disposal ledger, escalation, MQTT linkage. */
   readonly platform: Platform;
+  /** Fleet management: enrolled gateways, pushed versions, health, remote commands (docs/fleet.md). */
+  readonly fleet: FleetService;
   /** Supervision by data: hazard ledger, screening, data quality, live grading (issue 16). */
   readonly supervision: SupervisionService;
   private app: FastifyInstance | null = null;
@@ -131,11 +134,23 @@ export class CentralServer {
     this.audit = createAuditLog(config.audit, path, clock);
     Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);
+    this.fleet = new FleetService({
+      path,
+      clock,
+      publish: (topic, payload, { retain }) =>
+        this.broker.publish(topic, payload, { qos: 1, retain }),
+      disconnect: (username) => this.broker.disconnectIdentity(username),
+      audit: (record) => this.audit.record(record),
+      staticUsers: config.mqtt.auth.users.map((u) => u.username),
+      mqttUrl: (hostname) =>
+        `${config.mqtt.tls ? 'mqtts' : 'mqtt'}://${hostname.includes(':') ? `[${hostname}]` : hostname}:${this.mqttPort}`,
+    });
     this.broker = new MqttBroker({
       host: config.mqtt.host,
       port: config.mqtt.port,
-      ...brokerSecurityOptions(config.mqtt, this.audit),
+      ...brokerSecurityOptions(config.mqtt, this.audit, this.fleet.directory),
       onPublish: async (message) => {
+        if (this.fleet.handleMqtt(message.topic, message.payload)) return;
         if (this.platform.handleMqtt(message.topic, message.payload)) return;
         await this.ingest.handle(message);
       },
@@ -196,6 +211,8 @@ export class CentralServer {
       await this.notifier.start();
       await this.platform.start();
       await this.supervision.start();
+      // Before the broker: it asks the fleet's directory for enrolled gateways on CONNECT.
+      this.fleet.start();
       await this.broker.start();
       this.presence.start();
       this.commands.start();
@@ -211,6 +228,7 @@ export class CentralServer {
         dashboard: this.options.dashboard ?? true,
         platform: this.platform,
         supervision: this.supervision,
+        fleet: this.fleet,
       });
       await this.listen(this.app);
     } catch (err) {
@@ -243,6 +261,7 @@ export class CentralServer {
       ['ingest', () => this.ingest.stop()],
       ['supervision', () => this.supervision.stop()],
       ['platform', () => this.platform.stop()],
+      ['fleet', async () => this.fleet.stop()],
       ['acks', () => this.acks.stop()],
       ['notifier', () => this.notifier.stop()],
       ['ledger', () => this.ledger.stop()],

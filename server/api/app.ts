@@ -13,6 +13,7 @@
  *   GET / and /assets/*              the dashboard (server/dashboard)
  *   platform routes (login, ranking, enterprise detail, disposal, ledger): platform-routes.ts
  *   /api/v1/workbench/* (regulator's workbench: ranking, indicators, trends, alarm desk, reports): workbench-routes.ts
+ *   /api/v1/fleet/* (enrolment, pushed versions, fleet health, remote commands): fleet-routes.ts
  *   GET /metrics                     Prometheus metrics (metrics.ts)
  *   GET /docs, /docs/openapi.json    OpenAPI document from the route schemas (docs.ts)
  *
@@ -32,6 +33,7 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import type { AlarmLedger } from '../alarms/ledger.js';
 import { dashboardPlugin } from '../dashboard/plugin.js';
 import type { EventHub } from '../events.js';
+import type { FleetService } from '../fleet/fleet-service.js';
 import type { GatewayRegistry } from '../gateways.js';
 import type { IngestMetrics } from '../ingest.js';
 import type { LinkageCounts, LinkageDelivery } from '../linkage/emergency-notifier.js';
@@ -54,6 +56,7 @@ import {
   toGatewayDto,
 } from './dto.js';
 import { ApiError, Errors, errorBody, errorBodySchema } from './errors.js';
+import { fleetPlugin } from './fleet-routes.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { registerLedgerRoutes } from './ledger-routes.js';
 import { registerMetrics } from './metrics.js';
@@ -89,6 +92,8 @@ export interface AppDeps {
   stream?: Omit<StreamOptions, 'events'>;
   /** Regulator platform: login, scoping, supervision, disposal (absent: the open read API only). */
   platform?: Platform;
+  /** Fleet management: enrolment, pushed versions, health, remote commands (fleet-routes.ts). */
+  fleet?: FleetService;
   /** Supervision by data (hazard ledger, data quality, live grading); needs `platform`. */
   supervision?: SupervisionService;
 }
@@ -423,6 +428,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       clock,
     });
   }
+
+  if (deps.fleet)
+    void app.register(fleetPlugin, {
+      prefix: '/api/v1/fleet',
+      fleet: deps.fleet,
+      ...(platform ? { platform } : {}),
+    });
 
   registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });
 
