@@ -57,9 +57,12 @@ import { AlarmConflictError, type AlarmLedger, type AlarmRecord } from './alarms
 import type { InboundMessage } from './broker.js';
 import type { EventHub } from './events.js';
 import type { GatewayRegistry } from './gateways.js';
+import { TelemetryLane } from './ingest-lane.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
 
 const log = createLogger('server.ingest');
+
+const TELEMETRY_SUFFIX = '/telemetry';
 
 export const INGEST_DEFAULTS = {
   maxTrackedRejectKeys: 10_000, // (gateway, reason) pairs remembered for log rate-limiting
@@ -117,6 +120,20 @@ export type IngestOutcome =
   | { result: 'rejected'; reason: RejectReason; detail: string }
   | { result: 'failed'; detail: string };
 
+/**
+ * Hops of one alarm event through ingest, for the latency breakdown of the e2e
+ * benchmark (bench/e2e.bench.ts): 'received' when the broker handed it over
+ * (stamped on entry, reported once the payload named the alarm), 'ledger-committed'
+ * after the ledger's commit (the notifier's own events take it from there).
+ * `at` is performance.now() in ms.
+ */
+export type IngestAlarmHop = 'received' | 'ledger-committed';
+export type IngestAlarmObserver = (
+  hop: IngestAlarmHop,
+  event: Pick<AlarmEvent, 'alarmId' | 'gatewayId' | 'enterpriseId' | 'transition' | 'level'>,
+  at: number,
+) => void;
+
 /** The part of the emergency notifier ingest needs. */
 export interface AlarmNotifier {
   notify(alarm: AlarmRecord): number;
@@ -137,6 +154,8 @@ export interface IngestOptions {
   notifier?: AlarmNotifier;
   afterCommit?: AfterCommitHook;
   clock?: Clock;
+  /** Telemetry work per event-loop turn before alarms get the loop (ingest-lane.ts; default 2 ms). */
+  telemetryBudgetMs?: number;
   /** Checks beyond the schema (server/auth/input-screen.ts): why an item is refused, or null. */
   screen?: (item: TelemetryBatch | AlarmEvent | GatewayStatus) => string | null;
   /** Told of every rejection (the audit log, server/auth/audit-log.ts); must not throw. */
@@ -191,10 +210,26 @@ export class Ingest {
   private readonly recent = new RecentSeqs(INGEST_DEFAULTS.dedupeWindow);
   private readonly rejections = new RejectionLog();
   private readonly inFlight = new Set<Promise<IngestOutcome>>();
+  private readonly telemetryLane: TelemetryLane;
   private stopped = false;
   private lastCommitAt: number | null = null;
+  /** Set only while someone traces alarm hops: unset, the alarm path pays one null check. */
+  private alarmObserver: IngestAlarmObserver | null = null;
 
-  constructor(private readonly options: IngestOptions) {}
+  constructor(private readonly options: IngestOptions) {
+    this.telemetryLane = new TelemetryLane(
+      options.telemetryBudgetMs !== undefined ? { budgetMs: options.telemetryBudgetMs } : {},
+    );
+  }
+
+  /**
+   * Reports each alarm event's hops to `observer` (null stops it). For
+   * benchmarks and diagnostics: called synchronously on the alarm path, so it
+   * must be cheap and must not throw.
+   */
+  observeAlarms(observer: IngestAlarmObserver | null): void {
+    this.alarmObserver = observer;
+  }
 
   metrics(): IngestMetrics {
     return { ...this.counters, rejectedByReason: { ...this.counters.rejectedByReason } };
@@ -207,12 +242,17 @@ export class Ingest {
 
   handle(message: InboundMessage): Promise<IngestOutcome> {
     if (this.stopped) return Promise.resolve(this.ignore('ingest stopped'));
-    const work = this.process(message).catch((err: unknown): IngestOutcome => {
-      // Defensive: process() handles its own failures; anything here is a bug.
-      log.error({ err, topic: message.topic }, 'ingest failed unexpectedly');
-      this.counters.storeFailures++;
-      return { result: 'failed', detail: (err as Error).message };
-    });
+    const process = () =>
+      this.process(message).catch((err: unknown): IngestOutcome => {
+        // Defensive: process() handles its own failures; anything here is a bug.
+        log.error({ err, topic: message.topic }, 'ingest failed unexpectedly');
+        this.counters.storeFailures++;
+        return { result: 'failed', detail: (err as Error).message };
+      });
+    // Telemetry takes its turn on the lane; alarms and status are handled now (ingest-lane.ts).
+    const work = message.topic.endsWith(TELEMETRY_SUFFIX)
+      ? this.telemetryLane.run(process)
+      : process();
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
     return work;
@@ -269,8 +309,11 @@ export class Ingest {
   }
 
   private async alarm(topic: ParsedTopic, message: InboundMessage): Promise<IngestOutcome> {
+    const observer = this.alarmObserver;
+    const receivedAt = observer ? performance.now() : 0;
     const event = this.decode(decodeAlarmEvent, topic, message);
     if ('result' in event) return event;
+    observer?.('received', event, receivedAt);
     const hash = contentHash(message.payload);
     if (this.isRedelivery(event, hash)) return this.duplicate('alarm', event, hash);
     let alarm: AlarmRecord;
@@ -284,8 +327,27 @@ export class Ingest {
       }
       return this.fail('alarm', topic, err);
     }
+    observer?.('ledger-committed', event, performance.now());
     this.counters.alarmEvents++;
+    // Every raise of an active alarm asks the notifier: its deliveries are unique
+    // per (alarm, centre), so a redelivered raise only fills in what a failure
+    // left out and never pages twice. The notifier goes first and its request
+    // gets one event-loop turn to leave before the dashboards, the disposal
+    // ledger and the MQTT linkage take theirs: none of them is a reason for the
+    // emergency centre to wait (issue 19).
+    let notifyError: unknown = null;
+    if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
+      let created = 0;
+      try {
+        created = this.options.notifier.notify(alarm);
+      } catch (err) {
+        notifyError = err;
+      }
+      if (created > 0) await nextTurn();
+    }
     this.seen(event.gatewayId, event.enterpriseId);
+    // Also when the notifier failed: the ledger has the change, and its redelivery
+    // will not be a change any more, so this is the one chance to tell the listeners.
     if (changed) this.options.events.emit('alarm', alarm);
     // An acknowledgement made at the edge reaches the platform's disposal loop.
     if (event.transition === 'acknowledged') {
@@ -296,17 +358,8 @@ export class Ingest {
         by: event.acknowledgedBy ?? event.by ?? 'edge',
       });
     }
-    // Every raise of an active alarm asks the notifier: its deliveries are unique
-    // per (alarm, centre), so a redelivered raise only fills in what a failure
-    // left out and never pages twice.
-    if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
-      try {
-        this.options.notifier.notify(alarm);
-      } catch (err) {
-        // No after-commit (no ack): the gateway redelivers and the next raise retries.
-        return this.fail('alarm', topic, err);
-      }
-    }
+    // No after-commit (no ack): the gateway redelivers and the next raise retries.
+    if (notifyError !== null) return this.fail('alarm', topic, notifyError);
     await this.committed('alarm', event, hash);
     return { result: 'stored', channel: 'alarm' };
   }
@@ -454,6 +507,11 @@ export class Ingest {
     this.counters.ignored++;
     return { result: 'ignored', why };
   }
+}
+
+/** Resolves after the event loop has had one turn (I/O callbacks included). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 interface SequencedItem {

@@ -148,6 +148,11 @@ export class Outbox {
   /** Appends an alarm event; `build` receives the item's sequence number and returns its payload. */
   appendAlarm(build: (seq: number) => string): OutboxEntry {
     const entry = this.append('alarm', build, 0, true);
+    this.warnAlarmReserve();
+    return entry;
+  }
+
+  private warnAlarmReserve(): void {
     if (this.bytes.alarm > this.alarmReserveBytes && !this.alarmReserveWarned) {
       this.alarmReserveWarned = true;
       log.error(
@@ -155,7 +160,26 @@ export class Outbox {
         'alarm lane outgrew its reserve; alarms are still kept (never shed)',
       );
     }
-    return entry;
+  }
+
+  /**
+   * Appends several alarm events in one FULL commit (one fsync for all of them):
+   * the transitions one rule evaluation produced (a level-1 and a level-2 raise
+   * from the same poll) need not pay one fsync each. All or none are stored;
+   * the entries come back in the order of `builds`, with consecutive numbers.
+   */
+  appendAlarms(builds: readonly ((seq: number) => string)[]): OutboxEntry[] {
+    if (builds.length === 0) return [];
+    if (builds.length === 1) return [this.appendAlarm(builds[0]!)];
+    const entries = this.file.healing(
+      () => this.appendAlarmsOnce(builds),
+      true,
+      () => {
+        throw new Error('unreachable');
+      },
+    );
+    this.warnAlarmReserve();
+    return entries;
   }
 
   /** Appends a telemetry batch of `readings` readings, shedding old telemetry first if full. */
@@ -380,6 +404,50 @@ export class Outbox {
     this.bytes[lane] += entry.bytes;
     if (lane === 'telemetry') this.telemetryReadings += readings;
     return entry;
+  }
+
+  private appendAlarmsOnce(builds: readonly ((seq: number) => string)[]): OutboxEntry[] {
+    const { insert, setMeta } = this.file.requireStatements();
+    const db = this.file.requireDb();
+    const first = this.nextSeq;
+    const createdAt = this.clock.now();
+    const items = builds.map((build, i) => {
+      const payload = build(first + i);
+      const entry: OutboxEntry = {
+        seq: first + i,
+        lane: 'alarm',
+        bytes: Buffer.byteLength(payload),
+        readings: 0,
+        createdAt,
+      };
+      return { entry, payload };
+    });
+    const last = first + builds.length - 1;
+    const reserve = last >= this.reservedSeq;
+    try {
+      this.file.withFullSync(() => {
+        db.transaction(() => {
+          for (const { entry, payload } of items) {
+            insert.run(entry.seq, LANE_CODE.alarm, 0, createdAt, payload);
+          }
+          if (reserve) setMeta.run('seqReserved', last + OUTBOX_DEFAULTS.seqBlock);
+        })();
+      });
+    } catch (err) {
+      if (isCorruption(err)) throw err; // healed by appendAlarms()
+      this.writeFailures += builds.length;
+      throw new Error(
+        `uplink outbox '${this.path}' cannot store alarms seq ${first}..${last}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.nextSeq = last + 1;
+    if (reserve) this.reservedSeq = last + OUTBOX_DEFAULTS.seqBlock;
+    for (const { entry } of items) {
+      this.lanes.alarm.set(entry.seq, entry);
+      this.bytes.alarm += entry.bytes;
+    }
+    return items.map((i) => i.entry);
   }
 
   /**

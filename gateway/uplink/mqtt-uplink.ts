@@ -129,6 +129,15 @@ export interface MqttUplinkOptions {
   onCommand?(command: GatewayCommand): void;
 }
 
+/**
+ * Hops of one alarm through the uplink, for the latency breakdown of the e2e
+ * benchmark (bench/e2e.bench.ts): 'outbox-committed' when its append (FULL
+ * commit, fsync) returned, 'published' when its PUBLISH was handed to the
+ * socket. `at` is performance.now() in ms.
+ */
+export type UplinkAlarmHop = 'outbox-committed' | 'published';
+export type UplinkAlarmObserver = (hop: UplinkAlarmHop, alarmId: string, at: number) => void;
+
 interface InFlight {
   lane: OutboxLane;
   sentAt: number;
@@ -157,6 +166,9 @@ export class MqttUplink implements Uplink {
   private resends = 0;
   private lastAckAt: number | null = null;
   private loggedBacklog = false;
+  /** Set only while someone traces alarm hops: unset, the alarm path pays one null check. */
+  private alarmObserver: UplinkAlarmObserver | null = null;
+  private readonly tracedAlarms = new Map<number, string>();
   private readonly liveRate: RateMeter;
   private readonly ackRate: RateMeter;
   private readonly publishIntervalMs: number;
@@ -363,6 +375,16 @@ export class MqttUplink implements Uplink {
     }
   }
 
+  /**
+   * Reports each alarm's uplink hops to `observer` (null stops it). For
+   * benchmarks and diagnostics: called synchronously on the alarm path, so it
+   * must be cheap and must not throw.
+   */
+  observeAlarms(observer: UplinkAlarmObserver | null): void {
+    this.alarmObserver = observer;
+    if (!observer) this.tracedAlarms.clear();
+  }
+
   publishReadings(readings: readonly Reading[]): void {
     if (!this.client) throw new Error('uplink not started');
     for (const reading of readings) this.pending.push(reading);
@@ -370,24 +392,45 @@ export class MqttUplink implements Uplink {
   }
 
   publishAlarm(transition: AlarmTransitionPayload): void {
-    if (!this.client) throw new Error('uplink not started');
-    const payload = (seq: number) =>
+    this.publishAlarms([transition]);
+  }
+
+  /**
+   * Commits all `transitions` in one FULL commit (one fsync), then sends them in
+   * order. Returns after the commit, like publishAlarm: each one is on disk
+   * before it is sent.
+   */
+  publishAlarms(transitions: readonly AlarmTransitionPayload[]): void {
+    const client = this.client;
+    if (!client) throw new Error('uplink not started');
+    if (transitions.length === 0) return;
+    const payload = (transition: AlarmTransitionPayload) => (seq: number) =>
       JSON.stringify({ ...this.envelope(seq), ...transition } satisfies AlarmEvent);
-    let entry: OutboxEntry;
+    let entries: OutboxEntry[];
     try {
-      entry = this.outbox.appendAlarm(payload);
+      entries = this.outbox.appendAlarms(transitions.map(payload));
     } catch (err) {
-      // Not durable, but not silent: send it once directly and say so.
-      log.error(
-        { err, alarmId: transition.alarmId, transition: transition.transition },
-        'alarm could not be written to the outbox; sending it without store-and-forward',
-      );
-      const seq = this.outbox.takeVolatileSeq();
-      this.client.publish(this.topics.alarm, payload(seq), { qos: 1 });
+      // Not durable, but not silent: send them once directly and say so.
+      for (const transition of transitions) {
+        log.error(
+          { err, alarmId: transition.alarmId, transition: transition.transition },
+          'alarm could not be written to the outbox; sending it without store-and-forward',
+        );
+        const seq = this.outbox.takeVolatileSeq();
+        client.publish(this.topics.alarm, payload(transition)(seq), { qos: 1 });
+      }
       return;
     }
+    if (this.alarmObserver) {
+      const at = performance.now();
+      entries.forEach((entry, i) => {
+        const { alarmId } = transitions[i]!;
+        this.tracedAlarms.set(entry.seq, alarmId);
+        this.alarmObserver?.('outbox-committed', alarmId, at);
+      });
+    }
     if (this.ready) {
-      this.alarmQueue.push(entry.seq);
+      for (const entry of entries) this.alarmQueue.push(entry.seq);
       this.pump();
     }
   }
@@ -593,6 +636,11 @@ export class MqttUplink implements Uplink {
       // item waits for its ack timeout or the next connection.
       if (err) log.debug({ topic, seq, err: err.message }, 'publish not completed');
     });
+    if (this.alarmObserver && entry.lane === 'alarm') {
+      const alarmId = this.tracedAlarms.get(seq);
+      this.tracedAlarms.delete(seq);
+      if (alarmId !== undefined) this.alarmObserver('published', alarmId, performance.now());
+    }
   }
 
   private release(seq: number): InFlight | undefined {

@@ -65,6 +65,12 @@ export interface Uplink {
   publishReadings(readings: readonly Reading[]): void;
   /** Sends an alarm transition at once, ahead of any queued telemetry. */
   publishAlarm(transition: AlarmTransitionPayload): void;
+  /**
+   * Sends the transitions of one evaluation at once, in order, ahead of any
+   * queued telemetry; a store-and-forward uplink commits them together (one
+   * fsync) before sending. Optional: callers fall back to publishAlarm.
+   */
+  publishAlarms?(transitions: readonly AlarmTransitionPayload[]): void;
   /** Whether the transport is connected right now. */
   readonly connected: boolean;
   /** Backlog, drain and loss figures (store-and-forward uplinks). */

@@ -168,9 +168,20 @@ interface DeliveryRow {
   delivered_at: number | null;
 }
 
+/** One HTTP attempt of a delivery, stamped for latency tracing (`at`: performance.now(), ms). */
+export interface AttemptTrace extends AlarmKey {
+  notificationId: string;
+  centreId: string;
+  at: number;
+}
+
 export interface EmergencyNotifierEvents {
   attempt: [AttemptOutcome];
   delivered: [LinkageDelivery];
+  /** The signed request is being handed to the HTTP client (only built when someone listens). */
+  sending: [AttemptTrace];
+  /** The centre's answer (any status) arrived (only built when someone listens). */
+  answered: [AttemptTrace];
 }
 
 /**
@@ -325,21 +336,32 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       }
       return;
     }
+    // A first attempt starts now, not on a timer: the page must not wait a timer
+    // turn behind whatever else the event loop holds (issue 19).
+    if (delayMs <= 0) {
+      this.launch(notificationId, centreId);
+      return;
+    }
     const timer = setTimeout(() => {
       this.timers.delete(notificationId);
-      const abort = new AbortController();
-      const done = this.attempt(notificationId, abort)
-        .catch((err: unknown) => {
-          log.error({ err, notificationId }, 'linkage delivery attempt failed unexpectedly');
-          return this.retryMaxMs;
-        })
-        .then((retryInMs) => {
-          this.inFlight.delete(notificationId);
-          if (retryInMs !== null) this.schedule(notificationId, centreId, retryInMs);
-        });
-      this.inFlight.set(notificationId, { abort, done });
+      this.launch(notificationId, centreId);
     }, delayMs);
     this.timers.set(notificationId, timer);
+  }
+
+  /** Starts one attempt (its request is under way when this returns) and schedules the retry. */
+  private launch(notificationId: string, centreId: string): void {
+    const abort = new AbortController();
+    const done = this.attempt(notificationId, abort)
+      .catch((err: unknown) => {
+        log.error({ err, notificationId }, 'linkage delivery attempt failed unexpectedly');
+        return this.retryMaxMs;
+      })
+      .then((retryInMs) => {
+        this.inFlight.delete(notificationId);
+        if (retryInMs !== null) this.schedule(notificationId, centreId, retryInMs);
+      });
+    this.inFlight.set(notificationId, { abort, done });
   }
 
   /** One POST; resolves with the delay before the next attempt, or null when there is none. */
@@ -361,6 +383,18 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     );
     let status: number | null = null;
     let error: string | null = null;
+    const trace = (event: 'sending' | 'answered') => {
+      if (this.listenerCount(event) === 0) return;
+      this.emit(event, {
+        enterpriseId: row.enterprise_id,
+        gatewayId: row.gateway_id,
+        alarmId: row.alarm_id,
+        notificationId,
+        centreId: centre.id,
+        at: performance.now(),
+      });
+    };
+    trace('sending');
     try {
       const response = await (this.options.fetch ?? fetch)(centre.url, {
         method: 'POST',
@@ -376,6 +410,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         redirect: 'manual',
       });
       status = response.status;
+      trace('answered');
       await response.arrayBuffer().catch(() => undefined);
       if (!response.ok) error = `HTTP ${status}`;
     } catch (err) {
