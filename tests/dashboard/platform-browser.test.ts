@@ -1,7 +1,8 @@
 /**
  * The platform page in headless Chromium (Debian's `chromium`, driven by playwright-core)
- * against a real server: a regulator logs in, sees a live alarm appear, acknowledges it; in a
- * second case an alarm left alone escalates on the page. Chromium missing fails the test.
+ * against a real server: a regulator logs in, sees a live alarm appear on the alarm desk,
+ * acknowledges it from the alarm's page; in a second case an alarm left alone escalates on the
+ * desk. Chromium missing fails the test.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,17 +105,18 @@ describe('platform page in a browser', () => {
     const p = await start();
     expect(await p.textContent('#pf-user')).toContain('监管部门');
     expect(await p.locator('#pf-ranking tbody tr[data-enterprise-id="ent-01"]').count()).toBe(1);
+    await p.click('#pf-nav a[data-nav="desk"]');
+    await p.waitForSelector('html[data-view="desk"][data-ready="true"]');
     await raise('live-1');
-    const item = p.locator('#pf-alarms > li[data-alarm-id="live-1"]');
-    await item.waitFor();
-    expect(await item.getAttribute('data-status')).toBe('open');
-    expect(await item.textContent()).toContain('二级');
-    // The ranking turned orange or red live (a level-2 alarm is never low risk).
-    await p.waitForSelector(
-      '#pf-ranking tbody tr[data-enterprise-id="ent-01"]:is([data-colour="orange"], [data-colour="red"])',
-    );
-    await item.locator('button[data-action="acknowledge"]').click();
-    await p.waitForSelector('#pf-alarms > li[data-alarm-id="live-1"][data-status="acknowledged"]');
+    const row = p.locator('#pf-desk tbody tr[data-alarm-id="live-1"]');
+    await row.waitFor();
+    expect(await row.getAttribute('data-status')).toBe('open');
+    expect(await row.textContent()).toContain('二级');
+    await row.locator('a').click();
+    await p.waitForSelector('html[data-view="alarm"][data-ready="true"]');
+    await p.click('form[data-form="acknowledge"] button[type="submit"]');
+    await p.click('#pf-confirm button[data-confirm="yes"]');
+    await p.waitForSelector('#pf-alarm[data-status="acknowledged"]');
     expect(
       server!.platform.disposal.disposition({
         enterpriseId: 'ent-01',
@@ -127,20 +129,22 @@ describe('platform page in a browser', () => {
     });
     // English on request.
     await p.click('#pf-lang');
-    await p.waitForSelector('#pf-alarms > li[data-alarm-id="live-1"] >> text=Acknowledged');
+    await p.waitForSelector('#pf-alarm h2 >> text=Acknowledged');
   }, 20_000);
 
   it('shows an alarm left alone escalating to county, city and province', async () => {
     const p = await start({ acknowledgeWithinMs: [600, 1200, 1800], tickMs: 100 });
+    await p.click('#pf-nav a[data-nav="desk"]');
+    await p.waitForSelector('html[data-view="desk"][data-ready="true"]');
     await raise('alone-1');
-    await p.locator('#pf-alarms > li[data-alarm-id="alone-1"]').waitFor();
-    await p.waitForSelector('#pf-alarms > li[data-alarm-id="alone-1"][data-escalation="1"]', {
+    await p.locator('#pf-desk tbody tr[data-alarm-id="alone-1"]').waitFor();
+    await p.waitForSelector('#pf-desk tbody tr[data-alarm-id="alone-1"][data-escalation="1"]', {
       timeout: 5_000,
     });
-    await p.waitForSelector('#pf-alarms > li[data-alarm-id="alone-1"][data-escalation="3"]', {
+    await p.waitForSelector('#pf-desk tbody tr[data-alarm-id="alone-1"][data-escalation="3"]', {
       timeout: 5_000,
     });
-    expect(await p.textContent('#pf-alarms > li[data-alarm-id="alone-1"] .pf-escalation')).toBe(
+    expect(await p.textContent('#pf-desk tbody tr[data-alarm-id="alone-1"] .pf-escalation')).toBe(
       '已升级至省级',
     );
     const escalations = server!.platform.disposal

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  localName,
   pickLanguage,
   platformDictionaries,
   translate,
@@ -25,6 +26,27 @@ describe('platform page strings', () => {
     expect(translate('zh-CN', 'colour.red')).toBe('重大风险');
     expect(translate('en', 'overview.level2', { n: 3 })).toBe('Level-2 alarms 3');
   });
+
+  it('has no Chinese in the English dictionary, and Chinese words for every zh-CN string', () => {
+    const cjk = /[\u3400-\u9fff]/u;
+    for (const [key, text] of Object.entries(platformDictionaries.en)) {
+      if (key === 'langToggle') continue; // the toggle names the other language in that language
+      expect(cjk.test(text), key).toBe(false);
+    }
+    const zhOnlyLatin = Object.entries(platformDictionaries['zh-CN']).filter(
+      ([key, text]) => !cjk.test(text) && !['inst.ratio', 'langToggle'].includes(key),
+    );
+    expect(zhOnlyLatin).toEqual([]);
+  });
+
+  it('shows a name configured in both languages in the page’s language', () => {
+    expect(localName('示范化工有限公司 (Demo Chemical Co.)', null, 'zh-CN')).toBe(
+      '示范化工有限公司',
+    );
+    expect(localName('示范化工有限公司 (Demo Chemical Co.)', null, 'en')).toBe('Demo Chemical Co.');
+    expect(localName('A 化工', 'A Chemicals', 'en')).toBe('A Chemicals');
+    expect(localName('Reactor hall', null, 'zh-CN')).toBe('Reactor hall');
+  });
 });
 
 describe('platform page route', () => {
@@ -41,7 +63,15 @@ describe('platform page route', () => {
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     expect(page.body).toContain('/assets/platform.js');
-    for (const asset of ['platform.js', 'platform-i18n.js', 'platform.css']) {
+    for (const asset of [
+      'platform.js',
+      'platform-i18n.js',
+      'platform.css',
+      'shared/api.js',
+      'shared/charts.js',
+      'views/overview.js',
+      'vendor/echarts.js',
+    ]) {
       expect((await h.app.inject({ method: 'GET', url: `/assets/${asset}` })).statusCode).toBe(200);
     }
   });

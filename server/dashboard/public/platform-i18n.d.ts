@@ -10,3 +10,8 @@ export declare function translate(
   key: string,
   params?: Record<string, string | number>,
 ): string;
+export declare function localName(
+  name: string,
+  nameEn: string | null | undefined,
+  lang: string,
+): string;
