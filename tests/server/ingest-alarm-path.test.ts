@@ -1,0 +1,196 @@
+/**
+ * Issue 19: the alarm path waits on nothing that is not its own work. Ingest built from its real
+ * parts (SQLite store and ledger in memory, the emergency notifier with a recording HTTP client).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../common/clock.js';
+import { topicFor } from '../../protocol/index.js';
+import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { InboundMessage } from '../../server/broker.js';
+import { EventHub } from '../../server/events.js';
+import { GatewayRegistry } from '../../server/gateways.js';
+import { Ingest, type IngestAlarmHop } from '../../server/ingest.js';
+import { type AttemptTrace, EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import { createTelemetryStore } from '../../server/store/index.js';
+import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
+
+const TELEMETRY = topicFor('ent-01', 'gw-01', 'telemetry');
+const ALARM = topicFor('ent-01', 'gw-01', 'alarm');
+
+function message(topic: string, payload: unknown): InboundMessage {
+  return {
+    topic,
+    payload: Buffer.from(JSON.stringify(payload)),
+    qos: 1,
+    retain: false,
+    clientId: 'gw-01',
+  };
+}
+
+/** A fetch that records each request and answers 202 at once. */
+function recordingFetch(log: string[]): typeof fetch {
+  return (async (_url: string | URL | Request, init?: RequestInit) => {
+    log.push(`POST ${JSON.parse(String(init?.body)).alarmId}`);
+    return new Response('{}', { status: 202 });
+  }) as typeof fetch;
+}
+
+describe('the alarm path through ingest', () => {
+  let store: TelemetryStore;
+  let ledger: AlarmLedger;
+  let notifier: EmergencyNotifier;
+  let events: EventHub;
+  let requests: string[];
+  let notifyFails: boolean;
+
+  const ingest = (telemetryBudgetMs?: number) =>
+    new Ingest({
+      store,
+      ledger,
+      gateways: new GatewayRegistry(systemClock),
+      events,
+      notifier: {
+        notify: (alarm) => {
+          if (notifyFails) throw new Error('linkage deliveries table is locked');
+          return notifier.notify(alarm);
+        },
+      },
+      ...(telemetryBudgetMs !== undefined ? { telemetryBudgetMs } : {}),
+    });
+
+  beforeEach(async () => {
+    requests = [];
+    notifyFails = false;
+    store = createTelemetryStore(
+      { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
+      systemClock,
+    );
+    await store.start();
+    ledger = new AlarmLedger({ path: ':memory:' });
+    await ledger.start();
+    notifier = new EmergencyNotifier({
+      path: ':memory:',
+      centres: [
+        { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
+      ],
+      fetch: recordingFetch(requests),
+    });
+    await notifier.start();
+    events = new EventHub();
+  });
+
+  afterEach(async () => {
+    await notifier.stop();
+    await ledger.stop();
+    await store.stop();
+  });
+
+  it('never queues an alarm behind telemetry: it is stored before 20 earlier batches are even validated', async () => {
+    const subject = ingest(0); // one telemetry item per event-loop turn
+    let batchesHandled = 0;
+    const writeBatch = store.writeBatch.bind(store);
+    store.writeBatch = (b) => {
+      batchesHandled++; // called once a batch is parsed, validated and deduplicated
+      return writeBatch(b);
+    };
+    let handledBeforeAlarm = -1;
+    subject.observeAlarms((hop) => {
+      if (hop === 'ledger-committed') handledBeforeAlarm = batchesHandled;
+    });
+    const readings = Array.from({ length: 500 }, (_, i) => ({ value: i, ts: T0 + i }));
+    const telemetry = Array.from({ length: 20 }, () =>
+      subject.handle(message(TELEMETRY, batch(readings))),
+    );
+    const alarm = await subject.handle(message(ALARM, alarmEvent({ alarmId: 'GT-101-gas.L2.7' })));
+
+    expect(alarm).toEqual({ result: 'stored', channel: 'alarm' });
+    expect(handledBeforeAlarm).toBe(0);
+    expect(await Promise.all(telemetry)).toEqual(
+      Array.from({ length: 20 }, () => ({ result: 'stored', channel: 'telemetry' })),
+    );
+    expect(subject.metrics().readings).toBe(20 * 500);
+  });
+
+  it('keeps telemetry in arrival order on its lane', async () => {
+    const subject = ingest(0);
+    const order: number[] = [];
+    const seqs = [11, 12, 13, 14, 15].map((n) => batch([{ value: n }], { seq: 1_000 + n }));
+    await Promise.all(
+      seqs.map((b) => subject.handle(message(TELEMETRY, b)).then(() => order.push(b.seq))),
+    );
+    expect(order).toEqual(seqs.map((b) => b.seq));
+  });
+
+  it('sends the page before the alarm event reaches dashboards, disposal and MQTT linkage', async () => {
+    const subject = ingest();
+    const seenByListeners: string[][] = [];
+    events.on('alarm', () => seenByListeners.push([...requests]));
+    await subject.handle(message(ALARM, alarmEvent({ alarmId: 'GT-101-gas.L2.8' })));
+
+    expect(seenByListeners).toEqual([['POST GT-101-gas.L2.8']]);
+  });
+
+  it('still tells the listeners about an alarm whose page could not be created, and does not acknowledge it', async () => {
+    const subject = ingest();
+    notifyFails = true;
+    const announced: string[] = [];
+    events.on('alarm', (a) => announced.push(a.alarmId));
+    const outcome = await subject.handle(
+      message(ALARM, alarmEvent({ alarmId: 'GT-101-gas.L2.9' })),
+    );
+
+    expect(outcome).toMatchObject({ result: 'failed' });
+    expect(announced).toEqual(['GT-101-gas.L2.9']);
+    expect(subject.metrics().storeFailures).toBe(1);
+  });
+
+  it('reports each alarm hop to an observer, in path order, and nothing once it is removed', async () => {
+    const subject = ingest();
+    const hops: [IngestAlarmHop, string, number][] = [];
+    subject.observeAlarms((hop, event, at) => hops.push([hop, event.alarmId, at]));
+    await subject.handle(message(ALARM, alarmEvent({ alarmId: 'GT-101-gas.L2.10' })));
+    subject.observeAlarms(null);
+    await subject.handle(message(ALARM, alarmEvent({ alarmId: 'GT-101-gas.L2.11' })));
+
+    expect(hops.map(([hop, id]) => [hop, id])).toEqual([
+      ['received', 'GT-101-gas.L2.10'],
+      ['ledger-committed', 'GT-101-gas.L2.10'],
+    ]);
+    expect(hops[1]![2]).toBeGreaterThanOrEqual(hops[0]![2]);
+  });
+});
+
+describe('the emergency notifier on the alarm path', () => {
+  it('starts the first attempt inside notify(), not on a timer, and traces it', async () => {
+    const requests: string[] = [];
+    const notifier = new EmergencyNotifier({
+      path: ':memory:',
+      centres: [
+        { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
+      ],
+      fetch: recordingFetch(requests),
+    });
+    await notifier.start();
+    const ledger = new AlarmLedger({ path: ':memory:' });
+    await ledger.start();
+    try {
+      const traces: [string, AttemptTrace][] = [];
+      notifier.on('sending', (t) => traces.push(['sending', t]));
+      notifier.on('answered', (t) => traces.push(['answered', t]));
+      const delivered = new Promise((resolve) => notifier.once('delivered', resolve));
+      const { alarm } = ledger.record(alarmEvent({ alarmId: 'GT-101-gas.L2.12' }));
+
+      expect(notifier.notify(alarm)).toBe(1);
+      expect(requests).toEqual(['POST GT-101-gas.L2.12']); // before any timer could have run
+      await delivered;
+      expect(traces.map(([what, t]) => [what, t.alarmId, t.centreId])).toEqual([
+        ['sending', 'GT-101-gas.L2.12', 'ec-1'],
+        ['answered', 'GT-101-gas.L2.12', 'ec-1'],
+      ]);
+    } finally {
+      await notifier.stop();
+      await ledger.stop();
+    }
+  });
+});
