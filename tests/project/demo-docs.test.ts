@@ -81,7 +81,7 @@ describe('npm start', () => {
       expect(out).toContain(`about ${Math.round(times.level1S)} s from now`);
       expect(out).toContain(`about ${Math.round(times.level2S)} s from now`);
       child.kill('SIGINT');
-      expect(await exited).toBe(0);
+      expect({ code: await exited, out }).toMatchObject({ code: 0 });
       expect(out.trimEnd().split('\n').at(-1)).toBe('HazardWatch demo plant stopped.');
     } finally {
       child.kill('SIGKILL');
