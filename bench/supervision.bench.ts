@@ -115,11 +115,20 @@ async function* run(): AsyncGenerator<Metric> {
         batch.push(
           faulted
             ? { sensorId: s.sensorId, value: null, quality: 'bad', reason: 'ne43 fault low', ts: t }
-            : { sensorId: s.sensorId, value: (t / READING_EVERY_MS + i) % 7, quality: 'good', ts: t },
+            : {
+                sensorId: s.sensorId,
+                value: (t / READING_EVERY_MS + i) % 7,
+                quality: 'good',
+                ts: t,
+              },
         );
       });
       readings += batch.length;
-      events.emit('readings', { gatewayId: `gw-${g}`, enterpriseId: `ent-${g % 20}`, readings: batch });
+      events.emit('readings', {
+        gatewayId: `gw-${g}`,
+        enterpriseId: `ent-${g % 20}`,
+        readings: batch,
+      });
     }
   }
   const feedMs = performance.now() - fedStarted;

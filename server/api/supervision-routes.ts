@@ -17,7 +17,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
-import { pointQualities, summarise } from '../supervision/data-quality.js';
+import { summarise } from '../supervision/data-quality.js';
 import {
   dataQualitySchema,
   hazardEventSchema,
@@ -28,8 +28,8 @@ import {
   toHazardEventDto,
 } from '../supervision/dto.js';
 import { type Hazard, HazardStateError, type StandardItem } from '../supervision/hazard-chain.js';
-import { regionLevel, supervisionReport } from '../supervision/indicators.js';
 import type { SupervisionService } from '../supervision/service.js';
+import { qualityInScope, reportInScope } from '../supervision/views.js';
 import { Errors, errorBodySchema } from './errors.js';
 import { requirePrincipalOf } from './platform-routes.js';
 
@@ -373,28 +373,6 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  /** Data quality of the enterprises in scope, with each one's summary. */
-  const quality = (principal: Principal, now: number) => {
-    const visible = scope(principal);
-    const ctx = supervision.context(now);
-    const detector = supervision.ruleOptions('detector-not-working');
-    const points = pointQualities({
-      now,
-      config: supervision.config,
-      tracker: supervision.tracker,
-      sensors: ctx.sensors.filter((s) => visible === null || visible.has(s.enterpriseId)),
-      gateways: ctx.gateways,
-      offlineGateways: ctx.offlineGateways,
-      outages: [],
-      setpointLimits: supervision.ruleOptions('setpoint-looser-than-standard'),
-      flatLineMs: typeof detector.flatLineMs === 'number' ? detector.flatLineMs : 24 * 3_600_000,
-    });
-    const outages = supervision.store
-      .outages(now - supervision.config.windowMs)
-      .filter((o) => visible === null || visible.has(o.enterpriseId));
-    return { points, outages };
-  };
-
   app.get<{ Querystring: { enterpriseId?: string } }>(
     '/data-quality',
     {
@@ -416,7 +394,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
         throw Errors.forbidden('enterprise', enterpriseId);
       }
       const now = supervision.now();
-      const { points, outages } = quality(principal, now);
+      const { points, outages } = qualityInScope(supervision, scope(principal), now);
       const ids = [...new Set(points.map((p) => p.enterpriseId))].sort();
       return {
         at: new Date(now).toISOString(),
@@ -482,34 +460,17 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const to = parseTime('to', request.query.to, now);
       const from = parseTime('from', request.query.from, to - 30 * 24 * 3_600_000);
       if (from > to) throw Errors.badRange(from, to);
-      const visible = scope(principal);
-      const enterprises = new Map(
+      const jurisdictions = new Map(
         platform.visibleEnterprises(principal).map((e) => [e.id, e.jurisdiction]),
       );
-      const jurisdictionOf = (id: string) => enterprises.get(id) ?? {};
-      const report = supervisionReport(
-        supervision.store.hazards(visible ?? undefined),
-        jurisdictionOf,
+      return reportInScope(
+        supervision,
+        scope(principal),
+        jurisdictions,
         principal.jurisdiction,
         from,
         to,
       );
-      const { points, outages } = quality(principal, now);
-      const level = regionLevel(principal.jurisdiction);
-      const regionOf = (id: string) => jurisdictionOf(id)[level] ?? '—';
-      return {
-        ...report,
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
-        byRegion: report.byRegion.map((r) => ({
-          ...r,
-          dataQuality: summarise(
-            points.filter((p) => regionOf(p.enterpriseId) === r.name),
-            outages.filter((o) => regionOf(o.enterpriseId) === r.name),
-          ),
-        })),
-        dataQuality: summarise(points, outages),
-      };
     },
   );
 

@@ -210,6 +210,15 @@ export class SupervisionService {
     return out;
   }
 
+  /** Gateways whose last outage ended within the window, with when it ended. */
+  gatewaysBackAt(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const o of this.store.outages(this.clock.now() - this.config.windowMs)) {
+      if (o.endedAt !== null) out.set(o.gatewayId, Math.max(out.get(o.gatewayId) ?? 0, o.endedAt));
+    }
+    return out;
+  }
+
   /** The screening context at `now` (exposed for data quality and tests). */
   context(now: number): ScreeningContext {
     const gradings = this.computeGradings(now);
@@ -222,6 +231,7 @@ export class SupervisionService {
       installations: this.options.registry.installations(),
       gateways: this.options.gateways.list(),
       offlineGateways: this.offlineGateways(),
+      gatewaysBackAt: this.gatewaysBackAt(),
       gradings,
       unclosedAlarms: this.options.disposal.unclosed().filter((d) => !d.drill),
       raisesByDay: this.raisesByDay(),

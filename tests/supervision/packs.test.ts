@@ -96,12 +96,10 @@ describe('the supervision config', () => {
         ],
       }),
     );
-    expect(config.platform.supervision?.bypassPoints[0]!.bypassedValues).toEqual([
-      true,
-      1,
-      'BYPASS',
-    ]);
-    expect(config.platform.supervision?.screeningIntervalMs).toBe(60_000);
+    const supervision = config.platform.supervision;
+    expect(supervision).toBeDefined();
+    expect(supervision!.bypassPoints[0]!.bypassedValues).toEqual([true, 1, 'BYPASS']);
+    expect(supervision!.screeningIntervalMs).toBe(60_000);
   });
 
   it('names a vessel of an unknown installation', () => {

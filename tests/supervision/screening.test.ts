@@ -30,6 +30,7 @@ describe('a gas detector that goes offline', () => {
     h.clock.advance(MIN);
     h.supervision.screenNow(); // a second pass while it still holds opens nothing more
     const hazards = screeningHazards('gas-detector-not-working');
+    expect(pass.failedRules).toEqual([]);
     expect(pass.opened).toHaveLength(1);
     expect(hazards).toHaveLength(1);
     const hazard = hazards[0]!;
@@ -168,6 +169,7 @@ describe('a gateway outage', () => {
     await h.status('ent-a', 'gw-big', 'offline'); // its last will
     h.clock.advance(6 * HOUR);
     const pass = h.supervision.screenNow();
+    expect(pass.failedRules).toEqual([]);
     expect(pass.opened.map((x) => x.ruleId)).toEqual(['gateway-outage']);
     expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
     expect(h.supervision.store.outages(0)).toHaveLength(1);
@@ -184,16 +186,20 @@ describe('a gateway outage', () => {
       deviceFaults: 0,
     });
 
-    // Back online with fresh readings: the outage ends, no detector record was opened meanwhile.
+    // Back online: the outage ends. A pass before the first readings arrive opens no detector
+    // record (their silence is the outage's), and neither does one after them.
     await h.status('ent-a', 'gw-big', 'online', sensors);
+    const back = h.supervision.screenNow();
+    expect(back.opened).toHaveLength(0);
+    expect(back.cleared.map((x) => x.ruleId)).toEqual(['gateway-outage']);
+    expect(h.supervision.store.outages(0)[0]!.endedAt).toBe(h.clock.now());
+    h.clock.advance(MIN);
     await h.read(
       'ent-a',
       'gw-big',
       sensors.map((s) => ({ sensorId: s.sensorId, value: 0 })),
     );
-    const back = h.supervision.screenNow();
-    expect(back.cleared.map((x) => x.ruleId)).toEqual(['gateway-outage']);
+    expect(h.supervision.screenNow().opened).toHaveLength(0);
     expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
-    expect(h.supervision.store.outages(0)[0]!.endedAt).toBe(h.clock.now());
   });
 });

@@ -32,6 +32,9 @@ export const detectorNotWorking: ConditionType = {
         continue;
       }
       const p = ctx.tracker.point(s.gatewayId, s.sensorId);
+      // After an outage the detector's silence counts from the gateway's return: what it did
+      // meanwhile is the outage's, not a device fault (the backlog may still be on its way).
+      const backAt = ctx.gatewaysBackAt.get(s.gatewayId) ?? 0;
       let state: DetectorState | null = null;
       let since = 0;
       if (p?.lifecycle === 'out-of-service' || p?.lifecycle === 'shelved') {
@@ -42,10 +45,10 @@ export const detectorNotWorking: ConditionType = {
         since = ctx.now;
       } else if (ctx.now - p.lastReceivedAt > ctx.config.staleMs) {
         state = 'offline';
-        since = p.lastReceivedAt;
+        since = Math.max(p.lastReceivedAt, backAt);
       } else if (p.lastQuality === 'bad') {
         state = 'fault';
-        since = p.badSince ?? p.lastReceivedAt;
+        since = Math.max(p.badSince ?? p.lastReceivedAt, backAt);
       } else if (
         typeof p.lastValue === 'number' &&
         p.lastValue !== 0 &&

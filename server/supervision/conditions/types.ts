@@ -41,6 +41,8 @@ export interface ScreeningContext {
   gateways: readonly GatewayPresence[];
   /** Gateways offline now, with since when (their open outage). */
   offlineGateways: ReadonlyMap<string, number>;
+  /** Gateways back from an outage within the window, with when they came back. */
+  gatewaysBackAt: ReadonlyMap<string, number>;
   gradings: readonly LiveGrading[];
   /** Alarm dispositions not closed (drills excluded). */
   unclosedAlarms: readonly Disposition[];
