@@ -351,6 +351,13 @@ export function platformConfigProblems(
       );
     }
   });
+  (config.enterpriseSites ?? []).forEach((site, i) => {
+    if (!known.has(site.enterpriseId)) {
+      problems.push(
+        `platform.enterpriseSites[${i}].enterpriseId: not in enterprises (got '${site.enterpriseId}')`,
+      );
+    }
+  });
   const seenUsers = new Set<string>();
   config.users.forEach((user, i) => {
     const at = `platform.users[${i}]`;

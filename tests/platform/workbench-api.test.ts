@@ -267,3 +267,15 @@ describe('workbench reports', () => {
     expect(alarms.getRow(2).getCell(5).value).toBe('二级');
   });
 });
+
+describe('workbench config', () => {
+  it('rejects a site for an enterprise that is not configured, naming its key path', async () => {
+    const { parseServerConfig } = await import('../../server/config/index.js');
+    expect(() =>
+      parseServerConfig({
+        enterprises: [{ id: 'ent-a', name: 'A' }],
+        platform: { enterpriseSites: [{ enterpriseId: 'ent-x', lat: 30, lon: 114 }] },
+      }),
+    ).toThrow(/platform\.enterpriseSites\[0\]\.enterpriseId: not in enterprises \(got 'ent-x'\)/);
+  });
+});
