@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../common/clock.js';
-import { type Reading, type SensorInfo, topicFor } from '../../protocol/index.js';
+import { type AlarmEvent, type Reading, type SensorInfo, topicFor } from '../../protocol/index.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
@@ -20,7 +20,7 @@ import { Platform } from '../../server/platform/platform.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { defaultSupervisionConfig } from '../../server/supervision/config.js';
 import { SupervisionService } from '../../server/supervision/service.js';
-import { T0 } from '../server/fixtures.js';
+import { alarmEvent, T0 } from '../server/fixtures.js';
 
 export const PASSWORD = 'correct horse battery';
 export const KEY = Buffer.alloc(32, 7);
@@ -104,6 +104,8 @@ export interface Harness {
     sensors?: SensorInfo[],
   ): Promise<void>;
   read(enterpriseId: string, gatewayId: string, readings: Partial<Reading>[]): Promise<void>;
+  /** An alarm transition from the gateway (fixture event with these overrides). */
+  alarm(enterpriseId: string, gatewayId: string, event: Partial<AlarmEvent>): Promise<void>;
   login(username: string): Promise<string>;
   get<T>(token: string, url: string): Promise<{ status: number; body: T }>;
   post<T>(token: string, url: string, payload: object): Promise<{ status: number; body: T }>;
@@ -165,7 +167,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const send = async (
     enterpriseId: string,
     gatewayId: string,
-    channel: 'telemetry' | 'status',
+    channel: 'telemetry' | 'status' | 'alarm',
     payload: object,
   ) => {
     const outcome = await ingest.handle({
@@ -232,6 +234,21 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       });
       if (response.statusCode !== 200) throw new Error(`login ${username}: ${response.body}`);
       return (response.json() as { token: string }).token;
+    },
+    async alarm(enterpriseId, gatewayId, event) {
+      await send(
+        enterpriseId,
+        gatewayId,
+        'alarm',
+        alarmEvent({
+          enterpriseId,
+          gatewayId,
+          seq: seq++,
+          ts: clock.now(),
+          sentAt: clock.now(),
+          ...event,
+        }),
+      );
     },
     get: (token, url) => inject(token, 'GET', url),
     post: (token, url, payload) => inject(token, 'POST', url, payload),
