@@ -38,7 +38,7 @@ import { dataDirOptions, Gateway } from '../gateway.js';
 import { decodeConfigDocument, decodeFleetCommand } from './codec.js';
 import { HealthSampler } from './health.js';
 import type { FleetIdentity } from './identity.js';
-import { LogControl } from './log-control.js';
+import { type LogControl, logControlOf } from './log-control.js';
 import { type FleetState, VersionStore } from './version-store.js';
 
 const log = createLogger('gateway.fleet');
@@ -106,7 +106,7 @@ export class FleetAgent {
     this.monotonic = monotonicOf(this.clock);
     this.versions = new VersionStore(options.dataDir);
     this.sampler = new HealthSampler(this.clock, options.dataDir);
-    this.logs = new LogControl(rootLogger);
+    this.logs = logControlOf(rootLogger);
     const { enterpriseId, gatewayId } = options.identity;
     this.topics = {
       config: fleetTopicFor(enterpriseId, gatewayId, 'config'),

@@ -19,6 +19,18 @@ interface WritableDestination {
   write(chunk: string): unknown;
 }
 
+const controls = new WeakMap<Logger, LogControl>();
+
+/** One per root logger and process: the stream is wrapped once however many agents run. */
+export function logControlOf(root: Logger): LogControl {
+  let control = controls.get(root);
+  if (!control) {
+    control = new LogControl(root);
+    controls.set(root, control);
+  }
+  return control;
+}
+
 export class LogControl {
   private readonly lines: string[] = [];
   private revertTimer: NodeJS.Timeout | null = null;

@@ -68,7 +68,11 @@ export function viewOf(
   const skewed = record !== undefined && Math.abs(record.clockOffsetMs) > limits.skewLimitMs;
   if (skewed)
     reasons.push(`skewed: clock ${Math.round(record.clockOffsetMs / 1000)} s off the server`);
-  const runningVersion = status?.runningVersion ?? h?.versions.config ?? null;
+  // The newer of the two reports says what runs (a health sample may predate an apply).
+  const runningVersion =
+    h !== undefined && (status === undefined || h.ts >= status.ts)
+      ? h.versions.config
+      : (status?.runningVersion ?? null);
   const outOfDate = desiredVersion !== null && runningVersion !== desiredVersion;
   if (outOfDate)
     reasons.push(
