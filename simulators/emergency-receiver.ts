@@ -12,8 +12,12 @@
  *       signature; 415 not JSON; 400 JSON that is not an EmergencyNotification;
  *   200 { duplicate: true } for a delivery id or notificationId seen before (not recorded again);
  *   202 { accepted: true, notificationId } otherwise.
- * GET /api/v1/notifications  JSON array, newest first.
- * GET /                      HTML page (Simplified Chinese, English subtitles), refreshes every 1 s.
+ *   A body with `kind` 'cleared' or 'closed' is a follow-up (docs/protocol.md): it marks the
+ *   notification it names as returned to normal or closed (kept until that notification
+ *   arrives, should it come later); 202 { accepted: true, followUpId }.
+ * GET /api/v1/notifications  JSON array, newest first, each with its status and follow-up times.
+ * POST /api/v1/notifications/:notificationId/confirm   the dispatcher confirms receipt (page button).
+ * GET /                      the dispatch console (zh-CN, English on request; phone-sized too).
  */
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -56,6 +60,42 @@ export interface ReceivedNotification extends EmergencyNotification {
   receivedAt: string;
   /** x-hazardwatch-delivery, or notificationId when the header was absent. */
   deliveryId: string;
+  /** What the follow-ups said: still in alarm, returned to normal, or disposal closed. */
+  status: 'active' | 'cleared' | 'closed';
+  clearedAt: string | null;
+  closedAt: string | null;
+  closedBy: string | null;
+  /** When a dispatcher confirmed receipt on the console (receiver clock). */
+  confirmedAt: string | null;
+}
+
+/** A follow-up as sent by the server (server/linkage/emergency-notifier.ts). */
+export interface FollowUp {
+  v: 1;
+  kind: 'cleared' | 'closed';
+  followUpId: string;
+  notificationId: string;
+  alarmId: string;
+  enterpriseId: string;
+  gatewayId: string;
+  at: string;
+  by?: string;
+}
+
+/** Field problems of a follow-up body; empty when valid. */
+export function followUpIssues(b: Record<string, unknown>): string[] {
+  const issues: string[] = [];
+  if (b.v !== 1) issues.push(`v: must be 1 (got ${JSON.stringify(b.v)})`);
+  if (b.kind !== 'cleared' && b.kind !== 'closed')
+    issues.push(`kind: must be cleared or closed (got ${JSON.stringify(b.kind)})`);
+  for (const key of ['followUpId', 'notificationId', 'alarmId', 'enterpriseId', 'gatewayId']) {
+    if (typeof b[key] !== 'string' || b[key] === '')
+      issues.push(`${key}: must be a non-empty string`);
+  }
+  if (typeof b.at !== 'string' || Number.isNaN(Date.parse(b.at)))
+    issues.push('at: must be an ISO 8601 time');
+  if (b.by !== undefined && typeof b.by !== 'string') issues.push('by: must be a string');
+  return issues;
 }
 
 /** Counters since start (or clear()). */
@@ -86,6 +126,7 @@ export interface EmergencyReceiverOptions {
 
 export interface EmergencyReceiverEvents {
   notification: [notification: ReceivedNotification];
+  followUp: [followUp: FollowUp];
 }
 
 /** Parses the timestamp header: epoch s, epoch ms (13+ digits) or ISO 8601 → epoch ms. */
@@ -160,6 +201,8 @@ export class EmergencyReceiver extends EventEmitter<EmergencyReceiverEvents> {
   private readonly records: ReceivedNotification[] = [];
   private readonly seenDeliveries = new Set<string>();
   private readonly seenNotifications = new Set<string>();
+  /** Follow-ups by the notification they name (applied when it is, or arrives). */
+  private readonly followUps = new Map<string, FollowUp[]>();
   private counters: ReceiverStats = emptyStats();
   private app: FastifyInstance | undefined;
   private boundPort: number;
@@ -204,6 +247,7 @@ export class EmergencyReceiver extends EventEmitter<EmergencyReceiverEvents> {
     this.records.length = 0;
     this.seenDeliveries.clear();
     this.seenNotifications.clear();
+    this.followUps.clear();
     this.counters = emptyStats();
   }
 
@@ -285,10 +329,38 @@ export class EmergencyReceiver extends EventEmitter<EmergencyReceiverEvents> {
     });
     app.post(NOTIFICATIONS_PATH, (request, reply) => this.receive(request, reply));
     app.get(NOTIFICATIONS_PATH, async () => [...this.records].reverse());
+    app.post<{ Params: { id: string } }>(
+      `${NOTIFICATIONS_PATH}/:id/confirm`,
+      async (request, reply) => {
+        const record = this.records.find((r) => r.notificationId === request.params.id);
+        if (!record)
+          return reply.code(404).send({ error: `notification '${request.params.id}' not known` });
+        record.confirmedAt ??= new Date(this.clock.now()).toISOString();
+        return { confirmedAt: record.confirmedAt };
+      },
+    );
     app.get('/', async (_request, reply) =>
       reply.type('text/html; charset=utf-8').send(RECEIVER_PAGE),
     );
     return app;
+  }
+
+  private receiveFollowUp(f: FollowUp, delivery: string | undefined, reply: FastifyReply): unknown {
+    const deliveryId = delivery ?? f.followUpId;
+    if (this.seenDeliveries.has(deliveryId)) {
+      this.counters.duplicates += 1;
+      return reply.code(200).send({ duplicate: true, followUpId: f.followUpId });
+    }
+    this.seenDeliveries.add(deliveryId);
+    const list = this.followUps.get(f.notificationId) ?? [];
+    list.push(f);
+    this.followUps.set(f.notificationId, list);
+    const record = this.records.find((r) => r.notificationId === f.notificationId);
+    if (record) applyFollowUp(record, f);
+    this.counters.accepted += 1;
+    log.info({ followUpId: f.followUpId, kind: f.kind }, 'follow-up accepted');
+    this.emit('followUp', f);
+    return reply.code(202).send({ accepted: true, followUpId: f.followUpId });
   }
 
   private async receive(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -337,6 +409,11 @@ export class EmergencyReceiver extends EventEmitter<EmergencyReceiverEvents> {
     } catch {
       return reject(400, 'body is not valid JSON');
     }
+    if (typeof body === 'object' && body !== null && 'kind' in body) {
+      const issues = followUpIssues(body as Record<string, unknown>);
+      if (issues.length > 0) return reject(400, 'body is not a follow-up', { issues });
+      return this.receiveFollowUp(body as FollowUp, headerValue(request, HEADERS.delivery), reply);
+    }
     const issues = notificationIssues(body);
     if (issues.length > 0) return reject(400, 'body is not an EmergencyNotification', { issues });
     const notification = body as EmergencyNotification;
@@ -355,7 +432,13 @@ export class EmergencyReceiver extends EventEmitter<EmergencyReceiverEvents> {
       ...notification,
       receivedAt: new Date(this.clock.now()).toISOString(),
       deliveryId,
+      status: 'active',
+      clearedAt: null,
+      closedAt: null,
+      closedBy: null,
+      confirmedAt: null,
     };
+    for (const f of this.followUps.get(record.notificationId) ?? []) applyFollowUp(record, f);
     this.records.push(record);
     this.counters.accepted += 1;
     log.info(
@@ -364,6 +447,18 @@ export class EmergencyReceiver extends EventEmitter<EmergencyReceiverEvents> {
     );
     this.emit('notification', record);
     return reply.code(202).send({ accepted: true, notificationId: record.notificationId });
+  }
+}
+
+/** Marks a notification as the follow-up says; 'closed' wins over 'cleared' whatever the order. */
+function applyFollowUp(record: ReceivedNotification, f: FollowUp): void {
+  if (f.kind === 'cleared') {
+    record.clearedAt = f.at;
+    if (record.status === 'active') record.status = 'cleared';
+  } else {
+    record.closedAt = f.at;
+    record.closedBy = f.by ?? null;
+    record.status = 'closed';
   }
 }
 

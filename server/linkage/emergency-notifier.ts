@@ -17,6 +17,12 @@
  * - the body is fixed when the delivery is created, so every attempt sends the
  *   same bytes; the timestamp and signature are made fresh per attempt.
  *
+ * Follow-ups: once an alarm that paged a centre returns to normal ('cleared') or its disposal
+ * is closed ('closed'), that centre gets one EmergencyFollowUp per kind through the same signed
+ * channel (docs/protocol.md), durable and retried like the first notification; a 4xx other than
+ * 408/429 means the centre does not take follow-ups and is not retried (state 'refused').
+ * `follow(events)` subscribes to the hub's 'alarm' and 'disposal' events for this.
+ *
  * Schema versions ('linkage-deliveries' in schema_versions): version 1 was
  * unique on (alarm_id, centre_id); a version-1 table is migrated on start, the
  * identity read from each delivery's body (it names enterprise and gateway).
@@ -37,6 +43,7 @@ import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import { migrateComponent } from '../alarms/schema-version.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
+import type { EventHub } from '../events.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import { buildNotification } from './notification.js';
 
@@ -139,6 +146,42 @@ CREATE TABLE IF NOT EXISTS linkage_deliveries (
 CREATE INDEX IF NOT EXISTS linkage_deliveries_state ON linkage_deliveries (state);
 `;
 
+/** Follow-ups of delivered-or-pending notifications; a table of its own (no migration of the above). */
+const FOLLOWUP_SCHEMA = `
+CREATE TABLE IF NOT EXISTS linkage_followups (
+  followup_id TEXT PRIMARY KEY, notification_id TEXT NOT NULL, centre_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('cleared', 'closed')), body TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'refused')),
+  attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER, delivered_at INTEGER, UNIQUE (notification_id, kind)
+);
+`;
+
+/** What a centre is told when a paged alarm returned to normal or its disposal was closed. */
+export interface EmergencyFollowUp {
+  v: 1;
+  kind: 'cleared' | 'closed';
+  /** `<notificationId>.<kind>`: the x-hazardwatch-delivery of every attempt. */
+  followUpId: string;
+  /** The notification this follows. */
+  notificationId: string;
+  alarmId: string;
+  enterpriseId: string;
+  gatewayId: string;
+  /** ISO 8601: when the value returned to normal (edge time) or the disposal was closed. */
+  at: string;
+  /** Who closed the disposal (kind 'closed'). */
+  by?: string;
+}
+
+interface FollowUpRow {
+  followup_id: string;
+  centre_id: string;
+  body: string;
+  state: string;
+  attempts: number;
+}
+
 /** Version 1 → 2: the identity comes from the body every delivery keeps (EmergencyNotification). */
 const MIGRATE_V1_TO_V2 = `
 DROP INDEX IF EXISTS linkage_deliveries_state;
@@ -227,8 +270,13 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         }),
       what,
     );
+    db.exec(FOLLOWUP_SCHEMA);
     this.db = db;
     this.stopping = false;
+    for (const row of db
+      .prepare<[], FollowUpRow>("SELECT * FROM linkage_followups WHERE state = 'pending'")
+      .all())
+      this.scheduleFollowUp(row.followup_id, 0);
     const pending = db
       .prepare<[], DeliveryRow>("SELECT * FROM linkage_deliveries WHERE state = 'pending'")
       .all();
@@ -290,6 +338,73 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       this.schedule(notificationIdFor(alarm, centre.id), centre.id, 0);
     }
     return created.length;
+  }
+
+  /**
+   * Tells every centre this alarm paged that it returned to normal or was closed: one durable
+   * follow-up per centre and kind (repeats add nothing). Returns how many it created.
+   */
+  followUp(key: AlarmKey, kind: EmergencyFollowUp['kind'], at: number, by?: string): number {
+    const db = this.requireDb();
+    const paged = db
+      .prepare<[string, string, string], { notification_id: string; centre_id: string }>(
+        'SELECT notification_id, centre_id FROM linkage_deliveries WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
+      )
+      .all(key.enterpriseId, key.gatewayId, key.alarmId);
+    const insert = db.prepare(
+      `INSERT OR IGNORE INTO linkage_followups (followup_id, notification_id, centre_id, kind, body,
+         state, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+    );
+    const now = this.clock.now();
+    const created: string[] = [];
+    for (const { notification_id, centre_id } of paged) {
+      const followUpId = `${notification_id}.${kind}`;
+      const body: EmergencyFollowUp = {
+        v: 1,
+        kind,
+        followUpId,
+        notificationId: notification_id,
+        alarmId: key.alarmId,
+        enterpriseId: key.enterpriseId,
+        gatewayId: key.gatewayId,
+        at: new Date(at).toISOString(),
+        ...(by !== undefined ? { by } : {}),
+      };
+      const ids = [followUpId, notification_id, centre_id, kind, JSON.stringify(body)];
+      if (insert.run(...ids, now, now).changes > 0) created.push(followUpId);
+    }
+    for (const id of created) this.scheduleFollowUp(id, 0);
+    return created.length;
+  }
+
+  /** Follow-ups from the hub: a cleared alarm, a closed disposal. Returns the unsubscribe. */
+  follow(events: EventHub): () => void {
+    const offs = [
+      events.on('alarm', (alarm) => {
+        if (alarm.state === 'cleared' && !alarm.drill)
+          this.followUp(alarm, 'cleared', alarm.clearedAt ?? this.clock.now());
+      }),
+      events.on('disposal', (d) => {
+        if (d.status === 'closed')
+          this.followUp(d, 'closed', d.closedAt ?? this.clock.now(), d.closedBy ?? undefined);
+      }),
+    ];
+    return () => {
+      for (const off of offs) off();
+    };
+  }
+
+  /** Follow-ups by state (tests, metrics). */
+  followUps(): { followUpId: string; centreId: string; state: string; attempts: number }[] {
+    return this.requireDb()
+      .prepare<[], FollowUpRow>('SELECT * FROM linkage_followups ORDER BY created_at, followup_id')
+      .all()
+      .map((r) => ({
+        followUpId: r.followup_id,
+        centreId: r.centre_id,
+        state: r.state,
+        attempts: r.attempts,
+      }));
   }
 
   /** Newest first. */
@@ -475,6 +590,87 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       { notificationId, centreId: centre.id, attempts, error, retryInMs: waitMs },
       'emergency centre did not accept the notification; retrying',
     );
+    return waitMs;
+  }
+
+  private scheduleFollowUp(followUpId: string, delayMs: number): void {
+    const key = `followup:${followUpId}`;
+    if (this.stopping || this.timers.has(key)) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.attemptFollowUp(followUpId)
+        .catch((err: unknown) => {
+          log.error({ err, followUpId }, 'follow-up attempt failed unexpectedly');
+          return this.retryMaxMs;
+        })
+        .then((retryInMs) => {
+          if (retryInMs !== null) this.scheduleFollowUp(followUpId, retryInMs);
+        });
+    }, delayMs);
+    this.timers.set(key, timer);
+  }
+
+  /** One signed POST of a follow-up (same headers as a notification); the delay before the next, or null. */
+  private async attemptFollowUp(followUpId: string): Promise<number | null> {
+    const row = this.db
+      ?.prepare<[string], FollowUpRow>('SELECT * FROM linkage_followups WHERE followup_id = ?')
+      .get(followUpId);
+    const centre = row ? this.centres.get(row.centre_id) : undefined;
+    if (!row || row.state !== 'pending' || !centre) return null;
+    const timestamp = String(this.clock.now());
+    let status: number | null = null;
+    try {
+      const response = await (this.options.fetch ?? fetch)(centre.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: signLinkage(centre.secret, timestamp, row.body),
+          [DELIVERY_HEADER]: followUpId,
+        },
+        body: row.body,
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        redirect: 'manual',
+      });
+      status = response.status;
+      await response.arrayBuffer().catch(() => undefined);
+    } catch {
+      status = null;
+    }
+    if (this.stopping || !this.db) return null;
+    const attempts = row.attempts + 1;
+    const now = this.clock.now();
+    // A 4xx other than timeout/rate limit: this centre does not take follow-ups; do not insist.
+    const refused =
+      status !== null && status >= 400 && status < 500 && status !== 408 && status !== 429;
+    const state =
+      status !== null && status < 300 && status >= 200
+        ? 'delivered'
+        : refused
+          ? 'refused'
+          : 'pending';
+    const waitMs = backoffDelayMs(
+      attempts,
+      this.retryInitialMs,
+      this.retryMaxMs,
+      this.options.random,
+    );
+    this.db
+      .prepare(
+        'UPDATE linkage_followups SET attempts = ?, last_status = ?, state = ?, delivered_at = ?, next_attempt_at = ? WHERE followup_id = ?',
+      )
+      .run(
+        attempts,
+        status,
+        state,
+        state === 'delivered' ? now : null,
+        state === 'pending' ? now + waitMs : null,
+        followUpId,
+      );
+    if (state !== 'pending') {
+      log.info({ followUpId, centreId: centre.id, status, state }, 'emergency follow-up done');
+      return null;
+    }
     return waitMs;
   }
 
