@@ -74,6 +74,17 @@ describe('workbench export and languages', () => {
     await zh.context().close();
   }, 60_000);
 
+  it('shows an operator their own enterprise under their own headings, not the regulator’s', async () => {
+    const page = await w.open({ width: 1366, height: 768 }, 'zh-CN', { user: 'operator' });
+    await page.waitForSelector('html[data-view="enterprise"][data-ready="true"]');
+    expect(await page.locator('#pf-detail h2').getAttribute('data-enterprise-id')).toBe('ent-01');
+    expect(await page.textContent('#pf-nav')).toContain('本企业');
+    const text = await visibleText(page);
+    for (const heading of ['辖区', '企业风险排名', '监管部门']) expect(text).not.toContain(heading);
+    expect(await page.locator('#pf-ranking').count()).toBe(0);
+    await page.context().close();
+  }, 60_000);
+
   it('fits a phone: the alarm page does not scroll sideways', async () => {
     const page = await w.open({ width: 390, height: 844 }, 'zh-CN', {
       hash: '#/alarm/ent-01/gw-01/gas-high',

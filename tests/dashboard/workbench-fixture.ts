@@ -22,7 +22,7 @@ export interface Workbench {
   open(
     viewport: { width: number; height: number },
     lang: 'zh-CN' | 'en',
-    options?: { blockStream?: boolean; hash?: string },
+    options?: { blockStream?: boolean; hash?: string; user?: 'regulator' | 'operator' },
   ): Promise<Page>;
   disposition(alarmId: string): { status: string } | undefined;
   acknowledgeElsewhere(alarmId: string): void;
@@ -62,6 +62,12 @@ export async function startWorkbench(): Promise<Workbench> {
             role: 'regulator',
             jurisdiction: COUNTY,
             password: 'demo-regulator',
+          },
+          {
+            username: 'operator',
+            role: 'enterprise',
+            enterpriseId: 'ent-01',
+            password: 'demo-operator',
           },
         ],
       },
@@ -131,8 +137,9 @@ export async function startWorkbench(): Promise<Workbench> {
       const page = await context.newPage();
       if (options.blockStream) await page.route('**/api/v1/stream**', (route) => route.abort());
       await page.goto(`${url}/platform?lang=${lang === 'en' ? 'en' : 'zh'}${options.hash ?? ''}`);
-      await page.fill('#pf-username', 'regulator');
-      await page.fill('#pf-password', 'demo-regulator');
+      const user = options.user ?? 'regulator';
+      await page.fill('#pf-username', user);
+      await page.fill('#pf-password', `demo-${user}`);
       await page.click('#pf-login-submit');
       await page.waitForSelector('html[data-ready="true"]');
       return page;
