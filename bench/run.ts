@@ -22,6 +22,7 @@ const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = 
   ['broker', () => import('./broker.bench.js')],
   ['platform', () => import('./platform.bench.js')],
   ['supervision', () => import('./supervision.bench.js')],
+  ['fleet', () => import('./fleet.bench.js')],
 ];
 
 const machine = `${os.cpus().length}x ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
