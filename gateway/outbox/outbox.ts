@@ -7,10 +7,13 @@
  * - alarms: each append commits with `synchronous = FULL` (the WAL is fsynced
  *   before append returns), so an alarm the edge raised survives kill -9 and a
  *   power cut;
- * - telemetry: FULL by default as well (one commit per batch, about 4 ms here,
- *   i.e. under 1 % of the event loop at two batches per second); `normal`
- *   trades the last commits before a power cut (never a process crash) for
- *   about 0.2 ms per commit;
+ * - telemetry: FULL by default as well, but its fsync runs off the event loop
+ *   (fdatasync of the WAL in libuv's thread pool, issue 19): the batch is
+ *   committed at once (a process crash cannot lose it) and held back from
+ *   sending until its fsync completed (`isSynced`, `onTelemetrySynced`), so a
+ *   slow disk never stalls the loop that polls and raises alarms; an alarm's
+ *   FULL commit also covers every batch before it. `normal` skips that fsync:
+ *   the last commits before a power cut (never a process crash) may be lost;
  * - removals after an ack commit with NORMAL: losing one to a power cut only
  *   means a resend, which the server drops as a duplicate.
  *
@@ -42,7 +45,7 @@ import type Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { freeBytes, OutboxFile, readOutboxFile } from './sqlite-file.js';
+import { freeBytes, OutboxFile, readOutboxFile, syncFileInBackground } from './sqlite-file.js';
 import { isCorruption, newEpoch, readBackProblem } from './storage-fault.js';
 import {
   LANE_CODE,
@@ -90,6 +93,10 @@ export class Outbox {
   private readonly alarmReserveBytes: number;
   private readonly highWaterPct: number;
   private readonly file: OutboxFile;
+  /** Telemetry committed but not yet fsynced ('full'): held back from sending. */
+  private readonly unsynced = new Set<number>();
+  private syncing = false;
+  private syncAgain = false;
 
   /** Items in flight are never shed (their ack may be on its way). */
   isPinned: (seq: number) => boolean = () => false;
@@ -149,6 +156,7 @@ export class Outbox {
   appendAlarm(build: (seq: number) => string): OutboxEntry {
     const entry = this.append('alarm', build, 0, true);
     this.warnAlarmReserve();
+    this.markSynced([...this.unsynced]); // the alarm's fsync covered every earlier commit
     return entry;
   }
 
@@ -179,20 +187,82 @@ export class Outbox {
       },
     );
     this.warnAlarmReserve();
+    this.markSynced([...this.unsynced]); // the alarms' fsync covered every earlier commit
     return entries;
   }
 
   /** Appends a telemetry batch of `readings` readings, shedding old telemetry first if full. */
   appendTelemetry(build: (seq: number) => string, readings: number): OutboxEntry {
-    const entry = this.append(
-      'telemetry',
-      build,
-      readings,
-      (this.options.telemetrySync ?? OUTBOX_DEFAULTS.telemetrySync) === 'full',
-    );
+    // Committed now (a process crash cannot lose it); with 'full' its fsync runs off the
+    // event loop and the item is held back until then (isSynced), so a slow disk never
+    // stalls the loop that polls and raises alarms (issue 19).
+    const entry = this.append('telemetry', build, readings, false);
+    if ((this.options.telemetrySync ?? OUTBOX_DEFAULTS.telemetrySync) === 'full' && this.durable) {
+      this.unsynced.add(entry.seq);
+      this.syncTelemetry();
+    }
     if (this.bytes.telemetry > this.telemetryMaxBytes) this.shed();
     this.checkHighWater();
     return entry;
+  }
+
+  /**
+   * Whether an item may be sent: true unless it is telemetry whose fsync (with
+   * `telemetrySync: 'full'`) has not completed yet; `onTelemetrySynced` tells when it has.
+   */
+  isSynced(seq: number): boolean {
+    return !this.unsynced.has(seq);
+  }
+
+  /** Starts one background fsync for what is unsynced now; one at a time, the next one after it. */
+  private syncTelemetry(): void {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    const covered = [...this.unsynced];
+    const sync = this.options.syncFile ?? syncFileInBackground;
+    sync(this.file.walPath, (err) => {
+      this.syncing = false;
+      if (!this.file.isOpen) return; // closed meanwhile: close() checkpoints and syncs
+      if (err) {
+        // Never send what may not be on disk: fall back to a FULL commit, which fsyncs the WAL.
+        log.warn(
+          { path: this.path, err: err.message },
+          'background fsync of the outbox failed; syncing with a FULL commit instead',
+        );
+        try {
+          this.file.withFullSync(() =>
+            this.file.requireStatements().setMeta.run('syncedAt', this.clock.now()),
+          );
+        } catch (fullErr) {
+          log.error({ path: this.path, err: fullErr }, 'outbox cannot be synced; retrying');
+          this.syncAgain = true;
+          setTimeout(() => this.retrySync(), 1_000).unref();
+          return;
+        }
+      }
+      this.markSynced(covered);
+      this.retrySync();
+    });
+  }
+
+  private retrySync(): void {
+    if (!this.syncAgain || this.syncing || !this.file.isOpen) return;
+    this.syncAgain = false;
+    if (this.unsynced.size > 0) this.syncTelemetry();
+  }
+
+  private markSynced(seqs: Iterable<number>): void {
+    const done: number[] = [];
+    for (const seq of seqs) if (this.unsynced.delete(seq)) done.push(seq);
+    if (done.length === 0) return;
+    try {
+      this.options.onTelemetrySynced?.(done);
+    } catch (err) {
+      log.error({ err }, 'outbox synced handler failed');
+    }
   }
 
   /** The stored payload of one item, or undefined once it is acknowledged or shed. */
@@ -525,6 +595,7 @@ export class Outbox {
   }
 
   private forget(entry: OutboxEntry): void {
+    this.unsynced.delete(entry.seq);
     if (!this.lanes[entry.lane].delete(entry.seq)) return;
     this.bytes[entry.lane] -= entry.bytes;
     if (entry.lane === 'telemetry') this.telemetryReadings -= entry.readings;
@@ -539,6 +610,7 @@ export class Outbox {
     // Numbers handed out in this process stay behind us, also when a healed file starts afresh.
     const handedOut = this.nextSeq;
     // A reopen starts from the file, never from what an earlier open left in memory.
+    this.unsynced.clear();
     this.lanes.alarm.clear();
     this.lanes.telemetry.clear();
     this.bytes.alarm = 0;

@@ -4,7 +4,7 @@
  * corrupt, at open or later, is moved aside and replaced by a fresh one. The
  * Outbox (outbox.ts) keeps the index and the policy.
  */
-import { mkdirSync, statfsSync } from 'node:fs';
+import { close, fdatasync, mkdirSync, open, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
@@ -94,6 +94,21 @@ export function readOutboxFile(db: Database.Database): {
     )
     .all();
   return { meta, rows };
+}
+
+/**
+ * fdatasync of a file in libuv's thread pool: the event loop keeps running while
+ * the disk works. Every write to the file before the call is durable when
+ * `done(null)` runs, whichever descriptor wrote it (the pages belong to the inode).
+ */
+export function syncFileInBackground(path: string, done: (err: Error | null) => void): void {
+  open(path, 'r+', (openErr, fd) => {
+    if (openErr) {
+      done(openErr);
+      return;
+    }
+    fdatasync(fd, (syncErr) => close(fd, () => done(syncErr)));
+  });
 }
 
 /** Free bytes on the file's disk, or null when statfs cannot tell (advisory only). */
@@ -188,6 +203,11 @@ export class OutboxFile {
     } finally {
       db.pragma('synchronous = NORMAL');
     }
+  }
+
+  /** The WAL file of the outbox (where NORMAL commits wait for their fsync). */
+  get walPath(): string {
+    return `${resolve(this.options.path)}-wal`;
   }
 
   requireDb(): Database.Database {

@@ -35,6 +35,16 @@ export interface OutboxOptions {
   onStorageFault?(fault: OutboxStorageFault, stats: OutboxStats): void;
   /** Called when an item that does not read back was quarantined. Must not throw. */
   onQuarantine?(item: { seq: number; lane: OutboxLane; reason: string }, stats: OutboxStats): void;
+  /**
+   * Called with telemetry items (in append order) whose fsync has completed: with
+   * `telemetrySync: 'full'` an item may be sent only from then on. Must not throw.
+   */
+  onTelemetrySynced?(seqs: readonly number[]): void;
+  /**
+   * The background fsync of `walPath` (default: fdatasync in libuv's thread pool,
+   * off the event loop). Tests replace it to hold the fsync and see what waits for it.
+   */
+  syncFile?(walPath: string, done: (err: Error | null) => void): void;
 }
 
 /** One item's bookkeeping (the payload stays on disk). */

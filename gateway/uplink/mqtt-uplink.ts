@@ -45,6 +45,7 @@ import {
   Outbox,
   type OutboxEntry,
   type OutboxLane,
+  type OutboxOptions,
   type OutboxStats,
   type OutboxStorageFault,
   type OutboxSync,
@@ -114,6 +115,8 @@ export interface MqttUplinkOptions {
     alarmReserveBytes?: number;
     highWaterPct?: number;
     telemetrySync?: OutboxSync;
+    /** The background fsync of telemetry (tests hold it; see OutboxOptions.syncFile). */
+    syncFile?: OutboxOptions['syncFile'];
   };
   ackTimeoutMs?: number;
   replayReadingsPerS?: number;
@@ -169,6 +172,8 @@ export class MqttUplink implements Uplink {
   /** Set only while someone traces alarm hops: unset, the alarm path pays one null check. */
   private alarmObserver: UplinkAlarmObserver | null = null;
   private readonly tracedAlarms = new Map<number, string>();
+  /** Inside publishAlarms' append: released telemetry waits for the pump after the alarms. */
+  private appendingAlarms = false;
   private readonly liveRate: RateMeter;
   private readonly ackRate: RateMeter;
   private readonly publishIntervalMs: number;
@@ -213,6 +218,7 @@ export class MqttUplink implements Uplink {
       onShed: (dropped, stats) => this.outboxEvent({ type: 'shed', ...dropped, stats }),
       onStorageFault: (fault, stats) => this.outboxEvent({ type: 'storage-fault', fault, stats }),
       onQuarantine: (item, stats) => this.outboxEvent({ type: 'quarantined', ...item, stats }),
+      onTelemetrySynced: (seqs) => this.onTelemetrySynced(seqs),
     });
     this.outbox.isPinned = (seq) => this.inFlight.has(seq);
   }
@@ -408,6 +414,9 @@ export class MqttUplink implements Uplink {
       JSON.stringify({ ...this.envelope(seq), ...transition } satisfies AlarmEvent);
     let entries: OutboxEntry[];
     try {
+      // The alarms' fsync also releases telemetry that waited for its own: that telemetry
+      // must not be sent before them, so it only joins the queue during the append.
+      this.appendingAlarms = true;
       entries = this.outbox.appendAlarms(transitions.map(payload));
     } catch (err) {
       // Not durable, but not silent: send them once directly and say so.
@@ -419,7 +428,10 @@ export class MqttUplink implements Uplink {
         const seq = this.outbox.takeVolatileSeq();
         client.publish(this.topics.alarm, payload(transition)(seq), { qos: 1 });
       }
+      this.pump();
       return;
+    } finally {
+      this.appendingAlarms = false;
     }
     if (this.alarmObserver) {
       const at = performance.now();
@@ -456,9 +468,17 @@ export class MqttUplink implements Uplink {
         continue;
       }
       this.liveRate.add(readings.length);
-      if (this.ready) this.live.push(entry.seq);
+      // A batch still waiting for its fsync joins the live queue when it is synced.
+      if (this.ready && this.outbox.isSynced(entry.seq)) this.live.push(entry.seq);
     }
     this.pump();
+  }
+
+  /** Telemetry whose background fsync completed may leave now (in append order). */
+  private onTelemetrySynced(seqs: readonly number[]): void {
+    if (!this.ready) return; // becomeReady() takes them from the outbox
+    for (const seq of seqs) this.live.push(seq);
+    if (!this.appendingAlarms) this.pump();
   }
 
   health(): UplinkHealth {
@@ -517,7 +537,8 @@ export class MqttUplink implements Uplink {
     this.telemetryInFlightBytes = 0;
     this.alarmsInFlight = 0;
     this.alarmQueue = new SeqQueue(this.seqs('alarm'));
-    this.backlog = new SeqQueue(this.seqs('telemetry'));
+    // Unsynced batches are not backlog yet: they join the live queue once fsynced.
+    this.backlog = new SeqQueue(this.seqs('telemetry').filter((s) => this.outbox.isSynced(s)));
     this.live = new SeqQueue();
     this.retry = new SeqQueue();
     this.tokens = this.settings.replayReadingsPerS * MQTT_UPLINK_DEFAULTS.replayBurstS;
