@@ -25,6 +25,7 @@ import { renderReports } from './views/reports.js';
 
 const TOKEN_KEY = 'hazardwatch.platform.token';
 const REFRESH_DEBOUNCE_MS = 300; // a burst of stream events becomes one refresh
+const REFRESH_MIN_INTERVAL_MS = 2_000; // and refreshes come at most every 2 s (a busy jurisdiction streams many events)
 
 const $ = (id) => document.getElementById(id);
 const safe = (f) => {
@@ -44,6 +45,7 @@ const session = {
   user: null,
   stream: null,
   refreshTimer: null,
+  lastRefresh: 0,
   /** The mounted views' refresh functions (called on stream events). */
   refreshers: [],
 };
@@ -179,10 +181,15 @@ function connect() {
 
 function scheduleRefresh() {
   if (session.refreshTimer) return;
+  const wait = Math.max(
+    REFRESH_DEBOUNCE_MS,
+    session.lastRefresh + REFRESH_MIN_INTERVAL_MS - Date.now(),
+  );
   session.refreshTimer = setTimeout(() => {
     session.refreshTimer = null;
+    session.lastRefresh = Date.now();
     for (const refresh of session.refreshers) refresh().catch(() => {});
-  }, REFRESH_DEBOUNCE_MS);
+  }, wait);
 }
 
 /** Mounts the view the hash names; the overview stays mounted under an enterprise's detail. */
