@@ -202,6 +202,17 @@ export interface ReportModel {
   alarms: { header: string[]; rows: (string | number)[][] };
 }
 
+/**
+ * A name configured as "中文 (English)" in the report's language; `nameEn` wins in English.
+ * Anything else as configured (the page does the same: platform-i18n.js localName).
+ */
+export function localName(name: string, nameEn: string | null, lang: ReportLang): string {
+  if (lang === 'en' && nameEn) return nameEn;
+  const m = /^(.*[\u3400-\u9fff].*?)\s*[(（]([^()（）]*[A-Za-z][^()（）]*)[)）]\s*$/u.exec(name);
+  if (!m) return name;
+  return (lang === 'en' ? (m[2] as string) : (m[1] as string)).trim();
+}
+
 const percent = (r: Rate) => (r.rate === null ? '—' : `${(r.rate * 100).toFixed(1)} %`);
 
 export function buildReport(input: {
@@ -221,9 +232,7 @@ export function buildReport(input: {
   const at = (ms: number | null) => formatLocal(ms, input.utcOffsetMin);
   const defs = indicatorDefinitions(input.settings, input.lang);
   const ind = input.indicators;
-  const names = new Map(
-    input.inputs.map((e) => [e.id, input.lang === 'en' && e.nameEn ? e.nameEn : e.name]),
-  );
+  const names = new Map(input.inputs.map((e) => [e.id, localName(e.name, e.nameEn, input.lang)]));
   const sum = ind.alarmsPerDay.reduce(
     (s, d) => ({ level1: s.level1 + d.level1, level2: s.level2 + d.level2 }),
     { level1: 0, level2: 0 },
@@ -248,7 +257,7 @@ export function buildReport(input: {
   ];
   const top = input.ranking.slice(0, input.topN ?? 10).map((e, i) => [
     i + 1,
-    input.lang === 'en' && e.nameEn ? e.nameEn : e.name,
+    localName(e.name, e.nameEn, input.lang),
     w.colourName[e.risk.colour],
     e.risk.score,
     e.risk.terms

@@ -46,6 +46,14 @@ export function fmtRate(rate) {
   return rate === null || rate === undefined ? NO_VALUE : `${(rate * 100).toFixed(1)} %`;
 }
 
+/** A gas by its table name in the page's language; an unknown one as configured. */
+export function gasName(gas, t) {
+  if (!gas) return NO_VALUE;
+  const key = `gas.${String(gas).toLowerCase()}`;
+  const text = t(key);
+  return text === key ? gas : text;
+}
+
 export function riskBadge(colour, t) {
   return el('span', { class: 'pf-risk', 'data-colour': colour, text: t(`colour.${colour}`) });
 }

@@ -17,6 +17,7 @@ import {
   el,
   fmtTime,
   fmtValue,
+  gasName,
   messageLine,
   rangePicker,
 } from '../shared/components.js';
@@ -284,7 +285,7 @@ export async function renderAlarm(ctx, root, key) {
       ...row('alarmView.enterprise', ent ? ctx.name(ent) : a.enterpriseId),
       ...row('alarmView.point', `${a.sensorName ?? a.sensorId} (${a.sensorId})`),
       ...row('alarmView.location', a.location ?? '—'),
-      ...row('alarmView.gas', a.gas ?? '—'),
+      ...row('alarmView.gas', gasName(a.gas, t)),
       ...row('alarmView.value', fmtValue(a.value, a.unit, t)),
       ...row('alarmView.setpoint', `${formatNumber(a.setpoint)} ${a.unit}`),
       ...row('alarmView.raised', fmtTime(a.raisedAt)),
