@@ -174,6 +174,9 @@ export class MqttUplink implements Uplink {
   private readonly tracedAlarms = new Map<number, string>();
   /** Inside publishAlarms' append: released telemetry waits for the pump after the alarms. */
   private appendingAlarms = false;
+  /** Alarms committed in the current tick, sent together at its end (sendSameTickAlarms). */
+  private readonly sameTickAlarms: { seq: number; level: number }[] = [];
+  private sameTickScheduled = false;
   private readonly liveRate: RateMeter;
   private readonly ackRate: RateMeter;
   private readonly publishIntervalMs: number;
@@ -442,9 +445,27 @@ export class MqttUplink implements Uplink {
       });
     }
     if (this.ready) {
-      for (const entry of entries) this.alarmQueue.push(entry.seq);
-      this.pump();
+      entries.forEach((entry, i) => {
+        this.sameTickAlarms.push({ seq: entry.seq, level: transitions[i]!.level });
+      });
+      if (!this.sameTickScheduled) {
+        this.sameTickScheduled = true;
+        queueMicrotask(() => this.sendSameTickAlarms());
+      }
     }
+  }
+
+  /**
+   * Sends the alarms committed in this tick, highest level first (a level-2 raise
+   * ahead of the level-1 raise of the same poll, so the server handles it first).
+   * Deferring to a microtask costs nothing on the wire: mqtt.js hands its writes
+   * to the socket on the next tick anyway, after this tick's commits.
+   */
+  private sendSameTickAlarms(): void {
+    this.sameTickScheduled = false;
+    const alarms = this.sameTickAlarms.splice(0).sort((a, b) => b.level - a.level); // stable
+    for (const alarm of alarms) this.alarmQueue.push(alarm.seq);
+    this.pump();
   }
 
   /** Moves buffered readings into the outbox now (also runs every publish interval). */

@@ -79,7 +79,7 @@ describe('alarms of one evaluation', () => {
     expect(outbox.stats().alarms.items).toBe(0);
   });
 
-  it('are committed once by the uplink, then each is sent, and the trace sees commit before send', async () => {
+  it('are committed once by the uplink, then sent highest level first, each after its commit', async () => {
     const broker = await startTestBroker();
     cleanups.push(() => broker.close());
     const sub = await collectMessages(broker.url, 'hazardwatch/v1/+/+/alarm');
@@ -94,10 +94,9 @@ describe('alarms of one evaluation', () => {
     });
     await uplink.start();
     cleanups.push(() => uplink.stop());
-    await new Promise<void>((resolve) => {
-      const check = () => (uplink.connected ? resolve() : setTimeout(check, 10));
-      check();
-    });
+    uplink.publishAlarm(raise('GT-101-gas.L1.0', 1)); // sent once ready: the connection is up
+    await sub.waitFor((m) => (m.payload as AlarmEvent).alarmId === 'GT-101-gas.L1.0');
+    sub.messages.length = 0;
     const commits = countFullCommits((uplink as unknown as { outbox: Outbox }).outbox);
     const hops: [UplinkAlarmHop, string][] = [];
     uplink.observeAlarms((hop, alarmId) => hops.push([hop, alarmId]));
@@ -105,21 +104,51 @@ describe('alarms of one evaluation', () => {
     uplink.publishAlarms([raise('GT-101-gas.L1.1', 1), raise('GT-101-gas.L2.1', 2)]);
     expect(commits.count).toBe(1);
     await sub.waitFor((m) => (m.payload as AlarmEvent).alarmId === 'GT-101-gas.L2.1');
+    await sub.waitFor((m) => (m.payload as AlarmEvent).alarmId === 'GT-101-gas.L1.1');
     const sent = sub.messages.map((m) => m.payload as AlarmEvent);
-    expect(sent.map((a) => a.alarmId)).toEqual(['GT-101-gas.L1.1', 'GT-101-gas.L2.1']);
-    expect(sent[1]!.seq).toBe(sent[0]!.seq + 1);
+    // Committed in the order given; sent highest level first, so the server handles the page first.
+    expect(sent.map((a) => a.alarmId)).toEqual(['GT-101-gas.L2.1', 'GT-101-gas.L1.1']);
+    expect(sent[0]!.seq).toBe(sent[1]!.seq + 1);
     expect(hops.slice(0, 2)).toEqual([
       ['outbox-committed', 'GT-101-gas.L1.1'],
       ['outbox-committed', 'GT-101-gas.L2.1'],
     ]);
-    expect(hops.slice(2).sort()).toEqual([
-      ['published', 'GT-101-gas.L1.1'],
+    expect(hops.slice(2)).toEqual([
       ['published', 'GT-101-gas.L2.1'],
+      ['published', 'GT-101-gas.L1.1'],
     ]);
 
     uplink.observeAlarms(null);
     uplink.publishAlarm(raise('GT-101-gas.L2.2', 2));
     await sub.waitFor((m) => (m.payload as AlarmEvent).alarmId === 'GT-101-gas.L2.2');
     expect(hops).toHaveLength(4);
+  });
+
+  it('sends a level-2 raise ahead of a level-1 raise handed over one by one in the same tick', async () => {
+    const broker = await startTestBroker();
+    cleanups.push(() => broker.close());
+    const sub = await collectMessages(broker.url, 'hazardwatch/v1/+/+/alarm');
+    cleanups.push(() => sub.client.endAsync());
+    const uplink = new MqttUplink({
+      url: broker.url,
+      gatewayId: 'gw-1',
+      enterpriseId: 'ent-1',
+      sensors: [],
+      clock: systemClock,
+      outbox: { path: path.join(tempDir(cleanups), 'outbox.db') },
+    });
+    await uplink.start();
+    cleanups.push(() => uplink.stop());
+    uplink.publishAlarm(raise('GT-101-gas.L1.0', 1)); // sent once ready: the connection is up
+    await sub.waitFor((m) => (m.payload as AlarmEvent).alarmId === 'GT-101-gas.L1.0');
+
+    uplink.publishAlarm(raise('GT-101-gas.L1.3', 1));
+    uplink.publishAlarm(raise('GT-101-gas.L2.3', 2));
+    await sub.waitFor((m) => (m.payload as AlarmEvent).alarmId === 'GT-101-gas.L1.3');
+    expect(sub.messages.map((m) => (m.payload as AlarmEvent).alarmId)).toEqual([
+      'GT-101-gas.L1.0',
+      'GT-101-gas.L2.3',
+      'GT-101-gas.L1.3',
+    ]);
   });
 });
