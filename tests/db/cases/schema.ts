@@ -79,7 +79,10 @@ export function schemaCases(backend: Backend): void {
       '%s is append-only: UPDATE and DELETE are refused, naming the table',
       async (table) => {
         const node = await store.openNode('node-1');
-        await node.db.insertInto(table).values(STORE_ROWS[table] as never).execute();
+        await node.db
+          .insertInto(table)
+          .values(STORE_ROWS[table] as never)
+          .execute();
         await expect(
           node.db.updateTable(table).set({ alarm_id: 'forged' }).execute(),
         ).rejects.toThrow(`${table} is append-only`);
