@@ -216,6 +216,10 @@ export function registerWorkbenchReportRoutes(
           required: ['name'],
           properties: { name: { type: 'string', maxLength: 200 } },
         },
+        response: {
+          200: { description: 'the file (text/csv or XLSX)', type: 'string' },
+          ...workbenchErrors,
+        },
       },
     },
     async (request, reply) => {

@@ -279,3 +279,25 @@ describe('workbench config', () => {
     ).toThrow(/platform\.enterpriseSites\[0\]\.enterpriseId: not in enterprises \(got 'ent-x'\)/);
   });
 });
+
+describe('workbench in the API document', () => {
+  it('lists every workbench route with its schemas in /docs/openapi.json', async () => {
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/openapi.json' })).json();
+    const paths = Object.keys(doc.paths).filter((p) => p.startsWith('/api/v1/workbench'));
+    expect(paths.sort()).toEqual(
+      [
+        '/api/v1/workbench/alarms',
+        '/api/v1/workbench/alarms/acknowledge',
+        '/api/v1/workbench/alarms/{enterpriseId}/{gatewayId}/{alarmId}',
+        '/api/v1/workbench/alarms/{enterpriseId}/{gatewayId}/{alarmId}/close',
+        '/api/v1/workbench/enterprises/{id}/risk-history',
+        '/api/v1/workbench/indicators',
+        '/api/v1/workbench/ranking',
+        '/api/v1/workbench/report',
+        '/api/v1/workbench/reports',
+        '/api/v1/workbench/reports/{name}',
+        '/api/v1/workbench/trend',
+      ].sort(),
+    );
+  });
+});
