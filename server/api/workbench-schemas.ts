@@ -120,4 +120,144 @@ export const deskItemSchema = {
   },
 } as const;
 
+/** GET /indicators */
+export const indicatorsResponseSchema = {
+  type: 'object',
+  required: ['indicators', 'definitions', 'targets'],
+  properties: {
+    definitions: { type: 'object', additionalProperties: { type: 'string' } },
+    targets: {
+      type: 'object',
+      properties: {
+        acknowledgeTargetMs: { type: 'integer' },
+        disposeTargetMs: { type: 'integer' },
+        overdueMs: { type: 'integer' },
+        onlineRateTarget: { type: 'number' },
+        halfLifeMs: { type: 'integer' },
+      },
+    },
+    indicators: {
+      type: 'object',
+      properties: {
+        from: { type: 'integer' },
+        to: { type: 'integer' },
+        online: rateSchema,
+        alarmsPerDay: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              day: { type: 'string' },
+              level1: { type: 'integer' },
+              level2: { type: 'integer' },
+            },
+          },
+        },
+        acknowledgedInTime: rateSchema,
+        disposal: rateSchema,
+        meanDisposalMs: nullableNumber,
+        overdue: { type: 'integer' },
+        colours: {
+          type: 'object',
+          properties: {
+            red: { type: 'integer' },
+            orange: { type: 'integer' },
+            yellow: { type: 'integer' },
+            blue: { type: 'integer' },
+          },
+        },
+        enterprises: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              enterpriseId: { type: 'string' },
+              online: rateSchema,
+              alarms: {
+                type: 'object',
+                properties: {
+                  level1: { type: 'integer' },
+                  level2: { type: 'integer' },
+                },
+              },
+              acknowledgedInTime: rateSchema,
+              disposal: rateSchema,
+              meanDisposalMs: nullableNumber,
+              overdue: { type: 'integer' },
+            },
+          },
+        },
+        points: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              enterpriseId: { type: 'string' },
+              gatewayId: { type: 'string' },
+              sensorId: { type: 'string' },
+              name: { type: 'string' },
+              online: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+/** GET /trend */
+export const trendResponseSchema = {
+  type: 'object',
+  required: ['from', 'to', 'intervalMs', 'sensor', 'buckets', 'alarms'],
+  properties: {
+    from: { type: 'integer' },
+    to: { type: 'integer' },
+    intervalMs: { type: 'integer' },
+    sensor: {
+      type: 'object',
+      properties: {
+        enterpriseId: { type: 'string' },
+        gatewayId: { type: 'string' },
+        sensorId: { type: 'string' },
+        name: { type: 'string' },
+        unit: { type: 'string' },
+        location: nullableString,
+        gas: nullableString,
+        rangeMin: nullableNumber,
+        rangeMax: nullableNumber,
+        setpointLevel1: nullableNumber,
+        setpointLevel2: nullableNumber,
+        deadband: nullableNumber,
+      },
+    },
+    buckets: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          ts: { type: 'integer' },
+          mean: { type: 'number' },
+          min: { type: 'number' },
+          max: { type: 'number' },
+          count: { type: 'integer' },
+        },
+      },
+    },
+    alarms: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          alarmId: { type: 'string' },
+          level: { type: 'integer' },
+          setpoint: { type: 'number' },
+          raisedAt: nullableNumber,
+          clearedAt: nullableNumber,
+          drill: { type: 'boolean' },
+        },
+      },
+    },
+  },
+} as const;
+
 export { alarmSchema, dispositionSchema };
