@@ -161,7 +161,9 @@ export class FleetAgent {
     await this.queue;
     await this.stopGateway();
     this.logs.stop();
-    await this.client?.endAsync();
+    // Forced: a revoked or unreachable gateway holds queued QoS 1 messages that would never be
+    // acknowledged, and a graceful end would wait for them forever.
+    await this.client?.endAsync(true);
     this.client = null;
   }
 

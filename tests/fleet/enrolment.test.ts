@@ -3,6 +3,7 @@
  * token enrols, stores its identity (0600) and streams once a version is pushed; a used or
  * expired token is refused; a revoked gateway is disconnected and refused.
  */
+import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -94,7 +95,7 @@ describe('enrolment', () => {
 
   it('a revoked gateway is disconnected at once and refused when it connects again', async () => {
     const token = await fleet.token('ent-a', 'gw-revoke-1');
-    const { dataDir } = await fleet.enrolAndStart(token);
+    const { agent, dataDir } = await fleet.enrolAndStart(token);
     const identity = JSON.parse(
       (await import('node:fs')).readFileSync(identityPaths(dataDir).identity, 'utf8'),
     ) as { mqttUrl: string; username: string; password: string };
@@ -131,6 +132,34 @@ describe('enrolment', () => {
     expect(audit).toContainEqual(
       expect.objectContaining({ category: 'fleet', event: 'revoked', gatewayId: 'gw-revoke-1' }),
     );
+    // Bug found here: stopping a revoked gateway hung, waiting for acknowledgements of health
+    // messages queued while the broker refused it (a graceful MQTT end waits for them forever).
+    agent.publishHealth();
+    await agent.stop();
+  });
+
+  it('a token made with the command line against the running server enrols a gateway', async () => {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'server/fleet/enrol-token.ts',
+        '--store',
+        path.join(fleet.dir, 'server.db'),
+        '--enterprise',
+        'ent-b',
+        '--gateway-id',
+        'gw-cli-1',
+        '--ttl-hours',
+        '2',
+      ],
+      { env: { ...process.env, LOG_LEVEL: 'silent' } },
+    ).toString();
+    const made = JSON.parse(out) as { token: string; enterpriseId: string };
+    expect(made).toMatchObject({ enterpriseId: 'ent-b', token: expect.stringMatching(/^hwe_/) });
+    await fleet.enrolAndStart(made.token);
+    expect(fleet.server.fleet.gateway('gw-cli-1')).toMatchObject({ enterpriseId: 'ent-b' });
   });
 
   it('only an administrator makes tokens; an operator of another enterprise cannot see the gateway', async () => {
