@@ -57,6 +57,8 @@ export class CentralServer {
   readonly store: TelemetryStore;
   readonly ledger: AlarmLedger;
   readonly notifier: EmergencyNotifier;
+  /** Stops the notifier's follow-ups (cleared, closed) from the event hub. */
+  private unfollowNotifier: (() => void) | undefined;
   readonly gateways: GatewayRegistry;
   readonly events: EventHub;
   readonly ingest: Ingest;
@@ -209,6 +211,8 @@ export class CentralServer {
       await this.store.start();
       await this.ledger.start();
       await this.notifier.start();
+      // Follow-ups: the centre learns that an alarm it was paged for cleared or was closed.
+      this.unfollowNotifier = this.notifier.follow(this.events);
       await this.platform.start();
       await this.supervision.start();
       // Before the broker: it asks the fleet's directory for enrolled gateways on CONNECT.
@@ -263,7 +267,14 @@ export class CentralServer {
       ['platform', () => this.platform.stop()],
       ['fleet', async () => this.fleet.stop()],
       ['acks', () => this.acks.stop()],
-      ['notifier', () => this.notifier.stop()],
+      [
+        'notifier',
+        async () => {
+          this.unfollowNotifier?.();
+          this.unfollowNotifier = undefined;
+          await this.notifier.stop();
+        },
+      ],
       ['ledger', () => this.ledger.stop()],
       ['store', () => this.store.stop()],
       ['audit', () => this.audit.stop()],
