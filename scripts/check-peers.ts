@@ -30,6 +30,8 @@ export interface PeerCheck {
 
 /** Debian's python3 sees Debian's Python modules; the python3 first on PATH here may not. */
 export const DEBIAN_PYTHON = '/usr/bin/python3';
+/** PostgreSQL's initdb, which the database tests run (tests/support/postgres.ts). */
+export const POSTGRES_INITDB = `${process.env.POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin'}/initdb`;
 /** The browser the dashboard tests drive (tests/dashboard/platform-browser.test.ts). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium';
 
@@ -48,6 +50,14 @@ export const PEER_CHECKS: readonly PeerCheck[] = [
     command: 'mosquitto_sub',
     args: ['--help'],
     expectOutput: /mosquitto_sub is a simple mqtt client/,
+  },
+  {
+    // Not on PATH: Debian keeps the server binaries per major version (tests/support/postgres.ts).
+    peer: 'PostgreSQL 15 (cluster mode)',
+    debianPackage: 'postgresql',
+    command: POSTGRES_INITDB,
+    args: ['--version'],
+    expectOutput: /initdb \(PostgreSQL\) 15\./,
   },
   { peer: 'certificates', debianPackage: 'openssl', command: 'openssl', args: ['version'] },
   {

@@ -13,6 +13,7 @@ set -euo pipefail
 APT_PACKAGES=(
   mosquitto          # independent MQTT broker: uplink interoperability, broker security, cluster mode
   mosquitto-clients  # mosquitto_pub/_sub: independent clients the broker security tests try to break in with
+  postgresql         # PostgreSQL 15: cluster mode's state; tests/support/postgres.ts runs its initdb/pg_ctl
   openssl            # certificates for the TLS and mutual-TLS broker tests
   victoria-metrics   # accepts the InfluxDB v2 write API: checks what the client library writes
   influxdb           # InfluxDB 1.6 (influxd): checks the InfluxQL reader on /query
