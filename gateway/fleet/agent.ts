@@ -355,7 +355,9 @@ export class FleetAgent {
     if (problem !== null) return this.rollBack(document.version, [problem], previous);
     this.state = { ...this.state, running: document.version, previous };
     this.versions.saveState(this.state);
-    this.probation = { version: document.version, since: this.monotonic(), uplinkDownSince: null };
+    // Down until seen connected: a new uplink that never connects counts from the apply.
+    const since = this.monotonic();
+    this.probation = { version: document.version, since, uplinkDownSince: since };
     log.info(
       { version: document.version, by: document.by, reason: document.reason },
       'version applied',

@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
-import type { Gateway } from '../../gateway/gateway.js';
+import type { GatewayConfig } from '../../gateway/config/index.js';
+import { dataDirOptions, Gateway } from '../../gateway/gateway.js';
 import type { FleetConfigStatus } from '../../protocol/index.js';
 import {
   DEMO_GAS_CHANNELS,
@@ -166,6 +167,50 @@ describe('pushed versions', () => {
         gatewayId: 'gw-push-2',
       }),
     );
+  });
+
+  it('a version whose uplink stays down longer than the limit is rolled back', async () => {
+    const live = await detector(5);
+    const clock = new ShiftedClock();
+    const deadBroker = `mqtt://127.0.0.1:${await freePort()}`;
+    let dataDir = '';
+    // Version 2 names a second device; its uplink is sent where no broker listens (the real
+    // MQTT uplink, failing to connect as it would behind a broken route).
+    const createGateway = (config: GatewayConfig) =>
+      new Gateway(
+        config.devices.length === 2
+          ? { ...config, uplink: { ...config.uplink, url: deadBroker } }
+          : config,
+        { ...dataDirOptions(dataDir), clock },
+      );
+    const started = await fleet.enrolAndStart(await fleet.token('ent-a', 'gw-push-4'), {
+      clock,
+      createGateway,
+    });
+    dataDir = started.dataDir;
+    const { agent } = started;
+    const devices = [{ id: 'det-1', port: live.port, sensorId: 'GT-101' }];
+    await push('gw-push-4', gatewayYaml(devices, []), []);
+    await until(() => (agent.runningVersion === 1 ? true : undefined), 'version 1 running');
+    await push(
+      'gw-push-4',
+      gatewayYaml([...devices, { id: 'det-2', port: live.port, sensorId: 'GT-102' }], []),
+      [],
+    );
+    await until(() => (agent.runningVersion === 2 ? true : undefined), 'version 2 on probation');
+    await until(
+      () => (agent.current?.config.devices.length === 2 ? true : undefined),
+      'version 2 gateway',
+    );
+    // A device comes online (acquisition is fine); only the uplink is down.
+    await until(
+      () => (agent.publishHealth().devices.online > 0 ? true : undefined),
+      'a device of version 2 online',
+    );
+    clock.advance(61_000);
+    const outcome = await agent.checkProbation();
+    expect(outcome).toMatchObject({ version: 2, state: 'rolled-back', runningVersion: 1 });
+    expect(outcome?.errors[0]).toMatch(/^uplink lost for \d+ s \(limit 60000 ms\)$/);
   });
 
   it('a rule set with a setpoint looser than GB/T 50493 and no justification is refused at the gateway with the clause', async () => {
