@@ -45,6 +45,7 @@ import { migrateComponent } from '../alarms/schema-version.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
 import type { EventHub } from '../events.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import { httpPost } from './http-post.js';
 import { buildNotification } from './notification.js';
 
 const log = createLogger('server.linkage');
@@ -96,7 +97,7 @@ export interface EmergencyNotifierOptions extends OpenOptions {
   retryMaxMs?: number;
   requestTimeoutMs?: number;
   clock?: Clock;
-  /** HTTP client; global fetch by default. */
+  /** HTTP client (the fetch signature); node:http(s) with keep-alive by default (http-post.ts). */
   fetch?: typeof fetch;
   /** Jitter source in [0, 1); Math.random by default. */
   random?: () => number;
@@ -511,7 +512,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     };
     trace('sending');
     try {
-      const response = await (this.options.fetch ?? fetch)(centre.url, {
+      const response = await (this.options.fetch ?? httpPost)(centre.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -620,7 +621,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     const timestamp = String(this.clock.now());
     let status: number | null = null;
     try {
-      const response = await (this.options.fetch ?? fetch)(centre.url, {
+      const response = await (this.options.fetch ?? httpPost)(centre.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
