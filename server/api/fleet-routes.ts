@@ -86,7 +86,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
   const visibleGateway = (request: FastifyRequest, gatewayId: string) => {
     const principal = requirePrincipalOf(request);
     const gateway = fleet.gateway(gatewayId);
-    if (!gateway || !platform || !platform.canSee(principal, gateway.enterpriseId))
+    if (!gateway || !platform?.canSee(principal, gateway.enterpriseId))
       throw Errors.forbidden('gateway', gatewayId);
     return { principal, gateway };
   };
