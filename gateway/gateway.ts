@@ -26,6 +26,7 @@ import {
   GatewayDiagnostics,
   type StorageFault,
 } from './diagnostics.js';
+import { withAlarmLimits } from './sensor-limits.js';
 import { MqttUplink, type OutboxEvent } from './uplink/mqtt-uplink.js';
 import type { Uplink } from './uplink/uplink.js';
 
@@ -100,13 +101,13 @@ export class Gateway {
     this.clock = options.clock ?? systemClock;
     // Field sensors, then the gateway's own status points: each device's
     // `<deviceId>.online` and the uplink outbox, so rules can alarm on them.
-    this.sensors = [
+    const sensors = [
       ...sensorCatalogue(config),
       ...deviceStatusSensors(config),
       ...GATEWAY_DIAGNOSTIC_SENSORS,
     ];
     this.diagnostics = new GatewayDiagnostics(config.gateway.id, this.clock);
-    const catalogue = new Map(this.sensors.map((s) => [s.sensorId, s]));
+    const catalogue = new Map(sensors.map((s) => [s.sensorId, s]));
     // Acquisition first (its constructor does no I/O): it is also the one writer of every
     // device, which local linkage writes through (one owner per device, per bus).
     this.acquisition = new Acquisition(config.devices, (readings) => this.onReadings(readings), {
@@ -143,6 +144,9 @@ export class Gateway {
         this.queueReadings([this.diagnostics.clockStep(step.stepMs, step.at)]);
       },
     });
+    // The birth message tells the server each sensor's setpoints (as of start; a reload's new
+    // setpoints reach the server with the alarms that use them and at the next birth).
+    this.sensors = withAlarmLimits(sensors, this.engine.compiled);
     // Local linkage runs at the edge, so it works while the uplink is down; its
     // failure alarms travel like any other transition. Writes go through the acquisition's
     // device writers, serialised with the polls on the same connection or bus.

@@ -46,7 +46,27 @@ export interface SensorInfo {
   /** Measuring range in engineering units. */
   rangeMin?: number;
   rangeMax?: number;
+  /**
+   * The value limits the gateway's rules apply to this sensor, so the server knows every
+   * setpoint before the first alarm (setpoint checks, trend lines). Optional: gateways before
+   * issue 16 do not send it, and an older server refuses it (upgrade servers first).
+   */
+  alarmLimits?: SensorAlarmLimit[];
 }
+
+/** One value limit of one rule on a sensor, as compiled at the gateway. */
+export interface SensorAlarmLimit {
+  ruleId: string;
+  /** Limit name within the rule (level1, level2, H, HH, deficiency...). */
+  name: string;
+  level: 1 | 2;
+  direction: 'high' | 'low';
+  setpoint: number;
+  deadband: number;
+}
+
+/** At most this many limits per sensor in a birth message (the rule loader's default bound). */
+export const MAX_ALARM_LIMITS_PER_SENSOR = 64;
 
 interface Envelope {
   v: typeof PROTOCOL_VERSION;
@@ -248,6 +268,23 @@ export const sensorInfoSchema = {
     location: text(200),
     rangeMin: { type: 'number' },
     rangeMax: { type: 'number' },
+    alarmLimits: {
+      type: 'array',
+      maxItems: MAX_ALARM_LIMITS_PER_SENSOR,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['ruleId', 'name', 'level', 'direction', 'setpoint', 'deadband'],
+        properties: {
+          ruleId: id,
+          name: text(64),
+          level: { enum: [1, 2] },
+          direction: { enum: ['high', 'low'] },
+          setpoint: { type: 'number' },
+          deadband: { type: 'number', minimum: 0 },
+        },
+      },
+    },
   },
 } as const;
 

@@ -5,7 +5,13 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../gateway/config/index.js';
 import { Gateway } from '../../gateway/gateway.js';
-import { type AlarmEvent, type GatewayCommand, topicFor } from '../../protocol/index.js';
+import {
+  type AlarmEvent,
+  decodeGatewayStatus,
+  type GatewayCommand,
+  type GatewayStatus,
+  topicFor,
+} from '../../protocol/index.js';
 import {
   DEMO_GAS_CHANNELS,
   ModbusGasDetectorSimulator,
@@ -133,6 +139,38 @@ devices:
     expect(gateway.linkage.results.at(-1)).toMatchObject({ ok: true, ruleId: 'GT-101-gas' });
     detector.setValue(0, 1);
     await expect.poll(() => detector.coil(0), { timeout: 5_000 }).toBe(false);
+  });
+
+  it('told the server no setpoints before the first alarm: the birth message now carries each sensor’s value limits', async () => {
+    const { broker, startGateway } = await plant();
+    const status = await collectMessages(broker.url, topicFor('ent-1', 'gw-edge-1', 'status'));
+    cleanups.push(() => status.client.endAsync());
+    await startGateway();
+    const isBirth = (m: { payload: unknown }) =>
+      (m.payload as GatewayStatus).state === 'online' && !!(m.payload as GatewayStatus).sensors;
+    await status.waitFor(isBirth);
+    const birth = status.messages.find(isBirth)!;
+    const methane = (birth.payload as GatewayStatus).sensors!.find((s) => s.sensorId === 'GT-101');
+    expect(methane?.alarmLimits).toEqual([
+      {
+        ruleId: 'GT-101-gas',
+        name: 'level1',
+        level: 1,
+        direction: 'high',
+        setpoint: 20,
+        deadband: 2,
+      },
+      {
+        ruleId: 'GT-101-gas',
+        name: 'level2',
+        level: 2,
+        direction: 'high',
+        setpoint: 40,
+        deadband: 2,
+      },
+    ]);
+    // The server's own decoder accepts it (the schema both sides import).
+    expect(decodeGatewayStatus(JSON.stringify(birth.payload))).toMatchObject({ ok: true });
   });
 
   it('applies an acknowledgement sent by the server and reports it back on the alarm channel', async () => {
