@@ -17,7 +17,11 @@
  * - a database migrated by a newer release (a migration this code does not know) is refused.
  *
  * Kysely over better-sqlite3 is asynchronous in form but runs each statement synchronously on
- * the one connection, in order: a transaction here holds that connection until it ends.
+ * the one connection, in order: a transaction here holds that connection (and every other query
+ * of the process waits) until it ends, so keep transactions short, with no other I/O awaited
+ * inside. Embedded mode is one Database per process: a second connection to the same file in the
+ * same process that writes while the first is inside a transaction would wait in SQLite's busy
+ * handler, which blocks the thread the first needs to finish (a 5 s stall, then SQLITE_BUSY).
  */
 import {
   CompiledQuery,
