@@ -131,6 +131,8 @@ export class CentralServer {
       ledger: this.ledger,
       events: this.events,
       clock,
+      // A gateway applying a pushed configuration restarts: no nuisance offline alarm for that.
+      expectedRestart: (gatewayId) => this.fleet.applyExpected(gatewayId),
     });
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
     this.audit = createAuditLog(config.audit, path, clock);

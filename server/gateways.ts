@@ -42,6 +42,10 @@ export const GATEWAY_PRESENCE_DEFAULTS = {
   graceMs: 5_000, // 5 s allowance for transit and timer jitter
   checkIntervalMs: 5_000, // 5 s between staleness checks
   skewThresholdMs: 5_000, // 5 s: clock skew that counts as a wrong clock
+  // 60 s: how long an expected restart (a pushed configuration being applied) may keep a
+  // gateway offline before its offline alarm is raised; the gateway rolls back by itself when
+  // its new version has not come up within the same minute (docs/fleet.md).
+  expectedRestartHoldMs: 60_000,
 } as const;
 
 export type StaleReason = 'offline' | 'heartbeat-timeout';
@@ -241,6 +245,14 @@ export interface GatewayPresenceMonitorOptions {
   missedHeartbeats?: number;
   graceMs?: number;
   checkIntervalMs?: number;
+  /**
+   * Whether the gateway is expected to restart now (the fleet pushed it a configuration it has
+   * not yet reported on). Its offline alarm then waits up to `expectedRestartHoldMs`: a push to
+   * a hundred gateways must not raise a hundred nuisance offline alarms (ISA-18.2: an alarm
+   * needs an operator response; a planned restart needs none).
+   */
+  expectedRestart?: (gatewayId: string) => boolean;
+  expectedRestartHoldMs?: number;
 }
 
 /**
@@ -261,6 +273,8 @@ export class GatewayPresenceMonitor {
   private unsubscribe: (() => void) | null = null;
   /** gatewayId → alarmId of its active offline alarm. */
   private readonly active = new Map<string, string>();
+  /** gatewayId → when (clock ms) the held offline alarm of an expected restart is raised. */
+  private readonly held = new Map<string, { until: number; gateway: GatewayPresence }>();
   private readonly clock: Clock;
 
   constructor(private readonly options: GatewayPresenceMonitorOptions) {
@@ -294,21 +308,38 @@ export class GatewayPresenceMonitor {
     this.unsubscribe = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.held.clear();
   }
 
-  /** Expires silent gateways now (also runs every checkIntervalMs). */
+  /** Expires silent gateways and held restarts now (also runs every checkIntervalMs). */
   check(): void {
     for (const gateway of this.options.registry.expireSilent(this.maxSilenceMs)) {
       this.options.events.emit('gateway', gateway);
+    }
+    const now = this.clock.now();
+    for (const [gatewayId, { until, gateway }] of this.held) {
+      if (now < until) continue;
+      this.held.delete(gatewayId);
+      log.warn({ gatewayId }, 'expected restart took too long: raising its offline alarm');
+      this.raise(gateway);
     }
   }
 
   private onPresence(gateway: GatewayPresence): void {
     try {
-      if (gateway.state === 'offline' && !this.active.has(gateway.gatewayId)) {
-        this.raise(gateway);
-      } else if (gateway.state === 'online' && this.active.has(gateway.gatewayId)) {
-        this.clear(gateway);
+      const { gatewayId } = gateway;
+      if (gateway.state === 'offline' && !this.active.has(gatewayId) && !this.held.has(gatewayId)) {
+        if (this.options.expectedRestart?.(gatewayId)) {
+          const hold =
+            this.options.expectedRestartHoldMs ?? GATEWAY_PRESENCE_DEFAULTS.expectedRestartHoldMs;
+          this.held.set(gatewayId, { until: this.clock.now() + hold, gateway });
+          log.info({ gatewayId, holdMs: hold }, 'gateway restarting for a pushed configuration');
+        } else {
+          this.raise(gateway);
+        }
+      } else if (gateway.state === 'online') {
+        if (this.held.delete(gatewayId)) log.info({ gatewayId }, 'gateway back after its restart');
+        if (this.active.has(gatewayId)) this.clear(gateway);
       }
     } catch (err) {
       log.error({ err, gatewayId: gateway.gatewayId }, 'cannot record gateway-offline alarm');

@@ -275,6 +275,17 @@ export class FleetService {
     return document;
   }
 
+  /**
+   * True while a version pushed to this gateway has not been reported on (applied, refused or
+   * rolled back): the gateway is expected to restart, and its presence monitor holds the
+   * offline alarm for that long.
+   */
+  applyExpected(gatewayId: string): boolean {
+    const desired = this.desired.get(gatewayId);
+    if (desired === undefined) return false;
+    return (this.statuses.get(gatewayId)?.version ?? 0) < desired;
+  }
+
   versions(gatewayId: string): FleetConfigDocument[] {
     return this.db.versions(gatewayId);
   }

@@ -3,11 +3,13 @@
  * applied with alarm state kept, rolled back when acquisition does not start, refused at the
  * gateway (with the clause) when a setpoint is looser than GB/T 50493-2019.
  */
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
 import type { GatewayConfig } from '../../gateway/config/index.js';
 import { dataDirOptions, Gateway } from '../../gateway/gateway.js';
 import type { FleetConfigStatus } from '../../protocol/index.js';
+import { GATEWAY_OFFLINE_RULE } from '../../server/gateways.js';
 import {
   DEMO_GAS_CHANNELS,
   ModbusGasDetectorSimulator,
@@ -120,6 +122,12 @@ describe('pushed versions', () => {
       desiredVersion: 2,
       lastStatus: { state: 'applied', errors: [] },
     });
+    // The restart that applied it was expected: no gateway-offline alarm for it.
+    expect(
+      fleet.server.ledger
+        .list({ state: 'all' })
+        .filter((a) => a.gatewayId === 'gw-push-1' && a.ruleId === GATEWAY_OFFLINE_RULE),
+    ).toEqual([]);
   });
 
   it('a version that cannot start acquisition is rolled back and the platform shows why', async () => {

@@ -15,7 +15,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup() {
+async function setup(expectedRestart?: (gatewayId: string) => boolean) {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
   const registry = new GatewayRegistry(clock);
   const events = new EventHub();
@@ -28,6 +28,7 @@ async function setup() {
     events,
     clock,
     checkIntervalMs: 60_000,
+    ...(expectedRestart ? { expectedRestart, expectedRestartHoldMs: 60_000 } : {}),
   });
   monitor.start();
   cleanups.push(() => monitor.stop());
@@ -50,6 +51,32 @@ async function setup() {
 }
 
 describe('gateway presence on the server', () => {
+  it('raised a gateway-offline alarm for every gateway applying a pushed configuration: an expected restart is held', async () => {
+    const { clock, monitor, status, offlineAlarms } = await setup(() => true);
+    status('online');
+    status('offline'); // the clean offline of a gateway restarting with its new version
+    clock.advance(5_000);
+    monitor.check();
+    status('online');
+    clock.advance(120_000);
+    monitor.check();
+    expect(offlineAlarms()).toEqual([]);
+  });
+
+  it('raises the held offline alarm when the expected restart takes longer than the hold', async () => {
+    const { clock, monitor, status, offlineAlarms } = await setup(() => true);
+    status('online');
+    status('offline');
+    clock.advance(59_000);
+    monitor.check();
+    expect(offlineAlarms()).toEqual([]);
+    clock.advance(1_000);
+    monitor.check();
+    expect(offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active', level: 1 }]);
+    status('online');
+    expect(offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
+  });
+
   it('marks a silent gateway and its sensors stale after two missed heartbeats and raises a gateway-offline alarm', async () => {
     const { clock, registry, monitor, status, offlineAlarms } = await setup();
     status('online');
