@@ -376,12 +376,22 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
 
 const pick = (r: StableRisk) => ({ score: r.score, colour: r.colour });
 
-/** Whole seconds, at most trendMaxBuckets buckets over the window (about trendBuckets). */
+const HOUR_MS = 3_600_000;
+
+/**
+ * Whole seconds, at most trendMaxBuckets buckets over the window (about
+ * trendBuckets). From 45 min up the interval is rounded to whole hours, so
+ * windows of about three weeks and more are answered from the store's hourly
+ * rollups (server/store/sqlite-rollups.ts) instead of a scan of every reading.
+ */
 export function trendInterval(from: number, to: number): number {
   const span = Math.max(1, to - from);
   const target = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendBuckets / 1_000) * 1_000;
   const floor = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendMaxBuckets / 1_000) * 1_000;
-  return Math.max(1_000, target, floor);
+  const interval = Math.max(1_000, target, floor);
+  if (interval < 0.75 * HOUR_MS) return interval;
+  const hours = Math.max(1, Math.round(interval / HOUR_MS), Math.ceil(floor / HOUR_MS));
+  return hours * HOUR_MS;
 }
 
 /** Register with `app.register(workbenchPlugin, { prefix: '/api/v1/workbench', ...deps })`. */

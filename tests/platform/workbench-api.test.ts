@@ -5,6 +5,7 @@
  */
 import ExcelJS from 'exceljs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { trendInterval } from '../../server/api/workbench-routes.js';
 import { SENSORS, status } from '../server/fixtures.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -128,6 +129,14 @@ describe('workbench indicators', () => {
 });
 
 describe('workbench trend', () => {
+  it('asks for whole-hour buckets from about three weeks up, whole seconds below', () => {
+    expect(trendInterval(0, 60 * 60_000)).toBe(5_000);
+    expect(trendInterval(0, 7 * 24 * H)).toBe(840_000);
+    expect(trendInterval(0, 29 * 24 * H)).toBe(H);
+    expect(trendInterval(0, 30 * 24 * H + 60_000)).toBe(H);
+    expect(trendInterval(0, 45 * 24 * H)).toBe(2 * H);
+  });
+
   it('answers a 30-day window in a bounded number of buckets, with setpoints and alarms', async () => {
     await h.raise('ent-b', { alarmId: 'tr-1', setpoint: 50 });
     const from = h.clock.now() - 30 * 24 * H;
@@ -138,6 +147,8 @@ describe('workbench trend', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect((body.to - body.from) / body.intervalMs).toBeLessThanOrEqual(2_000);
+    // Whole hours, so the store answers from its hourly rollups (sqlite-rollups.ts).
+    expect(body.intervalMs).toBe(H);
     expect(body.sensor).toMatchObject({ unit: '%LEL', setpointLevel2: 50 });
     expect(body.alarms.map((a: { alarmId: string }) => a.alarmId)).toEqual(['tr-1']);
     expect((await get(regK2, `${W}/trend?gatewayId=gw-ent-a&sensorId=GT-101`)).statusCode).toBe(
