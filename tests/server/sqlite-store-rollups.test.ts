@@ -36,7 +36,7 @@ function expectSameBuckets(actual: AggregateBucket[], expected: AggregateBucket[
   expect(actual.map(({ ts, min, max, count }) => ({ ts, min, max, count }))).toEqual(
     expected.map(({ ts, min, max, count }) => ({ ts, min, max, count })),
   );
-  actual.forEach((b, i) => expect(b.mean).toBeCloseTo(expected[i]!.mean, 9));
+  for (const [i, b] of actual.entries()) expect(b.mean).toBeCloseTo(expected[i]!.mean, 9);
 }
 
 /** Readings every `stepMs` over `hours` hours from H0, with a wave, a bad one and a string one. */
