@@ -42,6 +42,8 @@ const log = createLogger('server.alarms');
 
 export const ALARM_LEDGER_DEFAULTS = {
   listLimit: 100, // alarms per list() call unless asked otherwise
+  pageLimit: 1_000, // alarms per listBetween() page unless asked otherwise
+  maxPageLimit: 10_000,
 } as const;
 
 export type AlarmState = 'active' | 'cleared';
@@ -97,6 +99,33 @@ export interface ListQuery {
   limit?: number;
   /** Only these enterprises (a caller's scope); all when absent. */
   enterpriseIds?: readonly string[];
+}
+
+/** Where a `listBetween` page ended: pass it as `after` for the next page. */
+export interface AlarmPageCursor {
+  at: number;
+  enterpriseId: string;
+  gatewayId: string;
+  alarmId: string;
+}
+
+export interface TimeRangeQuery {
+  /** Inclusive bounds on the alarm's time (raise, or clear while the raise has not arrived), epoch ms. */
+  from: number;
+  to: number;
+  /** Only these enterprises (a caller's scope); all when absent. */
+  enterpriseIds?: readonly string[];
+  /** Page size (default 1,000, at most 10,000). */
+  limit?: number;
+  /** The `next` of the previous page; absent for the first. */
+  after?: AlarmPageCursor | null;
+}
+
+export interface AlarmPage {
+  /** Oldest first. */
+  alarms: AlarmRecord[];
+  /** Null when this page was the last. */
+  next: AlarmPageCursor | null;
 }
 
 /** Active alarm counts of one enterprise (drills apart). */
@@ -307,6 +336,56 @@ export class AlarmLedger {
       .prepare<(string | number)[], AlarmRow>(`SELECT * FROM alarms ${clause} ${order}`)
       .all(...params, limit);
     return rows.map(fromRow);
+  }
+
+  /**
+   * One page of the alarms whose time (raise, or clear while the raise has not
+   * arrived; the same time `list` orders by) lies in [from, to], oldest first,
+   * in the caller's enterprises. Keyset paging on (time, identity) through the
+   * alarms_enterprise_recent / alarms_recent indexes: a page costs the same
+   * however deep into the range it is, and alarms recorded meanwhile are
+   * neither skipped nor repeated (a late raise that lands in the part already
+   * read shows on no page; read again from the start to see it).
+   */
+  listBetween(query: TimeRangeQuery): AlarmPage {
+    const db = this.requireDb();
+    const limit = query.limit ?? ALARM_LEDGER_DEFAULTS.pageLimit;
+    if (!(Number.isInteger(limit) && limit >= 1 && limit <= ALARM_LEDGER_DEFAULTS.maxPageLimit)) {
+      throw new Error(
+        `listBetween limit must be an integer from 1 to ${ALARM_LEDGER_DEFAULTS.maxPageLimit} (got ${limit})`,
+      );
+    }
+    const at = 'COALESCE(raised_at, cleared_at)';
+    const where = [`${at} BETWEEN ? AND ?`];
+    const params: (string | number)[] = [query.from, query.to];
+    if (query.enterpriseIds !== undefined) {
+      if (query.enterpriseIds.length === 0) return { alarms: [], next: null };
+      where.push(`enterprise_id IN (${query.enterpriseIds.map(() => '?').join(', ')})`);
+      params.push(...query.enterpriseIds);
+    }
+    if (query.after) {
+      where.push(`(${at}, enterprise_id, gateway_id, alarm_id) > (?, ?, ?, ?)`);
+      const c = query.after;
+      params.push(c.at, c.enterpriseId, c.gatewayId, c.alarmId);
+    }
+    const rows = db
+      .prepare<(string | number)[], AlarmRow>(
+        `SELECT * FROM alarms WHERE ${where.join(' AND ')}
+         ORDER BY ${at}, enterprise_id, gateway_id, alarm_id LIMIT ?`,
+      )
+      .all(...params, limit + 1);
+    const alarms = rows.slice(0, limit).map(fromRow);
+    const last = alarms[alarms.length - 1];
+    const next =
+      rows.length > limit && last
+        ? {
+            at: (last.raisedAt ?? last.clearedAt)!,
+            enterpriseId: last.enterpriseId,
+            gatewayId: last.gatewayId,
+            alarmId: last.alarmId,
+          }
+        : null;
+    return { alarms, next };
   }
 
   /** Active alarms per enterprise by level (drills counted apart). */

@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../../common/clock.js';
 import { DisposalStateError } from '../alarms/disposal.js';
 import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
-import type { AlarmRecord } from '../alarms/ledger.js';
+import type { AlarmPage, AlarmPageCursor, AlarmRecord } from '../alarms/ledger.js';
 import { canDispose } from '../platform/access.js';
 import { toAlarmDto } from './dto.js';
 import { ApiError, Errors, errorBodySchema } from './errors.js';
@@ -35,8 +35,55 @@ export const DESK_DEFAULTS = {
   pageSize: 20,
   maxPageSize: 100,
   bulkMax: 200, // alarms per bulk acknowledgement
-  window: 20_000, // newest alarms the desk reads (the ledger has no time-range query yet)
+  recentMs: 30 * 24 * 60 * 60_000, // 30 d: the desk without a time filter (plus every unclosed alarm)
+  maxAlarms: 100_000, // alarms read per request at most (pages of the ledger's time-range query)
+  fallbackWindow: 20_000, // a ledger without listBetween: its newest alarms, filtered here
 } as const;
+
+/**
+ * The alarms of `ids` whose time (raise, or clear while the raise has not arrived) lies in
+ * [from, to], read page by page through the ledger's time-range query; with `withUnclosed`,
+ * also every alarm whose disposal is not closed, however old (the desk must show those).
+ */
+export async function alarmsBetween(
+  deps: Pick<WorkbenchDeps, 'ledger' | 'platform'>,
+  ids: readonly string[],
+  from: number,
+  to: number,
+  withUnclosed = false,
+): Promise<AlarmRecord[]> {
+  if (ids.length === 0) return [];
+  const alarms: AlarmRecord[] = [];
+  const { ledger } = deps;
+  if (ledger.listBetween) {
+    let after: AlarmPageCursor | null = null;
+    do {
+      const page: AlarmPage = await ledger.listBetween({ from, to, enterpriseIds: ids, after });
+      alarms.push(...page.alarms);
+      after = page.next;
+    } while (after && alarms.length < DESK_DEFAULTS.maxAlarms);
+  } else {
+    const newest = await ledger.list({
+      state: 'all',
+      limit: DESK_DEFAULTS.fallbackWindow,
+      enterpriseIds: ids,
+    });
+    for (const a of newest) {
+      const at = a.raisedAt ?? a.clearedAt ?? 0;
+      if (at >= from && at <= to) alarms.push(a);
+    }
+  }
+  if (withUnclosed) {
+    const seen = new Set(alarms.map(describeAlarm));
+    const scope = new Set(ids);
+    for (const d of await deps.platform.disposal.unclosed()) {
+      if (!scope.has(d.enterpriseId) || seen.has(describeAlarm(d))) continue;
+      const alarm = await ledger.get(d);
+      if (alarm) alarms.push(alarm);
+    }
+  }
+  return alarms;
+}
 
 interface DeskQuery {
   level?: 1 | 2;
@@ -127,10 +174,16 @@ export function registerWorkbenchAlarmRoutes(
       const visible = (await platform.visibleEnterprises(principal)).map((e) => e.id);
       const ids =
         q.enterpriseId === undefined ? visible : visible.filter((id) => id === q.enterpriseId);
+      // With a time filter: the alarms whose time (raise) is in it. Without: the last 30 days
+      // and every alarm whose disposal is still open, however old.
       const window = q.from !== undefined || q.to !== undefined ? timeWindow(q, now, now) : null;
-      const alarms = ids.length
-        ? await deps.ledger.list({ state: 'all', limit: DESK_DEFAULTS.window, enterpriseIds: ids })
-        : [];
+      const alarms = await alarmsBetween(
+        deps,
+        ids,
+        window?.from ?? now - DESK_DEFAULTS.recentMs,
+        window?.to ?? now,
+        window === null,
+      );
       const rows = [];
       for (const alarm of alarms) {
         if (q.level !== undefined && alarm.level !== q.level) continue;
@@ -138,7 +191,6 @@ export function registerWorkbenchAlarmRoutes(
         if (!q.drills && alarm.drill) continue;
         const d = await platform.disposal.disposition(alarm);
         const openedAt = d?.openedAt ?? alarm.receivedAt;
-        if (window && (openedAt < window.from || openedAt > window.to)) continue;
         const status = d?.status ?? 'open';
         if (
           q.status === 'unclosed'

@@ -15,6 +15,8 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
+import { describeAlarm } from '../alarms/identity.js';
+import type { AlarmPage, AlarmRecord, TimeRangeQuery } from '../alarms/ledger.js';
 import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
 import type { Principal } from '../platform/access.js';
 import { computeIndicators, indicatorDefinitions } from '../platform/indicators.js';
@@ -30,7 +32,7 @@ import type { TelemetryStore } from '../store/telemetry-store.js';
 import { idParam } from './dto.js';
 import { Errors } from './errors.js';
 import { requirePrincipalOf } from './platform-routes.js';
-import { registerWorkbenchAlarmRoutes } from './workbench-alarm-routes.js';
+import { alarmsBetween, registerWorkbenchAlarmRoutes } from './workbench-alarm-routes.js';
 import { registerWorkbenchReportRoutes } from './workbench-report-routes.js';
 import {
   indicatorsResponseSchema,
@@ -45,6 +47,7 @@ export const WORKBENCH_ROUTE_DEFAULTS = {
   trendBuckets: 720, // points per trend line: a chart 700–1,900 px wide needs no more
   trendMaxBuckets: 2_000, // never more, whatever the window (a 30-day chart of a 1 s sensor: 1 h buckets)
   trendWindowMs: 60 * 60_000, // 1 h back from `to` by default
+  trendAlarmLookbackMs: 24 * 60 * 60_000, // alarms raised up to 1 d before a trend's window are marked on it
   historyStepMs: 60 * 60_000, // risk history: one sample per hour
   historyDays: 7,
   indicatorWindowMs: 24 * 60 * 60_000, // indicators: the last 24 h by default
@@ -52,6 +55,14 @@ export const WORKBENCH_ROUTE_DEFAULTS = {
 
 export interface WorkbenchDeps extends WorkbenchSources {
   platform: Platform;
+  ledger: WorkbenchSources['ledger'] & {
+    /**
+     * The ledger's time-range query (AlarmLedger.listBetween). Optional only because the
+     * API's dependency type (app.ts AppDeps.ledger) does not list it yet; the real ledger
+     * always has it, and without it the desk falls back to the newest 20,000 alarms.
+     */
+    listBetween?(query: TimeRangeQuery): AlarmPage | Promise<AlarmPage>;
+  };
   store: Pick<TelemetryStore, 'latest' | 'queryAggregate'>;
   notifier: { deliveries(limit?: number): LinkageDelivery[] | Promise<LinkageDelivery[]> };
   clock?: Clock;
@@ -330,9 +341,25 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
         to,
         intervalMs,
       });
-      const alarms = (
-        await deps.ledger.list({ state: 'all', limit: 5_000, enterpriseIds: [enterpriseId] })
-      )
+      // Alarms raised in the window or up to a day before it, and any still active: those are
+      // the ones whose span can overlap the window (an alarm raised earlier and cleared inside
+      // the window is not marked).
+      const overlapping = new Map<string, AlarmRecord>();
+      for (const a of [
+        ...(await alarmsBetween(
+          deps,
+          [enterpriseId],
+          from - WORKBENCH_ROUTE_DEFAULTS.trendAlarmLookbackMs,
+          to,
+        )),
+        ...(await deps.ledger.list({
+          state: 'active',
+          limit: 5_000,
+          enterpriseIds: [enterpriseId],
+        })),
+      ])
+        overlapping.set(describeAlarm(a), a);
+      const alarms = [...overlapping.values()]
         .filter(
           (a) =>
             a.gatewayId === gatewayId &&
