@@ -7,6 +7,8 @@ import { ID_PATTERN } from '../../protocol/index.js';
 import { ledgerConfigSchema } from '../alarms/ledger-config.js';
 import { auditConfigSchema, mqttSecuritySchemaProperties } from '../auth/config.js';
 import { plausibilityConfigSchema } from '../auth/input-screen.js';
+import { externalBrokerSchemaProperties, nodeConfigSchema } from '../cluster/config.js';
+import { databaseConfigSchema } from '../db/config.js';
 import { platformConfigSchema } from '../platform/config.js';
 import { storeConfigSchema } from '../store/config.js';
 
@@ -19,6 +21,21 @@ const port = (title: string, fallback: number) =>
     maximum: 65535,
     default: fallback,
   }) as const;
+
+/**
+ * server/db's `database` fragment without its per-kind defaults: ajv would fill `synchronous`
+ * into a postgres section and `poolSize` into a sqlite one, which checkDatabaseConfig then
+ * refuses as keys of the other kind. parseServerConfig applies the defaults of the chosen kind.
+ */
+const databaseSchema = {
+  ...databaseConfigSchema,
+  properties: Object.fromEntries(
+    Object.entries(databaseConfigSchema.properties).map(([key, value]) => {
+      const { default: _default, ...rest } = value as { default?: unknown };
+      return [key, rest];
+    }),
+  ),
+} as const;
 
 const host = (title: string) =>
   ({
@@ -46,7 +63,7 @@ export const serverConfigSchema = {
       },
     },
     mqtt: {
-      title: 'MQTT broker (gateways connect here)',
+      title: 'MQTT broker (embedded: gateways connect here; external: the cluster broker)',
       type: 'object',
       additionalProperties: false,
       default: {},
@@ -54,8 +71,11 @@ export const serverConfigSchema = {
         host: host('MQTT bind address'),
         port: port('MQTT port', 1883),
         ...mqttSecuritySchemaProperties,
+        ...externalBrokerSchemaProperties,
       },
     },
+    node: nodeConfigSchema,
+    database: databaseSchema,
     store: storeConfigSchema,
     audit: auditConfigSchema,
     plausibility: plausibilityConfigSchema,

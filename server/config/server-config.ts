@@ -9,6 +9,17 @@ import { parse as parseYaml } from 'yaml';
 import type { LedgerConfig } from '../alarms/ledger-config.js';
 import { type AuditConfig, type MqttSecurityConfig, mqttSecurityProblems } from '../auth/config.js';
 import type { PlausibilityConfig } from '../auth/input-screen.js';
+import {
+  clusterConfigProblems,
+  type ExternalBrokerKeys,
+  type NodeConfig,
+} from '../cluster/config.js';
+import {
+  checkDatabaseConfig,
+  DATABASE_DEFAULTS,
+  type DatabaseConfig,
+  redactUrl,
+} from '../db/config.js';
 import { type PlatformConfig, platformConfigProblems } from '../platform/config.js';
 import { type StoreConfig, storeConfigProblems } from '../store/config.js';
 import { serverConfigSchema } from './schema.js';
@@ -33,7 +44,13 @@ export interface EmergencyCentreConfig {
 
 export interface ServerConfig {
   readonly http: { readonly host: string; readonly port: number };
-  readonly mqtt: { readonly host: string; readonly port: number } & MqttSecurityConfig;
+  /** Embedded listener keys (host, port, auth, tls, limits) and, mode external, the broker to join. */
+  readonly mqtt: { readonly host: string; readonly port: number } & MqttSecurityConfig &
+    ExternalBrokerKeys;
+  /** This node (cluster mode); absent in the embedded default. */
+  readonly node?: NodeConfig;
+  /** server/db's database; absent: the stores keep their embedded SQLite file (store.path). */
+  readonly database?: DatabaseConfig;
   readonly store: StoreConfig;
   readonly audit: AuditConfig;
   readonly plausibility: PlausibilityConfig;
@@ -92,7 +109,12 @@ function describeError(error: ErrorObject): string {
     default: {
       const path = keyPath(error.instancePath);
       // Never echo a secret into logs, even a wrong one.
-      const got = /secret$|token$|password/i.test(path) ? '<hidden>' : shown(error.data);
+      // A database URL may carry its password: shown with the password masked.
+      const got = /secret$|token$|password/i.test(path)
+        ? '<hidden>'
+        : path === 'database.url' && typeof error.data === 'string'
+          ? shown(redactUrl(error.data))
+          : shown(error.data);
       return `${path}: ${error.message ?? 'is invalid'} (got ${got})`;
     }
   }
@@ -118,6 +140,8 @@ function semanticProblems(config: ServerConfig): string[] {
   }
   problems.push(...storeConfigProblems(config.store));
   problems.push(...mqttSecurityProblems(config.mqtt));
+  problems.push(...clusterConfigProblems(config));
+  if (config.database !== undefined) problems.push(...checkDatabaseConfig(config.database));
   problems.push(
     ...platformConfigProblems(
       config.platform,
@@ -148,7 +172,40 @@ export function parseServerConfig(obj: unknown, source = 'server config'): Serve
   const config = candidate as unknown as ServerConfig;
   const problems = semanticProblems(config);
   if (problems.length > 0) throw new ConfigError(source, problems);
+  applyDatabaseDefaults(config);
   return deepFreeze(config);
+}
+
+/** The schema's `database` carries no defaults (schema.ts says why): those of its kind, here. */
+function applyDatabaseDefaults(config: ServerConfig): void {
+  const database = config.database as Record<string, unknown> | undefined;
+  if (!database) return;
+  if (database.kind === 'sqlite') {
+    database.synchronous ??= 'NORMAL';
+  } else {
+    database.poolSize ??= DATABASE_DEFAULTS.poolSize;
+    database.applicationName ??= config.node?.id ?? DATABASE_DEFAULTS.applicationName;
+  }
+}
+
+/**
+ * Overrides from the environment, for secrets and per-node values that should not sit in a
+ * config file shared by every node (docs/cluster.md): HAZARDWATCH_NODE_ID → node.id,
+ * HAZARDWATCH_DATABASE_URL → database.url, HAZARDWATCH_BROKER_PASSWORD → mqtt.password.
+ * Merge the result like command-line overrides (loadServerConfig's `overrides`).
+ */
+export function environmentOverrides(env: NodeJS.ProcessEnv): {
+  node?: { id: string };
+  database?: { url: string };
+  mqtt?: { password: string };
+} {
+  const overrides: ReturnType<typeof environmentOverrides> = {};
+  if (env.HAZARDWATCH_NODE_ID) overrides.node = { id: env.HAZARDWATCH_NODE_ID };
+  if (env.HAZARDWATCH_DATABASE_URL) overrides.database = { url: env.HAZARDWATCH_DATABASE_URL };
+  if (env.HAZARDWATCH_BROKER_PASSWORD) {
+    overrides.mqtt = { password: env.HAZARDWATCH_BROKER_PASSWORD };
+  }
+  return overrides;
 }
 
 /** Deep-merges plain objects (arrays and scalars replace). */
