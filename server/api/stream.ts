@@ -6,9 +6,12 @@
  *   event: gateway   data: one gateway as in GET /api/v1/gateways
  *   event: disposal  data: an alarm's disposition (platform: acknowledged, escalated, closed, ...)
  *   event: escalation data: { alarmId, enterpriseId, level, to, reason, at }
+ *   event: hazard    data: { action, hazard } (hazard as in GET /api/v1/supervision/hazards)
+ *   event: gradeChanged data: { installationId, enterpriseId, at, grade, previousGrade,
+ *                              isMajorHazard, r, sumRatio } (live GB 18218-2018 grading)
  *
  * With a platform and a token (`?access_token=`: EventSource cannot send headers), only the
- * caller's enterprises are streamed.
+ * caller's enterprises are streamed (hazard and grade events as alarms: by their enterprise).
  *
  * A comment line every 15 s keeps proxies and browsers from timing the stream
  * out. A slow client cannot grow server memory without bound: while its socket
@@ -27,6 +30,9 @@ import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EventHub, ReadingsEvent } from '../events.js';
 import type { GatewayPresence } from '../gateways.js';
 import type { EscalationNotice } from '../platform/platform.js';
+import { toHazardDto } from '../supervision/dto.js';
+import type { HazardNotice } from '../supervision/service.js';
+import type { GradeChangeRecord } from '../supervision/store.js';
 import { toAlarmDto, toGatewayDto } from './dto.js';
 import { Errors } from './errors.js';
 import { toDispositionDto } from './platform-routes.js';
@@ -76,7 +82,7 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
     {
       schema: {
         description:
-          'Server-Sent Events: `readings`, `alarm` (as /api/v1/alarms items), `gateway` (as /api/v1/gateways items).',
+          'Server-Sent Events: `readings`, `alarm` (as /api/v1/alarms items), `gateway` (as /api/v1/gateways items), `disposal`, `escalation`, `hazard` ({ action, hazard }) and `gradeChanged`, each only for the caller’s enterprises.',
         response: { 200: { description: 'text/event-stream', type: 'string' } },
       },
     },
@@ -141,6 +147,30 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
               to: notice.to,
               reason: notice.event.detail.reason,
               at: new Date(notice.event.at).toISOString(),
+            })),
+          );
+        }),
+        options.events.on('hazard', (notice: HazardNotice) => {
+          if (!inScope(notice.hazard.enterpriseId)) return;
+          write(
+            frame('hazard', notice, () => ({
+              action: notice.action,
+              hazard: toHazardDto(notice.hazard),
+            })),
+          );
+        }),
+        options.events.on('gradeChanged', (change: GradeChangeRecord) => {
+          if (!inScope(change.enterpriseId)) return;
+          write(
+            frame('gradeChanged', change, () => ({
+              installationId: change.installationId,
+              enterpriseId: change.enterpriseId,
+              at: new Date(change.at).toISOString(),
+              grade: change.grade,
+              previousGrade: change.previousGrade,
+              isMajorHazard: change.isMajorHazard,
+              r: change.r,
+              sumRatio: change.sumRatio,
             })),
           );
         }),
