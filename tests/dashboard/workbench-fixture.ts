@@ -26,6 +26,11 @@ export interface Workbench {
   ): Promise<Page>;
   disposition(alarmId: string): { status: string } | undefined;
   acknowledgeElsewhere(alarmId: string): void;
+  /** Another gateway on MQTT (its own client id), publishing on its own topics. */
+  gateway(
+    enterpriseId: string,
+    gatewayId: string,
+  ): Promise<(channel: 'status' | 'telemetry' | 'alarm', payload: object) => Promise<unknown>>;
   stop(): Promise<void>;
 }
 
@@ -125,6 +130,7 @@ export async function startWorkbench(): Promise<Workbench> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   const url = `http://127.0.0.1:${server.httpPort}`;
   const key = (alarmId: string) => ({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId });
+  const others: MqttClient[] = [];
   // Alarms arrive through the broker: wait until the ledger has both.
   for (let i = 0; i < 100 && !server.platform.disposal.disposition(key('temp-high')); i++)
     await new Promise((r) => setTimeout(r, 50));
@@ -148,9 +154,21 @@ export async function startWorkbench(): Promise<Workbench> {
     acknowledgeElsewhere(alarmId) {
       server.platform.disposal.acknowledge(key(alarmId), 'county-duty-officer');
     },
+    async gateway(enterpriseId, gatewayId) {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, {
+        clientId: gatewayId,
+        reconnectPeriod: 0,
+      });
+      others.push(client);
+      return (channel, payload) =>
+        client.publishAsync(topicFor(enterpriseId, gatewayId, channel), JSON.stringify(payload), {
+          qos: 1,
+        });
+    },
     async stop() {
       await browser.close();
       await gateway.endAsync(true);
+      for (const client of others) await client.endAsync(true);
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -4,6 +4,7 @@
  * DOM-free: Node imports it in tests. Types: platform-i18n.d.ts next to this file.
  */
 import { chooseLanguage, createTranslate } from './shared/i18n.js';
+import { SUPERVISION_STRINGS } from './supervision-i18n.js';
 
 export const PLATFORM_LANGUAGES = Object.freeze(['zh-CN', 'en']);
 
@@ -358,9 +359,11 @@ const STRINGS = [
   ['confirm.no', '取消', 'Cancel'],
 ];
 
+const ALL_STRINGS = [...STRINGS, ...SUPERVISION_STRINGS];
+
 export const platformDictionaries = Object.freeze({
-  'zh-CN': Object.freeze(Object.fromEntries(STRINGS.map(([k, zh]) => [k, zh]))),
-  en: Object.freeze(Object.fromEntries(STRINGS.map(([k, , en]) => [k, en]))),
+  'zh-CN': Object.freeze(Object.fromEntries(ALL_STRINGS.map(([k, zh]) => [k, zh]))),
+  en: Object.freeze(Object.fromEntries(ALL_STRINGS.map(([k, , en]) => [k, en]))),
 });
 
 /** The page's language from `?lang=` and the remembered toggle; Chinese by default. */

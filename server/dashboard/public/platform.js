@@ -1,11 +1,12 @@
 /**
  * The regulator's workbench (/platform): login, navigation, language and the live stream; each
  * view is a module of views/ (overview with map, indicators and ranking; enterprise detail;
- * alarm desk; one alarm; reports). Shared parts: shared/api.js, shared/stream.js,
+ * alarm desk; one alarm; reports; hazard ledger and one hazard; data quality). Shared parts: shared/api.js, shared/stream.js,
  * shared/i18n.js, shared/charts.js, shared/components.js.
  *
  * Routes (location.hash): #/ overview, #/enterprise/<id> (detail below the overview, scrolled
- * into view), #/alarms desk, #/alarm/<enterprise>/<gateway>/<alarm>, #/reports.
+ * into view), #/alarms desk, #/alarm/<enterprise>/<gateway>/<alarm>, #/reports, #/hazards
+ * (hazard ledger), #/hazard/<id>, #/quality (data quality; ?enterpriseId= for its points).
  * The token lives in sessionStorage (this tab only); the stream is /api/v1/stream?access_token=.
  *
  * Hooks for browser tests: html[data-ready="true"] once a view is drawn; html[data-view];
@@ -20,7 +21,9 @@ import { openStream } from './shared/stream.js';
 import { renderAlarm } from './views/alarm.js';
 import { renderDesk } from './views/desk.js';
 import { renderEnterprise } from './views/enterprise.js';
+import { renderHazard, renderHazards } from './views/hazards.js';
 import { renderOverview } from './views/overview.js';
+import { renderQuality } from './views/quality.js';
 import { renderReports } from './views/reports.js';
 
 const TOKEN_KEY = 'hazardwatch.platform.token';
@@ -102,6 +105,8 @@ function renderNav() {
   $('pf-nav').replaceChildren(
     link('#/', `nav.overview.${role}`, 'overview'),
     link('#/alarms', `nav.desk.${role}`, 'desk'),
+    link('#/hazards', 'nav.hazards', 'hazards'),
+    link('#/quality', 'nav.quality', 'quality'),
     link('#/reports', 'nav.reports', 'reports'),
     el('a', { href: `/?lang=${session.lang === 'en' ? 'en' : 'zh'}`, text: ctx.t('nav.live') }),
   );
@@ -175,7 +180,15 @@ function connect() {
     url: () => `/api/v1/stream?access_token=${encodeURIComponent(session.token ?? '')}`,
     onState: setState,
     onOpen: refresh,
-    events: { alarm: refresh, disposal: refresh, escalation: refresh, gateway: refresh },
+    // hazard and gradeChanged (issue 16) arrive scoped like alarms (server/api/stream.ts).
+    events: {
+      alarm: refresh,
+      disposal: refresh,
+      escalation: refresh,
+      gateway: refresh,
+      hazard: refresh,
+      gradeChanged: refresh,
+    },
   });
 }
 
@@ -200,11 +213,15 @@ async function route() {
   const detail = $('pf-detail');
   const enterpriseMatch = /^#\/enterprise\/(.+)$/.exec(hash);
   const alarmMatch = /^#\/alarm\/([^/]+)\/([^/]+)\/(.+)$/.exec(hash);
+  const hazardMatch = /^#\/hazard\/([^/?]+)$/.exec(hash);
   let name = 'overview';
   if (enterpriseMatch) name = 'enterprise';
   else if (alarmMatch) name = 'alarm';
   else if (hash.startsWith('#/alarms')) name = 'desk';
   else if (hash.startsWith('#/reports')) name = 'reports';
+  else if (hazardMatch) name = 'hazard';
+  else if (hash.startsWith('#/hazards')) name = 'hazards';
+  else if (hash.startsWith('#/quality')) name = 'quality';
   // An operator's overview is their own enterprise.
   if (name === 'overview' && session.user.role === 'enterprise' && session.user.enterpriseId) {
     return ctx.navigate(`#/enterprise/${encodeURIComponent(session.user.enterpriseId)}`);
@@ -238,6 +255,12 @@ async function route() {
     );
   } else if (name === 'reports') {
     session.refreshers.push(await renderReports(ctx, view));
+  } else if (name === 'hazards') {
+    session.refreshers.push(await renderHazards(ctx, view));
+  } else if (name === 'hazard') {
+    session.refreshers.push(await renderHazard(ctx, view, decodeURIComponent(hazardMatch[1])));
+  } else if (name === 'quality') {
+    session.refreshers.push(await renderQuality(ctx, view));
   }
   document.documentElement.dataset.ready = 'true';
 }
