@@ -1,11 +1,18 @@
 /**
- * The central server: wires the telemetry store, alarm ledger, emergency
- * notifier, MQTT broker with ingest, and the HTTP API with the dashboard.
+ * The central server: an ordered list of services, each with `start` and `stop` (zigbee2mqtt's
+ * controller and extensions are the model), started in order and stopped in reverse, each stop
+ * in its own try/catch so one failing step does not keep the rest open.
  *
- * Start order: store → ledger → notifier → broker (+ ingest) → HTTP, so
- * nothing is accepted before the place it goes to is open. Stop runs in
- * reverse; ingest drains the last messages (including the last wills the
- * broker publishes as it disconnects clients) before the stores close.
+ * Order: audit → telemetry store → alarm ledger → notifier → StoreAcks → fleet → platform →
+ * supervision → ingest → MQTT (the embedded aedes broker, or the external broker in cluster
+ * mode) → ledger anchor → operator commands → presence → HTTP. Nothing is accepted before the
+ * place it goes to is open. In reverse, ingest drains the last messages (including the last
+ * wills the embedded broker publishes as it disconnects clients) before the stores close, and
+ * the ledger anchor reaches the witness while MQTT still runs.
+ *
+ * `mqtt.mode: external` (docs/cluster.md) swaps only the MQTT service: the node consumes gateway
+ * traffic from an MQTT 5 broker cluster through shared subscriptions (server/cluster) and
+ * publishes StoreAcks and commands back through it; everything else is the same code.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../common/clock.js';
@@ -22,13 +29,17 @@ import {
   createAuditLog,
   ingestSecurityOptions,
 } from './auth/index.js';
-import { MqttBroker } from './broker.js';
+import { type InboundMessage, MqttBroker } from './broker.js';
+import { mqttMode } from './cluster/config.js';
+import { ExternalBroker, type MqttTransport } from './cluster/external-broker.js';
 import type { ServerConfig } from './config/index.js';
+import { Database } from './db/database.js';
 import { EventHub } from './events.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
 import { type AfterCommitHook, Ingest, StoreAckPublisher } from './ingest.js';
 import { EmergencyNotifier } from './linkage/emergency-notifier.js';
+import { MQTT_LINKAGE_DEFAULTS } from './linkage/mqtt-linkage.js';
 import { OperatorCommandRelay } from './operator-commands.js';
 import { Platform } from './platform/platform.js';
 import { createTelemetryStore } from './store/index.js';
@@ -37,6 +48,17 @@ import { defaultSupervisionConfig } from './supervision/config.js';
 import { SupervisionService } from './supervision/service.js';
 
 const log = createLogger('server');
+
+/**
+ * One part of the server with a lifecycle. `start` may do I/O and throws when the part cannot
+ * run; `stop` undoes it, is safe after a failed or missing start, and is always called (in
+ * reverse order) once the server stops.
+ */
+export interface ServerService {
+  readonly name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
 
 export interface CentralServerOptions {
   clock?: Clock;
@@ -49,9 +71,10 @@ export interface CentralServerOptions {
 }
 
 /**
- * Lifecycle: `start()` resolves when MQTT and HTTP accept connections; a taken
- * port throws {@link PortInUseError} (and whatever had started is stopped).
- * `stop()` closes everything, is safe to call twice and after a failed start.
+ * Lifecycle: `start()` resolves when MQTT and HTTP accept connections (external mode: when
+ * the node consumes from the broker); a taken port throws {@link PortInUseError} (and
+ * whatever had started is stopped). `stop()` closes everything, is safe to call twice and
+ * after a failed start.
  */
 export class CentralServer {
   readonly store: TelemetryStore;
@@ -62,7 +85,11 @@ export class CentralServer {
   readonly gateways: GatewayRegistry;
   readonly events: EventHub;
   readonly ingest: Ingest;
-  readonly broker: MqttBroker;
+  /** The MQTT side: the embedded broker, or the external broker (mqtt.mode external). */
+  readonly transport: MqttTransport;
+  private readonly embeddedBroker: MqttBroker | null;
+  /** server/db's database when the config names a PostgreSQL one (cluster mode); else null. */
+  readonly database: Database | null;
   /** Refused connections, publishes, subscriptions and rejected payloads (JSONL). */
   readonly audit: AuditLog;
   /** StoreAcks to gateways after each commit (store-and-forward). */
@@ -77,9 +104,12 @@ export class CentralServer {
   readonly fleet: FleetService;
   /** Supervision by data: hazard ledger, screening, data quality, live grading (issue 16). */
   readonly supervision: SupervisionService;
+  /** Started in this order, stopped in reverse. */
+  readonly services: readonly ServerService[];
   private app: FastifyInstance | null = null;
   private actualHttpPort = 0;
   private readonly clock: Clock;
+  private startedAt = 0;
 
   constructor(
     readonly config: ServerConfig,
@@ -88,6 +118,10 @@ export class CentralServer {
     const clock = options.clock ?? systemClock;
     this.clock = clock;
     const path = config.store.path;
+    const database = config.database;
+    // The stores still open their embedded SQLite file themselves (store.path); a second
+    // connection to it would stall them (server/db/database.ts), so only PostgreSQL is opened.
+    this.database = database?.kind === 'postgres' ? new Database(database) : null;
     this.store = createTelemetryStore(config.store, clock);
     this.ledger = new AlarmLedger({
       path,
@@ -123,7 +157,7 @@ export class CentralServer {
       clock,
     };
     this.acks = new StoreAckPublisher({
-      publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.transport.publish(topic, payload, { qos: 1 }),
     });
     ingestOptions.acks = this.acks;
     this.presence = new GatewayPresenceMonitor({
@@ -142,27 +176,35 @@ export class CentralServer {
       path,
       clock,
       publish: (topic, payload, { retain }) =>
-        this.broker.publish(topic, payload, { qos: 1, retain }),
-      disconnect: (username) => this.broker.disconnectIdentity(username),
+        this.transport.publish(topic, payload, { qos: 1, retain }),
+      disconnect: (username) => this.transport.disconnectIdentity(username),
       audit: (record) => this.audit.record(record),
       staticUsers: config.mqtt.auth.users.map((u) => u.username),
       mqttUrl: (hostname) =>
+        config.mqtt.url ??
         `${config.mqtt.tls ? 'mqtts' : 'mqtt'}://${hostname.includes(':') ? `[${hostname}]` : hostname}:${this.mqttPort}`,
     });
-    this.broker = new MqttBroker({
-      host: config.mqtt.host,
-      port: config.mqtt.port,
-      ...brokerSecurityOptions(config.mqtt, this.audit, this.fleet.directory),
-      onPublish: async (message) => {
-        if (this.fleet.handleMqtt(message.topic, message.payload)) return;
-        if (this.platform.handleMqtt(message.topic, message.payload)) return;
-        await this.ingest.handle(message);
-      },
-    });
+    const onPublish = async (message: InboundMessage) => {
+      if (this.fleet.handleMqtt(message.topic, message.payload)) return;
+      if (this.platform.handleMqtt(message.topic, message.payload)) return;
+      await this.ingest.handle(message);
+    };
+    if (mqttMode(config.mqtt) === 'external') {
+      this.embeddedBroker = null;
+      this.transport = externalBroker(config, onPublish);
+    } else {
+      this.embeddedBroker = new MqttBroker({
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        ...brokerSecurityOptions(config.mqtt, this.audit, this.fleet.directory),
+        onPublish,
+      });
+      this.transport = this.embeddedBroker;
+    }
     this.commands = new OperatorCommandRelay({
       events: this.events,
       ledger: this.ledger,
-      publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.transport.publish(topic, payload, { qos: 1 }),
     });
     // One chain key for the disposal and the hazard ledgers (docs/ledger.md).
     const ledgerKey = loadLedgerKey({ keyFile: config.ledger.keyFile, storePath: path }).key;
@@ -176,10 +218,10 @@ export class CentralServer {
       ledger: this.ledger,
       gateways: this.gateways,
       store: this.store,
-      publish: (topic, payload) => this.broker.publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.transport.publish(topic, payload, { qos: 1 }),
       // Ledger anchors: retained, so a witness that subscribes late still gets the newest.
       publishRetained: (topic, payload) =>
-        this.broker.publish(topic, payload, { qos: 1, retain: true }),
+        this.transport.publish(topic, payload, { qos: 1, retain: true }),
       ledgerIntegrity: config.ledger,
       ledgerKey,
       mqttMinLevel: minLevels.length > 0 ? (Math.min(...minLevels) as 1 | 2) : 2,
@@ -194,6 +236,17 @@ export class CentralServer {
       gateways: this.gateways,
       disposal: this.platform.disposal,
     });
+    this.services = this.serviceList();
+  }
+
+  /** The embedded aedes broker; throws in external mode, where the node runs none. */
+  get broker(): MqttBroker {
+    if (!this.embeddedBroker) {
+      throw new Error(
+        "server.broker: this node uses an external broker (mqtt.mode 'external'); see server.transport",
+      );
+    }
+    return this.embeddedBroker;
   }
 
   /** The HTTP port actually listened on (0 before start). */
@@ -201,94 +254,126 @@ export class CentralServer {
     return this.actualHttpPort;
   }
 
-  /** The MQTT port actually listened on (0 before start). */
+  /** The MQTT port actually listened on (0 before start, and in external mode). */
   get mqttPort(): number {
-    return this.broker.port;
+    return this.transport.port;
   }
 
   async start(): Promise<void> {
-    const startedAt = this.clock.now();
+    this.startedAt = this.clock.now();
     try {
-      await this.audit.start();
-      await this.store.start();
-      await this.ledger.start();
-      await this.notifier.start();
-      // Follow-ups: the centre learns that an alarm it was paged for cleared or was closed.
-      this.unfollowNotifier = this.notifier.follow(this.events);
-      await this.platform.start();
-      await this.supervision.start();
-      // Before the broker: it asks the fleet's directory for enrolled gateways on CONNECT.
-      this.fleet.start();
-      await this.broker.start();
-      this.presence.start();
-      this.commands.start();
-      this.app = buildApp({
-        store: this.store,
-        ledger: this.ledger,
-        gateways: this.gateways,
-        notifier: this.notifier,
-        ingest: this.ingest,
-        events: this.events,
-        clock: this.clock,
-        startedAt,
-        dashboard: this.options.dashboard ?? true,
-        platform: this.platform,
-        supervision: this.supervision,
-        fleet: this.fleet,
-      });
-      await this.listen(this.app);
+      for (const service of this.services) await service.start();
     } catch (err) {
       await this.stop();
       throw err;
     }
     log.info(
-      { http: this.actualHttpPort, mqtt: this.mqttPort, store: this.config.store.path },
+      {
+        http: this.actualHttpPort,
+        mqtt: this.config.mqtt.url ?? this.mqttPort,
+        store: this.config.store.path,
+        node: this.config.node?.id,
+      },
       'HazardWatch server started',
     );
   }
 
   async stop(): Promise<void> {
-    const app = this.app;
-    this.app = null;
     // Reverse start order; one failing step does not keep the rest open.
-    const steps: [string, () => Promise<void>][] = [
-      ['http', async () => app?.close()],
-      ['presence', async () => this.presence.stop()],
-      ['commands', async () => this.commands.stop()],
-      // The witness gets the last head while the broker still runs.
-      [
-        'ledger anchor',
-        async () => {
-          this.platform.integrity.anchorNow();
-          await this.platform.integrity.published();
+    for (const service of [...this.services].reverse()) {
+      try {
+        await service.stop();
+      } catch (err) {
+        log.error({ err, component: service.name }, 'error while stopping');
+      }
+    }
+    this.actualHttpPort = 0;
+  }
+
+  /** The services in start order (the class doc says why this order). */
+  private serviceList(): ServerService[] {
+    const noop = () => {};
+    const database = this.database;
+    const transport = this.transport;
+    return [
+      ...(database
+        ? [{ name: 'database', start: () => database.start(), stop: () => database.stop() }]
+        : []),
+      { name: 'audit', start: () => this.audit.start(), stop: () => this.audit.stop() },
+      { name: 'store', start: () => this.store.start(), stop: () => this.store.stop() },
+      { name: 'ledger', start: () => this.ledger.start(), stop: () => this.ledger.stop() },
+      {
+        name: 'notifier',
+        start: async () => {
+          await this.notifier.start();
+          // Follow-ups: the centre learns that an alarm it was paged for cleared or was closed.
+          this.unfollowNotifier = this.notifier.follow(this.events);
         },
-      ],
-      ['broker', () => this.broker.stop()],
-      ['ingest', () => this.ingest.stop()],
-      ['supervision', () => this.supervision.stop()],
-      ['platform', () => this.platform.stop()],
-      ['fleet', async () => this.fleet.stop()],
-      ['acks', () => this.acks.stop()],
-      [
-        'notifier',
-        async () => {
+        stop: async () => {
           this.unfollowNotifier?.();
           this.unfollowNotifier = undefined;
           await this.notifier.stop();
         },
-      ],
-      ['ledger', () => this.ledger.stop()],
-      ['store', () => this.store.stop()],
-      ['audit', () => this.audit.stop()],
+      },
+      // Ready on construction; its stop drops what is pending once MQTT is gone.
+      { name: 'acks', start: noop, stop: () => this.acks.stop() },
+      // Before the broker: it asks the fleet's directory for enrolled gateways on CONNECT.
+      { name: 'fleet', start: () => this.fleet.start(), stop: () => this.fleet.stop() },
+      { name: 'platform', start: () => this.platform.start(), stop: () => this.platform.stop() },
+      {
+        name: 'supervision',
+        start: () => this.supervision.start(),
+        stop: () => this.supervision.stop(),
+      },
+      // Ready on construction; its stop waits for the messages being handled.
+      { name: 'ingest', start: noop, stop: () => this.ingest.stop() },
+      transport instanceof ExternalBroker
+        ? {
+            name: 'external broker',
+            start: () => transport.start(),
+            // A clean stop acknowledges what was committed before it leaves the broker.
+            stop: () => transport.stop({ beforeDisconnect: () => this.acks.flush() }),
+          }
+        : { name: 'broker', start: () => transport.start(), stop: () => transport.stop() },
+      {
+        // The witness gets the last head while MQTT still runs.
+        name: 'ledger anchor',
+        start: noop,
+        stop: async () => {
+          this.platform.integrity.anchorNow();
+          await this.platform.integrity.published();
+        },
+      },
+      { name: 'commands', start: () => this.commands.start(), stop: () => this.commands.stop() },
+      { name: 'presence', start: () => this.presence.start(), stop: () => this.presence.stop() },
+      {
+        name: 'http',
+        start: () => this.startHttp(),
+        stop: async () => {
+          const app = this.app;
+          this.app = null;
+          await app?.close();
+        },
+      },
     ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (err) {
-        log.error({ err, component: name }, 'error while stopping');
-      }
-    }
-    this.actualHttpPort = 0;
+  }
+
+  private async startHttp(): Promise<void> {
+    this.app = buildApp({
+      store: this.store,
+      ledger: this.ledger,
+      gateways: this.gateways,
+      notifier: this.notifier,
+      ingest: this.ingest,
+      events: this.events,
+      clock: this.clock,
+      startedAt: this.startedAt,
+      dashboard: this.options.dashboard ?? true,
+      platform: this.platform,
+      supervision: this.supervision,
+      fleet: this.fleet,
+    });
+    await this.listen(this.app);
   }
 
   private async listen(app: FastifyInstance): Promise<void> {
@@ -306,4 +391,27 @@ export class CentralServer {
     const address = app.server.address();
     this.actualHttpPort = typeof address === 'object' && address ? address.port : port;
   }
+}
+
+/** The external-broker transport of a config in mqtt.mode external (checked by the config). */
+function externalBroker(
+  config: ServerConfig,
+  onPublish: (message: InboundMessage) => Promise<void>,
+): ExternalBroker {
+  const { mqtt } = config;
+  return new ExternalBroker({
+    url: mqtt.url!,
+    username: mqtt.username!,
+    password: mqtt.password!,
+    nodeId: config.node!.id!,
+    onPublish,
+    // Emergency centres' receipts reach the platform through the same group.
+    extraTopics: [`${config.platform.emergencyTopic}${MQTT_LINKAGE_DEFAULTS.receiptsSuffix}`],
+    ...(mqtt.shareGroup ? { shareGroup: mqtt.shareGroup } : {}),
+    ...(mqtt.sessionExpirySeconds !== undefined
+      ? { sessionExpirySeconds: mqtt.sessionExpirySeconds }
+      : {}),
+    ...(mqtt.maxInFlight !== undefined ? { maxInFlight: mqtt.maxInFlight } : {}),
+    ...(mqtt.brokerTls ? { tls: mqtt.brokerTls } : {}),
+  });
 }

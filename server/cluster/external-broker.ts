@@ -89,6 +89,14 @@ export interface ExternalBrokerOptions {
   onPublish: PublishHandler;
 }
 
+/**
+ * Handed to mqtt.js's handleMessage callback for a message the node will not take (it is
+ * stopping): mqtt.js then sends no PUBACK, so the broker keeps the message for this session,
+ * and goes on reading the next packets (mqtt.js 5 handlers/publish.ts passes the error to its
+ * packet pump, which ignores it), so the PUBACKs of the node's last StoreAcks still arrive.
+ */
+const NOT_TAKEN = new Error('the node is stopping: not taken, left to the broker session');
+
 export interface ExternalBrokerMetrics {
   /** Messages handed to ingest since start. */
   received: number;
@@ -225,13 +233,22 @@ export class ExternalBroker implements MqttTransport {
     return 0;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * `beforeDisconnect` runs once the messages in ingest are finished, while the connection is
+   * still up (the server flushes its pending StoreAcks there).
+   */
+  async stop(options: { beforeDisconnect?: () => Promise<void> } = {}): Promise<void> {
     const client = this.client;
     if (!client) return;
     // Read nothing more: what arrives now stays unacknowledged in this node's session.
     this.stopping = true;
     for (const resume of this.waitingForRoom.splice(0)) resume();
     await this.drained();
+    try {
+      await options.beforeDisconnect?.();
+    } catch (err) {
+      log.warn({ err }, 'before-disconnect step failed');
+    }
     this.client = null;
     // Sends DISCONNECT after the outgoing QoS 1 publishes (StoreAcks) are acknowledged; the
     // Session Expiry set on CONNECT stays, so the broker keeps the session for the restart.
@@ -251,7 +268,10 @@ export class ExternalBroker implements MqttTransport {
    * packet, only when `callback` runs.
    */
   private take(packet: IPublishPacket, callback: (err?: Error) => void): void {
-    if (this.stopping) return; // never acknowledged: the broker redelivers it to the session
+    if (this.stopping) {
+      callback(NOT_TAKEN);
+      return;
+    }
     const topic = packet.topic.toString();
     const payload = Buffer.isBuffer(packet.payload)
       ? packet.payload
@@ -284,9 +304,7 @@ export class ExternalBroker implements MqttTransport {
       return;
     }
     this.counters.paused++;
-    this.waitingForRoom.push(() => {
-      if (!this.stopping) callback();
-    });
+    this.waitingForRoom.push(() => callback(this.stopping ? NOT_TAKEN : undefined));
   }
 
   private async handle(message: InboundMessage): Promise<void> {
