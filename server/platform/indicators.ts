@@ -25,8 +25,8 @@ export type IndicatorId =
 export const INDICATOR_DEFINITIONS: Record<IndicatorId, { 'zh-CN': string; en: string }> = {
   onlineRate: {
     'zh-CN':
-      '在线率 = 在线的工艺监测点数 ÷ 工艺监测点总数。在线：网关在线，且 {staleMin} 分钟内收到质量为正常或可疑的读数。网关自身诊断点不计。目标 ≥ {target}。',
-    en: 'Online rate = process points online ÷ all process points. Online: the gateway is online and a good or uncertain reading arrived within {staleMin} min. Gateway diagnostic points are not counted. Target ≥ {target}.',
+      '当前在线率（此刻）= 此刻在线的工艺监测点数 ÷ 工艺监测点总数。在线：网关在线，且 {staleMin} 分钟内收到质量为正常或可疑的读数。网关自身诊断点不计。目标 ≥ {target}。统计期内在线时间的占比是数据质量页的“点位在线率（时间）”。',
+    en: 'Points online now = process points online at this moment ÷ all process points. Online: the gateway is online and a good or uncertain reading arrived within {staleMin} min. Gateway diagnostic points are not counted. Target ≥ {target}. The share of time online over a period is the data-quality page’s “point online rate (time)”.',
   },
   alarmsPerDay: {
     'zh-CN': '每日报警数：按服务器收到报警的本地日期，分一级、二级统计，不含演练。',

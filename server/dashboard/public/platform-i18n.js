@@ -49,7 +49,7 @@ const STRINGS = [
   ['overview.offline', '离线监测点 {n}', 'Offline points {n}'],
   ['overview.unack', '未确认报警 {n}', 'Unacknowledged alarms {n}'],
   ['indicators.title', '监管指标（最近 24 小时）', 'Supervision indicators (last 24 h)'],
-  ['ind.onlineRate', '在线率', 'Online rate'],
+  ['ind.onlineRate', '当前在线率（此刻）', 'Points online now'],
   ['ind.alarmsPerDay', '每日报警数', 'Alarms per day'],
   ['ind.acknowledgedInTime', '及时确认率', 'Acknowledged in time'],
   ['ind.disposalRate', '处置率', 'Disposal rate'],

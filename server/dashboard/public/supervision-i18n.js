@@ -226,7 +226,7 @@ export const SUPERVISION_STRINGS = [
   ['dq.show', '查看点位', 'Show points'],
   [
     'dq.definition',
-    '点位在线率（时间）＝统计期内该点位有不超过过期时限的有效读数的时间占比，按点位平均；网关中断期间其下点位计为离线时间，但只记一次网关中断，不计为设备故障。与总览中的“当前在线点位比例”不同，后者只看此刻。',
-    'Point online rate (time) = the share of the window in which the point had a good reading no older than the staleness limit, averaged over points; while a gateway is offline its points count as offline time, but as one gateway outage, not as device faults. Not the same as the overview’s “points online now”, which looks only at this moment.',
+    '点位在线率（时间）＝统计期内该点位有不超过过期时限的有效读数的时间占比，按点位平均；网关中断期间其下点位计为离线时间，但只记一次网关中断，不计为设备故障。与总览中的“当前在线率（此刻）”不同，后者只看此刻。',
+    'Point online rate (time) = the share of the window in which the point had a good reading no older than the staleness limit, averaged over points; while a gateway is offline its points count as offline time, but as one gateway outage, not as device faults. Not the same as the overview’s “Points online now”, which looks only at this moment.',
   ],
 ];
