@@ -18,7 +18,7 @@
  */
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
-import { createLogger } from '../../common/logger.js';
+import { createLogger, type Logger } from '../../common/logger.js';
 import type { DisposalLedger, VerifyResult } from './disposal.js';
 import {
   type AnchorFile,
@@ -33,7 +33,14 @@ export const LEDGER_INTEGRITY_DEFAULTS = {
   anchorIntervalMs: 60_000, // 1 min: rows newer than the last anchor can be truncated unseen
   verifyIntervalMs: 60 * 60_000, // 1 h between self-checks (a full chain replay)
   anchorTopic: 'hazardwatch/ledger/anchor', // retained; outside hazardwatch/v1/<ent>/<gw>/...
+  name: 'disposal ledger', // what the log lines call the chain
 } as const;
+
+/**
+ * Retained topic of the hazard chain's anchors (issue 16), beside the disposal ledger's: an
+ * external witness subscribes to both. The server's own publication, never a gateway's.
+ */
+export const HAZARD_ANCHOR_TOPIC = 'hazardwatch/ledger/hazard-anchor';
 
 export interface IntegrityResult extends VerifyResult {
   /** Every problem found (chain, projection, anchors), most telling first. */
@@ -107,6 +114,10 @@ export function verifyLedger(
 }
 
 export interface LedgerIntegrityOptions {
+  /** The chain's name in log lines ('disposal ledger', 'hazard ledger'); default 'disposal ledger'. */
+  name?: string;
+  /** Where the log lines go (default the `server.ledger` logger); tests pass their own. */
+  logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   disposal: Chain;
   key: Buffer;
   anchorFile: AnchorFile;
@@ -131,8 +142,16 @@ export class LedgerIntegrity {
   private publishing: Promise<void> = Promise.resolve();
   failures = 0;
 
+  private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>;
+
   constructor(private readonly options: LedgerIntegrityOptions) {
     this.clock = options.clock ?? systemClock;
+    this.log = options.logger ?? log;
+  }
+
+  /** The chain's name in log lines. */
+  get name(): string {
+    return this.options.name ?? LEDGER_INTEGRITY_DEFAULTS.name;
   }
 
   get anchorTopic(): string {
@@ -145,7 +164,7 @@ export class LedgerIntegrity {
       try {
         fn();
       } catch (err) {
-        log.error({ err }, `ledger ${what} failed`);
+        this.log.error({ err, ledger: this.name }, `${this.name} ${what} failed`);
       }
     };
     this.anchorTimer = setInterval(
@@ -173,7 +192,7 @@ export class LedgerIntegrity {
     try {
       this.anchorNow({ publish: false });
     } catch (err) {
-      log.error({ err }, 'last ledger anchor failed');
+      this.log.error({ err, ledger: this.name }, `last ${this.name} anchor failed`);
     }
   }
 
@@ -185,14 +204,17 @@ export class LedgerIntegrity {
     this.options.anchorFile.append(anchor);
     this.lastAnchoredHash = head.hash;
     this.anchorsWritten++;
-    log.info({ seq: anchor.seq, hash: anchor.hash, at: anchor.at }, 'ledger anchor');
+    this.log.info(
+      { ledger: this.name, seq: anchor.seq, hash: anchor.hash, at: anchor.at },
+      `${this.name} anchor`,
+    );
     if (options.publish === false || !this.options.publish) return anchor;
     this.publishing = this.options
       .publish(this.anchorTopic, JSON.stringify(anchor))
       .catch((err: unknown) => {
-        log.warn(
-          { err, topic: this.anchorTopic },
-          'ledger anchor not published on MQTT (kept in the file and the log)',
+        this.log.warn(
+          { err, ledger: this.name, topic: this.anchorTopic },
+          `${this.name} anchor not published on MQTT (kept in the file and the log)`,
         );
       });
     return anchor;
@@ -217,9 +239,14 @@ export class LedgerIntegrity {
     this.lastResult = result;
     if (!result.ok) {
       this.failures++;
-      log.error(
-        { brokenAt: result.brokenAt, problems: result.problems.slice(0, 5), rows: result.rows },
-        'disposal ledger verification FAILED',
+      this.log.error(
+        {
+          ledger: this.name,
+          brokenAt: result.brokenAt,
+          problems: result.problems.slice(0, 5),
+          rows: result.rows,
+        },
+        `${this.name} verification FAILED`,
       );
       if (wasOk) this.options.onFailure?.(result);
     }

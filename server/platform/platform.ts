@@ -16,7 +16,11 @@ import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmLedger, AlarmRecord } from '../alarms/ledger.js';
 import { AnchorFile, anchorFilePath } from '../alarms/ledger-anchors.js';
 import type { LedgerConfig } from '../alarms/ledger-config.js';
-import { type IntegrityResult, LedgerIntegrity } from '../alarms/ledger-integrity.js';
+import {
+  HAZARD_ANCHOR_TOPIC,
+  type IntegrityResult,
+  LedgerIntegrity,
+} from '../alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../alarms/ledger-key.js';
 import type { EnterpriseInfo } from '../config/index.js';
 import type { EventHub } from '../events.js';
@@ -193,6 +197,7 @@ export class Platform {
       events.on('alarm', (alarm) => this.onAlarm(alarm)),
       events.on('gateway', (gateway) => this.registry.noteGateway(gateway)),
       events.on('edgeAcknowledged', ({ by, ...key }) => this.onEdgeAcknowledged(key, by)),
+      events.on('ledgerAnchor', ({ topic, payload }) => this.publishAnchor(topic, payload)),
     ];
     // Gateways already known (e.g. the platform started after ingest had begun).
     for (const gateway of this.options.gateways.list()) this.registry.noteGateway(gateway);
@@ -327,14 +332,30 @@ export class Platform {
     this.options.events.emit('disposal', disposition);
   }
 
+  /**
+   * Publishes another chain's anchor retained for the external witness (the hazard ledger's,
+   * issue 16); only on the hazard anchor topic, so the event cannot make the platform publish
+   * anywhere else. Without a publisher (no MQTT) the anchor stays in its file and the log.
+   */
+  private publishAnchor(topic: string, payload: string): void {
+    if (topic !== HAZARD_ANCHOR_TOPIC) {
+      log.warn({ topic }, 'ledger anchor on an unknown topic not published');
+      return;
+    }
+    this.options.publishRetained?.(topic, payload).catch((err: unknown) => {
+      log.warn({ err, topic }, 'hazard ledger anchor not published on MQTT (kept in its file)');
+    });
+  }
+
   /** Handles a server-bound MQTT message; true when it was the platform's (a receipt). */
   handleMqtt(topic: string, payload: Buffer): boolean {
     if (!this.mqtt) return false;
     // The emergency topics (notifications, escalations, receipts) are the platform's: the
     // server's own publications there must not reach ingest as unknown gateway topics.
-    // The ledger anchors are the server's own publications too (never a gateway's: the ACL
-    // grants gateways only their own hazardwatch/v1/<enterprise>/<gateway>/ topics).
-    if (topic === this.integrity.anchorTopic) return true;
+    // The ledger anchors (disposal and hazard chains) are the server's own publications too
+    // (never a gateway's: the ACL grants gateways only their own hazardwatch/v1/<enterprise>/
+    // <gateway>/ topics).
+    if (topic === this.integrity.anchorTopic || topic === HAZARD_ANCHOR_TOPIC) return true;
     const root = this.options.config.emergencyTopic;
     if (topic !== root && !topic.startsWith(`${root}/`)) return false;
     if (this.mqtt.handleReceipt(topic, payload))

@@ -10,7 +10,8 @@
  * may be called directly (tests with a ManualClock, the bench).
  *
  * Events on the hub (declared here by module augmentation): 'hazard' for every record change,
- * 'gradeChanged' when an installation's live grade or major-hazard decision moves.
+ * 'gradeChanged' when an installation's live grade or major-hazard decision moves,
+ * 'ledgerAnchor' when the hazard chain is anchored (the platform publishes it on MQTT).
  */
 import { dirname, join, resolve } from 'node:path';
 import type { Clock } from '../../common/clock.js';
@@ -18,7 +19,7 @@ import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { DisposalLedger } from '../alarms/disposal.js';
 import { AnchorFile } from '../alarms/ledger-anchors.js';
-import { type IntegrityResult, LedgerIntegrity } from '../alarms/ledger-integrity.js';
+import { HAZARD_ANCHOR_TOPIC, LedgerIntegrity } from '../alarms/ledger-integrity.js';
 import type { EventHub } from '../events.js';
 import type { GatewayPresence, GatewayRegistry } from '../gateways.js';
 import type { Registry } from '../platform/registry.js';
@@ -39,7 +40,7 @@ const log = createLogger('server.supervision');
 export const HAZARD_ANCHOR_FILE = 'hazard-anchors.jsonl';
 export const SUPERVISION_SERVICE_DEFAULTS = {
   chatterDaysKept: 8, // days of raise counts kept per rule (the longest chatter window + 1)
-  anchorTopic: 'hazardwatch/ledger/hazard-anchor', // not published (see docs/supervision.md)
+  anchorTopic: HAZARD_ANCHOR_TOPIC, // retained, published by the platform (docs/supervision.md)
 } as const;
 
 export interface HazardNotice {
@@ -53,6 +54,8 @@ declare module '../events.js' {
     hazard: HazardNotice;
     /** An installation's live GB 18218-2018 grade or major-hazard decision changed. */
     gradeChanged: GradeChangeRecord;
+    /** A hazard-chain anchor for the external witness: the platform publishes it retained. */
+    ledgerAnchor: { topic: string; payload: string };
   }
 }
 
@@ -100,12 +103,17 @@ export class SupervisionService {
         ? null
         : join(dirname(resolve(options.path)), HAZARD_ANCHOR_FILE));
     this.integrity = new LedgerIntegrity({
+      name: 'hazard ledger',
       disposal: this.store,
       key: options.key,
       anchorFile: new AnchorFile(anchorPath),
       anchorTopic: SUPERVISION_SERVICE_DEFAULTS.anchorTopic,
+      // The platform holds the server's MQTT publisher: it publishes the anchor retained on
+      // this topic, beside the disposal ledger's, so an external witness sees both chains.
+      publish: async (topic, payload) => {
+        this.options.events.emit('ledgerAnchor', { topic, payload });
+      },
       clock: this.clock,
-      onFailure: (result) => this.chainFailed(result),
     });
   }
 
@@ -312,12 +320,5 @@ export class SupervisionService {
       }
       if (batch.length === 0 || batch.length < 5_000) return;
     }
-  }
-
-  private chainFailed(result: IntegrityResult): void {
-    log.error(
-      { brokenAt: result.brokenAt, problems: result.problems.slice(0, 5) },
-      'hazard ledger verification FAILED',
-    );
   }
 }
