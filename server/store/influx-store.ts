@@ -18,6 +18,13 @@
  * batches instead; the gateway keeps them in its disk outbox and redelivers.
  * InfluxDB keys a point by series and timestamp, so a redelivered reading
  * overwrites itself: each reading is stored once.
+ *
+ * Downsampling: `queryAggregate` is InfluxQL `GROUP BY time()`, evaluated by
+ * the InfluxDB server; only the buckets (720 for a 30-day trend) cross the
+ * network, so this backend needs no rollups of ours (the embedded store keeps
+ * hourly ones: sqlite-rollups.ts). A site that keeps far more than the 30 days
+ * adds InfluxDB's own continuous query (1.x) or downsampling task (2.x); the
+ * platform reads whatever `/query` answers.
  */
 import { InfluxDB, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Clock } from '../../common/clock.js';
