@@ -170,9 +170,9 @@ export function parseServerConfig(obj: unknown, source = 'server config'): Serve
     throw new ConfigError(source, (validate.errors ?? []).map(describeError));
   }
   const config = candidate as unknown as ServerConfig;
+  applyDatabaseDefaults(config);
   const problems = semanticProblems(config);
   if (problems.length > 0) throw new ConfigError(source, problems);
-  applyDatabaseDefaults(config);
   return deepFreeze(config);
 }
 
@@ -182,7 +182,7 @@ function applyDatabaseDefaults(config: ServerConfig): void {
   if (!database) return;
   if (database.kind === 'sqlite') {
     database.synchronous ??= 'NORMAL';
-  } else {
+  } else if (database.kind === 'postgres') {
     database.poolSize ??= DATABASE_DEFAULTS.poolSize;
     database.applicationName ??= config.node?.id ?? DATABASE_DEFAULTS.applicationName;
   }
