@@ -322,26 +322,34 @@ export class ExternalBroker implements MqttTransport {
 
   private async connectAndSubscribe(client: MqttClient): Promise<void> {
     const { url } = this.options;
+    // The first connection decides: a refusal (CONNACK reason code) or a broker that cannot
+    // be reached fails start() by name; later losses reconnect by themselves.
     await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error) => {
-        cleanup();
-        reject(
+      const settle = (err: Error | null) => {
+        client.off('connect', ok);
+        client.off('error', refused);
+        client.off('close', unreachable);
+        if (err) reject(err);
+        else resolve();
+      };
+      const ok = () => settle(null);
+      const refused = (err: Error & { code?: unknown }) =>
+        settle(
           new Error(
-            `external broker ${url} refused the service identity '${this.options.username}': ${err.message}`,
+            // A CONNACK refusal carries a numeric reason code; a socket error a string one.
+            typeof err.code === 'number'
+              ? `external broker ${url} refused the service identity '${this.options.username}': ${err.message}`
+              : `external broker ${url} cannot be reached: ${err.message}`,
             { cause: err },
           ),
         );
-      };
-      const ok = () => {
-        cleanup();
-        resolve();
-      };
-      const cleanup = () => {
-        client.off('connect', ok);
-        client.off('error', fail);
-      };
+      const unreachable = () =>
+        settle(
+          new Error(`external broker ${url} cannot be reached (connection closed before CONNACK)`),
+        );
       client.once('connect', ok);
-      client.once('error', fail);
+      client.once('error', refused);
+      client.once('close', unreachable);
       client.connect();
     });
     try {

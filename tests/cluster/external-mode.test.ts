@@ -5,13 +5,17 @@
  * gateway's outbox empties.
  */
 import path from 'node:path';
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/gateway.js';
-import type { CentralServer } from '../../server/central-server.js';
+import { decodeTelemetryBatch, topicFor } from '../../protocol/index.js';
+import { CentralServer } from '../../server/central-server.js';
 import { ExternalBroker } from '../../server/cluster/external-broker.js';
 import {
   backlog,
   type Cleanup,
+  nodeConfig,
+  PASSWORDS,
   readingsFor,
   startGateway,
   startMosquitto,
@@ -111,4 +115,57 @@ describe('a server node in external mode', () => {
     const stored = new Set([...alarmIdsOf(nodes[0]!), ...alarmIdsOf(nodes[1]!)]);
     for (const id of alarmIds) expect(stored.has(id), id).toBe(true);
   }, 60_000);
+
+  it('a node restarted cleanly gets the QoS 1 messages the broker kept for its session meanwhile, and acknowledges them once stored', async () => {
+    const dir = tempDir(cleanups);
+    const broker = await startMosquitto(cleanups, await testUsers());
+    const storePath = path.join(dir, 'node-1.db');
+    const first = await startNode(cleanups, broker.url, 'node-1', storePath);
+    await first.stop();
+
+    // A bare gateway client (MQTT 3.1.1, like the uplink) publishes while no node is connected.
+    const gateway = await mqtt.connectAsync(broker.url, {
+      clientId: 'gw-01',
+      username: 'gw-01',
+      password: PASSWORDS['gw-01'],
+      reconnectPeriod: 0,
+    });
+    cleanups.push(() => gateway.endAsync(true));
+    const acks: string[] = [];
+    gateway.on('message', (_topic, payload) => acks.push(payload.toString()));
+    await gateway.subscribeAsync(topicFor('ent-01', 'gw-01', 'ack'), { qos: 1 });
+    const batch = JSON.stringify({
+      v: 1,
+      gatewayId: 'gw-01',
+      enterpriseId: 'ent-01',
+      seq: 1,
+      sentAt: Date.now(),
+      readings: [{ sensorId: 'S000', value: 0, quality: 'good', ts: T0 }],
+    });
+    expect(decodeTelemetryBatch(Buffer.from(batch)).ok).toBe(true);
+    await gateway.publishAsync(topicFor('ent-01', 'gw-01', 'telemetry'), batch, { qos: 1 });
+
+    const again = await startNode(cleanups, broker.url, 'node-1', storePath);
+    await waitUntil(() => acks.length > 0, 'the StoreAck after the restart');
+    expect(JSON.parse(acks[0]!)).toEqual({ v: 1, seqs: [1] });
+    expect(again.ingest.metrics().batches).toBe(1);
+    await again.stop();
+    // The one reading of the batch (sensor S000, k = 0) is in the store.
+    expect(await storedAcross([storePath], T0, 1)).toMatchObject({ perNode: [1], extra: 0 });
+  }, 60_000);
+
+  it('refuses to start, naming the broker and the identity, when the broker refuses the service password', async () => {
+    const dir = tempDir(cleanups);
+    const broker = await startMosquitto(cleanups, await testUsers());
+    const config = nodeConfig(broker.url, 'node-1', path.join(dir, 'node-1.db'));
+    const server = new CentralServer(
+      { ...config, mqtt: { ...config.mqtt, password: 'not-the-service-password' } },
+      { dashboard: false },
+    );
+    cleanups.push(() => server.stop());
+    await expect(server.start()).rejects.toThrow(
+      /external broker mqtt:\/\/127\.0\.0\.1:\d+ refused the service identity 'hazardwatch-node': .*Not authorized/,
+    );
+    expect(server.httpPort).toBe(0);
+  });
 });
