@@ -33,7 +33,6 @@ import { type InboundMessage, MqttBroker } from './broker.js';
 import { mqttMode } from './cluster/config.js';
 import { ExternalBroker, type MqttTransport } from './cluster/external-broker.js';
 import type { ServerConfig } from './config/index.js';
-import { Database } from './db/database.js';
 import { EventHub } from './events.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
@@ -88,8 +87,6 @@ export class CentralServer {
   /** The MQTT side: the embedded broker, or the external broker (mqtt.mode external). */
   readonly transport: MqttTransport;
   private readonly embeddedBroker: MqttBroker | null;
-  /** server/db's database when the config names a PostgreSQL one (cluster mode); else null. */
-  readonly database: Database | null;
   /** Refused connections, publishes, subscriptions and rejected payloads (JSONL). */
   readonly audit: AuditLog;
   /** StoreAcks to gateways after each commit (store-and-forward). */
@@ -118,10 +115,13 @@ export class CentralServer {
     const clock = options.clock ?? systemClock;
     this.clock = clock;
     const path = config.store.path;
-    const database = config.database;
-    // The stores still open their embedded SQLite file themselves (store.path); a second
-    // connection to it would stall them (server/db/database.ts), so only PostgreSQL is opened.
-    this.database = database?.kind === 'postgres' ? new Database(database) : null;
+    if (config.database?.kind === 'postgres') {
+      // The stores still open their own SQLite file (store.path): a node would look clustered
+      // and keep its platform state to itself. Refused until they are ported (docs/cluster.md).
+      throw new Error(
+        "database.kind 'postgres': the platform stores are not on server/db yet, so this node would keep its state in its own SQLite file (store.path); use kind 'sqlite' or leave database out (docs/cluster.md, phase two)",
+      );
+    }
     this.store = createTelemetryStore(config.store, clock);
     this.ledger = new AlarmLedger({
       path,
@@ -293,12 +293,8 @@ export class CentralServer {
   /** The services in start order (the class doc says why this order). */
   private serviceList(): ServerService[] {
     const noop = () => {};
-    const database = this.database;
     const transport = this.transport;
     return [
-      ...(database
-        ? [{ name: 'database', start: () => database.start(), stop: () => database.stop() }]
-        : []),
       { name: 'audit', start: () => this.audit.start(), stop: () => this.audit.stop() },
       { name: 'store', start: () => this.store.start(), stop: () => this.store.stop() },
       { name: 'ledger', start: () => this.ledger.start(), stop: () => this.ledger.stop() },

@@ -94,4 +94,14 @@ describe('the central server’s services', () => {
     );
     expect(server.httpPort).toBe(0);
   });
+
+  it('refuses a PostgreSQL database by name while the stores still keep their own SQLite file', () => {
+    const config = parseServerConfig({
+      database: { kind: 'postgres', url: 'postgres://hw@127.0.0.1:1/hw' },
+      store: { path: ':memory:' },
+    });
+    expect(() => new CentralServer(config, { dashboard: false })).toThrow(
+      /database\.kind 'postgres': the platform stores are not on server\/db yet/,
+    );
+  });
 });
