@@ -3,7 +3,9 @@
  * the external broker, the node id, the `database` section server/db expects, and the
  * environment overrides for what should not sit in a shared config file.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import {
   ConfigError,
   environmentOverrides,
@@ -140,5 +142,18 @@ describe('environment overrides', () => {
     expect(config.node?.id).toBe('server-3');
     expect(config.mqtt.password).toBe('broker-secret');
     expect(config.database).toMatchObject({ url: 'postgres://hw:secret@db:5432/hw' });
+  });
+
+  it('accept docker-compose.cluster.yml’s node config with a node’s environment', () => {
+    const compose = parseYaml(readFileSync('docker-compose.cluster.yml', 'utf8')) as {
+      configs: Record<string, { content: string }>;
+    };
+    // Compose interpolation with the demo defaults: ${NAME:-default} → default.
+    const text = compose.configs['server-conf']!.content.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
+    const env = { HAZARDWATCH_NODE_ID: 'server-2', HAZARDWATCH_BROKER_PASSWORD: 'broker-secret' };
+    const config = parseServerConfig(withOverrides(parseYaml(text), environmentOverrides(env)));
+    expect(config.mqtt).toMatchObject({ mode: 'external', username: 'hazardwatch-node' });
+    expect(config.node?.id).toBe('server-2');
+    expect(config.database).toMatchObject({ kind: 'postgres', applicationName: 'server-2' });
   });
 });
