@@ -22,7 +22,7 @@
  * - a client: exactly the topics listed for it;
  * - the service identity (the server nodes): read every gateway channel (taken through
  *   `$share/<group>/…`) and the emergency receipts; write `ack`, `command`, the fleet's
- *   server channels, the emergency topic and the ledger anchor.
+ *   server channels, the emergency topic and the two ledger anchors.
  * No `#`, no `$SYS`: nothing not listed is granted (mosquitto denies by default once an
  * acl_file is set). What mosquitto's files cannot express is listed in docs/mqtt-security.md.
  */
@@ -41,6 +41,7 @@ import {
   TOPIC_ROOT,
   topicFor,
 } from '../../protocol/index.js';
+import { HAZARD_ANCHOR_TOPIC } from '../alarms/ledger-integrity.js';
 import type { MqttUser } from './config.js';
 import { loadUsersFile } from './mqtt-access.js';
 import { verifyPassword } from './password.js';
@@ -218,6 +219,7 @@ export function mosquittoAclFile(users: readonly MqttUser[], service: ServiceIde
       service.emergencyTopic,
       `${service.emergencyTopic}/#`,
       service.anchorTopic,
+      HAZARD_ANCHOR_TOPIC, // the hazard chain's anchors (issue 16), beside the disposal ledger's
     ],
     // Read covers the subscription `$share/<group>/<topic>` and the delivery of <topic>.
     [

@@ -105,6 +105,7 @@ describe('the mosquitto acl_file', () => {
     expect(own).toContain('topic read hazardwatch/v1/+/+/telemetry');
     expect(own).toContain('topic write hazardwatch/v1/+/+/ack');
     expect(own).toContain('topic write hazardwatch/ledger/anchor');
+    expect(own).toContain('topic write hazardwatch/ledger/hazard-anchor');
     expect(own.some((rule) => /#$/.test(rule) && rule.includes('read'))).toBe(false);
     // No rule before the first user block (mosquitto would apply it to every client).
     const lines = acl.split('\n');
