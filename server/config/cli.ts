@@ -2,9 +2,12 @@
  * Server config from the command line and environment (server/main.ts).
  * Ports: --http-port / --mqtt-port, else HAZARDWATCH_HTTP_PORT /
  * HAZARDWATCH_MQTT_PORT, else the config file, else the schema defaults.
+ * HAZARDWATCH_NODE_ID, HAZARDWATCH_DATABASE_URL and HAZARDWATCH_BROKER_PASSWORD override
+ * node.id, database.url and mqtt.password (per-node values and secrets, docs/cluster.md).
  */
 import { parseArgs } from 'node:util';
 import {
+  environmentOverrides,
   loadServerConfig,
   parseServerConfig,
   type ServerConfig,
@@ -32,11 +35,18 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv): ServerCo
     strict: true,
   });
   if (values.help) return null;
-  const overrides: { http?: { port: unknown }; mqtt?: { port: unknown } } = {};
+  // Per-node values and secrets from the environment first (docs/cluster.md), then the ports.
+  const fromEnv = environmentOverrides(env);
+  const overrides: {
+    http?: { port: unknown };
+    mqtt?: { port?: unknown; password?: string };
+    node?: { id: string };
+    database?: { url: string };
+  } = { ...fromEnv };
   const httpPort = portValue(values['http-port'] ?? env.HAZARDWATCH_HTTP_PORT);
   const mqttPort = portValue(values['mqtt-port'] ?? env.HAZARDWATCH_MQTT_PORT);
   if (httpPort !== undefined) overrides.http = { port: httpPort };
-  if (mqttPort !== undefined) overrides.mqtt = { port: mqttPort };
+  if (mqttPort !== undefined) overrides.mqtt = { ...fromEnv.mqtt, port: mqttPort };
   if (values.config) return loadServerConfig(values.config, overrides);
   return parseServerConfig(withOverrides({}, overrides), 'defaults and command line');
 }

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, PortInUseError } from '../../common/net.js';
@@ -122,6 +125,25 @@ describe('command line', () => {
     expect(config?.http.port).toBe(9001);
     expect(config?.mqtt.port).toBe(2884);
     expect(config?.store.path).toBe('data/hazardwatch.db');
+  });
+
+  it('server/main.ts ignored HAZARDWATCH_NODE_ID and HAZARDWATCH_BROKER_PASSWORD: now a node takes them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hw-node-env-'));
+    const file = join(dir, 'node.yaml');
+    writeFileSync(
+      file,
+      'mqtt: { mode: external, url: "mqtt://broker:1883", username: hazardwatch-node }\n',
+    );
+    try {
+      const config = configFromArgs(['--config', file], {
+        HAZARDWATCH_NODE_ID: 'node-7',
+        HAZARDWATCH_BROKER_PASSWORD: 'from-the-environment',
+      });
+      expect(config?.node?.id).toBe('node-7');
+      expect(config?.mqtt).toMatchObject({ mode: 'external', password: 'from-the-environment' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names a port that is not a number', () => {
