@@ -110,7 +110,11 @@ describe('the demo plant, end to end', () => {
         'LT-203',
         'PT-202',
         'TT-201',
-        // The gateway's own status points: each device's communication state.
+        // The gateway's own status points: its storage faults and outbox (reported from the
+        // start, never "no data yet"), and each device's communication state.
+        '_gateway.storage_faults',
+        '_uplink.backlog',
+        '_uplink.dropped',
         'gas-controller-1.online',
         'tank-farm-1.online',
       ]);
