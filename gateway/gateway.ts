@@ -371,6 +371,14 @@ export class Gateway {
   }
 
   private emit(transitions: readonly EdgeAlarmTransition[]): void {
+    if (transitions.length === 0) return;
+    // Local linkage first (ventilation, shut-off valve): it only queues its writes and returns,
+    // and it must not wait for anything upstream.
+    this.linkage.handle(transitions);
+    // Then the uplink: one outbox commit (one fsync) for every transition of this evaluation,
+    // sent highest level first. Logging and observers come after, off the alarm's way.
+    if (this.uplink.publishAlarms) this.uplink.publishAlarms(transitions);
+    else for (const transition of transitions) this.uplink.publishAlarm(transition);
     for (const transition of transitions) {
       log.info(
         {
@@ -382,9 +390,7 @@ export class Gateway {
         },
         `alarm ${transition.transition}`,
       );
-      this.uplink.publishAlarm(transition);
       for (const o of this.observers) o.onAlarm?.(transition);
     }
-    if (transitions.length > 0) this.linkage.handle(transitions);
   }
 }
