@@ -114,8 +114,13 @@ describe('a gateway uplink over mutual TLS to the central server', () => {
     const gateway = await startGateway(await writeGatewayConfig('gw-01', server.mqttPort, 'gw-01'));
     await waitFor(() => gateway.uplink.connected, 'the TLS connection');
     gateway.uplink.publishReadings([methane(12.5)]);
+    // The device itself is unreachable, so acquisition may store a bad reading of GT-1 first:
+    // wait for the value published here.
     const stored = await waitFor(
-      () => server.store.latest().find((r) => r.gatewayId === 'gw-01' && r.sensorId === 'GT-1'),
+      () =>
+        server.store
+          .latest()
+          .find((r) => r.gatewayId === 'gw-01' && r.sensorId === 'GT-1' && r.value === 12.5),
       'the reading in the store',
     );
     expect(stored).toMatchObject({ enterpriseId: ENTERPRISE, value: 12.5 });
