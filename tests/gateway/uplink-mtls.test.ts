@@ -117,10 +117,16 @@ describe('a gateway uplink over mutual TLS to the central server', () => {
     // The device itself is unreachable, so acquisition may store a bad reading of GT-1 first:
     // wait for the value published here.
     const stored = await waitFor(
-      () =>
-        server.store
-          .latest()
-          .find((r) => r.gatewayId === 'gw-01' && r.sensorId === 'GT-1' && r.value === 12.5),
+      async () =>
+        (
+          await server.store.queryRange({
+            gatewayId: 'gw-01',
+            sensorId: 'GT-1',
+            from: 0,
+            to: Date.now() + 60_000,
+            limit: 100,
+          })
+        ).find((r) => r.value === 12.5),
       'the reading in the store',
     );
     expect(stored).toMatchObject({ enterpriseId: ENTERPRISE, value: 12.5 });
