@@ -78,7 +78,7 @@ export const API_DEFAULTS = {
 /** What the API reads; each component is used only through these methods. */
 export interface AppDeps {
   store: Pick<TelemetryStore, 'latest' | 'queryRange' | 'queryAggregate' | 'queryLatest'>;
-  ledger: Pick<AlarmLedger, 'list' | 'get' | 'activeCount'>;
+  ledger: Pick<AlarmLedger, 'list' | 'listBetween' | 'get' | 'activeCount'>;
   gateways: Pick<GatewayRegistry, 'list' | 'online'>;
   notifier: { deliveries(limit?: number): LinkageDelivery[]; counts(): LinkageCounts };
   ingest: { metrics(): IngestMetrics };

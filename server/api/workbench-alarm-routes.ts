@@ -37,7 +37,6 @@ export const DESK_DEFAULTS = {
   bulkMax: 200, // alarms per bulk acknowledgement
   recentMs: 30 * 24 * 60 * 60_000, // 30 d: the desk without a time filter (plus every unclosed alarm)
   maxAlarms: 100_000, // alarms read per request at most (pages of the ledger's time-range query)
-  fallbackWindow: 20_000, // a ledger without listBetween: its newest alarms, filtered here
 } as const;
 
 /**
@@ -55,24 +54,12 @@ export async function alarmsBetween(
   if (ids.length === 0) return [];
   const alarms: AlarmRecord[] = [];
   const { ledger } = deps;
-  if (ledger.listBetween) {
-    let after: AlarmPageCursor | null = null;
-    do {
-      const page: AlarmPage = await ledger.listBetween({ from, to, enterpriseIds: ids, after });
-      alarms.push(...page.alarms);
-      after = page.next;
-    } while (after && alarms.length < DESK_DEFAULTS.maxAlarms);
-  } else {
-    const newest = await ledger.list({
-      state: 'all',
-      limit: DESK_DEFAULTS.fallbackWindow,
-      enterpriseIds: ids,
-    });
-    for (const a of newest) {
-      const at = a.raisedAt ?? a.clearedAt ?? 0;
-      if (at >= from && at <= to) alarms.push(a);
-    }
-  }
+  let after: AlarmPageCursor | null = null;
+  do {
+    const page: AlarmPage = await ledger.listBetween({ from, to, enterpriseIds: ids, after });
+    alarms.push(...page.alarms);
+    after = page.next;
+  } while (after && alarms.length < DESK_DEFAULTS.maxAlarms);
   if (withUnclosed) {
     const seen = new Set(alarms.map(describeAlarm));
     const scope = new Set(ids);

@@ -56,12 +56,8 @@ export const WORKBENCH_ROUTE_DEFAULTS = {
 export interface WorkbenchDeps extends WorkbenchSources {
   platform: Platform;
   ledger: WorkbenchSources['ledger'] & {
-    /**
-     * The ledger's time-range query (AlarmLedger.listBetween). Optional only because the
-     * API's dependency type (app.ts AppDeps.ledger) does not list it yet; the real ledger
-     * always has it, and without it the desk falls back to the newest 20,000 alarms.
-     */
-    listBetween?(query: TimeRangeQuery): AlarmPage | Promise<AlarmPage>;
+    /** The ledger's time-range query (AlarmLedger.listBetween): the desk pages through it. */
+    listBetween(query: TimeRangeQuery): AlarmPage | Promise<AlarmPage>;
   };
   store: Pick<TelemetryStore, 'latest' | 'queryAggregate'>;
   notifier: { deliveries(limit?: number): LinkageDelivery[] | Promise<LinkageDelivery[]> };
