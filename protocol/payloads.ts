@@ -182,6 +182,13 @@ export interface AlarmEvent extends Envelope {
   firstOut?: string;
   /** This alarm is chattering (3 or more raises in 60 s). */
   chattering?: boolean;
+  /**
+   * A re-announcement (ISA-18.2: an alarm still active when it returns from shelved,
+   * suppressed or out of service is annunciated again, under a new occurrence id): the
+   * alarmId of the occurrence it supersedes. The server pages an emergency centre once per
+   * event, so a centre already paged for that occurrence is not paged again. Optional.
+   */
+  reannounces?: string;
 }
 
 export type GatewayState = 'online' | 'offline';
@@ -354,6 +361,7 @@ export const alarmEventSchema = {
     flood: { type: 'boolean' },
     firstOut: text(200),
     chattering: { type: 'boolean' },
+    reannounces: text(200),
   },
 } as const;
 
