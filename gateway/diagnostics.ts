@@ -61,13 +61,15 @@ export const GATEWAY_DIAGNOSTIC_SENSORS: readonly SensorInfo[] = [
   },
 ];
 
-/** A local file the gateway could not use and moved aside. */
+/** A local file the gateway could not use and moved aside, or an item it could not read back. */
 export interface StorageFault {
   /** Which file: 'outbox' or 'alarm state'. */
   readonly what: string;
   readonly path: string;
   readonly movedTo?: string | undefined;
   readonly error: string;
+  /** What was lost, when the fault was not a whole file moved aside (an unreadable item). */
+  readonly lost?: string | undefined;
 }
 
 export class GatewayDiagnostics {
@@ -89,7 +91,9 @@ export class GatewayDiagnostics {
     this.storageFaults++;
     const ts = this.clock.now();
     const where = fault.movedTo ? `moved to ${fault.movedTo}` : 'could not be moved aside';
-    const message = `local storage fault: ${fault.what} file ${fault.path} ${where}; started with a fresh one (${fault.error})`;
+    const message = fault.lost
+      ? `local storage fault: ${fault.what} in ${fault.path}: ${fault.lost} (${fault.error})`
+      : `local storage fault: ${fault.what} file ${fault.path} ${where}; started with a fresh one (${fault.error})`;
     const alarmId = `_gateway.storage.${this.gatewayId}.${this.instance}-${++this.alarmCounter}`;
     const base = {
       alarmId,

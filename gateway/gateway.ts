@@ -87,6 +87,8 @@ export class Gateway {
   readonly linkage: LinkageRunner;
   private readonly acquisition: Acquisition;
   private readonly diagnostics: GatewayDiagnostics;
+  /** The outbox file, for storage-fault messages ('in memory' when there is none). */
+  private readonly outboxPath: string;
   /** Storage faults found before start() (the alarm-state file is read in the constructor). */
   private readonly pendingStorageFaults: StorageFault[] = [];
   private readonly clock: Clock;
@@ -107,6 +109,7 @@ export class Gateway {
       ...GATEWAY_DIAGNOSTIC_SENSORS,
     ];
     this.diagnostics = new GatewayDiagnostics(config.gateway.id, this.clock);
+    this.outboxPath = options.outboxPath ?? config.uplink.outbox?.path ?? 'the in-memory outbox';
     const catalogue = new Map(sensors.map((s) => [s.sensorId, s]));
     // Acquisition first (its constructor does no I/O): it is also the one writer of every
     // device, which local linkage writes through (one owner per device, per bus).
@@ -343,6 +346,16 @@ export class Gateway {
           { seq: event.seq, lane: event.lane, reason: event.reason },
           'outbox item quarantined',
         );
+        // A lost telemetry batch is a gap the heartbeat counts; a lost alarm transition is an
+        // alarm the server never sees (raised and never cleared, or never raised): say so.
+        if (event.lane === 'alarm') {
+          this.reportStorageFault({
+            what: 'outbox alarm item',
+            path: this.outboxPath,
+            error: event.reason,
+            lost: `alarm transition seq ${event.seq} could not be read back and was not sent; check the alarm list at the gateway`,
+          });
+        }
         break;
     }
   }

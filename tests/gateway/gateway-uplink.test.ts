@@ -3,9 +3,11 @@
  * file survives a restart, and outbox events become readings of the gateway's
  * own status sensors, which the edge evaluates like any field value.
  */
+
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../common/net.js';
 import type { EdgeAlarmTransition } from '../../edge/index.js';
@@ -13,19 +15,20 @@ import { parseGatewayConfig } from '../../gateway/config/index.js';
 import { GATEWAY_DIAGNOSTIC_SENSORS } from '../../gateway/diagnostics.js';
 import { dataDirOptions, Gateway } from '../../gateway/gateway.js';
 import type { Reading } from '../../protocol/index.js';
+import { startTestBroker } from '../support/broker.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function gatewayConfig(outbox: string) {
+async function gatewayConfig(outbox: string, brokerUrl?: string) {
   const modbusPort = await freePort(); // nothing listens: acquisition just retries
   const mqttPort = await freePort(); // nothing listens: the uplink holds everything
   const yaml = `
 gateway: { id: gw-wired, enterpriseId: ent-1 }
 uplink:
-  url: mqtt://127.0.0.1:${mqttPort}
+  url: ${brokerUrl ?? `mqtt://127.0.0.1:${mqttPort}`}
   outbox: { path: ${outbox}, telemetryMaxMB: 1, highWaterPct: 50 }
   ackTimeoutMs: 5000
 devices:
@@ -133,5 +136,45 @@ describe('the gateway with a store-and-forward uplink', () => {
     );
     expect(existsSync(files.outboxPath!)).toBe(true);
     expect(gateway.uplink.health!().durable).toBe(true);
+  });
+
+  it('an alarm quarantined from the outbox was lost without an alarm: now the gateway raises a storage fault', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-gw-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const outbox = path.join(dir, 'outbox.db');
+    // An alarm transition waits in the outbox of a gateway whose server is unreachable.
+    const first = new Gateway(await gatewayConfig(outbox));
+    await first.start();
+    first.uplink.publishAlarm({
+      alarmId: 'GT-1-gas.level2.gw-wired-1',
+      ruleId: 'GT-1-gas',
+      sensorId: 'GT-1',
+      level: 2,
+      transition: 'raised',
+      value: 60,
+      unit: '%LEL',
+      setpoint: 40,
+      ts: Date.now(),
+      drill: false,
+    });
+    await first.stop();
+    // Disk damage to that row.
+    const db = new Database(outbox);
+    db.prepare('UPDATE items SET payload = ? WHERE lane = 0').run('{"garbled');
+    db.close();
+    // Back up, with a broker to send to: the row cannot be read back and is quarantined.
+    const broker = await startTestBroker();
+    cleanups.push(() => broker.close());
+    const config = await gatewayConfig(outbox, broker.url);
+    const again = new Gateway(config);
+    const alarms: EdgeAlarmTransition[] = [];
+    again.observe({ onAlarm: (t) => alarms.push(t) });
+    await again.start();
+    cleanups.push(() => again.stop());
+    await expect
+      .poll(() => alarms.find((a) => a.transition === 'raised')?.message, { timeout: 10_000 })
+      .toMatch(
+        /^local storage fault: outbox alarm item in .*outbox\.db: alarm transition seq \d+ could not be read back and was not sent/,
+      );
   });
 });
