@@ -15,8 +15,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../../common/clock.js';
 import { DisposalStateError } from '../alarms/disposal.js';
 import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
-import type { AlarmPage, AlarmPageCursor, AlarmRecord } from '../alarms/ledger.js';
+import type { AlarmRecord } from '../alarms/ledger.js';
 import { canDispose } from '../platform/access.js';
+import { readAlarms } from '../platform/risk-inputs.js';
 import { toAlarmDto } from './dto.js';
 import { ApiError, Errors, errorBodySchema } from './errors.js';
 import { requirePrincipalOf, toDispositionDto } from './platform-routes.js';
@@ -44,32 +45,17 @@ export const DESK_DEFAULTS = {
  * [from, to], read page by page through the ledger's time-range query; with `withUnclosed`,
  * also every alarm whose disposal is not closed, however old (the desk must show those).
  */
-export async function alarmsBetween(
+export function alarmsBetween(
   deps: Pick<WorkbenchDeps, 'ledger' | 'platform'>,
   ids: readonly string[],
   from: number,
   to: number,
   withUnclosed = false,
 ): Promise<AlarmRecord[]> {
-  if (ids.length === 0) return [];
-  const alarms: AlarmRecord[] = [];
-  const { ledger } = deps;
-  let after: AlarmPageCursor | null = null;
-  do {
-    const page: AlarmPage = await ledger.listBetween({ from, to, enterpriseIds: ids, after });
-    alarms.push(...page.alarms);
-    after = page.next;
-  } while (after && alarms.length < DESK_DEFAULTS.maxAlarms);
-  if (withUnclosed) {
-    const seen = new Set(alarms.map(describeAlarm));
-    const scope = new Set(ids);
-    for (const d of await deps.platform.disposal.unclosed()) {
-      if (!scope.has(d.enterpriseId) || seen.has(describeAlarm(d))) continue;
-      const alarm = await ledger.get(d);
-      if (alarm) alarms.push(alarm);
-    }
-  }
-  return alarms;
+  return readAlarms(deps, ids, [{ from, to }], {
+    unclosed: withUnclosed,
+    maxAlarms: DESK_DEFAULTS.maxAlarms,
+  });
 }
 
 interface DeskQuery {

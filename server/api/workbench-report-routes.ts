@@ -57,7 +57,7 @@ export function registerWorkbenchReportRoutes(
   ) => {
     const now = clock.now();
     const settings = workbenchSettings(deps.platform.config);
-    const inputs = await gatherInputs(deps, principal, now);
+    const inputs = await gatherInputs(deps, principal, now, { periods: [window] });
     const ranking = rankEnterprises(inputs, now, settings);
     const colours = new Map(ranking.map((e) => [e.id, e.risk.colour]));
     const indicators = computeIndicators(

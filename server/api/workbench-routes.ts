@@ -23,6 +23,7 @@ import { computeIndicators, indicatorDefinitions } from '../platform/indicators.
 import type { Platform } from '../platform/platform.js';
 import {
   type EnterpriseInputs,
+  type GatherOptions,
   gatherInputs,
   type WorkbenchSources,
   workbenchSettings,
@@ -123,9 +124,14 @@ export function rankEnterprises(
 }
 
 /** The principal and the inputs it may see, for one request. */
-export async function requestInputs(deps: WorkbenchDeps, request: FastifyRequest, now: number) {
+export async function requestInputs(
+  deps: WorkbenchDeps,
+  request: FastifyRequest,
+  now: number,
+  options: GatherOptions = {},
+) {
   const principal: Principal = requirePrincipalOf(request);
-  return { principal, inputs: await gatherInputs(deps, principal, now) };
+  return { principal, inputs: await gatherInputs(deps, principal, now, options) };
 }
 
 const serverOffsetMin = (now: number) => -new Date(now).getTimezoneOffset();
@@ -213,12 +219,15 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
     },
     async (request) => {
       const now = clock.now();
-      const { inputs } = await requestInputs(deps, request, now);
-      const e = inputs.find((x) => x.id === request.params.id);
-      if (!e) throw Errors.forbidden('enterprise', request.params.id);
       const step = WORKBENCH_ROUTE_DEFAULTS.historyStepMs;
       const to = Math.floor(now / step) * step;
       const from = to - request.query.days * 24 * 60 * 60_000;
+      const { inputs } = await requestInputs(deps, request, now, {
+        enterpriseId: request.params.id,
+        historyMs: now - from,
+      });
+      const e = inputs.find((x) => x.id === request.params.id);
+      if (!e) throw Errors.forbidden('enterprise', request.params.id);
       const settings = workbenchSettings(deps.platform.config);
       const samples = riskHistory(
         { grade: e.grade, alarms: e.alarms.map((a) => a.risk) },
@@ -268,9 +277,9 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
     },
     async (request) => {
       const now = clock.now();
-      const { inputs } = await requestInputs(deps, request, now);
-      const settings = workbenchSettings(deps.platform.config);
       const window = timeWindow(request.query, now, WORKBENCH_ROUTE_DEFAULTS.indicatorWindowMs);
+      const { inputs } = await requestInputs(deps, request, now, { periods: [window] });
+      const settings = workbenchSettings(deps.platform.config);
       const colours = new Map(
         rankEnterprises(inputs, now, settings).map((e) => [e.id, e.risk.colour]),
       );
