@@ -48,6 +48,9 @@ export const GATEWAY_PRESENCE_DEFAULTS = {
   expectedRestartHoldMs: 60_000,
 } as const;
 
+/** Restarts one pushed version may cause without an offline alarm: applying it, rolling back. */
+const MAX_HOLDS_PER_EXPECTED_RESTART = 2;
+
 export type StaleReason = 'offline' | 'heartbeat-timeout';
 
 export interface GatewayPresence {
@@ -275,6 +278,12 @@ export class GatewayPresenceMonitor {
   private readonly active = new Map<string, string>();
   /** gatewayId → when (clock ms) the held offline alarm of an expected restart is raised. */
   private readonly held = new Map<string, { until: number; gateway: GatewayPresence }>();
+  /**
+   * gatewayId → holds granted during its current expected restart. Applying a version may
+   * restart a gateway twice (the new version, then a rollback); a gateway that keeps dropping
+   * out beyond that is crash-looping, and its offline alarm is raised at once.
+   */
+  private readonly holdsUsed = new Map<string, number>();
   private readonly clock: Clock;
 
   constructor(private readonly options: GatewayPresenceMonitorOptions) {
@@ -309,6 +318,7 @@ export class GatewayPresenceMonitor {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.held.clear();
+    this.holdsUsed.clear();
   }
 
   /** Expires silent gateways and held restarts now (also runs every checkIntervalMs). */
@@ -329,7 +339,9 @@ export class GatewayPresenceMonitor {
     try {
       const { gatewayId } = gateway;
       if (gateway.state === 'offline' && !this.active.has(gatewayId) && !this.held.has(gatewayId)) {
-        if (this.options.expectedRestart?.(gatewayId)) {
+        const holds = this.holdsUsed.get(gatewayId) ?? 0;
+        if (holds < MAX_HOLDS_PER_EXPECTED_RESTART && this.options.expectedRestart?.(gatewayId)) {
+          this.holdsUsed.set(gatewayId, holds + 1);
           const hold =
             this.options.expectedRestartHoldMs ?? GATEWAY_PRESENCE_DEFAULTS.expectedRestartHoldMs;
           this.held.set(gatewayId, { until: this.clock.now() + hold, gateway });
@@ -339,6 +351,7 @@ export class GatewayPresenceMonitor {
         }
       } else if (gateway.state === 'online') {
         if (this.held.delete(gatewayId)) log.info({ gatewayId }, 'gateway back after its restart');
+        if (!this.options.expectedRestart?.(gatewayId)) this.holdsUsed.delete(gatewayId);
         if (this.active.has(gatewayId)) this.clear(gateway);
       }
     } catch (err) {

@@ -63,6 +63,19 @@ describe('gateway presence on the server', () => {
     expect(offlineAlarms()).toEqual([]);
   });
 
+  it('a gateway crash-looping during an expected restart is not held for ever: the third drop raises at once', async () => {
+    const { clock, status, offlineAlarms } = await setup(() => true);
+    status('online');
+    for (let drop = 1; drop <= 2; drop++) {
+      status('offline');
+      clock.advance(10_000);
+      status('online');
+    }
+    expect(offlineAlarms()).toEqual([]);
+    status('offline');
+    expect(offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active' }]);
+  });
+
   it('raises the held offline alarm when the expected restart takes longer than the hold', async () => {
     const { clock, monitor, status, offlineAlarms } = await setup(() => true);
     status('online');
