@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { demoAlarmTimes } from '../../bin/demo-timings.js';
+import { DEMO_PLANT_DEFAULTS } from '../../bin/plant.js';
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -46,6 +47,35 @@ describe('the demo documentation', () => {
     ] as const) {
       const quoted = new RegExp(`${label} (?:comes )?about (\\d+) s`).exec(scenarioDoc)?.[1];
       expect(quotable(seconds), `simulators/README.md ${label}`).toContain(Number(quoted));
+    }
+  });
+});
+
+describe('the README port table', () => {
+  it('lists each default port and the flag and variable that change it, as bin/demo-plant.ts has them', () => {
+    const rows = read('README.md')
+      .split('\n')
+      .filter((line) => /^\| .* \| .*:\d+.* \| `--[a-z-]+` or `[A-Z_]+` +\|$/.test(line));
+    const table = new Map(
+      rows.map((row) => {
+        const [, , where, change] = row.split('|').map((cell) => cell.trim());
+        const port = Number(/:(\d+)/.exec(where ?? '')?.[1]);
+        const [flag, env] = [...(change ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+        return [flag, { port, env }];
+      }),
+    );
+    const demo = read('bin/demo-plant.ts');
+    const expected: [string, number, string][] = [
+      ['--http-port', DEMO_PLANT_DEFAULTS.httpPort, 'HAZARDWATCH_HTTP_PORT'],
+      ['--mqtt-port', DEMO_PLANT_DEFAULTS.mqttPort, 'HAZARDWATCH_MQTT_PORT'],
+      ['--modbus-port', DEMO_PLANT_DEFAULTS.modbusPort, 'MODBUS_PORT'],
+      ['--opcua-port', DEMO_PLANT_DEFAULTS.opcuaPort, 'OPCUA_PORT'],
+      ['--receiver-port', DEMO_PLANT_DEFAULTS.receiverPort, 'RECEIVER_PORT'],
+    ];
+    for (const [flag, port, env] of expected) {
+      expect(table.get(flag), flag).toEqual({ port, env });
+      // The flag is wired to that variable in the code, not only in the README.
+      expect(demo).toContain(`'${flag.slice(2)}': { env: '${env}'`);
     }
   });
 });
