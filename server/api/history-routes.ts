@@ -24,6 +24,7 @@ export const HISTORY_DEFAULTS = {
   rawLimit: 1_000, // readings per answer
   rawMaxLimit: 10_000,
   targetBuckets: 500, // default interval: the window in about this many buckets, whole seconds
+  // (from 45 min up, whole hours: see defaultInterval)
   maxBuckets: 10_000, // refuse intervals that would make more buckets than this
 } as const;
 
@@ -77,6 +78,26 @@ const bucketSchema = {
     count: { type: 'integer', minimum: 1 },
   },
 } as const;
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * An interval of 45 min or more rounded to whole hours (never below `floorMs`), so buckets are
+ * made of whole hours and the SQLite store answers from its hourly rollups
+ * (server/store/sqlite-rollups.ts) instead of scanning every reading: a 30-day window in 500
+ * buckets would be 86.4 min and scan 2.6 million readings of a 1 s sensor; at 1 h it reads
+ * 720 rollup rows. Below 45 min the interval is kept (rounding it would coarsen short charts).
+ */
+export function wholeHoursFrom45Min(intervalMs: number, floorMs = 0): number {
+  if (intervalMs < 0.75 * HOUR_MS) return intervalMs;
+  return Math.max(1, Math.round(intervalMs / HOUR_MS), Math.ceil(floorMs / HOUR_MS)) * HOUR_MS;
+}
+
+/** The default aggregate interval: the window in about targetBuckets buckets (see above). */
+export function defaultInterval(from: number, to: number): number {
+  const seconds = Math.ceil((to - from) / HISTORY_DEFAULTS.targetBuckets / 1_000) * 1_000;
+  return wholeHoursFrom45Min(Math.max(1_000, seconds));
+}
 
 function parseTime(key: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
@@ -189,7 +210,8 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
               type: 'integer',
               minimum: 1_000,
               maximum: 31 * 24 * 60 * 60_000,
-              description: 'bucket width in ms (>= 1 s); default: the window in about 500 buckets',
+              description:
+                'bucket width in ms (>= 1 s); default: the window in about 500 buckets, whole hours from 45 min up',
             },
           },
         },
@@ -212,9 +234,7 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
       const { gatewayId, sensorId } = request.query;
       authorize(request, gatewayId);
       const { from, to } = window(request.query, HISTORY_DEFAULTS.aggregateWindowMs);
-      const intervalMs =
-        request.query.intervalMs ??
-        Math.max(1_000, Math.ceil((to - from) / HISTORY_DEFAULTS.targetBuckets / 1_000) * 1_000);
+      const intervalMs = request.query.intervalMs ?? defaultInterval(from, to);
       const buckets = Math.floor((to - from) / intervalMs) + 1;
       if (buckets > HISTORY_DEFAULTS.maxBuckets) {
         throw Errors.validation(

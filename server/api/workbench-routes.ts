@@ -32,6 +32,7 @@ import { riskHistory, type StableRisk, stableRiskAt } from '../platform/risk-sco
 import type { TelemetryStore } from '../store/telemetry-store.js';
 import { idParam } from './dto.js';
 import { Errors } from './errors.js';
+import { wholeHoursFrom45Min } from './history-routes.js';
 import { requirePrincipalOf } from './platform-routes.js';
 import { alarmsBetween, registerWorkbenchAlarmRoutes } from './workbench-alarm-routes.js';
 import { registerWorkbenchReportRoutes } from './workbench-report-routes.js';
@@ -408,8 +409,6 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
 
 const pick = (r: StableRisk) => ({ score: r.score, colour: r.colour });
 
-const HOUR_MS = 3_600_000;
-
 /**
  * Whole seconds, at most trendMaxBuckets buckets over the window (about
  * trendBuckets). From 45 min up the interval is rounded to whole hours, so
@@ -420,10 +419,7 @@ export function trendInterval(from: number, to: number): number {
   const span = Math.max(1, to - from);
   const target = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendBuckets / 1_000) * 1_000;
   const floor = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendMaxBuckets / 1_000) * 1_000;
-  const interval = Math.max(1_000, target, floor);
-  if (interval < 0.75 * HOUR_MS) return interval;
-  const hours = Math.max(1, Math.round(interval / HOUR_MS), Math.ceil(floor / HOUR_MS));
-  return hours * HOUR_MS;
+  return wholeHoursFrom45Min(Math.max(1_000, target, floor), floor);
 }
 
 /** Register with `app.register(workbenchPlugin, { prefix: '/api/v1/workbench', ...deps })`. */
