@@ -52,6 +52,11 @@ export interface RuleRuntimeOptions {
   readonly gatewayId?: string;
   /** Wall-clock steps the engine saw (AlarmEngineOptions.onClockStep). */
   readonly onClockStep?: (step: ClockStep) => void;
+  /**
+   * Sensors stamped with the device's own time (OPC UA source timestamps): a step of the
+   * gateway clock does not move them (AlarmEngineOptions.deviceStampedSensors).
+   */
+  readonly deviceStampedSensors?: ReadonlySet<string>;
   /** Loader bounds and the gateway's output devices, for the start and every reload. */
   readonly load?: RuleLoadOptions;
 }
@@ -85,6 +90,9 @@ export class RuleRuntime {
       ...(options.store ? { store: options.store } : {}),
       ...(options.gatewayId !== undefined ? { gatewayId: options.gatewayId } : {}),
       ...(options.onClockStep ? { onClockStep: options.onClockStep } : {}),
+      ...(options.deviceStampedSensors
+        ? { deviceStampedSensors: options.deviceStampedSensors }
+        : {}),
     });
   }
 

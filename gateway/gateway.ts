@@ -139,6 +139,13 @@ export class Gateway {
       clock: this.clock,
       drill: config.rules.drill,
       gatewayId: config.gateway.id,
+      // OPC UA readings carry the device's source timestamp: a step of the gateway clock must
+      // not move their newest time (Modbus readings are stamped by the gateway and must).
+      deviceStampedSensors: new Set(
+        config.devices.flatMap((d) =>
+          d.protocol === 'opcua' ? d.tags.map((t) => t.sensorId) : [],
+        ),
+      ),
       ...(stateStore ? { store: stateStore } : {}),
       // Every start and every reload refuses outputs naming a device this gateway lacks.
       load: { outputDevices: { ids: config.devices.map((d) => d.id), writers: this.acquisition } },

@@ -9,7 +9,9 @@
  * shelving, flood and chatter windows) is measured on the clock's monotonic time,
  * called engine time `t` here. A reading's engine time is the engine time now
  * less the reading's age by the wall clock (never later than now, never earlier
- * than the previous reading of its sensor). Event times (`ts`) stay the readings'
+ * than the previous reading of its sensor). A reading without a usable value (bad
+ * quality, null) is evaluated at engine time now and leaves its sensor's newest
+ * sample time alone (its stamp may come from another clock). Event times (`ts`) stay the readings'
  * source times; transitions made by tick() or commands carry the wall time.
  */
 import { randomBytes } from 'node:crypto';
@@ -88,6 +90,7 @@ export class EngineCore {
   private readonly futureTolerance: number;
   private readonly maxAge: number;
   private readonly minTs: number;
+  private readonly deviceStamped: ReadonlySet<string> | undefined;
 
   constructor(
     compiled: CompiledRuleSet,
@@ -109,6 +112,7 @@ export class EngineCore {
     this.futureTolerance = options.futureToleranceMs ?? d.futureToleranceMs;
     this.maxAge = options.maxReadingAgeMs ?? d.maxReadingAgeMs;
     this.minTs = options.minPlausibleTs ?? d.minPlausibleTs;
+    this.deviceStamped = options.deviceStampedSensors;
     // Ids are unique by construction: gateway id + a random part drawn at start + a
     // persisted counter. Never derived from a (sensor-supplied) time.
     const gateway = (options.gatewayId ?? 'edge').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 32);
@@ -129,7 +133,17 @@ export class EngineCore {
     if (Math.abs(stepMs) <= this.stepThreshold) return;
     this.clockSteps++;
     log.warn({ stepMs, at: new Date(wall).toISOString() }, 'wall clock stepped');
-    for (const sensor of this.bySensor.values()) sensor.lastTs += stepMs;
+    // Only gateway-stamped sensors' times moved with the gateway clock (Modbus: the gateway
+    // stamps). A device-stamped sensor (OPC UA source timestamps) keeps its newest time: the
+    // device clock did not step, and shifting it by a +240 s step dropped 240 s of its readings
+    // (a 60 %LEL gas alarm missed) as out of order. Never shifting at all is not as safe: after
+    // a step back of an hour every gateway-stamped reading would be dropped for an hour.
+    const deviceStamped = this.deviceStamped;
+    for (const sensor of this.bySensor.values()) {
+      if (deviceStamped === undefined || !deviceStamped.has(sensor.sensorId)) {
+        sensor.lastTs += stepMs;
+      }
+    }
     try {
       this.options.onClockStep?.({ stepMs, at: wall });
     } catch (err) {
@@ -155,7 +169,14 @@ export class EngineCore {
       let reason = reading.reason;
       let t: number;
       let isData = true; // counts as data for stale limits
-      if (ts <= latest && ts >= earliest) {
+      if (ts <= latest && ts >= earliest && (quality === 'bad' || value === null)) {
+        // No usable value (comm lost, refused, bad quality): the gateway stamps these with its
+        // own clock, while an OPC UA sensor's samples carry the device's time. Ordering both on
+        // one lastTs dropped the catch-up (and, with a lagging device clock, every new sample)
+        // after a comm loss, and the false fault stayed up. So it is neither ordered against nor
+        // advances the newest sample time: it is evaluated now, on the monotonic clock.
+        t = Math.max(monoNow, sensor.lastEvalT);
+      } else if (ts <= latest && ts >= earliest) {
         if (ts <= sensor.lastTs) {
           this.outOfOrder++; // never changes alarm state (issue 12 property 1)
           continue;
@@ -361,6 +382,7 @@ export class EngineCore {
     ts: number,
     message: string,
     chattering: boolean,
+    reannounces?: string,
   ): void {
     limit.alarmId = this.newAlarmId(limit.spec.key);
     limit.open = true;
@@ -376,6 +398,9 @@ export class EngineCore {
       extra.firstOut = this.kpi.firstOut;
     }
     if (chattering) extra.chattering = true;
+    // The server pages an emergency centre once per event: it needs to know this raise
+    // re-announces an occurrence it may already have paged for.
+    if (reannounces !== undefined) extra.reannounces = reannounces;
     this.emit(limit, 'raised', x, ts, message, extra);
   }
 

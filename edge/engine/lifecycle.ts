@@ -121,12 +121,15 @@ export function endShelve(
 function announceIfActive(core: EngineCore, limit: LimitState, ts: number): void {
   if (!limit.active || limit.spec.hidden) return;
   if (limit.shelve !== SHELVE_NONE || limit.suppressed || limit.outOfService) return;
+  let superseded: string | undefined;
   if (limit.open && limit.alarmId !== '') {
+    superseded = limit.alarmId;
     if (limit.superseded === null) limit.superseded = [];
-    limit.superseded.push(limit.alarmId);
+    limit.superseded.push(superseded);
   }
   const message = `${raiseMessage(limit, limit.x)}; re-announced: back in service`;
-  core.openOccurrence(limit, limit.x, core.monoNow, ts, message, false);
+  // `reannounces` names the occurrence this one supersedes, so one gas event pages once.
+  core.openOccurrence(limit, limit.x, core.monoNow, ts, message, false, superseded);
 }
 
 /** Suppression by an operator, or removal from service, switched on or off. */

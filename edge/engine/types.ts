@@ -204,6 +204,12 @@ export interface AlarmEngineOptions {
   readonly gatewayId?: string;
   /** Called (synchronously) when the wall clock stepped; the gateway publishes it. */
   readonly onClockStep?: (step: ClockStep) => void;
+  /**
+   * Sensors whose readings carry the device's own time (OPC UA source timestamps), not the
+   * gateway's. A wall-clock step of the gateway moves the newest reading time of every other
+   * sensor with it, but not of these: their device clock did not step. Default: none.
+   */
+  readonly deviceStampedSensors?: ReadonlySet<string>;
   readonly clockStepThresholdMs?: number;
   readonly futureToleranceMs?: number;
   readonly maxReadingAgeMs?: number;

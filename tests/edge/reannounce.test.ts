@@ -100,3 +100,58 @@ describe('back in service means announced', () => {
     });
   }
 });
+
+describe('one gas event pages the emergency centre twice', () => {
+  type Hide = (engine: AlarmEngine) => unknown;
+  type Show = (engine: AlarmEngine, clock: ManualClock) => readonly { transition: string }[];
+  const cases: readonly (readonly [string, Hide, Show])[] = [
+    [
+      'return to service',
+      (e) => e.removeFromService('GT-101-gas.level2', 'op'),
+      (e) => e.returnToService('GT-101-gas.level2', 'op'),
+    ],
+    [
+      'unsuppress',
+      (e) => e.suppress('GT-101-gas.level2', 'op'),
+      (e) => e.unsuppress('GT-101-gas.level2', 'op'),
+    ],
+    [
+      'unshelve',
+      (e) => e.shelve('GT-101-gas.level2', 'op', { durationMs: 600_000 }),
+      (e) => e.unshelve('GT-101-gas.level2', 'op'),
+    ],
+    [
+      'shelve expiry',
+      (e) => e.shelve('GT-101-gas.level2', 'op', { durationMs: 600_000 }),
+      (e, clock) => {
+        clock.advance(600_000);
+        return e.tick();
+      },
+    ],
+  ];
+  for (const [name, hide, show] of cases) {
+    it(`${name} while active names the superseded occurrence in 'reannounces'`, () => {
+      rootLogger.level = 'silent';
+      const compiled = compileRuleSet(
+        loadRuleSources([{ file: 'r.yaml', text: RULES }]),
+        demoSensors(),
+      );
+      const clock = new ManualClock(T0);
+      const engine = new AlarmEngine(compiled, { clock });
+      hide(engine);
+      clock.advance(1000);
+      const during = engine.evaluate([
+        { sensorId: 'GT-101', value: 45, quality: 'good', ts: clock.now() },
+      ]);
+      const first = during.find((t) => t.level === 2 && t.transition === 'raised')!;
+      // A first raise re-announces nothing.
+      expect(first.reannounces).toBeUndefined();
+      clock.advance(1000);
+      const raised = show(engine, clock).find((t) => t.transition === 'raised') as
+        | { alarmId: string; reannounces?: string }
+        | undefined;
+      expect(raised?.reannounces).toBe(first.alarmId);
+      expect(raised?.alarmId).not.toBe(first.alarmId);
+    });
+  }
+});
