@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { formatLocal, localName, periodWindow } from '../../server/platform/reports.js';
+import { computeIndicators } from '../../server/platform/indicators.js';
+import {
+  buildReport,
+  formatLocal,
+  localName,
+  periodWindow,
+} from '../../server/platform/reports.js';
 import { principalOf, ReportSchedule } from '../../server/platform/reports-schedule.js';
 
 const UTC8 = 480;
@@ -38,6 +44,41 @@ describe('report periods and times', () => {
     expect(localName('储罐区 (Tank farm)', null, 'zh-CN')).toBe('储罐区');
     expect(localName('储罐区 (Tank farm)', null, 'en')).toBe('Tank farm');
     expect(localName('B 化工', 'B Chemicals', 'en')).toBe('B Chemicals');
+  });
+});
+
+describe('report indicator names', () => {
+  const settings = {
+    halfLifeMs: 6 * 3_600_000,
+    overdueMs: 3_600_000,
+    acknowledgeWithinMs: [300_000],
+    disposeWithinMs: [3_600_000],
+    acknowledgeTargetMs: 300_000,
+    disposeTargetMs: 3_600_000,
+    onlineRateTarget: 0.995,
+    staleMs: 300_000,
+  };
+  const report = (lang: 'zh-CN' | 'en') => {
+    const window = { from: 0, to: 86_400_000 - 1, now: 86_400_000, utcOffsetMin: UTC8 };
+    const indicators = computeIndicators([], new Map(), window, settings);
+    return buildReport({
+      lang,
+      scope: 'P',
+      ...window,
+      inputs: [],
+      ranking: [],
+      indicators,
+      settings,
+    });
+  };
+
+  it('labelled the rate of points online at this moment “在线率”, the name of the rate over time: now 当前在线率（此刻） / Points online now (docs/indicators.md)', () => {
+    const zh = report('zh-CN').summary.rows[0] ?? [];
+    expect(zh[0]).toBe('当前在线率（此刻）');
+    expect(String(zh[2])).toContain('当前在线率（此刻）');
+    const en = report('en').summary.rows[0] ?? [];
+    expect(en[0]).toBe('Points online now');
+    expect(String(en[2])).toContain('Points online now');
   });
 });
 
