@@ -101,6 +101,12 @@ export interface IngestMetrics {
    * content (a restored or cloned outbox reusing numbers): stored, flagged here and in the log.
    */
   reusedSeqs: number;
+  /**
+   * Items stored although a timestamp is implausible for the server clock (a
+   * gateway clock set wrong): flagged here, in the log and the audit log, never
+   * rejected, since a rejection makes the gateway delete the item (issue 13 review).
+   */
+  suspectTimestamps: number;
   ignored: number;
 }
 
@@ -156,8 +162,23 @@ export interface IngestOptions {
   clock?: Clock;
   /** Telemetry work per event-loop turn before alarms get the loop (ingest-lane.ts; default 2 ms). */
   telemetryBudgetMs?: number;
-  /** Checks beyond the schema (server/auth/input-screen.ts): why an item is refused, or null. */
+  /**
+   * Checks beyond the schema (server/auth/input-screen.ts): why an item's
+   * timestamps are suspect, or null. A suspect item is still stored,
+   * acknowledged and (alarms) paged: the verdict only flags it (counter, log,
+   * `onSuspect`). Refusing it would make the gateway delete a real gas alarm
+   * whose only fault is its clock.
+   */
   screen?: (item: TelemetryBatch | AlarmEvent | GatewayStatus) => string | null;
+  /** Told of every stored item the screen flagged (the audit log); must not throw. */
+  onSuspect?: (flag: {
+    source: string;
+    channel: 'telemetry' | 'alarm' | 'status';
+    seq: number | null;
+    alarmId?: string;
+    detail: string;
+    topic: string;
+  }) => void;
   /** Told of every rejection (the audit log, server/auth/audit-log.ts); must not throw. */
   onReject?: (rejection: {
     source: string;
@@ -204,8 +225,10 @@ export class Ingest {
     storeFailures: 0,
     duplicates: 0,
     reusedSeqs: 0,
+    suspectTimestamps: 0,
     ignored: 0,
   };
+  private readonly suspectLog = new Map<string, number>();
   private readonly reuseLog = new Map<string, number>();
   private readonly recent = new RecentSeqs(INGEST_DEFAULTS.dedupeWindow);
   private readonly rejections = new RejectionLog();
@@ -297,6 +320,7 @@ export class Ingest {
     }
     this.counters.batches++;
     this.counters.readings += batch.readings.length;
+    this.flagSuspect('telemetry', batch, message.topic);
     this.lastCommitAt = (this.options.clock ?? systemClock).now();
     this.seen(batch.gatewayId, batch.enterpriseId);
     this.options.events.emit('readings', {
@@ -329,6 +353,7 @@ export class Ingest {
     }
     observer?.('ledger-committed', event, performance.now());
     this.counters.alarmEvents++;
+    this.flagSuspect('alarm', event, message.topic);
     // Every raise of an active alarm asks the notifier: its deliveries are unique
     // per (alarm, centre), so a redelivered raise only fills in what a failure
     // left out and never pages twice. The notifier goes first and its request
@@ -368,6 +393,7 @@ export class Ingest {
     const status = this.decode(decodeGatewayStatus, topic, message);
     if ('result' in status) return status;
     this.counters.statusMessages++;
+    this.flagSuspect('status', status, message.topic);
     const update = this.options.gateways.applyStatus(status);
     if (update.changed) this.options.events.emit('gateway', update.gateway);
     return { result: 'stored', channel: 'status' };
@@ -394,12 +420,54 @@ export class Ingest {
         message.topic,
       );
     }
-    const refused = this.options.screen?.(decoded.value) ?? null;
-    if (refused !== null) {
-      this.rejectAck(topic, message.payload);
-      return this.reject(topic.gatewayId, 'schema', refused, message.topic);
-    }
     return decoded.value;
+  }
+
+  /**
+   * Flags a stored item whose timestamps the screen finds implausible: counted,
+   * logged once per gateway (then at each power of ten) and told to `onSuspect`.
+   * The item keeps the timestamps it was sent with; the ledger also keeps the
+   * server's receivedAt, so both clocks are on record.
+   */
+  private flagSuspect(
+    channel: 'telemetry' | 'alarm' | 'status',
+    item: TelemetryBatch | AlarmEvent | GatewayStatus,
+    topic: string,
+  ): void {
+    const detail = this.options.screen?.(item) ?? null;
+    if (detail === null) return;
+    this.counters.suspectTimestamps++;
+    if (this.suspectLog.size >= INGEST_DEFAULTS.maxTrackedRejectKeys) this.suspectLog.clear();
+    const count = (this.suspectLog.get(item.gatewayId) ?? 0) + 1;
+    this.suspectLog.set(item.gatewayId, count);
+    const alarmId = 'alarmId' in item ? item.alarmId : undefined;
+    const seq = 'seq' in item ? item.seq : null;
+    if (count === 1 || Number.isInteger(Math.log10(count))) {
+      log.warn(
+        {
+          gatewayId: item.gatewayId,
+          enterpriseId: item.enterpriseId,
+          channel,
+          seq,
+          alarmId,
+          detail,
+          count,
+        },
+        'stored an item with a suspect timestamp (gateway clock wrong?)',
+      );
+    }
+    try {
+      this.options.onSuspect?.({
+        source: item.gatewayId,
+        channel,
+        seq,
+        ...(alarmId !== undefined ? { alarmId } : {}),
+        detail,
+        topic,
+      });
+    } catch (err) {
+      log.error({ err, gatewayId: item.gatewayId }, 'suspect-timestamp hook failed');
+    }
   }
 
   private seen(gatewayId: string, enterpriseId: string): void {

@@ -66,12 +66,12 @@ export function brokerSecurityOptions(
   return options;
 }
 
-/** Ingest's screen (plausible timestamps) and rejection hook (the audit log). */
+/** Ingest's screen (suspect timestamps, flagged not refused) and its rejection and flag hooks (the audit log). */
 export function ingestSecurityOptions(
   plausibility: PlausibilityConfig | undefined,
   audit: AuditLog,
   clock: Clock,
-): Pick<IngestOptions, 'screen' | 'onReject'> {
+): Pick<IngestOptions, 'screen' | 'onReject' | 'onSuspect'> {
   return {
     screen: timestampScreen(clock, plausibility),
     onReject: ({ source, reason, detail, topic }) =>
@@ -80,6 +80,17 @@ export function ingestSecurityOptions(
         event: 'rejected',
         reason,
         detail,
+        topic,
+        gatewayId: source,
+      }),
+    // The audit record has no fields of its own for the item: its identity goes
+    // into the detail, after the path and the offset.
+    onSuspect: ({ source, channel, seq, alarmId, detail, topic }) =>
+      audit.record({
+        category: 'ingest',
+        event: 'suspect-timestamp',
+        reason: 'clock',
+        detail: `${detail}; stored ${channel}${seq !== null ? ` seq ${seq}` : ''}${alarmId !== undefined ? ` alarm ${alarmId}` : ''}`,
         topic,
         gatewayId: source,
       }),

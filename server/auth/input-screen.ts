@@ -6,14 +6,22 @@
  * types and oversized batches; this catches a clock ten years off inside that
  * range ("wrong clocks" is a common finding of provincial access inspections).
  *
- * Ingest calls the screen after schema validation; a refusal is a 'schema'
- * rejection (counted, audited, acknowledged as rejected, never stored).
+ * The screen flags, it never refuses (issue 13 review): a rejection is
+ * acknowledged as rejected and the gateway deletes the item from its outbox, so
+ * a gateway whose RTC holds local time as UTC (+8 h in China) would never
+ * deliver a gas alarm. Ingest stores the item with the timestamps it was sent
+ * with (the alarm ledger keeps the server's receivedAt beside them), pages as
+ * usual, and counts and audits the verdict as a suspect timestamp. This holds
+ * for telemetry too: a refused batch is deleted at the gateway just the same,
+ * and losing every reading of a gateway with a wrong clock is worse than
+ * storing them at the time its clock gave. Truly malformed items (schema,
+ * 2000..2100, types) are still rejected by the protocol schema, before this.
  */
 import type { Clock } from '../../common/clock.js';
 import type { AlarmEvent, GatewayStatus, TelemetryBatch } from '../../protocol/index.js';
 
 export const PLAUSIBILITY_DEFAULTS = {
-  maxClockAheadMs: 60 * 60_000, // 1 h: a source clock further ahead is wrong
+  maxClockAheadMs: 60 * 60_000, // 1 h: a source clock further ahead is wrong (flagged, not refused)
   maxAgeDays: 1_826, // 5 years: far older than any outage an outbox rides out, yet a clock years off is caught
 } as const;
 
@@ -25,7 +33,7 @@ export interface PlausibilityConfig {
 export const plausibilityConfigSchema = {
   title: 'Plausible timestamps',
   description:
-    'Items with a timestamp outside [now - maxAgeDays, now + maxClockAheadMs] are rejected and audited.',
+    'Items with a timestamp outside [now - maxAgeDays, now + maxClockAheadMs] are stored, and flagged as suspect (counted and audited).',
   type: 'object',
   additionalProperties: false,
   default: {},
@@ -60,7 +68,7 @@ function describeOffset(ms: number): string {
   return ms > 0 ? `${text} ahead of` : `${text} behind`;
 }
 
-/** A screen for ingest: returns why an item is refused, or null. */
+/** A screen for ingest: returns why an item's timestamps are suspect, or null (never a refusal). */
 export function timestampScreen(
   clock: Clock,
   config: Partial<PlausibilityConfig> = {},
