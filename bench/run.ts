@@ -21,6 +21,7 @@ const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = 
   ['ingest', () => import('./ingest.bench.js')],
   ['broker', () => import('./broker.bench.js')],
   ['platform', () => import('./platform.bench.js')],
+  ['platform-workbench', () => import('./platform-workbench.bench.js')],
   ['supervision', () => import('./supervision.bench.js')],
   ['fleet', () => import('./fleet.bench.js')],
 ];
