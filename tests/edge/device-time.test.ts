@@ -3,11 +3,15 @@
  * and the gateway's own comm-lost / refused readings): bugs a review found in the engine's
  * ordering of readings on one newest time per sensor (issue 12 property 1).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { rootLogger } from '../../common/logger.js';
 import { AlarmEngine, type AlarmEngineOptions, compileRuleSet } from '../../edge/engine/index.js';
 import { loadRuleSources } from '../../edge/rule-loader.js';
+import { RuleRuntime } from '../../edge/rule-runtime.js';
 import type { Reading } from '../../protocol/index.js';
 import { demoSensors, methaneRuleFile } from './fixtures.js';
 
@@ -70,6 +74,33 @@ describe('gas alarms are missed after an NTP correction on OPC UA sensors', () =
       'GT-101-gas L2 raised',
     ]);
     expect(engine.counters().outOfOrder).toBe(0);
+  });
+});
+
+describe('RuleRuntime', () => {
+  it('passes deviceStampedSensors to its engine (the gateway names its OPC UA tags)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hw-device-time-'));
+    try {
+      const file = join(dir, 'plant.yaml');
+      writeFileSync(file, methaneRuleFile());
+      const clock = new ManualClock(T0 - 240_000);
+      rootLogger.level = 'silent';
+      const runtime = new RuleRuntime({
+        files: [file],
+        sensors: demoSensors(),
+        clock,
+        deviceStampedSensors: new Set(['GT-101']),
+      });
+      runtime.engine.evaluate([gas(5, T0)]);
+      clock.step(240_000);
+      clock.advance(1000);
+      expect(summary(runtime.engine.evaluate([gas(60, T0 + 1000)]))).toEqual([
+        'GT-101-gas L1 raised',
+        'GT-101-gas L2 raised',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
