@@ -272,12 +272,14 @@ export class Registry {
     const db = this.requireDb();
     const upsertSensor = db.prepare(
       `INSERT INTO registry_sensors (gateway_id, sensor_id, enterprise_id, name, kind, unit, gas,
-         installation_id, location, range_min, range_max)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         installation_id, location, range_min, range_max, setpoint_l1, setpoint_l2)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (gateway_id, sensor_id) DO UPDATE SET enterprise_id = excluded.enterprise_id,
          name = excluded.name, kind = excluded.kind, unit = excluded.unit, gas = excluded.gas,
          installation_id = excluded.installation_id, location = excluded.location,
-         range_min = excluded.range_min, range_max = excluded.range_max`,
+         range_min = excluded.range_min, range_max = excluded.range_max,
+         setpoint_l1 = COALESCE(excluded.setpoint_l1, setpoint_l1),
+         setpoint_l2 = COALESCE(excluded.setpoint_l2, setpoint_l2)`,
     );
     db.transaction(() => {
       db.prepare(
@@ -286,6 +288,7 @@ export class Registry {
            software = COALESCE(excluded.software, software), last_seen = excluded.last_seen`,
       ).run(gateway.gatewayId, gateway.enterpriseId, gateway.software ?? null, gateway.lastSeen);
       for (const s of gateway.sensors as readonly SensorInfo[]) {
+        const [setpointL1, setpointL2] = birthSetpoints(s);
         upsertSensor.run(
           gateway.gatewayId,
           s.sensorId,
@@ -298,6 +301,8 @@ export class Registry {
           s.location ?? null,
           s.rangeMin ?? null,
           s.rangeMax ?? null,
+          setpointL1,
+          setpointL2,
         );
       }
     })();
@@ -315,4 +320,29 @@ export class Registry {
     if (!this.db) throw new Error('registry is not started');
     return this.db;
   }
+}
+
+/**
+ * The setpoints a birth message states for a sensor (SensorInfo.alarmLimits), as the registry's
+ * two columns: for a gas detector the loosest (highest) high limit of each level, which is
+ * what GB/T 50493-2019 §5.5.3 bounds; for an oxygen detector the deficiency (low) limit and the
+ * enrichment (high) limit, whatever level each has (the setpoint screening tells them apart by
+ * which side of 20.9 %VOL they lie). Null where the birth says nothing, so the columns keep what
+ * alarms taught before.
+ */
+export function birthSetpoints(sensor: SensorInfo): [number | null, number | null] {
+  const limits = sensor.alarmLimits ?? [];
+  if (limits.length === 0) return [null, null];
+  if (sensor.kind === 'oxygen') {
+    const low = limits.filter((l) => l.direction === 'low').map((l) => l.setpoint);
+    const high = limits.filter((l) => l.direction === 'high').map((l) => l.setpoint);
+    return [low.length ? Math.min(...low) : null, high.length ? Math.max(...high) : null];
+  }
+  const highest = (level: 1 | 2) => {
+    const values = limits
+      .filter((l) => l.level === level && l.direction === 'high')
+      .map((l) => l.setpoint);
+    return values.length ? Math.max(...values) : null;
+  };
+  return [highest(1), highest(2)];
 }

@@ -1,9 +1,9 @@
 /**
  * Alarm setpoints looser than GB/T 50493-2019 §5.5.3 without a justification
- * (`platform.supervision.setpointJustifications`). The server knows a detector's setpoints only
- * from its alarm events (the birth message carries no setpoints: protocol/payloads.ts
- * SensorInfo), so a detector that has never alarmed cannot be checked here; data quality reports
- * it as "setpoint not known".
+ * (`platform.supervision.setpointJustifications`). The server knows a detector's setpoints from
+ * its gateway's birth message (SensorInfo.alarmLimits, registry.ts birthSetpoints) and from its
+ * alarm events; a detector of an older gateway that has never alarmed cannot be checked here,
+ * and data quality reports it as "setpoint not known".
  *
  * Limits come from the rule's options (the pack cites them): combustible in %LEL, oxygen in %VOL,
  * toxic gases in ppm against 100 %OEL (level 1) and 200 %OEL (level 2).
