@@ -58,6 +58,11 @@ import type { InboundMessage } from './broker.js';
 import type { EventHub } from './events.js';
 import type { GatewayRegistry } from './gateways.js';
 import { TelemetryLane } from './ingest-lane.js';
+import {
+  type Annunciation,
+  annunciationOf,
+  noteAnnunciation,
+} from './linkage/emergency-notifier.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
 
 const log = createLogger('server.ingest');
@@ -142,7 +147,7 @@ export type IngestAlarmObserver = (
 
 /** The part of the emergency notifier ingest needs. */
 export interface AlarmNotifier {
-  notify(alarm: AlarmRecord): number;
+  notify(alarm: AlarmRecord, annunciation?: Annunciation): number;
 }
 
 /** Where acknowledgements go (a {@link StoreAckPublisher} in the server). */
@@ -361,10 +366,15 @@ export class Ingest {
     // ledger and the MQTT linkage take theirs: none of them is a reason for the
     // emergency centre to wait (issue 19).
     let notifyError: unknown = null;
+    // What the raise said about annunciation (ISA-18.2 state, re-announcement) goes
+    // with the record, to the notifier and, through the 'alarm' event, to the MQTT
+    // linkage: a shelved raise pages nobody, a re-announcement pages only centres
+    // not already paged for the occurrence it supersedes (issue 13 review).
+    if (event.transition === 'raised') noteAnnunciation(alarm, event);
     if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
       let created = 0;
       try {
-        created = this.options.notifier.notify(alarm);
+        created = this.options.notifier.notify(alarm, annunciationOf(alarm));
       } catch (err) {
         notifyError = err;
       }

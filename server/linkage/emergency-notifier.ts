@@ -17,6 +17,11 @@
  * - the body is fixed when the delivery is created, so every attempt sends the
  *   same bytes; the timestamp and signature are made fresh per attempt.
  *
+ * - once per event (issue 13 review): a raise that is not annunciated (its
+ *   ISA-18.2 state is shelved, suppressed or out of service) pages nobody, and a
+ *   re-announcement (`reannounces`) does not page a centre already paged for the
+ *   occurrence it supersedes (see {@link Annunciation}).
+ *
  * Follow-ups: once an alarm that paged a centre returns to normal ('cleared') or its disposal
  * is closed ('closed'), that centre gets one EmergencyFollowUp per kind through the same signed
  * channel (docs/protocol.md), durable and retried like the first notification; a 4xx other than
@@ -33,6 +38,7 @@ import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import {
+  type AlarmLifecycleState,
   DELIVERY_HEADER,
   type EmergencyNotification,
   SIGNATURE_HEADER,
@@ -229,6 +235,49 @@ export interface EmergencyNotifierEvents {
 }
 
 /**
+ * What a raise said about its annunciation (AlarmEvent.state and .reannounces),
+ * which the ledger's AlarmRecord does not keep. Ingest notes it on the record it
+ * hands to the notifier and emits as the 'alarm' event ({@link noteAnnunciation}),
+ * so the MQTT linkage, which is called from that event, reads the same facts.
+ */
+export interface Annunciation {
+  state?: AlarmLifecycleState | undefined;
+  /** alarmId of the occurrence this raise re-announces (same enterprise and gateway). */
+  reannounces?: string | undefined;
+}
+
+/**
+ * ISA-18.2 / IEC 62682: a shelved, suppressed-by-design or out-of-service alarm
+ * is not annunciated (ANSI/ISA-18.2-2016 §4.4 state model, shelved / suppressed by
+ * design / out of service; clause numbers from the 2016 edition, not re-checked
+ * against IEC 62682:2022). An alarm the operator is not shown must not page an
+ * emergency centre either; the ledger records it as usual.
+ */
+const NOT_ANNUNCIATED: ReadonlySet<AlarmLifecycleState> = new Set([
+  'shelved',
+  'suppressed',
+  'out-of-service',
+]);
+
+/** Keyed by the record object, so nothing leaks: the record goes when its last holder does. */
+const annunciations = new WeakMap<AlarmRecord, Annunciation>();
+
+/** Notes what the raise said about annunciation on the ledger's record (ingest, before paging and emitting). */
+export function noteAnnunciation(alarm: AlarmRecord, event: Annunciation): void {
+  annunciations.set(alarm, { state: event.state, reannounces: event.reannounces });
+}
+
+/** What was noted for this record; undefined for records not from a raise (annunciated as usual). */
+export function annunciationOf(alarm: AlarmRecord): Annunciation | undefined {
+  return annunciations.get(alarm);
+}
+
+/** Whether the raise was shown to the operator (no state: gateways before the lifecycle was sent). */
+export function isAnnunciated(annunciation: Annunciation | undefined): boolean {
+  return annunciation?.state === undefined || !NOT_ANNUNCIATED.has(annunciation.state);
+}
+
+/**
  * Lifecycle: `start()` opens the deliveries table and resumes pending
  * deliveries; `stop()` cancels timers, aborts requests in flight (they stay
  * pending and resume at the next start), closes the table; safe to call twice.
@@ -307,11 +356,28 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
   /**
    * Called for every alarm the ledger created. Creates (durably) and starts one
    * delivery per centre whose minLevel the alarm reaches, unless the alarm is a
-   * drill, already cleared, or already has its deliveries. Returns how many it created.
+   * drill, already cleared, not annunciated (shelved, suppressed, out of
+   * service), or already has its deliveries; a re-announcement skips the centres
+   * already paged for the occurrence it supersedes. Returns how many it created.
    */
-  notify(alarm: AlarmRecord): number {
+  notify(
+    alarm: AlarmRecord,
+    annunciation: Annunciation | undefined = annunciationOf(alarm),
+  ): number {
     const db = this.requireDb();
     if (alarm.drill || alarm.state !== 'active' || alarm.raisedAt === null) return 0;
+    if (!isAnnunciated(annunciation)) {
+      log.info(
+        { alarm: describeAlarm(alarm), state: annunciation?.state },
+        'alarm not annunciated (ISA-18.2 shelved, suppressed or out of service): no emergency page',
+      );
+      return 0;
+    }
+    const superseded = annunciation?.reannounces;
+    const pagedBefore = db.prepare(
+      `SELECT 1 FROM linkage_deliveries
+        WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ? AND centre_id = ?`,
+    );
     const insert = db.prepare(
       `INSERT OR IGNORE INTO linkage_deliveries
          (notification_id, enterprise_id, gateway_id, alarm_id, centre_id, body, state,
@@ -323,6 +389,16 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     db.transaction(() => {
       for (const centre of this.centres.values()) {
         if (alarm.level < centre.minLevel) continue;
+        if (
+          superseded !== undefined &&
+          pagedBefore.get(alarm.enterpriseId, alarm.gatewayId, superseded, centre.id) !== undefined
+        ) {
+          log.info(
+            { alarm: describeAlarm(alarm), centreId: centre.id, reannounces: superseded },
+            're-announcement of an occurrence this centre was already paged for: not paged again',
+          );
+          continue;
+        }
         const notificationId = notificationIdFor(alarm, centre.id);
         const body = JSON.stringify(this.notification(alarm, notificationId));
         const ids = [notificationId, alarm.enterpriseId, alarm.gatewayId, alarm.alarmId];

@@ -19,7 +19,12 @@ import type { AlarmKey } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import { migrateComponent } from '../alarms/schema-version.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
-import { notificationIdFor } from './emergency-notifier.js';
+import {
+  type Annunciation,
+  annunciationOf,
+  isAnnunciated,
+  notificationIdFor,
+} from './emergency-notifier.js';
 import { buildNotification } from './notification.js';
 
 const log = createLogger('server.linkage.mqtt');
@@ -121,16 +126,41 @@ export class MqttLinkage {
     if (db?.open) db.close();
   }
 
-  /** Publishes a new, active, non-drill alarm at or above minLevel once; returns true when it did. */
-  notify(alarm: AlarmRecord): boolean {
+  /**
+   * Publishes a new, active, non-drill, annunciated alarm at or above minLevel
+   * once; returns true when it did. Like the webhook notifier (emergency-notifier.ts):
+   * a shelved, suppressed or out-of-service raise is not published, nor a
+   * re-announcement of an occurrence already published (one event, one page).
+   * `annunciation` defaults to what ingest noted on the record.
+   */
+  notify(
+    alarm: AlarmRecord,
+    annunciation: Annunciation | undefined = annunciationOf(alarm),
+  ): boolean {
     const db = this.requireDb();
     const minLevel = this.options.minLevel ?? MQTT_LINKAGE_DEFAULTS.minLevel;
     if (
       alarm.drill ||
       alarm.state !== 'active' ||
       alarm.raisedAt === null ||
-      alarm.level < minLevel
+      alarm.level < minLevel ||
+      !isAnnunciated(annunciation)
     ) {
+      return false;
+    }
+    const superseded = annunciation?.reannounces;
+    if (
+      superseded !== undefined &&
+      db
+        .prepare(
+          'SELECT 1 FROM linkage_mqtt WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
+        )
+        .get(alarm.enterpriseId, alarm.gatewayId, superseded) !== undefined
+    ) {
+      log.info(
+        { alarmId: alarm.alarmId, gatewayId: alarm.gatewayId, reannounces: superseded },
+        're-announcement of an occurrence already published: not published again',
+      );
       return false;
     }
     const notificationId = notificationIdFor(alarm, 'mqtt');

@@ -1,0 +1,184 @@
+/**
+ * Issue 13 review (MEDIUM): one gas event paged the emergency centre twice. A
+ * raise made while the alarm was shelved paged at once (ISA-18.2: a shelved,
+ * suppressed or out-of-service alarm is not annunciated), and the re-announcement
+ * at unshelve, a new occurrence, paged again. Both emergency channels (the
+ * webhook notifier and the MQTT linkage, which the platform calls from the
+ * 'alarm' event) are built from their real parts with the real ledger and ingest.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import { type AlarmEvent, topicFor } from '../../protocol/index.js';
+import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { InboundMessage } from '../../server/broker.js';
+import { EventHub } from '../../server/events.js';
+import { GatewayRegistry } from '../../server/gateways.js';
+import { Ingest } from '../../server/ingest.js';
+import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import { createTelemetryStore } from '../../server/store/index.js';
+import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { alarmEvent, SECRET, T0 } from './fixtures.js';
+
+const ALARM = topicFor('ent-01', 'gw-01', 'alarm');
+
+function message(payload: AlarmEvent): InboundMessage {
+  return {
+    topic: ALARM,
+    payload: Buffer.from(JSON.stringify(payload)),
+    qos: 1,
+    retain: false,
+    clientId: 'gw-01',
+  };
+}
+
+describe('emergency paging, once per gas event', () => {
+  const clock = new ManualClock(T0);
+  let store: TelemetryStore;
+  let ledger: AlarmLedger;
+  let notifier: EmergencyNotifier;
+  let mqttLinkage: MqttLinkage;
+  let webhookPages: string[];
+  let mqttPages: string[];
+  let subject: Ingest;
+
+  beforeEach(async () => {
+    webhookPages = [];
+    mqttPages = [];
+    store = createTelemetryStore(
+      { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
+      clock,
+    );
+    await store.start();
+    ledger = new AlarmLedger({ path: ':memory:', clock });
+    await ledger.start();
+    notifier = new EmergencyNotifier({
+      path: ':memory:',
+      clock,
+      centres: [
+        { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
+      ],
+      fetch: (async (_url: string | URL | Request, init?: RequestInit) => {
+        webhookPages.push(JSON.parse(String(init?.body)).alarmId);
+        return new Response('{}', { status: 202 });
+      }) as typeof fetch,
+    });
+    await notifier.start();
+    mqttLinkage = new MqttLinkage({
+      path: ':memory:',
+      topic: 'hazardwatch/linkage/emergency',
+      clock,
+      publish: async (_topic, payload) => {
+        mqttPages.push(JSON.parse(payload).alarmId);
+      },
+    });
+    await mqttLinkage.start();
+    const events = new EventHub();
+    // As the platform does (server/platform/platform.ts onAlarm): active alarms go to the MQTT linkage.
+    events.on('alarm', (alarm) => {
+      if (alarm.state === 'active') mqttLinkage.notify(alarm);
+    });
+    subject = new Ingest({
+      store,
+      ledger,
+      gateways: new GatewayRegistry(clock),
+      events,
+      notifier,
+      clock,
+    });
+  });
+
+  afterEach(async () => {
+    await mqttLinkage.stop();
+    await notifier.stop();
+    await ledger.stop();
+    await store.stop();
+  });
+
+  const paged = () => ({
+    webhook: notifier
+      .deliveries()
+      .map((d) => d.alarmId)
+      .sort(),
+    mqtt: mqttLinkage
+      .notifications()
+      .map((p) => p.alarmId)
+      .sort(),
+  });
+
+  it('one gas event pages the emergency centre twice: a raise while shelved pages nobody, its re-announcement pages once', async () => {
+    const shelvedRaise = alarmEvent({ alarmId: 'GT-101-gas.L2.occ-2', state: 'shelved' });
+    expect(await subject.handle(message(shelvedRaise))).toEqual({
+      result: 'stored',
+      channel: 'alarm',
+    });
+    expect(paged()).toEqual({ webhook: [], mqtt: [] });
+    // Recorded in the ledger as usual.
+    expect(
+      ledger.get({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.occ-2' })
+        ?.state,
+    ).toBe('active');
+
+    const reannounced = alarmEvent({
+      alarmId: 'GT-101-gas.L2.occ-3',
+      state: 'unacknowledged',
+      reannounces: 'GT-101-gas.L2.occ-2',
+    });
+    await subject.handle(message(reannounced));
+    // The superseded occurrence was never paged: the re-announcement pages.
+    expect(paged()).toEqual({ webhook: ['GT-101-gas.L2.occ-3'], mqtt: ['GT-101-gas.L2.occ-3'] });
+  });
+
+  it('a re-announcement of an occurrence already paged does not page again, on either channel', async () => {
+    await subject.handle(
+      message(alarmEvent({ alarmId: 'GT-101-gas.L2.occ-1', state: 'unacknowledged' })),
+    );
+    await subject.handle(
+      message(
+        alarmEvent({
+          alarmId: 'GT-101-gas.L2.occ-4',
+          state: 'unacknowledged',
+          reannounces: 'GT-101-gas.L2.occ-1',
+        }),
+      ),
+    );
+    expect(paged()).toEqual({ webhook: ['GT-101-gas.L2.occ-1'], mqtt: ['GT-101-gas.L2.occ-1'] });
+  });
+
+  it('suppressed and out-of-service raises page nobody; a raise without a state pages as before', async () => {
+    await subject.handle(
+      message(alarmEvent({ alarmId: 'GT-101-gas.L2.sup', state: 'suppressed' })),
+    );
+    await subject.handle(
+      message(alarmEvent({ alarmId: 'GT-101-gas.L2.oos', state: 'out-of-service' })),
+    );
+    await subject.handle(message(alarmEvent({ alarmId: 'GT-101-gas.L2.plain' })));
+    expect(paged()).toEqual({ webhook: ['GT-101-gas.L2.plain'], mqtt: ['GT-101-gas.L2.plain'] });
+  });
+
+  it('a re-announcement names its superseded occurrence within the same gateway only', async () => {
+    // Another gateway's occurrence with the same id was paged; ours was not: ours pages.
+    await subject.handle(
+      message(alarmEvent({ gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.x-2', state: 'shelved' })),
+    );
+    const otherGateway = topicFor('ent-01', 'gw-02', 'alarm');
+    await subject.handle({
+      ...message(
+        alarmEvent({ gatewayId: 'gw-02', alarmId: 'GT-101-gas.L2.x-2', state: 'unacknowledged' }),
+      ),
+      topic: otherGateway,
+      clientId: 'gw-02',
+    });
+    await subject.handle(
+      message(
+        alarmEvent({
+          alarmId: 'GT-101-gas.L2.x-3',
+          state: 'unacknowledged',
+          reannounces: 'GT-101-gas.L2.x-2',
+        }),
+      ),
+    );
+    expect(paged().webhook).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
+    expect(paged().mqtt).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
+  });
+});
