@@ -10,8 +10,12 @@
  * - the log (`ledger anchor` at info, with seq and hash);
  * - a retained MQTT message on the server's broker (`ledger.anchorTopic`, default
  *   `hazardwatch/ledger/anchor`) for an external witness to subscribe to and keep.
- * Each anchor carries `mac` = HMAC-SHA256(key, "anchor" ‖ seq ‖ hash ‖ at), so a forged anchor
- * line (to cover a truncation) is refused by verify.
+ * Anchors form a chain of their own (issue 13 review): each carries `prev`, the MAC of the anchor
+ * before it (64 zeros for the first), and `mac` = HMAC-SHA256(key, "anchor" ‖ prev ‖ seq ‖ hash ‖
+ * at). A forged line is refused (MAC), and a deleted line breaks the link of the one after it, so
+ * anchor lines cannot be dropped silently from the middle of the file, nor from its end while the
+ * server (which holds the last MAC in memory) goes on anchoring. Anchors written before the chain
+ * (no `prev`) verify with the old MAC, "anchor" ‖ seq ‖ hash ‖ at, and may only precede chained ones.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -20,11 +24,16 @@ import { isMemoryPath } from '../store/sqlite.js';
 
 export const LEDGER_ANCHOR_FILE = 'ledger-anchors.jsonl';
 
+/** `prev` of the first anchor in a file. */
+export const ANCHOR_GENESIS = '0'.repeat(64);
+
 export interface LedgerAnchor {
   seq: number;
   hash: string;
   /** ISO 8601, server clock. */
   at: string;
+  /** MAC of the anchor before this one (ANCHOR_GENESIS for the first); absent on pre-chain anchors. */
+  prev?: string;
   mac: string;
 }
 
@@ -35,19 +44,31 @@ export function anchorFilePath(anchorFile: string | undefined, storePath: string
   return join(dirname(resolve(storePath)), LEDGER_ANCHOR_FILE);
 }
 
-function anchorMac(key: Buffer, seq: number, hash: string, at: string): string {
-  return createHmac('sha256', key)
-    .update(`anchor\u0000${seq}\u0000${hash}\u0000${at}`)
-    .digest('hex');
+function anchorMac(key: Buffer, seq: number, hash: string, at: string, prev?: string): string {
+  const text =
+    prev === undefined
+      ? `anchor\u0000${seq}\u0000${hash}\u0000${at}` // pre-chain anchors (before the issue 13 review)
+      : `anchor\u0000${prev}\u0000${seq}\u0000${hash}\u0000${at}`;
+  return createHmac('sha256', key).update(text).digest('hex');
 }
 
-export function makeAnchor(key: Buffer, seq: number, hash: string, atMs: number): LedgerAnchor {
+/** A chained anchor of (seq, hash) following the anchor whose MAC is `prev`. */
+export function makeAnchor(
+  key: Buffer,
+  seq: number,
+  hash: string,
+  atMs: number,
+  prev: string = ANCHOR_GENESIS,
+): LedgerAnchor {
   const at = new Date(atMs).toISOString();
-  return { seq, hash, at, mac: anchorMac(key, seq, hash, at) };
+  return { seq, hash, at, prev, mac: anchorMac(key, seq, hash, at, prev) };
 }
 
 export function anchorMacValid(key: Buffer, anchor: LedgerAnchor): boolean {
-  const expected = Buffer.from(anchorMac(key, anchor.seq, anchor.hash, anchor.at), 'hex');
+  const expected = Buffer.from(
+    anchorMac(key, anchor.seq, anchor.hash, anchor.at, anchor.prev),
+    'hex',
+  );
   const got = Buffer.from(anchor.mac, 'hex');
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
@@ -61,6 +82,7 @@ function isAnchor(value: unknown): value is LedgerAnchor {
     (a.seq as number) > 0 &&
     typeof a.hash === 'string' &&
     typeof a.at === 'string' &&
+    (a.prev === undefined || typeof a.prev === 'string') &&
     typeof a.mac === 'string'
   );
 }
@@ -69,6 +91,8 @@ function isAnchor(value: unknown): value is LedgerAnchor {
 export interface ReadAnchors {
   anchors: LedgerAnchor[];
   problems: string[];
+  /** The file does not exist. */
+  missing?: boolean;
 }
 
 /** Parses JSONL anchors (the file, or a witness's copy of the MQTT messages). */
@@ -122,14 +146,19 @@ export class AnchorFile {
     }
   }
 
-  /** Every anchor written so far; a missing file reads as none (first start). */
+  /**
+   * Every anchor written so far; a missing file reads as none (`missing: true`). Whether that is
+   * fine is for verify to say: a running server always has one (docs/ledger.md).
+   */
   read(): ReadAnchors {
     if (this.path === null) return { anchors: [...this.memory], problems: [] };
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { anchors: [], problems: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        return { anchors: [], problems: [], missing: true };
+      }
       throw new Error(`cannot read ledger anchor file '${this.path}': ${(err as Error).message}`, {
         cause: err,
       });

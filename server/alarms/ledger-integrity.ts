@@ -9,7 +9,14 @@
  *    forged disposition row (e.g. 'closed' with no 'closed' step);
  * 3. the anchors: every anchored (seq, hash) must still be in the chain: the newest rows deleted
  *    (truncation), or rows rewritten with hashes recomputed by someone holding the key;
- *    anchors whose MAC is wrong are reported as forged.
+ *    anchors whose MAC is wrong are reported as forged;
+ * 4. the anchor chain and its freshness (issue 13 review): each anchor links to the one before it
+ *    (a deleted anchor line breaks the link), there must be anchors at all when the chain has
+ *    rows (the server anchors at start, so a missing or emptied file is a failure), and rows after
+ *    the newest anchor are legitimate only while that anchor is younger than `staleAfterMs`
+ *    (twice the longer of the anchor interval and the heartbeat): older, the anchors that covered
+ *    them were deleted or anchoring stopped. A running server (`expectFresh`) must also have an
+ *    anchor younger than that, rows after it or not, since it writes a heartbeat anchor.
  * `brokenAt` is the first bad seq found by any of them.
  *
  * Lifecycle of {@link LedgerIntegrity}: `start()` arms two unref'd timers (anchor every
@@ -21,6 +28,7 @@ import { systemClock } from '../../common/clock.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import type { DisposalLedger, VerifyResult } from './disposal.js';
 import {
+  ANCHOR_GENESIS,
   type AnchorFile,
   anchorMacValid,
   type LedgerAnchor,
@@ -31,6 +39,9 @@ const log = createLogger('server.ledger');
 
 export const LEDGER_INTEGRITY_DEFAULTS = {
   anchorIntervalMs: 60_000, // 1 min: rows newer than the last anchor can be truncated unseen
+  // 10 min: an anchor even when the head has not moved, so a running server's newest anchor is
+  // never older than this (plus one interval) and a stale anchor file is evidence, not idleness.
+  heartbeatMs: 10 * 60_000,
   verifyIntervalMs: 60 * 60_000, // 1 h between self-checks (a full chain replay)
   anchorTopic: 'hazardwatch/ledger/anchor', // retained; outside hazardwatch/v1/<ent>/<gw>/...
   name: 'disposal ledger', // what the log lines call the chain
@@ -52,6 +63,37 @@ export interface IntegrityResult extends VerifyResult {
 
 type Chain = Pick<DisposalLedger, 'verify' | 'hashAt' | 'head'>;
 
+/** How fresh the anchors must be (see the module comment, check 4). */
+export interface AnchorFreshness {
+  /** Rows after the newest anchor are a failure once that anchor is older than this (ms). */
+  staleAfterMs: number;
+  /** A running server: the newest anchor must be younger than staleAfterMs in any case. */
+  expectFresh: boolean;
+  /** A server that has not anchored yet since it started: no anchors at all is fine. */
+  noAnchorsYet?: boolean;
+}
+
+/** 2 × max(interval, heartbeat): one anchor may be late by a whole interval without a false alarm. */
+export function staleAfterMs(
+  anchorIntervalMs: number = LEDGER_INTEGRITY_DEFAULTS.anchorIntervalMs,
+  heartbeatMs: number = LEDGER_INTEGRITY_DEFAULTS.heartbeatMs,
+): number {
+  return 2 * Math.max(anchorIntervalMs, heartbeatMs);
+}
+
+/** `at` of an anchor as epoch ms (NaN when unreadable: then it counts as stale). */
+function anchorTime(anchor: LedgerAnchor): number {
+  return Date.parse(anchor.at);
+}
+
+/** Anchors with a valid MAC, each once (the file and a witness's copy overlap), in chain order. */
+function chainOrder(anchors: readonly LedgerAnchor[]): LedgerAnchor[] {
+  const unique = new Map<string, LedgerAnchor>();
+  for (const anchor of anchors) unique.set(anchor.mac, anchor);
+  // Seqs never go down on a sound chain, and heartbeats repeat a seq with a later `at`.
+  return [...unique.values()].sort((a, b) => a.seq - b.seq || anchorTime(a) - anchorTime(b));
+}
+
 /** Chain + projection (DisposalLedger.verify) + anchors; see the module comment. */
 export function verifyLedger(
   disposal: Chain,
@@ -59,6 +101,7 @@ export function verifyLedger(
   anchors: readonly LedgerAnchor[],
   now: number,
   anchorReadProblems: readonly string[] = [],
+  freshness: AnchorFreshness = { staleAfterMs: staleAfterMs(), expectFresh: false },
 ): IntegrityResult {
   const chain = disposal.verify();
   const problems: string[] = chain.reason ? [`row ${chain.brokenAt}: ${chain.reason}`] : [];
@@ -70,13 +113,17 @@ export function verifyLedger(
   const headSeq = chain.head?.seq ?? 0;
   let lastGood = 0;
   let lastAnchoredSeq: number | null = null;
-  for (const anchor of [...anchors].sort((a, b) => a.seq - b.seq)) {
-    if (!anchorMacValid(key, anchor)) {
+  const valid: LedgerAnchor[] = [];
+  for (const anchor of anchors) {
+    if (anchorMacValid(key, anchor)) valid.push(anchor);
+    else {
       anchorProblems.push(
         `anchor of row ${anchor.seq} at ${anchor.at}: MAC does not match (forged anchor, or another key)`,
       );
-      continue;
     }
+  }
+  const ordered = chainOrder(valid);
+  for (const anchor of ordered) {
     lastAnchoredSeq = Math.max(lastAnchoredSeq ?? 0, anchor.seq);
     const hash = disposal.hashAt(anchor.seq);
     if (hash === undefined) {
@@ -99,6 +146,52 @@ export function verifyLedger(
       break;
     }
     lastGood = anchor.seq;
+  }
+  // Check 4: the links between anchors. Pre-chain anchors (no `prev`) may only come first.
+  let chained = false;
+  for (let i = 0; i < ordered.length; i++) {
+    const anchor = ordered[i]!;
+    const before = ordered[i - 1];
+    if (anchor.prev === undefined) {
+      if (chained) {
+        anchorProblems.push(
+          `anchor of row ${anchor.seq} at ${anchor.at}: unchained anchor after chained ones`,
+        );
+      }
+      continue;
+    }
+    chained = true;
+    const expected = before?.mac ?? ANCHOR_GENESIS;
+    if (anchor.prev !== expected) {
+      const since = before ? `the anchor of row ${before.seq} at ${before.at}` : 'the start';
+      problems.push(
+        `anchor of row ${anchor.seq} at ${anchor.at} does not follow ${since}: anchor lines between them were deleted`,
+      );
+      worse((before?.seq ?? 0) + 1);
+    }
+  }
+  const newest = ordered[ordered.length - 1];
+  if (newest === undefined) {
+    if (headSeq > 0 && !freshness.noAnchorsYet) {
+      problems.push(
+        `no anchors (file missing or empty) while the chain has ${headSeq} rows: the anchor file was deleted or emptied`,
+      );
+      worse(1);
+    }
+  } else {
+    const age = now - anchorTime(newest);
+    const stale = !(age <= freshness.staleAfterMs);
+    const ageText = `${Math.round(age / 60_000)} min`;
+    if (stale && headSeq > newest.seq) {
+      problems.push(
+        `rows ${newest.seq + 1}..${headSeq} are unanchored and the newest anchor (row ${newest.seq}, ${newest.at}) is ${ageText} old (limit ${Math.round(freshness.staleAfterMs / 60_000)} min): later anchors deleted, or anchoring stopped`,
+      );
+      worse(newest.seq + 1);
+    } else if (stale && freshness.expectFresh) {
+      problems.push(
+        `the newest anchor (row ${newest.seq}, ${newest.at}) is ${ageText} old although the server anchors at least every ${Math.round(freshness.staleAfterMs / 2 / 60_000)} min: later anchors deleted, or anchoring fails`,
+      );
+    }
   }
   problems.push(...anchorProblems);
   const ok = problems.length === 0;
@@ -125,6 +218,8 @@ export interface LedgerIntegrityOptions {
   publish?: (topic: string, payload: string) => Promise<void>;
   anchorTopic?: string;
   anchorIntervalMs?: number;
+  /** An anchor at least this often even when the head has not moved (default 10 min). */
+  heartbeatMs?: number;
   verifyIntervalMs?: number;
   clock?: Clock;
   /** Runs once when a self-check fails after passing (or at the first failing check). */
@@ -135,6 +230,10 @@ export class LedgerIntegrity {
   private anchorTimer: NodeJS.Timeout | null = null;
   private verifyTimer: NodeJS.Timeout | null = null;
   private lastAnchoredHash: string | null = null;
+  /** MAC and time of the newest anchor written (read from the file at the first anchor). */
+  private lastAnchor: { mac: string; at: number } | null = null;
+  /** When this process started anchoring (construction, then `start()`). */
+  private startedAt: number;
   private readonly clock: Clock;
   /** The last self-check (null before the first). */
   lastResult: IntegrityResult | null = null;
@@ -147,6 +246,7 @@ export class LedgerIntegrity {
   constructor(private readonly options: LedgerIntegrityOptions) {
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? log;
+    this.startedAt = this.clock.now();
   }
 
   /** The chain's name in log lines. */
@@ -158,8 +258,18 @@ export class LedgerIntegrity {
     return this.options.anchorTopic ?? LEDGER_INTEGRITY_DEFAULTS.anchorTopic;
   }
 
+  /**
+   * Anchors the head at once when it moved since the newest anchor in the file (a crash can leave
+   * up to one interval of rows unanchored), then arms the timers.
+   */
   start(): void {
     if (this.anchorTimer) return;
+    this.startedAt = this.clock.now();
+    try {
+      this.anchorNow({ publish: false });
+    } catch (err) {
+      this.log.error({ err, ledger: this.name }, `${this.name} first anchor failed`);
+    }
     const guard = (what: string, fn: () => unknown) => () => {
       try {
         fn();
@@ -196,13 +306,23 @@ export class LedgerIntegrity {
     }
   }
 
-  /** Anchors the head when it moved since the last anchor; returns the anchor written, if any. */
+  /**
+   * Anchors the head when it moved since the last anchor, or when the last anchor is a heartbeat
+   * old; returns the anchor written, if any. Each anchor links to the one before it.
+   */
   anchorNow(options: { publish?: boolean } = {}): LedgerAnchor | null {
     const head = this.options.disposal.head();
-    if (head === null || head.hash === this.lastAnchoredHash) return null;
-    const anchor = makeAnchor(this.options.key, head.seq, head.hash, this.clock.now());
+    if (head === null) return null; // nothing to anchor yet
+    const now = this.clock.now();
+    const last = this.lastAnchorLink();
+    const heartbeat = this.options.heartbeatMs ?? LEDGER_INTEGRITY_DEFAULTS.heartbeatMs;
+    const moved = head.hash !== this.lastAnchoredHash;
+    const due = last === null || now - last.at >= heartbeat;
+    if (!moved && !due) return null;
+    const anchor = makeAnchor(this.options.key, head.seq, head.hash, now, last?.mac);
     this.options.anchorFile.append(anchor);
     this.lastAnchoredHash = head.hash;
+    this.lastAnchor = { mac: anchor.mac, at: now };
     this.anchorsWritten++;
     this.log.info(
       { ledger: this.name, seq: anchor.seq, hash: anchor.hash, at: anchor.at },
@@ -220,6 +340,24 @@ export class LedgerIntegrity {
     return anchor;
   }
 
+  /**
+   * The anchor a new one links to: the one this process wrote last, else the newest in the file
+   * (a restart continues the chain). A missing or empty file starts a new anchor chain: deleted
+   * while the server was down, that is seen only by the MQTT witness and the log (docs/ledger.md).
+   */
+  private lastAnchorLink(): { mac: string; at: number } | null {
+    if (this.lastAnchor) return this.lastAnchor;
+    const { anchors } = this.options.anchorFile.read();
+    const ordered = chainOrder(anchors.filter((a) => anchorMacValid(this.options.key, a)));
+    const newest = ordered[ordered.length - 1];
+    if (newest) {
+      this.lastAnchoredHash = newest.hash;
+      this.lastAnchor = { mac: newest.mac, at: anchorTime(newest) };
+      return this.lastAnchor;
+    }
+    return null;
+  }
+
   /** Resolves when the last anchor's MQTT publish has completed (or failed and been logged). */
   published(): Promise<void> {
     return this.publishing;
@@ -228,12 +366,22 @@ export class LedgerIntegrity {
   /** Full verification against the anchor file; on a new failure, logs and calls onFailure. */
   verifyNow(): IntegrityResult {
     const { anchors, problems } = this.options.anchorFile.read();
+    const stale = staleAfterMs(this.options.anchorIntervalMs, this.options.heartbeatMs);
     const result = verifyLedger(
       this.options.disposal,
       this.options.key,
       anchors,
       this.clock.now(),
       problems,
+      {
+        staleAfterMs: stale,
+        expectFresh: true,
+        // The first row of a fresh install is anchored at the next tick: until this process has
+        // anchored once (or for one stale period after start), no anchors at all is no failure.
+        ...(this.lastAnchor === null && this.clock.now() - this.startedAt < stale
+          ? { noAnchorsYet: true }
+          : {}),
+      },
     );
     const wasOk = this.lastResult?.ok ?? true;
     this.lastResult = result;

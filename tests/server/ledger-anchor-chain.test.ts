@@ -1,0 +1,207 @@
+/**
+ * Issue 13 review (MEDIUM): the newest disposal rows could be deleted without the key and verify
+ * still passed. Anchors were independent lines and a missing anchor file read as "no anchors", so
+ * deleting the newest rows together with the anchor lines that covered them (or the whole anchor
+ * file) left nothing to compare. Now anchors are chained, a running server anchors at start and
+ * at least every heartbeat, and verify fails on a broken link, a missing file while the chain has
+ * rows, and rows left unanchored behind a stale anchor (docs/ledger.md, "Anchors").
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../common/clock.js';
+import { DisposalLedger } from '../../server/alarms/disposal.js';
+import {
+  AnchorFile,
+  LEDGER_ANCHOR_FILE,
+  type LedgerAnchor,
+} from '../../server/alarms/ledger-anchors.js';
+import {
+  LEDGER_INTEGRITY_DEFAULTS,
+  LedgerIntegrity,
+} from '../../server/alarms/ledger-integrity.js';
+import { loadLedgerKey } from '../../server/alarms/ledger-key.js';
+import { runLedgerVerify } from '../../server/ledger-verify.js';
+import { alarmRecord } from '../platform/fixtures.js';
+import { T0 } from './fixtures.js';
+
+const MIN = 60_000;
+const A1 = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
+
+function sql(path: string, script: string): void {
+  const db = new Database(path);
+  try {
+    db.exec(script);
+  } finally {
+    db.close();
+  }
+}
+
+describe('anchors that cannot be dropped silently', () => {
+  let dir: string;
+  let path: string;
+  let anchorPath: string;
+  let clock: ManualClock;
+  let key: Buffer;
+  let ledger: DisposalLedger;
+  let integrity: LedgerIntegrity;
+
+  const lines = () =>
+    readFileSync(anchorPath, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as LedgerAnchor);
+  const keepLines = (keep: (a: LedgerAnchor) => boolean) =>
+    writeFileSync(
+      anchorPath,
+      lines()
+        .filter(keep)
+        .map((a) => `${JSON.stringify(a)}\n`)
+        .join(''),
+    );
+  const cli = async () => {
+    const out: string[] = [];
+    const code = await runLedgerVerify(['--data-dir', dir], {}, (l) => out.push(l), clock.now());
+    return { code, out: out.join('\n') };
+  };
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hw-anchor-chain-'));
+    path = join(dir, 'hazardwatch.db');
+    anchorPath = join(dir, LEDGER_ANCHOR_FILE);
+    clock = new ManualClock(T0);
+    key = loadLedgerKey({ storePath: path, env: {} }).key;
+    ledger = new DisposalLedger({ path, clock, key });
+    await ledger.start();
+    integrity = new LedgerIntegrity({
+      disposal: ledger,
+      key,
+      anchorFile: new AnchorFile(anchorPath),
+      clock,
+    });
+    integrity.start();
+  });
+
+  afterEach(async () => {
+    integrity.stop();
+    await ledger.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Rows 1–3 anchored at 3 (T0 + 1 min); rows 4–5 (clears) anchored at 5 (T0 + 2 min). */
+  function history(): void {
+    ledger.track(alarmRecord());
+    ledger.acknowledge(A1, 'op1', 'seen');
+    ledger.track(alarmRecord({ alarmId: 'a-2' }));
+    clock.advance(MIN);
+    integrity.anchorNow();
+    ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 70_000 }));
+    ledger.track(alarmRecord({ alarmId: 'a-2', state: 'cleared', clearedAt: T0 + 80_000 }));
+    clock.advance(MIN);
+    integrity.anchorNow();
+  }
+
+  it('chains each anchor to the one before it, from the start of the file', () => {
+    history();
+    const anchors = lines();
+    expect(anchors.map((a) => a.seq)).toEqual([3, 5]);
+    expect(anchors[0]!.prev).toBe('0'.repeat(64));
+    expect(anchors[1]!.prev).toBe(anchors[0]!.mac);
+    expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('the newest disposal rows can be deleted without the key and verify still passes: rows and their anchor lines deleted, the server anchors on and the link breaks', () => {
+    history();
+    sql(path, 'DROP TRIGGER disposal_events_no_delete; DELETE FROM disposal_events WHERE seq > 3;');
+    keepLines((a) => a.seq <= 3);
+    clock.advance(MIN);
+    integrity.anchorNow(); // the head "moved" back to 3: anchored, linked to the deleted anchor of 5
+    const result = integrity.verifyNow();
+    expect(result.ok).toBe(false);
+    expect(result.problems).toEqual([
+      expect.stringMatching(
+        /^anchor of row 3 at .* does not follow the anchor of row 3 at .*: anchor lines between them were deleted$/,
+      ),
+    ]);
+  });
+
+  it('rows and anchor lines deleted while the server is down: the CLI finds the rows left unanchored behind a stale anchor', async () => {
+    history();
+    integrity.stop();
+    await ledger.stop();
+    // Row 5 and the anchors of 5 (its stop anchor too) go; row 4 stays, so it is now unanchored.
+    sql(path, 'DROP TRIGGER disposal_events_no_delete; DELETE FROM disposal_events WHERE seq > 4;');
+    keepLines((a) => a.seq <= 3);
+    expect((await cli()).code).toBe(0); // minutes later: row 4 may simply not be anchored yet
+    clock.advance(LEDGER_INTEGRITY_DEFAULTS.heartbeatMs * 2 + MIN);
+    const { code, out } = await cli();
+    expect(code).toBe(1);
+    expect(out).toMatch(
+      /FAILED at row 4\n {2}rows 4\.\.4 are unanchored and the newest anchor \(row 3, .*\) is 22 min old \(limit 20 min\)/,
+    );
+    await ledger.start(); // afterEach stops it
+  });
+
+  it('deleting the whole anchor file is a failure, for the self-check and the CLI', async () => {
+    history();
+    rmSync(anchorPath);
+    const result = integrity.verifyNow();
+    expect(result).toMatchObject({ ok: false, brokenAt: 1 });
+    expect(result.problems).toEqual([
+      'no anchors (file missing or empty) while the chain has 5 rows: the anchor file was deleted or emptied',
+    ]);
+    writeFileSync(anchorPath, ''); // emptied rather than deleted: the same
+    expect((await cli()).out).toMatch(
+      /no anchors \(file missing or empty\) while the chain has 5 rows/,
+    );
+    // The server goes on anchoring: its next anchor links to the last one it wrote, not to the start.
+    clock.advance(MIN);
+    ledger.track(alarmRecord({ alarmId: 'a-3' }));
+    integrity.anchorNow();
+    expect(integrity.verifyNow().problems).toEqual([
+      expect.stringMatching(
+        /^anchor of row 6 at .* does not follow the start: anchor lines between them were deleted$/,
+      ),
+    ]);
+  });
+
+  it('a deleted anchor line in the middle breaks the link of the next one', () => {
+    history();
+    keepLines((a) => a.seq !== 3);
+    expect(integrity.verifyNow().problems).toEqual([
+      expect.stringMatching(
+        /^anchor of row 5 at .* does not follow the start: anchor lines between them were deleted$/,
+      ),
+    ]);
+  });
+
+  it('a fresh install is not failed before its first anchor, nor are rows newer than the last anchor; an idle ledger stays fresh with heartbeat anchors', () => {
+    ledger.track(alarmRecord({ alarmId: 'a-0' })); // the first row ever, before the first tick
+    expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+    clock.advance(MIN);
+    history();
+    ledger.track(alarmRecord({ alarmId: 'a-3' })); // not anchored yet
+    expect(integrity.verifyNow().ok).toBe(true);
+    integrity.anchorNow();
+    // Hours without a new row: the timer's ticks write a heartbeat every 10 min.
+    for (let i = 0; i < 180; i++) {
+      clock.advance(MIN);
+      integrity.anchorNow();
+    }
+    expect(lines().length).toBe(2 + 1 + 18);
+    ledger.track(alarmRecord({ alarmId: 'a-4' })); // the first row after hours of quiet
+    expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('a running server whose newest anchor is stale fails the self-check (anchor lines deleted at the end, or anchoring fails)', () => {
+    history();
+    clock.advance(LEDGER_INTEGRITY_DEFAULTS.heartbeatMs * 2 + MIN);
+    expect(integrity.verifyNow().problems).toEqual([
+      expect.stringMatching(
+        /^the newest anchor \(row 5, .*\) is 21 min old although the server anchors at least every 10 min/,
+      ),
+    ]);
+  });
+});
