@@ -236,6 +236,13 @@ export interface StoreAck {
    * instead of resending them forever. Optional; absent means none.
    */
   rejected?: number[];
+  /**
+   * The outbox epoch the acknowledged items came with (absent for items sent
+   * without one). A gateway ignores an ack whose epoch is not its outbox's:
+   * after a restore reuses numbers, a late ack of the old epoch must not delete
+   * a different item under the same seq. Optional.
+   */
+  epoch?: string;
 }
 
 const id = { type: 'string', pattern: ID_PATTERN } as const;
@@ -409,6 +416,7 @@ export const storeAckSchema = {
     v: version,
     seqs: { type: 'array', maxItems: 100_000, items: seq },
     rejected: { type: 'array', maxItems: 100_000, items: seq },
+    epoch: { type: 'string', pattern: EPOCH_PATTERN },
   },
 } as const;
 

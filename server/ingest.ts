@@ -152,8 +152,9 @@ export interface AlarmNotifier {
 
 /** Where acknowledgements go (a {@link StoreAckPublisher} in the server). */
 export interface AckSink {
-  stored(enterpriseId: string, gatewayId: string, seq: number): void;
-  rejected(enterpriseId: string, gatewayId: string, seq: number): void;
+  /** `epoch`: the outbox epoch the item came with, echoed in the StoreAck (absent: none). */
+  stored(enterpriseId: string, gatewayId: string, seq: number, epoch?: string): void;
+  rejected(enterpriseId: string, gatewayId: string, seq: number, epoch?: string): void;
 }
 
 export interface IngestOptions {
@@ -351,7 +352,7 @@ export class Ingest {
       ({ alarm, changed } = this.options.ledger.record(event));
     } catch (err) {
       if (err instanceof AlarmConflictError) {
-        this.options.acks?.rejected(topic.enterpriseId, topic.gatewayId, event.seq);
+        this.options.acks?.rejected(topic.enterpriseId, topic.gatewayId, event.seq, event.epoch);
         return this.reject(topic.gatewayId, 'alarm-conflict', err.message, message.topic);
       }
       return this.fail('alarm', topic, err);
@@ -535,7 +536,7 @@ export class Ingest {
   private rejectAck(topic: ParsedTopic, payload: Buffer): void {
     if (!this.options.acks || (topic.channel !== 'telemetry' && topic.channel !== 'alarm')) return;
     const head = readEnvelopeHead(payload);
-    if (head) this.options.acks.rejected(topic.enterpriseId, topic.gatewayId, head.seq);
+    if (head) this.options.acks.rejected(topic.enterpriseId, topic.gatewayId, head.seq, head.epoch);
   }
 
   private async committed(
@@ -544,7 +545,7 @@ export class Ingest {
     hash: number,
   ): Promise<void> {
     this.recent.add(item.gatewayId, item.epoch, item.seq, hash);
-    this.options.acks?.stored(item.enterpriseId, item.gatewayId, item.seq);
+    this.options.acks?.stored(item.enterpriseId, item.gatewayId, item.seq, item.epoch);
     const hook = this.options.afterCommit;
     if (!hook) return;
     try {
@@ -652,7 +653,10 @@ class RecentSeqs {
 
 /**
  * Publishes StoreAcks: sequence numbers acknowledged within `coalesceMs` of
- * each other leave in one message per gateway.
+ * each other leave in one message per gateway and outbox epoch. Each StoreAck
+ * names the epoch its items came with, so a gateway whose outbox was restored
+ * (a new epoch that reuses numbers) ignores a late ack meant for the old one
+ * instead of deleting a different item under the same seq (issue 13 review).
  *
  * Lifecycle: ready on construction; `stop()` drops what is pending and makes
  * later calls no-ops. A publish that fails is logged and dropped: the gateway
@@ -661,7 +665,13 @@ class RecentSeqs {
 export class StoreAckPublisher implements AckSink {
   private readonly pending = new Map<
     string,
-    { enterpriseId: string; gatewayId: string; seqs: number[]; rejected: number[] }
+    {
+      enterpriseId: string;
+      gatewayId: string;
+      epoch: string | undefined;
+      seqs: number[];
+      rejected: number[];
+    }
   >();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -676,12 +686,12 @@ export class StoreAckPublisher implements AckSink {
     this.coalesceMs = options.coalesceMs ?? STORE_ACK_DEFAULTS.coalesceMs;
   }
 
-  stored(enterpriseId: string, gatewayId: string, seq: number): void {
-    this.add(enterpriseId, gatewayId, seq, 'seqs');
+  stored(enterpriseId: string, gatewayId: string, seq: number, epoch?: string): void {
+    this.add(enterpriseId, gatewayId, epoch, seq, 'seqs');
   }
 
-  rejected(enterpriseId: string, gatewayId: string, seq: number): void {
-    this.add(enterpriseId, gatewayId, seq, 'rejected');
+  rejected(enterpriseId: string, gatewayId: string, seq: number, epoch?: string): void {
+    this.add(enterpriseId, gatewayId, epoch, seq, 'rejected');
   }
 
   /** Sends every pending ack now. */
@@ -691,9 +701,10 @@ export class StoreAckPublisher implements AckSink {
     const batches = [...this.pending.values()];
     this.pending.clear();
     await Promise.all(
-      batches.map(async ({ enterpriseId, gatewayId, seqs, rejected }) => {
+      batches.map(async ({ enterpriseId, gatewayId, epoch, seqs, rejected }) => {
         const ack: StoreAck = { v: 1, seqs };
         if (rejected.length > 0) ack.rejected = rejected;
+        if (epoch !== undefined) ack.epoch = epoch;
         try {
           await this.options.publish(topicFor(enterpriseId, gatewayId, 'ack'), JSON.stringify(ack));
         } catch (err) {
@@ -714,12 +725,18 @@ export class StoreAckPublisher implements AckSink {
     this.pending.clear();
   }
 
-  private add(enterpriseId: string, gatewayId: string, seq: number, list: 'seqs' | 'rejected') {
+  private add(
+    enterpriseId: string,
+    gatewayId: string,
+    epoch: string | undefined,
+    seq: number,
+    list: 'seqs' | 'rejected',
+  ) {
     if (this.stopped) return;
-    const key = `${enterpriseId}/${gatewayId}`;
+    const key = `${enterpriseId}/${gatewayId}/${epoch ?? ''}`;
     let entry = this.pending.get(key);
     if (!entry) {
-      entry = { enterpriseId, gatewayId, seqs: [], rejected: [] };
+      entry = { enterpriseId, gatewayId, epoch, seqs: [], rejected: [] };
       this.pending.set(key, entry);
     }
     entry[list].push(seq);

@@ -730,7 +730,17 @@ export class MqttUplink implements Uplink {
       log.warn({ err: decoded.error }, 'ignoring an invalid StoreAck');
       return;
     }
-    const { seqs, rejected = [] } = decoded.value;
+    const { seqs, rejected = [], epoch } = decoded.value;
+    // Acks name the epoch their items came with (servers before the issue 13 review do not): one
+    // for another epoch is late, for an outbox this one replaced, and its seqs may now name other
+    // items. Ignored: ours are acknowledged by their own ack, or resent after the timeout.
+    if (epoch !== undefined && epoch !== this.outbox.epoch) {
+      log.warn(
+        { ackEpoch: epoch, outboxEpoch: this.outbox.epoch, count: seqs.length + rejected.length },
+        'ignoring a StoreAck for another outbox epoch (restored or replaced outbox)',
+      );
+      return;
+    }
     for (const seq of seqs) this.release(seq);
     for (const seq of rejected) this.release(seq);
     const removed = this.outbox.remove(seqs);
