@@ -16,7 +16,8 @@
  *    the newest anchor are legitimate only while that anchor is younger than `staleAfterMs`
  *    (twice the longer of the anchor interval and the heartbeat): older, the anchors that covered
  *    them were deleted or anchoring stopped. A running server (`expectFresh`) must also have an
- *    anchor younger than that, rows after it or not, since it writes a heartbeat anchor.
+ *    anchor younger than that, rows after it or not: it anchors what is due (head moved,
+ *    heartbeat) before it verifies, so a stale anchor means the file cannot be written.
  * `brokenAt` is the first bad seq found by any of them.
  *
  * Lifecycle of {@link LedgerIntegrity}: `start()` arms two unref'd timers (anchor every
@@ -69,8 +70,6 @@ export interface AnchorFreshness {
   staleAfterMs: number;
   /** A running server: the newest anchor must be younger than staleAfterMs in any case. */
   expectFresh: boolean;
-  /** A server that has not anchored yet since it started: no anchors at all is fine. */
-  noAnchorsYet?: boolean;
 }
 
 /** 2 × max(interval, heartbeat): one anchor may be late by a whole interval without a false alarm. */
@@ -172,7 +171,7 @@ export function verifyLedger(
   }
   const newest = ordered[ordered.length - 1];
   if (newest === undefined) {
-    if (headSeq > 0 && !freshness.noAnchorsYet) {
+    if (headSeq > 0) {
       problems.push(
         `no anchors (file missing or empty) while the chain has ${headSeq} rows: the anchor file was deleted or emptied`,
       );
@@ -232,8 +231,6 @@ export class LedgerIntegrity {
   private lastAnchoredHash: string | null = null;
   /** MAC and time of the newest anchor written (read from the file at the first anchor). */
   private lastAnchor: { mac: string; at: number } | null = null;
-  /** When this process started anchoring (construction, then `start()`). */
-  private startedAt: number;
   private readonly clock: Clock;
   /** The last self-check (null before the first). */
   lastResult: IntegrityResult | null = null;
@@ -246,7 +243,6 @@ export class LedgerIntegrity {
   constructor(private readonly options: LedgerIntegrityOptions) {
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? log;
-    this.startedAt = this.clock.now();
   }
 
   /** The chain's name in log lines. */
@@ -264,7 +260,6 @@ export class LedgerIntegrity {
    */
   start(): void {
     if (this.anchorTimer) return;
-    this.startedAt = this.clock.now();
     try {
       this.anchorNow({ publish: false });
     } catch (err) {
@@ -363,8 +358,17 @@ export class LedgerIntegrity {
     return this.publishing;
   }
 
-  /** Full verification against the anchor file; on a new failure, logs and calls onFailure. */
+  /**
+   * Full verification against the anchor file; on a new failure, logs and calls onFailure.
+   * Anchors first when an anchor is due (head moved, heartbeat): a running server's own anchors
+   * are then fresh unless writing them fails, and one linked to lines deleted since shows.
+   */
   verifyNow(): IntegrityResult {
+    try {
+      this.anchorNow();
+    } catch (err) {
+      this.log.error({ err, ledger: this.name }, `${this.name} anchor before verify failed`);
+    }
     const { anchors, problems } = this.options.anchorFile.read();
     const stale = staleAfterMs(this.options.anchorIntervalMs, this.options.heartbeatMs);
     const result = verifyLedger(
@@ -376,11 +380,6 @@ export class LedgerIntegrity {
       {
         staleAfterMs: stale,
         expectFresh: true,
-        // The first row of a fresh install is anchored at the next tick: until this process has
-        // anchored once (or for one stale period after start), no anchors at all is no failure.
-        ...(this.lastAnchor === null && this.clock.now() - this.startedAt < stale
-          ? { noAnchorsYet: true }
-          : {}),
       },
     );
     const wasOk = this.lastResult?.ok ?? true;

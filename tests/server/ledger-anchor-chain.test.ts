@@ -177,9 +177,10 @@ describe('anchors that cannot be dropped silently', () => {
     ]);
   });
 
-  it('a fresh install is not failed before its first anchor, nor are rows newer than the last anchor; an idle ledger stays fresh with heartbeat anchors', () => {
+  it('a fresh install is not failed before its first tick (the self-check anchors what is due first), and an idle ledger stays fresh with heartbeat anchors', () => {
     ledger.track(alarmRecord({ alarmId: 'a-0' })); // the first row ever, before the first tick
     expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+    expect(lines().map((a) => a.seq)).toEqual([1]);
     clock.advance(MIN);
     history();
     ledger.track(alarmRecord({ alarmId: 'a-3' })); // not anchored yet
@@ -190,18 +191,30 @@ describe('anchors that cannot be dropped silently', () => {
       clock.advance(MIN);
       integrity.anchorNow();
     }
-    expect(lines().length).toBe(2 + 1 + 18);
+    expect(lines().length).toBe(1 + 2 + 1 + 18); // a-0's, history's, a-3's, heartbeats
     ledger.track(alarmRecord({ alarmId: 'a-4' })); // the first row after hours of quiet
     expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
   });
 
-  it('a running server whose newest anchor is stale fails the self-check (anchor lines deleted at the end, or anchoring fails)', () => {
+  it('a running server whose newest anchor is stale fails the self-check (the anchor file cannot be written)', () => {
     history();
+    class FullDisk extends AnchorFile {
+      override append(): void {
+        throw new Error(`cannot append to ledger anchor file '${anchorPath}': ENOSPC`);
+      }
+    }
+    const failing = new LedgerIntegrity({
+      disposal: ledger,
+      key,
+      anchorFile: new FullDisk(anchorPath),
+      clock,
+    });
     clock.advance(LEDGER_INTEGRITY_DEFAULTS.heartbeatMs * 2 + MIN);
-    expect(integrity.verifyNow().problems).toEqual([
+    expect(failing.verifyNow().problems).toEqual([
       expect.stringMatching(
         /^the newest anchor \(row 5, .*\) is 21 min old although the server anchors at least every 10 min/,
       ),
     ]);
+    expect(integrity.verifyNow().ok).toBe(true); // the same chain, anchoring works: a heartbeat
   });
 });
