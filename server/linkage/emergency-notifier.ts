@@ -693,7 +693,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       ?.prepare<[string], FollowUpRow>('SELECT * FROM linkage_followups WHERE followup_id = ?')
       .get(followUpId);
     const centre = row ? this.centres.get(row.centre_id) : undefined;
-    if (!row || row.state !== 'pending' || !centre) return null;
+    if (row?.state !== 'pending' || !centre) return null;
     const timestamp = String(this.clock.now());
     let status: number | null = null;
     try {
