@@ -345,7 +345,9 @@ export class Gateway {
           what: 'outbox',
           path: event.fault.path,
           movedTo: event.fault.movedTo,
-          error: event.fault.error,
+          error: event.fault.unsent
+            ? `${event.fault.error}; ${event.fault.unsent.alarms} unacknowledged alarm transition(s) and ${event.fault.unsent.readings} reading(s) stay in the moved file, not sent`
+            : event.fault.error,
         });
         break;
       case 'quarantined':

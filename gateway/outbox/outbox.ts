@@ -98,6 +98,9 @@ export class Outbox {
   private syncing = false;
   private syncAgain = false;
 
+  /** What the index held when a corrupt file was replaced while running (see OutboxStorageFault). */
+  private unsentAtHeal: { alarms: number; readings: number } | undefined;
+
   /** Items in flight are never shed (their ack may be on its way). */
   isPinned: (seq: number) => boolean = () => false;
 
@@ -111,8 +114,10 @@ export class Outbox {
       clock: this.clock,
       load: (db) => this.load(db),
       fault: (fault) => {
+        const unsent = this.unsentAtHeal;
+        this.unsentAtHeal = undefined;
         try {
-          this.options.onStorageFault?.(fault, this.stats());
+          this.options.onStorageFault?.(unsent ? { ...fault, unsent } : fault, this.stats());
         } catch (err) {
           log.error({ err }, 'outbox storage-fault handler failed');
         }
@@ -609,7 +614,11 @@ export class Outbox {
   private load(db: Database.Database): void {
     // Numbers handed out in this process stay behind us, also when a healed file starts afresh.
     const handedOut = this.nextSeq;
-    // A reopen starts from the file, never from what an earlier open left in memory.
+    // A reopen starts from the file, never from what an earlier open left in memory. What that
+    // memory still held unacknowledged is reported with the storage fault.
+    if (this.lanes.alarm.size > 0 || this.lanes.telemetry.size > 0) {
+      this.unsentAtHeal = { alarms: this.lanes.alarm.size, readings: this.telemetryReadings };
+    }
     this.unsynced.clear();
     this.lanes.alarm.clear();
     this.lanes.telemetry.clear();

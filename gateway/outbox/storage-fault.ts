@@ -19,6 +19,12 @@ export interface OutboxStorageFault {
   error: string;
   /** When, epoch ms. */
   at: number;
+  /**
+   * Items this process still held unacknowledged when the file turned corrupt while running:
+   * they stay in the moved file and are not sent (a fault at open reads nothing, so none are
+   * known). The gateway's storage-fault alarm says how many alarms that was.
+   */
+  unsent?: { alarms: number; readings: number };
 }
 
 /**

@@ -140,6 +140,8 @@ describe('outbox self-heal', () => {
     expect(outbox.readBack(seqs[0]!)).toBeUndefined();
     expect(faults).toHaveLength(1);
     expect(faults[0]!.fault.path).toBe(file);
+    // What was held and never acknowledged is named, so the storage-fault alarm can say it.
+    expect(faults[0]!.fault.unsent).toEqual({ alarms: 0, readings: 600 });
     // The gateway goes on with a fresh outbox.
     const next = outbox.appendAlarm(payload(10));
     expect(next.seq).toBeGreaterThan(seqs.at(-1)!);
