@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import type { EdgeAlarmTransition } from '../edge/index.js';
 import type { Reading, SensorInfo } from '../protocol/index.js';
+import { deviceStatusSensors, type GatewayConfig, sensorCatalogue } from './config/index.js';
 
 /** Sensor ids of the gateway's diagnostic points (all start with `_`). */
 export const DIAGNOSTIC_SENSOR_IDS = {
@@ -60,6 +61,20 @@ export const GATEWAY_DIAGNOSTIC_SENSORS: readonly SensorInfo[] = [
     unit: 'ms',
   },
 ];
+
+/**
+ * Every sensor a gateway with this config has: its field sensors, then its own status points
+ * (each device's `<deviceId>.online`, the outbox, storage faults, clock steps). Rules compile
+ * against this catalogue, at start and when the fleet checks a pushed version: one list, so a
+ * version that passes the check also starts.
+ */
+export function gatewaySensors(config: GatewayConfig): SensorInfo[] {
+  return [
+    ...sensorCatalogue(config),
+    ...deviceStatusSensors(config),
+    ...GATEWAY_DIAGNOSTIC_SENSORS,
+  ];
+}
 
 /** A local file the gateway could not use and moved aside, or an item it could not read back. */
 export interface StorageFault {

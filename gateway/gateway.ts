@@ -19,11 +19,11 @@ import {
 } from '../edge/index.js';
 import type { GatewayCommand, Reading, SensorInfo } from '../protocol/index.js';
 import { Acquisition } from './acquisition/index.js';
-import { deviceStatusSensors, type GatewayConfig, sensorCatalogue } from './config/index.js';
+import type { GatewayConfig } from './config/index.js';
 import {
   DIAGNOSTIC_SENSOR_IDS,
-  GATEWAY_DIAGNOSTIC_SENSORS,
   GatewayDiagnostics,
+  gatewaySensors,
   type StorageFault,
 } from './diagnostics.js';
 import { withAlarmLimits } from './sensor-limits.js';
@@ -103,11 +103,7 @@ export class Gateway {
     this.clock = options.clock ?? systemClock;
     // Field sensors, then the gateway's own status points: each device's
     // `<deviceId>.online` and the uplink outbox, so rules can alarm on them.
-    const sensors = [
-      ...sensorCatalogue(config),
-      ...deviceStatusSensors(config),
-      ...GATEWAY_DIAGNOSTIC_SENSORS,
-    ];
+    const sensors = gatewaySensors(config);
     this.diagnostics = new GatewayDiagnostics(config.gateway.id, this.clock);
     this.outboxPath = options.outboxPath ?? config.uplink.outbox?.path ?? 'the in-memory outbox';
     const catalogue = new Map(sensors.map((s) => [s.sensorId, s]));

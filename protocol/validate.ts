@@ -6,6 +6,12 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import {
   type AlarmEvent,
   alarmEventSchema,
+  type FleetCommandResult,
+  type FleetConfigStatus,
+  type FleetHealth,
+  fleetCommandResultSchema,
+  fleetConfigStatusSchema,
+  fleetHealthSchema,
   type GatewayCommand,
   type GatewayStatus,
   gatewayCommandSchema,
@@ -52,4 +58,11 @@ export const decodeGatewayStatus = decoder<GatewayStatus>(
 export const decodeStoreAck = decoder<StoreAck>(ajv.compile<StoreAck>(storeAckSchema));
 export const decodeGatewayCommand = decoder<GatewayCommand>(
   ajv.compile<GatewayCommand>(gatewayCommandSchema),
+);
+export const decodeFleetHealth = decoder<FleetHealth>(ajv.compile<FleetHealth>(fleetHealthSchema));
+export const decodeFleetConfigStatus = decoder<FleetConfigStatus>(
+  ajv.compile<FleetConfigStatus>(fleetConfigStatusSchema),
+);
+export const decodeFleetCommandResult = decoder<FleetCommandResult>(
+  ajv.compile<FleetCommandResult>(fleetCommandResultSchema),
 );

@@ -58,11 +58,7 @@ import type { InboundMessage } from './broker.js';
 import type { EventHub } from './events.js';
 import type { GatewayRegistry } from './gateways.js';
 import { TelemetryLane } from './ingest-lane.js';
-import {
-  type Annunciation,
-  annunciationOf,
-  noteAnnunciation,
-} from './linkage/emergency-notifier.js';
+import { type Annunciation, noteAnnunciation } from './linkage/emergency-notifier.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
 
 const log = createLogger('server.ingest');
@@ -359,7 +355,6 @@ export class Ingest {
     }
     observer?.('ledger-committed', event, performance.now());
     this.counters.alarmEvents++;
-    this.flagSuspect('alarm', event, message.topic);
     // Every raise of an active alarm asks the notifier: its deliveries are unique
     // per (alarm, centre), so a redelivered raise only fills in what a failure
     // left out and never pages twice. The notifier goes first and its request
@@ -375,12 +370,15 @@ export class Ingest {
     if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
       let created = 0;
       try {
-        created = this.options.notifier.notify(alarm, annunciationOf(alarm));
+        created = this.options.notifier.notify(alarm);
       } catch (err) {
         notifyError = err;
       }
       if (created > 0) await nextTurn();
     }
+    // After the page has left: screening the timestamps (a log line, an audit record) is
+    // bookkeeping, not a reason for the emergency centre to wait.
+    this.flagSuspect('alarm', event, message.topic);
     this.seen(event.gatewayId, event.enterpriseId);
     // Also when the notifier failed: the ledger has the change, and its redelivery
     // will not be a change any more, so this is the one chance to tell the listeners.

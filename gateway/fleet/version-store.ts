@@ -23,16 +23,9 @@ import {
   type FleetConfigDocument,
   type FleetRuleFile,
   fleetContentHash,
-  type SensorInfo,
 } from '../../protocol/index.js';
-import {
-  ConfigError,
-  deviceStatusSensors,
-  type GatewayConfig,
-  parseGatewayConfig,
-  sensorCatalogue,
-} from '../config/index.js';
-import { GATEWAY_DIAGNOSTIC_SENSORS } from '../diagnostics.js';
+import { ConfigError, type GatewayConfig, parseGatewayConfig } from '../config/index.js';
+import { gatewaySensors } from '../diagnostics.js';
 import type { FleetIdentity } from './identity.js';
 
 export interface FleetState {
@@ -164,11 +157,7 @@ export function checkVersionText(text: string, sourceName: string, baseDir: stri
     const ruleSet = loadRuleFiles(config.rules.files, {
       outputDevices: { ids: config.devices.map((d) => d.id) },
     });
-    const sensors: SensorInfo[] = [
-      ...sensorCatalogue(config),
-      ...deviceStatusSensors(config),
-      ...GATEWAY_DIAGNOSTIC_SENSORS,
-    ];
+    const sensors = gatewaySensors(config);
     compileRuleSet(ruleSet, new Map(sensors.map((s) => [s.sensorId, s])));
   } catch (err) {
     if (err instanceof RuleFileError)

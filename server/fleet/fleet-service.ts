@@ -17,6 +17,9 @@ import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import {
+  decodeFleetCommandResult,
+  decodeFleetConfigStatus,
+  decodeFleetHealth,
   type FleetCommand,
   type FleetCommandResult,
   type FleetCommandType,
@@ -31,7 +34,6 @@ import {
 import type { AuditInput } from '../auth/audit-log.js';
 import type { MqttUser } from '../auth/config.js';
 import type { MqttUserDirectory } from '../auth/mqtt-access.js';
-import { decodeFleetCommandResult, decodeFleetConfigStatus, decodeFleetHealth } from './codec.js';
 import {
   type Enrolled,
   EnrolmentRefused,
