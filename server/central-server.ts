@@ -3,7 +3,7 @@
  * controller and extensions are the model), started in order and stopped in reverse, each stop
  * in its own try/catch so one failing step does not keep the rest open.
  *
- * Order: audit → telemetry store → alarm ledger → notifier → StoreAcks → fleet → platform →
+ * Order: database → audit → telemetry store → alarm ledger → notifier → StoreAcks → fleet → platform →
  * supervision → ingest → MQTT (the embedded aedes broker, or the external broker in cluster
  * mode) → ledger anchor → operator commands → presence → HTTP. Nothing is accepted before the
  * place it goes to is open. In reverse, ingest drains the last messages (including the last
@@ -33,6 +33,8 @@ import { type InboundMessage, MqttBroker } from './broker.js';
 import { mqttMode } from './cluster/config.js';
 import { ExternalBroker, type MqttTransport } from './cluster/external-broker.js';
 import type { ServerConfig } from './config/index.js';
+import type { DatabaseConfig } from './db/config.js';
+import { Database } from './db/database.js';
 import { EventHub } from './events.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
@@ -76,6 +78,11 @@ export interface CentralServerOptions {
  * after a failed start.
  */
 export class CentralServer {
+  /**
+   * The platform state (server/db): the embedded SQLite file at store.path, or the cluster's
+   * PostgreSQL (`database` section). One per process; the stores receive it, none opens its own.
+   */
+  readonly database: Database;
   readonly store: TelemetryStore;
   readonly ledger: AlarmLedger;
   readonly notifier: EmergencyNotifier;
@@ -122,6 +129,7 @@ export class CentralServer {
         "database.kind 'postgres': the platform stores are not on server/db yet, so this node would keep its state in its own SQLite file (store.path); use kind 'sqlite' or leave database out (docs/cluster.md, phase two)",
       );
     }
+    this.database = new Database(platformDatabaseConfig(config));
     this.store = createTelemetryStore(config.store, clock);
     this.ledger = new AlarmLedger({
       path,
@@ -295,6 +303,8 @@ export class CentralServer {
     const noop = () => {};
     const transport = this.transport;
     return [
+      // First: every store below reads and writes through it.
+      { name: 'database', start: () => this.database.start(), stop: () => this.database.stop() },
       { name: 'audit', start: () => this.audit.start(), stop: () => this.audit.stop() },
       { name: 'store', start: () => this.store.start(), stop: () => this.store.stop() },
       { name: 'ledger', start: () => this.ledger.start(), stop: () => this.ledger.stop() },
@@ -387,6 +397,14 @@ export class CentralServer {
     const address = app.server.address();
     this.actualHttpPort = typeof address === 'object' && address ? address.port : port;
   }
+}
+
+/**
+ * The platform database of a config: its `database` section, or the embedded SQLite file the
+ * stores have always shared (store.path), which server/db adopts as it is (tests/db/adoption).
+ */
+export function platformDatabaseConfig(config: ServerConfig): DatabaseConfig {
+  return config.database ?? { kind: 'sqlite', path: config.store.path };
 }
 
 /** The external-broker transport of a config in mqtt.mode external (checked by the config). */
