@@ -35,6 +35,7 @@ import {
 } from '../../protocol/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import { dataDirOptions, Gateway } from '../gateway.js';
+import { isTlsUrl, tlsConnectOptions } from '../uplink/tls.js';
 import { decodeConfigDocument, decodeFleetCommand } from './codec.js';
 import { HealthSampler } from './health.js';
 import type { FleetIdentity } from './identity.js';
@@ -304,6 +305,8 @@ export class FleetAgent {
       password: identity.password,
       clean: true,
       reconnectPeriod: FLEET_AGENT_DEFAULTS.reconnectPeriodMs,
+      // The enrolment's CA (and client certificate): a private CA is otherwise unknown here.
+      ...(isTlsUrl(identity.mqttUrl) ? tlsConnectOptions(identity.tls) : {}),
     });
     this.client = client;
     client.on('connect', () => {

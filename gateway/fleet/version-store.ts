@@ -26,6 +26,7 @@ import {
 } from '../../protocol/index.js';
 import { ConfigError, type GatewayConfig, parseGatewayConfig } from '../config/index.js';
 import { gatewaySensors } from '../diagnostics.js';
+import { isTlsUrl } from '../uplink/tls.js';
 import type { FleetIdentity } from './identity.js';
 
 export interface FleetState {
@@ -130,7 +131,8 @@ export class VersionStore {
 
 /**
  * Writes the enrolled identity into the config text: gateway.id, gateway.enterpriseId,
- * uplink.url, uplink.username and uplink.password. A YAML syntax error is left for
+ * uplink.url, uplink.username, uplink.password, and uplink.tls when the version has none and
+ * the identity carries TLS files. A YAML syntax error is left for
  * parseGatewayConfig to report with its line and column.
  */
 export function withIdentity(text: string, identity: FleetIdentity): string {
@@ -141,6 +143,11 @@ export function withIdentity(text: string, identity: FleetIdentity): string {
   document.setIn(['uplink', 'url'], identity.mqttUrl);
   document.setIn(['uplink', 'username'], identity.username);
   document.setIn(['uplink', 'password'], identity.password);
+  // The enrolment's TLS files, unless the pushed version names its own: without the private CA
+  // the uplink could not reach the broker the fleet link reaches.
+  if (identity.tls && isTlsUrl(identity.mqttUrl) && !document.hasIn(['uplink', 'tls'])) {
+    document.setIn(['uplink', 'tls'], { ...identity.tls });
+  }
   return document.toString();
 }
 
