@@ -13,9 +13,9 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-file.js';
 import type { FleetConfigDocument } from '../../protocol/index.js';
 import type { MqttUplinkTls } from '../uplink/tls.js';
-import { writeFileAtomic } from './version-store.js';
 
 export interface FleetIdentity {
   gatewayId: string;

@@ -18,6 +18,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
+import { writeFileAtomic } from '../../common/atomic-file.js';
 import { compileRuleSet, formatProblem, loadRuleFiles, RuleFileError } from '../../edge/index.js';
 import {
   type FleetConfigDocument,
@@ -37,14 +38,6 @@ export interface FleetState {
 }
 
 export type VersionCheck = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
-
-/** Writes `text` to `file` through a temporary file and a rename (never half a file). */
-export function writeFileAtomic(file: string, text: string, mode = 0o644): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, text, { mode });
-  renameSync(temporary, file);
-}
 
 export class VersionStore {
   readonly root: string;
