@@ -23,6 +23,8 @@ import type { Clock } from '../../common/clock.js';
 import { monotonicOf, systemClock } from '../../common/clock.js';
 import { createLogger, rootLogger } from '../../common/logger.js';
 import {
+  decodeFleetCommand,
+  decodeFleetConfigDocument,
   type FleetCommand,
   type FleetCommandResult,
   type FleetConfigDocument,
@@ -36,7 +38,6 @@ import {
 import type { GatewayConfig } from '../config/index.js';
 import { dataDirOptions, Gateway } from '../gateway.js';
 import { isTlsUrl, tlsConnectOptions } from '../uplink/tls.js';
-import { decodeConfigDocument, decodeFleetCommand } from './codec.js';
 import { HealthSampler } from './health.js';
 import type { FleetIdentity } from './identity.js';
 import { type LogControl, logControlOf } from './log-control.js';
@@ -319,7 +320,7 @@ export class FleetAgent {
     client.on('message', (topic, payload) => {
       if (topic === this.topics.config) {
         if (payload.length === 0) return; // withdrawn (revocation)
-        const decoded = decodeConfigDocument(payload);
+        const decoded = decodeFleetConfigDocument(payload);
         if (!decoded.ok) {
           log.warn({ errors: decoded.errors }, 'ignoring an invalid configuration document');
           return;

@@ -15,7 +15,7 @@
  * (parseGatewayConfig), then the rule files (schema, GB/T 50493-2019 setpoint maxima, limits)
  * compiled against the config's sensor catalogue, with outputs naming its devices.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { writeFileAtomic } from '../../common/atomic-file.js';
