@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
 import { leaderElectionCases } from './cases/leader-election.js';
+import { leaderJobsCases } from './cases/leader-jobs.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
 import { schemaCases } from './cases/schema.js';
 
@@ -17,6 +18,7 @@ for (const makeBackend of BACKENDS) {
     afterAll(() => backend.tearDown());
     schemaCases(backend);
     leaderElectionCases(backend);
+    leaderJobsCases(backend);
     deliveryClaimCases(backend);
     notificationBusCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
