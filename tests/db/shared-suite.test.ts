@@ -8,6 +8,7 @@ import { BACKENDS } from './backends.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
 import { leaderElectionCases } from './cases/leader-election.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
+import { platformStateCases } from './cases/platform-state.js';
 import { schemaCases } from './cases/schema.js';
 
 for (const makeBackend of BACKENDS) {
@@ -19,6 +20,7 @@ for (const makeBackend of BACKENDS) {
     leaderElectionCases(backend);
     deliveryClaimCases(backend);
     notificationBusCases(backend);
+    platformStateCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
       describe('notification bus (PostgreSQL session loss)', () =>
