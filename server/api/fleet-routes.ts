@@ -85,6 +85,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
   /** The gateway if the caller may see its enterprise; the uniform 403 otherwise. */
   const visibleGateway = async (request: FastifyRequest, gatewayId: string) => {
     const principal = requirePrincipalOf(request);
+    await fleet.refresh(); // another node may have enrolled or revoked it
     const gateway = fleet.gateway(gatewayId);
     if (!gateway || !(await platform?.canSee(principal, gateway.enterpriseId)))
       throw Errors.forbidden('gateway', gatewayId);
@@ -191,6 +192,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         !platform || principal.role === 'admin'
           ? null
           : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
+      await fleet.refresh();
       return { gateways: fleet.view(scope) };
     },
   );

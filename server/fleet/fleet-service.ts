@@ -136,14 +136,34 @@ export class FleetService {
 
   async start(): Promise<void> {
     if (this.store) return;
-    const store = new FleetStore(this.options.database);
-    for (const gateway of await store.gateways()) {
-      this.enrolled.set(gateway.gatewayId, gateway);
-      const latest = await store.latestVersion(gateway.gatewayId);
-      if (latest) this.desired.set(gateway.gatewayId, latest.version);
+    this.store = new FleetStore(this.options.database);
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.store = null;
+      throw err;
     }
-    this.statuses = await store.statuses();
-    this.store = store;
+  }
+
+  /**
+   * Reloads the enrolled gateways, their newest versions and statuses from the database: in a
+   * cluster another node may have enrolled, revoked or pushed since (the API calls this before
+   * it answers about the fleet; the memory copy serves the broker's CONNECT checks).
+   */
+  async refresh(): Promise<void> {
+    const store = this.db;
+    const [gateways, desired, statuses] = await Promise.all([
+      store.gateways(),
+      store.latestVersions(),
+      store.statuses(),
+    ]);
+    this.enrolled.clear();
+    for (const gateway of gateways) this.enrolled.set(gateway.gatewayId, gateway);
+    this.desired.clear();
+    for (const [gatewayId, version] of desired) {
+      if (this.enrolled.has(gatewayId)) this.desired.set(gatewayId, version);
+    }
+    this.statuses = statuses;
   }
 
   async stop(): Promise<void> {

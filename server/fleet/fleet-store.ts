@@ -190,6 +190,16 @@ export class FleetStore {
     return row ? (JSON.parse(row.document) as FleetConfigDocument) : undefined;
   }
 
+  /** The newest version number of every gateway that has one. */
+  async latestVersions(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('fleet_versions')
+      .select((eb) => ['gateway_id', eb.fn.max('version').as('version')])
+      .groupBy('gateway_id')
+      .execute();
+    return new Map(rows.map((r) => [r.gateway_id, Number(r.version)]));
+  }
+
   /** Every version of a gateway, newest first: the management-of-change history. */
   async versions(gatewayId: string): Promise<FleetConfigDocument[]> {
     const rows = await this.db

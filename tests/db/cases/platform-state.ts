@@ -9,12 +9,15 @@
  * transaction stalls in the busy handler). There the racers are concurrent callers on the one
  * Database, which is the race embedded mode has; on PostgreSQL each racer is its own node.
  */
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../common/clock.js';
 import type { SensorInfo } from '../../../protocol/index.js';
 import type { AlarmRecord } from '../../../server/alarms/ledger.js';
 import { AuditLog } from '../../../server/auth/audit-log.js';
 import type { Database } from '../../../server/db/database.js';
+import { enrolmentProofData } from '../../../server/fleet/enrolment.js';
+import { FleetService } from '../../../server/fleet/fleet-service.js';
 import { type EnrolledGateway, FleetStore } from '../../../server/fleet/fleet-store.js';
 import type { GatewayPresence } from '../../../server/gateways.js';
 import { AccessControl, hashPassword } from '../../../server/platform/access.js';
@@ -426,6 +429,56 @@ export function platformStateCases(backend: Backend): void {
       expect(await stores[5]!.consumeToken('0'.padStart(64, 'a'), T0 + 2, gateway('gw-x'))).toBe(
         false,
       );
+    });
+
+    it('a gateway enrolled through node A is known, revocable and pushable through node B', async () => {
+      const [dbA, dbB] = await nodes(2);
+      const published: string[] = [];
+      const service = (database: Database) => {
+        const fleet = new FleetService({
+          database,
+          clock,
+          publish: async (topic) => {
+            published.push(topic);
+          },
+          disconnect: () => 0,
+          audit: () => {},
+          mqttUrl: () => 'mqtt://127.0.0.1:1883',
+        });
+        cleanups.push(() => fleet.stop());
+        return fleet;
+      };
+      const a = service(dbA!);
+      const b = service(dbB!);
+      await a.start();
+      await b.start();
+      const { token } = await a.createToken({ enterpriseId: 'ent-001', by: 'admin' });
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const proof = sign('sha256', enrolmentProofData(token, publicKeyPem), privateKey);
+      const request = { token, publicKeyPem, proof: proof.toString('base64'), gatewayId: 'gw-5' };
+      const enrolled = await b.enrol(request, 'localhost');
+      expect(enrolled).toMatchObject({ gatewayId: 'gw-5', enterpriseId: 'ent-001' });
+      // The token is spent for node A too.
+      await expect(a.enrol(request, 'localhost')).rejects.toThrow(
+        'enrolment token unknown or already used',
+      );
+      expect(a.gateway('gw-5')).toBeUndefined(); // A's memory has not heard yet
+      await a.refresh();
+      expect(a.gateway('gw-5')).toMatchObject({ enterpriseId: 'ent-001', revokedAt: null });
+      const pushed = await a.pushVersion('gw-5', {
+        config: 'gateway: {}',
+        rules: [],
+        reason: 'MoC 7',
+        by: 'admin',
+      });
+      await b.refresh();
+      expect(b.applyExpected('gw-5')).toBe(true);
+      expect((await b.versions('gw-5')).map((d) => d.version)).toEqual([pushed.version]);
+      expect(await b.revoke('gw-5', 'admin', 'decommissioned')).toBe(true);
+      await a.refresh();
+      expect(a.gateway('gw-5')?.revokedAt).toBe(T0);
+      expect(a.directory.find('gw-5')).toBe('revoked');
     });
 
     it('an expired token is not consumed', async () => {
