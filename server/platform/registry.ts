@@ -224,10 +224,18 @@ export class Registry {
   }
 
   /**
-   * Learns a gateway and its sensor catalogue (from its birth message): one transaction, the
-   * gateway row then every sensor in one statement. Sensors are written in key order (and a
+   * Learns a gateway and its sensor catalogue (from its birth message): two upserts, the
+   * gateway row, then every sensor in one statement. Sensors are written in key order (and a
    * sensor id the message repeats once, its last entry winning as before), so two nodes noting
    * the same gateway lock its rows in the same order and cannot deadlock on PostgreSQL.
+   *
+   * Not one transaction, on purpose: this runs on every status message, from the event hub, in
+   * the middle of ingest. On SQLite a transaction holds the file's write lock between its
+   * statements (across microtasks), and a store still on its own connection to the same file
+   * (the alarm ledger, until it moves onto server/db) that writes meanwhile stalls in the busy
+   * handler and fails with "database is locked" (tests/supervision/evidence-sources.test.ts
+   * met it). Each statement alone is atomic; a crash between the two leaves the gateway row
+   * newer than its sensors until the next birth message, which rewrites both.
    */
   async noteGateway(gateway: GatewayPresence): Promise<void> {
     const bySensor = new Map<string, SensorInfo>();
@@ -235,66 +243,63 @@ export class Registry {
     const sensors = [...bySensor.values()].sort((a, b) =>
       a.sensorId < b.sensorId ? -1 : a.sensorId > b.sensorId ? 1 : 0,
     );
-    await this.requireDb()
-      .transaction()
-      .execute(async (trx) => {
-        await trx
-          .insertInto('registry_gateways')
-          .values({
-            id: gateway.gatewayId,
+    const db = this.requireDb();
+    await db
+      .insertInto('registry_gateways')
+      .values({
+        id: gateway.gatewayId,
+        enterprise_id: gateway.enterpriseId,
+        software: gateway.software ?? null,
+        last_seen: gateway.lastSeen,
+      })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          enterprise_id: eb.ref('excluded.enterprise_id'),
+          software: eb.fn.coalesce('excluded.software', 'registry_gateways.software'),
+          last_seen: eb.ref('excluded.last_seen'),
+        })),
+      )
+      .execute();
+    if (sensors.length === 0) return;
+    await db
+      .insertInto('registry_sensors')
+      .values(
+        sensors.map((s) => {
+          const [setpointL1, setpointL2] = birthSetpoints(s);
+          return {
+            gateway_id: gateway.gatewayId,
+            sensor_id: s.sensorId,
             enterprise_id: gateway.enterpriseId,
-            software: gateway.software ?? null,
-            last_seen: gateway.lastSeen,
-          })
-          .onConflict((oc) =>
-            oc.column('id').doUpdateSet((eb) => ({
-              enterprise_id: eb.ref('excluded.enterprise_id'),
-              software: eb.fn.coalesce('excluded.software', 'registry_gateways.software'),
-              last_seen: eb.ref('excluded.last_seen'),
-            })),
-          )
-          .execute();
-        if (sensors.length === 0) return;
-        await trx
-          .insertInto('registry_sensors')
-          .values(
-            sensors.map((s) => {
-              const [setpointL1, setpointL2] = birthSetpoints(s);
-              return {
-                gateway_id: gateway.gatewayId,
-                sensor_id: s.sensorId,
-                enterprise_id: gateway.enterpriseId,
-                name: s.name,
-                kind: s.kind,
-                unit: s.unit,
-                gas: s.gas ?? null,
-                installation_id: s.installationId ?? null,
-                location: s.location ?? null,
-                range_min: s.rangeMin ?? null,
-                range_max: s.rangeMax ?? null,
-                setpoint_l1: setpointL1,
-                setpoint_l2: setpointL2,
-              };
-            }),
-          )
-          .onConflict((oc) =>
-            oc.columns(['gateway_id', 'sensor_id']).doUpdateSet((eb) => ({
-              enterprise_id: eb.ref('excluded.enterprise_id'),
-              name: eb.ref('excluded.name'),
-              kind: eb.ref('excluded.kind'),
-              unit: eb.ref('excluded.unit'),
-              gas: eb.ref('excluded.gas'),
-              installation_id: eb.ref('excluded.installation_id'),
-              location: eb.ref('excluded.location'),
-              range_min: eb.ref('excluded.range_min'),
-              range_max: eb.ref('excluded.range_max'),
-              // A birth that states no setpoint keeps what alarms taught before.
-              setpoint_l1: eb.fn.coalesce('excluded.setpoint_l1', 'registry_sensors.setpoint_l1'),
-              setpoint_l2: eb.fn.coalesce('excluded.setpoint_l2', 'registry_sensors.setpoint_l2'),
-            })),
-          )
-          .execute();
-      });
+            name: s.name,
+            kind: s.kind,
+            unit: s.unit,
+            gas: s.gas ?? null,
+            installation_id: s.installationId ?? null,
+            location: s.location ?? null,
+            range_min: s.rangeMin ?? null,
+            range_max: s.rangeMax ?? null,
+            setpoint_l1: setpointL1,
+            setpoint_l2: setpointL2,
+          };
+        }),
+      )
+      .onConflict((oc) =>
+        oc.columns(['gateway_id', 'sensor_id']).doUpdateSet((eb) => ({
+          enterprise_id: eb.ref('excluded.enterprise_id'),
+          name: eb.ref('excluded.name'),
+          kind: eb.ref('excluded.kind'),
+          unit: eb.ref('excluded.unit'),
+          gas: eb.ref('excluded.gas'),
+          installation_id: eb.ref('excluded.installation_id'),
+          location: eb.ref('excluded.location'),
+          range_min: eb.ref('excluded.range_min'),
+          range_max: eb.ref('excluded.range_max'),
+          // A birth that states no setpoint keeps what alarms taught before.
+          setpoint_l1: eb.fn.coalesce('excluded.setpoint_l1', 'registry_sensors.setpoint_l1'),
+          setpoint_l2: eb.fn.coalesce('excluded.setpoint_l2', 'registry_sensors.setpoint_l2'),
+        })),
+      )
+      .execute();
   }
 
   /** Records the setpoint an alarm was raised at, per level, on its sensor. */

@@ -15,7 +15,9 @@ for (const makeBackend of BACKENDS) {
   const backend = makeBackend();
   describe(`the database layer on ${backend.kind}`, () => {
     beforeAll(() => backend.setUp(), 60_000);
-    afterAll(() => backend.tearDown());
+    // Stopping PostgreSQL removes its data directory: one database per case (about 8 MB each,
+    // copied from template1), which outgrew the default 30 s hook timeout on a loaded machine.
+    afterAll(() => backend.tearDown(), 120_000);
     schemaCases(backend);
     leaderElectionCases(backend);
     deliveryClaimCases(backend);
