@@ -23,6 +23,7 @@ import {
 } from '../alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../alarms/ledger-key.js';
 import type { EnterpriseInfo } from '../config/index.js';
+import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
 import type { GatewayRegistry } from '../gateways.js';
 import { MqttLinkage } from '../linkage/mqtt-linkage.js';
@@ -59,6 +60,10 @@ export interface PlatformOptions {
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
+  /** The platform database (server/db), started before the platform: the MQTT linkage's tables. */
+  database: Database;
+  /** This node (owner of its MQTT publication claims); 'embedded' when absent. */
+  nodeId?: string;
   events: EventHub;
   ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
@@ -164,7 +169,8 @@ export class Platform {
     const names = new Map(options.enterprises.map((e) => [e.id, e.name]));
     const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null = options.publish
       ? {
-          path,
+          database: options.database,
+          nodeId: options.nodeId ?? 'embedded',
           clock,
           topic: config.emergencyTopic,
           publish: options.publish,
@@ -204,7 +210,6 @@ export class Platform {
     this.escalator.start();
     this.integrity.start();
     this.started = true;
-    this.mqtt?.retryPending();
     log.info(
       { users: this.access.userCount, installations: this.options.config.installations.length },
       'platform started',
@@ -225,7 +230,9 @@ export class Platform {
 
   /** Runs the escalation check now (tests; the timer does it every tickMs). */
   tick(): DisposalEvent[] {
-    this.mqtt?.retryPending();
+    this.mqtt
+      ?.retryPending()
+      .catch((err: unknown) => log.warn({ err }, 'MQTT emergency notifications: retry failed'));
     return this.escalator.tick();
   }
 
@@ -358,8 +365,10 @@ export class Platform {
     if (topic === this.integrity.anchorTopic || topic === HAZARD_ANCHOR_TOPIC) return true;
     const root = this.options.config.emergencyTopic;
     if (topic !== root && !topic.startsWith(`${root}/`)) return false;
-    if (this.mqtt.handleReceipt(topic, payload))
-      this.counters.mqttReceipts = this.mqtt.receiptsRecorded;
+    const mqtt = this.mqtt;
+    void mqtt.handleReceipt(topic, payload).then((receipt) => {
+      if (receipt) this.counters.mqttReceipts = mqtt.receiptsRecorded;
+    });
     return true;
   }
 
@@ -376,14 +385,16 @@ export class Platform {
       alarm.state === 'active' &&
       alarm.enterpriseId !== PLATFORM_ALARM_SOURCE.enterpriseId
     ) {
-      try {
-        if (this.mqtt.notify(alarm)) this.counters.mqttNotifications++;
-      } catch (err) {
-        log.error(
-          { err, alarm: describeAlarm(alarm) },
-          'cannot record the MQTT emergency notification',
-        );
-      }
+      this.mqtt.notify(alarm).then(
+        (recorded) => {
+          if (recorded) this.counters.mqttNotifications++;
+        },
+        (err: unknown) =>
+          log.error(
+            { err, alarm: describeAlarm(alarm) },
+            'cannot record the MQTT emergency notification',
+          ),
+      );
     }
   }
 

@@ -11,10 +11,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as platformState from './0001-platform-state.js';
 import * as clusterPrimitives from './0002-cluster-primitives.js';
+import * as linkage from './0006-linkage.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-platform-state': platformState,
   '0002-cluster-primitives': clusterPrimitives,
+  '0006-linkage': linkage,
 };
 
 /** Static provider: the list above (no directory scan, so bundling and tsx both work). */
