@@ -61,7 +61,7 @@ export interface PlatformOptions {
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
   /** The platform database (server/db), started before the platform: the MQTT linkage's tables. */
-  database: Database;
+  database?: Database;
   /** This node (owner of its MQTT publication claims); 'embedded' when absent. */
   nodeId?: string;
   events: EventHub;
@@ -167,16 +167,20 @@ export class Platform {
       onEscalated: (event) => this.escalated(event),
     });
     const names = new Map(options.enterprises.map((e) => [e.id, e.name]));
-    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null = options.publish
-      ? {
-          database: options.database,
-          nodeId: options.nodeId ?? 'embedded',
-          clock,
-          topic: config.emergencyTopic,
-          publish: options.publish,
-          enterpriseName: (id) => names.get(id),
-        }
-      : null;
+    if (options.publish && !options.database) {
+      throw new Error('platform: the MQTT linkage (publish given) needs the platform database');
+    }
+    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null =
+      options.publish && options.database
+        ? {
+            database: options.database,
+            nodeId: options.nodeId ?? 'embedded',
+            clock,
+            topic: config.emergencyTopic,
+            publish: options.publish,
+            enterpriseName: (id) => names.get(id),
+          }
+        : null;
     if (mqttOptions && options.mqttMinLevel !== undefined)
       mqttOptions.minLevel = options.mqttMinLevel;
     this.mqtt = mqttOptions ? new MqttLinkage(mqttOptions) : null;

@@ -13,8 +13,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DisposalLedger } from '../../server/alarms/disposal.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { Database } from '../../server/db/database.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import { MIGRATIONS } from '../../server/db/migrations/index.js';
+import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
+import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
 import { AccessControl } from '../../server/platform/access.js';
 import { Registry } from '../../server/platform/registry.js';
 
@@ -59,8 +60,6 @@ async function makeStoreFile(file: string): Promise<void> {
   const stores = [
     new AlarmLedger({ path: file }),
     new DisposalLedger({ path: file, key: randomBytes(32) }),
-    new EmergencyNotifier({ path: file, centres: [] }),
-    new MqttLinkage({ path: file, topic: 'hazardwatch/linkage', publish: async () => {} }),
     new Registry({
       path: file,
       enterprises: [
@@ -72,6 +71,11 @@ async function makeStoreFile(file: string): Promise<void> {
   ];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
+  // The emergency linkage is on server/db: its tables as its embedded upgrade made them.
+  const linkage = new BetterSqlite(file);
+  prepareEmbeddedDeliveries(linkage, file);
+  prepareEmbeddedMqttLinkage(linkage, file);
+  linkage.close();
 }
 
 const STORE_TABLES = [
@@ -80,6 +84,7 @@ const STORE_TABLES = [
   'disposal_events',
   'alarm_dispositions',
   'linkage_deliveries',
+  'linkage_followups',
   'linkage_mqtt',
   'linkage_mqtt_receipts',
   'registry_enterprises',
@@ -119,10 +124,7 @@ describe('an embedded file made by the stores', () => {
     const layer = new Database({ kind: 'sqlite', path: file });
     await layer.start();
     try {
-      expect(await layer.appliedMigrations()).toEqual([
-        '0001-platform-state',
-        '0002-cluster-primitives',
-      ]);
+      expect(await layer.appliedMigrations()).toEqual(Object.keys(MIGRATIONS));
       const enterprises = await layer.db.selectFrom('registry_enterprises').selectAll().execute();
       expect(enterprises).toEqual([
         {

@@ -6,6 +6,7 @@ import type { AlarmKey } from '../../server/alarms/identity.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -122,7 +123,9 @@ export async function startHarness(
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path: ':memory:', clock });
   const ledger = new AlarmLedger({ path: ':memory:', clock });
-  const notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
+  const database = new Database({ kind: 'sqlite', path: ':memory:' });
+  await database.start();
+  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
   await store.start();
@@ -210,6 +213,7 @@ export async function startHarness(
       await platform.stop();
       await ingest.stop();
       await notifier.stop();
+      await database.stop();
       await ledger.stop();
       await store.stop();
     },

@@ -12,6 +12,7 @@ import { type AlarmEvent, type Reading, type SensorInfo, topicFor } from '../../
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -119,7 +120,10 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path, clock });
   const ledger = new AlarmLedger({ path, clock });
-  const notifier = new EmergencyNotifier({ path, clock, centres: [] });
+  // The linkage tables on server/db; in memory while the other stores still open `path` themselves.
+  const database = new Database({ kind: 'sqlite', path: ':memory:' });
+  await database.start();
+  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
   await store.start();
@@ -258,6 +262,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       await platform.stop();
       await ingest.stop();
       await notifier.stop();
+      await database.stop();
       await ledger.stop();
       await store.stop();
       rmSync(dir, { recursive: true, force: true });
