@@ -493,8 +493,9 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       if (!won[i] || this.stopping || this.isLocal(row.notification_id)) continue;
       // Created by this call: the row is what was just inserted, so the request leaves now,
       // without reading it back. Otherwise it is read (and its state checked) first.
-      if (created.has(row.notification_id)) this.launch(row.notification_id, row.centre_id, row);
-      else this.schedule(row.notification_id, row.centre_id, 0);
+      if (created.has(row.notification_id))
+        void this.launch(row.notification_id, row.centre_id, row);
+      else void this.schedule(row.notification_id, row.centre_id, 0);
     }
     return created.size;
   }
@@ -687,7 +688,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         Math.max((row.next_attempt_at ?? 0) - this.clock.now(), 0),
         this.retryMaxMs,
       );
-      this.schedule(row.notification_id, row.centre_id, wait);
+      // A due one is under way before the next is claimed: highest level first, on the wire too.
+      await this.schedule(row.notification_id, row.centre_id, wait);
     }
     const followUps = await db
       .selectFrom('linkage_followups as f')
@@ -745,45 +747,53 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     return buildNotification(alarm, notificationId, this.enterpriseNames.get(alarm.enterpriseId));
   }
 
-  private schedule(notificationId: string, centreId: string, delayMs: number): void {
-    if (this.stopping || this.isLocal(notificationId) || !this.configured(centreId)) return;
+  /** Resolves once an attempt due now is under way (or decided against); at once otherwise. */
+  private schedule(notificationId: string, centreId: string, delayMs: number): Promise<void> {
+    if (this.stopping || this.isLocal(notificationId) || !this.configured(centreId)) {
+      return Promise.resolve();
+    }
     // A first attempt starts now, not on a timer: the page must not wait a timer
     // turn behind whatever else the event loop holds (issue 19).
-    if (delayMs <= 0) {
-      this.launch(notificationId, centreId);
-      return;
-    }
+    if (delayMs <= 0) return this.launch(notificationId, centreId);
     const timer = setTimeout(() => {
       this.timers.delete(notificationId);
-      this.launch(notificationId, centreId);
+      void this.launch(notificationId, centreId);
     }, delayMs);
     this.timers.set(notificationId, timer);
+    return Promise.resolve();
   }
 
   /**
    * Starts one attempt and schedules the retry. With `known` (the row notify() just inserted)
    * the request is under way when this returns; otherwise the claim is renewed and the row
-   * read first.
+   * read first, and the promise resolves once the request is under way (or not sent).
    */
-  private launch(notificationId: string, centreId: string, known?: DeliveryRow): void {
+  private launch(notificationId: string, centreId: string, known?: DeliveryRow): Promise<void> {
     const abort = new AbortController();
-    const done = this.attempt(notificationId, abort, known)
+    let sending!: () => void;
+    const underWay = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    const done = this.attempt(notificationId, abort, known, sending)
       .catch((err: unknown) => {
         log.error({ err, notificationId }, 'linkage delivery attempt failed unexpectedly');
         return this.retryMaxMs;
       })
       .then((retryInMs) => {
+        sending();
         this.inFlight.delete(notificationId);
-        if (retryInMs !== null) this.schedule(notificationId, centreId, retryInMs);
+        if (retryInMs !== null) void this.schedule(notificationId, centreId, retryInMs);
       });
     this.inFlight.set(notificationId, { abort, done });
+    return underWay;
   }
 
   /** One POST; resolves with the delay before the next attempt, or null when there is none. */
   private async attempt(
     notificationId: string,
     abort: AbortController,
-    known?: DeliveryRow,
+    known: DeliveryRow | undefined,
+    sending: () => void,
   ): Promise<number | null> {
     let row = known;
     if (!row) {
@@ -828,7 +838,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     };
     trace('sending');
     try {
-      const response = await (this.options.fetch ?? httpPost)(centre.url, {
+      const request = (this.options.fetch ?? httpPost)(centre.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -841,6 +851,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         // A redirect would re-send the signed alarm elsewhere: treat it as a failure.
         redirect: 'manual',
       });
+      sending();
+      const response = await request;
       status = response.status;
       trace('answered');
       await response.arrayBuffer().catch(() => undefined);
