@@ -711,8 +711,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       .execute();
     for (const row of followUps) {
       if (this.stopping) return taken;
-      if (!this.configured(row.centre_id) || this.timers.has(`followup:${row.followup_id}`))
-        continue;
+      if (!this.configured(row.centre_id) || this.isLocal(`followup:${row.followup_id}`)) continue;
       if (!(await this.claims.claim(row.followup_id))) continue;
       taken++;
       const wait = Math.min(
@@ -927,10 +926,11 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
 
   private scheduleFollowUp(followUpId: string, delayMs: number): void {
     const key = `followup:${followUpId}`;
-    if (this.stopping || this.timers.has(key)) return;
+    if (this.stopping || this.isLocal(key)) return;
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      const done = this.attemptFollowUp(followUpId)
+      const abort = new AbortController();
+      const done = this.attemptFollowUp(followUpId, abort.signal)
         .catch((err: unknown) => {
           log.error({ err, followUpId }, 'follow-up attempt failed unexpectedly');
           return this.retryMaxMs;
@@ -939,13 +939,13 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
           this.inFlight.delete(key);
           if (retryInMs !== null) this.scheduleFollowUp(followUpId, retryInMs);
         });
-      this.inFlight.set(key, { abort: new AbortController(), done });
+      this.inFlight.set(key, { abort, done });
     }, delayMs);
     this.timers.set(key, timer);
   }
 
   /** One signed POST of a follow-up (same headers as a notification); the delay before the next, or null. */
-  private async attemptFollowUp(followUpId: string): Promise<number | null> {
+  private async attemptFollowUp(followUpId: string, stopped: AbortSignal): Promise<number | null> {
     if (this.stopping) return null;
     if (!(await this.claims.renew(followUpId))) return null; // another node has it
     const row = await this.database.db
@@ -971,7 +971,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
           [DELIVERY_HEADER]: followUpId,
         },
         body: row.body,
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        signal: AbortSignal.any([stopped, AbortSignal.timeout(this.requestTimeoutMs)]),
         redirect: 'manual',
       });
       status = response.status;
