@@ -9,8 +9,8 @@
  * often the alarm is redelivered and however many server nodes receive it (the publication is
  * recorded in the platform database, unique per identity, before it is published); drill alarms
  * and alarms below `minLevel` are never published. A publish that fails stays 'pending' and is
- * retried by `retryPending()`, which this linkage runs every retryIntervalMs (the platform also
- * calls it on start and on its tick).
+ * retried by `retryPending()`, which this linkage runs on start and every retryIntervalMs (the
+ * platform's tick calls it too).
  *
  * Cluster mode (issue 14): only the node that holds the publication's delivery claim
  * (server/db/delivery-claims.ts, id `mqtt:<notificationId>`, so it never meets the webhook
@@ -18,8 +18,8 @@
  * 'published' and then completes the claim. A node that dies with a publication pending leaves
  * its claim to run out (a clean stop releases it); `retryPending()` on any node then takes it
  * over, highest alarm level first, and publishes it. A node that dies after the broker's
- * acknowledgement but before the row says so leaves it to be published again: centres drop
- * repeats by notificationId (docs/protocol.md). Receipts are recorded once per centre whichever
+ * acknowledgement but before the row says so leaves it to be published again: a centre drops
+ * the repeat by its notificationId, as it drops a repeated webhook delivery (docs/protocol.md). Receipts are recorded once per centre whichever
  * node hears them.
  *
  * Schema: migration 0001 of server/db. The embedded upgrade this store ran on start (a
