@@ -54,6 +54,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { ExpressionBuilder } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
@@ -71,6 +72,7 @@ import { migrateComponent } from '../alarms/schema-version.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import { DELIVERY_CLAIM_DEFAULTS, DeliveryClaims } from '../db/delivery-claims.js';
+import type { PlatformSchema } from '../db/schema.js';
 import type { EventHub } from '../events.js';
 import type { SqliteDatabase } from '../store/sqlite.js';
 import { httpPost } from './http-post.js';
@@ -387,7 +389,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     await this.claims.start();
     this.running = true;
     this.stopping = false;
-    const resumed = await this.sweep();
+    await this.reportMissingCentres();
+    const resumed = await this.sweep(true);
     if (resumed > 0) log.info({ resumed }, 'resuming pending linkage deliveries');
     const every = this.options.sweepIntervalMs ?? EMERGENCY_NOTIFIER_DEFAULTS.sweepIntervalMs;
     this.sweepTimer = setInterval(() => this.sweepInBackground(), every);
@@ -629,15 +632,16 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
   }
 
   /**
-   * Takes over what nobody is delivering: pending deliveries and follow-ups without a claim, or
-   * whose claim ran out (a dead node's) or is this node's own (after a restart), for centres
-   * configured here; exactly one node wins each (DeliveryClaims.claim). Highest alarm level
-   * first. Returns how many deliveries and follow-ups this node took. The timer runs it every
-   * sweepIntervalMs; public for tests, which drive the lease with a ManualClock.
+   * Takes over what nobody is delivering: pending deliveries and follow-ups without a claim or
+   * whose claim ran out (a dead node's; with `includeOwn`, as start() does, also this node's
+   * own, held before a restart), for centres configured here; exactly one node wins each
+   * (DeliveryClaims.claim). Highest alarm level first. Returns how many deliveries and
+   * follow-ups this node took. The timer runs it every sweepIntervalMs; public for tests, which
+   * drive the lease with a ManualClock.
    */
-  async sweep(): Promise<number> {
+  async sweep(includeOwn = false): Promise<number> {
     if (!this.running || this.stopping) return 0;
-    const run = this.sweepOnce();
+    const run = this.sweepOnce(includeOwn);
     this.sweeping = run.catch(() => undefined);
     try {
       return await run;
@@ -653,31 +657,43 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     );
   }
 
-  private async sweepOnce(): Promise<number> {
+  /**
+   * `includeOwn`: also this node's own live claims (at start: a restart under the same node id
+   * takes back what it held). Periodic sweeps leave them out, so a node's own retries waiting on
+   * their timers never fill the batch ahead of a dead node's deliveries.
+   */
+  private async sweepOnce(includeOwn: boolean): Promise<number> {
+    const centreIds = [...this.centres.keys()];
+    if (centreIds.length === 0) return 0;
     const db = this.database.db;
     const now = this.clock.now();
     const batch = EMERGENCY_NOTIFIER_DEFAULTS.sweepBatch;
+    const unheld = (eb: ExpressionBuilder<SweepTables, 'c'>) =>
+      eb.or([
+        eb('c.notification_id', 'is', null),
+        eb.and([
+          eb('c.completed_at', 'is', null),
+          includeOwn
+            ? eb.or([eb('c.lease_until', '<=', now), eb('c.owner', '=', this.nodeId)])
+            : eb('c.lease_until', '<=', now),
+        ]),
+      ]);
+    // Only centres this node can page: rows for others (configured on other nodes, or no
+    // longer at all) must not fill the batch ahead of the ones it can deliver.
     const deliveries = await db
       .selectFrom('linkage_deliveries as d')
       .leftJoin('delivery_claims as c', 'c.notification_id', 'd.notification_id')
       .select(['d.notification_id', 'd.centre_id', 'd.body', 'd.next_attempt_at'])
       .where('d.state', '=', 'pending')
-      .where((eb) =>
-        eb.or([
-          eb('c.notification_id', 'is', null),
-          eb.and([
-            eb('c.completed_at', 'is', null),
-            eb.or([eb('c.lease_until', '<=', now), eb('c.owner', '=', this.nodeId)]),
-          ]),
-        ]),
-      )
+      .where('d.centre_id', 'in', centreIds)
+      .where(unheld)
       .orderBy('d.created_at')
       .orderBy('d.notification_id')
       .limit(batch)
       .execute();
     let taken = 0;
     const candidates = deliveries
-      .filter((row) => this.configured(row.centre_id) && !this.isLocal(row.notification_id))
+      .filter((row) => !this.isLocal(row.notification_id))
       .map((row) => ({ ...row, level: levelOf(row.body) }))
       .sort((a, b) => b.level - a.level); // stable: oldest first within a level
     for (const row of candidates) {
@@ -696,22 +712,15 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       .leftJoin('delivery_claims as c', 'c.notification_id', 'f.followup_id')
       .select(['f.followup_id', 'f.centre_id', 'f.next_attempt_at'])
       .where('f.state', '=', 'pending')
-      .where((eb) =>
-        eb.or([
-          eb('c.notification_id', 'is', null),
-          eb.and([
-            eb('c.completed_at', 'is', null),
-            eb.or([eb('c.lease_until', '<=', now), eb('c.owner', '=', this.nodeId)]),
-          ]),
-        ]),
-      )
+      .where('f.centre_id', 'in', centreIds)
+      .where(unheld)
       .orderBy('f.created_at')
       .orderBy('f.followup_id')
       .limit(batch)
       .execute();
     for (const row of followUps) {
       if (this.stopping) return taken;
-      if (!this.configured(row.centre_id) || this.isLocal(`followup:${row.followup_id}`)) continue;
+      if (this.isLocal(`followup:${row.followup_id}`)) continue;
       if (!(await this.claims.claim(row.followup_id))) continue;
       taken++;
       const wait = Math.min(
@@ -721,6 +730,17 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       this.scheduleFollowUp(row.followup_id, wait);
     }
     return taken;
+  }
+
+  /** Logs, once per centre, pending deliveries for centres this node does not have. */
+  private async reportMissingCentres(): Promise<void> {
+    const rows = await this.database.db
+      .selectFrom('linkage_deliveries')
+      .select('centre_id')
+      .distinct()
+      .where('state', '=', 'pending')
+      .execute();
+    for (const { centre_id } of rows) this.configured(centre_id);
   }
 
   private requireRunning(): void {
@@ -1039,6 +1059,10 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     };
   }
 }
+
+/** What the sweep's claim condition sees: the claims joined as `c` (left join: nullable). */
+type SweepTables = { c: Nullable<PlatformSchema['delivery_claims']> };
+type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 /** The alarm level a delivery's body names (0 when unreadable), for highest-first takeover. */
 function levelOf(body: string): number {

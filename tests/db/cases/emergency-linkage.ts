@@ -294,6 +294,38 @@ export function emergencyLinkageCases(backend: Backend): void {
       expect(sent).toEqual(['GT-101-gas.L2.second', 'GT-101-gas.L1.first']);
     });
 
+    it('pending deliveries for centres this node cannot page never crowd out one it can (sweep batch)', async () => {
+      const b = await notifierNode('node-b');
+      const row = (id: string, centreId: string, createdAt: number) => ({
+        notification_id: id,
+        enterprise_id: 'ent-01',
+        gateway_id: 'gw-01',
+        alarm_id: id,
+        centre_id: centreId,
+        body: JSON.stringify({ notificationId: id, alarmId: id, level: 2 }),
+        state: 'pending' as const,
+        created_at: createdAt,
+        next_attempt_at: createdAt,
+      });
+      // 150 older ones for a centre configured on other nodes only (more than one sweep batch).
+      await b.database.db
+        .insertInto('linkage_deliveries')
+        .values(
+          Array.from({ length: 150 }, (_, i) =>
+            row(`ntf-elsewhere-${i}`, 'ec-city', T0 - 10_000 + i),
+          ),
+        )
+        .execute();
+      // One for this node's centre whose creator died before it claimed it.
+      await b.database.db
+        .insertInto('linkage_deliveries')
+        .values(row('ntf-orphan', 'ec-county', T0))
+        .execute();
+      expect(await b.notifier.sweep()).toBe(1);
+      await until(async () => (await b.notifier.counts()).delivered === 1, 'the orphan delivered');
+      expect(receiver.requests.map((r) => r.delivery)).toEqual(['ntf-orphan']);
+    });
+
     it('follow-ups: two nodes hear the same clear, the centre is told once', async () => {
       const a = await notifierNode('node-a');
       const b = await notifierNode('node-b');
