@@ -14,6 +14,8 @@
  * traffic from an MQTT 5 broker cluster through shared subscriptions (server/cluster) and
  * publishes StoreAcks and commands back through it; everything else is the same code.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
@@ -144,8 +146,10 @@ export class CentralServer {
           detail: `${describeAlarm(conflict.key)} ${conflict.got.transition} (seq ${conflict.got.seq}, rule '${conflict.got.ruleId}', sensor '${conflict.got.sensorId}') recorded as '${conflict.recordedAs}'`,
         }),
     });
+    const linkageNode = linkageNodeId(config);
     const notifierOptions: ConstructorParameters<typeof EmergencyNotifier>[0] = {
-      path,
+      database: this.database,
+      nodeId: linkageNode,
       clock,
       centres: config.emergencyCentres,
       enterprises: config.enterprises,
@@ -222,6 +226,7 @@ export class CentralServer {
       enterprises: config.enterprises,
       path,
       database: this.database,
+      nodeId: linkageNode,
       clock,
       events: this.events,
       ledger: this.ledger,
@@ -406,6 +411,18 @@ export class CentralServer {
  */
 export function platformDatabaseConfig(config: ServerConfig): DatabaseConfig {
   return config.database ?? { kind: 'sqlite', path: config.store.path };
+}
+
+/**
+ * The node id the emergency linkage claims its deliveries under: node.id; without one, in the
+ * embedded default (one process per SQLite file) a fixed id, so a restarted server takes back
+ * its own unfinished claims at once instead of after their lease; on a shared PostgreSQL one
+ * made up per process, since two nodes under one id would each think the other's claims theirs.
+ */
+function linkageNodeId(config: ServerConfig): string {
+  if (config.node?.id) return config.node.id;
+  if (platformDatabaseConfig(config).kind === 'sqlite') return 'embedded';
+  return `${hostname()}-${randomUUID().slice(0, 8)}`;
 }
 
 /** The external-broker transport of a config in mqtt.mode external (checked by the config). */

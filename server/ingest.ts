@@ -143,7 +143,7 @@ export type IngestAlarmObserver = (
 
 /** The part of the emergency notifier ingest needs. */
 export interface AlarmNotifier {
-  notify(alarm: AlarmRecord, annunciation?: Annunciation): number;
+  notify(alarm: AlarmRecord, annunciation?: Annunciation): Promise<number>;
 }
 
 /** Where acknowledgements go (a {@link StoreAckPublisher} in the server). */
@@ -370,7 +370,7 @@ export class Ingest {
     if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
       let created = 0;
       try {
-        created = this.options.notifier.notify(alarm);
+        created = await this.options.notifier.notify(alarm);
       } catch (err) {
         notifyError = err;
       }

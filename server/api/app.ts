@@ -80,7 +80,10 @@ export interface AppDeps {
   store: Pick<TelemetryStore, 'latest' | 'queryRange' | 'queryAggregate' | 'queryLatest'>;
   ledger: Pick<AlarmLedger, 'list' | 'listBetween' | 'get' | 'activeCount'>;
   gateways: Pick<GatewayRegistry, 'list' | 'online'>;
-  notifier: { deliveries(limit?: number): LinkageDelivery[]; counts(): LinkageCounts };
+  notifier: {
+    deliveries(limit?: number): Promise<LinkageDelivery[]>;
+    counts(): Promise<LinkageCounts>;
+  };
   ingest: { metrics(): IngestMetrics };
   events: EventHub;
   clock?: Clock;
@@ -180,7 +183,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           alarmEvents: metrics.alarmEvents,
           rejected: metrics.rejected,
         },
-        linkage: deps.notifier.counts(),
+        linkage: await deps.notifier.counts(),
         uptimeS: Math.max(0, Math.round((now - startedAt) / 1000)),
       };
     },
@@ -391,8 +394,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const canSee = visible(request);
       const scoped = scopeOf(platform, request) !== null;
       return {
-        deliveries: deps.notifier
-          .deliveries(API_DEFAULTS.deliveriesLimit)
+        deliveries: (await deps.notifier.deliveries(API_DEFAULTS.deliveriesLimit))
           .filter((d) => {
             if (!scoped) return true;
             return canSee(d.enterpriseId);

@@ -9,7 +9,7 @@ import type { PlatformCounters } from '../platform/platform.js';
 
 export interface MetricsDeps {
   ingest: { metrics(): IngestMetrics };
-  notifier: { counts(): LinkageCounts };
+  notifier: { counts(): Promise<LinkageCounts> };
   ledger: { activeCount(): number };
   gateways: { online(): unknown[]; list(): unknown[] };
   platform?: {
@@ -44,9 +44,9 @@ function family(name: string, type: 'counter' | 'gauge', help: string, samples: 
 }
 
 /** The exposition text for the current counters. */
-export function renderMetrics(deps: MetricsDeps): string {
+export async function renderMetrics(deps: MetricsDeps): Promise<string> {
   const m = deps.ingest.metrics();
-  const linkage = deps.notifier.counts();
+  const linkage = await deps.notifier.counts();
   const p = deps.platform?.counters;
   const parts = [
     family('hazardwatch_ingest_batches_total', 'counter', 'Telemetry batches committed.', [
@@ -174,6 +174,6 @@ export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
     async (_request, reply) =>
       reply
         .header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
-        .send(renderMetrics(deps)),
+        .send(await renderMetrics(deps)),
   );
 }

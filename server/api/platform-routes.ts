@@ -610,7 +610,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
-      const list = platform.mqtt?.notifications() ?? [];
+      const list = (await platform.mqtt?.notifications()) ?? [];
       const visible = scope === null ? list : list.filter((n) => scope.has(n.enterpriseId));
       return {
         topic: platform.config.emergencyTopic,

@@ -109,6 +109,23 @@ export interface LinkageDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Follow-ups ('cleared', 'closed') of a paged notification: one per notification and kind. */
+export interface LinkageFollowupsTable {
+  /** `<notificationId>.<kind>`. */
+  followup_id: string;
+  notification_id: string;
+  centre_id: string;
+  kind: 'cleared' | 'closed';
+  /** The JSON sent on every attempt. */
+  body: string;
+  state: 'pending' | 'delivered' | 'refused';
+  attempts: DefaultZero;
+  last_status: number | null;
+  created_at: number;
+  next_attempt_at: number | null;
+  delivered_at: number | null;
+}
+
 /** Emergency notification over MQTT: one publication per alarm identity. */
 export interface LinkageMqttTable {
   notification_id: string;
@@ -264,6 +281,7 @@ export interface PlatformSchema {
   disposal_events: DisposalEventsTable;
   alarm_dispositions: AlarmDispositionsTable;
   linkage_deliveries: LinkageDeliveriesTable;
+  linkage_followups: LinkageFollowupsTable;
   linkage_mqtt: LinkageMqttTable;
   linkage_mqtt_receipts: LinkageMqttReceiptsTable;
   registry_enterprises: RegistryEnterprisesTable;

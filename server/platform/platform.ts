@@ -60,8 +60,10 @@ export interface PlatformOptions {
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
-  /** The platform database (server/db), started by the server first: registry and sessions. */
+  /** The platform database (server/db), started by the server first: registry, sessions, MQTT linkage. */
   database: Database;
+  /** This node (owner of its MQTT publication claims); 'embedded' when absent. */
+  nodeId?: string;
   events: EventHub;
   ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
@@ -165,15 +167,20 @@ export class Platform {
       onEscalated: (event) => this.escalated(event),
     });
     const names = new Map(options.enterprises.map((e) => [e.id, e.name]));
-    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null = options.publish
-      ? {
-          path,
-          clock,
-          topic: config.emergencyTopic,
-          publish: options.publish,
-          enterpriseName: (id) => names.get(id),
-        }
-      : null;
+    if (options.publish && !options.database) {
+      throw new Error('platform: the MQTT linkage (publish given) needs the platform database');
+    }
+    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null =
+      options.publish && options.database
+        ? {
+            database: options.database,
+            nodeId: options.nodeId ?? 'embedded',
+            clock,
+            topic: config.emergencyTopic,
+            publish: options.publish,
+            enterpriseName: (id) => names.get(id),
+          }
+        : null;
     if (mqttOptions && options.mqttMinLevel !== undefined)
       mqttOptions.minLevel = options.mqttMinLevel;
     this.mqtt = mqttOptions ? new MqttLinkage(mqttOptions) : null;
@@ -211,7 +218,6 @@ export class Platform {
     this.escalator.start();
     this.integrity.start();
     this.started = true;
-    this.mqtt?.retryPending();
     log.info(
       { users: this.access.userCount, installations: this.options.config.installations.length },
       'platform started',
@@ -232,7 +238,9 @@ export class Platform {
 
   /** Runs the escalation check now (tests; the timer does it every tickMs). */
   tick(): DisposalEvent[] {
-    this.mqtt?.retryPending();
+    this.mqtt
+      ?.retryPending()
+      .catch((err: unknown) => log.warn({ err }, 'MQTT emergency notifications: retry failed'));
     return this.escalator.tick();
   }
 
@@ -372,8 +380,10 @@ export class Platform {
     if (topic === this.integrity.anchorTopic || topic === HAZARD_ANCHOR_TOPIC) return true;
     const root = this.options.config.emergencyTopic;
     if (topic !== root && !topic.startsWith(`${root}/`)) return false;
-    if (this.mqtt.handleReceipt(topic, payload))
-      this.counters.mqttReceipts = this.mqtt.receiptsRecorded;
+    const mqtt = this.mqtt;
+    void mqtt.handleReceipt(topic, payload).then((receipt) => {
+      if (receipt) this.counters.mqttReceipts = mqtt.receiptsRecorded;
+    });
     return true;
   }
 
@@ -395,14 +405,16 @@ export class Platform {
       alarm.state === 'active' &&
       alarm.enterpriseId !== PLATFORM_ALARM_SOURCE.enterpriseId
     ) {
-      try {
-        if (this.mqtt.notify(alarm)) this.counters.mqttNotifications++;
-      } catch (err) {
-        log.error(
-          { err, alarm: describeAlarm(alarm) },
-          'cannot record the MQTT emergency notification',
-        );
-      }
+      this.mqtt.notify(alarm).then(
+        (recorded) => {
+          if (recorded) this.counters.mqttNotifications++;
+        },
+        (err: unknown) =>
+          log.error(
+            { err, alarm: describeAlarm(alarm) },
+            'cannot record the MQTT emergency notification',
+          ),
+      );
     }
   }
 

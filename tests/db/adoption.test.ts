@@ -14,8 +14,8 @@ import { DisposalLedger } from '../../server/alarms/disposal.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
+import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
 import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
 
 /** SQLite type affinity (SQLite docs, "Datatypes In SQLite" §3.1, rules in order). */
@@ -59,8 +59,6 @@ async function makeStoreFile(file: string): Promise<void> {
   const stores = [
     new AlarmLedger({ path: file }),
     new DisposalLedger({ path: file, key: randomBytes(32) }),
-    new EmergencyNotifier({ path: file, centres: [] }),
-    new MqttLinkage({ path: file, topic: 'hazardwatch/linkage', publish: async () => {} }),
   ];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
@@ -81,6 +79,9 @@ async function makeStoreFile(file: string): Promise<void> {
         'INSERT INTO fleet_tokens (token_hash, enterprise_id, gateway_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run('f'.repeat(64), 'ent-001', null, 'admin', 1, 2);
+    // The emergency linkage is on server/db: its tables as its embedded upgrade made them.
+    prepareEmbeddedDeliveries(raw, file);
+    prepareEmbeddedMqttLinkage(raw, file);
   } finally {
     raw.close();
   }
@@ -92,6 +93,7 @@ const STORE_TABLES = [
   'disposal_events',
   'alarm_dispositions',
   'linkage_deliveries',
+  'linkage_followups',
   'linkage_mqtt',
   'linkage_mqtt_receipts',
   'registry_enterprises',

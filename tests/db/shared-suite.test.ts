@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
+import { emergencyLinkageCases } from './cases/emergency-linkage.js';
 import { leaderElectionCases } from './cases/leader-election.js';
 import { leaderJobsCases } from './cases/leader-jobs.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
@@ -23,6 +24,7 @@ for (const makeBackend of BACKENDS) {
     leaderElectionCases(backend);
     leaderJobsCases(backend);
     deliveryClaimCases(backend);
+    emergencyLinkageCases(backend);
     notificationBusCases(backend);
     platformStateCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.

@@ -13,6 +13,7 @@ import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { AuditLog } from '../../server/auth/audit-log.js';
 import { ingestSecurityOptions } from '../../server/auth/index.js';
 import type { InboundMessage } from '../../server/broker.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { type AckSink, Ingest } from '../../server/ingest.js';
@@ -37,6 +38,7 @@ describe('a gateway whose clock is wrong', () => {
   let store: TelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
+  let database: Database;
   let audit: AuditLog;
   let pages: string[];
   let acks: { stored: number[]; rejected: number[] };
@@ -53,8 +55,11 @@ describe('a gateway whose clock is wrong', () => {
     await store.start();
     ledger = new AlarmLedger({ path: ':memory:', clock });
     await ledger.start();
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       centres: [
         { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
       ],
@@ -83,6 +88,7 @@ describe('a gateway whose clock is wrong', () => {
 
   afterEach(async () => {
     await notifier.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
   });
@@ -101,7 +107,7 @@ describe('a gateway whose clock is wrong', () => {
     });
     expect(stored?.raisedAt).toBe(ahead); // the source's time, as reported
     expect(stored?.receivedAt).toBe(T0); // and the server's
-    expect(notifier.deliveries().map((d) => d.alarmId)).toEqual(['GT-101-gas.L2.clock']);
+    expect((await notifier.deliveries()).map((d) => d.alarmId)).toEqual(['GT-101-gas.L2.clock']);
     const metrics = subject.metrics();
     expect(metrics.rejected).toBe(0);
     expect(metrics.suspectTimestamps).toBe(1);

@@ -141,7 +141,10 @@ describe('ingest over a real MQTT connection', () => {
     await publish(ALARM, raised);
     await publish(ALARM, raised);
     await waitFor(() => server.ingest.metrics().alarmEvents === 2, 'both alarm events');
-    await waitFor(() => server.notifier.counts().delivered === 1, 'the linkage delivery');
+    await waitFor(
+      async () => (await server.notifier.counts()).delivered === 1,
+      'the linkage delivery',
+    );
     expect(server.ledger.list({ state: 'all' })).toHaveLength(1);
     expect(centreRequests).toBe(1);
     expect(committed.map((c) => c.item.channel)).toEqual(['alarm', 'alarm']);
@@ -149,7 +152,7 @@ describe('ingest over a real MQTT connection', () => {
     await publish(ALARM, alarmEvent({ alarmId: 'drill-1', drill: true }));
     await publish(ALARM, alarmEvent({ alarmId: 'warn-1', level: 1, setpoint: 25 }));
     await waitFor(() => server.ingest.metrics().alarmEvents === 4, 'drill and level-1 events');
-    expect(server.notifier.counts()).toEqual({ pending: 0, delivered: 1 });
+    expect(await server.notifier.counts()).toEqual({ pending: 0, delivered: 1 });
     expect(server.ledger.list({ state: 'active' })).toHaveLength(3);
   });
 

@@ -120,11 +120,11 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path, clock });
   const ledger = new AlarmLedger({ path, clock });
-  const notifier = new EmergencyNotifier({ path, clock, centres: [] });
-  const gateways = new GatewayRegistry(clock);
-  const events = new EventHub();
   const database = new Database({ kind: 'sqlite', path: path });
   await database.start();
+  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
+  const gateways = new GatewayRegistry(clock);
+  const events = new EventHub();
   await store.start();
   await ledger.start();
   await notifier.start();
@@ -262,6 +262,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       await platform.stop();
       await ingest.stop();
       await notifier.stop();
+      await database.stop();
       await ledger.stop();
       await store.stop();
       await database.stop();

@@ -120,6 +120,21 @@ export const STORE_ROWS: Rows = {
       delivered_at: null,
     },
   ],
+  linkage_followups: [
+    {
+      followup_id: 'ntf-0123456789abcdef0123456789abcdef.cleared',
+      notification_id: 'ntf-0123456789abcdef0123456789abcdef',
+      centre_id: 'county-119',
+      kind: 'cleared',
+      body: '{"v":1,"kind":"cleared","followUpId":"ntf-0123456789abcdef0123456789abcdef.cleared"}',
+      state: 'pending',
+      attempts: 2,
+      last_status: null,
+      created_at: T0 + 600_000,
+      next_attempt_at: T0 + 601_000,
+      delivered_at: null,
+    },
+  ],
   linkage_mqtt: [
     {
       notification_id: 'ntf-fedcba9876543210fedcba9876543210',
@@ -268,6 +283,7 @@ export const ORDER_BY: { [K in keyof PlatformSchema]: string } = {
   disposal_events: 'seq',
   alarm_dispositions: 'alarm_id',
   linkage_deliveries: 'notification_id',
+  linkage_followups: 'followup_id',
   linkage_mqtt: 'notification_id',
   linkage_mqtt_receipts: 'centre_id',
   registry_enterprises: 'id',
