@@ -242,21 +242,21 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     deps.loginThrottle ?? newLoginThrottle(platform.config.loginAttemptsPerMinute, deps.clock);
 
   /** The alarm if the caller may see it; otherwise the uniform 403. */
-  const visibleAlarm = (request: FastifyRequest, key: AlarmKey) => {
+  const visibleAlarm = async (request: FastifyRequest, key: AlarmKey) => {
     // Scope first: an out-of-scope enterprise answers the same 403 as an unknown alarm.
     const principal = requirePrincipal(request);
-    const alarm = platform.canSee(principal, key.enterpriseId) ? ledger.get(key) : undefined;
+    const alarm = platform.canSee(principal, key.enterpriseId) ? await ledger.get(key) : undefined;
     if (!alarm) throw Errors.forbidden('alarm', describeAlarm(key));
     return alarm;
   };
 
-  const disposalStep = (
+  const disposalStep = async (
     request: FastifyRequest<AlarmParams>,
     action: string,
     step: (key: AlarmKey, actor: string) => Disposition,
   ) => {
     const principal = requirePrincipal(request);
-    const alarm = visibleAlarm(request, request.params);
+    const alarm = await visibleAlarm(request, request.params);
     if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
     platform.dispositionOf(alarm);
     let d: Disposition;
@@ -358,7 +358,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         },
       },
     },
-    async (request) => ({ enterprises: platform.ranking(requirePrincipal(request)) }),
+    async (request) => ({ enterprises: await platform.ranking(requirePrincipal(request)) }),
   );
 
   app.get(
@@ -413,7 +413,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       const principal = requirePrincipal(request);
       const id = request.params.id;
-      const enterprise = platform.ranking(principal).find((e) => e.id === id);
+      const enterprise = (await platform.ranking(principal)).find((e) => e.id === id);
       if (!enterprise) throw Errors.forbidden('enterprise', id);
       const latest = new Map(
         deps.store
@@ -425,7 +425,8 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         const r = latest.get(`${s.gatewayId}\u0000${s.sensorId}`);
         return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
       });
-      const alarms = ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] }).map((alarm) => {
+      const listed = await ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] });
+      const alarms = listed.map((alarm) => {
         const d = platform.disposal.disposition(alarm);
         return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
       });
@@ -461,13 +462,14 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
-      const items = platform.disposal
+      const unclosed = platform.disposal
         .unclosed()
-        .filter((d) => scope === null || scope.has(d.enterpriseId))
-        .flatMap((d) => {
-          const alarm = ledger.get(d);
-          return alarm ? [{ alarm, disposition: d }] : [];
-        })
+        .filter((d) => scope === null || scope.has(d.enterpriseId));
+      const found = await Promise.all(
+        unclosed.map(async (d) => ({ alarm: await ledger.get(d), disposition: d })),
+      );
+      const items = found
+        .flatMap(({ alarm, disposition }) => (alarm ? [{ alarm, disposition }] : []))
         .sort(
           (a, b) =>
             Number(a.alarm.drill) - Number(b.alarm.drill) ||
@@ -506,7 +508,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       },
     },
     async (request) => {
-      const alarm = visibleAlarm(request, request.params);
+      const alarm = await visibleAlarm(request, request.params);
       const disposition = platform.dispositionOf(alarm);
       const events = platform.disposal.events(alarm).map((e) => ({ ...e, at: iso(e.at) }));
       return { disposition: toDispositionDto(disposition), events };

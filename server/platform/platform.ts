@@ -146,7 +146,7 @@ export class Platform {
       key,
       anchorFile: new AnchorFile(anchorFilePath(integrity.anchorFile, path)),
       clock,
-      onFailure: (result) => this.ledgerFailed(result),
+      onFailure: (result) => void this.ledgerFailed(result),
     };
     if (options.publishRetained) integrityOptions.publish = options.publishRetained;
     if (integrity.anchorTopic) integrityOptions.anchorTopic = integrity.anchorTopic;
@@ -243,9 +243,10 @@ export class Platform {
   }
 
   /** Enterprises ranked by risk, highest first. */
-  ranking(principal: Principal | null): RankedEnterprise[] {
+  async ranking(principal: Principal | null): Promise<RankedEnterprise[]> {
     const enterprises = this.visibleEnterprises(principal);
-    const active = new Map(this.options.ledger.activeSummary().map((s) => [s.enterpriseId, s]));
+    const summary = await this.options.ledger.activeSummary();
+    const active = new Map(summary.map((s) => [s.enterpriseId, s]));
     const overdue = this.overdueByEnterprise();
     const offline = this.offlineByEnterprise();
     const grades = this.gradesByEnterprise();
@@ -270,7 +271,7 @@ export class Platform {
   }
 
   /** Counts by colour and by the next level down of the principal's jurisdiction. */
-  overview(principal: Principal | null): {
+  async overview(principal: Principal | null): Promise<{
     enterprises: number;
     byColour: Record<RiskColour, number>;
     activeLevel1: number;
@@ -278,8 +279,8 @@ export class Platform {
     overdueDisposals: number;
     offlinePoints: number;
     regions: { name: string; enterprises: number; byColour: Record<RiskColour, number> }[];
-  } {
-    const ranking = this.ranking(principal);
+  }> {
+    const ranking = await this.ranking(principal);
     const zero = (): Record<RiskColour, number> => ({ red: 0, orange: 0, yellow: 0, blue: 0 });
     const byColour = zero();
     const regions = new Map<
@@ -409,7 +410,8 @@ export class Platform {
    * A self-check found the ledger damaged: a platform alarm (level 1: it is not a plant hazard
    * and pages no emergency centre) that administrators see and dispose like any other.
    */
-  private ledgerFailed(result: IntegrityResult): void {
+  /** Never rejects: a failure to raise is logged. */
+  private async ledgerFailed(result: IntegrityResult): Promise<void> {
     const now = this.clock.now();
     const message =
       `disposal ledger verification failed at row ${result.brokenAt ?? '?'}: ${result.reason ?? ''}`.slice(
@@ -417,7 +419,7 @@ export class Platform {
         500,
       );
     try {
-      const recorded = this.options.ledger.record({
+      const recorded = await this.options.ledger.record({
         v: PROTOCOL_VERSION,
         ...PLATFORM_ALARM_SOURCE,
         seq: 0,
