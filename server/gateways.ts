@@ -424,7 +424,9 @@ export class GatewayPresenceMonitor {
   private enqueue(gatewayId: string, write: () => Promise<void>): void {
     this.writes = this.writes
       .then(write)
-      .catch((err: unknown) => log.error({ err, gatewayId }, 'cannot record gateway-offline alarm'));
+      .catch((err: unknown) =>
+        log.error({ err, gatewayId }, 'cannot record gateway-offline alarm'),
+      );
   }
 
   /** A server-made alarm event: seq 0 (not a gateway item), ts on the server clock. */
