@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
+import { alarmLedgerCases } from './cases/alarm-ledger.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
 import { leaderElectionCases } from './cases/leader-election.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
@@ -19,6 +20,7 @@ for (const makeBackend of BACKENDS) {
     leaderElectionCases(backend);
     deliveryClaimCases(backend);
     notificationBusCases(backend);
+    alarmLedgerCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
       describe('notification bus (PostgreSQL session loss)', () =>
