@@ -568,8 +568,8 @@ export class AlarmLedger {
 
 /**
  * The body of record()'s transaction. Runs only its own statements (the SQLite rule in
- * server/db/database.ts). A new raise costs two statements (create, append); a transition of a
- * known alarm four (create finds it, lock, append, update).
+ * server/db/database.ts). A new raise costs two statements (create, append), the clear of a
+ * known alarm three (lock, append, update); a redelivery writes nothing.
  */
 async function recordIn(
   trx: Kysely<PlatformSchema>,
@@ -591,13 +591,20 @@ async function recordIn(
       const { rows } = await trx.executeQuery(queries.get.bind(identityOf(event)));
       return { row: rows[0], isNew: false };
     }
+    const identity = identityOf(event);
+    if (event.transition === 'cleared') {
+      // A clear mostly finds its raise: lock first, create only when there is none.
+      const { rows } = await trx.executeQuery(queries.lock.bind(identity));
+      if (rows[0]) return { row: rows[0], isNew: false };
+    }
     const row = toRow(fromEvent(event, receivedAt));
     const created = await trx.executeQuery(queries.create.bind(row));
     if (created.rows.length > 0) return { row, isNew: true };
     // Known (or just created by another node, whose commit the insert waited for): lock it.
-    const { rows } = await trx.executeQuery(queries.lock.bind(identityOf(event)));
-    if (!rows[0])
+    const { rows } = await trx.executeQuery(queries.lock.bind(identity));
+    if (!rows[0]) {
       throw new Error(`alarm ledger: ${describeAlarm(event)} neither created nor found`);
+    }
     return { row: rows[0], isNew: false };
   };
 
