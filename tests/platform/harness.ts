@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, topicFor } from '../../protocol/index.js';
 import type { AlarmKey } from '../../server/alarms/identity.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
 import { EventHub } from '../../server/events.js';
@@ -13,6 +13,7 @@ import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { Platform } from '../../server/platform/platform.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { alarmEvent, batch, SENSORS, status, T0 } from '../server/fixtures.js';
+import { testLedger } from '../support/ledger.js';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -121,7 +122,7 @@ export async function startHarness(
   });
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  const ledger = new AlarmLedger({ path: ':memory:', clock });
+  const ledger = testLedger({ clock });
   const notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();

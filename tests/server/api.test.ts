@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { freePort } from '../../common/net.js';
 import { topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { Errors } from '../../server/api/errors.js';
 import { EventHub } from '../../server/events.js';
@@ -11,6 +11,7 @@ import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, batch, SECRET, SENSORS, status, T0, waitFor } from './fixtures.js';
 
 describe('HTTP API', () => {
@@ -39,7 +40,7 @@ describe('HTTP API', () => {
   beforeEach(async () => {
     clock = new ManualClock(T0);
     store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    ledger = testLedger({ clock });
     notifier = new EmergencyNotifier({
       path: ':memory:',
       clock,

@@ -11,13 +11,14 @@ import {
   TIMESTAMP_HEADER,
   verifyLinkage,
 } from '../../protocol/index.js';
-import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import type { AlarmLedger, AlarmRecord } from '../../server/alarms/ledger.js';
 import type { EmergencyCentreConfig } from '../../server/config/index.js';
 import {
   backoffDelayMs,
   EmergencyNotifier,
   type EmergencyNotifierOptions,
 } from '../../server/linkage/emergency-notifier.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, SECRET, waitFor } from './fixtures.js';
 
 interface Received {
@@ -105,14 +106,14 @@ describe('emergency notifier', () => {
     return notifier.start();
   }
 
-  function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): AlarmRecord {
-    return ledger.record(alarmEvent(overrides)).alarm;
+  async function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): Promise<AlarmRecord> {
+    return (await ledger.record(alarmEvent(overrides))).alarm;
   }
 
   beforeEach(async () => {
     centre = new TestCentre();
     await centre.start();
-    ledger = new AlarmLedger({ path: ':memory:' });
+    ledger = testLedger();
     await ledger.start();
   });
   afterEach(async () => {
@@ -127,7 +128,7 @@ describe('emergency notifier', () => {
   it('retries a signed notification through two 503s until the centre accepts it', async () => {
     centre.answer = (n) => (n <= 2 ? 503 : 202);
     await startNotifier();
-    expect(notifier!.notify(raise())).toBe(1);
+    expect(notifier!.notify(await raise())).toBe(1);
 
     const delivered = await waitFor(() => notifier!.counts().delivered === 1, 'delivery');
     expect(delivered).toBe(true);
@@ -177,9 +178,9 @@ describe('emergency notifier', () => {
     await startNotifier({
       centres: [centreConfig(), centreConfig({ id: 'ec-county', name: 'County centre' })],
     });
-    const alarm = raise();
+    const alarm = await raise();
     expect(notifier!.notify(alarm)).toBe(2);
-    expect(notifier!.notify(ledger.record(alarmEvent()).alarm)).toBe(0);
+    expect(notifier!.notify((await ledger.record(alarmEvent())).alarm)).toBe(0);
     await waitFor(() => notifier!.counts().delivered === 2, 'both deliveries');
     expect(notifier!.notify(alarm)).toBe(0);
     expect(centre.received).toHaveLength(2);
@@ -188,8 +189,8 @@ describe('emergency notifier', () => {
 
   it('pages both plants when gateways of two enterprises use the same alarm id (issue 13)', async () => {
     await startNotifier();
-    expect(notifier!.notify(raise())).toBe(1);
-    expect(notifier!.notify(raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' }))).toBe(1);
+    expect(notifier!.notify(await raise())).toBe(1);
+    expect(notifier!.notify(await raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' }))).toBe(1);
     await waitFor(() => notifier!.counts().delivered === 2, 'both plants paged');
     const paged = notifier!
       .deliveries()
@@ -237,10 +238,10 @@ describe('emergency notifier', () => {
     await startNotifier({
       centres: [centreConfig(), centreConfig({ id: 'ec-park', name: 'Park', minLevel: 1 })],
     });
-    expect(notifier!.notify(raise({ alarmId: 'drill', drill: true }))).toBe(0);
-    expect(notifier!.notify(raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
+    expect(notifier!.notify(await raise({ alarmId: 'drill', drill: true }))).toBe(0);
+    expect(notifier!.notify(await raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
     // Level 1 (GB/T 50493-2019 §5.5.3 warning level) reaches only the centre that asked for it.
-    expect(notifier!.notify(raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(1);
+    expect(notifier!.notify(await raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(1);
     await waitFor(() => notifier!.counts().delivered === 1, 'level-1 delivery');
     expect(notifier!.deliveries().map((d) => [d.alarmId, d.centreId])).toEqual([
       ['warn', 'ec-park'],
@@ -250,7 +251,7 @@ describe('emergency notifier', () => {
   it('gives up on a silent centre after the request timeout and tries again', async () => {
     centre.answer = (n) => (n === 1 ? 'hang' : 200);
     await startNotifier({ requestTimeoutMs: 100 });
-    notifier!.notify(raise());
+    notifier!.notify(await raise());
     await waitFor(() => notifier!.counts().delivered === 1, 'delivery after a timeout');
     expect(centre.received).toHaveLength(2);
     expect(notifier!.deliveries()[0]).toMatchObject({ attempts: 2, lastStatus: 200 });
@@ -261,7 +262,7 @@ describe('emergency notifier', () => {
     const path = join(dir, 'hw.db');
     centre.answer = () => 503;
     await startNotifier({ path });
-    notifier!.notify(raise());
+    notifier!.notify(await raise());
     await waitFor(() => (notifier!.deliveries()[0]?.attempts ?? 0) >= 1, 'a failed attempt');
     await notifier!.stop();
 

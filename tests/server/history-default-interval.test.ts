@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import type { Reading } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { defaultInterval } from '../../server/api/history-routes.js';
 import { EventHub } from '../../server/events.js';
@@ -18,6 +18,7 @@ import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { HOUR_MS, HourlyRollups } from '../../server/store/sqlite-rollups.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import type { AggregateBucket } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { batch } from './fixtures.js';
 
 const MIN = 60_000;
@@ -34,7 +35,7 @@ let app: FastifyInstance;
 beforeEach(async () => {
   clock = new ManualClock(END);
   store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  ledger = new AlarmLedger({ path: ':memory:', clock });
+  ledger = testLedger({ clock });
   notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
   await store.start();
   await ledger.start();

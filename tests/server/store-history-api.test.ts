@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { testLedger } from '../support/ledger.js';
 import { batch, T0 } from './fixtures.js';
 
 describe('history API over the telemetry store', () => {
@@ -26,7 +27,7 @@ describe('history API over the telemetry store', () => {
   beforeEach(async () => {
     clock = new ManualClock(T0 + 3_600_000);
     store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    ledger = testLedger({ clock });
     notifier = new EmergencyNotifier({
       path: ':memory:',
       clock,

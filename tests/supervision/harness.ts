@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, type Reading, type SensorInfo, topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
 import { EventHub } from '../../server/events.js';
@@ -21,6 +20,7 @@ import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { defaultSupervisionConfig } from '../../server/supervision/config.js';
 import { SupervisionService } from '../../server/supervision/service.js';
 import { alarmEvent, T0 } from '../server/fixtures.js';
+import { testLedger } from '../support/ledger.js';
 
 export const PASSWORD = 'correct horse battery';
 export const KEY = Buffer.alloc(32, 7);
@@ -118,7 +118,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const config = parseServerConfig({ ...supervisionConfig(supervision), store: { path } });
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path, clock });
-  const ledger = new AlarmLedger({ path, clock });
+  const ledger = testLedger({ path, clock });
   const notifier = new EmergencyNotifier({ path, clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
