@@ -15,7 +15,9 @@ for (const makeBackend of BACKENDS) {
   const backend = makeBackend();
   describe(`the database layer on ${backend.kind}`, () => {
     beforeAll(() => backend.setUp(), 60_000);
-    afterAll(() => backend.tearDown());
+    // PostgreSQL's teardown removes a cluster holding one database per case (~8 MB each): on a
+    // loaded disk that outlasts the default 30 s hook timeout.
+    afterAll(() => backend.tearDown(), 120_000);
     schemaCases(backend);
     leaderElectionCases(backend);
     deliveryClaimCases(backend);
