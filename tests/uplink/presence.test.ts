@@ -147,6 +147,49 @@ describe('gateway presence on the server', () => {
     expect(registry.list()).toHaveLength(1);
   });
 
+  it('a raise the ledger failed to commit is not held as raised: the next offline report raises it', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
+    const registry = new GatewayRegistry(clock);
+    const events = new EventHub();
+    const ledger = testLedger({ clock });
+    await ledger.start();
+    cleanups.push(() => ledger.stop());
+    let failures = 1;
+    const monitor = new GatewayPresenceMonitor({
+      registry,
+      events,
+      clock,
+      ledger: {
+        list: (query) => ledger.list(query),
+        record: (event) =>
+          failures-- > 0 ? Promise.reject(new Error('database unreachable')) : ledger.record(event),
+      },
+    });
+    await monitor.start();
+    cleanups.push(() => monitor.stop());
+    const report = (state: GatewayStatus['state']) => {
+      const update = registry.applyStatus({
+        v: 1,
+        gatewayId: 'gw-1',
+        enterpriseId: 'ent-1',
+        state,
+        ts: clock.now(),
+      });
+      if (update.changed) events.emit('gateway', update.gateway);
+    };
+    report('online');
+    report('offline');
+    await monitor.settled();
+    expect(await ledger.list({ state: 'all' })).toEqual([]);
+    report('online');
+    clock.advance(1_000);
+    report('offline');
+    await monitor.settled();
+    expect(await ledger.list({ state: 'all' })).toMatchObject([
+      { gatewayId: 'gw-1', ruleId: GATEWAY_OFFLINE_RULE, state: 'active' },
+    ]);
+  });
+
   it('reports a gateway clock skewed beyond the threshold as an event, and its recovery', async () => {
     const { clock, registry, status, seen } = await setup();
     status('online', clock.now() - 2_000);
