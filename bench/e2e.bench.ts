@@ -85,9 +85,13 @@ async function writeGatewayConfig(dir: string): Promise<string> {
   return file;
 }
 
-async function waitUntil(done: () => boolean, what: string, timeoutMs = PAGE_TIMEOUT_MS) {
+async function waitUntil(
+  done: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = PAGE_TIMEOUT_MS,
+) {
   const deadline = performance.now() + timeoutMs;
-  while (!done()) {
+  while (!(await done())) {
     if (performance.now() > deadline) throw new Error(`e2e bench: ${what} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -130,7 +134,7 @@ class E2eRunner {
   private async cleared(page: ReceivedNotification): Promise<void> {
     const ledger = this.plant.server!.ledger;
     await waitUntil(
-      () => ledger.get(page)?.state === 'cleared',
+      async () => (await ledger.get(page))?.state === 'cleared',
       `alarm ${page.alarmId} did not clear`,
     );
   }

@@ -134,7 +134,7 @@ export class CentralServer {
     this.database = new Database(platformDatabaseConfig(config));
     this.store = createTelemetryStore(config.store, clock);
     this.ledger = new AlarmLedger({
-      path,
+      database: this.database,
       clock,
       // A conflict never refuses an alarm (issue 13), but it is evidence: audited.
       onConflict: (conflict) =>

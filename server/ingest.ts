@@ -345,7 +345,7 @@ export class Ingest {
     let alarm: AlarmRecord;
     let changed: boolean;
     try {
-      ({ alarm, changed } = this.options.ledger.record(event));
+      ({ alarm, changed } = await this.options.ledger.record(event));
     } catch (err) {
       if (err instanceof AlarmConflictError) {
         this.options.acks?.rejected(topic.enterpriseId, topic.gatewayId, event.seq, event.epoch);

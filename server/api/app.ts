@@ -297,7 +297,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         limit: request.query.limit,
       };
       if (scope !== null) query.enterpriseIds = [...scope];
-      return { alarms: deps.ledger.list(query).map(toAlarmDto) };
+      return { alarms: (await deps.ledger.list(query)).map(toAlarmDto) };
     },
   );
 

@@ -10,7 +10,7 @@ import type { PlatformCounters } from '../platform/platform.js';
 export interface MetricsDeps {
   ingest: { metrics(): IngestMetrics };
   notifier: { counts(): Promise<LinkageCounts> };
-  ledger: { activeCount(): number };
+  ledger: { activeCount(): Promise<number> };
   gateways: { online(): unknown[]; list(): unknown[] };
   platform?: {
     counters: PlatformCounters;
@@ -83,7 +83,7 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
       [[null, m.storeFailures]],
     ),
     family('hazardwatch_alarms_active', 'gauge', 'Alarms currently active.', [
-      [null, deps.ledger.activeCount()],
+      [null, await deps.ledger.activeCount()],
     ]),
     family('hazardwatch_gateways_online', 'gauge', 'Gateways online.', [
       [null, deps.gateways.online().length],

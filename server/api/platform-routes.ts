@@ -258,7 +258,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     // Scope first: an out-of-scope enterprise answers the same 403 as an unknown alarm.
     const principal = requirePrincipal(request);
     const alarm = (await platform.canSee(principal, key.enterpriseId))
-      ? ledger.get(key)
+      ? await ledger.get(key)
       : undefined;
     if (!alarm) throw Errors.forbidden('alarm', describeAlarm(key));
     return alarm;
@@ -439,7 +439,8 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         const r = latest.get(`${s.gatewayId}\u0000${s.sensorId}`);
         return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
       });
-      const alarms = ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] }).map((alarm) => {
+      const listed = await ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] });
+      const alarms = listed.map((alarm) => {
         const d = platform.disposal.disposition(alarm);
         return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
       });
@@ -480,13 +481,14 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
-      const items = platform.disposal
+      const unclosed = platform.disposal
         .unclosed()
-        .filter((d) => scope === null || scope.has(d.enterpriseId))
-        .flatMap((d) => {
-          const alarm = ledger.get(d);
-          return alarm ? [{ alarm, disposition: d }] : [];
-        })
+        .filter((d) => scope === null || scope.has(d.enterpriseId));
+      const found = await Promise.all(
+        unclosed.map(async (d) => ({ alarm: await ledger.get(d), disposition: d })),
+      );
+      const items = found
+        .flatMap(({ alarm, disposition }) => (alarm ? [{ alarm, disposition }] : []))
         .sort(
           (a, b) =>
             Number(a.alarm.drill) - Number(b.alarm.drill) ||

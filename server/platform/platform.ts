@@ -151,7 +151,7 @@ export class Platform {
       key,
       anchorFile: new AnchorFile(anchorFilePath(integrity.anchorFile, path)),
       clock,
-      onFailure: (result) => this.ledgerFailed(result),
+      onFailure: (result) => void this.ledgerFailed(result),
     };
     if (options.publishRetained) integrityOptions.publish = options.publishRetained;
     if (integrity.anchorTopic) integrityOptions.anchorTopic = integrity.anchorTopic;
@@ -267,7 +267,8 @@ export class Platform {
   /** Enterprises ranked by risk, highest first. */
   async ranking(principal: Principal | null): Promise<RankedEnterprise[]> {
     const enterprises = await this.visibleEnterprises(principal);
-    const active = new Map(this.options.ledger.activeSummary().map((s) => [s.enterpriseId, s]));
+    const summary = await this.options.ledger.activeSummary();
+    const active = new Map(summary.map((s) => [s.enterpriseId, s]));
     const overdue = this.overdueByEnterprise();
     const offline = this.offlineByEnterprise();
     const grades = await this.gradesByEnterprise();
@@ -440,7 +441,8 @@ export class Platform {
    * A self-check found the ledger damaged: a platform alarm (level 1: it is not a plant hazard
    * and pages no emergency centre) that administrators see and dispose like any other.
    */
-  private ledgerFailed(result: IntegrityResult): void {
+  /** Never rejects: a failure to raise is logged. */
+  private async ledgerFailed(result: IntegrityResult): Promise<void> {
     const now = this.clock.now();
     const message =
       `disposal ledger verification failed at row ${result.brokenAt ?? '?'}: ${result.reason ?? ''}`.slice(
@@ -448,7 +450,7 @@ export class Platform {
         500,
       );
     try {
-      const recorded = this.options.ledger.record({
+      const recorded = await this.options.ledger.record({
         v: PROTOCOL_VERSION,
         ...PLATFORM_ALARM_SOURCE,
         seq: 0,

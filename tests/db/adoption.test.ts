@@ -12,10 +12,16 @@ import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DisposalLedger } from '../../server/alarms/disposal.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
+import {
+  ALARM_LEDGER_SCHEMA,
+  ALARM_LEDGER_SCHEMA_VERSION,
+} from '../../server/alarms/ledger-schema.js';
+import { migrateComponent } from '../../server/alarms/schema-version.js';
 import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
 import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
 import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import { alarmEvent } from '../server/fixtures.js';
 import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
 
 /** SQLite type affinity (SQLite docs, "Datatypes In SQLite" §3.1, rules in order). */
@@ -54,12 +60,27 @@ function columnsOf(file: string, table: string) {
   }
 }
 
+/** The alarm ledger's tables as its embedded store created them before it moved onto server/db. */
+function makeLegacyLedgerTables(file: string): void {
+  const db = new BetterSqlite(file);
+  try {
+    migrateComponent(db, {
+      component: 'alarm-ledger',
+      version: ALARM_LEDGER_SCHEMA_VERSION,
+      existingTable: 'alarms',
+      create: (d) => d.exec(ALARM_LEDGER_SCHEMA),
+      steps: {},
+      what: `alarm ledger '${file}'`,
+    });
+  } finally {
+    db.close();
+  }
+}
+
 /** What the stores create today, on `file`. */
 async function makeStoreFile(file: string): Promise<void> {
-  const stores = [
-    new AlarmLedger({ path: file }),
-    new DisposalLedger({ path: file, key: randomBytes(32) }),
-  ];
+  makeLegacyLedgerTables(file);
+  const stores = [new DisposalLedger({ path: file, key: randomBytes(32) })];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
   // Registry, sessions and fleet are on server/db now: their tables as those stores made them,
@@ -173,6 +194,35 @@ describe('an embedded file made by the stores', () => {
         'alarm_events is append-only',
       );
     } finally {
+      await layer.stop();
+    }
+  });
+
+  it("keeps the alarm ledger's rows: the ledger on the layer reads them and records onto them", async () => {
+    const file = path.join(dir, 'hazardwatch.db');
+    makeLegacyLedgerTables(file);
+    const raw = new BetterSqlite(file);
+    raw
+      .prepare(
+        `INSERT INTO alarms VALUES ('GT-101-gas.L2.1', 'gw-01', 'ent-01', 'GT-101-gas', 'GT-101',
+          NULL, NULL, NULL, 'methane', 2, 'active', 52.4, '%LEL', 50, 1000, NULL, 0, NULL, 1001)`,
+      )
+      .run();
+    raw.close();
+    const layer = new Database({ kind: 'sqlite', path: file });
+    await layer.start();
+    const ledger = new AlarmLedger({ database: layer });
+    await ledger.start();
+    try {
+      const key = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.1' };
+      expect(await ledger.get(key)).toMatchObject({ state: 'active', raisedAt: 1000, value: 52.4 });
+      const cleared = await ledger.record(
+        alarmEvent({ ...key, transition: 'cleared', ts: 2000, value: 3 }),
+      );
+      expect(cleared).toMatchObject({ isNew: false, changed: true, alarm: { clearedAt: 2000 } });
+      expect(await ledger.activeCount()).toBe(0);
+    } finally {
+      await ledger.stop();
       await layer.stop();
     }
   });

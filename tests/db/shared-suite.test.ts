@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
+import { alarmLedgerCases } from './cases/alarm-ledger.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
 import { emergencyLinkageCases } from './cases/emergency-linkage.js';
 import { leaderElectionCases } from './cases/leader-election.js';
@@ -27,6 +28,7 @@ for (const makeBackend of BACKENDS) {
     emergencyLinkageCases(backend);
     notificationBusCases(backend);
     platformStateCases(backend);
+    alarmLedgerCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
       describe('notification bus (PostgreSQL session loss)', () =>

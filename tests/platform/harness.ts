@@ -122,9 +122,9 @@ export async function startHarness(
   });
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  const ledger = new AlarmLedger({ path: ':memory:', clock });
   const database = new Database({ kind: 'sqlite', path: ':memory:' });
   await database.start();
+  const ledger = new AlarmLedger({ database, clock });
   const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { DisposalLedger } from '../../server/alarms/disposal.js';
 import { legacyChainHash } from '../../server/alarms/disposal-chain.js';
-import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import type { AlarmLedger, AlarmRecord } from '../../server/alarms/ledger.js';
 import { parseServerConfig } from '../../server/config/index.js';
 import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
@@ -18,6 +18,7 @@ import { GatewayRegistry } from '../../server/gateways.js';
 import { LEDGER_INTEGRITY_RULE, Platform } from '../../server/platform/platform.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { alarmEvent, T0 } from '../server/fixtures.js';
+import { testLedger } from '../support/ledger.js';
 import { PLATFORM_CONFIG } from './harness.js';
 
 describe('ledger self-check on the platform', () => {
@@ -35,7 +36,7 @@ describe('ledger self-check on the platform', () => {
     dir = mkdtempSync(join(tmpdir(), 'hw-self-check-'));
     path = join(dir, 'hazardwatch.db');
     clock = new ManualClock(T0);
-    ledger = new AlarmLedger({ path, clock });
+    ledger = testLedger({ path, clock });
     store = new SqliteTelemetryStore({ path, clock });
     events = new EventHub();
     database = new PlatformDatabase({ kind: 'sqlite', path });
@@ -72,7 +73,9 @@ describe('ledger self-check on the platform', () => {
     events.on('alarm', (a) => {
       if (a.ruleId === LEDGER_INTEGRITY_RULE) raised.push(a);
     });
-    const { alarm } = ledger.record(alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' }));
+    const { alarm } = await ledger.record(
+      alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' }),
+    );
     events.emit('alarm', alarm);
     vi.advanceTimersByTime(60_000);
     expect(platform.integrity.anchorsWritten).toBe(1);
@@ -87,7 +90,8 @@ describe('ledger self-check on the platform', () => {
     vi.advanceTimersByTime(600_000);
     vi.advanceTimersByTime(600_000);
     expect(platform.integrity.lastResult).toMatchObject({ ok: false, brokenAt: 1 });
-    expect(raised).toHaveLength(1);
+    // Raised once the ledger has committed it.
+    await vi.waitFor(() => expect(raised).toHaveLength(1));
     expect(raised[0]).toMatchObject({
       enterpriseId: '_platform',
       gatewayId: '_server',

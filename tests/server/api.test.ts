@@ -41,9 +41,9 @@ describe('HTTP API', () => {
   beforeEach(async () => {
     clock = new ManualClock(T0);
     store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    ledger = new AlarmLedger({ path: ':memory:', clock });
     database = new Database({ kind: 'sqlite', path: ':memory:' });
     await database.start();
+    ledger = new AlarmLedger({ database, clock });
     notifier = new EmergencyNotifier({
       database,
       nodeId: 'node-1',

@@ -11,7 +11,7 @@ import {
   TIMESTAMP_HEADER,
   verifyLinkage,
 } from '../../protocol/index.js';
-import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import type { AlarmLedger, AlarmRecord } from '../../server/alarms/ledger.js';
 import type { EmergencyCentreConfig } from '../../server/config/index.js';
 import { Database } from '../../server/db/database.js';
 import {
@@ -20,6 +20,7 @@ import {
   type EmergencyNotifierOptions,
   prepareEmbeddedDeliveries,
 } from '../../server/linkage/emergency-notifier.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, SECRET, waitFor } from './fixtures.js';
 
 interface Received {
@@ -116,14 +117,14 @@ describe('emergency notifier', () => {
     await database.start();
   }
 
-  function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): AlarmRecord {
-    return ledger.record(alarmEvent(overrides)).alarm;
+  async function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): Promise<AlarmRecord> {
+    return (await ledger.record(alarmEvent(overrides))).alarm;
   }
 
   beforeEach(async () => {
     centre = new TestCentre();
     await centre.start();
-    ledger = new AlarmLedger({ path: ':memory:' });
+    ledger = testLedger();
     await ledger.start();
     database = new Database({ kind: 'sqlite', path: ':memory:' });
     await database.start();
@@ -141,7 +142,7 @@ describe('emergency notifier', () => {
   it('retries a signed notification through two 503s until the centre accepts it', async () => {
     centre.answer = (n) => (n <= 2 ? 503 : 202);
     await startNotifier();
-    expect(await notifier!.notify(raise())).toBe(1);
+    expect(await notifier!.notify(await raise())).toBe(1);
 
     const delivered = await waitFor(
       async () => (await notifier!.counts()).delivered === 1,
@@ -194,9 +195,9 @@ describe('emergency notifier', () => {
     await startNotifier({
       centres: [centreConfig(), centreConfig({ id: 'ec-county', name: 'County centre' })],
     });
-    const alarm = raise();
+    const alarm = await raise();
     expect(await notifier!.notify(alarm)).toBe(2);
-    expect(await notifier!.notify(ledger.record(alarmEvent()).alarm)).toBe(0);
+    expect(await notifier!.notify((await ledger.record(alarmEvent())).alarm)).toBe(0);
     await waitFor(async () => (await notifier!.counts()).delivered === 2, 'both deliveries');
     expect(await notifier!.notify(alarm)).toBe(0);
     expect(centre.received).toHaveLength(2);
@@ -205,8 +206,10 @@ describe('emergency notifier', () => {
 
   it('pages both plants when gateways of two enterprises use the same alarm id (issue 13)', async () => {
     await startNotifier();
-    expect(await notifier!.notify(raise())).toBe(1);
-    expect(await notifier!.notify(raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' }))).toBe(1);
+    expect(await notifier!.notify(await raise())).toBe(1);
+    expect(
+      await notifier!.notify(await raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' })),
+    ).toBe(1);
     await waitFor(async () => (await notifier!.counts()).delivered === 2, 'both plants paged');
     const paged = (await notifier!.deliveries()).map(
       (d) => `${d.enterpriseId}/${d.gatewayId}/${d.alarmId}`,
@@ -256,10 +259,12 @@ describe('emergency notifier', () => {
     await startNotifier({
       centres: [centreConfig(), centreConfig({ id: 'ec-park', name: 'Park', minLevel: 1 })],
     });
-    expect(await notifier!.notify(raise({ alarmId: 'drill', drill: true }))).toBe(0);
-    expect(await notifier!.notify(raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
+    expect(await notifier!.notify(await raise({ alarmId: 'drill', drill: true }))).toBe(0);
+    expect(await notifier!.notify(await raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
     // Level 1 (GB/T 50493-2019 §5.5.3 warning level) reaches only the centre that asked for it.
-    expect(await notifier!.notify(raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(1);
+    expect(await notifier!.notify(await raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(
+      1,
+    );
     await waitFor(async () => (await notifier!.counts()).delivered === 1, 'level-1 delivery');
     expect((await notifier!.deliveries()).map((d) => [d.alarmId, d.centreId])).toEqual([
       ['warn', 'ec-park'],
@@ -269,7 +274,7 @@ describe('emergency notifier', () => {
   it('gives up on a silent centre after the request timeout and tries again', async () => {
     centre.answer = (n) => (n === 1 ? 'hang' : 200);
     await startNotifier({ requestTimeoutMs: 100 });
-    await notifier!.notify(raise());
+    await notifier!.notify(await raise());
     await waitFor(
       async () => (await notifier!.counts()).delivered === 1,
       'delivery after a timeout',
@@ -284,7 +289,7 @@ describe('emergency notifier', () => {
     centre.answer = () => 503;
     await useFile(path);
     await startNotifier();
-    await notifier!.notify(raise());
+    await notifier!.notify(await raise());
     await waitFor(
       async () => ((await notifier!.deliveries())[0]?.attempts ?? 0) >= 1,
       'a failed attempt',

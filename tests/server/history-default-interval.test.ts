@@ -36,9 +36,9 @@ let app: FastifyInstance;
 beforeEach(async () => {
   clock = new ManualClock(END);
   store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  ledger = new AlarmLedger({ path: ':memory:', clock });
   database = new Database({ kind: 'sqlite', path: ':memory:' });
   await database.start();
+  ledger = new AlarmLedger({ database, clock });
   notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
   await store.start();
   await ledger.start();

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../common/clock.js';
 import { topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
 import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
@@ -14,6 +14,7 @@ import { Ingest, type IngestAlarmHop } from '../../server/ingest.js';
 import { type AttemptTrace, EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
 
 const TELEMETRY = topicFor('ent-01', 'gw-01', 'telemetry');
@@ -69,7 +70,7 @@ describe('the alarm path through ingest', () => {
       systemClock,
     );
     await store.start();
-    ledger = new AlarmLedger({ path: ':memory:' });
+    ledger = testLedger();
     await ledger.start();
     database = new Database({ kind: 'sqlite', path: ':memory:' });
     await database.start();
@@ -181,14 +182,14 @@ describe('the emergency notifier on the alarm path', () => {
       fetch: recordingFetch(requests),
     });
     await notifier.start();
-    const ledger = new AlarmLedger({ path: ':memory:' });
+    const ledger = testLedger();
     await ledger.start();
     try {
       const traces: [string, AttemptTrace][] = [];
       notifier.on('sending', (t) => traces.push(['sending', t]));
       notifier.on('answered', (t) => traces.push(['answered', t]));
       const delivered = new Promise((resolve) => notifier.once('delivered', resolve));
-      const { alarm } = ledger.record(alarmEvent({ alarmId: 'GT-101-gas.L2.12' }));
+      const { alarm } = await ledger.record(alarmEvent({ alarmId: 'GT-101-gas.L2.12' }));
 
       expect(await notifier.notify(alarm)).toBe(1);
       expect(requests).toEqual(['POST GT-101-gas.L2.12']); // before any timer could have run

@@ -9,7 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { AuditLog } from '../../server/auth/audit-log.js';
 import { ingestSecurityOptions } from '../../server/auth/index.js';
 import type { InboundMessage } from '../../server/broker.js';
@@ -20,6 +20,7 @@ import { type AckSink, Ingest } from '../../server/ingest.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
 
 const HOUR = 3_600_000;
@@ -53,7 +54,7 @@ describe('a gateway whose clock is wrong', () => {
       clock,
     );
     await store.start();
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    ledger = testLedger({ clock });
     await ledger.start();
     database = new Database({ kind: 'sqlite', path: ':memory:' });
     await database.start();
@@ -100,7 +101,7 @@ describe('a gateway whose clock is wrong', () => {
 
     expect(outcome).toEqual({ result: 'stored', channel: 'alarm' });
     expect(acks).toEqual({ stored: [event.seq], rejected: [] });
-    const stored = ledger.get({
+    const stored = await ledger.get({
       enterpriseId: 'ent-01',
       gatewayId: 'gw-01',
       alarmId: 'GT-101-gas.L2.clock',

@@ -9,7 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
 import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
@@ -19,6 +19,7 @@ import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, SECRET, T0 } from './fixtures.js';
 
 const ALARM = topicFor('ent-01', 'gw-01', 'alarm');
@@ -55,7 +56,7 @@ describe('emergency paging, once per gas event', () => {
       clock,
     );
     await store.start();
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    ledger = testLedger({ clock });
     await ledger.start();
     database = new Database({ kind: 'sqlite', path: ':memory:' });
     await database.start();
@@ -122,8 +123,13 @@ describe('emergency paging, once per gas event', () => {
     expect(await paged()).toEqual({ webhook: [], mqtt: [] });
     // Recorded in the ledger as usual.
     expect(
-      ledger.get({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.occ-2' })
-        ?.state,
+      (
+        await ledger.get({
+          enterpriseId: 'ent-01',
+          gatewayId: 'gw-01',
+          alarmId: 'GT-101-gas.L2.occ-2',
+        })
+      )?.state,
     ).toBe('active');
 
     const reannounced = alarmEvent({

@@ -28,9 +28,9 @@ describe('history API over the telemetry store', () => {
   beforeEach(async () => {
     clock = new ManualClock(T0 + 3_600_000);
     store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    ledger = new AlarmLedger({ path: ':memory:', clock });
     database = new Database({ kind: 'sqlite', path: ':memory:' });
     await database.start();
+    ledger = new AlarmLedger({ database, clock });
     notifier = new EmergencyNotifier({
       database,
       nodeId: 'node-1',

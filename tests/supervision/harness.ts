@@ -119,9 +119,9 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const config = parseServerConfig({ ...supervisionConfig(supervision), store: { path } });
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path, clock });
-  const ledger = new AlarmLedger({ path, clock });
   const database = new Database({ kind: 'sqlite', path: path });
   await database.start();
+  const ledger = new AlarmLedger({ database, clock });
   const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
