@@ -4,14 +4,19 @@
  * (nothing is added to the alarm or its payload), filled by the observer hooks
  * of the parts on the path; a part nobody observes pays one null check.
  *
- * Every mark is performance.now() in this process (the whole plant runs in one
- * process in the benchmark), so hop durations are monotonic and sub-millisecond.
+ * Every mark is wall-clock milliseconds, `performance.timeOrigin + performance.now()`
+ * (wallNow() below): the central server runs in its own process (bench/e2e-server.ts)
+ * and the monotonic clocks of two processes have different origins, so the two
+ * cross-process hops (published → server_received, notification_sent →
+ * centre_received) are read on the wall clock both processes share. Hops within a
+ * process keep performance.now()'s sub-millisecond resolution (the origin is a
+ * constant); a cross-process hop also carries the error of the two processes'
+ * timeOrigin readings (microseconds on one machine) and any NTP step in between.
  */
 import type { Gateway } from '../gateway/gateway.js';
 import type { MqttUplink, UplinkAlarmHop } from '../gateway/uplink/mqtt-uplink.js';
-import type { CentralServer } from '../server/central-server.js';
-import type { IngestAlarmHop } from '../server/ingest.js';
 import type { EmergencyReceiver } from '../simulators/emergency-receiver.js';
+import type { ServerHop } from './e2e-server.js';
 import { type Metric, percentile, round } from './metric.js';
 
 /** The hops in path order; each hop's duration is measured from the one before it. */
@@ -33,10 +38,16 @@ const UPLINK_HOPS: Record<UplinkAlarmHop, Hop> = {
   'outbox-committed': 'outbox_committed',
   published: 'published',
 };
-const INGEST_HOPS: Record<IngestAlarmHop, Hop> = {
+const SERVER_HOPS: Record<ServerHop['hop'], Hop> = {
   received: 'server_received',
   'ledger-committed': 'ledger_committed',
+  sending: 'notification_sent',
+  answered: 'centre_acknowledged',
 };
+
+const origin = performance.timeOrigin;
+/** Wall-clock ms with performance.now()'s resolution: comparable across processes. */
+export const wallNow = (): number => origin + performance.now();
 
 type Marks = Partial<Record<Hop, number>>;
 
@@ -59,18 +70,18 @@ export class HopTracer {
   }
 
   /**
-   * Hooks every part of one plant. The edge has no observer for "readings
-   * arrived" and "rule decided" yet (gateway/gateway.ts is not this bench's to
-   * change), so the engine's evaluate() is wrapped on this one instance.
+   * Hooks the parts in this process: the gateway and the receiver. The edge has
+   * no observer for "readings arrived" and "rule decided" yet, so the engine's
+   * evaluate() is wrapped on this one instance.
    */
-  attach(parts: { gateway: Gateway; server: CentralServer; receiver: EmergencyReceiver }): void {
+  attach(parts: { gateway: Gateway; receiver: EmergencyReceiver }): void {
     const engine = parts.gateway.engine;
     const evaluate = engine.evaluate;
     engine.evaluate = (readings) => {
-      const startedAt = performance.now();
+      const startedAt = wallNow();
       const transitions = evaluate.call(engine, readings);
       if (transitions.length > 0) {
-        const decidedAt = performance.now();
+        const decidedAt = wallNow();
         for (const t of transitions) {
           if (t.transition !== 'raised') continue;
           this.mark(t.alarmId, 'poll_completed', startedAt);
@@ -83,27 +94,16 @@ export class HopTracer {
       engine.evaluate = evaluate;
     });
     const uplink = parts.gateway.uplink as MqttUplink;
-    uplink.observeAlarms((hop, alarmId, at) => this.mark(alarmId, UPLINK_HOPS[hop], at));
+    uplink.observeAlarms((hop, alarmId, at) => this.mark(alarmId, UPLINK_HOPS[hop], origin + at));
     this.detach.push(() => uplink.observeAlarms(null));
-    const { ingest, notifier } = parts.server;
-    ingest.observeAlarms((hop, event, at) => {
-      if (event.transition === 'raised') this.mark(event.alarmId, INGEST_HOPS[hop], at);
-    });
-    this.detach.push(() => ingest.observeAlarms(null));
-    const sending = (t: { alarmId: string; at: number }) =>
-      this.mark(t.alarmId, 'notification_sent', t.at);
-    const answered = (t: { alarmId: string; at: number }) =>
-      this.mark(t.alarmId, 'centre_acknowledged', t.at);
-    notifier.on('sending', sending);
-    notifier.on('answered', answered);
-    const received = (n: { alarmId: string }) =>
-      this.mark(n.alarmId, 'centre_received', performance.now());
+    const received = (n: { alarmId: string }) => this.mark(n.alarmId, 'centre_received', wallNow());
     parts.receiver.on('notification', received);
-    this.detach.push(() => {
-      notifier.off('sending', sending);
-      notifier.off('answered', answered);
-      parts.receiver.off('notification', received);
-    });
+    this.detach.push(() => parts.receiver.off('notification', received));
+  }
+
+  /** A hop reported by the server process (wall clock); only the raise is traced. */
+  serverHop(hop: ServerHop): void {
+    if (hop.transition === 'raised') this.mark(hop.alarmId, SERVER_HOPS[hop.hop], hop.at);
   }
 
   stop(): void {
