@@ -31,6 +31,7 @@ import { benchChildEnv } from './child-env.js';
 import type { BackgroundTelemetry } from './e2e-load.js';
 import type { LoadMessage } from './e2e-load-child.js';
 import type { ServerHop, ServerMessage } from './e2e-server.js';
+import type { GcPause } from './e2e-stalls.js';
 
 const HOST = '127.0.0.1';
 const demoServerConfig = fileURLToPath(new URL('../config/demo-server.yaml', import.meta.url));
@@ -56,6 +57,10 @@ class BenchChild<M extends { type: string }> {
       ],
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       env: benchChildEnv(),
+    });
+    // EPIPE on a channel the child closed meanwhile (no one waits then): its exit is what matters.
+    this.child.on('error', (err) => {
+      for (const w of this.waiting.splice(0)) w.reject(err);
     });
     // Metric lines own our stdout: whatever a child prints goes to stderr.
     this.child.stdout?.pipe(process.stderr);
@@ -97,10 +102,11 @@ class BenchChild<M extends { type: string }> {
   }
 
   send(m: object): void {
-    if (!this.exited && this.child.connected) this.child.send(m);
+    // A child that already disconnected (it does after its last answer) gets nothing.
+    if (!this.exited && this.child.connected) this.child.send(m, (err) => err && undefined);
   }
 
-  /** Sends `stop`, waits for the exit; SIGKILL after 15 s. */
+  /** Sends `stop` (if still connected), waits for the exit; SIGKILL after 15 s. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once('exit', r));
@@ -117,9 +123,10 @@ export class E2eServerProcess {
   mqttPort = 0;
   httpPort = 0;
 
-  constructor(configFile: string, onHop: (hop: ServerHop) => void) {
+  constructor(configFile: string, onHop: (hop: ServerHop) => void, onGc: (pause: GcPause) => void) {
     this.proc = new BenchChild<ServerMessage>('./e2e-server.ts', ['--config', configFile], (m) => {
       if (m.type === 'hop') onHop(m);
+      else if (m.type === 'gc') onGc(m);
     });
   }
 
@@ -159,6 +166,7 @@ export interface E2ePlantOptions {
   pollMs: number;
   ruleFiles: string[];
   onServerHop: (hop: ServerHop) => void;
+  onServerGc: (pause: GcPause) => void;
 }
 
 export class E2ePlant {
@@ -193,7 +201,11 @@ export class E2ePlant {
     try {
       await this.receiver.start();
       await this.tankFarm.start();
-      this.server = new E2eServerProcess(await this.writeServerConfig(), this.options.onServerHop);
+      this.server = new E2eServerProcess(
+        await this.writeServerConfig(),
+        this.options.onServerHop,
+        this.options.onServerGc,
+      );
       await this.server.ready();
       await this.gasDetector.start();
       this.gateway = new Gateway(this.gatewayConfig(), {

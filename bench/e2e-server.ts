@@ -11,11 +11,13 @@
  * differences keep performance.now()'s sub-millisecond resolution.
  *
  * Forked by E2eServerProcess (bench/e2e-plant.ts). Messages:
- *   child → bench: {type:'ready', mqttPort, httpPort}, {type:'hop', ...ServerHop}
+ *   child → bench: {type:'ready', mqttPort, httpPort}, {type:'hop', ...ServerHop},
+ *                  {type:'gc', ...GcPause} (bench/e2e-stalls.ts)
  *   bench → child: {type:'stop'} (stops cleanly, then exits)
  */
 import { CentralServer } from '../server/central-server.js';
 import { configFromArgs } from '../server/config/index.js';
+import { type GcPause, GcProbe } from './e2e-stalls.js';
 
 /** One server-side alarm hop: ingest received / ledger committed, notifier sending / answered. */
 export interface ServerHop {
@@ -30,6 +32,7 @@ export interface ServerHop {
 export type ServerMessage =
   | { type: 'ready'; mqttPort: number; httpPort: number }
   | ({ type: 'hop' } & ServerHop)
+  | ({ type: 'gc' } & GcPause)
   | { type: 'failed'; error: string };
 
 const send = (m: ServerMessage) => process.send?.(m);
@@ -52,10 +55,13 @@ async function main(): Promise<void> {
     send({ type: 'hop', hop, alarmId: t.alarmId, transition: 'raised', at: origin + t.at });
   server.notifier.on('sending', notifier('sending'));
   server.notifier.on('answered', notifier('answered'));
+  const gc = new GcProbe('server', (pause) => send({ type: 'gc', ...pause }));
+  gc.start();
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    gc.stop();
     try {
       await server.stop();
     } finally {

@@ -17,6 +17,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import type { MqttUplink, UplinkAlarmHop } from '../gateway/uplink/mqtt-uplink.js';
 import type { EmergencyReceiver } from '../simulators/emergency-receiver.js';
 import type { ServerHop } from './e2e-server.js';
+import type { GcPause } from './e2e-stalls.js';
 import { type Metric, percentile, round } from './metric.js';
 
 /** The hops in path order; each hop's duration is measured from the one before it. */
@@ -54,6 +55,19 @@ type Marks = Partial<Record<Hop, number>>;
 export class HopTracer {
   private readonly marks = new Map<string, Marks>();
   private readonly detach: (() => void)[] = [];
+  private readonly gcPauses: GcPause[] = [];
+
+  /** A GC pause of the bench or the server process, to attribute slow hops (breakdown()). */
+  gcPause(pause: GcPause): void {
+    this.gcPauses.push(pause);
+  }
+
+  /** The processes with a GC pause overlapping [from, to] (wall-clock ms). */
+  private gcDuring(from: number, to: number): Set<string> {
+    const hit = new Set<string>();
+    for (const p of this.gcPauses) if (p.at < to && p.at + p.ms > from) hit.add(p.process);
+    return hit;
+  }
 
   /** The first mark of a hop wins (a redelivery or a retry does not move it). */
   mark(alarmId: string, hop: Hop, at: number): void {
@@ -112,7 +126,9 @@ export class HopTracer {
 
   /**
    * One metric line per hop: p99 as the value, p50 and max beside it, over the
-   * given alarms (those that have every mark).
+   * given alarms (those that have every mark); `slow` counts the hops over 3x the
+   * median and over 5 ms, `slow_with_*_gc` those of them a GC pause of that
+   * process overlapped (bench/e2e-stalls.ts).
    */
   breakdown(alarmIds: readonly string[], context: Record<string, unknown>): Metric[] {
     const complete = alarmIds
@@ -123,15 +139,31 @@ export class HopTracer {
       const from = HOPS[i - 1]!;
       const hop = HOPS[i]!;
       const durations = complete.map((m) => m[hop]! - m[from]!).sort((a, b) => a - b);
+      // Slow: over 3x the median and over 5 ms; how many of those overlapped a GC pause.
+      const p50 = percentile(durations, 50);
+      const slowAbove = Math.max(5, 3 * p50);
+      let slow = 0;
+      let slowGcServer = 0;
+      let slowGcBench = 0;
+      for (const m of complete) {
+        if (m[hop]! - m[from]! <= slowAbove) continue;
+        slow++;
+        const gc = this.gcDuring(m[from]!, m[hop]!);
+        if (gc.has('server')) slowGcServer++;
+        if (gc.has('bench')) slowGcBench++;
+      }
       out.push({
         metric: 'e2e.hop_ms_p99',
         value: round(percentile(durations, 99), 2),
         unit: 'ms',
         hop,
         from,
-        p50: round(percentile(durations, 50), 2),
+        p50: round(p50, 2),
         max: round(durations.at(-1) ?? Number.NaN, 2),
         alarms: complete.length,
+        slow,
+        slow_with_server_gc: slowGcServer,
+        slow_with_bench_gc: slowGcBench,
         ...context,
       });
     }

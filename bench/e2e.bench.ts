@@ -36,6 +36,7 @@ import path from 'node:path';
 import type { ReceivedNotification } from '../simulators/emergency-receiver.js';
 import { E2eLoadProcess, E2ePlant } from './e2e-plant.js';
 import type { ServerHop } from './e2e-server.js';
+import { GcProbe } from './e2e-stalls.js';
 import { HopTracer, wallNow } from './e2e-trace.js';
 import { InMemoryFlow } from './inmemory-baseline.js';
 import { type Benchmark, type Metric, percentile, round } from './metric.js';
@@ -180,6 +181,7 @@ const bench: Benchmark = {
       dir: tmp,
       pollMs: POLL_MS,
       ruleFiles: [rules],
+      onServerGc: (pause) => tracer.gcPause(pause),
       onServerHop: (hop: ServerHop) => {
         tracer.serverHop(hop);
         if (hop.hop === 'ledger-committed' && hop.transition === 'cleared') {
@@ -187,12 +189,14 @@ const bench: Benchmark = {
         }
       },
     });
+    const gc = new GcProbe('bench', (pause) => tracer.gcPause(pause));
     let flow: InMemoryFlow | null = null;
     let load: E2eLoadProcess | null = null;
     const metrics: Metric[] = [];
     const machine = { cores: os.cpus().length, loadAverage1mAtStart: round(os.loadavg()[0]!, 2) };
     try {
       await plant.start();
+      gc.start();
       tracer.attach({ gateway: plant.gateway!, receiver: plant.receiver });
       flow = new InMemoryFlow({
         host: '127.0.0.1',
@@ -311,6 +315,7 @@ const bench: Benchmark = {
         ...machine,
       };
     } finally {
+      gc.stop();
       tracer.stop();
       await load?.stop();
       await flow?.stop();
