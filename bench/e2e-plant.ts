@@ -130,6 +130,10 @@ export class E2eServerProcess {
     });
   }
 
+  get pid(): number | undefined {
+    return this.proc.child.pid;
+  }
+
   async ready(): Promise<void> {
     const m = await this.proc.next('ready', 60_000);
     this.mqttPort = m.mqttPort;
