@@ -83,6 +83,11 @@ export class HopTracer {
     return this.marks.get(alarmId);
   }
 
+  /** Every alarm's marks and every GC pause, for a look at single slow alarms. */
+  dump(): { marks: Record<string, Marks>; gcPauses: GcPause[] } {
+    return { marks: Object.fromEntries(this.marks), gcPauses: [...this.gcPauses] };
+  }
+
   /**
    * Hooks the parts in this process: the gateway and the receiver. The edge has
    * no observer for "readings arrived" and "rule decided" yet, so the engine's

@@ -45,6 +45,8 @@ const SAMPLES = Number(process.env.BENCH_E2E_SAMPLES ?? 200);
 const OPCUA_SAMPLES = Number(process.env.BENCH_E2E_OPCUA_SAMPLES ?? 100);
 const LOAD_SAMPLES = Number(process.env.BENCH_E2E_LOAD_SAMPLES ?? 100);
 const LOAD_POINTS_PER_S = Number(process.env.BENCH_E2E_LOAD_POINTS_PER_S ?? 50_000);
+/** Writes every alarm's hop marks and the GC pauses there (JSON) at the end, to study single alarms. */
+const MARKS_FILE = process.env.BENCH_E2E_MARKS_FILE;
 const WARMUP = 3;
 const POLL_MS = 100;
 const PAGE_TIMEOUT_MS = 10_000;
@@ -315,6 +317,7 @@ const bench: Benchmark = {
         ...machine,
       };
     } finally {
+      if (MARKS_FILE) await writeFile(MARKS_FILE, JSON.stringify(tracer.dump()));
       gc.stop();
       tracer.stop();
       await load?.stop();
