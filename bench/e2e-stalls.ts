@@ -15,7 +15,7 @@ export interface GcPause {
   /** Wall-clock ms at the start of the pause. */
   at: number;
   ms: number;
-  /** V8's kind: 1 minor (scavenge), 2 major, 4 incremental marking, 8 weak callbacks. */
+  /** node:perf_hooks constants.NODE_PERFORMANCE_GC_*: 1 minor (scavenge), 4 major (mark-compact), 8 incremental, 16 weak callbacks. */
   kind: number;
 }
 
