@@ -30,7 +30,7 @@ import { DEMO_TANKS, OpcuaTankSimulator } from '../simulators/opcua-tank.js';
 import { benchChildEnv } from './child-env.js';
 import type { BackgroundTelemetry } from './e2e-load.js';
 import type { LoadMessage } from './e2e-load-child.js';
-import type { ServerHop, ServerMessage } from './e2e-server.js';
+import type { ServerHop, ServerMessage, ServerStats } from './e2e-server.js';
 import type { GcPause } from './e2e-stalls.js';
 
 const HOST = '127.0.0.1';
@@ -138,6 +138,13 @@ export class E2eServerProcess {
     const m = await this.proc.next('ready', 60_000);
     this.mqttPort = m.mqttPort;
     this.httpPort = m.httpPort;
+  }
+
+  /** Readings stored so far and memory of the server process. */
+  async stats(): Promise<ServerStats> {
+    const reply = this.proc.next('stats');
+    this.proc.send({ type: 'stats' });
+    return reply;
   }
 
   stop(): Promise<void> {

@@ -13,7 +13,8 @@
  * Forked by E2eServerProcess (bench/e2e-plant.ts). Messages:
  *   child → bench: {type:'ready', mqttPort, httpPort}, {type:'hop', ...ServerHop},
  *                  {type:'gc', ...GcPause} (bench/e2e-stalls.ts)
- *   bench → child: {type:'stop'} (stops cleanly, then exits)
+ *                  {type:'stats', ...ServerStats} (answer to 'stats')
+ *   bench → child: {type:'stats'}, {type:'stop'} (stops cleanly, then exits)
  */
 import { CentralServer } from '../server/central-server.js';
 import { configFromArgs } from '../server/config/index.js';
@@ -29,10 +30,21 @@ export interface ServerHop {
   at: number;
 }
 
+/** What the server has stored so far and its memory, to tell whether it keeps up with a load. */
+export interface ServerStats {
+  /** Telemetry readings committed since start (Ingest.metrics().readings). */
+  readings: number;
+  heapUsedMb: number;
+  rssMb: number;
+  /** Wall-clock ms when read. */
+  at: number;
+}
+
 export type ServerMessage =
   | { type: 'ready'; mqttPort: number; httpPort: number }
   | ({ type: 'hop' } & ServerHop)
   | ({ type: 'gc' } & GcPause)
+  | ({ type: 'stats' } & ServerStats)
   | { type: 'failed'; error: string };
 
 const send = (m: ServerMessage) => process.send?.(m);
@@ -70,6 +82,16 @@ async function main(): Promise<void> {
   };
   process.on('message', (m: { type?: string }) => {
     if (m?.type === 'stop') void stop();
+    else if (m?.type === 'stats') {
+      const memory = process.memoryUsage();
+      send({
+        type: 'stats',
+        readings: server.ingest.metrics().readings,
+        heapUsedMb: Math.round(memory.heapUsed / 2 ** 20),
+        rssMb: Math.round(memory.rss / 2 ** 20),
+        at: origin + performance.now(),
+      });
+    }
   });
   // The bench died: do not outlive it.
   process.on('disconnect', () => void stop());

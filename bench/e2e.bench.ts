@@ -304,7 +304,9 @@ const bench: Benchmark = {
           gateways: 4,
         });
         await new Promise((r) => setTimeout(r, LOAD_WARMUP_MS));
+        const before = await plant.server!.stats();
         const loaded = await runner.modbus(LOAD_SAMPLES, true);
+        const after = await plant.server!.stats();
         const rate = await load.stop();
         load = null;
         const sorted = [...loaded.ours].sort((a, b) => a - b);
@@ -331,6 +333,17 @@ const bench: Benchmark = {
           // The phase stops at the first page or clear later than the timeout: the samples before it.
           samples_before: sorted.length,
           samples_planned: LOAD_SAMPLES,
+          ...loadCtx,
+        };
+        // Whether the server kept up: readings it stored per second during the phase against
+        // what the load sent (a server behind its telemetry delays the alarms behind it).
+        yield {
+          metric: 'e2e.loaded_server_stored_points_per_s',
+          value: round(((after.readings - before.readings) / (after.at - before.at)) * 1000, 0),
+          unit: 'points/s',
+          heap_used_mb_before: before.heapUsedMb,
+          heap_used_mb_after: after.heapUsedMb,
+          rss_mb_after: after.rssMb,
           ...loadCtx,
         };
         for (const m of tracer.breakdown(loaded.alarmIds, { path: 'modbus', ...loadCtx })) yield m;
