@@ -1,10 +1,11 @@
 /**
  * The e2e benchmark's plant, laid out as it is deployed: the central server in
  * its own process (bench/e2e-server.ts, started like server/main.ts from a
- * generated config on free ports in a temp dir); in this process the field
- * (Modbus gas detector, OPC UA tank farm simulators), the gateway under test and
- * the emergency centre's receiver; background telemetry from other gateways in
- * a third process (bench/e2e-load-child.ts).
+ * generated config on free ports in a temp dir); the gateway under test in its
+ * own process (bench/e2e-gateway.ts); in this process the field (Modbus gas
+ * detector, OPC UA tank farm simulators) and the emergency centre's receiver;
+ * background telemetry from other gateways in a fourth process
+ * (bench/e2e-load-child.ts).
  *
  * The receiver shares this process with the simulators, so "changed" and
  * "centre received" are read on one clock, as the in-memory baseline's are.
@@ -19,8 +20,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { parseGatewayConfig } from '../gateway/config/index.js';
-import { Gateway } from '../gateway/gateway.js';
 import { EmergencyReceiver } from '../simulators/emergency-receiver.js';
 import {
   DEMO_GAS_CHANNELS,
@@ -28,10 +27,12 @@ import {
 } from '../simulators/modbus-gas-detector.js';
 import { DEMO_TANKS, OpcuaTankSimulator } from '../simulators/opcua-tank.js';
 import { benchChildEnv } from './child-env.js';
+import type { GatewayMessage, GatewayStart } from './e2e-gateway.js';
 import type { BackgroundTelemetry } from './e2e-load.js';
 import type { LoadMessage } from './e2e-load-child.js';
 import type { ServerHop, ServerMessage, ServerStats } from './e2e-server.js';
 import type { GcPause } from './e2e-stalls.js';
+import type { EdgeHop } from './e2e-trace.js';
 
 const HOST = '127.0.0.1';
 const demoServerConfig = fileURLToPath(new URL('../config/demo-server.yaml', import.meta.url));
@@ -152,6 +153,33 @@ export class E2eServerProcess {
   }
 }
 
+/** The gateway under test, in its own process; its edge hops arrive through onHop. */
+export class E2eGatewayProcess {
+  private readonly proc: BenchChild<GatewayMessage>;
+  enterpriseId = '';
+
+  constructor(onHop: (hop: EdgeHop) => void, onGc: (pause: GcPause) => void) {
+    this.proc = new BenchChild<GatewayMessage>('./e2e-gateway.ts', [], (m) => {
+      if (m.type === 'hop') onHop(m);
+      else if (m.type === 'gc') onGc(m);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.proc.child.pid;
+  }
+
+  async start(start: Omit<GatewayStart, 'type'>): Promise<void> {
+    const ready = this.proc.next('ready', 60_000);
+    this.proc.send({ type: 'start', ...start });
+    this.enterpriseId = (await ready).enterpriseId;
+  }
+
+  stop(): Promise<void> {
+    return this.proc.stop();
+  }
+}
+
 /** Background telemetry from other gateways, in its own process. */
 export class E2eLoadProcess {
   private readonly proc = new BenchChild<LoadMessage>('./e2e-load-child.ts', [], () => {});
@@ -178,6 +206,8 @@ export interface E2ePlantOptions {
   ruleFiles: string[];
   onServerHop: (hop: ServerHop) => void;
   onServerGc: (pause: GcPause) => void;
+  onEdgeHop: (hop: EdgeHop) => void;
+  onGatewayGc: (pause: GcPause) => void;
 }
 
 export class E2ePlant {
@@ -185,7 +215,7 @@ export class E2ePlant {
   readonly gasDetector: ModbusGasDetectorSimulator;
   readonly tankFarm: OpcuaTankSimulator;
   server: E2eServerProcess | null = null;
-  gateway: Gateway | null = null;
+  gateway: E2eGatewayProcess | null = null;
   private readonly demoServer: Record<string, unknown> & {
     emergencyCentres: { secret: string; url: string }[];
   };
@@ -219,12 +249,13 @@ export class E2ePlant {
       );
       await this.server.ready();
       await this.gasDetector.start();
-      this.gateway = new Gateway(this.gatewayConfig(), {
+      this.gateway = new E2eGatewayProcess(this.options.onEdgeHop, this.options.onGatewayGc);
+      await this.gateway.start({
+        yaml: this.gatewayConfig(),
+        file: demoGatewayConfig,
         outboxPath: path.join(this.options.dir, 'gateway-outbox.db'),
-        opcuaPkiDir: path.join(this.options.dir, 'pki', 'client'),
-        software: 'hazardwatch-bench',
+        pkiDir: path.join(this.options.dir, 'pki', 'client'),
       });
-      await this.gateway.start();
     } catch (err) {
       await this.stop().catch(() => {});
       throw err;
@@ -277,7 +308,7 @@ export class E2ePlant {
   }
 
   /** The demo gateway at the bench's poll/sampling interval and rules, on this run's ports. */
-  private gatewayConfig() {
+  private gatewayConfig(): string {
     const raw = parseYaml(readFileSync(demoGatewayConfig, 'utf8')) as {
       uplink: { url: string };
       rules?: { files?: string[] };
@@ -302,9 +333,6 @@ export class E2ePlant {
         device.samplingIntervalMs = this.options.pollMs;
       }
     }
-    return parseGatewayConfig(stringifyYaml(raw), demoGatewayConfig, {
-      env: {},
-      baseDir: path.dirname(demoGatewayConfig),
-    });
+    return stringifyYaml(raw);
   }
 }

@@ -47,6 +47,51 @@ const SERVER_HOPS: Record<ServerHop['hop'], Hop> = {
 };
 
 const origin = performance.timeOrigin;
+
+/** An edge hop of a raised alarm, as the gateway process reports it. */
+export interface EdgeHop {
+  hop: 'poll_completed' | 'rule_decided' | 'outbox_committed' | 'published';
+  alarmId: string;
+  /** Wall-clock ms. */
+  at: number;
+}
+
+/**
+ * Hooks one gateway (in the process it runs in) and reports its raised alarms'
+ * edge hops. The edge has no observer for "readings arrived" and "rule decided"
+ * yet, so the engine's evaluate() is wrapped on this one instance. Returns the undo.
+ */
+export function observeGateway(gateway: Gateway, report: (hop: EdgeHop) => void): () => void {
+  const engine = gateway.engine;
+  const evaluate = engine.evaluate;
+  const raised = new Set<string>();
+  engine.evaluate = (readings) => {
+    const startedAt = wallNow();
+    const transitions = evaluate.call(engine, readings);
+    if (transitions.length > 0) {
+      const decidedAt = wallNow();
+      for (const t of transitions) {
+        if (t.transition !== 'raised') continue;
+        raised.add(t.alarmId);
+        report({ hop: 'poll_completed', alarmId: t.alarmId, at: startedAt });
+        report({ hop: 'rule_decided', alarmId: t.alarmId, at: decidedAt });
+      }
+    }
+    return transitions;
+  };
+  const uplink = gateway.uplink as MqttUplink;
+  // The uplink reports every transition it sends; only the raise's first hops are traced.
+  uplink.observeAlarms((hop, alarmId, at) => {
+    if (!raised.has(alarmId)) return;
+    const edge = UPLINK_HOPS[hop] as EdgeHop['hop'];
+    report({ hop: edge, alarmId, at: origin + at });
+    if (edge === 'published') raised.delete(alarmId);
+  });
+  return () => {
+    engine.evaluate = evaluate;
+    uplink.observeAlarms(null);
+  };
+}
 /** Wall-clock ms with performance.now()'s resolution: comparable across processes. */
 export const wallNow = (): number => origin + performance.now();
 
@@ -88,36 +133,16 @@ export class HopTracer {
     return { marks: Object.fromEntries(this.marks), gcPauses: [...this.gcPauses] };
   }
 
-  /**
-   * Hooks the parts in this process: the gateway and the receiver. The edge has
-   * no observer for "readings arrived" and "rule decided" yet, so the engine's
-   * evaluate() is wrapped on this one instance.
-   */
-  attach(parts: { gateway: Gateway; receiver: EmergencyReceiver }): void {
-    const engine = parts.gateway.engine;
-    const evaluate = engine.evaluate;
-    engine.evaluate = (readings) => {
-      const startedAt = wallNow();
-      const transitions = evaluate.call(engine, readings);
-      if (transitions.length > 0) {
-        const decidedAt = wallNow();
-        for (const t of transitions) {
-          if (t.transition !== 'raised') continue;
-          this.mark(t.alarmId, 'poll_completed', startedAt);
-          this.mark(t.alarmId, 'rule_decided', decidedAt);
-        }
-      }
-      return transitions;
-    };
-    this.detach.push(() => {
-      engine.evaluate = evaluate;
-    });
-    const uplink = parts.gateway.uplink as MqttUplink;
-    uplink.observeAlarms((hop, alarmId, at) => this.mark(alarmId, UPLINK_HOPS[hop], origin + at));
-    this.detach.push(() => uplink.observeAlarms(null));
+  /** Hooks the emergency centre's receiver (in the bench process). */
+  attach(parts: { receiver: EmergencyReceiver }): void {
     const received = (n: { alarmId: string }) => this.mark(n.alarmId, 'centre_received', wallNow());
     parts.receiver.on('notification', received);
     this.detach.push(() => parts.receiver.off('notification', received));
+  }
+
+  /** A hop reported by the gateway process (wall clock; raises only, see observeGateway). */
+  edgeHop(hop: EdgeHop): void {
+    this.mark(hop.alarmId, hop.hop, hop.at);
   }
 
   /** A hop reported by the server process (wall clock); only the raise is traced. */
@@ -150,12 +175,14 @@ export class HopTracer {
       let slow = 0;
       let slowGcServer = 0;
       let slowGcBench = 0;
+      let slowGcGateway = 0;
       for (const m of complete) {
         if (m[hop]! - m[from]! <= slowAbove) continue;
         slow++;
         const gc = this.gcDuring(m[from]!, m[hop]!);
         if (gc.has('server')) slowGcServer++;
         if (gc.has('bench')) slowGcBench++;
+        if (gc.has('gateway')) slowGcGateway++;
       }
       out.push({
         metric: 'e2e.hop_ms_p99',
@@ -169,6 +196,7 @@ export class HopTracer {
         slow,
         slow_with_server_gc: slowGcServer,
         slow_with_bench_gc: slowGcBench,
+        slow_with_gateway_gc: slowGcGateway,
         ...context,
       });
     }

@@ -6,9 +6,9 @@
  * baseline measured on the same changes (bench/inmemory-baseline.ts).
  *
  * Processes, as deployed (bench/e2e-plant.ts): the central server in its own
- * process, started like server/main.ts; the simulators, the gateway, the
- * in-memory flow and both HTTP receivers in the bench process; background
- * telemetry in a third. Both end-to-end figures (ours and the flow's) run from
+ * process, started like server/main.ts; the gateway under test in its own; the
+ * simulators, the in-memory flow and both HTTP receivers in the bench process;
+ * background telemetry in a fourth. Both end-to-end figures (ours and the flow's) run from
  * the change at the simulator to the arrival at a receiver in the bench process,
  * so they are read on one clock and share the same process setup.
  *
@@ -199,6 +199,8 @@ const bench: Benchmark = {
       pollMs: POLL_MS,
       ruleFiles: [rules],
       onServerGc: (pause) => tracer.gcPause(pause),
+      onGatewayGc: (pause) => tracer.gcPause(pause),
+      onEdgeHop: (hop) => tracer.edgeHop(hop),
       onServerHop: (hop: ServerHop) => {
         tracer.serverHop(hop);
         if (hop.hop === 'ledger-committed' && hop.transition === 'cleared') {
@@ -214,7 +216,7 @@ const bench: Benchmark = {
     try {
       await plant.start();
       gc.start();
-      tracer.attach({ gateway: plant.gateway!, receiver: plant.receiver });
+      tracer.attach({ receiver: plant.receiver });
       flow = new InMemoryFlow({
         host: '127.0.0.1',
         port: plant.gasDetector.port,
@@ -299,7 +301,7 @@ const bench: Benchmark = {
         load = new E2eLoadProcess();
         await load.start({
           url: `mqtt://127.0.0.1:${plant.server!.mqttPort}`,
-          enterpriseId: plant.gateway!.config.gateway.enterpriseId,
+          enterpriseId: plant.gateway!.enterpriseId,
           pointsPerS: LOAD_POINTS_PER_S,
           gateways: 4,
         });

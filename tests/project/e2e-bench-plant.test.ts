@@ -1,7 +1,8 @@
 /**
- * The e2e benchmark's plant (bench/e2e-plant.ts) runs the central server in its own process, as
- * deployed, and reads the server's alarm hops over IPC on the wall clock (issue 19): one real
- * alarm from the Modbus simulator through the gateway, the server process and the signed webhook
+ * The e2e benchmark's plant (bench/e2e-plant.ts) runs the central server and the gateway each in
+ * its own process, as deployed, and reads their alarm hops over IPC on the wall clock (issue 19):
+ * one real alarm from the Modbus simulator through the gateway process, the server process and the
+ * signed webhook
  * must carry every hop, in path order, inside the window the bench process saw.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -25,7 +26,7 @@ rules:
     onDelayMs: 0
 `;
 
-describe('the e2e bench plant, server in its own process', () => {
+describe('the e2e bench plant, server and gateway in their own processes', () => {
   let tmp: string;
   let plant: E2ePlant;
   const tracer = new HopTracer();
@@ -57,10 +58,12 @@ describe('the e2e bench plant, server in its own process', () => {
         }
       },
       onServerGc: (pause) => tracer.gcPause(pause),
+      onEdgeHop: (hop) => tracer.edgeHop(hop),
+      onGatewayGc: (pause) => tracer.gcPause(pause),
     });
     await plant.start();
     serverPid = plant.server?.pid;
-    tracer.attach({ gateway: plant.gateway!, receiver: plant.receiver });
+    tracer.attach({ receiver: plant.receiver });
   }, 90_000);
 
   afterAll(async () => {
@@ -69,9 +72,12 @@ describe('the e2e bench plant, server in its own process', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 30_000);
 
-  it('pages the centre from a server in another process, every hop marked in path order', async () => {
+  it('pages the centre through gateway and server processes, every hop marked in path order', async () => {
     expect(serverPid).toBeGreaterThan(0);
     expect(serverPid).not.toBe(process.pid);
+    const gatewayPid = plant.gateway?.pid;
+    expect(gatewayPid).toBeGreaterThan(0);
+    expect([process.pid, serverPid]).not.toContain(gatewayPid);
 
     const changed = wallNow();
     plant.gasDetector.setValue(0, 60);
