@@ -60,7 +60,7 @@ async function stop(): Promise<void> {
   try {
     await gateway?.stop();
   } finally {
-    process.disconnect?.();
+    if (process.connected) process.disconnect();
     // Whatever a library left scheduled must not keep the process past its stop.
     setTimeout(() => process.exit(0), 2_000).unref();
   }

@@ -35,7 +35,7 @@ process.on(
           await load?.stop();
           load = null;
           send({ type: 'stopped', rate });
-          process.disconnect?.();
+          if (process.connected) process.disconnect();
         }
       } catch (err) {
         send({ type: 'failed', error: err instanceof Error ? err.message : String(err) });

@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     try {
       await server.stop();
     } finally {
-      process.disconnect?.();
+      if (process.connected) process.disconnect();
     }
   };
   process.on('message', (m: { type?: string }) => {
@@ -102,5 +102,5 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   send({ type: 'failed', error: err instanceof Error ? err.message : String(err) });
   process.exitCode = 1;
-  process.disconnect?.();
+  if (process.connected) process.disconnect();
 });
