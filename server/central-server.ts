@@ -221,6 +221,7 @@ export class CentralServer {
       config: config.platform,
       enterprises: config.enterprises,
       path,
+      database: this.database,
       clock,
       events: this.events,
       ledger: this.ledger,
@@ -237,6 +238,7 @@ export class CentralServer {
     this.supervision = new SupervisionService({
       config: config.platform.supervision ?? defaultSupervisionConfig(),
       path,
+      database: this.database,
       key: ledgerKey,
       clock,
       events: this.events,
@@ -346,7 +348,7 @@ export class CentralServer {
         name: 'ledger anchor',
         start: noop,
         stop: async () => {
-          this.platform.integrity.anchorNow();
+          await this.platform.integrity.anchorNow();
           await this.platform.integrity.published();
         },
       },

@@ -250,18 +250,18 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     return alarm;
   };
 
-  const disposalStep = (
+  const disposalStep = async (
     request: FastifyRequest<AlarmParams>,
     action: string,
-    step: (key: AlarmKey, actor: string) => Disposition,
+    step: (key: AlarmKey, actor: string) => Promise<Disposition>,
   ) => {
     const principal = requirePrincipal(request);
     const alarm = visibleAlarm(request, request.params);
     if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
-    platform.dispositionOf(alarm);
+    await platform.dispositionOf(alarm);
     let d: Disposition;
     try {
-      d = step(alarm, principal.username);
+      d = await step(alarm, principal.username);
     } catch (err) {
       if (err instanceof DisposalStateError) throw Errors.conflict(err.message);
       throw err;
@@ -358,7 +358,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         },
       },
     },
-    async (request) => ({ enterprises: platform.ranking(requirePrincipal(request)) }),
+    async (request) => ({ enterprises: await platform.ranking(requirePrincipal(request)) }),
   );
 
   app.get(
@@ -413,7 +413,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       const principal = requirePrincipal(request);
       const id = request.params.id;
-      const enterprise = platform.ranking(principal).find((e) => e.id === id);
+      const enterprise = (await platform.ranking(principal)).find((e) => e.id === id);
       if (!enterprise) throw Errors.forbidden('enterprise', id);
       const latest = new Map(
         deps.store
@@ -425,10 +425,11 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         const r = latest.get(`${s.gatewayId}\u0000${s.sensorId}`);
         return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
       });
-      const alarms = ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] }).map((alarm) => {
-        const d = platform.disposal.disposition(alarm);
-        return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
-      });
+      const alarms = [];
+      for (const alarm of ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] })) {
+        const d = await platform.disposal.disposition(alarm);
+        alarms.push({ alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null });
+      }
       return { enterprise, installations: platform.registry.installations(id), sensors, alarms };
     },
   );
@@ -461,8 +462,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
-      const items = platform.disposal
-        .unclosed()
+      const items = (await platform.disposal.unclosed())
         .filter((d) => scope === null || scope.has(d.enterpriseId))
         .flatMap((d) => {
           const alarm = ledger.get(d);
@@ -507,8 +507,8 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     },
     async (request) => {
       const alarm = visibleAlarm(request, request.params);
-      const disposition = platform.dispositionOf(alarm);
-      const events = platform.disposal.events(alarm).map((e) => ({ ...e, at: iso(e.at) }));
+      const disposition = await platform.dispositionOf(alarm);
+      const events = (await platform.disposal.events(alarm)).map((e) => ({ ...e, at: iso(e.at) }));
       return { disposition: toDispositionDto(disposition), events };
     },
   );

@@ -84,17 +84,17 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       : new Set(platform.visibleEnterprises(principal).map((e) => e.id));
 
   /** The record if the caller may see it; otherwise the uniform 403. */
-  const visibleHazard = (principal: Principal, id: string): Hazard => {
-    const h = supervision.hazards.get(id);
+  const visibleHazard = async (principal: Principal, id: string): Promise<Hazard> => {
+    const h = await supervision.hazards.get(id);
     if (!h || !platform.canSee(principal, h.enterpriseId)) throw Errors.forbidden('hazard', id);
     return h;
   };
 
   /** Runs a step, mapping a refused state to 409 and announcing the change. */
-  const step = (action: string, run: () => Hazard) => {
+  const step = async (action: string, run: () => Promise<Hazard>) => {
     let h: Hazard;
     try {
-      h = run();
+      h = await run();
     } catch (err) {
       if (err instanceof HazardStateError) throw Errors.conflict(err.message);
       throw err;
@@ -104,9 +104,12 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
   };
 
   /** Enterprise steps: the enterprise itself (its own records) and administrators. */
-  const enterpriseStep = (request: FastifyRequest<{ Params: { id: string } }>, action: string) => {
+  const enterpriseStep = async (
+    request: FastifyRequest<{ Params: { id: string } }>,
+    action: string,
+  ) => {
     const principal = requirePrincipalOf(request);
-    const h = visibleHazard(principal, request.params.id);
+    const h = await visibleHazard(principal, request.params.id);
     if (principal.role !== 'admin' && principal.role !== 'enterprise') {
       throw Errors.roleForbidden(principal.role, `${action} a hazard`);
     }
@@ -147,16 +150,14 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const principal = requirePrincipalOf(request);
       const { status, kind, severity, enterpriseId } = request.query;
       const visible = scope(principal);
-      const hazards = supervision.store
-        .hazards(visible ?? undefined)
-        .filter(
-          (h) =>
-            (status === undefined ||
-              (status === 'unclosed' ? h.status !== 'closed' : h.status === status)) &&
-            (kind === undefined || h.kind === kind) &&
-            (severity === undefined || h.severity === severity) &&
-            (enterpriseId === undefined || h.enterpriseId === enterpriseId),
-        );
+      const hazards = (await supervision.store.hazards(visible ?? undefined)).filter(
+        (h) =>
+          (status === undefined ||
+            (status === 'unclosed' ? h.status !== 'closed' : h.status === status)) &&
+          (kind === undefined || h.kind === kind) &&
+          (severity === undefined || h.severity === severity) &&
+          (enterpriseId === undefined || h.enterpriseId === enterpriseId),
+      );
       return { hazards: hazards.map(toHazardDto) };
     },
   );
@@ -245,10 +246,10 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const h = visibleHazard(requirePrincipalOf(request), request.params.id);
+      const h = await visibleHazard(requirePrincipalOf(request), request.params.id);
       return {
         hazard: toHazardDto(h),
-        events: supervision.store.events(h.hazardId).map(toHazardEventDto),
+        events: (await supervision.store.events(h.hazardId)).map(toHazardEventDto),
       };
     },
   );
@@ -269,7 +270,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = enterpriseStep(request, 'assign');
+      const { principal, hazard } = await enterpriseStep(request, 'assign');
       return step('assigned', () =>
         supervision.hazards.assign(hazard.hazardId, principal.username, request.body.responsible),
       );
@@ -292,7 +293,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = enterpriseStep(request, 'plan');
+      const { principal, hazard } = await enterpriseStep(request, 'plan');
       const deadline = parseTime('deadline', request.body.deadline, Number.NaN);
       return step('planned', () =>
         supervision.hazards.plan(hazard.hazardId, principal.username, request.body.plan, deadline),
@@ -316,7 +317,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = enterpriseStep(request, 'rectify');
+      const { principal, hazard } = await enterpriseStep(request, 'rectify');
       return step('rectified', () =>
         supervision.hazards.rectify(hazard.hazardId, principal.username, request.body.evidence),
       );
@@ -342,7 +343,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
     async (request) => {
       const principal = requirePrincipalOf(request);
-      const h = visibleHazard(principal, request.params.id);
+      const h = await visibleHazard(principal, request.params.id);
       const allowed =
         principal.role === 'admin' ||
         principal.role === 'regulator' ||
@@ -369,7 +370,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       if (principal.role !== 'admin' && principal.role !== 'regulator') {
         throw Errors.roleForbidden(principal.role, 'verify the hazard ledger');
       }
-      return supervision.integrity.verifyNow();
+      return await supervision.integrity.verifyNow();
     },
   );
 
@@ -394,7 +395,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
         throw Errors.forbidden('enterprise', enterpriseId);
       }
       const now = supervision.now();
-      const { points, outages } = qualityInScope(supervision, scope(principal), now);
+      const { points, outages } = await qualityInScope(supervision, scope(principal), now);
       const ids = [...new Set(points.map((p) => p.enterpriseId))].sort();
       return {
         at: new Date(now).toISOString(),
@@ -434,12 +435,14 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const gradings = supervision
         .liveGradings()
         .filter((g) => platform.canSee(principal, g.enterpriseId));
-      return {
-        installations: gradings.map((g) => ({
+      const installations = [];
+      for (const g of gradings) {
+        installations.push({
           ...g,
-          history: supervision.store.gradeHistory(g.installationId, 50),
-        })),
-      };
+          history: await supervision.store.gradeHistory(g.installationId, 50),
+        });
+      }
+      return { installations };
     },
   );
 
@@ -486,7 +489,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       if (principal.role !== 'admin') throw Errors.roleForbidden(principal.role, 'run screening');
-      const result = supervision.screenNow();
+      const result = await supervision.screenNow();
       return {
         at: new Date(result.at).toISOString(),
         ms: result.ms,

@@ -23,6 +23,7 @@ import {
 } from '../alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../alarms/ledger-key.js';
 import type { EnterpriseInfo } from '../config/index.js';
+import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
 import type { GatewayRegistry } from '../gateways.js';
 import { MqttLinkage } from '../linkage/mqtt-linkage.js';
@@ -59,6 +60,8 @@ export interface PlatformOptions {
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
+  /** The platform database (server/db): the disposal ledger's tables. */
+  database: Database;
   events: EventHub;
   ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
@@ -140,7 +143,7 @@ export class Platform {
     const integrity = options.ledgerIntegrity ?? {};
     const key =
       options.ledgerKey ?? loadLedgerKey({ keyFile: integrity.keyFile, storePath: path }).key;
-    this.disposal = new DisposalLedger({ path, clock, key });
+    this.disposal = new DisposalLedger({ database: options.database, clock, key });
     const integrityOptions: ConstructorParameters<typeof LedgerIntegrity>[0] = {
       disposal: this.disposal,
       key,
@@ -202,7 +205,7 @@ export class Platform {
     // Gateways already known (e.g. the platform started after ingest had begun).
     for (const gateway of this.options.gateways.list()) this.registry.noteGateway(gateway);
     this.escalator.start();
-    this.integrity.start();
+    await this.integrity.start();
     this.started = true;
     this.mqtt?.retryPending();
     log.info(
@@ -214,7 +217,7 @@ export class Platform {
   async stop(): Promise<void> {
     this.started = false;
     this.escalator.stop();
-    if (this.disposal.isOpen) this.integrity.stop(); // last anchor while the chain is open
+    if (this.disposal.isOpen) await this.integrity.stop(); // last anchor while the chain is open
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
     await this.mqtt?.stop();
@@ -224,7 +227,7 @@ export class Platform {
   }
 
   /** Runs the escalation check now (tests; the timer does it every tickMs). */
-  tick(): DisposalEvent[] {
+  tick(): Promise<DisposalEvent[]> {
     this.mqtt?.retryPending();
     return this.escalator.tick();
   }
@@ -243,10 +246,10 @@ export class Platform {
   }
 
   /** Enterprises ranked by risk, highest first. */
-  ranking(principal: Principal | null): RankedEnterprise[] {
+  async ranking(principal: Principal | null): Promise<RankedEnterprise[]> {
     const enterprises = this.visibleEnterprises(principal);
     const active = new Map(this.options.ledger.activeSummary().map((s) => [s.enterpriseId, s]));
-    const overdue = this.overdueByEnterprise();
+    const overdue = await this.overdueByEnterprise();
     const offline = this.offlineByEnterprise();
     const grades = this.gradesByEnterprise();
     const ranked = enterprises.map((e) => ({
@@ -270,7 +273,7 @@ export class Platform {
   }
 
   /** Counts by colour and by the next level down of the principal's jurisdiction. */
-  overview(principal: Principal | null): {
+  async overview(principal: Principal | null): Promise<{
     enterprises: number;
     byColour: Record<RiskColour, number>;
     activeLevel1: number;
@@ -278,8 +281,8 @@ export class Platform {
     overdueDisposals: number;
     offlinePoints: number;
     regions: { name: string; enterprises: number; byColour: Record<RiskColour, number> }[];
-  } {
-    const ranking = this.ranking(principal);
+  }> {
+    const ranking = await this.ranking(principal);
     const zero = (): Record<RiskColour, number> => ({ red: 0, orange: 0, yellow: 0, blue: 0 });
     const byColour = zero();
     const regions = new Map<
@@ -319,11 +322,11 @@ export class Platform {
   }
 
   /** The disposition of an alarm, creating it for an alarm recorded before the platform ran. */
-  dispositionOf(alarm: AlarmRecord): Disposition {
-    const known = this.disposal.disposition(alarm);
+  async dispositionOf(alarm: AlarmRecord): Promise<Disposition> {
+    const known = await this.disposal.disposition(alarm);
     if (known) return known;
-    this.disposal.track(alarm);
-    return this.disposal.disposition(alarm)!;
+    await this.disposal.track(alarm);
+    return (await this.disposal.disposition(alarm))!;
   }
 
   /** Publishes a disposal change on the hub (the dashboards update live). */
@@ -364,12 +367,14 @@ export class Platform {
   }
 
   private onAlarm(alarm: AlarmRecord): void {
+    // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
+    this.disposal.track(alarm).catch((err: unknown) => {
+      log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
+    });
     try {
-      // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
-      this.disposal.track(alarm);
       this.registry.noteAlarm(alarm);
     } catch (err) {
-      log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
+      log.error({ err, alarm: describeAlarm(alarm) }, 'cannot note the alarm in the registry');
     }
     if (
       this.mqtt &&
@@ -394,15 +399,14 @@ export class Platform {
    * then changes nothing.
    */
   private onEdgeAcknowledged(key: AlarmKey, by: string): void {
-    const disposition = this.disposal.disposition(key);
-    if (disposition?.status !== 'open') return;
-    try {
-      this.disposalChanged(
-        this.disposal.acknowledge(key, by.startsWith('edge') ? by : `edge:${by}`),
-      );
-    } catch (err) {
+    const actor = by.startsWith('edge') ? by : `edge:${by}`;
+    (async () => {
+      const disposition = await this.disposal.disposition(key);
+      if (disposition?.status !== 'open') return;
+      this.disposalChanged(await this.disposal.acknowledge(key, actor));
+    })().catch((err: unknown) => {
       log.warn({ err, alarm: describeAlarm(key) }, 'cannot record the edge acknowledgement');
-    }
+    });
   }
 
   /**
@@ -446,8 +450,14 @@ export class Platform {
     const level = Number(event.detail.level);
     const to = String(event.detail.to);
     this.options.events.emit('escalation', { event, level, to });
-    const d = this.disposal.disposition(event);
-    if (d) this.options.events.emit('disposal', d);
+    this.disposal
+      .disposition(event)
+      .then((d) => {
+        if (d) this.options.events.emit('disposal', d);
+      })
+      .catch((err: unknown) => {
+        log.warn({ err, alarm: describeAlarm(event) }, 'cannot read the escalated disposition');
+      });
     if (this.options.publish) {
       const topic = `${this.options.config.emergencyTopic}${PLATFORM_DEFAULTS.escalationTopicSuffix}`;
       const body = JSON.stringify({
@@ -480,10 +490,10 @@ export class Platform {
     return grades;
   }
 
-  private overdueByEnterprise(): Map<string, number> {
+  private async overdueByEnterprise(): Promise<Map<string, number>> {
     const now = this.clock.now();
     const counts = new Map<string, number>();
-    for (const d of this.disposal.unclosed()) {
+    for (const d of await this.disposal.unclosed()) {
       if (d.drill || now - d.openedAt < this.options.config.overdueDisposalMs) continue;
       counts.set(d.enterpriseId, (counts.get(d.enterpriseId) ?? 0) + 1);
     }
