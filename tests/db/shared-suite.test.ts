@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
+import { hashChainCases } from './cases/hash-chains.js';
 import { leaderElectionCases } from './cases/leader-election.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
 import { schemaCases } from './cases/schema.js';
@@ -18,6 +19,7 @@ for (const makeBackend of BACKENDS) {
     schemaCases(backend);
     leaderElectionCases(backend);
     deliveryClaimCases(backend);
+    hashChainCases(backend);
     notificationBusCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
