@@ -6,6 +6,7 @@ import type { AlarmKey } from '../../server/alarms/identity.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -129,10 +130,13 @@ export async function startHarness(
   await ledger.start();
   await notifier.start();
   const ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+  const database = new Database({ kind: 'sqlite', path: ':memory:' });
+  await database.start();
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,
     path: ':memory:',
+    database,
     events,
     ledger,
     gateways,
@@ -212,6 +216,7 @@ export async function startHarness(
       await notifier.stop();
       await ledger.stop();
       await store.stop();
+      await database.stop();
     },
   };
 }

@@ -12,6 +12,7 @@ import { type AlarmEvent, type Reading, type SensorInfo, topicFor } from '../../
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -126,10 +127,13 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   await ledger.start();
   await notifier.start();
   const ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+  const database = new Database({ kind: 'sqlite', path });
+  await database.start();
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,
     path,
+    database,
     events,
     ledger,
     gateways,
@@ -141,6 +145,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const service = new SupervisionService({
     config: config.platform.supervision ?? defaultSupervisionConfig(),
     path,
+    database,
     key: KEY,
     clock,
     events,
@@ -260,6 +265,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       await notifier.stop();
       await ledger.stop();
       await store.stop();
+      await database.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
