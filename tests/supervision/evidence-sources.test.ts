@@ -13,7 +13,8 @@ afterEach(async () => {
   await h?.stop();
 });
 
-const opened = (rule: string) => h.supervision.store.hazards().filter((x) => x.ruleId === rule);
+const opened = async (rule: string) =>
+  (await h.supervision.store.hazards()).filter((x) => x.ruleId === rule);
 
 describe('a detector shelved at the edge', () => {
   it('is not working: the shelve reaches the server as an alarm transition', async () => {
@@ -31,16 +32,16 @@ describe('a detector shelved at the edge', () => {
       state: 'shelved',
       by: 'operator-7',
     });
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     for (let i = 0; i < 26; i++) {
       h.clock.advance(5 * MIN); // the detector keeps reading: only its alarm is shelved
       await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 3 + (i % 2) }]);
     }
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     expect(pass.failedRules).toEqual([]);
-    const [hazard] = opened('gas-detector-not-working');
+    const [hazard] = await opened('gas-detector-not-working');
     expect(hazard).toBeDefined();
-    expect(h.supervision.store.events(hazard!.hazardId)[0]!.detail.evidence).toMatchObject({
+    expect((await h.supervision.store.events(hazard!.hazardId))[0]!.detail.evidence).toMatchObject({
       state: 'shelved',
     });
 
@@ -51,7 +52,9 @@ describe('a detector shelved at the edge', () => {
       transition: 'unshelved',
       state: 'normal',
     });
-    expect(h.supervision.screenNow().cleared.map((x) => x.hazardId)).toEqual([hazard!.hazardId]);
+    expect((await h.supervision.screenNow()).cleared.map((x) => x.hazardId)).toEqual([
+      hazard!.hazardId,
+    ]);
   });
 });
 
@@ -66,11 +69,11 @@ describe('setpoints seen in alarms', () => {
       setpoint: 60,
       value: 61,
     });
-    h.supervision.screenNow();
-    const [hazard] = opened('setpoint-looser-than-gbt50493');
+    await h.supervision.screenNow();
+    const [hazard] = await opened('setpoint-looser-than-gbt50493');
     expect(hazard).toMatchObject({ severity: 'general', kind: 'accident', subject: 'gw-a/GT-101' });
     expect(hazard!.item).toMatchObject({ standard: 'GB/T 50493-2019', number: '5.5.3' });
-    expect(h.supervision.store.events(hazard!.hazardId)[0]!.detail.evidence).toMatchObject({
+    expect((await h.supervision.store.events(hazard!.hazardId))[0]!.detail.evidence).toMatchObject({
       problems: ['level 2 60 %LEL > 50 %LEL'],
     });
 
@@ -100,8 +103,8 @@ describe('setpoints seen in alarms', () => {
       setpoint: 60,
       value: 61,
     });
-    h.supervision.screenNow();
-    expect(opened('setpoint-looser-than-gbt50493')).toHaveLength(0);
+    await h.supervision.screenNow();
+    expect(await opened('setpoint-looser-than-gbt50493')).toHaveLength(0);
   });
 });
 
@@ -112,8 +115,8 @@ describe('an alarm left unacknowledged for a day', () => {
     await h.alarm('ent-a', 'gw-a', { alarmId: 'GT-101-gas.L2.9', level: 2, setpoint: 50 });
     h.clock.advance(25 * HOUR);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 3 }]);
-    h.supervision.screenNow();
-    const [finding] = opened('alarm-not-handled');
+    await h.supervision.screenNow();
+    const [finding] = await opened('alarm-not-handled');
     expect(finding).toMatchObject({ kind: 'alarm-management', severity: 'general' });
     const admin = await h.login('admin');
     const report = await h.get<{ byKind: Record<string, { found: number }> }>(
@@ -147,11 +150,11 @@ describe('an ESD bypass point', () => {
       h.clock.advance(5 * MIN);
       await h.read('ent-a', 'gw-a', [{ sensorId: 'XS-401', value: 'BYPASS' }]);
     }
-    h.supervision.screenNow();
-    const [hazard] = opened('interlock-or-esd-bypassed');
+    await h.supervision.screenNow();
+    const [hazard] = await opened('interlock-or-esd-bypassed');
     expect(hazard).toMatchObject({ severity: 'major', installationId: 'unit-1' });
     expect(hazard!.item.number).toBe('4');
     await h.read('ent-a', 'gw-a', [{ sensorId: 'XS-401', value: 'AUTO' }]);
-    expect(h.supervision.screenNow().cleared).toHaveLength(1);
+    expect((await h.supervision.screenNow()).cleared).toHaveLength(1);
   });
 });

@@ -11,8 +11,8 @@ afterEach(async () => {
   await h?.stop();
 });
 
-const screeningHazards = (rule: string) =>
-  h.supervision.store.hazards().filter((x) => x.ruleId === rule);
+const screeningHazards = async (rule: string) =>
+  (await h.supervision.store.hazards()).filter((x) => x.ruleId === rule);
 
 describe('a gas detector that goes offline', () => {
   it('opens exactly one hazard with its evidence after the limit, and closes the evidence side when it returns', async () => {
@@ -22,14 +22,14 @@ describe('a gas detector that goes offline', () => {
     const offlineAt = h.clock.now();
 
     h.clock.advance(3 * HOUR); // offline, but not yet for the 4 h of the pack
-    h.supervision.screenNow();
-    expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
+    await h.supervision.screenNow();
+    expect(await screeningHazards('gas-detector-not-working')).toHaveLength(0);
 
     h.clock.advance(HOUR + MIN);
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     h.clock.advance(MIN);
-    h.supervision.screenNow(); // a second pass while it still holds opens nothing more
-    const hazards = screeningHazards('gas-detector-not-working');
+    await h.supervision.screenNow(); // a second pass while it still holds opens nothing more
+    const hazards = await screeningHazards('gas-detector-not-working');
     expect(pass.failedRules).toEqual([]);
     expect(pass.opened).toHaveLength(1);
     expect(hazards).toHaveLength(1);
@@ -45,7 +45,7 @@ describe('a gas detector that goes offline', () => {
       status: 'open',
     });
     expect(hazard.item).toMatchObject({ number: '12', checked: false });
-    const opened = h.supervision.store.events(hazard.hazardId)[0]!;
+    const opened = (await h.supervision.store.events(hazard.hazardId))[0]!;
     expect(opened.detail.evidence).toMatchObject({
       state: 'offline',
       sensorId: 'GT-101',
@@ -54,12 +54,12 @@ describe('a gas detector that goes offline', () => {
     });
 
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 0 }]);
-    const back = h.supervision.screenNow();
+    const back = await h.supervision.screenNow();
     expect(back.cleared.map((x) => x.hazardId)).toEqual([hazard.hazardId]);
-    const after = h.supervision.store.hazard(hazard.hazardId)!;
+    const after = (await h.supervision.store.hazard(hazard.hazardId))!;
     expect(after.conditionActive).toBe(false);
     expect(after.status).toBe('open'); // a person still verifies the closure
-    expect(h.supervision.store.events(hazard.hazardId).map((e) => e.action)).toEqual([
+    expect((await h.supervision.store.events(hazard.hazardId)).map((e) => e.action)).toEqual([
       'opened',
       'condition-cleared',
     ]);
@@ -70,11 +70,11 @@ describe('a gas detector that goes offline', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 0 }]);
     h.clock.advance(HOUR);
-    h.supervision.screenNow(); // the condition starts holding (since the last reading)
+    await h.supervision.screenNow(); // the condition starts holding (since the last reading)
     await h.supervision.stop();
     await h.supervision.start();
     h.clock.advance(3 * HOUR + MIN);
-    expect(h.supervision.screenNow().opened).toHaveLength(1);
+    expect((await h.supervision.screenNow()).opened).toHaveLength(1);
   });
 
   it('reports a faulted detector (NE 43 fault current) as fault', async () => {
@@ -86,9 +86,11 @@ describe('a gas detector that goes offline', () => {
       ]);
       h.clock.advance(5 * MIN);
     }
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     expect(pass.opened).toHaveLength(1);
-    expect(h.supervision.store.events(pass.opened[0]!.hazardId)[0]!.detail.evidence).toMatchObject({
+    expect(
+      (await h.supervision.store.events(pass.opened[0]!.hazardId))[0]!.detail.evidence,
+    ).toMatchObject({
       state: 'fault',
     });
   });
@@ -102,7 +104,7 @@ describe('a level sensor filling a tank past the registered quantity', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     // 30 % of 200 m³ × 0.45 t/m³ = 27 t ≤ 30 t registered: S = 0.54, not major.
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 30 }]);
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     expect(changes).toHaveLength(0);
     expect(h.supervision.liveGradings()[0]!.live).toMatchObject({
       isMajorHazard: false,
@@ -111,7 +113,7 @@ describe('a level sensor filling a tank past the registered quantity', () => {
 
     // 80 %: 72 t > 30 t registered; S = 72/50 = 1.44 >= 1 (§4.2.2); R = 1.2 × 1.5 × 1.44 = 2.59: grade 4.
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 80 }]);
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     expect(changes).toHaveLength(1);
     expect(changes[0]).toMatchObject({
       installationId: 'unit-1',
@@ -120,16 +122,18 @@ describe('a level sensor filling a tank past the registered quantity', () => {
       isMajorHazard: true,
     });
     expect(changes[0]!.r).toBeCloseTo(2.592, 3);
-    const history = h.supervision.store.gradeHistory('unit-1');
+    const history = await h.supervision.store.gradeHistory('unit-1');
     expect(history.map((r) => r.grade)).toEqual([4, null]);
 
     h.clock.advance(11 * MIN); // the pack's 10 min against sloshing during a transfer
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 80 }]);
-    h.supervision.screenNow();
-    const storage = screeningHazards('storage-over-registered');
+    await h.supervision.screenNow();
+    const storage = await screeningHazards('storage-over-registered');
     expect(storage.map((x) => x.subject).sort()).toEqual(['unit-1/critical', 'unit-1/methane']);
-    const evidence = h.supervision.store.events(
-      storage.find((x) => x.subject === 'unit-1/methane')!.hazardId,
+    const evidence = (
+      await h.supervision.store.events(
+        storage.find((x) => x.subject === 'unit-1/methane')!.hazardId,
+      )
     )[0]!.detail.evidence;
     expect(evidence).toMatchObject({ liveQuantityT: 72, registeredQuantityT: 30 });
     expect(changes).toHaveLength(1); // the grade did not move again
@@ -140,7 +144,7 @@ describe('a level sensor filling a tank past the registered quantity', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'LT-301', value: 95 }]);
     h.clock.advance(10 * MIN); // stale after 5 min
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     const g = h.supervision.liveGradings()[0]!;
     expect(g.liveChemicals).toEqual([]);
     expect(g.vessels[0]!.missing).toBe('stale');
@@ -168,11 +172,11 @@ describe('a gateway outage', () => {
     h.clock.advance(MIN);
     await h.status('ent-a', 'gw-big', 'offline'); // its last will
     h.clock.advance(6 * HOUR);
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     expect(pass.failedRules).toEqual([]);
     expect(pass.opened.map((x) => x.ruleId)).toEqual(['gateway-outage']);
-    expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
-    expect(h.supervision.store.outages(0)).toHaveLength(1);
+    expect(await screeningHazards('gas-detector-not-working')).toHaveLength(0);
+    expect(await h.supervision.store.outages(0)).toHaveLength(1);
 
     const admin = await h.login('admin');
     const dq = await h.get<{ total: Record<string, number> }>(
@@ -189,17 +193,17 @@ describe('a gateway outage', () => {
     // Back online: the outage ends. A pass before the first readings arrive opens no detector
     // record (their silence is the outage's), and neither does one after them.
     await h.status('ent-a', 'gw-big', 'online', sensors);
-    const back = h.supervision.screenNow();
+    const back = await h.supervision.screenNow();
     expect(back.opened).toHaveLength(0);
     expect(back.cleared.map((x) => x.ruleId)).toEqual(['gateway-outage']);
-    expect(h.supervision.store.outages(0)[0]!.endedAt).toBe(h.clock.now());
+    expect((await h.supervision.store.outages(0))[0]!.endedAt).toBe(h.clock.now());
     h.clock.advance(MIN);
     await h.read(
       'ent-a',
       'gw-big',
       sensors.map((s) => ({ sensorId: s.sensorId, value: 0 })),
     );
-    expect(h.supervision.screenNow().opened).toHaveLength(0);
-    expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
+    expect((await h.supervision.screenNow()).opened).toHaveLength(0);
+    expect(await screeningHazards('gas-detector-not-working')).toHaveLength(0);
   });
 });
