@@ -71,11 +71,11 @@ async function* run(): AsyncGenerator<Metric> {
     peopleWithin500m: 40,
     inventory: [{ chemical: 'methane', quantityT: 30 }],
   }));
-  const registry = new Registry({ path: file, enterprises, installations });
-  const gateways = new GatewayRegistry(clock);
-  const key = Buffer.alloc(32, 1);
   const database = new Database({ kind: 'sqlite', path: file });
   await database.start();
+  const registry = new Registry({ database, enterprises, installations });
+  const gateways = new GatewayRegistry(clock);
+  const key = Buffer.alloc(32, 1);
   const disposal = new DisposalLedger({ database, clock, key });
   await registry.start();
   await disposal.start();
@@ -89,7 +89,7 @@ async function* run(): AsyncGenerator<Metric> {
       ts: T0,
       sensors: catalogues[g]!,
     };
-    registry.noteGateway(gateways.applyStatus(status).gateway);
+    await registry.noteGateway(gateways.applyStatus(status).gateway);
   }
   const service = new SupervisionService({
     config: defaultSupervisionConfig({ screeningIntervalMs: 3_600_000, listingTickMs: 3_600_000 }),

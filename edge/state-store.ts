@@ -14,17 +14,9 @@
  * "local storage fault" diagnostic alarm (issue 13 item 4). Every store must pass
  * the shared suite in tests/edge/state-store.test.ts.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, renameSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { createLogger } from '../common/logger.js';
 
 const log = createLogger('edge.state');
@@ -184,7 +176,7 @@ export interface FileAlarmStateStoreOptions {
   readonly now?: () => number;
 }
 
-/** JSON file written atomically (temp + fsync + rename + directory fsync). */
+/** JSON file written atomically (common/atomic-file.ts: temp + fsync + rename + folder fsync). */
 export class FileAlarmStateStore implements AlarmStateStore {
   loadProblem: StateLoadProblem | undefined;
 
@@ -269,27 +261,6 @@ export class FileAlarmStateStore implements AlarmStateStore {
   }
 
   save(state: PersistedAlarmState): void {
-    const dir = dirname(this.path);
-    mkdirSync(dir, { recursive: true });
-    const temp = `${this.path}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w');
-    try {
-      writeSync(fd, JSON.stringify(state));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, this.path);
-    // The rename is durable only once the directory entry is (POSIX).
-    try {
-      const dirFd = openSync(dir, 'r');
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
-    } catch {
-      // Some platforms cannot fsync a directory; the rename itself is still atomic.
-    }
+    writeFileAtomic(this.path, JSON.stringify(state));
   }
 }

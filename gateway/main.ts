@@ -28,13 +28,21 @@ import { createLogger } from '../common/logger.js';
 import { RuleFileError } from '../edge/index.js';
 import { ConfigError, loadGatewayConfig } from './config/index.js';
 import { FleetAgent } from './fleet/agent.js';
-import { EnrolmentError, enrolGateway, readIdentity } from './fleet/identity.js';
+import {
+  absoluteTls,
+  EnrolmentError,
+  enrolGateway,
+  readIdentity,
+  writeIdentity,
+} from './fleet/identity.js';
 import { dataDirOptions, Gateway } from './gateway.js';
 import { runTrustServer } from './trust-server.js';
+import type { MqttUplinkTls } from './uplink/tls.js';
 
 const log = createLogger('gateway.main');
 const USAGE = `usage: tsx gateway/main.ts --config <gateway.yaml> [--data-dir <folder>]
        tsx gateway/main.ts --server <url> --token <enrolment token> [--gateway-id <id>] [--data-dir <folder>]
+                           [--ca-file <pem>] [--cert-file <pem> --key-file <pem>]
        tsx gateway/main.ts [--data-dir <folder>]   (managed by the server: enrolled before)
        tsx gateway/main.ts trust-server [--data-dir <folder>] [--pki-dir <folder>] [<thumbprint|file>]`;
 
@@ -51,6 +59,9 @@ let values: {
   server?: string;
   token?: string;
   'gateway-id'?: string;
+  'ca-file'?: string;
+  'cert-file'?: string;
+  'key-file'?: string;
   help?: boolean;
 };
 try {
@@ -61,6 +72,10 @@ try {
       server: { type: 'string' },
       token: { type: 'string' },
       'gateway-id': { type: 'string' },
+      // Managed gateways: the broker's private CA (and a client certificate), kept in the identity.
+      'ca-file': { type: 'string' },
+      'cert-file': { type: 'string' },
+      'key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -97,6 +112,20 @@ function onSignals(reload: () => Promise<{ ok: boolean }>, stop: () => Promise<v
   }
 }
 
+/** --ca-file, --cert-file, --key-file as uplink TLS settings (undefined when none is given). */
+function tlsFlags(): MqttUplinkTls | undefined {
+  const tls: MqttUplinkTls = {
+    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+    ...(values['cert-file'] ? { certFile: values['cert-file'] } : {}),
+    ...(values['key-file'] ? { keyFile: values['key-file'] } : {}),
+  };
+  if (Object.keys(tls).length === 0) return undefined;
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    fail(`--cert-file and --key-file go together\n${USAGE}`, 2);
+  }
+  return tls;
+}
+
 if (values.config) {
   let gateway: Gateway;
   try {
@@ -131,6 +160,7 @@ if (values.config) {
         token: values.token,
         dataDir,
         ...(values['gateway-id'] ? { gatewayId: values['gateway-id'] } : {}),
+        ...(tlsFlags() ? { tls: tlsFlags()! } : {}),
       }));
     } catch (err) {
       if (err instanceof EnrolmentError) fail(err.message, 2);
@@ -139,6 +169,13 @@ if (values.config) {
     log.info({ gatewayId: identity.gatewayId, enterpriseId: identity.enterpriseId }, 'enrolled');
   } else if (values.token) {
     log.warn({ gatewayId: identity.gatewayId }, 'already enrolled; --token ignored');
+  }
+  const tls = tlsFlags();
+  if (tls && !values.token) {
+    // Given again after enrolment (a renewed CA, say): kept for the next starts too.
+    identity = { ...identity, tls: absoluteTls(tls) };
+    writeIdentity(dataDir, identity);
+    log.info({ gatewayId: identity.gatewayId }, 'fleet TLS files updated in the identity');
   }
   const agent = new FleetAgent({ identity, dataDir, software });
   await agent.start();

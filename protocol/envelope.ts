@@ -12,6 +12,8 @@
  * is why the seq travels at the head of the payload and not beside it.
  */
 
+import { ID_PATTERN } from './topics.js';
+
 /** Outbox epoch ids: what `newEpoch` makes (and anything similar from other producers). */
 export const EPOCH_PATTERN = '^[A-Za-z0-9_-]{8,64}$';
 
@@ -26,9 +28,14 @@ export interface EnvelopeHead {
 /** Bytes of a payload the head pattern looks at: the envelope is about 200 bytes long. */
 const HEAD_BYTES = 320;
 
+/** A pattern's body without its anchors, to build the head pattern from the same ids. */
+const unanchored = (pattern: string) => pattern.replace(/^\^/, '').replace(/\$$/, '');
+const ID = unanchored(ID_PATTERN);
+const EPOCH = unanchored(EPOCH_PATTERN);
+
 const HEAD = new RegExp(
-  '^\\{"v":1,"gatewayId":"([A-Za-z0-9_.-]{1,64})","enterpriseId":"([A-Za-z0-9_.-]{1,64})",' +
-    '"seq":(0|[1-9][0-9]{0,15})(?:,"epoch":"([A-Za-z0-9_-]{8,64})")?[,}]',
+  `^\\{"v":1,"gatewayId":"(${ID})","enterpriseId":"(${ID})",` +
+    `"seq":(0|[1-9][0-9]{0,15})(?:,"epoch":"(${EPOCH})")?[,}]`,
 );
 
 /**

@@ -53,8 +53,14 @@ export interface ParsedTopic {
   channel: Channel;
 }
 
-/** Parses a topic of this namespace; returns null for anything else. */
-export function parseTopic(topic: string): ParsedTopic | null {
+/**
+ * `hazardwatch/v<N>/<enterprise>/<gateway>/<channel>` with valid ids and a channel among
+ * `channels`, or null. The one parser of both namespaces (gateway data and fleet).
+ */
+function parseGatewayTopic<C extends string>(
+  topic: string,
+  channels: readonly C[],
+): { enterpriseId: string; gatewayId: string; channel: C } | null {
   const parts = topic.split('/');
   if (parts.length !== 5) return null;
   const [root, version, enterpriseId, gatewayId, channel] = parts as [
@@ -66,13 +72,15 @@ export function parseTopic(topic: string): ParsedTopic | null {
   ];
   if (root !== TOPIC_ROOT || version !== `v${PROTOCOL_VERSION}`) return null;
   if (!isValidId(enterpriseId) || !isValidId(gatewayId)) return null;
-  if (
-    !(GATEWAY_CHANNELS as readonly string[]).includes(channel) &&
-    !(SERVER_CHANNELS as readonly string[]).includes(channel)
-  ) {
-    return null;
-  }
-  return { enterpriseId, gatewayId, channel: channel as Channel };
+  if (!(channels as readonly string[]).includes(channel)) return null;
+  return { enterpriseId, gatewayId, channel: channel as C };
+}
+
+const DATA_CHANNELS: readonly Channel[] = [...GATEWAY_CHANNELS, ...SERVER_CHANNELS];
+
+/** Parses a topic of this namespace; returns null for anything else. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  return parseGatewayTopic(topic, DATA_CHANNELS);
 }
 
 /**
@@ -87,6 +95,11 @@ export const FLEET_SERVER_CHANNELS = ['config', 'fleet-command'] as const;
 export type FleetChannel =
   | (typeof FLEET_GATEWAY_CHANNELS)[number]
   | (typeof FLEET_SERVER_CHANNELS)[number];
+
+const FLEET_CHANNELS: readonly FleetChannel[] = [
+  ...FLEET_GATEWAY_CHANNELS,
+  ...FLEET_SERVER_CHANNELS,
+];
 
 /** `:` is outside ID_PATTERN, so a fleet client id never equals another gateway's id. */
 export const FLEET_CLIENT_SUFFIX = ':fleet';
@@ -109,18 +122,5 @@ export function fleetTopicFor(
 export function parseFleetTopic(
   topic: string,
 ): { enterpriseId: string; gatewayId: string; channel: FleetChannel } | null {
-  const parts = topic.split('/');
-  if (parts.length !== 5) return null;
-  const [root, version, enterpriseId, gatewayId, channel] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (root !== TOPIC_ROOT || version !== `v${PROTOCOL_VERSION}`) return null;
-  if (!isValidId(enterpriseId) || !isValidId(gatewayId)) return null;
-  const channels: readonly string[] = [...FLEET_GATEWAY_CHANNELS, ...FLEET_SERVER_CHANNELS];
-  if (!channels.includes(channel)) return null;
-  return { enterpriseId, gatewayId, channel: channel as FleetChannel };
+  return parseGatewayTopic(topic, FLEET_CHANNELS);
 }

@@ -6,10 +6,14 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import {
   type AlarmEvent,
   alarmEventSchema,
+  type FleetCommand,
   type FleetCommandResult,
+  type FleetConfigDocument,
   type FleetConfigStatus,
   type FleetHealth,
   fleetCommandResultSchema,
+  fleetCommandSchema,
+  fleetConfigDocumentSchema,
   fleetConfigStatusSchema,
   fleetHealthSchema,
   type GatewayCommand,
@@ -65,4 +69,36 @@ export const decodeFleetConfigStatus = decoder<FleetConfigStatus>(
 );
 export const decodeFleetCommandResult = decoder<FleetCommandResult>(
   ajv.compile<FleetCommandResult>(fleetCommandResultSchema),
+);
+
+/**
+ * Decoding with every problem as `key.path: message`, for payloads an operator reads back (the
+ * fleet agent reports a refused configuration document or command with these lines).
+ */
+export type DecodedWithPaths<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+function keyPathDecoder<T>(validate: ValidateFunction<T>) {
+  return (payload: Buffer | string): DecodedWithPaths<T> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    } catch (err) {
+      return { ok: false, errors: [`(payload): not JSON: ${(err as Error).message}`] };
+    }
+    if (validate(parsed)) return { ok: true, value: parsed };
+    return {
+      ok: false,
+      errors: (validate.errors ?? []).map(
+        (e) =>
+          `${e.instancePath.slice(1).replaceAll('/', '.') || '(document)'}: ${e.message ?? 'invalid'}`,
+      ),
+    };
+  };
+}
+
+export const decodeFleetConfigDocument = keyPathDecoder<FleetConfigDocument>(
+  ajv.compile<FleetConfigDocument>(fleetConfigDocumentSchema),
+);
+export const decodeFleetCommand = keyPathDecoder<FleetCommand>(
+  ajv.compile<FleetCommand>(fleetCommandSchema),
 );

@@ -4,6 +4,8 @@
  * the schema accepted (well-formed.ts): any key may then be absent, so every check
  * first makes sure the values it compares are there.
  */
+
+import { isTlsUrl } from '../uplink/tls.js';
 import { errorLine, formatPath, type PathSegment } from './errors.js';
 import { isBitTable, registerCount } from './register.js';
 import {
@@ -375,7 +377,7 @@ function checkUplinkTls(config: Unchecked<GatewayConfig>, lines: string[]): void
   if (!tls) return;
   const path: PathSegment[] = ['uplink', 'tls'];
   const url = config.uplink?.url;
-  if (url !== undefined && !/^(mqtts|wss):\/\//.test(url)) {
+  if (url !== undefined && !isTlsUrl(url)) {
     lines.push(
       errorLine(['uplink', 'url'], 'must be an mqtts:// or wss:// url when uplink.tls is set', url),
     );

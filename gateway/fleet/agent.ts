@@ -23,6 +23,8 @@ import type { Clock } from '../../common/clock.js';
 import { monotonicOf, systemClock } from '../../common/clock.js';
 import { createLogger, rootLogger } from '../../common/logger.js';
 import {
+  decodeFleetCommand,
+  decodeFleetConfigDocument,
   type FleetCommand,
   type FleetCommandResult,
   type FleetConfigDocument,
@@ -35,7 +37,7 @@ import {
 } from '../../protocol/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import { dataDirOptions, Gateway } from '../gateway.js';
-import { decodeConfigDocument, decodeFleetCommand } from './codec.js';
+import { isTlsUrl, tlsConnectOptions } from '../uplink/tls.js';
 import { HealthSampler } from './health.js';
 import type { FleetIdentity } from './identity.js';
 import { type LogControl, logControlOf } from './log-control.js';
@@ -304,6 +306,8 @@ export class FleetAgent {
       password: identity.password,
       clean: true,
       reconnectPeriod: FLEET_AGENT_DEFAULTS.reconnectPeriodMs,
+      // The enrolment's CA (and client certificate): a private CA is otherwise unknown here.
+      ...(isTlsUrl(identity.mqttUrl) ? tlsConnectOptions(identity.tls) : {}),
     });
     this.client = client;
     client.on('connect', () => {
@@ -316,7 +320,7 @@ export class FleetAgent {
     client.on('message', (topic, payload) => {
       if (topic === this.topics.config) {
         if (payload.length === 0) return; // withdrawn (revocation)
-        const decoded = decodeConfigDocument(payload);
+        const decoded = decodeFleetConfigDocument(payload);
         if (!decoded.ok) {
           log.warn({ errors: decoded.errors }, 'ignoring an invalid configuration document');
           return;

@@ -13,8 +13,9 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-file.js';
 import type { FleetConfigDocument } from '../../protocol/index.js';
-import { writeFileAtomic } from './version-store.js';
+import type { MqttUplinkTls } from '../uplink/tls.js';
 
 export interface FleetIdentity {
   gatewayId: string;
@@ -25,6 +26,27 @@ export interface FleetIdentity {
   password: string;
   keyFingerprint: string;
   enrolledAt: number;
+  /**
+   * TLS files (absolute paths) for the fleet link and, unless a pushed version names its own,
+   * for the uplink: a broker whose certificate chains to a private CA is reached only with that
+   * CA (`--ca-file` at enrolment). Used only when mqttUrl is mqtts:// or wss://.
+   */
+  tls?: MqttUplinkTls;
+}
+
+/** TLS file paths made absolute against the working directory, as the identity keeps them. */
+export function absoluteTls(tls: MqttUplinkTls): MqttUplinkTls {
+  const out: MqttUplinkTls = { ...tls };
+  for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+    const file = tls[key];
+    if (file !== undefined) out[key] = path.resolve(file);
+  }
+  return out;
+}
+
+/** Stores a changed identity (0600), e.g. TLS files given again after enrolment. */
+export function writeIdentity(dataDir: string, identity: FleetIdentity): void {
+  writeFileAtomic(identityPaths(dataDir).identity, `${JSON.stringify(identity, null, 2)}\n`, 0o600);
 }
 
 /** Enrolment refused or impossible; `status` is the server's HTTP status (0: no answer). */
@@ -68,6 +90,8 @@ export interface EnrolOptions {
   /** The id to ask for; a token that names one wins. */
   gatewayId?: string;
   fetch?: typeof fetch;
+  /** TLS files for the broker (kept in the identity, paths made absolute). */
+  tls?: MqttUplinkTls;
 }
 
 /**
@@ -116,9 +140,10 @@ export async function enrolGateway(
     password: String(body.password),
     keyFingerprint: String(body.keyFingerprint ?? ''),
     enrolledAt: Number(body.enrolledAt ?? Date.now()),
+    ...(options.tls ? { tls: absoluteTls(options.tls) } : {}),
   };
   // The key first: an identity without its key would be a half enrolment.
   writeFileAtomic(paths.key, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
-  writeFileAtomic(paths.identity, `${JSON.stringify(identity, null, 2)}\n`, 0o600);
+  writeIdentity(options.dataDir, identity);
   return { identity, config: (body.config as FleetConfigDocument | null | undefined) ?? null };
 }

@@ -15,9 +15,10 @@
  * (parseGatewayConfig), then the rule files (schema, GB/T 50493-2019 setpoint maxima, limits)
  * compiled against the config's sensor catalogue, with outputs naming its devices.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
+import { writeFileAtomic } from '../../common/atomic-file.js';
 import { compileRuleSet, formatProblem, loadRuleFiles, RuleFileError } from '../../edge/index.js';
 import {
   type FleetConfigDocument,
@@ -26,6 +27,7 @@ import {
 } from '../../protocol/index.js';
 import { ConfigError, type GatewayConfig, parseGatewayConfig } from '../config/index.js';
 import { gatewaySensors } from '../diagnostics.js';
+import { isTlsUrl } from '../uplink/tls.js';
 import type { FleetIdentity } from './identity.js';
 
 export interface FleetState {
@@ -36,14 +38,6 @@ export interface FleetState {
 }
 
 export type VersionCheck = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
-
-/** Writes `text` to `file` through a temporary file and a rename (never half a file). */
-export function writeFileAtomic(file: string, text: string, mode = 0o644): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, text, { mode });
-  renameSync(temporary, file);
-}
 
 export class VersionStore {
   readonly root: string;
@@ -130,7 +124,8 @@ export class VersionStore {
 
 /**
  * Writes the enrolled identity into the config text: gateway.id, gateway.enterpriseId,
- * uplink.url, uplink.username and uplink.password. A YAML syntax error is left for
+ * uplink.url, uplink.username, uplink.password, and uplink.tls when the version has none and
+ * the identity carries TLS files. A YAML syntax error is left for
  * parseGatewayConfig to report with its line and column.
  */
 export function withIdentity(text: string, identity: FleetIdentity): string {
@@ -141,6 +136,11 @@ export function withIdentity(text: string, identity: FleetIdentity): string {
   document.setIn(['uplink', 'url'], identity.mqttUrl);
   document.setIn(['uplink', 'username'], identity.username);
   document.setIn(['uplink', 'password'], identity.password);
+  // The enrolment's TLS files, unless the pushed version names its own: without the private CA
+  // the uplink could not reach the broker the fleet link reaches.
+  if (identity.tls && isTlsUrl(identity.mqttUrl) && !document.hasIn(['uplink', 'tls'])) {
+    document.setIn(['uplink', 'tls'], { ...identity.tls });
+  }
   return document.toString();
 }
 

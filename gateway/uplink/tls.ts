@@ -15,6 +15,11 @@ export interface MqttUplinkTls {
   servername?: string;
 }
 
+/** Whether a broker url is TLS (the only case in which TLS files apply). */
+export function isTlsUrl(url: string): boolean {
+  return /^(mqtts|wss):\/\//i.test(url);
+}
+
 /** Reads the TLS files into mqtt.connect options; throws naming the file that cannot be read. */
 export function tlsConnectOptions(tls: MqttUplinkTls | undefined): mqtt.IClientOptions {
   if (!tls) return {};

@@ -78,15 +78,16 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
   { platform, supervision },
 ) => {
   const config = { platform: true } as const;
-  const scope = (principal: Principal) =>
+  const scope = async (principal: Principal) =>
     principal.role === 'admin'
       ? null
-      : new Set(platform.visibleEnterprises(principal).map((e) => e.id));
+      : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
 
   /** The record if the caller may see it; otherwise the uniform 403. */
   const visibleHazard = async (principal: Principal, id: string): Promise<Hazard> => {
     const h = await supervision.hazards.get(id);
-    if (!h || !platform.canSee(principal, h.enterpriseId)) throw Errors.forbidden('hazard', id);
+    if (!h || !(await platform.canSee(principal, h.enterpriseId)))
+      throw Errors.forbidden('hazard', id);
     return h;
   };
 
@@ -149,7 +150,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       const { status, kind, severity, enterpriseId } = request.query;
-      const visible = scope(principal);
+      const visible = await scope(principal);
       const hazards = (await supervision.store.hazards(visible ?? undefined)).filter(
         (h) =>
           (status === undefined ||
@@ -201,7 +202,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       const body = request.body;
-      if (!platform.canSee(principal, body.enterpriseId)) {
+      if (!(await platform.canSee(principal, body.enterpriseId))) {
         throw Errors.forbidden('enterprise', body.enterpriseId);
       }
       if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, 'open a hazard');
@@ -391,11 +392,11 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       const { enterpriseId } = request.query;
-      if (enterpriseId !== undefined && !platform.canSee(principal, enterpriseId)) {
+      if (enterpriseId !== undefined && !(await platform.canSee(principal, enterpriseId))) {
         throw Errors.forbidden('enterprise', enterpriseId);
       }
       const now = supervision.now();
-      const { points, outages } = await qualityInScope(supervision, scope(principal), now);
+      const { points, outages } = await qualityInScope(supervision, await scope(principal), now);
       const ids = [...new Set(points.map((p) => p.enterpriseId))].sort();
       return {
         at: new Date(now).toISOString(),
@@ -432,9 +433,10 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
     async (request) => {
       const principal = requirePrincipalOf(request);
-      const gradings = supervision
-        .liveGradings()
-        .filter((g) => platform.canSee(principal, g.enterpriseId));
+      const visible = await scope(principal);
+      const gradings = (await supervision.liveGradings()).filter(
+        (g) => visible === null || visible.has(g.enterpriseId),
+      );
       const installations = [];
       for (const g of gradings) {
         installations.push({
@@ -464,11 +466,11 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const from = parseTime('from', request.query.from, to - 30 * 24 * 3_600_000);
       if (from > to) throw Errors.badRange(from, to);
       const jurisdictions = new Map(
-        platform.visibleEnterprises(principal).map((e) => [e.id, e.jurisdiction]),
+        (await platform.visibleEnterprises(principal)).map((e) => [e.id, e.jurisdiction]),
       );
       return reportInScope(
         supervision,
-        scope(principal),
+        await scope(principal),
         jurisdictions,
         principal.jurisdiction,
         from,

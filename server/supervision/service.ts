@@ -152,8 +152,9 @@ export class SupervisionService {
           this.noteRaise(a.enterpriseId, a.gatewayId, a.ruleId, a.receivedAt);
       }),
     ];
-    // The work is asynchronous: one run at a time per kind (a screening pass keeps its
-    // conditions in memory), and a rejection is logged, never left unhandled.
+    // The work is asynchronous (the registry and the store are on the database): one run at a
+    // time per kind (a screening pass keeps its conditions in memory), and a rejection is
+    // logged, never left unhandled.
     const running = new Set<string>();
     const guard = (what: string, fn: () => Promise<unknown>) => () => {
       if (running.has(what)) return;
@@ -218,8 +219,8 @@ export class SupervisionService {
   }
 
   /** Live gradings as of the last pass (recomputed when none yet). */
-  liveGradings(): LiveGrading[] {
-    if (this.gradings.length === 0) this.gradings = this.computeGradings(this.clock.now());
+  async liveGradings(): Promise<LiveGrading[]> {
+    if (this.gradings.length === 0) this.gradings = await this.computeGradings(this.clock.now());
     return this.gradings;
   }
 
@@ -243,14 +244,14 @@ export class SupervisionService {
 
   /** The screening context at `now` (exposed for data quality and tests). */
   async context(now: number): Promise<ScreeningContext> {
-    const gradings = this.computeGradings(now);
+    const gradings = await this.computeGradings(now);
     this.gradings = gradings;
     return {
       now,
       config: this.config,
       tracker: this.tracker,
-      sensors: this.options.registry.sensors(),
-      installations: this.options.registry.installations(),
+      sensors: await this.options.registry.sensors(),
+      installations: await this.options.registry.installations(),
       gateways: this.options.gateways.list(),
       offlineGateways: await this.offlineGateways(),
       gatewaysBackAt: await this.gatewaysBackAt(),
@@ -268,11 +269,11 @@ export class SupervisionService {
     return {};
   }
 
-  private computeGradings(now: number): LiveGrading[] {
+  private async computeGradings(now: number): Promise<LiveGrading[]> {
     const options = { vessels: this.config.vessels, staleMs: this.config.staleMs };
-    return this.options.registry
-      .installations()
-      .map((inst) => liveGradingOf(inst, this.tracker, options, now));
+    return (await this.options.registry.installations()).map((inst) =>
+      liveGradingOf(inst, this.tracker, options, now),
+    );
   }
 
   private async regrade(gradings: readonly LiveGrading[], now: number): Promise<void> {

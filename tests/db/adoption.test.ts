@@ -21,13 +21,12 @@ import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
-import { AccessControl } from '../../server/platform/access.js';
-import { Registry } from '../../server/platform/registry.js';
 import {
   SCHEMA as SUPERVISION_SCHEMA,
   SUPERVISION_SCHEMA_VERSION,
 } from '../../server/supervision/sql.js';
 import { STORE_ROWS } from './cases/fixtures.js';
+import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
 
 /** The disposal and hazard ledgers' tables as their embedded versions made them. */
 function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => void): void {
@@ -94,17 +93,29 @@ async function makeStoreFile(file: string): Promise<void> {
     new AlarmLedger({ path: file }),
     new EmergencyNotifier({ path: file, centres: [] }),
     new MqttLinkage({ path: file, topic: 'hazardwatch/linkage', publish: async () => {} }),
-    new Registry({
-      path: file,
-      enterprises: [
-        { id: 'ent-001', name: '示例化工有限公司', province: '江苏省', park: '江北新材料科技园' },
-      ],
-      installations: [],
-    }),
-    new AccessControl({ path: file, users: [], tokenTtlMs: 60_000 }),
   ];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
+  // Registry, sessions and fleet are on server/db now: their tables as those stores made them,
+  // and the row the registry upserted from the config at its start.
+  const raw = new BetterSqlite(file);
+  try {
+    raw.exec(LEGACY_REGISTRY_DDL);
+    raw.exec(LEGACY_ACCESS_DDL);
+    raw.exec(LEGACY_FLEET_DDL);
+    raw
+      .prepare(
+        'INSERT INTO registry_enterprises (id, name, province, city, county, park) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run('ent-001', '示例化工有限公司', '江苏省', null, null, '江北新材料科技园');
+    raw
+      .prepare(
+        'INSERT INTO fleet_tokens (token_hash, enterprise_id, gateway_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run('f'.repeat(64), 'ent-001', null, 'admin', 1, 2);
+  } finally {
+    raw.close();
+  }
   makeLedgerTables(file);
 }
 
@@ -126,6 +137,10 @@ const STORE_TABLES = [
   'supervision_conditions',
   'supervision_grade_history',
   'supervision_outages',
+  'fleet_tokens',
+  'fleet_gateways',
+  'fleet_versions',
+  'fleet_status',
 ];
 
 describe('an embedded file made by the stores', () => {
@@ -159,6 +174,9 @@ describe('an embedded file made by the stores', () => {
     await layer.start();
     try {
       expect(await layer.appliedMigrations()).toEqual(Object.keys(MIGRATIONS));
+      expect(await layer.db.selectFrom('fleet_tokens').select('token_hash').execute()).toEqual([
+        { token_hash: 'f'.repeat(64) },
+      ]);
       const enterprises = await layer.db.selectFrom('registry_enterprises').selectAll().execute();
       expect(enterprises).toEqual([
         {

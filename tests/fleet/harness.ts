@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Clock, MonotonicClock } from '../../common/clock.js';
 import { FleetAgent, type FleetAgentOptions } from '../../gateway/fleet/agent.js';
 import { enrolGateway } from '../../gateway/fleet/identity.js';
+import type { MqttUplinkTls } from '../../gateway/uplink/tls.js';
 import { hashPassword } from '../../server/auth/password.js';
 import { CentralServer } from '../../server/central-server.js';
 import { parseServerConfig } from '../../server/config/index.js';
@@ -51,12 +52,17 @@ export interface FleetHarness {
   /** Enrols like a new gateway (only the address and the token) and starts its agent. */
   enrolAndStart(
     token: string,
-    options?: Partial<FleetAgentOptions> & { clock?: Clock },
+    options?: Partial<FleetAgentOptions> & { clock?: Clock; tls?: MqttUplinkTls },
   ): Promise<{ agent: FleetAgent; dataDir: string }>;
   stop(): Promise<void>;
 }
 
-export async function startFleetServer(): Promise<FleetHarness> {
+export interface FleetServerOptions {
+  /** A TLS listener for MQTT (the fleet's mqttUrl becomes mqtts://). */
+  mqttTls?: { certFile: string; keyFile: string };
+}
+
+export async function startFleetServer(options: FleetServerOptions = {}): Promise<FleetHarness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hw-fleet-'));
   const serverClock = new ShiftedClock();
   const server = new CentralServer(
@@ -76,6 +82,7 @@ export async function startFleetServer(): Promise<FleetHarness> {
             },
           ],
         },
+        ...(options.mqttTls ? { tls: options.mqttTls } : {}),
       },
       store: { path: path.join(dir, 'server.db') },
       enterprises: [
@@ -133,9 +140,14 @@ export async function startFleetServer(): Promise<FleetHarness> {
       if (made.status !== 200) throw new Error(`token: ${JSON.stringify(made.body)}`);
       return made.body.token;
     },
-    async enrolAndStart(token, options = {}) {
+    async enrolAndStart(token, { tls, ...options } = {}) {
       const dataDir = await mkdtemp(path.join(dir, 'gw-'));
-      const { identity, config } = await enrolGateway({ serverUrl: baseUrl, token, dataDir });
+      const { identity, config } = await enrolGateway({
+        serverUrl: baseUrl,
+        token,
+        dataDir,
+        ...(tls ? { tls } : {}),
+      });
       const agent = new FleetAgent({ identity, dataDir, timers: false, ...options });
       agents.push(agent);
       await agent.start();

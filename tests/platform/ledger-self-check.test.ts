@@ -50,6 +50,8 @@ describe('ledger self-check on the platform', () => {
     ledger = new AlarmLedger({ path, clock });
     store = new SqliteTelemetryStore({ path, clock });
     events = new EventHub();
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
     await store.start();
     await ledger.start();
     database = new PlatformDatabase({ kind: 'sqlite', path });
@@ -75,6 +77,7 @@ describe('ledger self-check on the platform', () => {
     await database.stop();
     await ledger.stop();
     await store.stop();
+    await database.stop();
     vi.useRealTimers();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -108,7 +111,7 @@ describe('ledger self-check on the platform', () => {
       message: expect.stringMatching(/^disposal ledger verification failed at row 1: /),
     });
     // Only administrators see it (not a real enterprise), and no emergency centre is paged.
-    expect(platform.canSee(null, '_platform')).toBe(true);
+    expect(await platform.canSee(null, '_platform')).toBe(true);
     expect(platform.mqtt?.notifications() ?? []).toEqual([]);
   });
 });

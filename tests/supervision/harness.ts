@@ -123,12 +123,12 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const notifier = new EmergencyNotifier({ path, clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
+  const database = new Database({ kind: 'sqlite', path: path });
+  await database.start();
   await store.start();
   await ledger.start();
   await notifier.start();
   const ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
-  const database = new Database({ kind: 'sqlite', path });
-  await database.start();
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,

@@ -106,7 +106,7 @@ describe('a level sensor filling a tank past the registered quantity', () => {
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 30 }]);
     await h.supervision.screenNow();
     expect(changes).toHaveLength(0);
-    expect(h.supervision.liveGradings()[0]!.live).toMatchObject({
+    expect((await h.supervision.liveGradings())[0]!.live).toMatchObject({
       isMajorHazard: false,
       grade: null,
     });
@@ -145,7 +145,7 @@ describe('a level sensor filling a tank past the registered quantity', () => {
     await h.read('ent-a', 'gw-a', [{ sensorId: 'LT-301', value: 95 }]);
     h.clock.advance(10 * MIN); // stale after 5 min
     await h.supervision.screenNow();
-    const g = h.supervision.liveGradings()[0]!;
+    const g = (await h.supervision.liveGradings())[0]!;
     expect(g.liveChemicals).toEqual([]);
     expect(g.vessels[0]!.missing).toBe('stale');
     expect(g.live!.items[0]!.quantityT).toBe(30);
