@@ -42,7 +42,14 @@ import {
   eventFromRow,
   upsertDisposition,
 } from './disposal-store.js';
-import { chainHashAt, chainHead, chainRows, lockChain, type Tx, walkChain } from './hash-chain.js';
+import {
+  chainHashAt,
+  chainHead,
+  chainRows,
+  chainTransaction,
+  type Tx,
+  walkChain,
+} from './hash-chain.js';
 import { type AlarmKey, alarmKeyString, describeAlarm } from './identity.js';
 import type { AlarmRecord } from './ledger.js';
 import { loadLedgerKey } from './ledger-key.js';
@@ -377,10 +384,8 @@ export class DisposalLedger {
 
   /** One write transaction: the chain lock first, then `fn` (reads it decides on included). */
   private write<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(async (trx) => {
-      await lockChain(trx, this.database.kind, DISPOSAL_CHAIN);
-      return fn(trx);
-    });
+    if (!this.open) throw new Error('disposal ledger is not started');
+    return chainTransaction(this.database, DISPOSAL_CHAIN, fn);
   }
 
   /** Appends one chain row and writes the projection of it, in the caller's transaction. */

@@ -49,6 +49,45 @@ export async function lockChain(trx: Tx, kind: Database['kind'], spec: ChainSpec
   await sql`SELECT pg_advisory_xact_lock(${sql.lit(spec.lockKey)})`.execute(trx);
 }
 
+/** Attempts of one write transaction on SQLite before its 'database is locked' is passed on. */
+export const SQLITE_WRITE_ATTEMPTS = 5;
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, ...), as better-sqlite3 names them. */
+function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/**
+ * One write transaction of a chain: the chain lock first (PostgreSQL), then `fn`.
+ *
+ * SQLite, while a store still on its own connection writes to the same file (the alarm ledger
+ * until it moves onto server/db): a Kysely transaction runs its statements across microtasks,
+ * and a write by that connection in between makes this transaction's snapshot stale, so its
+ * first write fails at once with SQLITE_BUSY_SNAPSHOT ("database is locked"), rolled back
+ * whole. The other connection's writes are single synchronous statements, so running the
+ * transaction again (a few times) succeeds; BEGIN IMMEDIATE would instead make that connection
+ * wait in its busy handler on this thread, which this transaction then cannot finish.
+ */
+export async function chainTransaction<T>(
+  database: Database,
+  spec: ChainSpec | null,
+  fn: (trx: Tx) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await database.db.transaction().execute(async (trx) => {
+        if (spec) await lockChain(trx, database.kind, spec);
+        return fn(trx);
+      });
+    } catch (err) {
+      if (database.kind !== 'sqlite' || !isSqliteBusy(err) || attempt >= SQLITE_WRITE_ATTEMPTS) {
+        throw err;
+      }
+    }
+  }
+}
+
 /** The newest row's (seq, hash); null while the chain is empty. */
 export async function chainHead(db: Executor, spec: ChainSpec): Promise<ChainHead | null> {
   const row = await (db as Database['db'])

@@ -20,7 +20,7 @@ import {
   chainHashAt,
   chainHead,
   chainRows,
-  lockChain,
+  chainTransaction,
   type Tx,
   walkChain,
 } from '../alarms/hash-chain.js';
@@ -174,8 +174,8 @@ export class SupervisionStore {
    * `hazardId: null` opens a new record numbered from the row's seq.
    */
   async append(input: AppendInput, check?: (current: Hazard | undefined) => void): Promise<Hazard> {
-    return this.db.transaction().execute(async (trx) => {
-      await lockChain(trx, this.database.kind, HAZARD_CHAIN);
+    if (!this.open) throw new Error('supervision store is not started');
+    return chainTransaction(this.database, HAZARD_CHAIN, async (trx) => {
       const hazardId =
         input.hazardId ?? hazardIdOf(((await chainHead(trx, HAZARD_CHAIN))?.seq ?? 0) + 1);
       const current = await this.hazardIn(trx, hazardId);
@@ -363,7 +363,8 @@ export class SupervisionStore {
     started: readonly { ruleId: string; subject: string; since: number }[],
     stopped: readonly { ruleId: string; subject: string }[],
   ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    if (!this.open) throw new Error('supervision store is not started');
+    await chainTransaction(this.database, null, async (trx) => {
       for (const c of started) {
         // Another node's pass may have recorded it first: its start time stands.
         await trx
@@ -435,7 +436,8 @@ export class SupervisionStore {
     at: number,
     points: number,
   ): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    if (!this.open) throw new Error('supervision store is not started');
+    return chainTransaction(this.database, null, async (trx) => {
       if (await openOutage(trx, gatewayId)) return false;
       await trx
         .insertInto('supervision_outages')
