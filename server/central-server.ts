@@ -243,6 +243,7 @@ export class CentralServer {
     this.supervision = new SupervisionService({
       config: config.platform.supervision ?? defaultSupervisionConfig(),
       path,
+      database: this.database,
       key: ledgerKey,
       clock,
       events: this.events,
@@ -352,7 +353,7 @@ export class CentralServer {
         name: 'ledger anchor',
         start: noop,
         stop: async () => {
-          this.platform.integrity.anchorNow();
+          await this.platform.integrity.anchorNow();
           await this.platform.integrity.published();
         },
       },

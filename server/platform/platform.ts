@@ -60,7 +60,7 @@ export interface PlatformOptions {
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
-  /** The platform database (server/db), started by the server first: registry, sessions, MQTT linkage. */
+  /** The platform database (server/db), started by the server first: registry, sessions, disposal, MQTT linkage. */
   database: Database;
   /** This node (owner of its MQTT publication claims); 'embedded' when absent. */
   nodeId?: string;
@@ -145,7 +145,7 @@ export class Platform {
     const integrity = options.ledgerIntegrity ?? {};
     const key =
       options.ledgerKey ?? loadLedgerKey({ keyFile: integrity.keyFile, storePath: path }).key;
-    this.disposal = new DisposalLedger({ path, clock, key });
+    this.disposal = new DisposalLedger({ database: options.database, clock, key });
     const integrityOptions: ConstructorParameters<typeof LedgerIntegrity>[0] = {
       disposal: this.disposal,
       key,
@@ -216,7 +216,7 @@ export class Platform {
       });
     }
     this.escalator.start();
-    this.integrity.start();
+    await this.integrity.start();
     this.started = true;
     log.info(
       { users: this.access.userCount, installations: this.options.config.installations.length },
@@ -227,7 +227,7 @@ export class Platform {
   async stop(): Promise<void> {
     this.started = false;
     this.escalator.stop();
-    if (this.disposal.isOpen) this.integrity.stop(); // last anchor while the chain is open
+    if (this.disposal.isOpen) await this.integrity.stop(); // last anchor while the chain is open
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
     await this.mqtt?.stop();
@@ -237,7 +237,7 @@ export class Platform {
   }
 
   /** Runs the escalation check now (tests; the timer does it every tickMs). */
-  tick(): DisposalEvent[] {
+  tick(): Promise<DisposalEvent[]> {
     this.mqtt
       ?.retryPending()
       .catch((err: unknown) => log.warn({ err }, 'MQTT emergency notifications: retry failed'));
@@ -269,7 +269,7 @@ export class Platform {
     const enterprises = await this.visibleEnterprises(principal);
     const summary = await this.options.ledger.activeSummary();
     const active = new Map(summary.map((s) => [s.enterpriseId, s]));
-    const overdue = this.overdueByEnterprise();
+    const overdue = await this.overdueByEnterprise();
     const offline = this.offlineByEnterprise();
     const grades = await this.gradesByEnterprise();
     const ranked = enterprises.map((e) => ({
@@ -342,11 +342,11 @@ export class Platform {
   }
 
   /** The disposition of an alarm, creating it for an alarm recorded before the platform ran. */
-  dispositionOf(alarm: AlarmRecord): Disposition {
-    const known = this.disposal.disposition(alarm);
+  async dispositionOf(alarm: AlarmRecord): Promise<Disposition> {
+    const known = await this.disposal.disposition(alarm);
     if (known) return known;
-    this.disposal.track(alarm);
-    return this.disposal.disposition(alarm)!;
+    await this.disposal.track(alarm);
+    return (await this.disposal.disposition(alarm))!;
   }
 
   /** Publishes a disposal change on the hub (the dashboards update live). */
@@ -389,12 +389,10 @@ export class Platform {
   }
 
   private onAlarm(alarm: AlarmRecord): void {
-    try {
-      // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
-      this.disposal.track(alarm);
-    } catch (err) {
+    // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
+    this.disposal.track(alarm).catch((err: unknown) => {
       log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
-    }
+    });
     this.registry.noteAlarm(alarm).catch((err: unknown) => {
       log.error(
         { err, alarm: describeAlarm(alarm) },
@@ -426,15 +424,14 @@ export class Platform {
    * then changes nothing.
    */
   private onEdgeAcknowledged(key: AlarmKey, by: string): void {
-    const disposition = this.disposal.disposition(key);
-    if (disposition?.status !== 'open') return;
-    try {
-      this.disposalChanged(
-        this.disposal.acknowledge(key, by.startsWith('edge') ? by : `edge:${by}`),
-      );
-    } catch (err) {
+    const actor = by.startsWith('edge') ? by : `edge:${by}`;
+    (async () => {
+      const disposition = await this.disposal.disposition(key);
+      if (disposition?.status !== 'open') return;
+      this.disposalChanged(await this.disposal.acknowledge(key, actor));
+    })().catch((err: unknown) => {
       log.warn({ err, alarm: describeAlarm(key) }, 'cannot record the edge acknowledgement');
-    }
+    });
   }
 
   /**
@@ -479,8 +476,14 @@ export class Platform {
     const level = Number(event.detail.level);
     const to = String(event.detail.to);
     this.options.events.emit('escalation', { event, level, to });
-    const d = this.disposal.disposition(event);
-    if (d) this.options.events.emit('disposal', d);
+    this.disposal
+      .disposition(event)
+      .then((d) => {
+        if (d) this.options.events.emit('disposal', d);
+      })
+      .catch((err: unknown) => {
+        log.warn({ err, alarm: describeAlarm(event) }, 'cannot read the escalated disposition');
+      });
     if (this.options.publish) {
       const topic = `${this.options.config.emergencyTopic}${PLATFORM_DEFAULTS.escalationTopicSuffix}`;
       const body = JSON.stringify({
@@ -513,10 +516,10 @@ export class Platform {
     return grades;
   }
 
-  private overdueByEnterprise(): Map<string, number> {
+  private async overdueByEnterprise(): Promise<Map<string, number>> {
     const now = this.clock.now();
     const counts = new Map<string, number>();
-    for (const d of this.disposal.unclosed()) {
+    for (const d of await this.disposal.unclosed()) {
       if (d.drill || now - d.openedAt < this.options.config.overdueDisposalMs) continue;
       counts.set(d.enterpriseId, (counts.get(d.enterpriseId) ?? 0) + 1);
     }

@@ -2,7 +2,10 @@
  * An embedded file made by today's stores is adopted by the database layer as it is: the layer
  * makes the same tables with the same columns (names, order, NOT NULL, keys, defaults, types by
  * SQLite affinity), keeps the rows, and refuses a file whose tables the stores never migrated.
- * The stores are the real classes, started on a temporary file.
+ * The stores are the real classes, started on a temporary file; the two ported to the layer (the
+ * disposal and hazard ledgers) have no embedded start any more, so their tables are made by the
+ * embedded schema they had (disposal-store.ts, supervision/sql.ts) through schema-version.ts, as
+ * the embedded server of the previous release did.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DisposalLedger } from '../../server/alarms/disposal.js';
+import { DISPOSAL_LEDGER_SCHEMA_VERSION, DisposalLedger } from '../../server/alarms/disposal.js';
+import { appendRow, SCHEMA as DISPOSAL_SCHEMA } from '../../server/alarms/disposal-store.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import {
   ALARM_LEDGER_SCHEMA,
@@ -21,8 +25,36 @@ import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
 import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
 import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import {
+  SCHEMA as SUPERVISION_SCHEMA,
+  SUPERVISION_SCHEMA_VERSION,
+} from '../../server/supervision/sql.js';
 import { alarmEvent } from '../server/fixtures.js';
+import { STORE_ROWS } from './cases/fixtures.js';
 import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
+
+/** The disposal and hazard ledgers' tables as their embedded versions made them. */
+function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => void): void {
+  const db = new BetterSqlite(file);
+  try {
+    for (const [component, version, table, schema] of [
+      ['disposal-ledger', DISPOSAL_LEDGER_SCHEMA_VERSION, 'disposal_events', DISPOSAL_SCHEMA],
+      ['hazard-ledger', SUPERVISION_SCHEMA_VERSION, 'hazard_events', SUPERVISION_SCHEMA],
+    ] as const) {
+      migrateComponent(db, {
+        component,
+        version,
+        existingTable: table,
+        create: (d) => d.exec(schema),
+        steps: {},
+        what: file,
+      });
+    }
+    fill?.(db);
+  } finally {
+    db.close();
+  }
+}
 
 /** SQLite type affinity (SQLite docs, "Datatypes In SQLite" §3.1, rules in order). */
 function affinity(declared: string): string {
@@ -80,7 +112,7 @@ function makeLegacyLedgerTables(file: string): void {
 /** What the stores create today, on `file`. */
 async function makeStoreFile(file: string): Promise<void> {
   makeLegacyLedgerTables(file);
-  const stores = [new DisposalLedger({ path: file, key: randomBytes(32) })];
+  const stores: { start(): Promise<void>; stop(): Promise<void> }[] = [];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
   // Registry, sessions and fleet are on server/db now: their tables as those stores made them,
@@ -106,6 +138,7 @@ async function makeStoreFile(file: string): Promise<void> {
   } finally {
     raw.close();
   }
+  makeLedgerTables(file);
 }
 
 const STORE_TABLES = [
@@ -122,6 +155,11 @@ const STORE_TABLES = [
   'registry_gateways',
   'registry_sensors',
   'platform_sessions',
+  'hazard_events',
+  'hazards',
+  'supervision_conditions',
+  'supervision_grade_history',
+  'supervision_outages',
   'fleet_tokens',
   'fleet_gateways',
   'fleet_versions',
@@ -223,6 +261,70 @@ describe('an embedded file made by the stores', () => {
       expect(await ledger.activeCount()).toBe(0);
     } finally {
       await ledger.stop();
+      await layer.stop();
+    }
+  });
+
+  it('keeps its disposal chain verifying under the ledger on the layer, and its hazard chain append-only', async () => {
+    const file = path.join(dir, 'hazardwatch.db');
+    const key = randomBytes(32);
+    await makeStoreFile(file);
+    makeLedgerTables(file, (db) => {
+      for (const action of ['raised', 'acknowledged'] as const) {
+        appendRow(db, key, {
+          enterpriseId: 'ent-001',
+          gatewayId: 'gw-01',
+          alarmId: 'GT-101:L2',
+          action,
+          actor: action === 'raised' ? 'system' : 'zhang.san',
+          detail: action === 'raised' ? { level: 2, drill: false, openedAt: 1 } : {},
+          at: action === 'raised' ? 1 : 2,
+        });
+      }
+    });
+    const layer = new Database({ kind: 'sqlite', path: file });
+    await layer.start();
+    try {
+      const ledger = new DisposalLedger({ database: layer, key });
+      await ledger.start();
+      // The projection rows were never written by appendRow alone: the chain itself verifies,
+      // and the table differs by exactly that one alarm.
+      expect(await ledger.verify()).toMatchObject({
+        rows: 2,
+        head: { seq: 2 },
+        projection: { differences: 1 },
+      });
+      await ledger.track({
+        alarmId: 'b',
+        gatewayId: 'gw-01',
+        enterpriseId: 'ent-001',
+        ruleId: 'r',
+        sensorId: 's',
+        sensorName: null,
+        installationId: null,
+        location: null,
+        gas: null,
+        level: 1,
+        state: 'active',
+        value: 1,
+        unit: '%LEL',
+        setpoint: 1,
+        raisedAt: 3,
+        clearedAt: null,
+        drill: false,
+        message: null,
+        receivedAt: 3,
+      });
+      expect(await ledger.head()).toMatchObject({ seq: 3 });
+      expect(
+        (await ledger.events({ enterpriseId: 'ent-001', gatewayId: 'gw-01', alarmId: 'b' }))[0]
+          ?.prevHash,
+      ).toBe(await ledger.hashAt(2));
+      await layer.db.insertInto('hazard_events').values(STORE_ROWS.hazard_events).execute();
+      await expect(layer.db.deleteFrom('hazard_events').execute()).rejects.toThrow(
+        'hazard_events is append-only',
+      );
+    } finally {
       await layer.stop();
     }
   });

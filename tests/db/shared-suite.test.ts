@@ -8,6 +8,7 @@ import { BACKENDS } from './backends.js';
 import { alarmLedgerCases } from './cases/alarm-ledger.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
 import { emergencyLinkageCases } from './cases/emergency-linkage.js';
+import { hashChainCases } from './cases/hash-chains.js';
 import { leaderElectionCases } from './cases/leader-election.js';
 import { leaderJobsCases } from './cases/leader-jobs.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
@@ -26,6 +27,7 @@ for (const makeBackend of BACKENDS) {
     leaderJobsCases(backend);
     deliveryClaimCases(backend);
     emergencyLinkageCases(backend);
+    hashChainCases(backend);
     notificationBusCases(backend);
     platformStateCases(backend);
     alarmLedgerCases(backend);

@@ -84,8 +84,8 @@ describe('workbench desk over the time-range query', () => {
     await h.raise('ent-b', { alarmId: 'recent', ts: t0 - DAY });
     await h.raise('ent-a', { alarmId: 'old-closed', ts: t0 - 45 * DAY });
     const key = { enterpriseId: 'ent-a', gatewayId: 'gw-ent-a', alarmId: 'old-closed' };
-    h.platform.disposal.acknowledge(key, 'tester');
-    h.platform.disposal.close(key, 'tester', 'closed long ago');
+    await h.platform.disposal.acknowledge(key, 'tester');
+    await h.platform.disposal.close(key, 'tester', 'closed long ago');
     const body = (await get(regC1, '/api/v1/workbench/alarms?sort=newest')).json();
     const shown = body.items.map((i: { alarm: { id: string } }) => i.alarm.id);
     expect(shown).toContain('old-open');

@@ -87,8 +87,8 @@ describe('workbench inputs beyond the newest 20,000 alarms', () => {
   it('a report of a past period counts its alarms however many newer alarms there are', async () => {
     const t0 = h.clock.now();
     const alarm = await h.raise('ent-a', { alarmId: 'last-month' });
-    h.platform.disposal.acknowledge(alarm, 'tester');
-    h.platform.disposal.close(alarm, 'tester', 'ventilated, detector checked');
+    await h.platform.disposal.acknowledge(alarm, 'tester');
+    await h.platform.disposal.close(alarm, 'tester', 'ventilated, detector checked');
     await h.raise('ent-a', { alarmId: 'last-month', transition: 'cleared', value: 3 });
     h.clock.advance(10 * DAY);
     await floodEntB();
@@ -106,7 +106,7 @@ describe('workbench inputs beyond the newest 20,000 alarms', () => {
 });
 
 describe('mergeWindows', () => {
-  it('reads overlapping or touching windows once and drops empty ones', () => {
+  it('reads overlapping or touching windows once and drops empty ones', async () => {
     expect(
       mergeWindows([
         { from: 50, to: 60 },

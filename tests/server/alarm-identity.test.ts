@@ -139,7 +139,7 @@ describe('alarm identity across enterprises, through the real broker', () => {
 
     const keyB = { enterpriseId: 'ent-b', gatewayId: 'gw-b', alarmId: nextIdOfB };
     expect(await server.ledger.get(keyB)).toMatchObject({ state: 'active', sensorId: 'GT-101' });
-    expect(server.platform.disposal.disposition(keyB)).toMatchObject({ status: 'open' });
+    expect(await server.platform.disposal.disposition(keyB)).toMatchObject({ status: 'open' });
     // Both plants are paged, each for its own alarm.
     await waitFor(() => paged.length === 2, 'both emergency notifications');
     expect(paged.map((n) => `${n.enterpriseId}/${n.gatewayId}/${n.alarmId}`).sort()).toEqual([
@@ -180,13 +180,18 @@ describe('alarm identity across enterprises, through the real broker', () => {
     );
     await waitFor(() => b.acks.some((ack) => ack.seqs.includes(6)), "B's StoreAck");
     const keyB = { enterpriseId: 'ent-b', gatewayId: 'gw-b', alarmId: id };
-    server.platform.dispositionOf((await server.ledger.get(keyB))!);
-    server.platform.disposalChanged(server.platform.disposal.acknowledge(keyB, 'reg-b'));
+    await server.platform.dispositionOf((await server.ledger.get(keyB))!);
+    server.platform.disposalChanged(await server.platform.disposal.acknowledge(keyB, 'reg-b'));
     await waitFor(() => commands.length > 0, 'the acknowledge command');
     expect(commands).toEqual([{ gateway: 'gw-b', alarmId: id }]);
     expect(
-      server.platform.disposal.disposition({ ...keyB, enterpriseId: 'ent-a', gatewayId: 'gw-a' })
-        ?.status,
+      (
+        await server.platform.disposal.disposition({
+          ...keyB,
+          enterpriseId: 'ent-a',
+          gatewayId: 'gw-a',
+        })
+      )?.status,
     ).toBe('open');
   });
 
@@ -194,7 +199,7 @@ describe('alarm identity across enterprises, through the real broker', () => {
     const a = await gateway('ent-a', 'gw-a');
     await a.publishAlarm(alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-a', seq: 9 }));
     await waitFor(() => a.acks.some((ack) => ack.seqs.includes(9)), "A's StoreAck");
-    const anchor = server.platform.integrity.anchorNow();
+    const anchor = await server.platform.integrity.anchorNow();
     expect(anchor).toMatchObject({ seq: 1 });
 
     // A gateway tries to overwrite the retained anchor: refused by the ACL (it may lose its

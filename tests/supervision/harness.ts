@@ -145,6 +145,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const service = new SupervisionService({
     config: config.platform.supervision ?? defaultSupervisionConfig(),
     path,
+    database,
     key: KEY,
     clock,
     events,
