@@ -40,6 +40,7 @@ import type { LinkageCounts, LinkageDelivery } from '../linkage/emergency-notifi
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
 import type { SupervisionService } from '../supervision/service.js';
+import { type BrokerAuthOptions, brokerAuthPlugin } from './broker-auth-routes.js';
 import { registerDocs } from './docs.js';
 import {
   alarmSchema,
@@ -99,6 +100,8 @@ export interface AppDeps {
   fleet?: FleetService;
   /** Supervision by data (hazard ledger, data quality, live grading); needs `platform`. */
   supervision?: SupervisionService;
+  /** EMQX's HTTP auth hook (cluster mode with mqtt.authHookSecret; broker-auth-routes.ts). */
+  brokerAuth?: BrokerAuthOptions;
 }
 
 const errorResponses = { 400: errorBodySchema, 500: errorBodySchema } as const;
@@ -437,6 +440,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       fleet: deps.fleet,
       ...(platform ? { platform } : {}),
     });
+
+  if (deps.brokerAuth)
+    void app.register(brokerAuthPlugin, { prefix: '/api/v1/broker', ...deps.brokerAuth });
 
   registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });
 

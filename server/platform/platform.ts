@@ -22,6 +22,7 @@ import {
   LedgerIntegrity,
 } from '../alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../alarms/ledger-key.js';
+import type { LeaderJob } from '../cluster/leader-jobs.js';
 import type { EnterpriseInfo } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
@@ -64,6 +65,12 @@ export interface PlatformOptions {
   database: Database;
   /** This node (owner of its MQTT publication claims); 'embedded' when absent. */
   nodeId?: string;
+  /**
+   * false: escalation and the ledger anchor are not started by start() but run as leader jobs
+   * (`jobs()`, server/cluster/leader-jobs.ts), so a cluster escalates once, on the leader.
+   * Default true (tests and a platform used on its own).
+   */
+  ownJobs?: boolean;
   events: EventHub;
   ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
@@ -215,8 +222,7 @@ export class Platform {
         log.error({ err, gatewayId: gateway.gatewayId }, 'cannot note the gateway in the registry');
       });
     }
-    this.escalator.start();
-    await this.integrity.start();
+    if (this.options.ownJobs !== false) for (const job of this.jobs()) await job.start();
     this.started = true;
     log.info(
       { users: this.access.userCount, installations: this.options.config.installations.length },
@@ -234,6 +240,29 @@ export class Platform {
     await this.disposal.stop();
     await this.access.stop();
     await this.registry.stop();
+  }
+
+  /**
+   * What must run once per cluster: the escalation timer and the disposal ledger's anchor and
+   * self-check timers. Started by start() (ownJobs) or by the leader's LeaderJobs; each stop is
+   * safe without its start.
+   */
+  jobs(): LeaderJob[] {
+    return [
+      {
+        name: 'escalation',
+        start: () => this.escalator.start(),
+        stop: () => this.escalator.stop(),
+      },
+      {
+        name: 'disposal ledger anchor',
+        start: () => this.integrity.start(),
+        // The last anchor while the chain is open (stop() calls it too, harmless twice).
+        stop: async () => {
+          if (this.disposal.isOpen) await this.integrity.stop();
+        },
+      },
+    ];
   }
 
   /** Runs the escalation check now (tests; the timer does it every tickMs). */

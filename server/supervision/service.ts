@@ -13,6 +13,7 @@
  * 'gradeChanged' when an installation's live grade or major-hazard decision moves,
  * 'ledgerAnchor' when the hazard chain is anchored (the platform publishes it on MQTT).
  */
+
 import { dirname, join, resolve } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
@@ -20,6 +21,7 @@ import { createLogger } from '../../common/logger.js';
 import type { DisposalLedger } from '../alarms/disposal.js';
 import { AnchorFile } from '../alarms/ledger-anchors.js';
 import { HAZARD_ANCHOR_TOPIC, LedgerIntegrity } from '../alarms/ledger-integrity.js';
+import type { LeaderJob } from '../cluster/leader-jobs.js';
 import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
 import type { GatewayPresence, GatewayRegistry } from '../gateways.js';
@@ -75,6 +77,11 @@ export interface SupervisionServiceOptions {
   /** Anchor file of the hazard chain (default beside `path`; none for ':memory:'). */
   anchorFile?: string;
   clock?: Clock;
+  /**
+   * false: the screening and listing timers and the hazard ledger's anchor are not started by
+   * start() but run as leader jobs (`jobs()`), so a cluster screens once, on the leader.
+   */
+  ownJobs?: boolean;
 }
 
 export class SupervisionService {
@@ -152,6 +159,16 @@ export class SupervisionService {
           this.noteRaise(a.enterpriseId, a.gatewayId, a.ruleId, a.receivedAt);
       }),
     ];
+    if (this.options.ownJobs !== false) for (const job of this.jobs()) await job.start();
+    log.info({ rules: this.packs.reduce((n, p) => n + p.rules.length, 0) }, 'supervision started');
+  }
+
+  /**
+   * What must run once per cluster: the screening and listing passes and the hazard ledger's
+   * anchor. Started by start() (ownJobs) or by the leader's LeaderJobs; each stop is safe
+   * without its start.
+   */
+  jobs(): LeaderJob[] {
     // The work is asynchronous (the registry and the store are on the database): one run at a
     // time per kind (a screening pass keeps its conditions in memory), and a rejection is
     // logged, never left unhandled.
@@ -163,19 +180,36 @@ export class SupervisionService {
         .catch((err: unknown) => log.error({ err }, `supervision ${what} failed`))
         .finally(() => running.delete(what));
     };
-    this.timers = [
-      setInterval(
-        guard('screening', () => this.screenNow()),
-        this.config.screeningIntervalMs,
-      ),
-      setInterval(
-        guard('listing', () => this.listNow()),
-        this.config.listingTickMs,
-      ),
+    return [
+      {
+        name: 'supervision passes',
+        start: () => {
+          if (this.timers.length > 0) return;
+          this.timers = [
+            setInterval(
+              guard('screening', () => this.screenNow()),
+              this.config.screeningIntervalMs,
+            ),
+            setInterval(
+              guard('listing', () => this.listNow()),
+              this.config.listingTickMs,
+            ),
+          ];
+          for (const t of this.timers) t.unref();
+        },
+        stop: () => {
+          for (const t of this.timers) clearInterval(t);
+          this.timers = [];
+        },
+      },
+      {
+        name: 'hazard ledger anchor',
+        start: () => this.integrity.start(),
+        stop: async () => {
+          if (this.store.isOpen) await this.integrity.stop();
+        },
+      },
     ];
-    for (const t of this.timers) t.unref();
-    await this.integrity.start();
-    log.info({ rules: this.packs.reduce((n, p) => n + p.rules.length, 0) }, 'supervision started');
   }
 
   async stop(): Promise<void> {
