@@ -41,6 +41,7 @@ import { LeaderJobs } from './cluster/leader-jobs.js';
 import type { ServerConfig } from './config/index.js';
 import type { DatabaseConfig } from './db/config.js';
 import { Database } from './db/database.js';
+import { upgradeEmbeddedFile } from './db/embedded-upgrade.js';
 import { EventHub } from './events.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
@@ -130,6 +131,8 @@ export class CentralServer {
   private actualHttpPort = 0;
   private readonly clock: Clock;
   private startedAt = 0;
+  /** The chain key (disposal and hazard ledgers); the embedded upgrade replays with it. */
+  private readonly ledgerKey: Buffer;
 
   constructor(
     readonly config: ServerConfig,
@@ -227,6 +230,7 @@ export class CentralServer {
     });
     // One chain key for the disposal and the hazard ledgers (docs/ledger.md).
     const ledgerKey = loadLedgerKey({ keyFile: config.ledger.keyFile, storePath: path }).key;
+    this.ledgerKey = ledgerKey;
     const minLevels = config.emergencyCentres.map((c) => c.minLevel);
     this.platform = new Platform({
       config: config.platform,
@@ -338,7 +342,16 @@ export class CentralServer {
     const transport = this.transport;
     return [
       // First: every store below reads and writes through it.
-      { name: 'database', start: () => this.database.start(), stop: () => this.database.stop() },
+      {
+        name: 'database',
+        start: async () => {
+          // A file of an earlier release first gets the upgrade its stores used to run.
+          const db = this.database.config;
+          if (db.kind === 'sqlite') upgradeEmbeddedFile(db.path, this.ledgerKey);
+          await this.database.start();
+        },
+        stop: () => this.database.stop(),
+      },
       // Before anything emits: SSE clients of every node see what this node commits.
       { name: 'event relay', start: () => this.relay.start(), stop: () => this.relay.stop() },
       { name: 'audit', start: () => this.audit.start(), stop: () => this.audit.stop() },
