@@ -285,8 +285,10 @@ export const STORE_ROWS: Rows = {
       state_by: 'node-a',
       clock_skew_ms: -1_200,
       software: 'hazardwatch-gateway 1.4.0',
-      uplink: '{"backlogItems":0,"backlogReadings":0,"fillPct":0,"droppedReadings":0,"rejected":0,"estimatedDrainS":null}',
-      catalogue: '[{"sensorId":"GT-101","name":"可燃气体探测器 GT-101","kind":"gas","unit":"%LEL"}]',
+      uplink:
+        '{"backlogItems":0,"backlogReadings":0,"fillPct":0,"droppedReadings":0,"rejected":0,"estimatedDrainS":null}',
+      catalogue:
+        '[{"sensorId":"GT-101","name":"可燃气体探测器 GT-101","kind":"gas","unit":"%LEL"}]',
       catalogue_at: T0,
       updated_at: T0 + 50_400,
     },

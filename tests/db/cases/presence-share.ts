@@ -283,7 +283,13 @@ export function presenceShareCases(backend: Backend): void {
       for (let i = 0; i < 1_200; i++) {
         const gatewayId = `gw-${String(i).padStart(4, '0')}`;
         for (let beat = 0; beat < 3; beat++) {
-          a.registry.applyStatus({ v: 1, gatewayId, enterpriseId: 'ent-1', state: 'online', ts: 0 });
+          a.registry.applyStatus({
+            v: 1,
+            gatewayId,
+            enterpriseId: 'ent-1',
+            state: 'online',
+            ts: 0,
+          });
         }
       }
       await a.share.refresh();
