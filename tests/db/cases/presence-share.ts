@@ -255,6 +255,24 @@ export function presenceShareCases(backend: Backend): void {
       expect(await offlineAlarms(b)).toHaveLength(1);
     });
 
+    it('a will merged by a node before it became leader: the new leader raises its offline alarm when it takes over', async () => {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      await a.lead();
+      a.status('online', { sensors: SENSORS });
+      await tick([a, b]);
+      clock.advance(5_000);
+      b.status('offline'); // the will went to B; B shares it ...
+      const willAt = clock.now();
+      await b.share.refresh();
+      await a.resign(); // ... and A dies before its next check
+      await b.lead();
+      await b.monitor!.settled();
+      expect(await offlineAlarms(b)).toMatchObject([
+        { gatewayId: 'gw-1', alarmId: `gw-1.offline.${willAt}`, state: 'active' },
+      ]);
+    });
+
     it('the shared row never goes backwards: the greater last_seen and the newer status win whatever order nodes flush in', async () => {
       const a = await node('node-a');
       const b = await node('node-b');
