@@ -198,17 +198,20 @@ export class PresenceShare implements SharedPresenceView {
     return {
       gateway_id: r.gatewayId,
       enterprise_id: r.enterpriseId,
-      last_seen: r.lastSeen,
+      // BIGINT columns: a status ts may carry a fraction of a millisecond (the protocol allows
+      // any number), which PostgreSQL refuses for a BIGINT, and the whole batch with it.
+      last_seen: Math.round(r.lastSeen),
       state: r.state,
       stale_reason: r.staleReason,
-      state_at: r.stateAt,
+      state_at: Math.round(r.stateAt),
       state_by: this.options.nodeId,
-      clock_skew_ms: r.clockSkewMs,
+      clock_skew_ms: r.clockSkewMs === null ? null : Math.round(r.clockSkewMs),
       software: r.software,
       uplink: r.uplink === null ? null : JSON.stringify(r.uplink),
       catalogue: r.sensors === undefined ? null : JSON.stringify(r.sensors),
-      catalogue_at: r.sensors === undefined ? null : r.catalogueAt,
-      updated_at: now,
+      catalogue_at:
+        r.sensors === undefined || r.catalogueAt === null ? null : Math.round(r.catalogueAt),
+      updated_at: Math.round(now),
     };
   }
 

@@ -295,6 +295,30 @@ export function presenceShareCases(backend: Backend): void {
       expect(shown(b)).toMatchObject({ state: 'offline', lastSeen: T0 + 10_000 });
     });
 
+    it('a heartbeat whose ts has a fraction of a millisecond is shared with its batch (its skew was refused as a BIGINT, and the whole batch with it)', async () => {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      a.status('online', { ts: T0 - 1_234.5 }); // the protocol allows any epoch-ms number
+      a.registry.applyStatus({
+        v: 1,
+        gatewayId: 'gw-2',
+        enterpriseId: 'ent-1',
+        state: 'online',
+        ts: T0,
+      });
+      await a.share.refresh();
+      await b.share.refresh();
+      expect(
+        b.registry
+          .list()
+          .map((g) => g.gatewayId)
+          .sort(),
+      ).toEqual(['gw-1', 'gw-2']);
+      expect(Math.abs((b.registry.get('gw-1')?.clockSkewMs ?? 0) + 1_234.5)).toBeLessThanOrEqual(
+        0.5,
+      );
+    });
+
     it('1,200 gateways seen three times each between two flushes all reach the other node (batches of 500 rows)', async () => {
       const a = await node('node-a');
       const b = await node('node-b');
