@@ -340,6 +340,50 @@ export function presenceShareCases(backend: Backend): void {
       expect(b.registry.online()).toHaveLength(1_200);
     });
 
+    it('with its timer on (real clock), a will taken by one node reaches the other within a few periods, and stop() flushes the last sightings', async () => {
+      const open = async (id: string) => {
+        const database = await store.openNode(id);
+        const registry = new GatewayRegistry();
+        const events = new EventHub();
+        const share = new PresenceShare({
+          database,
+          nodeId: id,
+          registry,
+          events,
+          enabled: true,
+          flushMs: 50,
+          pullMs: 50,
+        });
+        await share.start();
+        return { database, registry, events, share };
+      };
+      const a = await open('node-a');
+      const b = await open('node-b');
+      stops.push(
+        () => b.share.stop(),
+        () => a.share.stop(),
+      ); // safe twice
+      const heard: GatewayPresence[] = [];
+      b.events.on('gateway', (g) => heard.push(g));
+      const status = { v: 1, gatewayId: 'gw-1', enterpriseId: 'ent-1', ts: Date.now() } as const;
+      a.registry.applyStatus({ ...status, state: 'online' });
+      a.registry.applyStatus({ ...status, state: 'offline' });
+      const deadline = Date.now() + 5_000;
+      while (b.registry.get('gw-1')?.state !== 'offline' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(b.registry.get('gw-1')).toMatchObject({ state: 'offline', staleReason: 'offline' });
+      expect(heard.at(-1)).toMatchObject({ gatewayId: 'gw-1', state: 'offline' });
+      // Seen just before a stop: written by the stop, not lost with the timer.
+      a.registry.applyStatus({ ...status, gatewayId: 'gw-2', state: 'online' });
+      await a.share.stop();
+      const rows = await b.database.db
+        .selectFrom('gateway_presence')
+        .select('gateway_id')
+        .execute();
+      expect(rows.map((r) => r.gateway_id).sort()).toEqual(['gw-1', 'gw-2']);
+    });
+
     it(`is on by default only in cluster mode (${backend.kind}: ${backend.kind === 'postgres' ? 'on' : 'off, nothing written'})`, async () => {
       const a = await node('node-a', 'default');
       expect(a.share.enabled).toBe(backend.kind === 'postgres');
