@@ -14,6 +14,7 @@ import * as clusterPrimitives from './0002-cluster-primitives.js';
 import * as supervision from './0003-supervision.js';
 import * as fleet from './0004-fleet.js';
 import * as linkage from './0005-linkage.js';
+import * as gatewayPresence from './0006-gateway-presence.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-platform-state': platformState,
@@ -21,6 +22,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-supervision': supervision,
   '0004-fleet': fleet,
   '0005-linkage': linkage,
+  '0006-gateway-presence': gatewayPresence,
 };
 
 /** Static provider: the list above (no directory scan, so bundling and tsx both work). */
