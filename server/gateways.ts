@@ -39,6 +39,7 @@ import {
 } from '../protocol/index.js';
 import type { AlarmRecord, ListQuery, RecordResult } from './alarms/ledger.js';
 import type { EventHub } from './events.js';
+import type { GatewayPresence, StaleReason } from './model.js';
 
 const log = createLogger('server.gateways');
 
@@ -57,32 +58,7 @@ export const GATEWAY_PRESENCE_DEFAULTS = {
 /** Restarts one pushed version may cause without an offline alarm: applying it, rolling back. */
 const MAX_HOLDS_PER_EXPECTED_RESTART = 2;
 
-export type StaleReason = 'offline' | 'heartbeat-timeout';
-
-export interface GatewayPresence {
-  gatewayId: string;
-  enterpriseId: string;
-  state: GatewayState;
-  /** Last message of any kind from this gateway (server clock, epoch ms); null if never heard. */
-  lastSeen: number | null;
-  /** Sensor catalogue from the latest birth message. */
-  sensors: readonly SensorInfo[];
-  software?: string;
-  /** True after a last will / clean offline or two missed heartbeats: its sensors' values are stale. */
-  stale: boolean;
-  staleReason: StaleReason | null;
-  /** Gateway clock minus server clock at the latest online status, ms; null before one. */
-  clockSkewMs: number | null;
-  /** |clockSkewMs| above the threshold. */
-  clockSkewed: boolean;
-  /** Store-and-forward figures from the latest heartbeat (backlog, shed, time to drain). */
-  uplink?: UplinkStatus;
-  /**
-   * When the current state was taken (server clock of the node that took it: the status
-   * message, or the heartbeat timeout); absent for a gateway known from traffic only.
-   */
-  stateAt?: number;
-}
+export type { GatewayPresence, StaleReason } from './model.js';
 
 /**
  * A gateway's presence as nodes exchange it (server/cluster/presence-share.ts): what one node's

@@ -105,12 +105,7 @@ export interface PlatformCounters {
   rateLimited: number;
 }
 
-/** What an 'escalation' event on the hub carries. */
-export interface EscalationNotice {
-  event: DisposalEvent;
-  level: number;
-  to: string;
-}
+export type { EscalationNotice } from '../model.js';
 
 export class Platform {
   readonly registry: Registry;
