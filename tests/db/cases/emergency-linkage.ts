@@ -8,18 +8,24 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../common/clock.js';
 import {
+  type AlarmEvent,
   DELIVERY_HEADER,
   SIGNATURE_HEADER,
   TIMESTAMP_HEADER,
+  topicFor,
   verifyLinkage,
 } from '../../../protocol/index.js';
-import type { AlarmRecord } from '../../../server/alarms/ledger.js';
+import { AlarmLedger, type AlarmRecord } from '../../../server/alarms/ledger.js';
 import type { Database } from '../../../server/db/database.js';
+import { EventHub } from '../../../server/events.js';
+import { GatewayRegistry } from '../../../server/gateways.js';
+import { Ingest } from '../../../server/ingest.js';
 import {
   EmergencyNotifier,
   type EmergencyNotifierOptions,
 } from '../../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../../server/linkage/mqtt-linkage.js';
+import { createTelemetryStore } from '../../../server/store/index.js';
 import type { Backend, StoreHandle } from '../backends.js';
 
 const SECRET = 'linkage-secret-0123456789';
@@ -49,6 +55,32 @@ function alarm(alarmId: string, level: 1 | 2 = 2): AlarmRecord {
     drill: false,
     message: null,
     receivedAt: T0 + 40,
+  };
+}
+
+/** The gateway's raise of `alarm(alarmId)`, as it sends it (and resends it until acknowledged). */
+function raise(alarmId: string, seq: number): AlarmEvent {
+  const a = alarm(alarmId);
+  return {
+    v: 1,
+    gatewayId: a.gatewayId,
+    enterpriseId: a.enterpriseId,
+    seq,
+    sentAt: T0,
+    alarmId,
+    ruleId: a.ruleId,
+    sensorId: a.sensorId,
+    sensorName: a.sensorName ?? 'GT-101',
+    installationId: a.installationId ?? 'tank-farm-1',
+    location: a.location ?? '罐区 A',
+    gas: 'methane',
+    level: 2,
+    transition: 'raised',
+    value: 52.4,
+    unit: '%LEL',
+    setpoint: 50,
+    ts: T0,
+    drill: false,
   };
 }
 
@@ -412,6 +444,48 @@ export function emergencyLinkageCases(backend: Backend): void {
       }
       await new Promise((resolve) => setTimeout(resolve, 300)); // room for a wrong second page
       expect(receiver.arrived).toBe(1);
+      expect([...receiver.accepted().values()]).toEqual([1]);
+    });
+
+    it('a gateway resends a raise whose node committed it to the ledger and died before paging: the node that takes the resend pages', async () => {
+      const event = raise('GT-101-gas.L2.resent', 41);
+      // Node A: the ledger's commit, then death before the notifier ran (and before the StoreAck).
+      const aDatabase = await store.openNode('node-a');
+      const ledgerA = new AlarmLedger({ database: aDatabase, clock });
+      await ledgerA.start();
+      expect((await ledgerA.record(event)).isNew).toBe(true);
+      await aDatabase.stop();
+      // Node B takes the resend: to its ledger a redelivery (no change), to the centre the page.
+      const b = await notifierNode('node-b');
+      const ledgerB = new AlarmLedger({ database: b.database, clock });
+      await ledgerB.start();
+      running.push(ledgerB);
+      const telemetry = createTelemetryStore(
+        { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
+        clock,
+      );
+      await telemetry.start();
+      running.push(telemetry);
+      const acked: number[] = [];
+      const ingest = new Ingest({
+        store: telemetry,
+        ledger: ledgerB,
+        gateways: new GatewayRegistry(clock),
+        events: new EventHub(),
+        notifier: b.notifier,
+        acks: { stored: (_e, _g, seq) => acked.push(seq), rejected: () => {} },
+        clock,
+      });
+      const outcome = await ingest.handle({
+        topic: topicFor(event.enterpriseId, event.gatewayId, 'alarm'),
+        payload: Buffer.from(JSON.stringify(event)),
+        qos: 1,
+        retain: false,
+        clientId: event.gatewayId,
+      });
+      expect(outcome).toEqual({ result: 'stored', channel: 'alarm' });
+      expect(acked).toEqual([41]);
+      await until(async () => (await b.notifier.counts()).delivered === 1, 'the page by node B');
       expect([...receiver.accepted().values()]).toEqual([1]);
     });
 
