@@ -13,12 +13,14 @@ import * as platformState from './0001-platform-state.js';
 import * as clusterPrimitives from './0002-cluster-primitives.js';
 import * as fleet from './0004-fleet.js';
 import * as linkage from './0005-linkage.js';
+import * as claimsHeartbeat from './0007-claims-heartbeat.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-platform-state': platformState,
   '0002-cluster-primitives': clusterPrimitives,
   '0004-fleet': fleet,
   '0005-linkage': linkage,
+  '0007-claims-heartbeat': claimsHeartbeat,
 };
 
 /** Static provider: the list above (no directory scan, so bundling and tsx both work). */
