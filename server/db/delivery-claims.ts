@@ -126,10 +126,6 @@ export class DeliveryClaims {
     return this.options.nodeId;
   }
 
-  get lease(): number {
-    return this.leaseMs;
-  }
-
   /**
    * "Now" as the leases compare it, for a caller's own query (a sweep joining the claims):
    * the database's clock or the injected one (see the module comment).
