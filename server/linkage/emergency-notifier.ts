@@ -95,7 +95,8 @@ export const EMERGENCY_NOTIFIER_DEFAULTS = {
   listLimit: 200, // deliveries returned by deliveries()
   // 1 s between looks for pending deliveries nobody holds (a dead node's): with the 3 s claim
   // lease and one request, a dead node's page leaves within the 5 s of issue 14. One indexed
-  // query on pending rows (linkage_deliveries_state) and one on pending follow-ups.
+  // query on pending deliveries (linkage_deliveries_state) and one on pending follow-ups
+  // (linkage_followups_state, migration 0007).
   sweepIntervalMs: 1_000,
   sweepBatch: 100, // deliveries (and as many follow-ups) taken over per sweep
 } as const;
