@@ -203,6 +203,8 @@ export class CentralServer {
       expectedRestart: (gatewayId) => this.fleet.applyExpected(gatewayId),
     });
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
+    // A resent alarm whose first receiver died before its listeners ran (cluster mode).
+    ingestOptions.redelivered = (alarm) => this.platform.followAlarm(alarm);
     this.audit = createAuditLog(config.audit, path, clock, this.database, config.node?.id);
     Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);

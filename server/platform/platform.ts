@@ -412,6 +412,16 @@ export class Platform {
     return true;
   }
 
+  /**
+   * What the platform does with an alarm the ledger committed: disposal tracking, the registry's
+   * setpoints, the MQTT linkage. Run on the hub's 'alarm' event, and again by ingest for a
+   * resent transition whose first receiver may have died before its event (each step is
+   * insert-if-absent, so running it twice changes nothing).
+   */
+  followAlarm(alarm: AlarmRecord): void {
+    this.onAlarm(alarm);
+  }
+
   private onAlarm(alarm: AlarmRecord): void {
     // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
     this.disposal.track(alarm).catch((err: unknown) => {
