@@ -411,6 +411,41 @@ describe('copy an embedded plant into PostgreSQL', () => {
     for (const table of COPIED_TABLES) expect(await allRows(target, table), table).toEqual([]);
   });
 
+  it('is all or nothing: a row PostgreSQL refuses late in the copy leaves the target empty, its identities untouched', async () => {
+    const source = await sqliteNode();
+    // SQLite keeps a NUL in text; PostgreSQL refuses it. platform_sessions is copied after the chains.
+    await source.db
+      .insertInto('platform_sessions')
+      .values({ token_hash: 'e'.repeat(64), username: 'bad\u0000name', expires_at: T0 })
+      .execute();
+    await source.stop();
+    const url = await postgres.createDatabase();
+    await expect(copyPlatform({ from: file, to: url, ledgerKey: key })).rejects.toThrow(
+      /table 'platform_sessions': the rows after rowid 0: .*0x00/,
+    );
+    const target = await postgresNode(url);
+    for (const table of COPIED_TABLES) expect(await allRows(target, table), table).toEqual([]);
+    const first = await target.db
+      .insertInto('alarm_events')
+      .values({
+        alarm_id: 'a',
+        transition: 'raised',
+        gateway_id: 'gw-01',
+        enterprise_id: 'ent-01',
+        seq: 1,
+        ts: T0,
+        sent_at: T0,
+        received_at: T0,
+        level: 2,
+        value: null,
+        drill: 0,
+        payload: '{}',
+      })
+      .returning('event_id')
+      .executeTakeFirstOrThrow();
+    expect(first.event_id).toBe(1);
+  });
+
   describe('command line', () => {
     function run(args: string[], env: NodeJS.ProcessEnv = {}) {
       return new Promise<{ code: number | null; stdout: string; stderr: string }>(
