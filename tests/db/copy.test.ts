@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -405,10 +405,32 @@ describe('copy an embedded plant into PostgreSQL', () => {
   it('refuses another key before writing anything: the source chain does not verify with it', async () => {
     const url = await postgres.createDatabase();
     await expect(copyPlatform({ from: file, to: url, ledgerKey: randomBytes(32) })).rejects.toThrow(
-      /the (disposal|hazard) chain does not verify on the embedded file .* at row 1/,
+      /the disposal chain does not verify on the embedded file .* at row 1/,
     );
     const target = await postgresNode(url);
     for (const table of COPIED_TABLES) expect(await allRows(target, table), table).toEqual([]);
+  });
+
+  it('a copy with the wrong key leaves the plant chain keyed as it was (the embedded upgrade re-keyed a file the layer made)', async () => {
+    const url = await postgres.createDatabase();
+    await expect(copyPlatform({ from: file, to: url, ledgerKey: randomBytes(32) })).rejects.toThrow(
+      CopyRefusedError,
+    );
+    const source = await sqliteNode();
+    const s = await storesOn(source, key, clock);
+    expect(await s.disposal.verify()).toMatchObject({ ok: true, rows: 7 });
+    const tables = await sql<{ name: string }>`SELECT name FROM sqlite_master
+      WHERE type = 'table' AND name = 'disposal_events_v1'`.execute(source.db);
+    expect(tables.rows).toEqual([]);
+    await s.stop();
+  });
+
+  it('refuses an embedded file that does not exist, creating none', async () => {
+    const missing = path.join(dir, 'elsewhere.db');
+    await expect(
+      copyPlatform({ from: missing, to: await postgres.createDatabase(), ledgerKey: key }),
+    ).rejects.toThrow(`the embedded file '${missing}' does not exist`);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('is all or nothing: a row PostgreSQL refuses late in the copy leaves the target empty, its identities untouched', async () => {
