@@ -5,8 +5,7 @@
  * (all or nothing). The command line is server/db/copy.ts; docs/cluster.md "Moving a plant into
  * a cluster".
  *
- * Steps: the embedded upgrade of a file the layer has not adopted yet (embedded-upgrade.ts;
- * `adoptedByTheLayer` says why not of one it has) and both databases started (so both are at
+ * Steps: the embedded upgrade of a file the layer has not adopted yet (embedded-upgrade.ts) and both databases started (so both are at
  * the latest migration); both chains verified on the source (a wrong key or a damaged chain is
  * refused before anything is written); the target's tables locked and found empty (never a
  * merge); each table copied in rowid order, in batches; each identity column restarted past the
@@ -24,7 +23,6 @@ import { existsSync } from 'node:fs';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { DisposalLedger } from '../alarms/disposal.js';
 import type { ChainHead } from '../alarms/hash-chain.js';
-import { openDatabase } from '../store/sqlite.js';
 import { SupervisionStore } from '../supervision/store.js';
 import { Database } from './database.js';
 import { upgradeEmbeddedFile } from './embedded-upgrade.js';
@@ -64,6 +62,7 @@ export const COPIED_TABLES = [
 export const CLUSTER_ONLY_TABLES = [
   'delivery_claims',
   'leader_leases',
+  'gateway_presence',
 ] as const satisfies readonly (keyof PlatformSchema)[];
 
 // A table added to PlatformSchema and to neither list above fails to compile here, by name.
@@ -320,31 +319,6 @@ function sameHead(name: string, source: ChainCheck, target: ChainCheck): void {
 }
 
 /**
- * Whether the database layer already adopted `path` (migration 0001 recorded): its tables are
- * then current, since 0001 refuses any table an earlier release left at an older version.
- *
- * Why the copy asks: upgradeEmbeddedFile takes a file without `schema_versions` rows for a
- * first-release one, and a file the layer created has none; it would replay that file's keyed
- * disposal chain as a version-1 chain under the key given here, re-keying the plant's evidence
- * when the key is the wrong one (reported to the lead; embedded-upgrade.ts is not this tool's).
- */
-function adoptedByTheLayer(path: string): boolean {
-  const db = openDatabase(path);
-  try {
-    const table = db
-      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kysely_migration'")
-      .get();
-    if (table === undefined) return false;
-    return (
-      db.prepare("SELECT 1 FROM kysely_migration WHERE name = '0001-platform-state'").get() !==
-      undefined
-    );
-  } finally {
-    db.close();
-  }
-}
-
-/**
  * Copies the embedded file `from` into the empty PostgreSQL database `to`. Throws
  * CopyRefusedError when it wrote nothing on purpose, another Error when something failed (the
  * target is then as it was, except when the last verification fails after the commit: the
@@ -356,9 +330,8 @@ export async function copyPlatform(options: CopyOptions): Promise<CopyReport> {
   if (!existsSync(options.from)) {
     throw new CopyRefusedError(`the embedded file '${options.from}' does not exist`);
   }
-  const upgraded = adoptedByTheLayer(options.from)
-    ? []
-    : upgradeEmbeddedFile(options.from, options.ledgerKey);
+  // A file the layer already adopted is left as it is (embedded-upgrade.ts checks).
+  const upgraded = upgradeEmbeddedFile(options.from, options.ledgerKey);
   const source = new Database({ kind: 'sqlite', path: options.from });
   const target = new Database({
     kind: 'postgres',
