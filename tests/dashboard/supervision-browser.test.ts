@@ -134,6 +134,16 @@ describe('supervision pages in a browser', () => {
       'form[data-form="hazard-rectify"] textarea[name="evidence"]',
       'Detector replaced, tested with gas',
     );
+    // Bug: a live event while the operator typed refreshed the page, which rebuilt the forms:
+    // the text was gone and the submit met an empty form. Any event of the enterprise will do.
+    const enterpriseId = (await w.server.supervision.hazards.get(majorId))!.enterpriseId;
+    const gateway = w.server.gateways.list().find((g) => g.enterpriseId === enterpriseId);
+    expect(gateway).toBeDefined();
+    w.server.events.emit('gateway', gateway!);
+    await operator.waitForTimeout(2_500); // past the page's refresh debounce and minimum interval
+    expect(
+      await operator.inputValue('form[data-form="hazard-rectify"] textarea[name="evidence"]'),
+    ).toBe('Detector replaced, tested with gas');
     await operator.click('form[data-form="hazard-rectify"] button[type="submit"]');
     await operator.click('#pf-confirm button[data-confirm="yes"]');
     await operator.waitForSelector('#pf-hazard[data-status="rectified"]');

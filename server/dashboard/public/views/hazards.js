@@ -302,7 +302,16 @@ export async function renderHazard(ctx, root, hazardId) {
     return v || null;
   };
 
+  /** What the forms shown depend on; a live refresh that leaves it unchanged keeps them. */
+  let formsFor = '';
+
   function drawForms(h) {
+    // A refresh (any live event) must not rebuild the forms under someone typing into them:
+    // the text and a pending confirmation would be lost. They change only with the hazard's
+    // status or severity (who may do what next).
+    const key = `${h.status}|${h.severity}`;
+    if (key === formsFor) return;
+    formsFor = key;
     const role = ctx.user.role;
     const enterpriseSteps = role === 'enterprise' || role === 'admin';
     const mayVerify =
