@@ -85,11 +85,13 @@ const FAILOVER = {
   ackTimeoutMs: 1_000,
   /**
    * mosquitto keeps giving a dead node's session its turns of the shared subscription until
-   * the session expires (docs/cluster.md "A dead node's session"); the default 300 s would hold
-   * every third resend for that long. 3 s: a node restart slower than that loses its queued
-   * share to the gateways' resends, which is harmless.
+   * the session expires (docs/cluster.md "A dead node's session"): an alarm sent there waits an
+   * ack timeout, and its resend may land in a dead session again. With the default 300 s that
+   * goes on for minutes; a trial run with 3 s still held one alarm 6.3 s (resent five times
+   * while two sessions were dead in turn). 2 s: a node restart slower than that leaves its
+   * queued share to the gateways' resends, which is harmless.
    */
-  sessionExpirySeconds: 3,
+  sessionExpirySeconds: 2,
   /** Pages still missing are waited for this long (a dead node's delivery claim lease is 60 s). */
   drainMs: 90_000,
   targetMs: 5_000,
