@@ -20,6 +20,7 @@ import path from 'node:path';
 import { ManualClock } from '../common/clock.js';
 import type { Reading, SensorInfo } from '../protocol/index.js';
 import { DisposalLedger } from '../server/alarms/disposal.js';
+import { Database } from '../server/db/database.js';
 import { EventHub } from '../server/events.js';
 import { GatewayRegistry } from '../server/gateways.js';
 import { Registry } from '../server/platform/registry.js';
@@ -70,7 +71,9 @@ async function* run(): AsyncGenerator<Metric> {
     peopleWithin500m: 40,
     inventory: [{ chemical: 'methane', quantityT: 30 }],
   }));
-  const registry = new Registry({ path: file, enterprises, installations });
+  const database = new Database({ kind: 'sqlite', path: file });
+  await database.start();
+  const registry = new Registry({ database, enterprises, installations });
   const gateways = new GatewayRegistry(clock);
   const key = Buffer.alloc(32, 1);
   const disposal = new DisposalLedger({ path: file, clock, key });
@@ -86,7 +89,7 @@ async function* run(): AsyncGenerator<Metric> {
       ts: T0,
       sensors: catalogues[g]!,
     };
-    registry.noteGateway(gateways.applyStatus(status).gateway);
+    await registry.noteGateway(gateways.applyStatus(status).gateway);
   }
   const service = new SupervisionService({
     config: defaultSupervisionConfig({ screeningIntervalMs: 3_600_000, listingTickMs: 3_600_000 }),
@@ -142,16 +145,16 @@ async function* run(): AsyncGenerator<Metric> {
     ts: T0 + DAY_MS - SILENT_MS,
   });
 
-  const first = service.screenNow();
+  const first = await service.screenNow();
   const steady: number[] = [];
   for (let i = 0; i < STEADY_PASSES; i++) {
     clock.advance(60_000);
-    steady.push(service.screenNow().ms);
+    steady.push((await service.screenNow()).ms);
   }
   steady.sort((a, b) => a - b);
   const now = clock.now();
   const dqStarted = performance.now();
-  const ctx = service.context(now);
+  const ctx = await service.context(now);
   const points = pointQualities({
     now,
     config: service.config,
@@ -187,6 +190,7 @@ async function* run(): AsyncGenerator<Metric> {
   await service.stop();
   await disposal.stop();
   await registry.stop();
+  await database.stop();
   await rm(dir, { recursive: true, force: true });
 }
 

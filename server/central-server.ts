@@ -177,11 +177,11 @@ export class CentralServer {
       expectedRestart: (gatewayId) => this.fleet.applyExpected(gatewayId),
     });
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
-    this.audit = createAuditLog(config.audit, path, clock);
+    this.audit = createAuditLog(config.audit, path, clock, this.database, config.node?.id);
     Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);
     this.fleet = new FleetService({
-      path,
+      database: this.database,
       clock,
       publish: (topic, payload, { retain }) =>
         this.transport.publish(topic, payload, { qos: 1, retain }),
@@ -221,6 +221,7 @@ export class CentralServer {
       config: config.platform,
       enterprises: config.enterprises,
       path,
+      database: this.database,
       clock,
       events: this.events,
       ledger: this.ledger,

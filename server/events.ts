@@ -35,6 +35,12 @@ export interface ServerEvents {
   escalation: EscalationNotice;
   /** An operator acknowledged an alarm at the edge (the gateway's HMI or its own engine). */
   edgeAcknowledged: AlarmKey & { by: string };
+  /**
+   * Live streams may have missed events (cluster mode: the relay's bus had a gap, or an event
+   * was too big to relay; server/cluster/event-relay.ts): their clients reload from the store.
+   * `enterpriseId` null: every client.
+   */
+  resync: { reason: string; enterpriseId: string | null };
 }
 
 export type ServerEventName = keyof ServerEvents;

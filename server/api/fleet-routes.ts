@@ -83,10 +83,11 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     return principal;
   };
   /** The gateway if the caller may see its enterprise; the uniform 403 otherwise. */
-  const visibleGateway = (request: FastifyRequest, gatewayId: string) => {
+  const visibleGateway = async (request: FastifyRequest, gatewayId: string) => {
     const principal = requirePrincipalOf(request);
+    await fleet.refresh(); // another node may have enrolled or revoked it
     const gateway = fleet.gateway(gatewayId);
-    if (!gateway || !platform?.canSee(principal, gateway.enterpriseId))
+    if (!gateway || !(await platform?.canSee(principal, gateway.enterpriseId)))
       throw Errors.forbidden('gateway', gatewayId);
     return { principal, gateway };
   };
@@ -164,7 +165,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     async (request) => {
       const principal = admin(request, 'create enrolment tokens');
       try {
-        return fleet.createToken({ ...request.body, by: principal.username });
+        return await fleet.createToken({ ...request.body, by: principal.username });
       } catch (err) {
         enrolmentError(err);
       }
@@ -190,7 +191,8 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       const scope =
         !platform || principal.role === 'admin'
           ? null
-          : new Set(platform.visibleEnterprises(principal).map((e) => e.id));
+          : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
+      await fleet.refresh();
       return { gateways: fleet.view(scope) };
     },
   );
@@ -226,11 +228,11 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       },
     },
     async (request) => {
-      const { gateway } = visibleGateway(request, request.params.gatewayId);
+      const { gateway } = await visibleGateway(request, request.params.gatewayId);
       const view = fleet.view(new Set([gateway.enterpriseId]));
       return {
         gateway: view.find((g) => g.gatewayId === gateway.gatewayId),
-        versions: fleet.versions(gateway.gatewayId),
+        versions: await fleet.versions(gateway.gatewayId),
       };
     },
   );
@@ -280,7 +282,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
     async (request) => {
       const principal = admin(request, 'push gateway configurations');
-      visibleGateway(request, request.params.gatewayId);
+      await visibleGateway(request, request.params.gatewayId);
       const document = await fleet.pushVersion(request.params.gatewayId, {
         ...request.body,
         by: principal.username,
@@ -312,7 +314,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
     async (request) => {
       const principal = admin(request, 'revoke gateways');
-      visibleGateway(request, request.params.gatewayId);
+      await visibleGateway(request, request.params.gatewayId);
       const revoked = await fleet.revoke(
         request.params.gatewayId,
         principal.username,
@@ -365,7 +367,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       },
     },
     async (request) => {
-      const { principal, gateway } = visibleGateway(request, request.params.gatewayId);
+      const { principal, gateway } = await visibleGateway(request, request.params.gatewayId);
       if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, 'command gateways');
       if (request.body.type === 'log-level' && request.body.level === undefined)
         throw Errors.validation('body/level is required for log-level');

@@ -39,6 +39,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller; null when anonymous (only where auth is not required). */
     principal: Principal | null;
+    /**
+     * Enterprise ids the caller may see, set with `principal` by the auth hook (one registry
+     * read per request, so scope checks in the handlers stay synchronous); null = everything.
+     */
+    enterpriseScope: Set<string> | null;
   }
   interface FastifySchema {
     /** Shown in the OpenAPI document (/docs). */
@@ -201,7 +206,8 @@ export function scopeOf(
 ): Set<string> | null {
   const principal = request.principal ?? null;
   if (!platform || principal === null || principal.role === 'admin') return null;
-  return new Set(platform.visibleEnterprises(principal).map((e) => e.id));
+  // Set by the auth hook with the principal; never widened to everything if it is missing.
+  return request.enterpriseScope ?? new Set();
 }
 
 function requirePrincipal(request: FastifyRequest): Principal {
@@ -212,14 +218,16 @@ function requirePrincipal(request: FastifyRequest): Principal {
 /** Installs the authentication and rate-limit hook for every /api/v1 route. */
 export function registerAuthHook(app: FastifyInstance, platform: Platform): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('enterpriseScope', null);
   app.addHook('onRequest', async (request, reply) => {
     request.principal = null;
+    request.enterpriseScope = null;
     const config = request.routeOptions.config ?? {};
     const path = request.url.split('?')[0] ?? '';
     if (!path.startsWith('/api/v1/') || config.public) return;
     const token = bearerToken(request);
     if (token !== null) {
-      const principal = platform.access.authenticate(token);
+      const principal = await platform.access.authenticate(token);
       if (!principal) throw Errors.unauthorized('token unknown or expired; log in again');
       const waitMs = platform.requestLimiter.take(`user:${principal.username}`);
       if (waitMs > 0) {
@@ -229,6 +237,10 @@ export function registerAuthHook(app: FastifyInstance, platform: Platform): void
         throw Errors.rateLimited(seconds);
       }
       request.principal = principal;
+      request.enterpriseScope =
+        principal.role === 'admin'
+          ? null
+          : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
       return;
     }
     if (config.platform || platform.config.requireAuth)
@@ -242,21 +254,23 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     deps.loginThrottle ?? newLoginThrottle(platform.config.loginAttemptsPerMinute, deps.clock);
 
   /** The alarm if the caller may see it; otherwise the uniform 403. */
-  const visibleAlarm = (request: FastifyRequest, key: AlarmKey) => {
+  const visibleAlarm = async (request: FastifyRequest, key: AlarmKey) => {
     // Scope first: an out-of-scope enterprise answers the same 403 as an unknown alarm.
     const principal = requirePrincipal(request);
-    const alarm = platform.canSee(principal, key.enterpriseId) ? ledger.get(key) : undefined;
+    const alarm = (await platform.canSee(principal, key.enterpriseId))
+      ? ledger.get(key)
+      : undefined;
     if (!alarm) throw Errors.forbidden('alarm', describeAlarm(key));
     return alarm;
   };
 
-  const disposalStep = (
+  const disposalStep = async (
     request: FastifyRequest<AlarmParams>,
     action: string,
     step: (key: AlarmKey, actor: string) => Disposition,
   ) => {
     const principal = requirePrincipal(request);
-    const alarm = visibleAlarm(request, request.params);
+    const alarm = await visibleAlarm(request, request.params);
     if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
     platform.dispositionOf(alarm);
     let d: Disposition;
@@ -310,7 +324,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         reply.header('retry-after', String(seconds));
         throw Errors.rateLimited(seconds);
       }
-      const session = platform.access.login(username, password);
+      const session = await platform.access.login(username, password);
       if (!session) {
         loginThrottle.failure(username, request.ip);
         platform.counters.loginFailures++;
@@ -331,7 +345,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     { config: { platform: true }, schema: { response: { 204: { type: 'null' }, ...errors } } },
     async (request, reply) => {
       const token = bearerToken(request);
-      if (token) platform.access.logout(token);
+      if (token) await platform.access.logout(token);
       return reply.code(204).send();
     },
   );
@@ -358,7 +372,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         },
       },
     },
-    async (request) => ({ enterprises: platform.ranking(requirePrincipal(request)) }),
+    async (request) => ({ enterprises: await platform.ranking(requirePrincipal(request)) }),
   );
 
   app.get(
@@ -413,7 +427,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       const principal = requirePrincipal(request);
       const id = request.params.id;
-      const enterprise = platform.ranking(principal).find((e) => e.id === id);
+      const enterprise = (await platform.ranking(principal)).find((e) => e.id === id);
       if (!enterprise) throw Errors.forbidden('enterprise', id);
       const latest = new Map(
         deps.store
@@ -421,7 +435,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
           .filter((r) => r.enterpriseId === id)
           .map((r) => [`${r.gatewayId}\u0000${r.sensorId}`, r]),
       );
-      const sensors = platform.registry.sensors(id).map((s) => {
+      const sensors = (await platform.registry.sensors(id)).map((s) => {
         const r = latest.get(`${s.gatewayId}\u0000${s.sensorId}`);
         return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
       });
@@ -429,7 +443,12 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         const d = platform.disposal.disposition(alarm);
         return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
       });
-      return { enterprise, installations: platform.registry.installations(id), sensors, alarms };
+      return {
+        enterprise,
+        installations: await platform.registry.installations(id),
+        sensors,
+        alarms,
+      };
     },
   );
 
@@ -506,7 +525,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       },
     },
     async (request) => {
-      const alarm = visibleAlarm(request, request.params);
+      const alarm = await visibleAlarm(request, request.params);
       const disposition = platform.dispositionOf(alarm);
       const events = platform.disposal.events(alarm).map((e) => ({ ...e, at: iso(e.at) }));
       return { disposition: toDispositionDto(disposition), events };

@@ -9,6 +9,10 @@
  *   event: hazard    data: { action, hazard } (hazard as in GET /api/v1/supervision/hazards)
  *   event: gradeChanged data: { installationId, enterpriseId, at, grade, previousGrade,
  *                              isMajorHazard, r, sumRatio } (live GB 18218-2018 grading)
+ *   event: resync    data: { reason } — events may have been missed (cluster mode: the relay
+ *                    between nodes had a gap, server/cluster/event-relay.ts); the server then
+ *                    ends the stream, and the client reloads its snapshot when it reconnects
+ *                    (the dashboard does so on every reconnect)
  *
  * With a platform and a token (`?access_token=`: EventSource cannot send headers), only the
  * caller's enterprises are streamed (hazard and grade events as alarms: by their enterprise).
@@ -173,6 +177,11 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
               sumRatio: change.sumRatio,
             })),
           );
+        }),
+        options.events.on('resync', (notice) => {
+          if (notice.enterpriseId !== null && !inScope(notice.enterpriseId)) return;
+          res.write(`event: resync\ndata: ${JSON.stringify({ reason: notice.reason })}\n\n`);
+          close();
         }),
       ];
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);

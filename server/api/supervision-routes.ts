@@ -78,15 +78,16 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
   { platform, supervision },
 ) => {
   const config = { platform: true } as const;
-  const scope = (principal: Principal) =>
+  const scope = async (principal: Principal) =>
     principal.role === 'admin'
       ? null
-      : new Set(platform.visibleEnterprises(principal).map((e) => e.id));
+      : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
 
   /** The record if the caller may see it; otherwise the uniform 403. */
-  const visibleHazard = (principal: Principal, id: string): Hazard => {
+  const visibleHazard = async (principal: Principal, id: string): Promise<Hazard> => {
     const h = supervision.hazards.get(id);
-    if (!h || !platform.canSee(principal, h.enterpriseId)) throw Errors.forbidden('hazard', id);
+    if (!h || !(await platform.canSee(principal, h.enterpriseId)))
+      throw Errors.forbidden('hazard', id);
     return h;
   };
 
@@ -104,9 +105,12 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
   };
 
   /** Enterprise steps: the enterprise itself (its own records) and administrators. */
-  const enterpriseStep = (request: FastifyRequest<{ Params: { id: string } }>, action: string) => {
+  const enterpriseStep = async (
+    request: FastifyRequest<{ Params: { id: string } }>,
+    action: string,
+  ) => {
     const principal = requirePrincipalOf(request);
-    const h = visibleHazard(principal, request.params.id);
+    const h = await visibleHazard(principal, request.params.id);
     if (principal.role !== 'admin' && principal.role !== 'enterprise') {
       throw Errors.roleForbidden(principal.role, `${action} a hazard`);
     }
@@ -146,7 +150,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       const { status, kind, severity, enterpriseId } = request.query;
-      const visible = scope(principal);
+      const visible = await scope(principal);
       const hazards = supervision.store
         .hazards(visible ?? undefined)
         .filter(
@@ -200,7 +204,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       const body = request.body;
-      if (!platform.canSee(principal, body.enterpriseId)) {
+      if (!(await platform.canSee(principal, body.enterpriseId))) {
         throw Errors.forbidden('enterprise', body.enterpriseId);
       }
       if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, 'open a hazard');
@@ -245,7 +249,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const h = visibleHazard(requirePrincipalOf(request), request.params.id);
+      const h = await visibleHazard(requirePrincipalOf(request), request.params.id);
       return {
         hazard: toHazardDto(h),
         events: supervision.store.events(h.hazardId).map(toHazardEventDto),
@@ -269,7 +273,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = enterpriseStep(request, 'assign');
+      const { principal, hazard } = await enterpriseStep(request, 'assign');
       return step('assigned', () =>
         supervision.hazards.assign(hazard.hazardId, principal.username, request.body.responsible),
       );
@@ -292,7 +296,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = enterpriseStep(request, 'plan');
+      const { principal, hazard } = await enterpriseStep(request, 'plan');
       const deadline = parseTime('deadline', request.body.deadline, Number.NaN);
       return step('planned', () =>
         supervision.hazards.plan(hazard.hazardId, principal.username, request.body.plan, deadline),
@@ -316,7 +320,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = enterpriseStep(request, 'rectify');
+      const { principal, hazard } = await enterpriseStep(request, 'rectify');
       return step('rectified', () =>
         supervision.hazards.rectify(hazard.hazardId, principal.username, request.body.evidence),
       );
@@ -342,7 +346,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
     async (request) => {
       const principal = requirePrincipalOf(request);
-      const h = visibleHazard(principal, request.params.id);
+      const h = await visibleHazard(principal, request.params.id);
       const allowed =
         principal.role === 'admin' ||
         principal.role === 'regulator' ||
@@ -390,11 +394,11 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       const { enterpriseId } = request.query;
-      if (enterpriseId !== undefined && !platform.canSee(principal, enterpriseId)) {
+      if (enterpriseId !== undefined && !(await platform.canSee(principal, enterpriseId))) {
         throw Errors.forbidden('enterprise', enterpriseId);
       }
       const now = supervision.now();
-      const { points, outages } = qualityInScope(supervision, scope(principal), now);
+      const { points, outages } = await qualityInScope(supervision, await scope(principal), now);
       const ids = [...new Set(points.map((p) => p.enterpriseId))].sort();
       return {
         at: new Date(now).toISOString(),
@@ -431,9 +435,10 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
     async (request) => {
       const principal = requirePrincipalOf(request);
-      const gradings = supervision
-        .liveGradings()
-        .filter((g) => platform.canSee(principal, g.enterpriseId));
+      const visible = await scope(principal);
+      const gradings = (await supervision.liveGradings()).filter(
+        (g) => visible === null || visible.has(g.enterpriseId),
+      );
       return {
         installations: gradings.map((g) => ({
           ...g,
@@ -461,11 +466,11 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const from = parseTime('from', request.query.from, to - 30 * 24 * 3_600_000);
       if (from > to) throw Errors.badRange(from, to);
       const jurisdictions = new Map(
-        platform.visibleEnterprises(principal).map((e) => [e.id, e.jurisdiction]),
+        (await platform.visibleEnterprises(principal)).map((e) => [e.id, e.jurisdiction]),
       );
       return reportInScope(
         supervision,
-        scope(principal),
+        await scope(principal),
         jurisdictions,
         principal.jurisdiction,
         from,
@@ -486,7 +491,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     async (request) => {
       const principal = requirePrincipalOf(request);
       if (principal.role !== 'admin') throw Errors.roleForbidden(principal.role, 'run screening');
-      const result = supervision.screenNow();
+      const result = await supervision.screenNow();
       return {
         at: new Date(result.at).toISOString(),
         ms: result.ms,

@@ -16,7 +16,7 @@ import { ID_PATTERN, MAX_READINGS_PER_BATCH } from '../../protocol/index.js';
 export const MQTT_AUTH_MODES = ['none', 'password', 'mtls'] as const;
 export type MqttAuthMode = (typeof MQTT_AUTH_MODES)[number];
 
-export const MQTT_USER_ROLES = ['gateway', 'client'] as const;
+export const MQTT_USER_ROLES = ['gateway', 'client', 'service'] as const;
 export type MqttUserRole = (typeof MQTT_USER_ROLES)[number];
 
 /**
@@ -24,6 +24,11 @@ export type MqttUserRole = (typeof MQTT_USER_ROLES)[number];
  * id); it may publish only `hazardwatch/v1/{enterpriseId}/{username}/{telemetry|alarm|status}`
  * and subscribe only to its own `ack` and `command` topics. A client (e.g. an
  * emergency centre on the MQTT linkage topic) gets exactly the topics listed.
+ * A service identity is the server nodes' own, on an external broker (cluster mode, the
+ * EMQX auth hook): it reads every gateway channel (through the nodes' shared group) and the
+ * emergency receipts, and writes acks, commands, the fleet's server channels, the emergency
+ * topic and the ledger anchors (server/auth/mqtt-access.ts `serviceTopicRules`); its client id
+ * is `<username>-<node id>`. The embedded broker refuses it: it has no use for one.
  */
 export interface MqttUser {
   readonly username: string;
@@ -81,7 +86,8 @@ export const mqttUserSchema = {
     },
     role: {
       title: 'Role',
-      description: "'gateway': its own topics only; 'client': the topics listed.",
+      description:
+        "'gateway': its own topics only; 'client': the topics listed; 'service': the server nodes on an external broker (cluster mode).",
       enum: MQTT_USER_ROLES,
     },
     enterpriseId: { title: 'Enterprise id (gateways)', type: 'string', pattern: ID_PATTERN },
@@ -214,6 +220,13 @@ export function userProblems(
     seen.add(user.username);
     if (user.role === 'gateway' && !user.enterpriseId) {
       problems.push(`${at}.enterpriseId: is required for a gateway`);
+    }
+    if (user.role === 'service') {
+      for (const key of ['enterpriseId', 'publish', 'subscribe'] as const) {
+        if (user[key] !== undefined) {
+          problems.push(`${at}.${key}: a service identity's rights are fixed; remove '${key}'`);
+        }
+      }
     }
     if (mode === 'password' && !user.passwordHash) {
       problems.push(`${at}.passwordHash: is required in password mode`);

@@ -5,6 +5,7 @@
 import { dirname, join } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import type { MqttBrokerOptions, SecurityEvent } from '../broker.js';
+import type { Database } from '../db/database.js';
 import type { IngestOptions } from '../ingest.js';
 import { AuditLog } from './audit-log.js';
 import type { AuditConfig, MqttSecurityConfig } from './config.js';
@@ -24,14 +25,22 @@ export function auditLogPath(audit: AuditConfig | undefined, storePath: string):
   return join(dirname(storePath), 'audit.jsonl');
 }
 
+/**
+ * The audit log: the node's JSONL file (auditLogPath) and, with `database`, the cluster-wide
+ * `audit_records` table, each row naming `nodeId` (default: the host name).
+ */
 export function createAuditLog(
   audit: AuditConfig | undefined,
   storePath: string,
   clock: Clock,
+  database?: Database,
+  nodeId?: string,
 ): AuditLog {
   const options: ConstructorParameters<typeof AuditLog>[0] = {
     path: auditLogPath(audit, storePath),
     clock,
+    ...(database ? { database } : {}),
+    ...(nodeId ? { nodeId } : {}),
   };
   if (audit) {
     options.maxBytes = audit.maxBytes;

@@ -38,12 +38,10 @@ import {
   fleetTopicFor,
   GATEWAY_CHANNELS,
   SERVER_CHANNELS,
-  TOPIC_ROOT,
   topicFor,
 } from '../../protocol/index.js';
-import { HAZARD_ANCHOR_TOPIC } from '../alarms/ledger-integrity.js';
 import type { MqttUser } from './config.js';
-import { loadUsersFile } from './mqtt-access.js';
+import { loadUsersFile, type ServiceTopics, serviceTopicRules } from './mqtt-access.js';
 import { verifyPassword } from './password.js';
 
 export const MOSQUITTO_FILES_DEFAULTS = {
@@ -63,11 +61,8 @@ export const MOSQUITTO_FILES_DEFAULTS = {
 } as const;
 
 /** Who the server nodes are on the broker, and the topics they publish beyond acks/commands. */
-export interface ServiceIdentity {
+export interface ServiceIdentity extends ServiceTopics {
   readonly username: string;
-  readonly shareGroup: string;
-  readonly emergencyTopic: string;
-  readonly anchorTopic: string;
 }
 
 export function serviceIdentity(overrides: Partial<ServiceIdentity> = {}): ServiceIdentity {
@@ -150,7 +145,18 @@ export async function mosquittoPasswordFile(
     credentials[u.username],
     u.passwordHash,
   ]);
-  entries.push([service.username, service.password ?? credentials[service.username], undefined]);
+  // The users file may list the service identity itself (role 'service', with its hash).
+  const listed = users.find((u) => u.username === service.username && u.role === 'service');
+  if (!listed) {
+    entries.push([service.username, service.password ?? credentials[service.username], undefined]);
+  }
+  for (const u of users) {
+    if (u.role === 'service' && u.username !== service.username) {
+      problems.push(
+        `${u.username}: a service identity other than '${service.username}' (--service); mosquitto's files grant one`,
+      );
+    }
+  }
   for (const [username, password, scryptHash] of entries) {
     if (password === undefined) {
       problems.push(`${username}: no password in the credentials`);
@@ -162,7 +168,7 @@ export async function mosquittoPasswordFile(
     }
     lines.push(`${username}:${await mosquittoPasswordHash(password, options)}`);
   }
-  if (users.some((u) => u.username === service.username)) {
+  if (users.some((u) => u.username === service.username && u.role !== 'service')) {
     problems.push(`${service.username}: the service identity is also a user in the users file`);
   }
   if (problems.length > 0) {
@@ -193,6 +199,8 @@ export function mosquittoAclFile(users: readonly MqttUser[], service: ServiceIde
     for (const topic of read) out.push(`topic read ${aclTopic(topic)}`);
   };
   for (const user of users) {
+    // Written once below, from the same rules the EMQX hook applies.
+    if (user.role === 'service') continue;
     if (user.role === 'gateway') {
       const ent = user.enterpriseId!;
       const gw = user.username;
@@ -211,22 +219,8 @@ export function mosquittoAclFile(users: readonly MqttUser[], service: ServiceIde
       block(user.username, [...(user.publish ?? [])], [...(user.subscribe ?? [])]);
     }
   }
-  const every = (channel: string) => `${TOPIC_ROOT}/v1/+/+/${channel}`;
-  block(
-    service.username,
-    [
-      ...[...SERVER_CHANNELS, ...FLEET_SERVER_CHANNELS].map(every),
-      service.emergencyTopic,
-      `${service.emergencyTopic}/#`,
-      service.anchorTopic,
-      HAZARD_ANCHOR_TOPIC, // the hazard chain's anchors (issue 16), beside the disposal ledger's
-    ],
-    // Read covers the subscription `$share/<group>/<topic>` and the delivery of <topic>.
-    [
-      ...[...GATEWAY_CHANNELS, ...FLEET_GATEWAY_CHANNELS].map(every),
-      `${service.emergencyTopic}/receipts`,
-    ],
-  );
+  const rules = serviceTopicRules(service);
+  block(service.username, rules.write, rules.read);
   return `${out.join('\n')}\n`;
 }
 

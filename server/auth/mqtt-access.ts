@@ -19,6 +19,11 @@
  * a second connection with client id `{id}:fleet` (fleetClientId), limited to its fleet channels:
  * publish health, config-status and fleet-result; subscribe to config and fleet-command.
  *
+ * Service identity (role 'service', cluster mode): the server nodes on an external broker, asked
+ * through the EMQX auth hook (server/api/broker-auth-routes.ts); client id `<username>-<node id>`,
+ * rights {@link serviceTopicRules} (the same lists mosquitto's acl_file gets). Only an
+ * MqttAccess given `service` topics knows it; the embedded broker refuses it by name.
+ *
  * Successful password checks are remembered for `cacheTtlMs` as an HMAC of
  * the password under a per-process random key (never the password), so a
  * reconnect storm costs one scrypt per gateway per hour, not per reconnect.
@@ -29,20 +34,74 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import {
   FLEET_GATEWAY_CHANNELS,
+  FLEET_SERVER_CHANNELS,
   fleetClientId,
   fleetTopicFor,
   GATEWAY_CHANNELS,
   isValidId,
   parseFleetTopic,
   parseTopic,
+  SERVER_CHANNELS,
+  TOPIC_ROOT,
   topicFor,
 } from '../../protocol/index.js';
+import { HAZARD_ANCHOR_TOPIC } from '../alarms/ledger-integrity.js';
 import { type MqttAuthMode, type MqttUser, mqttUserSchema, userProblems } from './config.js';
 import { verifyPassword } from './password.js';
 
 export const MQTT_ACCESS_DEFAULTS = {
   cacheTtlMs: 60 * 60_000, // 1 h: a verified password is re-checked with scrypt after this
 } as const;
+
+/** The topics of the server nodes' service identity beyond the gateways' channels. */
+export interface ServiceTopics {
+  /** The nodes' shared-subscription group: `$share/<group>/…`. */
+  readonly shareGroup: string;
+  /** platform.emergencyTopic: notifications out, `<topic>/receipts` in. */
+  readonly emergencyTopic: string;
+  /** ledger.anchorTopic (the disposal ledger's anchors). */
+  readonly anchorTopic: string;
+}
+
+/**
+ * What the service identity may write and read (topic filters, `+` one level, `#` the rest):
+ * one list for mosquitto's acl_file (mosquitto-files.ts) and the EMQX hook (mayPublish,
+ * maySubscribe), so the two brokers cannot grant different things.
+ */
+export function serviceTopicRules(service: ServiceTopics): { write: string[]; read: string[] } {
+  const every = (channel: string) => `${TOPIC_ROOT}/v1/+/+/${channel}`;
+  return {
+    write: [
+      ...[...SERVER_CHANNELS, ...FLEET_SERVER_CHANNELS].map(every),
+      service.emergencyTopic,
+      `${service.emergencyTopic}/#`,
+      service.anchorTopic,
+      HAZARD_ANCHOR_TOPIC, // the hazard chain's anchors (issue 16), beside the disposal ledger's
+    ],
+    // Read covers the subscription `$share/<group>/<topic>` and the delivery of <topic>.
+    read: [
+      ...[...GATEWAY_CHANNELS, ...FLEET_GATEWAY_CHANNELS].map(every),
+      `${service.emergencyTopic}/receipts`,
+    ],
+  };
+}
+
+/**
+ * Whether topic filter `pattern` covers `filter` (every topic `filter` matches, `pattern`
+ * matches too). A topic without wildcards is a filter matching itself, so this is also
+ * "does `pattern` match this topic" [MQTT-4.7].
+ */
+export function filterCovers(pattern: string, filter: string): boolean {
+  const p = pattern.split('/');
+  const f = filter.split('/');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '#') return i === p.length - 1;
+    if (i >= f.length || f[i] === '#') return false;
+    if (p[i] === '+') continue;
+    if (f[i] === '+' || p[i] !== f[i]) return false;
+  }
+  return p.length === f.length;
+}
 
 /** The authenticated identity bound to one MQTT connection. */
 export interface MqttIdentity {
@@ -51,6 +110,8 @@ export interface MqttIdentity {
   enterpriseId?: string;
   /** The gateway's fleet-management connection (client id `{id}:fleet`). */
   fleet?: boolean;
+  /** Service identities: this node's id (client id `<username>-<node>`). */
+  node?: string;
 }
 
 /**
@@ -121,6 +182,8 @@ export interface MqttAccessOptions {
   now?: () => number;
   /** Enrolled gateways (asked when the name is not a static user). */
   directory?: MqttUserDirectory;
+  /** The service identity's topics: given, role 'service' users may connect (external broker). */
+  service?: ServiceTopics;
 }
 
 export class MqttAccess {
@@ -168,12 +231,44 @@ export class MqttAccess {
     if (!user) {
       throw new ConnectRefused(mode === 'mtls' ? 5 : 4, `unknown user '${name.slice(0, 64)}'`);
     }
+    if (user.role === 'service' && !this.options.service) {
+      throw new ConnectRefused(
+        5,
+        `'${name}' is a service identity (the server nodes on an external broker); this broker takes none`,
+      );
+    }
     if (mode === 'password' && !(await this.checkPassword(user, password!))) {
       throw new ConnectRefused(4, `wrong password for '${name}'`);
     }
-    // [MQTT-3.1.3-8]-style refusal with 0x02: the client id is bound to the identity.
+    return this.bind(user, clientId);
+  }
+
+  /**
+   * The identity of an already authenticated connection, for a broker that asks per publish or
+   * subscribe (the EMQX hook): the user named, its client id bound as at CONNECT; null when
+   * the user is unknown, revoked, a service identity this access does not take, or the client
+   * id is not its own.
+   */
+  identify(clientId: string, username: string): MqttIdentity | null {
+    if (this.options.mode === 'none') return null;
+    const user = this.users.get(username) ?? this.options.directory?.find(username);
+    if (!user || user === 'revoked') return null;
+    if (user.role === 'service' && !this.options.service) return null;
+    try {
+      return this.bind(user, clientId);
+    } catch {
+      return null;
+    }
+  }
+
+  /** [MQTT-3.1.3-8]-style refusal with 0x02: the client id is bound to the identity. */
+  private bind(user: MqttUser, clientId: string): MqttIdentity {
     const fleet = user.role === 'gateway' && clientId === fleetClientId(user.username);
-    if (clientId !== user.username && !fleet) {
+    const prefix = `${user.username}-`;
+    const node =
+      user.role === 'service' && clientId.startsWith(prefix) ? clientId.slice(prefix.length) : null;
+    const serviceBound = node !== null && isValidId(node);
+    if (clientId !== user.username && !fleet && !serviceBound) {
       throw new ConnectRefused(
         2,
         `client id '${clientId.slice(0, 64)}' is not the authenticated identity '${user.username}'`,
@@ -182,6 +277,7 @@ export class MqttAccess {
     const identity: MqttIdentity = { username: user.username, role: user.role };
     if (user.enterpriseId) identity.enterpriseId = user.enterpriseId;
     if (fleet) identity.fleet = true;
+    if (serviceBound) identity.node = node;
     return identity;
   }
 
@@ -189,6 +285,11 @@ export class MqttAccess {
   mayPublish(identity: MqttIdentity | null, topic: string): boolean {
     if (this.options.mode === 'none') return true;
     if (!identity) return false;
+    if (identity.role === 'service') {
+      const service = this.options.service;
+      if (!service || /[#+]/.test(topic) || topic.startsWith('$')) return false;
+      return serviceTopicRules(service).write.some((rule) => filterCovers(rule, topic));
+    }
     if (identity.role === 'client') {
       return this.users.get(identity.username)?.publish?.includes(topic) ?? false;
     }
@@ -213,6 +314,7 @@ export class MqttAccess {
   /** Whether this identity may subscribe to `filter` (exact topics only outside mode none). */
   maySubscribe(identity: MqttIdentity | null, filter: string): boolean {
     if (this.options.mode === 'none') return true;
+    if (identity?.role === 'service') return this.serviceMaySubscribe(filter);
     if (!identity || /[#+]/.test(filter) || filter.startsWith('$')) return false;
     if (identity.role === 'client') {
       return this.users.get(identity.username)?.subscribe?.includes(filter) ?? false;
@@ -229,6 +331,16 @@ export class MqttAccess {
       filter === topicFor(enterpriseId, identity.username, 'ack') ||
       filter === topicFor(enterpriseId, identity.username, 'command')
     );
+  }
+
+  /** `$share/<the nodes' group>/<filter>` or `<filter>`, covered by a read rule. */
+  private serviceMaySubscribe(filter: string): boolean {
+    const service = this.options.service;
+    if (!service) return false;
+    const shared = `$share/${service.shareGroup}/`;
+    const inner = filter.startsWith(shared) ? filter.slice(shared.length) : filter;
+    if (inner.startsWith('$') || inner === '') return false;
+    return serviceTopicRules(service).read.some((rule) => filterCovers(rule, inner));
   }
 
   private async checkPassword(user: MqttUser, password: Buffer): Promise<boolean> {

@@ -52,6 +52,8 @@ export interface ExternalBrokerKeys {
   readonly sessionExpirySeconds?: number;
   readonly maxInFlight?: number;
   readonly brokerTls?: ExternalBrokerTlsConfig;
+  /** EMQX auth hook: the secret EMQX sends in x-hazardwatch-hook-secret (server/api/broker-auth-routes.ts). */
+  readonly authHookSecret?: string;
 }
 
 export interface NodeConfig {
@@ -109,6 +111,13 @@ export const externalBrokerSchemaProperties = {
     minimum: 1,
     maximum: 65_535, // MQTT 5 Receive Maximum is a two-byte integer [MQTT-3.1.2.11.3]
   },
+  authHookSecret: {
+    title: 'EMQX auth hook secret (mode external)',
+    description:
+      'Shared with EMQX, which sends it in the x-hazardwatch-hook-secret header when it asks /api/v1/broker/authenticate and /authorize (docs/cluster.md "EMQX auth hook"). At least 32 characters; keep it out of files: HAZARDWATCH_BROKER_HOOK_SECRET.',
+    type: 'string',
+    minLength: 32,
+  },
   brokerTls: {
     title: 'TLS to the external broker (mode external)',
     description:
@@ -147,6 +156,7 @@ const EXTERNAL_ONLY = [
   'sessionExpirySeconds',
   'maxInFlight',
   'brokerTls',
+  'authHookSecret',
 ] as const;
 
 /** The broker mode of a parsed config (absent: embedded). */

@@ -191,19 +191,23 @@ function applyDatabaseDefaults(config: ServerConfig): void {
 /**
  * Overrides from the environment, for secrets and per-node values that should not sit in a
  * config file shared by every node (docs/cluster.md): HAZARDWATCH_NODE_ID → node.id,
- * HAZARDWATCH_DATABASE_URL → database.url, HAZARDWATCH_BROKER_PASSWORD → mqtt.password.
+ * HAZARDWATCH_DATABASE_URL → database.url, HAZARDWATCH_BROKER_PASSWORD → mqtt.password,
+ * HAZARDWATCH_BROKER_HOOK_SECRET → mqtt.authHookSecret.
  * Merge the result like command-line overrides (loadServerConfig's `overrides`).
  */
 export function environmentOverrides(env: NodeJS.ProcessEnv): {
   node?: { id: string };
   database?: { url: string };
-  mqtt?: { password: string };
+  mqtt?: { password?: string; authHookSecret?: string };
 } {
   const overrides: ReturnType<typeof environmentOverrides> = {};
   if (env.HAZARDWATCH_NODE_ID) overrides.node = { id: env.HAZARDWATCH_NODE_ID };
   if (env.HAZARDWATCH_DATABASE_URL) overrides.database = { url: env.HAZARDWATCH_DATABASE_URL };
   if (env.HAZARDWATCH_BROKER_PASSWORD) {
     overrides.mqtt = { password: env.HAZARDWATCH_BROKER_PASSWORD };
+  }
+  if (env.HAZARDWATCH_BROKER_HOOK_SECRET) {
+    overrides.mqtt = { ...overrides.mqtt, authHookSecret: env.HAZARDWATCH_BROKER_HOOK_SECRET };
   }
   return overrides;
 }

@@ -1,7 +1,7 @@
 /**
  * The platform state as Kysely sees it: one interface per table, column names exactly as the
  * embedded SQLite stores named them (server/alarms/ledger-schema.ts, disposal-store.ts,
- * server/linkage/*.ts, server/platform/registry.ts, access.ts), so an existing file is adopted
+ * server/linkage/*.ts, server/platform/registry.ts, access.ts, server/fleet/fleet-store.ts), so an existing file is adopted
  * as it is and its rows copy to PostgreSQL column for column.
  *
  * Types are what both engines return: integers and epoch milliseconds as `number` (PostgreSQL
@@ -200,6 +200,47 @@ export interface AuditRecordsTable {
   suppressed_count: number | null;
 }
 
+/** Fleet enrolment tokens: only the SHA-256 of a token (server/fleet/fleet-store.ts). */
+export interface FleetTokensTable {
+  token_hash: string;
+  enterprise_id: string;
+  gateway_id: string | null;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  used_by: string | null;
+}
+
+/** Enrolled gateways: scrypt hash of the MQTT password, public key, revocation. */
+export interface FleetGatewaysTable {
+  gateway_id: string;
+  enterprise_id: string;
+  password_hash: string;
+  public_key: string;
+  key_fingerprint: string;
+  enrolled_at: number;
+  revoked_at: number | null;
+  revoked_by: string | null;
+  revoke_reason: string | null;
+}
+
+/** Every pushed configuration version with its management-of-change record. */
+export interface FleetVersionsTable {
+  gateway_id: string;
+  version: number;
+  /** FleetConfigDocument (JSON). */
+  document: string;
+}
+
+/** What each gateway last reported about its configuration. */
+export interface FleetStatusTable {
+  gateway_id: string;
+  running_version: number | null;
+  /** FleetConfigStatus (JSON). */
+  last_status: string;
+}
+
 /** Cluster: who pages a centre for one notification (server/db/delivery-claims.ts). */
 export interface DeliveryClaimsTable {
   notification_id: string;
@@ -233,6 +274,10 @@ export interface PlatformSchema {
   audit_records: AuditRecordsTable;
   delivery_claims: DeliveryClaimsTable;
   leader_leases: LeaderLeasesTable;
+  fleet_tokens: FleetTokensTable;
+  fleet_gateways: FleetGatewaysTable;
+  fleet_versions: FleetVersionsTable;
+  fleet_status: FleetStatusTable;
 }
 
 /** Tables that refuse UPDATE and DELETE (evidence: ledgers and chains). */

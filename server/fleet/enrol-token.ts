@@ -1,6 +1,8 @@
 /**
  * Makes a one-time enrolment token from the command line (the administrator's alternative to
- * POST /api/v1/fleet/tokens), in the server's SQLite file; a running server sees it at once.
+ * POST /api/v1/fleet/tokens), in the platform database: the server's SQLite file (--store), or
+ * whatever the config names (--config: its `database` section, PostgreSQL in a cluster, else
+ * its store.path); a running server sees it at once.
  *
  *   npx tsx server/fleet/enrol-token.ts --enterprise ent-a [--gateway-id gw-7] [--ttl-hours 24]
  *       [--store data/hazardwatch.db | --config deploy/server.yaml] [--by alice]
@@ -10,6 +12,8 @@
 import { parseArgs } from 'node:util';
 import { systemClock } from '../../common/clock.js';
 import { loadServerConfig } from '../config/index.js';
+import type { DatabaseConfig } from '../db/config.js';
+import { Database } from '../db/database.js';
 import { EnrolmentRefused, makeToken } from './enrolment.js';
 import { FleetStore } from './fleet-store.js';
 
@@ -44,19 +48,25 @@ if (values.help) {
 }
 const enterpriseId = values.enterprise;
 if (typeof enterpriseId !== 'string') fail(`--enterprise is required\n${USAGE}`, 2);
-const storePath =
+const databaseConfig: DatabaseConfig =
   typeof values.store === 'string'
-    ? values.store
+    ? { kind: 'sqlite', path: values.store }
     : typeof values.config === 'string'
-      ? loadServerConfig(values.config).store.path
-      : 'data/hazardwatch.db';
+      ? platformDatabaseOf(loadServerConfig(values.config))
+      : { kind: 'sqlite', path: 'data/hazardwatch.db' };
+/** As the central server does (platformDatabaseConfig), without loading the server for it. */
+function platformDatabaseOf(config: ReturnType<typeof loadServerConfig>): DatabaseConfig {
+  return config.database ?? { kind: 'sqlite', path: config.store.path };
+}
+
 const ttlHours = typeof values['ttl-hours'] === 'string' ? Number(values['ttl-hours']) : 24;
 if (!Number.isFinite(ttlHours) || ttlHours <= 0)
   fail(`--ttl-hours: must be a positive number (got '${values['ttl-hours']}')`, 2);
 
-const store = new FleetStore(storePath);
+const database = new Database(databaseConfig);
 try {
-  const made = makeToken(store, systemClock, {
+  await database.start();
+  const made = await makeToken(new FleetStore(database), systemClock, {
     enterpriseId,
     ...(typeof values['gateway-id'] === 'string' ? { gatewayId: values['gateway-id'] } : {}),
     ttlMs: Math.round(ttlHours * 3_600_000),
@@ -66,8 +76,8 @@ try {
     `${JSON.stringify({ token: made.token, enterpriseId, expiresAt: new Date(made.expiresAt).toISOString() })}\n`,
   );
 } catch (err) {
+  await database.stop();
   if (err instanceof EnrolmentRefused) fail(err.message, 2);
-  throw err;
-} finally {
-  store.close();
+  fail((err as Error).message, 1);
 }
+await database.stop();

@@ -67,11 +67,11 @@ export interface TokenRequest {
   by: string;
 }
 
-export function makeToken(
+export async function makeToken(
   store: FleetStore,
   clock: Clock,
   request: TokenRequest,
-): { token: string; expiresAt: number } {
+): Promise<{ token: string; expiresAt: number }> {
   if (!isValidId(request.enterpriseId))
     throw new EnrolmentRefused(400, `enterpriseId: invalid id '${request.enterpriseId}'`);
   if (request.gatewayId !== undefined) checkGatewayId(request.gatewayId, 'gatewayId');
@@ -84,7 +84,7 @@ export function makeToken(
   const token = `hwe_${randomBytes(32).toString('base64url')}`;
   const createdAt = clock.now();
   const expiresAt = createdAt + ttlMs;
-  store.addToken({
+  await store.addToken({
     tokenHash: tokenHash(token),
     enterpriseId: request.enterpriseId,
     gatewayId: request.gatewayId ?? null,
@@ -117,7 +117,7 @@ export async function enrol(
   taken: (gatewayId: string) => boolean,
 ): Promise<Enrolled> {
   const hash = tokenHash(request.token);
-  const token = store.token(hash);
+  const token = await store.token(hash);
   const now = clock.now();
   // One answer for unknown and used: a probe learns nothing about which tokens exist.
   if (!token || token.usedAt !== null)
@@ -162,7 +162,7 @@ export async function enrol(
     revokedBy: null,
     revokeReason: null,
   };
-  if (!store.consumeToken(hash, now, gateway))
+  if (!(await store.consumeToken(hash, now, gateway)))
     throw new EnrolmentRefused(401, 'enrolment token unknown or already used');
   return {
     gatewayId,

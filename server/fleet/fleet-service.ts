@@ -8,9 +8,9 @@
  * at push time gets it when it connects); the gateway answers on `config-status`, publishes
  * `health` every interval, and answers `fleet-command` on `fleet-result`.
  *
- * Lifecycle: the constructor stores its arguments; start() opens the tables and loads the
- * enrolled gateways into memory (the broker asks `directory` on every CONNECT); stop()
- * fails pending commands and closes the tables.
+ * Lifecycle: the constructor stores its arguments; start() loads the enrolled gateways from
+ * the platform database into memory (the broker asks `directory` on every CONNECT); stop()
+ * fails pending commands. The database belongs to the server (started before, stopped after).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
@@ -34,6 +34,7 @@ import {
 import type { AuditInput } from '../auth/audit-log.js';
 import type { MqttUser } from '../auth/config.js';
 import type { MqttUserDirectory } from '../auth/mqtt-access.js';
+import type { Database } from '../db/database.js';
 import {
   type Enrolled,
   EnrolmentRefused,
@@ -58,8 +59,8 @@ export const FLEET_DEFAULTS = {
 } as const;
 
 export interface FleetServiceOptions {
-  /** SQLite file (the server's store path; ':memory:' in tests). */
-  path: string;
+  /** The platform database (server/db), started by the server before the fleet. */
+  database: Database;
   clock?: Clock;
   publish(topic: string, payload: string, options: { retain: boolean }): Promise<void>;
   /** Closes a revoked gateway's open sessions (MqttBroker.disconnectIdentity). */
@@ -133,25 +134,44 @@ export class FleetService {
     this.limits = { ...FLEET_VIEW_DEFAULTS, ...options.limits };
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.store) return;
-    const store = new FleetStore(this.options.path);
-    this.store = store;
-    for (const gateway of store.gateways()) {
-      this.enrolled.set(gateway.gatewayId, gateway);
-      const latest = store.latestVersion(gateway.gatewayId);
-      if (latest) this.desired.set(gateway.gatewayId, latest.version);
+    this.store = new FleetStore(this.options.database);
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.store = null;
+      throw err;
     }
-    this.statuses = store.statuses();
   }
 
-  stop(): void {
+  /**
+   * Reloads the enrolled gateways, their newest versions and statuses from the database: in a
+   * cluster another node may have enrolled, revoked or pushed since (the API calls this before
+   * it answers about the fleet; the memory copy serves the broker's CONNECT checks).
+   */
+  async refresh(): Promise<void> {
+    const store = this.db;
+    const [gateways, desired, statuses] = await Promise.all([
+      store.gateways(),
+      store.latestVersions(),
+      store.statuses(),
+    ]);
+    this.enrolled.clear();
+    for (const gateway of gateways) this.enrolled.set(gateway.gatewayId, gateway);
+    this.desired.clear();
+    for (const [gatewayId, version] of desired) {
+      if (this.enrolled.has(gatewayId)) this.desired.set(gatewayId, version);
+    }
+    this.statuses = statuses;
+  }
+
+  async stop(): Promise<void> {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.resolve(this.noAnswer(p.command, 'the server stopped before the gateway answered'));
       this.pending.delete(id);
     }
-    this.store?.close();
     this.store = null;
   }
 
@@ -160,8 +180,8 @@ export class FleetService {
     return this.store;
   }
 
-  createToken(request: TokenRequest): { token: string; expiresAt: number } {
-    const made = makeToken(this.db, this.clock, request);
+  async createToken(request: TokenRequest): Promise<{ token: string; expiresAt: number }> {
+    const made = await makeToken(this.db, this.clock, request);
     this.options.audit({
       category: 'fleet',
       event: 'token-created',
@@ -195,7 +215,7 @@ export class FleetService {
       }
       throw err;
     }
-    const gateway = this.db.gateways().find((g) => g.gatewayId === enrolled.gatewayId);
+    const gateway = await this.db.gateway(enrolled.gatewayId);
     if (gateway) this.enrolled.set(gateway.gatewayId, gateway);
     this.options.audit({
       category: 'fleet',
@@ -208,7 +228,7 @@ export class FleetService {
     return {
       ...enrolled,
       mqttUrl: this.options.mqttUrl(hostname),
-      config: this.db.latestVersion(enrolled.gatewayId) ?? null,
+      config: (await this.db.latestVersion(enrolled.gatewayId)) ?? null,
     };
   }
 
@@ -217,7 +237,7 @@ export class FleetService {
     const gateway = this.enrolled.get(gatewayId);
     if (!gateway || gateway.revokedAt !== null) return false;
     const at = this.clock.now();
-    this.db.revoke(gatewayId, at, by, reason);
+    await this.db.revoke(gatewayId, at, by, reason);
     this.enrolled.set(gatewayId, {
       ...gateway,
       revokedAt: at,
@@ -248,7 +268,7 @@ export class FleetService {
   async pushVersion(gatewayId: string, request: VersionRequest): Promise<FleetConfigDocument> {
     const gateway = this.enrolled.get(gatewayId);
     if (!gateway) throw new Error(`gateway '${gatewayId}' is not enrolled`);
-    const previous = this.db.latestVersion(gatewayId);
+    const previous = await this.db.latestVersion(gatewayId);
     const document: FleetConfigDocument = {
       v: PROTOCOL_VERSION,
       version: (previous?.version ?? 0) + 1,
@@ -259,7 +279,7 @@ export class FleetService {
       reason: request.reason,
       issuedAt: this.clock.now(),
     };
-    this.db.addVersion(gatewayId, document);
+    await this.db.addVersion(gatewayId, document);
     this.desired.set(gatewayId, document.version);
     this.options.audit({
       category: 'fleet',
@@ -288,7 +308,7 @@ export class FleetService {
     return (this.statuses.get(gatewayId)?.version ?? 0) < desired;
   }
 
-  versions(gatewayId: string): FleetConfigDocument[] {
+  async versions(gatewayId: string): Promise<FleetConfigDocument[]> {
     return this.db.versions(gatewayId);
   }
 
@@ -391,7 +411,10 @@ export class FleetService {
       }
       const status = decoded.value;
       this.statuses.set(gatewayId, status);
-      this.store?.setStatus(gatewayId, status);
+      // The memory copy above answers at once; the row is for restarts and the other nodes.
+      this.store?.setStatus(gatewayId, status).catch((err: unknown) => {
+        log.error({ err, gatewayId }, 'cannot store the configuration status');
+      });
       this.options.audit({
         category: 'fleet',
         event: `version-${status.state}`,

@@ -1,49 +1,21 @@
 /**
- * The fleet's tables, in the server's SQLite file (beside the ledger's): enrolment tokens
+ * The fleet's tables in the platform database (server/db, migration 0004): enrolment tokens
  * (only their SHA-256, never the token), enrolled gateways (scrypt hash of the MQTT
  * password, the gateway's public key, revocation), and every pushed version with its
  * management-of-change record (who, when, why), plus what each gateway last reported.
  *
- * Lifecycle: the constructor opens the file and creates the tables; close() closes it.
- * Every method is one synchronous statement or transaction (better-sqlite3).
+ * Cluster: every node reads and writes the same rows. A token is single-use across nodes
+ * (consumeToken: a conditional UPDATE that exactly one enrolment wins); a status report is an
+ * upsert; two nodes pushing a version to one gateway at once cannot both store the same
+ * version number (its primary key refuses the second, which then fails instead of
+ * overwriting the first's record).
+ *
+ * Lifecycle: none of its own: the database belongs to the server, which starts it before and
+ * stops it after the fleet service. Every method is one statement or one short transaction.
  */
 import type { FleetConfigDocument, FleetConfigStatus } from '../../protocol/index.js';
-import { openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS fleet_tokens (
-  token_hash TEXT PRIMARY KEY,
-  enterprise_id TEXT NOT NULL,
-  gateway_id TEXT,
-  created_by TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  used_at INTEGER,
-  used_by TEXT
-);
-CREATE TABLE IF NOT EXISTS fleet_gateways (
-  gateway_id TEXT PRIMARY KEY,
-  enterprise_id TEXT NOT NULL,
-  password_hash TEXT NOT NULL,
-  public_key TEXT NOT NULL,
-  key_fingerprint TEXT NOT NULL,
-  enrolled_at INTEGER NOT NULL,
-  revoked_at INTEGER,
-  revoked_by TEXT,
-  revoke_reason TEXT
-);
-CREATE TABLE IF NOT EXISTS fleet_versions (
-  gateway_id TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  document TEXT NOT NULL,
-  PRIMARY KEY (gateway_id, version)
-);
-CREATE TABLE IF NOT EXISTS fleet_status (
-  gateway_id TEXT PRIMARY KEY,
-  running_version INTEGER,
-  last_status TEXT NOT NULL
-);
-`;
+import type { Database } from '../db/database.js';
+import type { FleetGatewaysTable, FleetTokensTable } from '../db/schema.js';
 
 export interface EnrolToken {
   tokenHash: string;
@@ -68,30 +40,7 @@ export interface EnrolledGateway {
   revokeReason: string | null;
 }
 
-interface TokenRow {
-  token_hash: string;
-  enterprise_id: string;
-  gateway_id: string | null;
-  created_by: string;
-  created_at: number;
-  expires_at: number;
-  used_at: number | null;
-  used_by: string | null;
-}
-
-interface GatewayRow {
-  gateway_id: string;
-  enterprise_id: string;
-  password_hash: string;
-  public_key: string;
-  key_fingerprint: string;
-  enrolled_at: number;
-  revoked_at: number | null;
-  revoked_by: string | null;
-  revoke_reason: string | null;
-}
-
-const toToken = (r: TokenRow): EnrolToken => ({
+const toToken = (r: FleetTokensTable): EnrolToken => ({
   tokenHash: r.token_hash,
   enterpriseId: r.enterprise_id,
   gatewayId: r.gateway_id,
@@ -102,7 +51,7 @@ const toToken = (r: TokenRow): EnrolToken => ({
   usedBy: r.used_by,
 });
 
-const toGateway = (r: GatewayRow): EnrolledGateway => ({
+const toGateway = (r: FleetGatewaysTable): EnrolledGateway => ({
   gatewayId: r.gateway_id,
   enterpriseId: r.enterprise_id,
   passwordHash: r.password_hash,
@@ -115,122 +64,175 @@ const toGateway = (r: GatewayRow): EnrolledGateway => ({
 });
 
 export class FleetStore {
-  private readonly db: SqliteDatabase;
+  constructor(private readonly database: Database) {}
 
-  constructor(path: string) {
-    this.db = openWithSchema(path, {}, SCHEMA, `fleet tables '${path}'`);
+  private get db() {
+    return this.database.db;
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  async addToken(token: EnrolToken): Promise<void> {
+    await this.db
+      .insertInto('fleet_tokens')
+      .values({
+        token_hash: token.tokenHash,
+        enterprise_id: token.enterpriseId,
+        gateway_id: token.gatewayId,
+        created_by: token.createdBy,
+        created_at: token.createdAt,
+        expires_at: token.expiresAt,
+      })
+      .execute();
   }
 
-  addToken(token: EnrolToken): void {
-    this.db
-      .prepare(
-        `INSERT INTO fleet_tokens (token_hash, enterprise_id, gateway_id, created_by, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        token.tokenHash,
-        token.enterpriseId,
-        token.gatewayId,
-        token.createdBy,
-        token.createdAt,
-        token.expiresAt,
-      );
-  }
-
-  token(tokenHash: string): EnrolToken | undefined {
-    const row = this.db.prepare('SELECT * FROM fleet_tokens WHERE token_hash = ?').get(tokenHash) as
-      | TokenRow
-      | undefined;
+  async token(tokenHash: string): Promise<EnrolToken | undefined> {
+    const row = await this.db
+      .selectFrom('fleet_tokens')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
     return row ? toToken(row) : undefined;
   }
 
   /**
    * Marks the token used and records the gateway in one transaction; false when another
-   * enrolment used the token first (the token is single-use even under a race).
+   * enrolment (on this node or any other) used the token first, or it expired meanwhile. The
+   * UPDATE only matches an unused token: on PostgreSQL a racing UPDATE waits for the winner's
+   * commit, re-reads the row, no longer matches and changes nothing.
    */
-  consumeToken(tokenHash: string, at: number, gateway: EnrolledGateway): boolean {
-    const consume = this.db.transaction(() => {
-      const used = this.db
-        .prepare(
-          'UPDATE fleet_tokens SET used_at = ?, used_by = ? WHERE token_hash = ? AND used_at IS NULL',
+  async consumeToken(tokenHash: string, at: number, gateway: EnrolledGateway): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const used = await trx
+        .updateTable('fleet_tokens')
+        .set({ used_at: at, used_by: gateway.gatewayId })
+        .where('token_hash', '=', tokenHash)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', at)
+        .executeTakeFirst();
+      if (Number(used.numUpdatedRows) !== 1) return false;
+      // A re-enrolment of a revoked id replaces its row whole (revocation cleared), as before.
+      await trx
+        .insertInto('fleet_gateways')
+        .values({
+          gateway_id: gateway.gatewayId,
+          enterprise_id: gateway.enterpriseId,
+          password_hash: gateway.passwordHash,
+          public_key: gateway.publicKey,
+          key_fingerprint: gateway.keyFingerprint,
+          enrolled_at: gateway.enrolledAt,
+          revoked_at: null,
+          revoked_by: null,
+          revoke_reason: null,
+        })
+        .onConflict((oc) =>
+          oc.column('gateway_id').doUpdateSet((eb) => ({
+            enterprise_id: eb.ref('excluded.enterprise_id'),
+            password_hash: eb.ref('excluded.password_hash'),
+            public_key: eb.ref('excluded.public_key'),
+            key_fingerprint: eb.ref('excluded.key_fingerprint'),
+            enrolled_at: eb.ref('excluded.enrolled_at'),
+            revoked_at: eb.ref('excluded.revoked_at'),
+            revoked_by: eb.ref('excluded.revoked_by'),
+            revoke_reason: eb.ref('excluded.revoke_reason'),
+          })),
         )
-        .run(at, gateway.gatewayId, tokenHash);
-      if (used.changes !== 1) return false;
-      this.db
-        .prepare(
-          `INSERT OR REPLACE INTO fleet_gateways
-           (gateway_id, enterprise_id, password_hash, public_key, key_fingerprint, enrolled_at)
-           VALUES (?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          gateway.gatewayId,
-          gateway.enterpriseId,
-          gateway.passwordHash,
-          gateway.publicKey,
-          gateway.keyFingerprint,
-          gateway.enrolledAt,
-        );
+        .execute();
       return true;
     });
-    return consume();
   }
 
-  gateways(): EnrolledGateway[] {
-    const rows = this.db
-      .prepare('SELECT * FROM fleet_gateways ORDER BY gateway_id')
-      .all() as GatewayRow[];
+  async gateways(): Promise<EnrolledGateway[]> {
+    const rows = await this.db
+      .selectFrom('fleet_gateways')
+      .selectAll()
+      .orderBy('gateway_id')
+      .execute();
     return rows.map(toGateway);
   }
 
-  revoke(gatewayId: string, at: number, by: string, reason: string): boolean {
-    const result = this.db
-      .prepare(
-        'UPDATE fleet_gateways SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE gateway_id = ? AND revoked_at IS NULL',
-      )
-      .run(at, by, reason, gatewayId);
-    return result.changes === 1;
+  async gateway(gatewayId: string): Promise<EnrolledGateway | undefined> {
+    const row = await this.db
+      .selectFrom('fleet_gateways')
+      .selectAll()
+      .where('gateway_id', '=', gatewayId)
+      .executeTakeFirst();
+    return row ? toGateway(row) : undefined;
   }
 
-  addVersion(gatewayId: string, document: FleetConfigDocument): void {
-    this.db
-      .prepare('INSERT INTO fleet_versions (gateway_id, version, document) VALUES (?, ?, ?)')
-      .run(gatewayId, document.version, JSON.stringify(document));
+  async revoke(gatewayId: string, at: number, by: string, reason: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('fleet_gateways')
+      .set({ revoked_at: at, revoked_by: by, revoke_reason: reason })
+      .where('gateway_id', '=', gatewayId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
-  latestVersion(gatewayId: string): FleetConfigDocument | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT document FROM fleet_versions WHERE gateway_id = ? ORDER BY version DESC LIMIT 1',
-      )
-      .get(gatewayId) as { document: string } | undefined;
+  async addVersion(gatewayId: string, document: FleetConfigDocument): Promise<void> {
+    await this.db
+      .insertInto('fleet_versions')
+      .values({
+        gateway_id: gatewayId,
+        version: document.version,
+        document: JSON.stringify(document),
+      })
+      .execute();
+  }
+
+  async latestVersion(gatewayId: string): Promise<FleetConfigDocument | undefined> {
+    const row = await this.db
+      .selectFrom('fleet_versions')
+      .select('document')
+      .where('gateway_id', '=', gatewayId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row ? (JSON.parse(row.document) as FleetConfigDocument) : undefined;
   }
 
+  /** The newest version number of every gateway that has one. */
+  async latestVersions(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('fleet_versions')
+      .select((eb) => ['gateway_id', eb.fn.max('version').as('version')])
+      .groupBy('gateway_id')
+      .execute();
+    return new Map(rows.map((r) => [r.gateway_id, Number(r.version)]));
+  }
+
   /** Every version of a gateway, newest first: the management-of-change history. */
-  versions(gatewayId: string): FleetConfigDocument[] {
-    const rows = this.db
-      .prepare('SELECT document FROM fleet_versions WHERE gateway_id = ? ORDER BY version DESC')
-      .all(gatewayId) as { document: string }[];
+  async versions(gatewayId: string): Promise<FleetConfigDocument[]> {
+    const rows = await this.db
+      .selectFrom('fleet_versions')
+      .select('document')
+      .where('gateway_id', '=', gatewayId)
+      .orderBy('version', 'desc')
+      .execute();
     return rows.map((r) => JSON.parse(r.document) as FleetConfigDocument);
   }
 
-  setStatus(gatewayId: string, status: FleetConfigStatus): void {
-    this.db
-      .prepare(
-        'INSERT OR REPLACE INTO fleet_status (gateway_id, running_version, last_status) VALUES (?, ?, ?)',
+  async setStatus(gatewayId: string, status: FleetConfigStatus): Promise<void> {
+    await this.db
+      .insertInto('fleet_status')
+      .values({
+        gateway_id: gatewayId,
+        running_version: status.runningVersion,
+        last_status: JSON.stringify(status),
+      })
+      .onConflict((oc) =>
+        oc.column('gateway_id').doUpdateSet((eb) => ({
+          running_version: eb.ref('excluded.running_version'),
+          last_status: eb.ref('excluded.last_status'),
+        })),
       )
-      .run(gatewayId, status.runningVersion, JSON.stringify(status));
+      .execute();
   }
 
-  statuses(): Map<string, FleetConfigStatus> {
-    const rows = this.db.prepare('SELECT gateway_id, last_status FROM fleet_status').all() as {
-      gateway_id: string;
-      last_status: string;
-    }[];
+  async statuses(): Promise<Map<string, FleetConfigStatus>> {
+    const rows = await this.db
+      .selectFrom('fleet_status')
+      .select(['gateway_id', 'last_status'])
+      .execute();
     return new Map(rows.map((r) => [r.gateway_id, JSON.parse(r.last_status) as FleetConfigStatus]));
   }
 }

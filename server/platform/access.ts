@@ -1,7 +1,8 @@
 /**
  * Access control for the platform: users and roles from the config, scrypt password hashes
- * (node:crypto), opaque random session tokens (only their sha256 is stored, in SQLite), scope
- * checks and per-user rate limits.
+ * (node:crypto), opaque random session tokens (only their sha256 is stored, in the platform
+ * database: a session made through one node of a cluster is recognised by every node, and a
+ * logout on any node ends it everywhere), scope checks and per-user rate limits.
  *
  * Roles and what they may see:
  * - enterprise: its own enterprise only;
@@ -13,7 +14,7 @@
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import type { Database } from '../db/database.js';
 import type { Jurisdiction, Role, UserConfig } from './config.js';
 
 export const ACCESS_DEFAULTS = {
@@ -94,7 +95,10 @@ export function canDispose(principal: Principal): boolean {
 
 /**
  * Token bucket per key: `perMinute` requests, refilled continuously. In memory: a restart
- * forgets the buckets, which only ever errs towards letting requests through.
+ * forgets the buckets, which only ever errs towards letting requests through. The limit is per
+ * node: in a cluster each node keeps its own buckets, so a caller spread over N nodes by the
+ * load balancer gets up to N × `perMinute` in all. It guards each node against one noisy
+ * caller; sharing buckets would put a database round trip on every request for no safety gain.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -135,8 +139,9 @@ export class RateLimiter {
   }
 }
 
-export interface AccessOptions extends OpenOptions {
-  path: string;
+export interface AccessOptions {
+  /** The platform database, started by its owner (the central server) before `start()`. */
+  database: Database;
   users: readonly UserConfig[];
   tokenTtlMs: number;
   clock?: Clock;
@@ -150,11 +155,13 @@ interface UserEntry {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
- * Users and sessions. Lifecycle: `start()` hashes plain config passwords (once, in memory) and
- * opens the sessions table; `stop()` closes it (safe twice).
+ * Users and sessions. Lifecycle: `start()` checks the database is started and hashes plain
+ * config passwords (once, in memory); `stop()` only marks it stopped (the database belongs to
+ * the server); safe twice. Users stay in the config (every node has the same); sessions are
+ * rows of `platform_sessions`, so login, authenticate and logout are async.
  */
 export class AccessControl {
-  private db: SqliteDatabase | null = null;
+  private running = false;
   private readonly users = new Map<string, UserEntry>();
   private readonly clock: Clock;
   /** Hash compared when the user is unknown, so timing does not tell which usernames exist. */
@@ -165,7 +172,9 @@ export class AccessControl {
   }
 
   async start(): Promise<void> {
-    if (this.db) return;
+    if (this.running) return;
+    if (!this.options.database.started)
+      throw new Error('access control: the platform database is not started');
     for (const user of this.options.users) {
       const passwordHash =
         user.passwordHash ?? hashPassword(user.password ?? randomBytes(16).toString('hex'));
@@ -180,20 +189,11 @@ export class AccessControl {
         },
       });
     }
-    const db = openWithSchema(
-      this.options.path,
-      this.options,
-      `CREATE TABLE IF NOT EXISTS platform_sessions (
-        token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
-      `sessions in '${this.options.path}'`,
-    );
-    this.db = db;
+    this.running = true;
   }
 
   async stop(): Promise<void> {
-    const db = this.db;
-    this.db = null;
-    if (db?.open) db.close();
+    this.running = false;
   }
 
   get userCount(): number {
@@ -201,40 +201,43 @@ export class AccessControl {
   }
 
   /** A new session, or null for a wrong username or password (the caller cannot tell which). */
-  login(username: string, password: string): Session | null {
+  async login(username: string, password: string): Promise<Session | null> {
+    const db = this.requireDb();
     const user = this.users.get(username);
     const ok = verifyPassword(password, user?.passwordHash ?? this.decoyHash);
     if (!user || !ok) return null;
     const token = randomBytes(ACCESS_DEFAULTS.tokenBytes).toString('base64url');
     const now = this.clock.now();
     const expiresAt = now + this.options.tokenTtlMs;
-    const db = this.requireDb();
-    db.prepare('DELETE FROM platform_sessions WHERE expires_at <= ?').run(now);
-    db.prepare(
-      'INSERT INTO platform_sessions (token_hash, username, expires_at) VALUES (?, ?, ?)',
-    ).run(sha256(token), username, expiresAt);
+    // Expired sessions go at each login (any node's): the table stays as small as the live ones.
+    await db.deleteFrom('platform_sessions').where('expires_at', '<=', now).execute();
+    await db
+      .insertInto('platform_sessions')
+      .values({ token_hash: sha256(token), username, expires_at: expiresAt })
+      .execute();
     return { token, expiresAt, principal: user.principal };
   }
 
   /** The principal a token belongs to, or null when unknown, expired or its user removed. */
-  authenticate(token: string): Principal | null {
-    const row = this.requireDb()
-      .prepare<[string], { username: string; expires_at: number }>(
-        'SELECT username, expires_at FROM platform_sessions WHERE token_hash = ?',
-      )
-      .get(sha256(token));
+  async authenticate(token: string): Promise<Principal | null> {
+    const row = await this.requireDb()
+      .selectFrom('platform_sessions')
+      .select(['username', 'expires_at'])
+      .where('token_hash', '=', sha256(token))
+      .executeTakeFirst();
     if (!row || row.expires_at <= this.clock.now()) return null;
     return this.users.get(row.username)?.principal ?? null;
   }
 
-  logout(token: string): void {
-    this.requireDb()
-      .prepare('DELETE FROM platform_sessions WHERE token_hash = ?')
-      .run(sha256(token));
+  async logout(token: string): Promise<void> {
+    await this.requireDb()
+      .deleteFrom('platform_sessions')
+      .where('token_hash', '=', sha256(token))
+      .execute();
   }
 
-  private requireDb(): SqliteDatabase {
-    if (!this.db) throw new Error('access control is not started');
-    return this.db;
+  private requireDb() {
+    if (!this.running) throw new Error('access control is not started');
+    return this.options.database.db;
   }
 }

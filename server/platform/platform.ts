@@ -23,8 +23,9 @@ import {
 } from '../alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../alarms/ledger-key.js';
 import type { EnterpriseInfo } from '../config/index.js';
+import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
-import type { GatewayRegistry } from '../gateways.js';
+import type { GatewayPresence, GatewayRegistry } from '../gateways.js';
 import { MqttLinkage } from '../linkage/mqtt-linkage.js';
 import type { LatestReading, TelemetryStore } from '../store/telemetry-store.js';
 import { AccessControl, canSeeEnterprise, type Principal, RateLimiter } from './access.js';
@@ -59,6 +60,8 @@ export interface PlatformOptions {
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
+  /** The platform database (server/db), started by the server first: registry and sessions. */
+  database: Database;
   events: EventHub;
   ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
@@ -127,12 +130,12 @@ export class Platform {
     this.clock = clock;
     const { config, path } = options;
     this.registry = new Registry({
-      path,
+      database: options.database,
       enterprises: options.enterprises,
       installations: config.installations,
     });
     this.access = new AccessControl({
-      path,
+      database: options.database,
       users: config.users,
       tokenTtlMs: config.tokenTtlMs,
       clock,
@@ -195,12 +198,16 @@ export class Platform {
     const { events } = this.options;
     this.unsubscribe = [
       events.on('alarm', (alarm) => this.onAlarm(alarm)),
-      events.on('gateway', (gateway) => this.registry.noteGateway(gateway)),
+      events.on('gateway', (gateway) => this.noteGateway(gateway)),
       events.on('edgeAcknowledged', ({ by, ...key }) => this.onEdgeAcknowledged(key, by)),
       events.on('ledgerAnchor', ({ topic, payload }) => this.publishAnchor(topic, payload)),
     ];
     // Gateways already known (e.g. the platform started after ingest had begun).
-    for (const gateway of this.options.gateways.list()) this.registry.noteGateway(gateway);
+    for (const gateway of this.options.gateways.list()) {
+      await this.registry.noteGateway(gateway).catch((err: unknown) => {
+        log.error({ err, gatewayId: gateway.gatewayId }, 'cannot note the gateway in the registry');
+      });
+    }
     this.escalator.start();
     this.integrity.start();
     this.started = true;
@@ -229,26 +236,33 @@ export class Platform {
     return this.escalator.tick();
   }
 
+  /** Learns a gateway's catalogue; from event handlers, so a failure is logged, never thrown. */
+  private noteGateway(gateway: GatewayPresence): void {
+    this.registry.noteGateway(gateway).catch((err: unknown) => {
+      log.error({ err, gatewayId: gateway.gatewayId }, 'cannot note the gateway in the registry');
+    });
+  }
+
   /** Enterprises the principal may see; null principal (anonymous, auth not required) sees all. */
-  visibleEnterprises(principal: Principal | null): EnterpriseRecord[] {
-    const all = this.registry.enterprises();
+  async visibleEnterprises(principal: Principal | null): Promise<EnterpriseRecord[]> {
+    const all = await this.registry.enterprises();
     return principal === null ? all : all.filter((e) => canSeeEnterprise(principal, e));
   }
 
   /** Whether the principal may see this enterprise (unknown enterprises: admins only). */
-  canSee(principal: Principal | null, enterpriseId: string): boolean {
+  async canSee(principal: Principal | null, enterpriseId: string): Promise<boolean> {
     if (principal === null || principal.role === 'admin') return true;
-    const enterprise = this.registry.enterprise(enterpriseId);
+    const enterprise = await this.registry.enterprise(enterpriseId);
     return enterprise !== undefined && canSeeEnterprise(principal, enterprise);
   }
 
   /** Enterprises ranked by risk, highest first. */
-  ranking(principal: Principal | null): RankedEnterprise[] {
-    const enterprises = this.visibleEnterprises(principal);
+  async ranking(principal: Principal | null): Promise<RankedEnterprise[]> {
+    const enterprises = await this.visibleEnterprises(principal);
     const active = new Map(this.options.ledger.activeSummary().map((s) => [s.enterpriseId, s]));
     const overdue = this.overdueByEnterprise();
     const offline = this.offlineByEnterprise();
-    const grades = this.gradesByEnterprise();
+    const grades = await this.gradesByEnterprise();
     const ranked = enterprises.map((e) => ({
       id: e.id,
       name: e.name,
@@ -270,7 +284,7 @@ export class Platform {
   }
 
   /** Counts by colour and by the next level down of the principal's jurisdiction. */
-  overview(principal: Principal | null): {
+  async overview(principal: Principal | null): Promise<{
     enterprises: number;
     byColour: Record<RiskColour, number>;
     activeLevel1: number;
@@ -278,8 +292,8 @@ export class Platform {
     overdueDisposals: number;
     offlinePoints: number;
     regions: { name: string; enterprises: number; byColour: Record<RiskColour, number> }[];
-  } {
-    const ranking = this.ranking(principal);
+  }> {
+    const ranking = await this.ranking(principal);
     const zero = (): Record<RiskColour, number> => ({ red: 0, orange: 0, yellow: 0, blue: 0 });
     const byColour = zero();
     const regions = new Map<
@@ -367,10 +381,15 @@ export class Platform {
     try {
       // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
       this.disposal.track(alarm);
-      this.registry.noteAlarm(alarm);
     } catch (err) {
       log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
     }
+    this.registry.noteAlarm(alarm).catch((err: unknown) => {
+      log.error(
+        { err, alarm: describeAlarm(alarm) },
+        'cannot note the alarm setpoint in the registry',
+      );
+    });
     if (
       this.mqtt &&
       alarm.state === 'active' &&
@@ -469,9 +488,9 @@ export class Platform {
     }
   }
 
-  private gradesByEnterprise(): Map<string, HazardGrade> {
+  private async gradesByEnterprise(): Promise<Map<string, HazardGrade>> {
     const grades = new Map<string, HazardGrade>();
-    for (const inst of this.registry.installations()) {
+    for (const inst of await this.registry.installations()) {
       const grade = inst.grading?.grade;
       if (grade === null || grade === undefined) continue;
       const known = grades.get(inst.enterpriseId);

@@ -5,13 +5,17 @@
  * Enterprises and installations come from the server config (the config is the source of truth:
  * they are upserted at every start); gateways and sensors are learnt from the gateways' birth
  * messages and alarm setpoints from alarm events, so the registry stays true to what is deployed.
- * Tables live in the server's SQLite file (prefix `registry_`).
+ * Tables (prefix `registry_`, migration 0001) live in the platform database (server/db): every
+ * node of a cluster reads and writes the same rows. Every write is an upsert keyed by the
+ * natural key (`ON CONFLICT`), so two nodes noting the same gateway or alarm at once both
+ * succeed and the row holds one of their values, never a duplicate or an error.
  */
 import type { SensorInfo } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EnterpriseInfo } from '../config/index.js';
+import type { Database } from '../db/database.js';
+import type { RegistryEnterprisesTable, RegistrySensorsTable } from '../db/schema.js';
 import type { GatewayPresence } from '../gateways.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
 import type { InstallationConfig, Jurisdiction } from './config.js';
 import { type GradingResult, gradeInstallation } from './grading.js';
 
@@ -49,40 +53,11 @@ export interface SensorRecord {
   setpointLevel2: number | null;
 }
 
-export interface RegistryOptions extends OpenOptions {
-  path: string;
+export interface RegistryOptions {
+  /** The platform database, started by its owner (the central server) before `start()`. */
+  database: Database;
   enterprises: readonly EnterpriseInfo[];
   installations: readonly InstallationConfig[];
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS registry_enterprises (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL,
-  province TEXT, city TEXT, county TEXT, park TEXT
-);
-CREATE TABLE IF NOT EXISTS registry_installations (
-  id TEXT PRIMARY KEY, enterprise_id TEXT NOT NULL, name TEXT NOT NULL,
-  people_within_500m INTEGER NOT NULL, inventory TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS registry_gateways (
-  id TEXT PRIMARY KEY, enterprise_id TEXT NOT NULL, software TEXT, last_seen INTEGER
-);
-CREATE TABLE IF NOT EXISTS registry_sensors (
-  gateway_id TEXT NOT NULL, sensor_id TEXT NOT NULL, enterprise_id TEXT NOT NULL,
-  name TEXT NOT NULL, kind TEXT NOT NULL, unit TEXT NOT NULL, gas TEXT, installation_id TEXT,
-  location TEXT, range_min REAL, range_max REAL, setpoint_l1 REAL, setpoint_l2 REAL,
-  PRIMARY KEY (gateway_id, sensor_id)
-);
-CREATE INDEX IF NOT EXISTS registry_sensors_enterprise ON registry_sensors (enterprise_id);
-`;
-
-interface EnterpriseRow {
-  id: string;
-  name: string;
-  province: string | null;
-  city: string | null;
-  county: string | null;
-  park: string | null;
 }
 
 interface InstallationRow {
@@ -93,23 +68,7 @@ interface InstallationRow {
   inventory: string;
 }
 
-interface SensorRow {
-  gateway_id: string;
-  sensor_id: string;
-  enterprise_id: string;
-  name: string;
-  kind: string;
-  unit: string;
-  gas: string | null;
-  installation_id: string | null;
-  location: string | null;
-  range_min: number | null;
-  range_max: number | null;
-  setpoint_l1: number | null;
-  setpoint_l2: number | null;
-}
-
-function jurisdictionOf(row: EnterpriseRow): Jurisdiction {
+function jurisdictionOf(row: RegistryEnterprisesTable): Jurisdiction {
   const j: { province?: string; city?: string; county?: string; park?: string } = {};
   if (row.province) j.province = row.province;
   if (row.city) j.city = row.city;
@@ -138,7 +97,7 @@ function installationFromRow(row: InstallationRow): InstallationRecord {
   };
 }
 
-function sensorFromRow(row: SensorRow): SensorRecord {
+function sensorFromRow(row: RegistrySensorsTable): SensorRecord {
   return {
     gatewayId: row.gateway_id,
     enterpriseId: row.enterprise_id,
@@ -157,168 +116,208 @@ function sensorFromRow(row: SensorRow): SensorRecord {
 }
 
 /**
- * Lifecycle: `start()` opens the tables and upserts the configured enterprises and installations;
- * `stop()` closes (safe twice). Reads are synchronous SQLite queries.
+ * Lifecycle: `start()` checks the database is started and upserts the configured enterprises
+ * and installations (every node does at its start; the config is the source of truth);
+ * `stop()` only marks it stopped (the database belongs to the server). Every method is async
+ * (one statement or one short transaction).
  */
 export class Registry {
-  private db: SqliteDatabase | null = null;
+  private running = false;
 
   constructor(private readonly options: RegistryOptions) {}
 
   async start(): Promise<void> {
-    if (this.db) return;
-    const db = openWithSchema(
-      this.options.path,
-      this.options,
-      (db) => {
-        db.exec(SCHEMA);
-        const upsertEnterprise = db.prepare(
-          `INSERT INTO registry_enterprises (id, name, province, city, county, park) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET name = excluded.name, province = excluded.province,
-             city = excluded.city, county = excluded.county, park = excluded.park`,
-        );
-        const upsertInstallation = db.prepare(
-          `INSERT INTO registry_installations (id, enterprise_id, name, people_within_500m, inventory)
-           VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, name = excluded.name,
-             people_within_500m = excluded.people_within_500m, inventory = excluded.inventory`,
-        );
-        db.transaction(() => {
-          for (const e of this.options.enterprises) {
-            upsertEnterprise.run(
-              e.id,
-              e.name,
-              e.province ?? null,
-              e.city ?? null,
-              e.county ?? null,
-              e.park ?? null,
-            );
-          }
-          for (const i of this.options.installations) {
-            upsertInstallation.run(
-              i.id,
-              i.enterpriseId,
-              i.name,
-              i.peopleWithin500m,
-              JSON.stringify(i.inventory),
-            );
-          }
-        })();
-      },
-      `the registry in '${this.options.path}'`,
-    );
-    this.db = db;
+    if (this.running) return;
+    const { database, enterprises, installations } = this.options;
+    if (!database.started) throw new Error('registry: the platform database is not started');
+    await database.db.transaction().execute(async (trx) => {
+      if (enterprises.length > 0) {
+        await trx
+          .insertInto('registry_enterprises')
+          .values(
+            enterprises.map((e) => ({
+              id: e.id,
+              name: e.name,
+              province: e.province ?? null,
+              city: e.city ?? null,
+              county: e.county ?? null,
+              park: e.park ?? null,
+            })),
+          )
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              name: eb.ref('excluded.name'),
+              province: eb.ref('excluded.province'),
+              city: eb.ref('excluded.city'),
+              county: eb.ref('excluded.county'),
+              park: eb.ref('excluded.park'),
+            })),
+          )
+          .execute();
+      }
+      if (installations.length > 0) {
+        await trx
+          .insertInto('registry_installations')
+          .values(
+            installations.map((i) => ({
+              id: i.id,
+              enterprise_id: i.enterpriseId,
+              name: i.name,
+              people_within_500m: i.peopleWithin500m,
+              inventory: JSON.stringify(i.inventory),
+            })),
+          )
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              enterprise_id: eb.ref('excluded.enterprise_id'),
+              name: eb.ref('excluded.name'),
+              people_within_500m: eb.ref('excluded.people_within_500m'),
+              inventory: eb.ref('excluded.inventory'),
+            })),
+          )
+          .execute();
+      }
+    });
+    this.running = true;
   }
 
   async stop(): Promise<void> {
-    const db = this.db;
-    this.db = null;
-    if (db?.open) db.close();
+    this.running = false;
   }
 
   /** Every enterprise: configured ones, and ones only heard of on MQTT (no jurisdiction). */
-  enterprises(): EnterpriseRecord[] {
+  async enterprises(): Promise<EnterpriseRecord[]> {
     const db = this.requireDb();
-    const rows = db
-      .prepare<[], EnterpriseRow>('SELECT * FROM registry_enterprises ORDER BY id')
-      .all();
+    const rows = await db.selectFrom('registry_enterprises').selectAll().orderBy('id').execute();
     const known = new Set(rows.map((r) => r.id));
-    const heard = db
-      .prepare<[], string>(
-        'SELECT DISTINCT enterprise_id FROM registry_gateways UNION SELECT DISTINCT enterprise_id FROM registry_sensors',
-      )
-      .pluck()
-      .all()
-      .filter((id) => !known.has(id));
+    const heard = (
+      await db
+        .selectFrom('registry_gateways')
+        .select('enterprise_id')
+        .union(db.selectFrom('registry_sensors').select('enterprise_id'))
+        .execute()
+    )
+      .map((r) => r.enterprise_id)
+      .filter((id) => !known.has(id))
+      .sort();
     return [
       ...rows.map((r) => ({ id: r.id, name: r.name, jurisdiction: jurisdictionOf(r) })),
       ...heard.map((id) => ({ id, name: id, jurisdiction: {} })),
     ];
   }
 
-  enterprise(id: string): EnterpriseRecord | undefined {
-    return this.enterprises().find((e) => e.id === id);
+  async enterprise(id: string): Promise<EnterpriseRecord | undefined> {
+    return (await this.enterprises()).find((e) => e.id === id);
   }
 
-  installations(enterpriseId?: string): InstallationRecord[] {
-    const db = this.requireDb();
-    const rows =
-      enterpriseId === undefined
-        ? db.prepare<[], InstallationRow>('SELECT * FROM registry_installations ORDER BY id').all()
-        : db
-            .prepare<[string], InstallationRow>(
-              'SELECT * FROM registry_installations WHERE enterprise_id = ? ORDER BY id',
-            )
-            .all(enterpriseId);
-    return rows.map(installationFromRow);
+  async installations(enterpriseId?: string): Promise<InstallationRecord[]> {
+    let query = this.requireDb().selectFrom('registry_installations').selectAll();
+    if (enterpriseId !== undefined) query = query.where('enterprise_id', '=', enterpriseId);
+    return (await query.orderBy('id').execute()).map(installationFromRow);
   }
 
-  sensors(enterpriseId?: string): SensorRecord[] {
-    const db = this.requireDb();
-    const order = 'ORDER BY gateway_id, sensor_id';
-    const rows =
-      enterpriseId === undefined
-        ? db.prepare<[], SensorRow>(`SELECT * FROM registry_sensors ${order}`).all()
-        : db
-            .prepare<[string], SensorRow>(
-              `SELECT * FROM registry_sensors WHERE enterprise_id = ? ${order}`,
-            )
-            .all(enterpriseId);
+  async sensors(enterpriseId?: string): Promise<SensorRecord[]> {
+    let query = this.requireDb().selectFrom('registry_sensors').selectAll();
+    if (enterpriseId !== undefined) query = query.where('enterprise_id', '=', enterpriseId);
+    const rows = await query.orderBy('gateway_id').orderBy('sensor_id').execute();
     return rows.map(sensorFromRow);
   }
 
-  /** Learns a gateway and its sensor catalogue (from its birth message). */
-  noteGateway(gateway: GatewayPresence): void {
-    const db = this.requireDb();
-    const upsertSensor = db.prepare(
-      `INSERT INTO registry_sensors (gateway_id, sensor_id, enterprise_id, name, kind, unit, gas,
-         installation_id, location, range_min, range_max, setpoint_l1, setpoint_l2)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (gateway_id, sensor_id) DO UPDATE SET enterprise_id = excluded.enterprise_id,
-         name = excluded.name, kind = excluded.kind, unit = excluded.unit, gas = excluded.gas,
-         installation_id = excluded.installation_id, location = excluded.location,
-         range_min = excluded.range_min, range_max = excluded.range_max,
-         setpoint_l1 = COALESCE(excluded.setpoint_l1, setpoint_l1),
-         setpoint_l2 = COALESCE(excluded.setpoint_l2, setpoint_l2)`,
+  /**
+   * Learns a gateway and its sensor catalogue (from its birth message): two upserts, the
+   * gateway row, then every sensor in one statement. Sensors are written in key order (and a
+   * sensor id the message repeats once, its last entry winning as before), so two nodes noting
+   * the same gateway lock its rows in the same order and cannot deadlock on PostgreSQL.
+   *
+   * Not one transaction, on purpose: this runs on every status message, from the event hub, in
+   * the middle of ingest. On SQLite a transaction holds the file's write lock between its
+   * statements (across microtasks), and a store still on its own connection to the same file
+   * (the alarm ledger, until it moves onto server/db) that writes meanwhile stalls in the busy
+   * handler and fails with "database is locked" (tests/supervision/evidence-sources.test.ts
+   * met it). Each statement alone is atomic; a crash between the two leaves the gateway row
+   * newer than its sensors until the next birth message, which rewrites both.
+   */
+  async noteGateway(gateway: GatewayPresence): Promise<void> {
+    const bySensor = new Map<string, SensorInfo>();
+    for (const s of gateway.sensors as readonly SensorInfo[]) bySensor.set(s.sensorId, s);
+    const sensors = [...bySensor.values()].sort((a, b) =>
+      a.sensorId < b.sensorId ? -1 : a.sensorId > b.sensorId ? 1 : 0,
     );
-    db.transaction(() => {
-      db.prepare(
-        `INSERT INTO registry_gateways (id, enterprise_id, software, last_seen) VALUES (?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id,
-           software = COALESCE(excluded.software, software), last_seen = excluded.last_seen`,
-      ).run(gateway.gatewayId, gateway.enterpriseId, gateway.software ?? null, gateway.lastSeen);
-      for (const s of gateway.sensors as readonly SensorInfo[]) {
-        const [setpointL1, setpointL2] = birthSetpoints(s);
-        upsertSensor.run(
-          gateway.gatewayId,
-          s.sensorId,
-          gateway.enterpriseId,
-          s.name,
-          s.kind,
-          s.unit,
-          s.gas ?? null,
-          s.installationId ?? null,
-          s.location ?? null,
-          s.rangeMin ?? null,
-          s.rangeMax ?? null,
-          setpointL1,
-          setpointL2,
-        );
-      }
-    })();
+    const db = this.requireDb();
+    await db
+      .insertInto('registry_gateways')
+      .values({
+        id: gateway.gatewayId,
+        enterprise_id: gateway.enterpriseId,
+        software: gateway.software ?? null,
+        last_seen: gateway.lastSeen,
+      })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          enterprise_id: eb.ref('excluded.enterprise_id'),
+          software: eb.fn.coalesce('excluded.software', 'registry_gateways.software'),
+          last_seen: eb.ref('excluded.last_seen'),
+        })),
+      )
+      .execute();
+    if (sensors.length === 0) return;
+    await db
+      .insertInto('registry_sensors')
+      .values(
+        sensors.map((s) => {
+          const [setpointL1, setpointL2] = birthSetpoints(s);
+          return {
+            gateway_id: gateway.gatewayId,
+            sensor_id: s.sensorId,
+            enterprise_id: gateway.enterpriseId,
+            name: s.name,
+            kind: s.kind,
+            unit: s.unit,
+            gas: s.gas ?? null,
+            installation_id: s.installationId ?? null,
+            location: s.location ?? null,
+            range_min: s.rangeMin ?? null,
+            range_max: s.rangeMax ?? null,
+            setpoint_l1: setpointL1,
+            setpoint_l2: setpointL2,
+          };
+        }),
+      )
+      .onConflict((oc) =>
+        oc.columns(['gateway_id', 'sensor_id']).doUpdateSet((eb) => ({
+          enterprise_id: eb.ref('excluded.enterprise_id'),
+          name: eb.ref('excluded.name'),
+          kind: eb.ref('excluded.kind'),
+          unit: eb.ref('excluded.unit'),
+          gas: eb.ref('excluded.gas'),
+          installation_id: eb.ref('excluded.installation_id'),
+          location: eb.ref('excluded.location'),
+          range_min: eb.ref('excluded.range_min'),
+          range_max: eb.ref('excluded.range_max'),
+          // A birth that states no setpoint keeps what alarms taught before.
+          setpoint_l1: eb.fn.coalesce('excluded.setpoint_l1', 'registry_sensors.setpoint_l1'),
+          setpoint_l2: eb.fn.coalesce('excluded.setpoint_l2', 'registry_sensors.setpoint_l2'),
+        })),
+      )
+      .execute();
   }
 
   /** Records the setpoint an alarm was raised at, per level, on its sensor. */
-  noteAlarm(alarm: AlarmRecord): void {
-    const column = alarm.level === 2 ? 'setpoint_l2' : 'setpoint_l1';
-    this.requireDb()
-      .prepare(`UPDATE registry_sensors SET ${column} = ? WHERE gateway_id = ? AND sensor_id = ?`)
-      .run(alarm.setpoint, alarm.gatewayId, alarm.sensorId);
+  async noteAlarm(alarm: AlarmRecord): Promise<void> {
+    const update = this.requireDb().updateTable('registry_sensors');
+    const set =
+      alarm.level === 2
+        ? update.set({ setpoint_l2: alarm.setpoint })
+        : update.set({ setpoint_l1: alarm.setpoint });
+    await set
+      .where('gateway_id', '=', alarm.gatewayId)
+      .where('sensor_id', '=', alarm.sensorId)
+      .execute();
   }
 
-  private requireDb(): SqliteDatabase {
-    if (!this.db) throw new Error('registry is not started');
-    return this.db;
+  private requireDb() {
+    if (!this.running) throw new Error('registry is not started');
+    return this.options.database.db;
   }
 }
 

@@ -141,12 +141,11 @@ export class SupervisionService {
           this.noteRaise(a.enterpriseId, a.gatewayId, a.ruleId, a.receivedAt);
       }),
     ];
+    // A pass reads the registry from the database (async): a rejection is logged like a throw.
     const guard = (what: string, fn: () => unknown) => () => {
-      try {
-        fn();
-      } catch (err) {
-        log.error({ err }, `supervision ${what} failed`);
-      }
+      Promise.resolve()
+        .then(fn)
+        .catch((err: unknown) => log.error({ err }, `supervision ${what} failed`));
     };
     this.timers = [
       setInterval(
@@ -173,12 +172,12 @@ export class SupervisionService {
   }
 
   /** One screening pass (and the live regrading it needs); returns what changed. */
-  screenNow(): PassResult & { at: number; ms: number } {
+  async screenNow(): Promise<PassResult & { at: number; ms: number }> {
     const started = performance.now();
     const now = this.clock.now();
     this.readLifecycle();
     for (const g of this.options.gateways.list()) this.noteGateway(g);
-    const ctx = this.context(now);
+    const ctx = await this.context(now);
     this.regrade(ctx.gradings, now);
     const result = this.engine.pass(ctx);
     for (const h of result.opened) this.emit(h, 'opened');
@@ -204,8 +203,8 @@ export class SupervisionService {
   }
 
   /** Live gradings as of the last pass (recomputed when none yet). */
-  liveGradings(): LiveGrading[] {
-    if (this.gradings.length === 0) this.gradings = this.computeGradings(this.clock.now());
+  async liveGradings(): Promise<LiveGrading[]> {
+    if (this.gradings.length === 0) this.gradings = await this.computeGradings(this.clock.now());
     return this.gradings;
   }
 
@@ -228,15 +227,15 @@ export class SupervisionService {
   }
 
   /** The screening context at `now` (exposed for data quality and tests). */
-  context(now: number): ScreeningContext {
-    const gradings = this.computeGradings(now);
+  async context(now: number): Promise<ScreeningContext> {
+    const gradings = await this.computeGradings(now);
     this.gradings = gradings;
     return {
       now,
       config: this.config,
       tracker: this.tracker,
-      sensors: this.options.registry.sensors(),
-      installations: this.options.registry.installations(),
+      sensors: await this.options.registry.sensors(),
+      installations: await this.options.registry.installations(),
       gateways: this.options.gateways.list(),
       offlineGateways: this.offlineGateways(),
       gatewaysBackAt: this.gatewaysBackAt(),
@@ -254,11 +253,11 @@ export class SupervisionService {
     return {};
   }
 
-  private computeGradings(now: number): LiveGrading[] {
+  private async computeGradings(now: number): Promise<LiveGrading[]> {
     const options = { vessels: this.config.vessels, staleMs: this.config.staleMs };
-    return this.options.registry
-      .installations()
-      .map((inst) => liveGradingOf(inst, this.tracker, options, now));
+    return (await this.options.registry.installations()).map((inst) =>
+      liveGradingOf(inst, this.tracker, options, now),
+    );
   }
 
   private regrade(gradings: readonly LiveGrading[], now: number): void {

@@ -12,12 +12,12 @@ import type { OutageRecord } from './store.js';
 const DAY = 24 * 60 * 60_000;
 
 /** Points and outages of the enterprises in `visible` (null: all). */
-export function qualityInScope(
+export async function qualityInScope(
   supervision: SupervisionService,
   visible: ReadonlySet<string> | null,
   now: number,
-): { points: PointQuality[]; outages: OutageRecord[] } {
-  const ctx = supervision.context(now);
+): Promise<{ points: PointQuality[]; outages: OutageRecord[] }> {
+  const ctx = await supervision.context(now);
   const detector = supervision.ruleOptions('detector-not-working');
   const points = pointQualities({
     now,
@@ -37,7 +37,7 @@ export function qualityInScope(
 }
 
 /** The supervision report over [from, to] with data quality per region, as the API answers it. */
-export function reportInScope(
+export async function reportInScope(
   supervision: SupervisionService,
   visible: ReadonlySet<string> | null,
   jurisdictions: ReadonlyMap<string, Jurisdiction>,
@@ -53,7 +53,7 @@ export function reportInScope(
     from,
     to,
   );
-  const { points, outages } = qualityInScope(supervision, visible, supervision.now());
+  const { points, outages } = await qualityInScope(supervision, visible, supervision.now());
   const level = regionLevel(caller);
   const regionOf = (id: string) => jurisdictionOf(id)[level] ?? '—';
   return {

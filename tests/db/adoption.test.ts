@@ -13,10 +13,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DisposalLedger } from '../../server/alarms/disposal.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { Database } from '../../server/db/database.js';
+import { MIGRATIONS } from '../../server/db/migrations/index.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
-import { AccessControl } from '../../server/platform/access.js';
-import { Registry } from '../../server/platform/registry.js';
+import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
 
 /** SQLite type affinity (SQLite docs, "Datatypes In SQLite" §3.1, rules in order). */
 function affinity(declared: string): string {
@@ -61,17 +61,29 @@ async function makeStoreFile(file: string): Promise<void> {
     new DisposalLedger({ path: file, key: randomBytes(32) }),
     new EmergencyNotifier({ path: file, centres: [] }),
     new MqttLinkage({ path: file, topic: 'hazardwatch/linkage', publish: async () => {} }),
-    new Registry({
-      path: file,
-      enterprises: [
-        { id: 'ent-001', name: '示例化工有限公司', province: '江苏省', park: '江北新材料科技园' },
-      ],
-      installations: [],
-    }),
-    new AccessControl({ path: file, users: [], tokenTtlMs: 60_000 }),
   ];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
+  // Registry, sessions and fleet are on server/db now: their tables as those stores made them,
+  // and the row the registry upserted from the config at its start.
+  const raw = new BetterSqlite(file);
+  try {
+    raw.exec(LEGACY_REGISTRY_DDL);
+    raw.exec(LEGACY_ACCESS_DDL);
+    raw.exec(LEGACY_FLEET_DDL);
+    raw
+      .prepare(
+        'INSERT INTO registry_enterprises (id, name, province, city, county, park) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run('ent-001', '示例化工有限公司', '江苏省', null, null, '江北新材料科技园');
+    raw
+      .prepare(
+        'INSERT INTO fleet_tokens (token_hash, enterprise_id, gateway_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run('f'.repeat(64), 'ent-001', null, 'admin', 1, 2);
+  } finally {
+    raw.close();
+  }
 }
 
 const STORE_TABLES = [
@@ -87,6 +99,10 @@ const STORE_TABLES = [
   'registry_gateways',
   'registry_sensors',
   'platform_sessions',
+  'fleet_tokens',
+  'fleet_gateways',
+  'fleet_versions',
+  'fleet_status',
 ];
 
 describe('an embedded file made by the stores', () => {
@@ -119,9 +135,9 @@ describe('an embedded file made by the stores', () => {
     const layer = new Database({ kind: 'sqlite', path: file });
     await layer.start();
     try {
-      expect(await layer.appliedMigrations()).toEqual([
-        '0001-platform-state',
-        '0002-cluster-primitives',
+      expect(await layer.appliedMigrations()).toEqual(Object.keys(MIGRATIONS));
+      expect(await layer.db.selectFrom('fleet_tokens').select('token_hash').execute()).toEqual([
+        { token_hash: 'f'.repeat(64) },
       ]);
       const enterprises = await layer.db.selectFrom('registry_enterprises').selectAll().execute();
       expect(enterprises).toEqual([

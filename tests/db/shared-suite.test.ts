@@ -7,18 +7,24 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
 import { leaderElectionCases } from './cases/leader-election.js';
+import { leaderJobsCases } from './cases/leader-jobs.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
+import { platformStateCases } from './cases/platform-state.js';
 import { schemaCases } from './cases/schema.js';
 
 for (const makeBackend of BACKENDS) {
   const backend = makeBackend();
   describe(`the database layer on ${backend.kind}`, () => {
     beforeAll(() => backend.setUp(), 60_000);
-    afterAll(() => backend.tearDown());
+    // Stopping PostgreSQL removes its data directory: one database per case (about 8 MB each,
+    // copied from template1), which outgrew the default 30 s hook timeout on a loaded machine.
+    afterAll(() => backend.tearDown(), 120_000);
     schemaCases(backend);
     leaderElectionCases(backend);
+    leaderJobsCases(backend);
     deliveryClaimCases(backend);
     notificationBusCases(backend);
+    platformStateCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
       describe('notification bus (PostgreSQL session loss)', () =>

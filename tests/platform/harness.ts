@@ -6,6 +6,7 @@ import type { AlarmKey } from '../../server/alarms/identity.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -125,6 +126,8 @@ export async function startHarness(
   const notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
+  const database = new Database({ kind: 'sqlite', path: ':memory:' });
+  await database.start();
   await store.start();
   await ledger.start();
   await notifier.start();
@@ -133,6 +136,7 @@ export async function startHarness(
     config: config.platform,
     enterprises: config.enterprises,
     path: ':memory:',
+    database,
     events,
     ledger,
     gateways,
@@ -212,6 +216,7 @@ export async function startHarness(
       await notifier.stop();
       await ledger.stop();
       await store.stop();
+      await database.stop();
     },
   };
 }

@@ -12,6 +12,7 @@ import { DisposalLedger } from '../../server/alarms/disposal.js';
 import { legacyChainHash } from '../../server/alarms/disposal-chain.js';
 import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { LEDGER_INTEGRITY_RULE, Platform } from '../../server/platform/platform.js';
@@ -27,6 +28,7 @@ describe('ledger self-check on the platform', () => {
   let store: SqliteTelemetryStore;
   let platform: Platform;
   let events: EventHub;
+  let database: PlatformDatabase;
 
   beforeEach(async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
@@ -36,6 +38,8 @@ describe('ledger self-check on the platform', () => {
     ledger = new AlarmLedger({ path, clock });
     store = new SqliteTelemetryStore({ path, clock });
     events = new EventHub();
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
     await store.start();
     await ledger.start();
     const config = parseServerConfig({ ...PLATFORM_CONFIG, store: { path } });
@@ -43,6 +47,7 @@ describe('ledger self-check on the platform', () => {
       config: config.platform,
       enterprises: config.enterprises,
       path,
+      database,
       events,
       ledger,
       gateways: new GatewayRegistry(clock),
@@ -57,11 +62,12 @@ describe('ledger self-check on the platform', () => {
     await platform.stop();
     await ledger.stop();
     await store.stop();
+    await database.stop();
     vi.useRealTimers();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('anchors every anchorIntervalMs and raises one platform alarm when a self-check fails', () => {
+  it('anchors every anchorIntervalMs and raises one platform alarm when a self-check fails', async () => {
     const raised: AlarmRecord[] = [];
     events.on('alarm', (a) => {
       if (a.ruleId === LEDGER_INTEGRITY_RULE) raised.push(a);
@@ -90,7 +96,7 @@ describe('ledger self-check on the platform', () => {
       message: expect.stringMatching(/^disposal ledger verification failed at row 1: /),
     });
     // Only administrators see it (not a real enterprise), and no emergency centre is paged.
-    expect(platform.canSee(null, '_platform')).toBe(true);
+    expect(await platform.canSee(null, '_platform')).toBe(true);
     expect(platform.mqtt?.notifications() ?? []).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SensorInfo } from '../../protocol/index.js';
+import { Database } from '../../server/db/database.js';
 import type { GatewayPresence } from '../../server/gateways.js';
 import { birthSetpoints, Registry } from '../../server/platform/registry.js';
 import { setpointProblems } from '../../server/supervision/conditions/setpoint-looser.js';
@@ -42,7 +43,10 @@ const methane: SensorInfo = {
 
 describe('setpoints from the birth message', () => {
   it('a detector that never alarmed could not be screened: its birth setpoints now reach the registry and the screening', async () => {
-    const registry = new Registry({ path: ':memory:', enterprises: [], installations: [] });
+    const database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
+    cleanups.push(() => database.stop());
+    const registry = new Registry({ database, enterprises: [], installations: [] });
     await registry.start();
     cleanups.push(() => registry.stop());
     const gateway: GatewayPresence = {
@@ -56,8 +60,8 @@ describe('setpoints from the birth message', () => {
       clockSkewMs: null,
       clockSkewed: false,
     };
-    registry.noteGateway(gateway);
-    const [sensor] = registry.sensors('ent-1');
+    await registry.noteGateway(gateway);
+    const [sensor] = await registry.sensors('ent-1');
     expect(sensor).toMatchObject({ setpointLevel1: 30, setpointLevel2: 50 });
     expect(
       setpointProblems(sensor!, { combustible: { unit: '%LEL', level1Max: 25, level2Max: 50 } }),

@@ -12,6 +12,7 @@ import { type AlarmEvent, type Reading, type SensorInfo, topicFor } from '../../
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -122,6 +123,8 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const notifier = new EmergencyNotifier({ path, clock, centres: [] });
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
+  const database = new Database({ kind: 'sqlite', path: path });
+  await database.start();
   await store.start();
   await ledger.start();
   await notifier.start();
@@ -130,6 +133,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
     config: config.platform,
     enterprises: config.enterprises,
     path,
+    database,
     events,
     ledger,
     gateways,
@@ -260,6 +264,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       await notifier.stop();
       await ledger.stop();
       await store.stop();
+      await database.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -149,7 +149,7 @@ describe('steps out of order', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }]);
     h.clock.advance(2 * HOUR);
-    const [opened] = h.supervision.screenNow().opened;
+    const [opened] = (await h.supervision.screenNow()).opened;
     const enterprise = await h.login('op-a');
     const regulator = await h.login('reg-k1');
     const base = `/api/v1/supervision/hazards/${opened!.hazardId}`;
@@ -157,7 +157,7 @@ describe('steps out of order', () => {
     const refused = await h.post(regulator, `${base}/verify`, { outcome: 'passed', note: 'ok' });
     expect(refused.status).toBe(409);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }]);
-    h.supervision.screenNow(); // evidence side closes
+    await h.supervision.screenNow(); // evidence side closes
     const passed = await h.post<{ hazard: HazardDto }>(regulator, `${base}/verify`, {
       outcome: 'passed',
       note: 'ok',
@@ -178,7 +178,7 @@ describe('the hazard chain', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }]);
     h.clock.advance(DAY + 1);
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     h.supervision.listNow();
 
     const all = [...h.supervision.store.allEvents()];
@@ -223,7 +223,7 @@ describe('scoping', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }]);
     h.clock.advance(2 * HOUR);
-    const [opened] = h.supervision.screenNow().opened;
+    const [opened] = (await h.supervision.screenNow()).opened;
     expect(opened).toBeDefined();
     const other = await h.login('reg-k2');
     const own = await h.login('reg-k1');

@@ -22,13 +22,13 @@ describe('a gas detector that goes offline', () => {
     const offlineAt = h.clock.now();
 
     h.clock.advance(3 * HOUR); // offline, but not yet for the 4 h of the pack
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
 
     h.clock.advance(HOUR + MIN);
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     h.clock.advance(MIN);
-    h.supervision.screenNow(); // a second pass while it still holds opens nothing more
+    await h.supervision.screenNow(); // a second pass while it still holds opens nothing more
     const hazards = screeningHazards('gas-detector-not-working');
     expect(pass.failedRules).toEqual([]);
     expect(pass.opened).toHaveLength(1);
@@ -54,7 +54,7 @@ describe('a gas detector that goes offline', () => {
     });
 
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 0 }]);
-    const back = h.supervision.screenNow();
+    const back = await h.supervision.screenNow();
     expect(back.cleared.map((x) => x.hazardId)).toEqual([hazard.hazardId]);
     const after = h.supervision.store.hazard(hazard.hazardId)!;
     expect(after.conditionActive).toBe(false);
@@ -70,11 +70,11 @@ describe('a gas detector that goes offline', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 0 }]);
     h.clock.advance(HOUR);
-    h.supervision.screenNow(); // the condition starts holding (since the last reading)
+    await h.supervision.screenNow(); // the condition starts holding (since the last reading)
     await h.supervision.stop();
     await h.supervision.start();
     h.clock.advance(3 * HOUR + MIN);
-    expect(h.supervision.screenNow().opened).toHaveLength(1);
+    expect((await h.supervision.screenNow()).opened).toHaveLength(1);
   });
 
   it('reports a faulted detector (NE 43 fault current) as fault', async () => {
@@ -86,7 +86,7 @@ describe('a gas detector that goes offline', () => {
       ]);
       h.clock.advance(5 * MIN);
     }
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     expect(pass.opened).toHaveLength(1);
     expect(h.supervision.store.events(pass.opened[0]!.hazardId)[0]!.detail.evidence).toMatchObject({
       state: 'fault',
@@ -102,16 +102,16 @@ describe('a level sensor filling a tank past the registered quantity', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     // 30 % of 200 m³ × 0.45 t/m³ = 27 t ≤ 30 t registered: S = 0.54, not major.
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 30 }]);
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     expect(changes).toHaveLength(0);
-    expect(h.supervision.liveGradings()[0]!.live).toMatchObject({
+    expect((await h.supervision.liveGradings())[0]!.live).toMatchObject({
       isMajorHazard: false,
       grade: null,
     });
 
     // 80 %: 72 t > 30 t registered; S = 72/50 = 1.44 >= 1 (§4.2.2); R = 1.2 × 1.5 × 1.44 = 2.59: grade 4.
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 80 }]);
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     expect(changes).toHaveLength(1);
     expect(changes[0]).toMatchObject({
       installationId: 'unit-1',
@@ -125,7 +125,7 @@ describe('a level sensor filling a tank past the registered quantity', () => {
 
     h.clock.advance(11 * MIN); // the pack's 10 min against sloshing during a transfer
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 80 }]);
-    h.supervision.screenNow();
+    await h.supervision.screenNow();
     const storage = screeningHazards('storage-over-registered');
     expect(storage.map((x) => x.subject).sort()).toEqual(['unit-1/critical', 'unit-1/methane']);
     const evidence = h.supervision.store.events(
@@ -140,8 +140,8 @@ describe('a level sensor filling a tank past the registered quantity', () => {
     await h.status('ent-a', 'gw-a', 'online', SENSORS_A);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'LT-301', value: 95 }]);
     h.clock.advance(10 * MIN); // stale after 5 min
-    h.supervision.screenNow();
-    const g = h.supervision.liveGradings()[0]!;
+    await h.supervision.screenNow();
+    const g = (await h.supervision.liveGradings())[0]!;
     expect(g.liveChemicals).toEqual([]);
     expect(g.vessels[0]!.missing).toBe('stale');
     expect(g.live!.items[0]!.quantityT).toBe(30);
@@ -168,7 +168,7 @@ describe('a gateway outage', () => {
     h.clock.advance(MIN);
     await h.status('ent-a', 'gw-big', 'offline'); // its last will
     h.clock.advance(6 * HOUR);
-    const pass = h.supervision.screenNow();
+    const pass = await h.supervision.screenNow();
     expect(pass.failedRules).toEqual([]);
     expect(pass.opened.map((x) => x.ruleId)).toEqual(['gateway-outage']);
     expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
@@ -189,7 +189,7 @@ describe('a gateway outage', () => {
     // Back online: the outage ends. A pass before the first readings arrive opens no detector
     // record (their silence is the outage's), and neither does one after them.
     await h.status('ent-a', 'gw-big', 'online', sensors);
-    const back = h.supervision.screenNow();
+    const back = await h.supervision.screenNow();
     expect(back.opened).toHaveLength(0);
     expect(back.cleared.map((x) => x.ruleId)).toEqual(['gateway-outage']);
     expect(h.supervision.store.outages(0)[0]!.endedAt).toBe(h.clock.now());
@@ -199,7 +199,7 @@ describe('a gateway outage', () => {
       'gw-big',
       sensors.map((s) => ({ sensorId: s.sensorId, value: 0 })),
     );
-    expect(h.supervision.screenNow().opened).toHaveLength(0);
+    expect((await h.supervision.screenNow()).opened).toHaveLength(0);
     expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
   });
 });

@@ -210,6 +210,55 @@ export const STORE_ROWS: Rows = {
     },
   ],
   leader_leases: [{ name: 'scheduler', holder: 'node-1', term: 3, expires_at: T0 + 10_000 }],
+  fleet_tokens: [
+    {
+      token_hash: 'c'.repeat(64),
+      enterprise_id: 'ent-001',
+      gateway_id: 'gw-03',
+      created_by: 'admin',
+      created_at: T0,
+      expires_at: T0 + 24 * 3_600_000,
+      used_at: T0 + 60_000,
+      used_by: 'gw-03',
+    },
+    {
+      token_hash: 'd'.repeat(64),
+      enterprise_id: 'ent-001',
+      gateway_id: null,
+      created_by: 'cli:root',
+      created_at: T0,
+      expires_at: T0 + 3_600_000,
+      used_at: null,
+      used_by: null,
+    },
+  ],
+  fleet_gateways: [
+    {
+      gateway_id: 'gw-03',
+      enterprise_id: 'ent-001',
+      password_hash: 'scrypt$c2FsdA==$a2V5',
+      public_key: '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----',
+      key_fingerprint: 'e'.repeat(64),
+      enrolled_at: T0 + 60_000,
+      revoked_at: null,
+      revoked_by: null,
+      revoke_reason: null,
+    },
+  ],
+  fleet_versions: [
+    {
+      gateway_id: 'gw-03',
+      version: 1,
+      document: '{"v":1,"version":1,"by":"admin","reason":"首次下发"}',
+    },
+  ],
+  fleet_status: [
+    {
+      gateway_id: 'gw-03',
+      running_version: null,
+      last_status: '{"v":1,"version":1,"state":"refused","runningVersion":null}',
+    },
+  ],
 };
 
 /** The key column(s) to order a table's rows by when reading them back. */
@@ -229,4 +278,8 @@ export const ORDER_BY: { [K in keyof PlatformSchema]: string } = {
   audit_records: 'id',
   delivery_claims: 'notification_id',
   leader_leases: 'name',
+  fleet_tokens: 'token_hash',
+  fleet_gateways: 'gateway_id',
+  fleet_versions: 'version',
+  fleet_status: 'gateway_id',
 };

@@ -1,7 +1,7 @@
 /** Shared cases: migrations and the platform tables, on every backend. */
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../../server/db/migrations/index.js';
+import { LATEST_MIGRATION, MIGRATIONS } from '../../../server/db/migrations/index.js';
 import type { PlatformSchema } from '../../../server/db/schema.js';
 import type { Backend, StoreHandle } from '../backends.js';
 import { ORDER_BY, STORE_ROWS } from './fixtures.js';
@@ -29,8 +29,8 @@ export function schemaCases(backend: Backend): void {
       const first = await store.openNode('node-1');
       const before = await first.db.introspection.getTables();
       const second = await store.openNode('node-2');
-      expect(await second.migrate()).toEqual({ applied: [], latest: '0002-cluster-primitives' });
-      expect(await first.migrate()).toEqual({ applied: [], latest: '0002-cluster-primitives' });
+      expect(await second.migrate()).toEqual({ applied: [], latest: LATEST_MIGRATION });
+      expect(await first.migrate()).toEqual({ applied: [], latest: LATEST_MIGRATION });
       expect(await second.db.introspection.getTables()).toEqual(before);
     });
 
