@@ -1,7 +1,7 @@
 /**
  * The in-memory baseline of the e2e benchmark: what a minimal flow (Node-RED's
  * modbus-read every 100 ms → switch → report-by-exception → HTTP POST) does,
- * against the same simulator in the same process. Nothing is persisted, signed,
+ * against the same simulator, in the bench process beside the gateway under test. Nothing is persisted, signed,
  * validated or acknowledged end to end: poll, compare with the setpoint, POST on
  * the rising edge to a bare HTTP receiver, re-arm below setpoint − deadband.
  *
@@ -10,6 +10,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import ModbusRTU from 'modbus-serial';
+import { wallNow } from './e2e-trace.js';
 
 export interface InMemoryFlowOptions {
   host: string;
@@ -22,7 +23,11 @@ export interface InMemoryFlowOptions {
   pollMs: number;
 }
 
-/** A bare HTTP endpoint recording when each POST's body has arrived (performance.now()). */
+/**
+ * A bare HTTP endpoint recording when each POST's body has arrived, in wall-clock ms
+ * (wallNow(), as the e2e bench's receiver marks are). It runs in the bench process,
+ * beside the emergency centre's receiver, the simulator and the gateway.
+ */
 class BareReceiver {
   private server: http.Server | null = null;
   private waiting: ((at: number) => void)[] = [];
@@ -32,7 +37,7 @@ class BareReceiver {
     const server = http.createServer((req, res) => {
       req.resume();
       req.on('end', () => {
-        const at = performance.now();
+        const at = wallNow();
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
         for (const resolve of this.waiting.splice(0)) resolve(at);
       });
@@ -81,7 +86,7 @@ export class InMemoryFlow {
     this.timer = setInterval(() => void this.poll(), this.options.pollMs);
   }
 
-  /** Resolves with the arrival time (performance.now()) of the next alarm POST. */
+  /** Resolves with the arrival time (wall-clock ms, wallNow()) of the next alarm POST. */
   nextArrival(): Promise<number> {
     return this.receiver.next();
   }

@@ -76,7 +76,7 @@ async function* run(): AsyncGenerator<Metric> {
   const registry = new Registry({ database, enterprises, installations });
   const gateways = new GatewayRegistry(clock);
   const key = Buffer.alloc(32, 1);
-  const disposal = new DisposalLedger({ path: file, clock, key });
+  const disposal = new DisposalLedger({ database, clock, key });
   await registry.start();
   await disposal.start();
   const catalogues = Array.from({ length: GATEWAYS }, (_, g) => catalogue(g));
@@ -94,6 +94,7 @@ async function* run(): AsyncGenerator<Metric> {
   const service = new SupervisionService({
     config: defaultSupervisionConfig({ screeningIntervalMs: 3_600_000, listingTickMs: 3_600_000 }),
     path: file,
+    database,
     key,
     clock,
     events,

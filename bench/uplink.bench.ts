@@ -159,7 +159,7 @@ async function* outageRun(dir: string): AsyncGenerator<Metric> {
     await drained(uplink, 60_000);
     const missing = await missingReadings(server, t0, live.k);
     const ledger = new Set(
-      server.ledger.list({ state: 'all', limit: 100_000 }).map((a) => a.alarmId),
+      (await server.ledger.list({ state: 'all', limit: 100_000 })).map((a) => a.alarmId),
     );
     const missingAlarms = live.alarms.filter((id) => !ledger.has(id)).length;
     const health = uplink.health();

@@ -3,9 +3,10 @@
  * controller and extensions are the model), started in order and stopped in reverse, each stop
  * in its own try/catch so one failing step does not keep the rest open.
  *
- * Order: database → audit → telemetry store → alarm ledger → notifier → StoreAcks → fleet → platform →
+ * Order: database → event relay → audit → telemetry store → alarm ledger → notifier → StoreAcks → fleet → platform →
  * supervision → ingest → MQTT (the embedded aedes broker, or the external broker in cluster
- * mode) → ledger anchor → operator commands → presence → HTTP. Nothing is accepted before the
+ * mode) → leader jobs (presence, escalation, anchors, supervision passes) → ledger anchor →
+ * operator commands → HTTP. Nothing is accepted before the
  * place it goes to is open. In reverse, ingest drains the last messages (including the last
  * wills the embedded broker publishes as it disconnects clients) before the stores close, and
  * the ledger anchor reaches the witness while MQTT still runs.
@@ -14,6 +15,8 @@
  * traffic from an MQTT 5 broker cluster through shared subscriptions (server/cluster) and
  * publishes StoreAcks and commands back through it; everything else is the same code.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
@@ -23,6 +26,7 @@ import { describeAlarm } from './alarms/identity.js';
 import { AlarmLedger } from './alarms/ledger.js';
 import { loadLedgerKey } from './alarms/ledger-key.js';
 import { buildApp } from './api/app.js';
+import { brokerHookAccess } from './api/broker-auth-routes.js';
 import {
   type AuditLog,
   brokerSecurityOptions,
@@ -30,8 +34,10 @@ import {
   ingestSecurityOptions,
 } from './auth/index.js';
 import { type InboundMessage, MqttBroker } from './broker.js';
-import { mqttMode } from './cluster/config.js';
+import { EXTERNAL_BROKER_DEFAULTS, mqttMode } from './cluster/config.js';
+import { EventRelay } from './cluster/event-relay.js';
 import { ExternalBroker, type MqttTransport } from './cluster/external-broker.js';
+import { LeaderJobs } from './cluster/leader-jobs.js';
 import type { ServerConfig } from './config/index.js';
 import type { DatabaseConfig } from './db/config.js';
 import { Database } from './db/database.js';
@@ -69,6 +75,8 @@ export interface CentralServerOptions {
   dashboard?: boolean;
   /** Runs after each telemetry batch or alarm event is committed (the ack goes here). */
   afterCommit?: AfterCommitHook;
+  /** Told when this node becomes leader (true) and stops being one (false): logs, tests. */
+  onLeadership?: (leader: boolean) => void;
 }
 
 /**
@@ -100,6 +108,14 @@ export class CentralServer {
   readonly acks: StoreAckPublisher;
   /** Staleness after missed heartbeats, gateway-offline alarms. */
   readonly presence: GatewayPresenceMonitor;
+  /**
+   * What runs once per cluster (presence, escalation, the ledgers' anchors and self-checks,
+   * supervision passes): on the node elected through the database (server/cluster/leader-jobs.ts).
+   * A lone embedded server wins at once, so it runs them as it always did.
+   */
+  readonly leaderJobs: LeaderJobs;
+  /** Live streams on every node: other nodes' committed events for this node's SSE clients. */
+  readonly relay: EventRelay;
   /** Operator acknowledgements relayed to the gateways' alarm engines. */
   readonly commands: OperatorCommandRelay;
   /** Regulator platform: registry, access, disposal ledger, escalation, MQTT linkage. */
@@ -122,17 +138,10 @@ export class CentralServer {
     const clock = options.clock ?? systemClock;
     this.clock = clock;
     const path = config.store.path;
-    if (config.database?.kind === 'postgres') {
-      // The stores still open their own SQLite file (store.path): a node would look clustered
-      // and keep its platform state to itself. Refused until they are ported (docs/cluster.md).
-      throw new Error(
-        "database.kind 'postgres': the platform stores are not on server/db yet, so this node would keep its state in its own SQLite file (store.path); use kind 'sqlite' or leave database out (docs/cluster.md, phase two)",
-      );
-    }
     this.database = new Database(platformDatabaseConfig(config));
     this.store = createTelemetryStore(config.store, clock);
     this.ledger = new AlarmLedger({
-      path,
+      database: this.database,
       clock,
       // A conflict never refuses an alarm (issue 13), but it is evidence: audited.
       onConflict: (conflict) =>
@@ -144,8 +153,10 @@ export class CentralServer {
           detail: `${describeAlarm(conflict.key)} ${conflict.got.transition} (seq ${conflict.got.seq}, rule '${conflict.got.ruleId}', sensor '${conflict.got.sensorId}') recorded as '${conflict.recordedAs}'`,
         }),
     });
+    const linkageNode = linkageNodeId(config);
     const notifierOptions: ConstructorParameters<typeof EmergencyNotifier>[0] = {
-      path,
+      database: this.database,
+      nodeId: linkageNode,
       clock,
       centres: config.emergencyCentres,
       enterprises: config.enterprises,
@@ -222,6 +233,7 @@ export class CentralServer {
       enterprises: config.enterprises,
       path,
       database: this.database,
+      nodeId: linkageNode,
       clock,
       events: this.events,
       ledger: this.ledger,
@@ -234,16 +246,37 @@ export class CentralServer {
       ledgerIntegrity: config.ledger,
       ledgerKey,
       mqttMinLevel: minLevels.length > 0 ? (Math.min(...minLevels) as 1 | 2) : 2,
+      ownJobs: false,
     });
     this.supervision = new SupervisionService({
       config: config.platform.supervision ?? defaultSupervisionConfig(),
       path,
+      database: this.database,
       key: ledgerKey,
       clock,
       events: this.events,
       registry: this.platform.registry,
       gateways: this.gateways,
       disposal: this.platform.disposal,
+      ownJobs: false,
+    });
+    this.leaderJobs = new LeaderJobs({
+      database: this.database,
+      nodeId: linkageNode,
+      jobs: [
+        { name: 'presence', start: () => this.presence.start(), stop: () => this.presence.stop() },
+        ...this.platform.jobs(),
+        ...this.supervision.jobs(),
+      ],
+      onLeadership: (leader) => {
+        log.info({ node: linkageNode, leader }, leader ? 'elected leader' : 'no longer leader');
+        options.onLeadership?.(leader);
+      },
+    });
+    this.relay = new EventRelay({
+      database: this.database,
+      nodeId: linkageNode,
+      events: this.events,
     });
     this.services = this.serviceList();
   }
@@ -306,6 +339,8 @@ export class CentralServer {
     return [
       // First: every store below reads and writes through it.
       { name: 'database', start: () => this.database.start(), stop: () => this.database.stop() },
+      // Before anything emits: SSE clients of every node see what this node commits.
+      { name: 'event relay', start: () => this.relay.start(), stop: () => this.relay.stop() },
       { name: 'audit', start: () => this.audit.start(), stop: () => this.audit.stop() },
       { name: 'store', start: () => this.store.start(), stop: () => this.store.stop() },
       { name: 'ledger', start: () => this.ledger.start(), stop: () => this.ledger.stop() },
@@ -342,17 +377,20 @@ export class CentralServer {
             stop: () => transport.stop({ beforeDisconnect: () => this.acks.flush() }),
           }
         : { name: 'broker', start: () => transport.start(), stop: () => transport.stop() },
+      // After MQTT (a job that publishes finds it up); stopped before it.
+      this.leaderJobs,
       {
-        // The witness gets the last head while MQTT still runs.
+        // The witness gets the last head while MQTT still runs; only from the leader, which
+        // anchors (another node's anchor would fork the witness's chain of anchors).
         name: 'ledger anchor',
         start: noop,
         stop: async () => {
-          this.platform.integrity.anchorNow();
+          if (!this.leaderJobs.isLeader) return;
+          await this.platform.integrity.anchorNow();
           await this.platform.integrity.published();
         },
       },
       { name: 'commands', start: () => this.commands.start(), stop: () => this.commands.stop() },
-      { name: 'presence', start: () => this.presence.start(), stop: () => this.presence.stop() },
       {
         name: 'http',
         start: () => this.startHttp(),
@@ -366,19 +404,39 @@ export class CentralServer {
   }
 
   private async startHttp(): Promise<void> {
+    const { mqtt } = this.config;
     this.app = buildApp({
       store: this.store,
       ledger: this.ledger,
       gateways: this.gateways,
       notifier: this.notifier,
       ingest: this.ingest,
-      events: this.events,
+      // The live streams: this node's events and every other node's (the relay's own hub).
+      events: this.relay.live,
       clock: this.clock,
       startedAt: this.startedAt,
       dashboard: this.options.dashboard ?? true,
       platform: this.platform,
       supervision: this.supervision,
       fleet: this.fleet,
+      // EMQX asks these routes at CONNECT, publish and subscribe (docs/cluster.md).
+      ...(mqttMode(mqtt) === 'external' && mqtt.authHookSecret
+        ? {
+            brokerAuth: {
+              access: brokerHookAccess(
+                mqtt.auth,
+                {
+                  shareGroup: mqtt.shareGroup ?? EXTERNAL_BROKER_DEFAULTS.shareGroup,
+                  emergencyTopic: this.config.platform.emergencyTopic,
+                  anchorTopic: this.config.ledger.anchorTopic,
+                },
+                this.fleet.directory,
+              ),
+              secret: mqtt.authHookSecret,
+              onRefusal: (e) => this.audit.record({ category: 'broker', ...e }),
+            },
+          }
+        : {}),
     });
     await this.listen(this.app);
   }
@@ -406,6 +464,18 @@ export class CentralServer {
  */
 export function platformDatabaseConfig(config: ServerConfig): DatabaseConfig {
   return config.database ?? { kind: 'sqlite', path: config.store.path };
+}
+
+/**
+ * The node id the emergency linkage claims its deliveries under: node.id; without one, in the
+ * embedded default (one process per SQLite file) a fixed id, so a restarted server takes back
+ * its own unfinished claims at once instead of after their lease; on a shared PostgreSQL one
+ * made up per process, since two nodes under one id would each think the other's claims theirs.
+ */
+function linkageNodeId(config: ServerConfig): string {
+  if (config.node?.id) return config.node.id;
+  if (platformDatabaseConfig(config).kind === 'sqlite') return 'embedded';
+  return `${hostname()}-${randomUUID().slice(0, 8)}`;
 }
 
 /** The external-broker transport of a config in mqtt.mode external (checked by the config). */

@@ -233,8 +233,8 @@ function copy(gateway: GatewayPresence): GatewayPresence {
 
 /** The part of the alarm ledger the presence monitor uses. */
 export interface PresenceAlarmLedger {
-  record(event: AlarmEvent): RecordResult;
-  list(query?: ListQuery): AlarmRecord[];
+  record(event: AlarmEvent): Promise<RecordResult>;
+  list(query?: ListQuery): Promise<AlarmRecord[]>;
 }
 
 export const GATEWAY_OFFLINE_RULE = 'gateway-offline';
@@ -269,7 +269,10 @@ export interface GatewayPresenceMonitorOptions {
  * Lifecycle: `start()` picks up offline alarms still active in the ledger,
  * listens to 'gateway' events and checks staleness every `checkIntervalMs`;
  * `stop()` undoes both (call it before the broker stops, so the wills the
- * broker publishes while shutting down do not raise alarms). Safe twice.
+ * broker publishes while shutting down do not raise alarms) and waits for the
+ * ledger writes already queued. Safe twice. Ledger writes run one after the
+ * other in the order presence changed (a gateway's clear never overtakes its
+ * raise); `settled()` resolves once those queued so far have committed.
  */
 export class GatewayPresenceMonitor {
   private timer: NodeJS.Timeout | null = null;
@@ -285,6 +288,8 @@ export class GatewayPresenceMonitor {
    */
   private readonly holdsUsed = new Map<string, number>();
   private readonly clock: Clock;
+  /** The queued ledger writes, in order; never rejects (a failure is logged where it happens). */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: GatewayPresenceMonitorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -300,9 +305,9 @@ export class GatewayPresenceMonitor {
     );
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.unsubscribe) return;
-    for (const alarm of this.options.ledger.list({ state: 'active', limit: 100_000 })) {
+    for (const alarm of await this.options.ledger.list({ state: 'active', limit: 100_000 })) {
       if (alarm.ruleId === GATEWAY_OFFLINE_RULE) this.active.set(alarm.gatewayId, alarm.alarmId);
     }
     this.unsubscribe = this.options.events.on('gateway', (gateway) => this.onPresence(gateway));
@@ -312,13 +317,19 @@ export class GatewayPresenceMonitor {
     );
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.held.clear();
     this.holdsUsed.clear();
+    await this.writes;
+  }
+
+  /** Resolves once every ledger write queued so far has committed (or failed and was logged). */
+  settled(): Promise<void> {
+    return this.writes;
   }
 
   /** Expires silent gateways and held restarts now (also runs every checkIntervalMs). */
@@ -364,23 +375,58 @@ export class GatewayPresenceMonitor {
     const alarmId = `${gateway.gatewayId}.offline.${now}`;
     const why =
       gateway.staleReason === 'heartbeat-timeout' ? 'missed heartbeats' : 'last will or shutdown';
-    const result = this.options.ledger.record(
-      this.event(gateway, alarmId, 'raised', now, `gateway ${gateway.gatewayId} offline (${why})`),
+    const event = this.event(
+      gateway,
+      alarmId,
+      'raised',
+      now,
+      `gateway ${gateway.gatewayId} offline (${why})`,
     );
+    // Held at once, so presence changes before the commit see the alarm as raised.
     this.active.set(gateway.gatewayId, alarmId);
-    log.warn({ gatewayId: gateway.gatewayId, alarmId, why }, 'gateway-offline alarm raised');
-    if (result.changed) this.options.events.emit('alarm', result.alarm);
+    this.enqueue(gateway.gatewayId, async () => {
+      try {
+        const result = await this.options.ledger.record(event);
+        log.warn({ gatewayId: gateway.gatewayId, alarmId, why }, 'gateway-offline alarm raised');
+        if (result.changed) this.options.events.emit('alarm', result.alarm);
+      } catch (err) {
+        // Not raised: the next offline report tries again.
+        if (this.active.get(gateway.gatewayId) === alarmId) this.active.delete(gateway.gatewayId);
+        throw err;
+      }
+    });
   }
 
   private clear(gateway: GatewayPresence): void {
     const alarmId = this.active.get(gateway.gatewayId)!;
     const now = this.clock.now();
-    const result = this.options.ledger.record(
-      this.event(gateway, alarmId, 'cleared', now, `gateway ${gateway.gatewayId} back online`),
+    const event = this.event(
+      gateway,
+      alarmId,
+      'cleared',
+      now,
+      `gateway ${gateway.gatewayId} back online`,
     );
     this.active.delete(gateway.gatewayId);
-    log.info({ gatewayId: gateway.gatewayId, alarmId }, 'gateway-offline alarm cleared');
-    if (result.changed) this.options.events.emit('alarm', result.alarm);
+    this.enqueue(gateway.gatewayId, async () => {
+      try {
+        const result = await this.options.ledger.record(event);
+        log.info({ gatewayId: gateway.gatewayId, alarmId }, 'gateway-offline alarm cleared');
+        if (result.changed) this.options.events.emit('alarm', result.alarm);
+      } catch (err) {
+        // Still active: the next online report tries again.
+        if (!this.active.has(gateway.gatewayId)) this.active.set(gateway.gatewayId, alarmId);
+        throw err;
+      }
+    });
+  }
+
+  private enqueue(gatewayId: string, write: () => Promise<void>): void {
+    this.writes = this.writes
+      .then(write)
+      .catch((err: unknown) =>
+        log.error({ err, gatewayId }, 'cannot record gateway-offline alarm'),
+      );
   }
 
   /** A server-made alarm event: seq 0 (not a gateway item), ts on the server clock. */

@@ -143,7 +143,7 @@ export type IngestAlarmObserver = (
 
 /** The part of the emergency notifier ingest needs. */
 export interface AlarmNotifier {
-  notify(alarm: AlarmRecord, annunciation?: Annunciation): number;
+  notify(alarm: AlarmRecord, annunciation?: Annunciation): Promise<number>;
 }
 
 /** Where acknowledgements go (a {@link StoreAckPublisher} in the server). */
@@ -345,7 +345,7 @@ export class Ingest {
     let alarm: AlarmRecord;
     let changed: boolean;
     try {
-      ({ alarm, changed } = this.options.ledger.record(event));
+      ({ alarm, changed } = await this.options.ledger.record(event));
     } catch (err) {
       if (err instanceof AlarmConflictError) {
         this.options.acks?.rejected(topic.enterpriseId, topic.gatewayId, event.seq, event.epoch);
@@ -370,7 +370,7 @@ export class Ingest {
     if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
       let created = 0;
       try {
-        created = this.options.notifier.notify(alarm);
+        created = await this.options.notifier.notify(alarm);
       } catch (err) {
         notifyError = err;
       }

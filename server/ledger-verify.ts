@@ -4,7 +4,10 @@
  *   npx tsx server/ledger-verify.ts --data-dir data [--db file] [--key-file file]
  *                                   [--anchors file]... [--json]
  *
- * Reads the SQLite file read-only (nothing is migrated or written), the chain key
+ * Opens the platform database with the database layer (server/db): `--db` is the SQLite file
+ * or a postgres:// URL (cluster mode). An embedded file made by an older release is brought to
+ * the current schema first (the layer's migrations only add tables: rows are not touched); the
+ * verification itself writes nothing. Reads the chain key
  * (HAZARDWATCH_LEDGER_KEY, else --key-file, else <data-dir>/ledger.key) and the anchors: the
  * data folder's ledger-anchors.jsonl plus every --anchors file (e.g. a witness's copy of the
  * MQTT anchor messages, one JSON anchor per line). Exit code 0: verified; 1: damage found
@@ -18,6 +21,7 @@ import { DisposalLedger } from './alarms/disposal.js';
 import { AnchorFile, LEDGER_ANCHOR_FILE, parseAnchors } from './alarms/ledger-anchors.js';
 import { verifyLedger } from './alarms/ledger-integrity.js';
 import { LEDGER_KEY_FILE, loadLedgerKey } from './alarms/ledger-key.js';
+import { Database } from './db/database.js';
 
 export const LEDGER_VERIFY_USAGE =
   'usage: tsx server/ledger-verify.ts --data-dir dir [--db file] [--key-file file] [--anchors file]... [--json]';
@@ -60,16 +64,28 @@ export async function runLedgerVerify(
     return values.help ? 0 : 2;
   }
   const dbPath = values.db ?? join(values['data-dir'] ?? '.', 'hazardwatch.db');
-  const dataDir = values['data-dir'] ?? dirname(dbPath);
+  const isUrl = /^postgres(ql)?:\/\//.test(dbPath);
+  const dataDir = values['data-dir'] ?? (isUrl ? '.' : dirname(dbPath));
   try {
-    if (!existsSync(dbPath)) throw new Error(`database '${dbPath}' does not exist`);
+    if (!isUrl && !existsSync(dbPath)) throw new Error(`database '${dbPath}' does not exist`);
     const { key, source } = loadLedgerKey({
       keyFile: values['key-file'] ?? join(dataDir, LEDGER_KEY_FILE),
-      storePath: dbPath,
+      storePath: isUrl ? join(dataDir, 'hazardwatch.db') : dbPath,
       env,
       create: false,
     });
-    const keyed = new DisposalLedger({ path: dbPath, key, readonly: true });
+    const database = new Database(
+      isUrl
+        ? {
+            kind: 'postgres',
+            url: dbPath,
+            poolSize: 2,
+            applicationName: 'hazardwatch/ledger-verify',
+          }
+        : { kind: 'sqlite', path: dbPath },
+    );
+    await database.start();
+    const keyed = new DisposalLedger({ database, key });
     await keyed.start();
     try {
       const file = new AnchorFile(join(dataDir, LEDGER_ANCHOR_FILE));
@@ -81,11 +97,11 @@ export async function runLedgerVerify(
         anchors.push(...parsed.anchors);
         problems.push(...parsed.problems);
       }
-      const result = verifyLedger(keyed, key, anchors, now, problems);
+      const result = await verifyLedger(keyed, key, anchors, now, problems);
       if (values.json) {
-        out(JSON.stringify({ ...result, database: dbPath, key: source }, null, 2));
+        out(JSON.stringify({ ...result, database: database.where, key: source }, null, 2));
       } else {
-        out(`database: ${dbPath}`);
+        out(`database: ${database.where}`);
         out(`key: ${source === 'env' ? 'HAZARDWATCH_LEDGER_KEY' : source}`);
         out(
           `rows: ${result.rows}, head: ${result.head ? `${result.head.seq} ${result.head.hash}` : 'empty'}`,
@@ -103,6 +119,7 @@ export async function runLedgerVerify(
       return result.ok ? 0 : 1;
     } finally {
       await keyed.stop();
+      await database.stop();
     }
   } catch (err) {
     out(`cannot verify: ${(err as Error).message}`);

@@ -35,7 +35,11 @@ export interface OperatorCommandRelayOptions {
 
 export class OperatorCommandRelay {
   private readonly relayed = new Set<string>();
-  private readonly listener = (disposition: Disposition) => this.onDisposal(disposition);
+  private readonly listener = (disposition: Disposition) => {
+    this.onDisposal(disposition).catch((err: unknown) =>
+      log.error({ err, alarm: describeAlarm(disposition) }, 'cannot relay the acknowledgement'),
+    );
+  };
   sent = 0;
 
   constructor(private readonly options: OperatorCommandRelayOptions) {}
@@ -48,12 +52,13 @@ export class OperatorCommandRelay {
     this.options.events.off('disposal', this.listener);
   }
 
-  private onDisposal(disposition: Disposition): void {
+  private async onDisposal(disposition: Disposition): Promise<void> {
     const { alarmId, acknowledgedAt, acknowledgedBy } = disposition;
     const key = alarmKeyString(disposition);
     if (acknowledgedAt === null || this.relayed.has(key)) return;
-    const alarm = this.options.ledger.get(disposition);
-    if (!alarm) return;
+    const alarm = await this.options.ledger.get(disposition);
+    // Checked again: another disposal of the same alarm may have relayed it meanwhile.
+    if (!alarm || this.relayed.has(key)) return;
     this.relayed.add(key);
     if (this.relayed.size > OPERATOR_COMMAND_DEFAULTS.rememberedAlarms) {
       const oldest = this.relayed.values().next().value;

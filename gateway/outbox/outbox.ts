@@ -143,6 +143,11 @@ export class Outbox {
    * one opened (reported through `onStorageFault`). Other failures (permissions,
    * a missing disk) throw, naming the file.
    */
+  /** True between open() and close(). */
+  get isOpen(): boolean {
+    return this.file.isOpen;
+  }
+
   open(): void {
     if (this.file.isOpen) return;
     this.file.open();

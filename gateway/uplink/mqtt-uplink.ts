@@ -305,6 +305,13 @@ export class MqttUplink implements Uplink {
       });
     });
     client.on('message', (topic, payload) => {
+      // mqtt.js may still deliver a PUBLISH it had parsed when stop() closed the outbox: an ack
+      // then has nothing to remove (its items are resent after the next start and deduplicated
+      // by the server), and a command has no gateway left to act on. Thrown here, it ended the process.
+      if (!this.outbox.isOpen) {
+        log.debug({ topic }, 'message after the uplink stopped: ignored');
+        return;
+      }
       if (topic === this.topics.ack) this.onAck(payload);
       else if (topic === this.topics.command) this.onCommandMessage(payload);
     });

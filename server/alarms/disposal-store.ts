@@ -1,6 +1,7 @@
 /**
  * The disposal ledger's tables and the two writes every path shares (one keyed chain row, one
- * projection row), used by the ledger itself and by the version-1 migration.
+ * projection row): on the platform database (server/db, Kysely) for the ledger, and the
+ * synchronous better-sqlite3 forms the legacy version-1 upgrade (disposal-migrate.ts) still uses.
  */
 import type { SqliteDatabase } from '../store/sqlite.js';
 import {
@@ -10,13 +11,13 @@ import {
   type Disposition,
   GENESIS_HASH,
 } from './disposal-chain.js';
+import { appendLink, type ChainHead, type ChainSpec, type Tx } from './hash-chain.js';
 import type { AlarmKey } from './identity.js';
 
-/** The chain head: what anchors record. */
-export interface ChainHead {
-  seq: number;
-  hash: string;
-}
+export type { ChainHead } from './hash-chain.js';
+
+/** The disposal chain; its lock key is 'HWDISP' read as a number, used for nothing else. */
+export const DISPOSAL_CHAIN: ChainSpec = { table: 'disposal_events', lockKey: 0x4857_4449_5350 };
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS disposal_events (
@@ -147,7 +148,53 @@ export function dispositionToRow(d: Disposition): DispositionRow {
   };
 }
 
-/** Appends one keyed row after the current head (seq given when replaying a migrated chain). */
+/** Appends one keyed row after the head, in `trx` (which holds the chain lock, hash-chain.ts). */
+export async function appendEvent(
+  trx: Tx,
+  key: Buffer,
+  row: Omit<DisposalEvent, 'seq' | 'prevHash' | 'hash'>,
+): Promise<DisposalEvent> {
+  // Round-trip the detail through JSON so the hashed form is the stored form.
+  const detail = JSON.parse(JSON.stringify(row.detail)) as Record<string, unknown>;
+  const {
+    row: event,
+    prevHash,
+    hash,
+  } = await appendLink(trx, DISPOSAL_CHAIN, {
+    build: (seq) => ({ ...row, seq, detail }),
+    link: (prev, e) => chainHash(key, prev, e),
+    insert: async (t, e, prev, h) => {
+      await t
+        .insertInto('disposal_events')
+        .values({
+          seq: e.seq,
+          enterprise_id: e.enterpriseId,
+          gateway_id: e.gatewayId,
+          alarm_id: e.alarmId,
+          action: e.action,
+          actor: e.actor,
+          detail: JSON.stringify(e.detail),
+          at: e.at,
+          prev_hash: prev,
+          hash: h,
+        })
+        .execute();
+    },
+  });
+  return { ...event, prevHash, hash };
+}
+
+/** Writes (inserts or replaces) the projection row of one alarm, in `trx`. */
+export async function upsertDisposition(trx: Tx, d: Disposition): Promise<void> {
+  const { enterprise_id, gateway_id, alarm_id, ...rest } = dispositionToRow(d);
+  await trx
+    .insertInto('alarm_dispositions')
+    .values({ enterprise_id, gateway_id, alarm_id, ...rest })
+    .onConflict((oc) => oc.columns(['enterprise_id', 'gateway_id', 'alarm_id']).doUpdateSet(rest))
+    .execute();
+}
+
+/** Legacy (better-sqlite3, disposal-migrate.ts only): one keyed row after the current head. */
 export function appendRow(
   db: SqliteDatabase,
   key: Buffer,
@@ -181,6 +228,7 @@ export function appendRow(
   return { ...event, prevHash, hash };
 }
 
+/** Legacy (better-sqlite3, disposal-migrate.ts only). */
 export function writeDisposition(db: SqliteDatabase, d: Disposition): void {
   db.prepare(
     `INSERT OR REPLACE INTO alarm_dispositions VALUES (@enterprise_id, @gateway_id, @alarm_id,

@@ -12,16 +12,16 @@
  * chain, rebuilds the projection and compares it with the table. Truncation of the newest rows,
  * and rewriting by someone who holds the key, are found against the anchors (ledger-anchors.ts).
  *
- * Schema versions ('disposal-ledger' in schema_versions): 1 was an unkeyed sha256 chain keyed by
- * alarm id alone; 2 is this one. A version-1 chain is checked with the old hash, kept as
- * `disposal_events_v1` (append-only) for forensics, and replayed row by row into the keyed chain
- * (same seq, action, actor, detail, time; the gateway taken from the alarm ledger). docs/ledger.md.
+ * The tables live on the platform database (server/db, migration 0001); several nodes may append
+ * to the one chain at once: every write transaction takes the chain's lock first (hash-chain.ts).
+ * The version-1 upgrade of an old embedded file (disposal-migrate.ts) is the lead's one-time
+ * embedded upgrade step, not this class's. docs/ledger.md.
  */
 
-import Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import type { Database } from '../db/database.js';
+import type { AlarmDispositionsTable, DisposalEventsTable } from '../db/schema.js';
 import {
   applyDisposalEvent,
   chainHash,
@@ -30,26 +30,29 @@ import {
   type Disposition,
   dispositionDifferences,
   ESCALATION_LEVELS,
-  GENESIS_HASH,
   ProjectionError,
 } from './disposal-chain.js';
-import { migrateV1 } from './disposal-migrate.js';
 import {
-  appendRow,
+  appendEvent,
   type ChainHead,
+  DISPOSAL_CHAIN,
   type DispositionRow,
   dispositionFromRow,
   type EventRow,
   eventFromRow,
-  KEY_WHERE,
-  keyParams,
-  SCHEMA,
-  writeDisposition,
+  upsertDisposition,
 } from './disposal-store.js';
+import {
+  chainHashAt,
+  chainHead,
+  chainRows,
+  chainTransaction,
+  type Tx,
+  walkChain,
+} from './hash-chain.js';
 import { type AlarmKey, alarmKeyString, describeAlarm } from './identity.js';
 import type { AlarmRecord } from './ledger.js';
 import { loadLedgerKey } from './ledger-key.js';
-import { migrateComponent, schemaVersionReadonly } from './schema-version.js';
 
 export {
   canonicalJson,
@@ -65,6 +68,7 @@ export {
 export { disposalCsv } from './disposal-csv.js';
 export type { ChainHead } from './disposal-store.js';
 
+/** Version of the embedded schema this ledger's tables match ('disposal-ledger', migration 0001). */
 export const DISPOSAL_LEDGER_SCHEMA_VERSION = 2;
 export const DISPOSAL_DEFAULTS = {
   maxProblems: 20, // projection differences listed by verify (the count is always complete)
@@ -90,78 +94,61 @@ export interface VerifyResult {
   head: ChainHead | null;
 }
 
-export interface DisposalLedgerOptions extends OpenOptions {
-  path: string;
+export interface DisposalLedgerOptions {
+  /** The platform database (started by its owner; the ledger never opens or closes it). */
+  database: Database;
   clock?: Clock;
-  /** HMAC key of the chain; default: loadLedgerKey beside `path` (ledger-key.ts). */
+  /** HMAC key of the chain; default: loadLedgerKey beside the SQLite file (ledger-key.ts). */
   key?: Buffer;
-  /**
-   * Open an existing file read-only, without migrating (the CLI verifier: verifying must not
-   * change what it verifies). Refuses a file whose schema is not the current one.
-   */
-  readonly?: boolean;
 }
 
+type EventSelect = { [K in keyof DisposalEventsTable]: EventRow[K & keyof EventRow] };
+type DispositionSelect = { [K in keyof AlarmDispositionsTable]: DispositionRow[K] };
+
 /**
- * Lifecycle: `start()` opens and migrates the tables; `stop()` closes them (safe twice). Every
- * write is one SQLite transaction (chain row + projection), committed before the method returns.
+ * Lifecycle: `start()` checks the database is started; `stop()` releases nothing of the
+ * database's (it belongs to its owner). Every write is one transaction (chain lock, chain row,
+ * projection), committed before the returned promise resolves.
  */
 export class DisposalLedger {
-  private db: SqliteDatabase | null = null;
+  private open = false;
   private readonly clock: Clock;
   private readonly key: Buffer;
+  private readonly database: Database;
 
-  constructor(private readonly options: DisposalLedgerOptions) {
+  constructor(options: DisposalLedgerOptions) {
+    this.database = options.database;
     this.clock = options.clock ?? systemClock;
-    this.key = options.key ?? loadLedgerKey({ storePath: options.path }).key;
+    this.key = options.key ?? defaultKey(options.database);
   }
 
   async start(): Promise<void> {
-    if (this.db) return;
-    const what = `disposal ledger '${this.options.path}'`;
-    if (this.options.readonly) {
-      this.db = openReadonly(this.options.path, what);
-      return;
+    if (!this.database.started) {
+      throw new Error(`disposal ledger: database '${this.database.where}' is not started`);
     }
-    this.db = openWithSchema(
-      this.options.path,
-      this.options,
-      (db) => {
-        migrateComponent(db, {
-          component: 'disposal-ledger',
-          version: DISPOSAL_LEDGER_SCHEMA_VERSION,
-          existingTable: 'disposal_events',
-          create: (d) => d.exec(SCHEMA),
-          steps: { 1: (d) => migrateV1(d, this.key, what) },
-          what,
-        });
-      },
-      what,
-    );
+    this.open = true;
   }
 
   async stop(): Promise<void> {
-    const db = this.db;
-    this.db = null;
-    if (db?.open) db.close();
+    this.open = false;
   }
 
   get isOpen(): boolean {
-    return this.db !== null;
+    return this.open;
   }
 
   /**
    * Follows the gateway's transitions: the first sight of an alarm opens its disposition
-   * ('raised' row); its clear adds a 'cleared' row. Idempotent: repeats add nothing.
+   * ('raised' row); its clear adds a 'cleared' row. Idempotent: repeats add nothing, also when
+   * two nodes track the same alarm at once (both hold the chain lock in turn).
    * Returns the rows appended.
    */
-  track(alarm: AlarmRecord): DisposalEvent[] {
-    const db = this.requireDb();
-    return db.transaction(() => {
+  async track(alarm: AlarmRecord): Promise<DisposalEvent[]> {
+    return this.write(async (trx) => {
       const appended: DisposalEvent[] = [];
-      if (!this.dispositionRow(alarm)) {
+      if (!(await this.dispositionRow(trx, alarm))) {
         appended.push(
-          this.append(alarm, 'raised', 'system', {
+          await this.append(trx, alarm, 'raised', 'system', {
             level: alarm.level,
             sensorId: alarm.sensorId,
             value: alarm.value,
@@ -172,28 +159,30 @@ export class DisposalLedger {
           }),
         );
       }
-      if (alarm.state === 'cleared' && !this.hasAction(alarm, 'cleared')) {
-        appended.push(this.append(alarm, 'cleared', 'system', { clearedAt: alarm.clearedAt }));
+      if (alarm.state === 'cleared' && !(await this.hasAction(trx, alarm, 'cleared'))) {
+        appended.push(
+          await this.append(trx, alarm, 'cleared', 'system', { clearedAt: alarm.clearedAt }),
+        );
       }
       return appended;
-    })();
+    });
   }
 
-  acknowledge(key: AlarmKey, actor: string, note?: string): Disposition {
+  acknowledge(key: AlarmKey, actor: string, note?: string): Promise<Disposition> {
     return this.step(key, 'acknowledged', (d) => {
       if (d.status !== 'open') throw new DisposalStateError(key, 'acknowledged', d.status);
       return { actor, detail: note ? { note } : {} };
     });
   }
 
-  assign(key: AlarmKey, actor: string, assignee: string): Disposition {
+  assign(key: AlarmKey, actor: string, assignee: string): Promise<Disposition> {
     return this.step(key, 'assigned', (d) => {
       if (d.status === 'closed') throw new DisposalStateError(key, 'assigned', d.status);
       return { actor, detail: { assignee } };
     });
   }
 
-  recordMeasure(key: AlarmKey, actor: string, measure: string): Disposition {
+  recordMeasure(key: AlarmKey, actor: string, measure: string): Promise<Disposition> {
     return this.step(key, 'measure', (d) => {
       if (d.status === 'closed') throw new DisposalStateError(key, 'given measures', d.status);
       return { actor, detail: { measure } };
@@ -201,7 +190,7 @@ export class DisposalLedger {
   }
 
   /** Closes the loop; only after acknowledgement, with a note saying how it was resolved. */
-  close(key: AlarmKey, actor: string, note: string): Disposition {
+  close(key: AlarmKey, actor: string, note: string): Promise<Disposition> {
     return this.step(key, 'closed', (d) => {
       if (d.status !== 'acknowledged') throw new DisposalStateError(key, 'closed', d.status);
       return { actor, detail: { note } };
@@ -210,22 +199,22 @@ export class DisposalLedger {
 
   /**
    * Raises the escalation level to `level` (1 county, 2 city, 3 province), one row per level
-   * passed; a level already reached is never recorded again. Returns the rows appended.
+   * passed; a level already reached is never recorded again (not by another node either: the
+   * level is read under the chain lock). Returns the rows appended.
    */
-  escalate(
+  async escalate(
     key: AlarmKey,
     level: number,
     reason: 'not acknowledged' | 'not disposed',
-  ): DisposalEvent[] {
-    const db = this.requireDb();
-    return db.transaction(() => {
-      const d = this.dispositionRow(key);
+  ): Promise<DisposalEvent[]> {
+    return this.write(async (trx) => {
+      const d = await this.dispositionRow(trx, key);
       if (!d || d.status === 'closed') return [];
       const appended: DisposalEvent[] = [];
       const top = Math.min(level, ESCALATION_LEVELS.length - 1);
       for (let next = d.escalation_level + 1; next <= top; next++) {
         appended.push(
-          this.append(key, 'escalated', 'system', {
+          await this.append(trx, key, 'escalated', 'system', {
             level: next,
             to: ESCALATION_LEVELS[next],
             reason,
@@ -233,60 +222,57 @@ export class DisposalLedger {
         );
       }
       return appended;
-    })();
+    });
   }
 
-  disposition(key: AlarmKey): Disposition | undefined {
-    const row = this.dispositionRow(key);
+  async disposition(key: AlarmKey): Promise<Disposition | undefined> {
+    const row = await this.dispositionRow(this.db, key);
     return row ? dispositionFromRow(row) : undefined;
   }
 
   /** Dispositions not closed, oldest raise first (drills included; callers filter). */
-  unclosed(): Disposition[] {
-    return this.requireDb()
-      .prepare<[], DispositionRow>(
-        "SELECT * FROM alarm_dispositions WHERE status != 'closed' ORDER BY opened_at, enterprise_id, gateway_id, alarm_id",
-      )
-      .all()
-      .map(dispositionFromRow);
+  async unclosed(): Promise<Disposition[]> {
+    const rows = await this.db
+      .selectFrom('alarm_dispositions')
+      .selectAll()
+      .where('status', '!=', 'closed')
+      .orderBy('opened_at')
+      .orderBy('enterprise_id')
+      .orderBy('gateway_id')
+      .orderBy('alarm_id')
+      .execute();
+    return rows.map((r) => dispositionFromRow(r as DispositionSelect));
   }
 
   /** One alarm's steps, oldest first. */
-  events(key: AlarmKey): DisposalEvent[] {
-    return this.requireDb()
-      .prepare<[string, string, string], EventRow>(
-        `SELECT * FROM disposal_events WHERE ${KEY_WHERE} ORDER BY seq`,
-      )
-      .all(...keyParams(key))
-      .map(eventFromRow);
+  async events(key: AlarmKey): Promise<DisposalEvent[]> {
+    const rows = await this.db
+      .selectFrom('disposal_events')
+      .selectAll()
+      .where('enterprise_id', '=', key.enterpriseId)
+      .where('gateway_id', '=', key.gatewayId)
+      .where('alarm_id', '=', key.alarmId)
+      .orderBy('seq')
+      .execute();
+    return rows.map((r) => eventFromRow(r as EventSelect));
   }
 
   /** Every row in chain order, optionally only these enterprises' (for a scoped export). */
-  *allEvents(enterpriseIds?: ReadonlySet<string>): Generator<DisposalEvent> {
-    const rows = this.requireDb()
-      .prepare<[], EventRow>('SELECT * FROM disposal_events ORDER BY seq')
-      .iterate();
-    for (const row of rows) {
+  async *allEvents(enterpriseIds?: ReadonlySet<string>): AsyncGenerator<DisposalEvent> {
+    for await (const row of chainRows<EventRow>(this.db, DISPOSAL_CHAIN)) {
       if (enterpriseIds && !enterpriseIds.has(row.enterprise_id)) continue;
       yield eventFromRow(row);
     }
   }
 
   /** The newest row's (seq, hash); null while the chain is empty. */
-  head(): ChainHead | null {
-    return (
-      this.requireDb()
-        .prepare<[], ChainHead>('SELECT seq, hash FROM disposal_events ORDER BY seq DESC LIMIT 1')
-        .get() ?? null
-    );
+  head(): Promise<ChainHead | null> {
+    return chainHead(this.db, DISPOSAL_CHAIN);
   }
 
   /** The hash recorded at `seq`, or undefined when there is no such row. */
-  hashAt(seq: number): string | undefined {
-    return this.requireDb()
-      .prepare<[number], string>('SELECT hash FROM disposal_events WHERE seq = ?')
-      .pluck()
-      .get(seq);
+  hashAt(seq: number): Promise<string | undefined> {
+    return chainHashAt(this.db, DISPOSAL_CHAIN, seq);
   }
 
   /**
@@ -294,48 +280,39 @@ export class DisposalLedger {
    * dispositions and compares them with the `alarm_dispositions` table. Anchors are checked by
    * ledger-integrity.ts on top of this.
    */
-  verify(): VerifyResult {
-    let prev = GENESIS_HASH;
-    let rows = 0;
-    let expectedSeq = 1;
-    let head: ChainHead | null = null;
+  async verify(): Promise<VerifyResult> {
     const projected = new Map<string, Disposition>();
-    const broken = (seq: number, reason: string): VerifyResult => ({
-      ok: false,
-      rows,
-      brokenAt: seq,
-      reason,
-      projection: { differences: 0, problems: [] },
-      head,
-    });
-    for (const event of this.allEvents()) {
-      rows++;
-      head = { seq: event.seq, hash: event.hash };
-      if (event.seq !== expectedSeq) {
-        return broken(expectedSeq, `row ${expectedSeq} is missing (next row is ${event.seq})`);
-      }
-      expectedSeq++;
-      if (event.prevHash !== prev) {
-        return broken(event.seq, 'prev_hash does not match the row before');
-      }
-      if (chainHash(this.key, prev, event) !== event.hash) {
-        return broken(event.seq, 'hash does not match the row content (or another key made it)');
-      }
-      prev = event.hash;
-      const k = alarmKeyString(event);
-      try {
-        projected.set(k, applyDisposalEvent(projected.get(k), event));
-      } catch (err) {
-        if (err instanceof ProjectionError) return broken(event.seq, err.message);
-        throw err;
-      }
+    const walk = await walkChain(
+      this.allEvents(),
+      (prev, event) => chainHash(this.key, prev, event),
+      (event) => {
+        const k = alarmKeyString(event);
+        try {
+          projected.set(k, applyDisposalEvent(projected.get(k), event));
+          return null;
+        } catch (err) {
+          if (err instanceof ProjectionError) return err.message;
+          throw err;
+        }
+      },
+    );
+    const { rows, head } = walk;
+    if (walk.broken) {
+      return {
+        ok: false,
+        rows,
+        brokenAt: walk.broken.seq,
+        reason: walk.broken.reason,
+        projection: { differences: 0, problems: [] },
+        head,
+      };
     }
-    const problems = this.compareProjection(projected);
+    const problems = await this.compareProjection(projected);
     const ok = problems.length === 0;
     return {
       ok,
       rows,
-      brokenAt: ok ? null : this.firstSeqOf(problems[0]!.key),
+      brokenAt: ok ? null : await this.lastSeqOf(problems[0]!.key),
       reason: ok
         ? null
         : `${problems.length} disposition(s) differ from the chain, first: ${problems[0]!.text}`,
@@ -347,16 +324,14 @@ export class DisposalLedger {
     };
   }
 
-  private compareProjection(
+  private async compareProjection(
     projected: Map<string, Disposition>,
-  ): { key: AlarmKey; text: string }[] {
+  ): Promise<{ key: AlarmKey; text: string }[]> {
     const problems: { key: AlarmKey; text: string }[] = [];
     const seen = new Set<string>();
-    const rows = this.requireDb()
-      .prepare<[], DispositionRow>('SELECT * FROM alarm_dispositions')
-      .iterate();
+    const rows = await this.db.selectFrom('alarm_dispositions').selectAll().execute();
     for (const row of rows) {
-      const table = dispositionFromRow(row);
+      const table = dispositionFromRow(row as DispositionSelect);
       const k = alarmKeyString(table);
       seen.add(k);
       const chain = projected.get(k);
@@ -382,41 +357,46 @@ export class DisposalLedger {
   }
 
   /** The newest row of the alarm (where the table stopped agreeing at the latest), else null. */
-  private firstSeqOf(key: AlarmKey): number | null {
-    return (
-      this.requireDb()
-        .prepare<[string, string, string], number>(
-          `SELECT MAX(seq) FROM disposal_events WHERE ${KEY_WHERE}`,
-        )
-        .pluck()
-        .get(...keyParams(key)) ?? null
-    );
+  private async lastSeqOf(key: AlarmKey): Promise<number | null> {
+    const row = await this.db
+      .selectFrom('disposal_events')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('enterprise_id', '=', key.enterpriseId)
+      .where('gateway_id', '=', key.gatewayId)
+      .where('alarm_id', '=', key.alarmId)
+      .executeTakeFirst();
+    return row?.seq ?? null;
   }
 
   private step(
     key: AlarmKey,
     action: DisposalAction,
     check: (d: Disposition) => { actor: string; detail: Record<string, unknown> },
-  ): Disposition {
-    const db = this.requireDb();
-    return db.transaction(() => {
-      const row = this.dispositionRow(key);
+  ): Promise<Disposition> {
+    return this.write(async (trx) => {
+      const row = await this.dispositionRow(trx, key);
       if (!row) throw new Error(`alarm '${describeAlarm(key)}' is not in the disposal ledger`);
       const { actor, detail } = check(dispositionFromRow(row));
-      this.append(key, action, actor, detail);
-      return dispositionFromRow(this.dispositionRow(key)!);
-    })();
+      await this.append(trx, key, action, actor, detail);
+      return dispositionFromRow((await this.dispositionRow(trx, key))!);
+    });
+  }
+
+  /** One write transaction: the chain lock first, then `fn` (reads it decides on included). */
+  private write<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    if (!this.open) throw new Error('disposal ledger is not started');
+    return chainTransaction(this.database, DISPOSAL_CHAIN, fn);
   }
 
   /** Appends one chain row and writes the projection of it, in the caller's transaction. */
-  private append(
+  private async append(
+    trx: Tx,
     key: AlarmKey,
     action: DisposalAction,
     actor: string,
     detail: Record<string, unknown>,
-  ): DisposalEvent {
-    const db = this.requireDb();
-    const event = appendRow(db, this.key, {
+  ): Promise<DisposalEvent> {
+    const event = await appendEvent(trx, this.key, {
       enterpriseId: key.enterpriseId,
       gatewayId: key.gatewayId,
       alarmId: key.alarmId,
@@ -425,52 +405,53 @@ export class DisposalLedger {
       detail,
       at: this.clock.now(),
     });
-    const current = this.dispositionRow(key);
-    writeDisposition(
-      db,
+    const current = await this.dispositionRow(trx, key);
+    await upsertDisposition(
+      trx,
       applyDisposalEvent(current ? dispositionFromRow(current) : undefined, event),
     );
     return event;
   }
 
-  private dispositionRow(key: AlarmKey): DispositionRow | undefined {
-    return this.requireDb()
-      .prepare<[string, string, string], DispositionRow>(
-        `SELECT * FROM alarm_dispositions WHERE ${KEY_WHERE}`,
-      )
-      .get(...keyParams(key));
+  private async dispositionRow(
+    db: Database['db'] | Tx,
+    key: AlarmKey,
+  ): Promise<DispositionRow | undefined> {
+    const row = await db
+      .selectFrom('alarm_dispositions')
+      .selectAll()
+      .where('enterprise_id', '=', key.enterpriseId)
+      .where('gateway_id', '=', key.gatewayId)
+      .where('alarm_id', '=', key.alarmId)
+      .executeTakeFirst();
+    return row as DispositionSelect | undefined;
   }
 
-  private hasAction(key: AlarmKey, action: DisposalAction): boolean {
-    return (
-      this.requireDb()
-        .prepare<[string, string, string, string], number>(
-          `SELECT 1 FROM disposal_events WHERE ${KEY_WHERE} AND action = ? LIMIT 1`,
-        )
-        .pluck()
-        .get(...keyParams(key), action) !== undefined
-    );
+  private async hasAction(trx: Tx, key: AlarmKey, action: DisposalAction): Promise<boolean> {
+    const row = await trx
+      .selectFrom('disposal_events')
+      .select('seq')
+      .where('enterprise_id', '=', key.enterpriseId)
+      .where('gateway_id', '=', key.gatewayId)
+      .where('alarm_id', '=', key.alarmId)
+      .where('action', '=', action)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
-  private requireDb(): SqliteDatabase {
-    if (!this.db) throw new Error('disposal ledger is not started');
-    return this.db;
+  private get db(): Database['db'] {
+    if (!this.open) throw new Error('disposal ledger is not started');
+    return this.database.db;
   }
 }
 
-function openReadonly(path: string, what: string): SqliteDatabase {
-  let db: SqliteDatabase;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch (err) {
-    throw new Error(`cannot open ${what} read-only: ${(err as Error).message}`, { cause: err });
-  }
-  const version = schemaVersionReadonly(db, 'disposal-ledger');
-  if (version !== DISPOSAL_LEDGER_SCHEMA_VERSION) {
-    db.close();
+/** The key file beside the embedded SQLite file; PostgreSQL has no "beside": the key is given. */
+function defaultKey(database: Database): Buffer {
+  if (database.config.kind !== 'sqlite') {
     throw new Error(
-      `${what} has schema version ${version ?? 'none (version 1 or no ledger)'}, not ${DISPOSAL_LEDGER_SCHEMA_VERSION}: start the server once to migrate it`,
+      `disposal ledger on '${database.where}': pass the chain key (a PostgreSQL database has no file to keep it beside)`,
     );
   }
-  return db;
+  return loadLedgerKey({ storePath: database.config.path }).key;
 }

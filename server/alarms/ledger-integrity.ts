@@ -94,15 +94,15 @@ function chainOrder(anchors: readonly LedgerAnchor[]): LedgerAnchor[] {
 }
 
 /** Chain + projection (DisposalLedger.verify) + anchors; see the module comment. */
-export function verifyLedger(
+export async function verifyLedger(
   disposal: Chain,
   key: Buffer,
   anchors: readonly LedgerAnchor[],
   now: number,
   anchorReadProblems: readonly string[] = [],
   freshness: AnchorFreshness = { staleAfterMs: staleAfterMs(), expectFresh: false },
-): IntegrityResult {
-  const chain = disposal.verify();
+): Promise<IntegrityResult> {
+  const chain = await disposal.verify();
   const problems: string[] = chain.reason ? [`row ${chain.brokenAt}: ${chain.reason}`] : [];
   const anchorProblems: string[] = [...anchorReadProblems];
   let brokenAt = chain.brokenAt;
@@ -124,7 +124,7 @@ export function verifyLedger(
   const ordered = chainOrder(valid);
   for (const anchor of ordered) {
     lastAnchoredSeq = Math.max(lastAnchoredSeq ?? 0, anchor.seq);
-    const hash = disposal.hashAt(anchor.seq);
+    const hash = await disposal.hashAt(anchor.seq);
     if (hash === undefined) {
       const from = Math.min(headSeq, anchor.seq - 1) + 1;
       problems.push(
@@ -236,6 +236,8 @@ export class LedgerIntegrity {
   lastResult: IntegrityResult | null = null;
   anchorsWritten = 0;
   private publishing: Promise<void> = Promise.resolve();
+  /** The anchor being made (anchorNow runs one at a time). */
+  private anchoring: Promise<unknown> = Promise.resolve();
   failures = 0;
 
   private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -258,19 +260,19 @@ export class LedgerIntegrity {
    * Anchors the head at once when it moved since the newest anchor in the file (a crash can leave
    * up to one interval of rows unanchored), then arms the timers.
    */
-  start(): void {
+  async start(): Promise<void> {
     if (this.anchorTimer) return;
     try {
-      this.anchorNow({ publish: false });
+      await this.anchorNow({ publish: false });
     } catch (err) {
       this.log.error({ err, ledger: this.name }, `${this.name} first anchor failed`);
     }
-    const guard = (what: string, fn: () => unknown) => () => {
-      try {
-        fn();
-      } catch (err) {
+    if (this.anchorTimer) return; // started twice meanwhile
+    // The timers' work is asynchronous: a rejection is logged, never left unhandled.
+    const guard = (what: string, fn: () => Promise<unknown>) => () => {
+      fn().catch((err: unknown) => {
         this.log.error({ err, ledger: this.name }, `${this.name} ${what} failed`);
-      }
+      });
     };
     this.anchorTimer = setInterval(
       guard('anchor', () => this.anchorNow()),
@@ -289,13 +291,13 @@ export class LedgerIntegrity {
    * rows), to the file and the log only: the broker has stopped by then (the central server
    * publishes a last anchor with `anchorNow()` before it stops the broker).
    */
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.anchorTimer) clearInterval(this.anchorTimer);
     if (this.verifyTimer) clearInterval(this.verifyTimer);
     this.anchorTimer = null;
     this.verifyTimer = null;
     try {
-      this.anchorNow({ publish: false });
+      await this.anchorNow({ publish: false });
     } catch (err) {
       this.log.error({ err, ledger: this.name }, `last ${this.name} anchor failed`);
     }
@@ -305,8 +307,16 @@ export class LedgerIntegrity {
    * Anchors the head when it moved since the last anchor, or when the last anchor is a heartbeat
    * old; returns the anchor written, if any. Each anchor links to the one before it.
    */
-  anchorNow(options: { publish?: boolean } = {}): LedgerAnchor | null {
-    const head = this.options.disposal.head();
+  anchorNow(options: { publish?: boolean } = {}): Promise<LedgerAnchor | null> {
+    // One at a time: two anchors made from the same last link would fork the anchor chain
+    // (reading the head is asynchronous now, so a timer's and stop()'s could interleave).
+    const run = this.anchoring.then(() => this.anchorOnce(options));
+    this.anchoring = run.catch(() => {});
+    return run;
+  }
+
+  private async anchorOnce(options: { publish?: boolean }): Promise<LedgerAnchor | null> {
+    const head = await this.options.disposal.head();
     if (head === null) return null; // nothing to anchor yet
     const now = this.clock.now();
     const last = this.lastAnchorLink();
@@ -363,15 +373,15 @@ export class LedgerIntegrity {
    * Anchors first when an anchor is due (head moved, heartbeat): a running server's own anchors
    * are then fresh unless writing them fails, and one linked to lines deleted since shows.
    */
-  verifyNow(): IntegrityResult {
+  async verifyNow(): Promise<IntegrityResult> {
     try {
-      this.anchorNow();
+      await this.anchorNow();
     } catch (err) {
       this.log.error({ err, ledger: this.name }, `${this.name} anchor before verify failed`);
     }
     const { anchors, problems } = this.options.anchorFile.read();
     const stale = staleAfterMs(this.options.anchorIntervalMs, this.options.heartbeatMs);
-    const result = verifyLedger(
+    const result = await verifyLedger(
       this.options.disposal,
       this.options.key,
       anchors,

@@ -1,8 +1,9 @@
 /**
- * Durable alarm ledger (SQLite): one row per alarm occurrence in `alarms`, and
- * every distinct transition received in the append-only `alarm_events` table
- * (triggers refuse UPDATE and DELETE), so each alarm can be followed from its
- * raise to its clear and later to its disposal (the closed loop regulators ask for).
+ * Durable alarm ledger on the platform database (server/db: SQLite embedded, PostgreSQL in
+ * cluster mode): one row per alarm occurrence in `alarms`, and every distinct transition received
+ * in the append-only `alarm_events` table (triggers refuse UPDATE and DELETE), so each alarm can
+ * be followed from its raise to its clear and later to its disposal (the closed loop regulators
+ * ask for). Tables: migration 0001 (server/db/migrations/0001-platform-state.ts).
  *
  * An alarm is addressed by its identity (enterprise, gateway, alarm id): see identity.ts. A
  * gateway can only ever reach alarms of its own identity (ingest checks the payload's ids against
@@ -16,27 +17,36 @@
  * - every other transition (acknowledged, shelved, returned, ...) is appended to
  *   `alarm_events` and changes no alarm row.
  *
+ * The same holds across nodes (cluster mode: many servers on one PostgreSQL, a resent event may
+ * reach another node than the first copy, or both at once): the alarm row is created by
+ * `INSERT ... ON CONFLICT DO NOTHING` (exactly one node's insert creates it, so exactly one
+ * record() says `isNew` and pages), an existing row is read `FOR UPDATE` before it changes (two
+ * transitions of one alarm apply one after the other), and an event is appended under its unique
+ * key (identity, transition, seq) with `ON CONFLICT DO NOTHING`. Locks are taken in one order
+ * (the alarm row, then its derived row, then the event), so two nodes never deadlock.
+ *
  * A conflict (the same identity arriving with another rule or sensor, e.g. a gateway restored
  * from an image that reuses ids) never drops the alarm: the occurrence is recorded under a derived
  * id (`<alarmId>~<ruleId>~<sensorId>`, the same for its raise and its clear), logged, reported to
  * `onConflict` (the server audits it) and acknowledged as stored.
  *
- * Schema versions (table `schema_versions`, component 'alarm-ledger'): 1 keyed alarms by alarm id
- * alone; 2 keys them by (enterprise, gateway, alarm id). A version-1 file is migrated in place on
- * start (one transaction; alarm ids were unique, so every row keeps its identity).
+ * Ordering: list() is newest first and listBetween() oldest first, both by the alarm's time
+ * (raise, or clear while the raise has not arrived), ties by identity in byte order on both
+ * engines (PostgreSQL compares the ids with COLLATE "C", as SQLite does by default).
+ *
+ * Schema versions: the tables are version 2 of component 'alarm-ledger' (keyed by identity);
+ * a version-1 embedded file is refused by migration 0001 and upgraded by the one-time embedded
+ * step (MIGRATE_ALARM_LEDGER_V1_TO_V2 in ledger-schema.ts), not by this store.
  */
+import { type Insertable, type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { AlarmEvent } from '../../protocol/index.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import type { Database } from '../db/database.js';
+import type { AlarmEventsTable, AlarmsTable, PlatformSchema } from '../db/schema.js';
 import { type AlarmKey, describeAlarm } from './identity.js';
-import {
-  ALARM_LEDGER_SCHEMA_VERSION,
-  MIGRATE_ALARM_LEDGER_V1_TO_V2,
-  ALARM_LEDGER_SCHEMA as SCHEMA,
-} from './ledger-schema.js';
-import { migrateComponent } from './schema-version.js';
+import { type PreparedQuery, prepare, slot, slots } from './prepared-query.js';
 
 const log = createLogger('server.alarms');
 
@@ -136,8 +146,9 @@ export interface ActiveSummary {
   drills: number;
 }
 
-export interface AlarmLedgerOptions extends OpenOptions {
-  path: string;
+export interface AlarmLedgerOptions {
+  /** The platform database, started before the ledger and stopped after it (by its owner). */
+  database: Database;
   clock?: Clock;
   /** Told about every conflict after it was recorded (the server writes the audit log). */
   onConflict?: (conflict: AlarmConflict) => void;
@@ -157,27 +168,7 @@ export class AlarmConflictError extends Error {
   }
 }
 
-interface AlarmRow {
-  alarm_id: string;
-  gateway_id: string;
-  enterprise_id: string;
-  rule_id: string;
-  sensor_id: string;
-  sensor_name: string | null;
-  installation_id: string | null;
-  location: string | null;
-  gas: string | null;
-  level: number;
-  state: AlarmState;
-  value: number | null;
-  unit: string;
-  setpoint: number;
-  raised_at: number | null;
-  cleared_at: number | null;
-  drill: number;
-  message: string | null;
-  received_at: number;
-}
+type AlarmRow = Selectable<AlarmsTable>;
 
 function fromRow(row: AlarmRow): AlarmRecord {
   return {
@@ -253,15 +244,154 @@ function fromEvent(event: AlarmEvent, receivedAt: number): AlarmRecord {
   };
 }
 
+/** Columns of `alarms`, in table order (the insert binds a whole row). */
+const ALARM_COLUMNS = [
+  'alarm_id',
+  'gateway_id',
+  'enterprise_id',
+  'rule_id',
+  'sensor_id',
+  'sensor_name',
+  'installation_id',
+  'location',
+  'gas',
+  'level',
+  'state',
+  'value',
+  'unit',
+  'setpoint',
+  'raised_at',
+  'cleared_at',
+  'drill',
+  'message',
+  'received_at',
+] as const satisfies readonly (keyof AlarmRow)[];
+
+/** What a transition may change on a known alarm (identity, rule, sensor, drill and receivedAt never change). */
+const MUTABLE_COLUMNS = [
+  'sensor_name',
+  'installation_id',
+  'location',
+  'gas',
+  'level',
+  'state',
+  'value',
+  'unit',
+  'setpoint',
+  'raised_at',
+  'cleared_at',
+  'message',
+] as const satisfies readonly (keyof AlarmRow)[];
+
+type EventRow = Required<Omit<Insertable<AlarmEventsTable>, 'event_id'>>;
+
+const EVENT_COLUMNS = [
+  'alarm_id',
+  'transition',
+  'gateway_id',
+  'enterprise_id',
+  'seq',
+  'ts',
+  'sent_at',
+  'received_at',
+  'level',
+  'value',
+  'drill',
+  'payload',
+] as const satisfies readonly (keyof EventRow)[];
+
+/** The ledger's statements on the alarm path, compiled once per start() (prepared-query.ts). */
+interface RecordQueries {
+  /** Creates the alarm unless its identity exists (returns its id only when it created it). */
+  create: PreparedQuery<{ alarm_id: string }>;
+  /** The alarm by identity, row-locked on PostgreSQL until the transaction ends. */
+  lock: PreparedQuery<AlarmRow>;
+  get: PreparedQuery<AlarmRow>;
+  update: PreparedQuery<unknown>;
+  /** Appends a transition unless the same (identity, transition, seq) is already there. */
+  append: PreparedQuery<unknown>;
+}
+
+function prepareQueries(db: Kysely<PlatformSchema>, postgres: boolean): RecordQueries {
+  const byIdentity = db
+    .selectFrom('alarms')
+    .selectAll()
+    .where('enterprise_id', '=', slot<string>('enterprise_id'))
+    .where('gateway_id', '=', slot<string>('gateway_id'))
+    .where('alarm_id', '=', slot<string>('alarm_id'));
+  return {
+    create: prepare(
+      db
+        .insertInto('alarms')
+        .values(slots<AlarmRow>(ALARM_COLUMNS))
+        .onConflict((oc) => oc.columns(['enterprise_id', 'gateway_id', 'alarm_id']).doNothing())
+        .returning('alarm_id'),
+      'create alarm',
+    ),
+    // SQLite has no FOR UPDATE and needs none: its one writer already serialises transactions.
+    lock: prepare(postgres ? byIdentity.forUpdate() : byIdentity, 'lock alarm'),
+    get: prepare(byIdentity, 'get alarm'),
+    update: prepare(
+      db
+        .updateTable('alarms')
+        .set(slots<Pick<AlarmRow, (typeof MUTABLE_COLUMNS)[number]>>(MUTABLE_COLUMNS))
+        .where('enterprise_id', '=', slot<string>('enterprise_id'))
+        .where('gateway_id', '=', slot<string>('gateway_id'))
+        .where('alarm_id', '=', slot<string>('alarm_id')),
+      'update alarm',
+    ),
+    append: prepare(
+      db
+        .insertInto('alarm_events')
+        .values(slots<EventRow>(EVENT_COLUMNS))
+        .onConflict((oc) =>
+          oc.columns(['enterprise_id', 'gateway_id', 'alarm_id', 'transition', 'seq']).doNothing(),
+        ),
+      'append alarm event',
+    ),
+  };
+}
+
+function identityOf(event: AlarmKey): Pick<AlarmRow, 'enterprise_id' | 'gateway_id' | 'alarm_id'> {
+  return {
+    enterprise_id: event.enterpriseId,
+    gateway_id: event.gatewayId,
+    alarm_id: event.alarmId,
+  };
+}
+
+function eventRow(event: AlarmEvent, receivedAt: number, received: AlarmEvent): EventRow {
+  return {
+    alarm_id: event.alarmId,
+    transition: event.transition,
+    gateway_id: event.gatewayId,
+    enterprise_id: event.enterpriseId,
+    seq: event.seq,
+    ts: event.ts,
+    sent_at: event.sentAt,
+    received_at: receivedAt,
+    level: event.level,
+    value: event.value,
+    drill: event.drill ? 1 : 0,
+    payload: JSON.stringify(received), // as received, also when recorded under a derived id
+  };
+}
+
+/** Orders and compares ids in byte order on both engines (see the module comment). */
+function byteOrder(database: Database, column: 'enterprise_id' | 'gateway_id' | 'alarm_id') {
+  return database.kind === 'postgres' ? sql`${sql.ref(column)} COLLATE "C"` : sql.ref(column);
+}
+
+const AT: RawBuilder<number> = sql<number>`COALESCE(raised_at, cleared_at)`;
+
 /**
- * Lifecycle: `start()` opens (and migrates) the tables, `stop()` closes them and
- * is safe to call twice. `record()` commits before it returns; every method
- * throws when the ledger is not started.
+ * Lifecycle: `start()` prepares the ledger's statements on the database, which its owner has
+ * started (and so migrated) before; `stop()` drops them and is safe to call twice; neither
+ * opens, migrates or closes the database. `record()` commits before it resolves; every method
+ * rejects when the ledger is not started.
  */
 export class AlarmLedger {
-  private db: SqliteDatabase | null = null;
-  private recordTransaction: ((event: AlarmEvent, receivedAt: number) => RecordResult) | null =
-    null;
+  private queries: RecordQueries | null = null;
   private readonly clock: Clock;
 
   constructor(private readonly options: AlarmLedgerOptions) {
@@ -269,40 +399,32 @@ export class AlarmLedger {
   }
 
   async start(): Promise<void> {
-    if (this.db) return;
-    const db = openWithSchema(
-      this.options.path,
-      this.options,
-      (db) => {
-        migrateComponent(db, {
-          component: 'alarm-ledger',
-          version: ALARM_LEDGER_SCHEMA_VERSION,
-          existingTable: 'alarms',
-          create: (d) => d.exec(SCHEMA),
-          steps: { 1: (d) => d.exec(MIGRATE_ALARM_LEDGER_V1_TO_V2) },
-          what: `alarm ledger '${this.options.path}'`,
-        });
-        this.recordTransaction = this.prepareRecord(db);
-      },
-      `alarm ledger '${this.options.path}'`,
-    );
-    this.db = db;
+    if (this.queries) return;
+    const { database } = this.options;
+    if (!database.started) {
+      throw new Error(`alarm ledger: database '${database.where}' must be started first`);
+    }
+    this.queries = prepareQueries(database.db, database.kind === 'postgres');
   }
 
   async stop(): Promise<void> {
-    const db = this.db;
-    this.db = null;
-    this.recordTransaction = null;
-    if (db?.open) db.close();
+    this.queries = null;
   }
 
   /**
-   * Records one transition, durably and idempotently (see the module comment). The identity is
-   * the event's (enterpriseId, gatewayId, alarmId), which ingest has checked against the topic.
+   * Records one transition, durably and idempotently (see the module comment), in one
+   * transaction that has committed when this resolves. The identity is the event's
+   * (enterpriseId, gatewayId, alarmId), which ingest has checked against the topic.
    */
-  record(event: AlarmEvent): RecordResult {
-    if (!this.recordTransaction) throw new Error('alarm ledger is not started');
-    const result = this.recordTransaction(event, this.clock.now());
+  async record(event: AlarmEvent): Promise<RecordResult> {
+    const queries = this.requireQueries();
+    const receivedAt = this.clock.now();
+    const { database } = this.options;
+    let transaction = database.db.transaction();
+    // The race handling relies on each statement seeing what others committed before it
+    // (PostgreSQL's default level, pinned here against another server default).
+    if (database.kind === 'postgres') transaction = transaction.setIsolationLevel('read committed');
+    const result = await transaction.execute((trx) => recordIn(trx, queries, event, receivedAt));
     if (result.conflict) {
       log.warn(
         { ...result.conflict, alarm: describeAlarm(result.conflict.key) },
@@ -318,23 +440,22 @@ export class AlarmLedger {
   }
 
   /** Newest first (by raise time, or clear time while the raise has not arrived). */
-  list(query: ListQuery = {}): AlarmRecord[] {
-    const db = this.requireDb();
+  async list(query: ListQuery = {}): Promise<AlarmRecord[]> {
+    const database = this.requireDatabase();
     const limit = query.limit ?? ALARM_LEDGER_DEFAULTS.listLimit;
-    const order =
-      'ORDER BY COALESCE(raised_at, cleared_at) DESC, enterprise_id, gateway_id, alarm_id LIMIT ?';
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (query.state === 'active') where.push("state = 'active'");
+    if (query.enterpriseIds !== undefined && query.enterpriseIds.length === 0) return [];
+    let select = database.db.selectFrom('alarms').selectAll();
+    if (query.state === 'active') select = select.where('state', '=', 'active');
     if (query.enterpriseIds !== undefined) {
-      if (query.enterpriseIds.length === 0) return [];
-      where.push(`enterprise_id IN (${query.enterpriseIds.map(() => '?').join(', ')})`);
-      params.push(...query.enterpriseIds);
+      select = select.where('enterprise_id', 'in', [...query.enterpriseIds]);
     }
-    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const rows = db
-      .prepare<(string | number)[], AlarmRow>(`SELECT * FROM alarms ${clause} ${order}`)
-      .all(...params, limit);
+    const rows = await select
+      .orderBy(AT, 'desc')
+      .orderBy(byteOrder(database, 'enterprise_id'))
+      .orderBy(byteOrder(database, 'gateway_id'))
+      .orderBy(byteOrder(database, 'alarm_id'))
+      .limit(limit)
+      .execute();
     return rows.map(fromRow);
   }
 
@@ -347,33 +468,40 @@ export class AlarmLedger {
    * neither skipped nor repeated (a late raise that lands in the part already
    * read shows on no page; read again from the start to see it).
    */
-  listBetween(query: TimeRangeQuery): AlarmPage {
-    const db = this.requireDb();
+  async listBetween(query: TimeRangeQuery): Promise<AlarmPage> {
+    const database = this.requireDatabase();
     const limit = query.limit ?? ALARM_LEDGER_DEFAULTS.pageLimit;
     if (!(Number.isInteger(limit) && limit >= 1 && limit <= ALARM_LEDGER_DEFAULTS.maxPageLimit)) {
       throw new Error(
         `listBetween limit must be an integer from 1 to ${ALARM_LEDGER_DEFAULTS.maxPageLimit} (got ${limit})`,
       );
     }
-    const at = 'COALESCE(raised_at, cleared_at)';
-    const where = [`${at} BETWEEN ? AND ?`];
-    const params: (string | number)[] = [query.from, query.to];
+    if (query.enterpriseIds !== undefined && query.enterpriseIds.length === 0) {
+      return { alarms: [], next: null };
+    }
+    const e = byteOrder(database, 'enterprise_id');
+    const g = byteOrder(database, 'gateway_id');
+    const a = byteOrder(database, 'alarm_id');
+    let select = database.db
+      .selectFrom('alarms')
+      .selectAll()
+      .where(sql<boolean>`${AT} BETWEEN ${query.from} AND ${query.to}`);
     if (query.enterpriseIds !== undefined) {
-      if (query.enterpriseIds.length === 0) return { alarms: [], next: null };
-      where.push(`enterprise_id IN (${query.enterpriseIds.map(() => '?').join(', ')})`);
-      params.push(...query.enterpriseIds);
+      select = select.where('enterprise_id', 'in', [...query.enterpriseIds]);
     }
-    if (query.after) {
-      where.push(`(${at}, enterprise_id, gateway_id, alarm_id) > (?, ?, ?, ?)`);
-      const c = query.after;
-      params.push(c.at, c.enterpriseId, c.gatewayId, c.alarmId);
+    const c = query.after;
+    if (c) {
+      select = select.where(
+        sql<boolean>`(${AT}, ${e}, ${g}, ${a}) > (${c.at}, ${c.enterpriseId}, ${c.gatewayId}, ${c.alarmId})`,
+      );
     }
-    const rows = db
-      .prepare<(string | number)[], AlarmRow>(
-        `SELECT * FROM alarms WHERE ${where.join(' AND ')}
-         ORDER BY ${at}, enterprise_id, gateway_id, alarm_id LIMIT ?`,
-      )
-      .all(...params, limit + 1);
+    const rows = await select
+      .orderBy(AT)
+      .orderBy(e)
+      .orderBy(g)
+      .orderBy(a)
+      .limit(limit + 1)
+      .execute();
     const alarms = rows.slice(0, limit).map(fromRow);
     const last = alarms[alarms.length - 1];
     const next =
@@ -389,13 +517,13 @@ export class AlarmLedger {
   }
 
   /** Active alarms per enterprise by level (drills counted apart). */
-  activeSummary(): ActiveSummary[] {
-    const rows = this.requireDb()
-      .prepare<[], { enterprise_id: string; level: number; drill: number; n: number }>(
-        `SELECT enterprise_id, level, drill, COUNT(*) AS n FROM alarms WHERE state = 'active'
-         GROUP BY enterprise_id, level, drill`,
-      )
-      .all();
+  async activeSummary(): Promise<ActiveSummary[]> {
+    const rows = await this.requireDatabase()
+      .db.selectFrom('alarms')
+      .select((eb) => ['enterprise_id', 'level', 'drill', eb.fn.countAll<number>().as('n')])
+      .where('state', '=', 'active')
+      .groupBy(['enterprise_id', 'level', 'drill'])
+      .execute();
     const byEnterprise = new Map<string, ActiveSummary>();
     for (const row of rows) {
       let summary = byEnterprise.get(row.enterprise_id);
@@ -403,132 +531,134 @@ export class AlarmLedger {
         summary = { enterpriseId: row.enterprise_id, level1: 0, level2: 0, drills: 0 };
         byEnterprise.set(row.enterprise_id, summary);
       }
-      if (row.drill !== 0) summary.drills += row.n;
-      else if (row.level === 2) summary.level2 += row.n;
-      else summary.level1 += row.n;
+      const n = Number(row.n);
+      if (row.drill !== 0) summary.drills += n;
+      else if (row.level === 2) summary.level2 += n;
+      else summary.level1 += n;
     }
     return [...byEnterprise.values()];
   }
 
-  get(key: AlarmKey): AlarmRecord | undefined {
-    const row = this.requireDb()
-      .prepare<[string, string, string], AlarmRow>(
-        'SELECT * FROM alarms WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
-      )
-      .get(key.enterpriseId, key.gatewayId, key.alarmId);
-    return row ? fromRow(row) : undefined;
+  async get(key: AlarmKey): Promise<AlarmRecord | undefined> {
+    const queries = this.requireQueries();
+    const { rows } = await this.options.database.db.executeQuery(queries.get.bind(identityOf(key)));
+    return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
   /** Number of active alarms (for health and summaries). */
-  activeCount(): number {
-    return this.requireDb()
-      .prepare<[], number>("SELECT COUNT(*) FROM alarms WHERE state = 'active'")
-      .pluck()
-      .get()!;
+  async activeCount(): Promise<number> {
+    const row = await this.requireDatabase()
+      .db.selectFrom('alarms')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', '=', 'active')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
-  private requireDb(): SqliteDatabase {
-    if (!this.db) throw new Error('alarm ledger is not started');
-    return this.db;
+  private requireQueries(): RecordQueries {
+    if (!this.queries) throw new Error('alarm ledger is not started');
+    return this.queries;
   }
 
-  private prepareRecord(db: SqliteDatabase) {
-    const insertEvent = db.prepare(
-      `INSERT OR IGNORE INTO alarm_events
-         (alarm_id, transition, gateway_id, enterprise_id, seq, ts, sent_at, received_at, level, value, drill, payload)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const select = db.prepare<[string, string, string], AlarmRow>(
-      'SELECT * FROM alarms WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
-    );
-    const insert = db.prepare(
-      `INSERT INTO alarms VALUES (@alarm_id, @gateway_id, @enterprise_id, @rule_id, @sensor_id,
-         @sensor_name, @installation_id, @location, @gas, @level, @state, @value, @unit, @setpoint,
-         @raised_at, @cleared_at, @drill, @message, @received_at)`,
-    );
-    const update = db.prepare(
-      `UPDATE alarms SET sensor_name = @sensor_name, installation_id = @installation_id,
-         location = @location, gas = @gas, level = @level, state = @state, value = @value,
-         unit = @unit, setpoint = @setpoint, raised_at = @raised_at, cleared_at = @cleared_at,
-         message = @message
-       WHERE enterprise_id = @enterprise_id AND gateway_id = @gateway_id AND alarm_id = @alarm_id`,
-    );
+  private requireDatabase(): Database {
+    this.requireQueries();
+    return this.options.database;
+  }
+}
 
-    return db.transaction((received: AlarmEvent, receivedAt: number): RecordResult => {
-      let event = received;
-      let row = select.get(event.enterpriseId, event.gatewayId, event.alarmId);
-      let conflict: AlarmConflict | undefined;
-      if (row && (row.rule_id !== event.ruleId || row.sensor_id !== event.sensorId)) {
-        // Same identity, another alarm: keep both, never refuse the newcomer (issue 13).
-        const recordedAs = `${event.alarmId}~${event.ruleId}~${event.sensorId}`;
-        conflict = {
-          key: {
-            enterpriseId: event.enterpriseId,
-            gatewayId: event.gatewayId,
-            alarmId: event.alarmId,
-          },
-          recordedAs,
-          known: { ruleId: row.rule_id, sensorId: row.sensor_id },
-          got: {
-            ruleId: event.ruleId,
-            sensorId: event.sensorId,
-            transition: event.transition,
-            seq: event.seq,
-          },
-        };
-        event = { ...event, alarmId: recordedAs };
-        row = select.get(event.enterpriseId, event.gatewayId, event.alarmId);
-      }
-      const result = apply(event, row, receivedAt, received);
-      return conflict ? { ...result, conflict } : result;
-    });
+/**
+ * The body of record()'s transaction. Runs only its own statements (the SQLite rule in
+ * server/db/database.ts). A new raise costs two statements (create, append), the clear of a
+ * known alarm three (lock, append, update); a redelivery writes nothing.
+ */
+async function recordIn(
+  trx: Kysely<PlatformSchema>,
+  queries: RecordQueries,
+  received: AlarmEvent,
+  receivedAt: number,
+): Promise<RecordResult> {
+  // Lifecycle and operator transitions (acknowledged, shelved, returned, ...) are history of an
+  // occurrence, not occurrences: kept in alarm_events only, so they can neither create a phantom
+  // alarm (a shelve names the alarm point, not an occurrence) nor stand in for a raise that has
+  // not arrived yet. They only read the alarm (rule and sensor of a row never change).
+  const occurrence = received.transition === 'raised' || received.transition === 'cleared';
 
-    function apply(
-      event: AlarmEvent,
-      row: AlarmRow | undefined,
-      receivedAt: number,
-      received: AlarmEvent,
-    ): RecordResult {
-      insertEvent.run(
-        event.alarmId,
-        event.transition,
-        event.gatewayId,
-        event.enterpriseId,
-        event.seq,
-        event.ts,
-        event.sentAt,
-        receivedAt,
-        event.level,
-        event.value,
-        event.drill ? 1 : 0,
-        JSON.stringify(received), // as received, also when recorded under a derived id
-      );
-      if (event.transition !== 'raised' && event.transition !== 'cleared') {
-        // Lifecycle and operator transitions (acknowledged, shelved, returned, ...) are
-        // history of an occurrence, not occurrences: kept in alarm_events only, so they
-        // can neither create a phantom alarm (a shelve names the alarm point, not an
-        // occurrence) nor stand in for a raise that has not arrived yet.
-        const alarm = row ? fromRow(row) : { ...fromEvent(event, receivedAt), clearedAt: null };
-        return { isNew: false, changed: false, alarm };
-      }
-      if (!row) {
-        const alarm = fromEvent(event, receivedAt);
-        insert.run(toRow(alarm));
-        return { isNew: true, changed: true, alarm };
-      }
-      const known = fromRow(row);
-      const next = applyTransition(known, event);
-      if (!next) return { isNew: false, changed: false, alarm: known };
-      update.run(toRow(next));
-      if (event.transition === 'raised') {
-        log.info(
-          { alarm: describeAlarm(event) },
-          'alarm raise arrived after its clear; kept cleared',
-        );
-      }
-      return { isNew: false, changed: true, alarm: next };
+  /** The alarm `event` addresses, created from it when it is an occurrence heard first. */
+  const find = async (
+    event: AlarmEvent,
+  ): Promise<{ row: AlarmRow | undefined; isNew: boolean }> => {
+    if (!occurrence) {
+      const { rows } = await trx.executeQuery(queries.get.bind(identityOf(event)));
+      return { row: rows[0], isNew: false };
     }
+    const identity = identityOf(event);
+    if (event.transition === 'cleared') {
+      // A clear mostly finds its raise: lock first, create only when there is none.
+      const { rows } = await trx.executeQuery(queries.lock.bind(identity));
+      if (rows[0]) return { row: rows[0], isNew: false };
+    }
+    const row = toRow(fromEvent(event, receivedAt));
+    const created = await trx.executeQuery(queries.create.bind(row));
+    if (created.rows.length > 0) return { row, isNew: true };
+    // Known (or just created by another node, whose commit the insert waited for): lock it.
+    const { rows } = await trx.executeQuery(queries.lock.bind(identity));
+    if (!rows[0]) {
+      throw new Error(`alarm ledger: ${describeAlarm(event)} neither created nor found`);
+    }
+    return { row: rows[0], isNew: false };
+  };
+
+  let event = received;
+  let { row, isNew } = await find(event);
+  let conflict: AlarmConflict | undefined;
+  if (row && (row.rule_id !== event.ruleId || row.sensor_id !== event.sensorId)) {
+    // Same identity, another alarm: keep both, never refuse the newcomer (issue 13).
+    const recordedAs = `${event.alarmId}~${event.ruleId}~${event.sensorId}`;
+    conflict = {
+      key: { enterpriseId: event.enterpriseId, gatewayId: event.gatewayId, alarmId: event.alarmId },
+      recordedAs,
+      known: { ruleId: row.rule_id, sensorId: row.sensor_id },
+      got: {
+        ruleId: event.ruleId,
+        sensorId: event.sensorId,
+        transition: event.transition,
+        seq: event.seq,
+      },
+    };
+    event = { ...event, alarmId: recordedAs };
+    ({ row, isNew } = await find(event));
   }
+  await trx.executeQuery(queries.append.bind(eventRow(event, receivedAt, received)));
+  const result = await applyOccurrence(trx, queries, event, row, isNew, receivedAt);
+  return conflict ? { ...result, conflict } : result;
+}
+
+/** The alarm row after `event` (already appended to its history), written when it changed. */
+async function applyOccurrence(
+  trx: Kysely<PlatformSchema>,
+  queries: RecordQueries,
+  event: AlarmEvent,
+  row: AlarmRow | undefined,
+  isNew: boolean,
+  receivedAt: number,
+): Promise<RecordResult> {
+  if (event.transition !== 'raised' && event.transition !== 'cleared') {
+    const alarm = row ? fromRow(row) : { ...fromEvent(event, receivedAt), clearedAt: null };
+    return { isNew: false, changed: false, alarm };
+  }
+  if (!row)
+    throw new Error(
+      `alarm ledger: ${describeAlarm(event)} has no row after its ${event.transition}`,
+    );
+  if (isNew) return { isNew: true, changed: true, alarm: fromRow(row) };
+  const known = fromRow(row);
+  const next = applyTransition(known, event);
+  if (!next) return { isNew: false, changed: false, alarm: known };
+  await trx.executeQuery(queries.update.bind(toRow(next)));
+  if (event.transition === 'raised') {
+    log.info({ alarm: describeAlarm(event) }, 'alarm raise arrived after its clear; kept cleared');
+  }
+  return { isNew: false, changed: true, alarm: next };
 }
 
 /** The alarm after `event`, or null when the event changes nothing (a redelivery). */

@@ -40,6 +40,7 @@ import type { LinkageCounts, LinkageDelivery } from '../linkage/emergency-notifi
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
 import type { SupervisionService } from '../supervision/service.js';
+import { type BrokerAuthOptions, brokerAuthPlugin } from './broker-auth-routes.js';
 import { registerDocs } from './docs.js';
 import {
   alarmSchema,
@@ -80,7 +81,10 @@ export interface AppDeps {
   store: Pick<TelemetryStore, 'latest' | 'queryRange' | 'queryAggregate' | 'queryLatest'>;
   ledger: Pick<AlarmLedger, 'list' | 'listBetween' | 'get' | 'activeCount'>;
   gateways: Pick<GatewayRegistry, 'list' | 'online'>;
-  notifier: { deliveries(limit?: number): LinkageDelivery[]; counts(): LinkageCounts };
+  notifier: {
+    deliveries(limit?: number): Promise<LinkageDelivery[]>;
+    counts(): Promise<LinkageCounts>;
+  };
   ingest: { metrics(): IngestMetrics };
   events: EventHub;
   clock?: Clock;
@@ -96,6 +100,8 @@ export interface AppDeps {
   fleet?: FleetService;
   /** Supervision by data (hazard ledger, data quality, live grading); needs `platform`. */
   supervision?: SupervisionService;
+  /** EMQX's HTTP auth hook (cluster mode with mqtt.authHookSecret; broker-auth-routes.ts). */
+  brokerAuth?: BrokerAuthOptions;
 }
 
 const errorResponses = { 400: errorBodySchema, 500: errorBodySchema } as const;
@@ -180,7 +186,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           alarmEvents: metrics.alarmEvents,
           rejected: metrics.rejected,
         },
-        linkage: deps.notifier.counts(),
+        linkage: await deps.notifier.counts(),
         uptimeS: Math.max(0, Math.round((now - startedAt) / 1000)),
       };
     },
@@ -294,7 +300,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         limit: request.query.limit,
       };
       if (scope !== null) query.enterpriseIds = [...scope];
-      return { alarms: deps.ledger.list(query).map(toAlarmDto) };
+      return { alarms: (await deps.ledger.list(query)).map(toAlarmDto) };
     },
   );
 
@@ -391,8 +397,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const canSee = visible(request);
       const scoped = scopeOf(platform, request) !== null;
       return {
-        deliveries: deps.notifier
-          .deliveries(API_DEFAULTS.deliveriesLimit)
+        deliveries: (await deps.notifier.deliveries(API_DEFAULTS.deliveriesLimit))
           .filter((d) => {
             if (!scoped) return true;
             return canSee(d.enterpriseId);
@@ -435,6 +440,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       fleet: deps.fleet,
       ...(platform ? { platform } : {}),
     });
+
+  if (deps.brokerAuth)
+    void app.register(brokerAuthPlugin, { prefix: '/api/v1/broker', ...deps.brokerAuth });
 
   registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });
 

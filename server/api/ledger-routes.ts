@@ -9,7 +9,7 @@
  * jurisdiction are shown without the alarm (the ids of other plants are not theirs to see).
  */
 import type { FastifyInstance } from 'fastify';
-import { disposalCsv } from '../alarms/disposal.js';
+import { type DisposalEvent, disposalCsv } from '../alarms/disposal.js';
 import type { Platform } from '../platform/platform.js';
 import { Errors, errorBodySchema } from './errors.js';
 import { requirePrincipalOf, scopeOf } from './platform-routes.js';
@@ -70,7 +70,9 @@ export function registerLedgerRoutes(app: FastifyInstance, platform: Platform): 
     async (request, reply) => {
       requirePrincipalOf(request);
       const scope = scopeOf(platform, request);
-      const body = [...disposalCsv(platform.disposal.allEvents(scope ?? undefined))].join('');
+      const events: DisposalEvent[] = [];
+      for await (const e of platform.disposal.allEvents(scope ?? undefined)) events.push(e);
+      const body = [...disposalCsv(events)].join('');
       return reply
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', 'attachment; filename="alarm-disposal-ledger.csv"')
@@ -92,7 +94,7 @@ export function registerLedgerRoutes(app: FastifyInstance, platform: Platform): 
       const principal = requirePrincipalOf(request);
       if (principal.role !== 'admin' && principal.role !== 'regulator')
         throw Errors.roleForbidden(principal.role, 'verify the ledger');
-      const result = platform.integrity.verifyNow();
+      const result = await platform.integrity.verifyNow();
       const scope = scopeOf(platform, request);
       if (scope === null) return result;
       const hide = (list: readonly string[]) => list.map((p) => redact(p, scope));

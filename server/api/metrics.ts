@@ -9,8 +9,8 @@ import type { PlatformCounters } from '../platform/platform.js';
 
 export interface MetricsDeps {
   ingest: { metrics(): IngestMetrics };
-  notifier: { counts(): LinkageCounts };
-  ledger: { activeCount(): number };
+  notifier: { counts(): Promise<LinkageCounts> };
+  ledger: { activeCount(): Promise<number> };
   gateways: { online(): unknown[]; list(): unknown[] };
   platform?: {
     counters: PlatformCounters;
@@ -44,9 +44,9 @@ function family(name: string, type: 'counter' | 'gauge', help: string, samples: 
 }
 
 /** The exposition text for the current counters. */
-export function renderMetrics(deps: MetricsDeps): string {
+export async function renderMetrics(deps: MetricsDeps): Promise<string> {
   const m = deps.ingest.metrics();
-  const linkage = deps.notifier.counts();
+  const linkage = await deps.notifier.counts();
   const p = deps.platform?.counters;
   const parts = [
     family('hazardwatch_ingest_batches_total', 'counter', 'Telemetry batches committed.', [
@@ -83,7 +83,7 @@ export function renderMetrics(deps: MetricsDeps): string {
       [[null, m.storeFailures]],
     ),
     family('hazardwatch_alarms_active', 'gauge', 'Alarms currently active.', [
-      [null, deps.ledger.activeCount()],
+      [null, await deps.ledger.activeCount()],
     ]),
     family('hazardwatch_gateways_online', 'gauge', 'Gateways online.', [
       [null, deps.gateways.online().length],
@@ -174,6 +174,6 @@ export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
     async (_request, reply) =>
       reply
         .header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
-        .send(renderMetrics(deps)),
+        .send(await renderMetrics(deps)),
   );
 }

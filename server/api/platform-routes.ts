@@ -258,7 +258,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     // Scope first: an out-of-scope enterprise answers the same 403 as an unknown alarm.
     const principal = requirePrincipal(request);
     const alarm = (await platform.canSee(principal, key.enterpriseId))
-      ? ledger.get(key)
+      ? await ledger.get(key)
       : undefined;
     if (!alarm) throw Errors.forbidden('alarm', describeAlarm(key));
     return alarm;
@@ -267,15 +267,15 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
   const disposalStep = async (
     request: FastifyRequest<AlarmParams>,
     action: string,
-    step: (key: AlarmKey, actor: string) => Disposition,
+    step: (key: AlarmKey, actor: string) => Promise<Disposition>,
   ) => {
     const principal = requirePrincipal(request);
     const alarm = await visibleAlarm(request, request.params);
     if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
-    platform.dispositionOf(alarm);
+    await platform.dispositionOf(alarm);
     let d: Disposition;
     try {
-      d = step(alarm, principal.username);
+      d = await step(alarm, principal.username);
     } catch (err) {
       if (err instanceof DisposalStateError) throw Errors.conflict(err.message);
       throw err;
@@ -439,10 +439,11 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
         const r = latest.get(`${s.gatewayId}\u0000${s.sensorId}`);
         return { ...s, value: r?.value ?? null, quality: r?.quality ?? 'bad', ts: r?.ts ?? null };
       });
-      const alarms = ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] }).map((alarm) => {
-        const d = platform.disposal.disposition(alarm);
-        return { alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null };
-      });
+      const alarms = [];
+      for (const alarm of await ledger.list({ state: 'all', limit: 200, enterpriseIds: [id] })) {
+        const d = await platform.disposal.disposition(alarm);
+        alarms.push({ alarm: toAlarmDto(alarm), disposition: d ? toDispositionDto(d) : null });
+      }
       return {
         enterprise,
         installations: await platform.registry.installations(id),
@@ -480,13 +481,14 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
-      const items = platform.disposal
-        .unclosed()
-        .filter((d) => scope === null || scope.has(d.enterpriseId))
-        .flatMap((d) => {
-          const alarm = ledger.get(d);
-          return alarm ? [{ alarm, disposition: d }] : [];
-        })
+      const unclosed = (await platform.disposal.unclosed()).filter(
+        (d) => scope === null || scope.has(d.enterpriseId),
+      );
+      const found = await Promise.all(
+        unclosed.map(async (d) => ({ alarm: await ledger.get(d), disposition: d })),
+      );
+      const items = found
+        .flatMap(({ alarm, disposition }) => (alarm ? [{ alarm, disposition }] : []))
         .sort(
           (a, b) =>
             Number(a.alarm.drill) - Number(b.alarm.drill) ||
@@ -526,8 +528,8 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     },
     async (request) => {
       const alarm = await visibleAlarm(request, request.params);
-      const disposition = platform.dispositionOf(alarm);
-      const events = platform.disposal.events(alarm).map((e) => ({ ...e, at: iso(e.at) }));
+      const disposition = await platform.dispositionOf(alarm);
+      const events = (await platform.disposal.events(alarm)).map((e) => ({ ...e, at: iso(e.at) }));
       return { disposition: toDispositionDto(disposition), events };
     },
   );
@@ -610,7 +612,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     async (request) => {
       requirePrincipal(request);
       const scope = scopeOf(platform, request);
-      const list = platform.mqtt?.notifications() ?? [];
+      const list = (await platform.mqtt?.notifications()) ?? [];
       const visible = scope === null ? list : list.filter((n) => scope.has(n.enterpriseId));
       return {
         topic: platform.config.emergencyTopic,

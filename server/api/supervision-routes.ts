@@ -85,17 +85,17 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
 
   /** The record if the caller may see it; otherwise the uniform 403. */
   const visibleHazard = async (principal: Principal, id: string): Promise<Hazard> => {
-    const h = supervision.hazards.get(id);
+    const h = await supervision.hazards.get(id);
     if (!h || !(await platform.canSee(principal, h.enterpriseId)))
       throw Errors.forbidden('hazard', id);
     return h;
   };
 
   /** Runs a step, mapping a refused state to 409 and announcing the change. */
-  const step = (action: string, run: () => Hazard) => {
+  const step = async (action: string, run: () => Promise<Hazard>) => {
     let h: Hazard;
     try {
-      h = run();
+      h = await run();
     } catch (err) {
       if (err instanceof HazardStateError) throw Errors.conflict(err.message);
       throw err;
@@ -151,16 +151,14 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const principal = requirePrincipalOf(request);
       const { status, kind, severity, enterpriseId } = request.query;
       const visible = await scope(principal);
-      const hazards = supervision.store
-        .hazards(visible ?? undefined)
-        .filter(
-          (h) =>
-            (status === undefined ||
-              (status === 'unclosed' ? h.status !== 'closed' : h.status === status)) &&
-            (kind === undefined || h.kind === kind) &&
-            (severity === undefined || h.severity === severity) &&
-            (enterpriseId === undefined || h.enterpriseId === enterpriseId),
-        );
+      const hazards = (await supervision.store.hazards(visible ?? undefined)).filter(
+        (h) =>
+          (status === undefined ||
+            (status === 'unclosed' ? h.status !== 'closed' : h.status === status)) &&
+          (kind === undefined || h.kind === kind) &&
+          (severity === undefined || h.severity === severity) &&
+          (enterpriseId === undefined || h.enterpriseId === enterpriseId),
+      );
       return { hazards: hazards.map(toHazardDto) };
     },
   );
@@ -252,7 +250,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const h = await visibleHazard(requirePrincipalOf(request), request.params.id);
       return {
         hazard: toHazardDto(h),
-        events: supervision.store.events(h.hazardId).map(toHazardEventDto),
+        events: (await supervision.store.events(h.hazardId)).map(toHazardEventDto),
       };
     },
   );
@@ -373,7 +371,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       if (principal.role !== 'admin' && principal.role !== 'regulator') {
         throw Errors.roleForbidden(principal.role, 'verify the hazard ledger');
       }
-      return supervision.integrity.verifyNow();
+      return await supervision.integrity.verifyNow();
     },
   );
 
@@ -439,12 +437,14 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       const gradings = (await supervision.liveGradings()).filter(
         (g) => visible === null || visible.has(g.enterpriseId),
       );
-      return {
-        installations: gradings.map((g) => ({
+      const installations = [];
+      for (const g of gradings) {
+        installations.push({
           ...g,
-          history: supervision.store.gradeHistory(g.installationId, 50),
-        })),
-      };
+          history: await supervision.store.gradeHistory(g.installationId, 50),
+        });
+      }
+      return { installations };
     },
   );
 

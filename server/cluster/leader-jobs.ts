@@ -86,6 +86,8 @@ export interface LeaderJobsOptions {
     'retryMs' | 'checkTimeoutMs' | 'leaseMs' | 'rejoinAfterMs'
   >;
   clock?: Clock;
+  /** Told when this node becomes leader (true) and when it stops being one (false). */
+  onLeadership?: (leader: boolean) => void;
 }
 
 export interface LeaderJobsState {
@@ -174,6 +176,7 @@ export class LeaderJobs {
 
   private onElected(): void {
     this.leader = true;
+    this.tell(true);
     const term = this.term;
     this.enqueue(async () => {
       // Every job not running is (re)tried: the previous term's failures included.
@@ -185,6 +188,7 @@ export class LeaderJobs {
 
   private onDeposed(reason: string): void {
     if (!this.leader && this.running.length === 0) return;
+    if (this.leader) this.tell(false);
     this.leader = false;
     this.term++;
     if (this.retryTimer) clearInterval(this.retryTimer);
@@ -202,6 +206,14 @@ export class LeaderJobs {
       }
       this.failed.clear();
     });
+  }
+
+  private tell(leader: boolean): void {
+    try {
+      this.options.onLeadership?.(leader);
+    } catch (err) {
+      log.error({ err, node: this.options.nodeId }, 'leadership listener failed');
+    }
   }
 
   private async startJobs(jobs: readonly LeaderJob[], term: number): Promise<void> {

@@ -44,6 +44,7 @@ import {
 } from './config.js';
 import { LATEST_MIGRATION, migrationProvider } from './migrations/index.js';
 import type { PlatformSchema } from './schema.js';
+import { withStatementCache } from './statement-cache.js';
 
 const log = createLogger('server.db');
 
@@ -124,7 +125,8 @@ export class Database {
       const sqlite = openDatabase(config.path, { synchronous: config.synchronous });
       this.sqlite = sqlite;
       this.kysely = new Kysely<PlatformSchema>({
-        dialect: new TransactionalSqliteDialect({ database: sqlite }),
+        // Statements prepared once per SQL text, not per query (statement-cache.ts).
+        dialect: new TransactionalSqliteDialect({ database: withStatementCache(sqlite) }),
       });
     } else {
       const pool = new pg.Pool({

@@ -109,6 +109,23 @@ export interface LinkageDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Follow-ups ('cleared', 'closed') of a paged notification: one per notification and kind. */
+export interface LinkageFollowupsTable {
+  /** `<notificationId>.<kind>`. */
+  followup_id: string;
+  notification_id: string;
+  centre_id: string;
+  kind: 'cleared' | 'closed';
+  /** The JSON sent on every attempt. */
+  body: string;
+  state: 'pending' | 'delivered' | 'refused';
+  attempts: DefaultZero;
+  last_status: number | null;
+  created_at: number;
+  next_attempt_at: number | null;
+  delivered_at: number | null;
+}
+
 /** Emergency notification over MQTT: one publication per alarm identity. */
 export interface LinkageMqttTable {
   notification_id: string;
@@ -258,12 +275,73 @@ export interface LeaderLeasesTable {
   expires_at: number;
 }
 
+/** Hazard ledger chain: keyed like the disposal chain, append-only (server/supervision/store.ts). */
+export interface HazardEventsTable {
+  seq: Generated<number>;
+  enterprise_id: string;
+  installation_id: string | null;
+  hazard_id: string;
+  action: string;
+  actor: string;
+  /** JSON. */
+  detail: string;
+  at: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Hazard ledger projection: one row per record, the record itself as JSON. */
+export interface HazardsTable {
+  hazard_id: string;
+  enterprise_id: string;
+  installation_id: string | null;
+  kind: string;
+  severity: string;
+  status: string;
+  rule_id: string | null;
+  subject: string | null;
+  opened_at: number;
+  /** JSON of the Hazard. */
+  record: string;
+}
+
+/** Screening conditions that hold, with when they started holding. */
+export interface SupervisionConditionsTable {
+  rule_id: string;
+  subject: string;
+  since: number;
+}
+
+export interface SupervisionGradeHistoryTable {
+  id: Generated<number>;
+  installation_id: string;
+  enterprise_id: string;
+  at: number;
+  sum_ratio: number;
+  r: number;
+  is_major: number;
+  grade: number | null;
+  previous_grade: number | null;
+  /** JSON. */
+  inventory: string;
+}
+
+export interface SupervisionOutagesTable {
+  id: Generated<number>;
+  enterprise_id: string;
+  gateway_id: string;
+  started_at: number;
+  ended_at: number | null;
+  points: number;
+}
+
 export interface PlatformSchema {
   alarms: AlarmsTable;
   alarm_events: AlarmEventsTable;
   disposal_events: DisposalEventsTable;
   alarm_dispositions: AlarmDispositionsTable;
   linkage_deliveries: LinkageDeliveriesTable;
+  linkage_followups: LinkageFollowupsTable;
   linkage_mqtt: LinkageMqttTable;
   linkage_mqtt_receipts: LinkageMqttReceiptsTable;
   registry_enterprises: RegistryEnterprisesTable;
@@ -274,6 +352,11 @@ export interface PlatformSchema {
   audit_records: AuditRecordsTable;
   delivery_claims: DeliveryClaimsTable;
   leader_leases: LeaderLeasesTable;
+  hazard_events: HazardEventsTable;
+  hazards: HazardsTable;
+  supervision_conditions: SupervisionConditionsTable;
+  supervision_grade_history: SupervisionGradeHistoryTable;
+  supervision_outages: SupervisionOutagesTable;
   fleet_tokens: FleetTokensTable;
   fleet_gateways: FleetGatewaysTable;
   fleet_versions: FleetVersionsTable;
@@ -281,4 +364,4 @@ export interface PlatformSchema {
 }
 
 /** Tables that refuse UPDATE and DELETE (evidence: ledgers and chains). */
-export const APPEND_ONLY_TABLES = ['alarm_events', 'disposal_events'] as const;
+export const APPEND_ONLY_TABLES = ['alarm_events', 'disposal_events', 'hazard_events'] as const;

@@ -28,12 +28,33 @@
  * 408/429 means the centre does not take follow-ups and is not retried (state 'refused').
  * `follow(events)` subscribes to the hub's 'alarm' and 'disposal' events for this.
  *
- * Schema versions ('linkage-deliveries' in schema_versions): version 1 was
- * unique on (alarm_id, centre_id); a version-1 table is migrated on start, the
- * identity read from each delivery's body (it names enterprise and gateway).
+ * Cluster mode (issue 14): the deliveries live in the platform database (server/db), which
+ * every server node shares, and each page goes out exactly once per (alarm, centre) however
+ * many nodes received the alarm:
+ * - the delivery row is inserted first (`ON CONFLICT DO NOTHING`), then the node claims the
+ *   notification id through server/db/delivery-claims.ts; only the claim's owner sends, and it
+ *   renews the claim before every retry, so a node that lost it stops;
+ * - a page the centre accepted marks the row 'delivered' first and completes the claim after,
+ *   so a node that dies between the two leaves a delivered row, which is never sent again;
+ * - a node that dies mid-delivery leaves its claims to run out (a clean stop releases them at
+ *   once); every node's periodic sweep ({@link EmergencyNotifier.sweep}) takes over the
+ *   pending rows nobody holds, highest alarm level first, and continues their retries from the
+ *   row's `attempts` and `next_attempt_at`. Follow-ups go the same way, claimed by their id.
+ * The sweep takes over by row (pending deliveries, pending follow-ups) with `claim()`, not with
+ * `DeliveryClaims.reclaimExpired()`: the claims table is shared with the MQTT linkage, and
+ * reclaimExpired() would hand this notifier claims it cannot deliver.
+ * The first attempt still starts inside `notify()` (issue 19): the claim is one short statement
+ * per centre after the insert, and no timer stands between the alarm and the request.
+ *
+ * Schema versions ('linkage-deliveries' in schema_versions): version 1 was unique on
+ * (alarm_id, centre_id). The tables are migration 0001 (deliveries) and 0005 (follow-ups) of
+ * server/db; the embedded upgrade this store used to run on start (a version-1 table migrated,
+ * the identity read from each delivery's body) is kept as {@link prepareEmbeddedDeliveries}
+ * for the one-time embedded upgrade step, and the store no longer calls it.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { ExpressionBuilder } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
@@ -49,8 +70,11 @@ import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import { migrateComponent } from '../alarms/schema-version.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
+import type { Database } from '../db/database.js';
+import { DELIVERY_CLAIM_DEFAULTS, DeliveryClaims } from '../db/delivery-claims.js';
+import type { PlatformSchema } from '../db/schema.js';
 import type { EventHub } from '../events.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import type { SqliteDatabase } from '../store/sqlite.js';
 import { httpPost } from './http-post.js';
 import { buildNotification } from './notification.js';
 
@@ -61,6 +85,8 @@ export const EMERGENCY_NOTIFIER_DEFAULTS = {
   retryInitialMs: 500, // 0.5 s before the first retry, doubling
   retryMaxMs: 30_000, // 30 s longest wait between attempts
   listLimit: 200, // deliveries returned by deliveries()
+  sweepIntervalMs: 5_000, // 5 s between looks for pending deliveries nobody holds (a dead node's)
+  sweepBatch: 100, // deliveries (and as many follow-ups) taken over per sweep
 } as const;
 
 export type DeliveryState = 'pending' | 'delivered';
@@ -94,9 +120,11 @@ export interface AttemptOutcome {
   delivered: boolean;
 }
 
-export interface EmergencyNotifierOptions extends OpenOptions {
-  /** SQLite file holding the deliveries (the server's store file), or ':memory:'. */
-  path: string;
+export interface EmergencyNotifierOptions {
+  /** The platform database (server/db), started by its owner before this notifier. */
+  database: Database;
+  /** This node, the owner of its delivery claims (config node.id, or one the server made up). */
+  nodeId: string;
   centres: readonly EmergencyCentreConfig[];
   enterprises?: readonly EnterpriseInfo[];
   retryInitialMs?: number;
@@ -107,6 +135,14 @@ export interface EmergencyNotifierOptions extends OpenOptions {
   fetch?: typeof fetch;
   /** Jitter source in [0, 1); Math.random by default. */
   random?: () => number;
+  /**
+   * How long a claim holds without renewal (DeliveryClaims lease). It must outlast the longest
+   * wait between attempts plus one request, since the owner renews before each attempt; default
+   * the claims' default (60 s) or twice that sum, whichever is longer.
+   */
+  claimLeaseMs?: number;
+  /** Period of the sweep that takes over pending deliveries nobody holds. */
+  sweepIntervalMs?: number;
 }
 
 /**
@@ -181,13 +217,9 @@ export interface EmergencyFollowUp {
   by?: string;
 }
 
-interface FollowUpRow {
-  followup_id: string;
-  centre_id: string;
-  body: string;
-  state: string;
-  attempts: number;
-}
+/** Follow-up ids are `<notificationId>.<kind>`; their claims are taken under that id. */
+const followUpIdOf = (notificationId: string, kind: EmergencyFollowUp['kind']) =>
+  `${notificationId}.${kind}`;
 
 /** Version 1 → 2: the identity comes from the body every delivery keeps (EmergencyNotification). */
 const MIGRATE_V1_TO_V2 = `
@@ -201,6 +233,24 @@ INSERT INTO linkage_deliveries SELECT notification_id,
   next_attempt_at, delivered_at FROM linkage_deliveries_v1;
 DROP TABLE linkage_deliveries_v1;
 `;
+
+/**
+ * What this store ran on start before it moved onto server/db: brings an embedded file's
+ * deliveries table to version 2 (a version-1 table is migrated, the identity read from each
+ * body) and adds the follow-ups table. Kept for the one-time embedded upgrade step (and tests
+ * that make a file as the stores made it); the store itself no longer calls it.
+ */
+export function prepareEmbeddedDeliveries(db: SqliteDatabase, what: string): void {
+  migrateComponent(db, {
+    component: 'linkage-deliveries',
+    version: 2,
+    existingTable: 'linkage_deliveries',
+    create: (x) => x.exec(SCHEMA),
+    steps: { 1: (x) => x.exec(MIGRATE_V1_TO_V2) },
+    what,
+  });
+  db.exec(FOLLOWUP_SCHEMA);
+}
 
 interface DeliveryRow {
   notification_id: string;
@@ -278,79 +328,88 @@ export function isAnnunciated(annunciation: Annunciation | undefined): boolean {
 }
 
 /**
- * Lifecycle: `start()` opens the deliveries table and resumes pending
- * deliveries; `stop()` cancels timers, aborts requests in flight (they stay
- * pending and resume at the next start), closes the table; safe to call twice.
+ * Lifecycle: `start()` starts this node's delivery claims, takes over the pending deliveries
+ * and follow-ups nobody holds (this node's own, after a restart) and starts the periodic
+ * sweep; `stop()` stops the sweep, cancels timers, aborts requests in flight (they stay
+ * pending) and releases this node's unfinished claims, so another node, or the next start,
+ * continues them at once; safe to call twice. The database is its owner's to start and stop.
  */
 export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
-  private db: SqliteDatabase | null = null;
+  private readonly database: Database;
+  private readonly claims: DeliveryClaims;
   private readonly clock: Clock;
   private readonly centres: Map<string, EmergencyCentreConfig>;
   private readonly enterpriseNames: Map<string, string>;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inFlight = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly missingCentresLogged = new Set<string>();
+  private running = false;
   private stopping = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<unknown> | null = null;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
 
   constructor(private readonly options: EmergencyNotifierOptions) {
     super();
+    if (typeof options.nodeId !== 'string' || options.nodeId.length === 0) {
+      throw new Error(
+        `emergency notifier: nodeId must be a non-empty string (got '${options.nodeId}')`,
+      );
+    }
+    this.database = options.database;
     this.clock = options.clock ?? systemClock;
     this.centres = new Map(options.centres.map((c) => [c.id, c]));
     this.enterpriseNames = new Map((options.enterprises ?? []).map((e) => [e.id, e.name]));
     this.retryInitialMs = options.retryInitialMs ?? EMERGENCY_NOTIFIER_DEFAULTS.retryInitialMs;
     this.retryMaxMs = options.retryMaxMs ?? EMERGENCY_NOTIFIER_DEFAULTS.retryMaxMs;
+    // The owner renews its claim before each attempt: the lease must outlast the longest wait
+    // plus one request, or a live node's delivery would be taken over between two attempts.
+    const gapMs = this.retryMaxMs + this.requestTimeoutMs;
+    const leaseMs = options.claimLeaseMs ?? Math.max(DELIVERY_CLAIM_DEFAULTS.leaseMs, 2 * gapMs);
+    if (leaseMs <= gapMs) {
+      throw new Error(
+        `emergency notifier: claimLeaseMs (${leaseMs}) must exceed retryMaxMs + requestTimeoutMs (${gapMs})`,
+      );
+    }
+    this.claims = new DeliveryClaims(this.database, {
+      nodeId: options.nodeId,
+      leaseMs,
+      clock: this.clock,
+    });
+  }
+
+  /** This node's id, the owner of the claims it takes. */
+  get nodeId(): string {
+    return this.options.nodeId;
   }
 
   async start(): Promise<void> {
-    if (this.db) return;
-    const what = `linkage deliveries '${this.options.path}'`;
-    const db = openWithSchema(
-      this.options.path,
-      this.options,
-      (d) =>
-        migrateComponent(d, {
-          component: 'linkage-deliveries',
-          version: 2,
-          existingTable: 'linkage_deliveries',
-          create: (x) => x.exec(SCHEMA),
-          steps: { 1: (x) => x.exec(MIGRATE_V1_TO_V2) },
-          what,
-        }),
-      what,
-    );
-    db.exec(FOLLOWUP_SCHEMA);
-    this.db = db;
+    if (this.running) return;
+    await this.claims.start();
+    this.running = true;
     this.stopping = false;
-    for (const row of db
-      .prepare<[], FollowUpRow>("SELECT * FROM linkage_followups WHERE state = 'pending'")
-      .all())
-      this.scheduleFollowUp(row.followup_id, 0);
-    const pending = db
-      .prepare<[], DeliveryRow>("SELECT * FROM linkage_deliveries WHERE state = 'pending'")
-      .all();
-    for (const row of pending) {
-      const wait = Math.min(
-        Math.max((row.next_attempt_at ?? 0) - this.clock.now(), 0),
-        this.retryMaxMs,
-      );
-      this.schedule(row.notification_id, row.centre_id, wait);
-    }
-    if (pending.length > 0)
-      log.info({ pending: pending.length }, 'resuming pending linkage deliveries');
+    await this.reportMissingCentres();
+    const resumed = await this.sweep(true);
+    if (resumed > 0) log.info({ resumed }, 'resuming pending linkage deliveries');
+    const every = this.options.sweepIntervalMs ?? EMERGENCY_NOTIFIER_DEFAULTS.sweepIntervalMs;
+    this.sweepTimer = setInterval(() => this.sweepInBackground(), every);
+    this.sweepTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.sweeping;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     const inFlight = [...this.inFlight.values()];
     for (const { abort } of inFlight) abort.abort(new Error('server stopping'));
     await Promise.allSettled(inFlight.map((f) => f.done));
-    const db = this.db;
-    this.db = null;
-    if (db?.open) db.close();
+    // Unfinished claims are released (when the database is still up), not left to run out.
+    await this.claims.stop();
+    this.running = false;
   }
 
   /**
@@ -359,12 +418,13 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
    * drill, already cleared, not annunciated (shelved, suppressed, out of
    * service), or already has its deliveries; a re-announcement skips the centres
    * already paged for the occurrence it supersedes. Returns how many it created.
+   * The first attempt of each delivery this node claimed is under way when it resolves.
    */
-  notify(
+  async notify(
     alarm: AlarmRecord,
     annunciation: Annunciation | undefined = annunciationOf(alarm),
-  ): number {
-    const db = this.requireDb();
+  ): Promise<number> {
+    this.requireRunning();
     if (alarm.drill || alarm.state !== 'active' || alarm.raisedAt === null) return 0;
     if (!isAnnunciated(annunciation)) {
       log.info(
@@ -373,69 +433,99 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       );
       return 0;
     }
+    const db = this.database.db;
+    let targets = [...this.centres.values()].filter((c) => alarm.level >= c.minLevel);
     const superseded = annunciation?.reannounces;
-    const pagedBefore = db.prepare(
-      `SELECT 1 FROM linkage_deliveries
-        WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ? AND centre_id = ?`,
-    );
-    const insert = db.prepare(
-      `INSERT OR IGNORE INTO linkage_deliveries
-         (notification_id, enterprise_id, gateway_id, alarm_id, centre_id, body, state,
-          created_at, next_attempt_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
-    );
-    const now = this.clock.now();
-    const created: EmergencyCentreConfig[] = [];
-    db.transaction(() => {
-      for (const centre of this.centres.values()) {
-        if (alarm.level < centre.minLevel) continue;
-        if (
-          superseded !== undefined &&
-          pagedBefore.get(alarm.enterpriseId, alarm.gatewayId, superseded, centre.id) !== undefined
-        ) {
-          log.info(
-            { alarm: describeAlarm(alarm), centreId: centre.id, reannounces: superseded },
-            're-announcement of an occurrence this centre was already paged for: not paged again',
-          );
-          continue;
-        }
-        const notificationId = notificationIdFor(alarm, centre.id);
-        const body = JSON.stringify(this.notification(alarm, notificationId));
-        const ids = [notificationId, alarm.enterpriseId, alarm.gatewayId, alarm.alarmId];
-        if (insert.run(...ids, centre.id, body, now, now).changes > 0) {
-          created.push(centre);
-        }
-      }
-    })();
-    for (const centre of created) {
-      log.info(
-        { alarm: describeAlarm(alarm), centreId: centre.id },
-        'emergency linkage delivery created',
-      );
-      this.schedule(notificationIdFor(alarm, centre.id), centre.id, 0);
+    if (superseded !== undefined && targets.length > 0) {
+      const pagedBefore = await db
+        .selectFrom('linkage_deliveries')
+        .select('centre_id')
+        .where('enterprise_id', '=', alarm.enterpriseId)
+        .where('gateway_id', '=', alarm.gatewayId)
+        .where('alarm_id', '=', superseded)
+        .execute();
+      const paged = new Set(pagedBefore.map((r) => r.centre_id));
+      targets = targets.filter((centre) => {
+        if (!paged.has(centre.id)) return true;
+        log.info(
+          { alarm: describeAlarm(alarm), centreId: centre.id, reannounces: superseded },
+          're-announcement of an occurrence this centre was already paged for: not paged again',
+        );
+        return false;
+      });
     }
-    return created.length;
+    if (targets.length === 0) return 0;
+    const now = this.clock.now();
+    const rows: DeliveryRow[] = targets.map((centre) => {
+      const notificationId = notificationIdFor(alarm, centre.id);
+      return {
+        notification_id: notificationId,
+        enterprise_id: alarm.enterpriseId,
+        gateway_id: alarm.gatewayId,
+        alarm_id: alarm.alarmId,
+        centre_id: centre.id,
+        body: JSON.stringify(this.notification(alarm, notificationId)),
+        state: 'pending',
+        attempts: 0,
+        last_status: null,
+        last_error: null,
+        created_at: now,
+        next_attempt_at: now,
+        delivered_at: null,
+      };
+    });
+    // One statement for every centre: unique per (alarm identity, centre), so of any number of
+    // nodes inserting the same alarm at once, one creates each row.
+    const inserted = await db
+      .insertInto('linkage_deliveries')
+      .values(rows)
+      .onConflict((oc) => oc.doNothing())
+      .returning('notification_id')
+      .execute();
+    const created = new Set(inserted.map((r) => r.notification_id));
+    // Also rows that existed: a redelivered raise takes over a delivery whose creator died
+    // before it claimed it; a live owner's claim or a completed one refuses.
+    const won = await Promise.all(rows.map((row) => this.claims.claim(row.notification_id)));
+    for (const [i, row] of rows.entries()) {
+      if (created.has(row.notification_id)) {
+        log.info(
+          { alarm: describeAlarm(alarm), centreId: row.centre_id },
+          'emergency linkage delivery created',
+        );
+      }
+      if (!won[i] || this.stopping || this.isLocal(row.notification_id)) continue;
+      // Created by this call: the row is what was just inserted, so the request leaves now,
+      // without reading it back. Otherwise it is read (and its state checked) first.
+      if (created.has(row.notification_id))
+        void this.launch(row.notification_id, row.centre_id, row);
+      else void this.schedule(row.notification_id, row.centre_id, 0);
+    }
+    return created.size;
   }
 
   /**
    * Tells every centre this alarm paged that it returned to normal or was closed: one durable
-   * follow-up per centre and kind (repeats add nothing). Returns how many it created.
+   * follow-up per centre and kind (repeats add nothing, on any node). Returns how many it created.
    */
-  followUp(key: AlarmKey, kind: EmergencyFollowUp['kind'], at: number, by?: string): number {
-    const db = this.requireDb();
-    const paged = db
-      .prepare<[string, string, string], { notification_id: string; centre_id: string }>(
-        'SELECT notification_id, centre_id FROM linkage_deliveries WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
-      )
-      .all(key.enterpriseId, key.gatewayId, key.alarmId);
-    const insert = db.prepare(
-      `INSERT OR IGNORE INTO linkage_followups (followup_id, notification_id, centre_id, kind, body,
-         state, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-    );
+  async followUp(
+    key: AlarmKey,
+    kind: EmergencyFollowUp['kind'],
+    at: number,
+    by?: string,
+  ): Promise<number> {
+    this.requireRunning();
+    const db = this.database.db;
+    const paged = await db
+      .selectFrom('linkage_deliveries')
+      .select(['notification_id', 'centre_id'])
+      .where('enterprise_id', '=', key.enterpriseId)
+      .where('gateway_id', '=', key.gatewayId)
+      .where('alarm_id', '=', key.alarmId)
+      .execute();
+    if (paged.length === 0) return 0;
     const now = this.clock.now();
-    const created: string[] = [];
-    for (const { notification_id, centre_id } of paged) {
-      const followUpId = `${notification_id}.${kind}`;
+    const rows = paged.map(({ notification_id, centre_id }) => {
+      const followUpId = followUpIdOf(notification_id, kind);
       const body: EmergencyFollowUp = {
         v: 1,
         kind,
@@ -447,23 +537,47 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         at: new Date(at).toISOString(),
         ...(by !== undefined ? { by } : {}),
       };
-      const ids = [followUpId, notification_id, centre_id, kind, JSON.stringify(body)];
-      if (insert.run(...ids, now, now).changes > 0) created.push(followUpId);
+      return {
+        followup_id: followUpId,
+        notification_id,
+        centre_id,
+        kind,
+        body: JSON.stringify(body),
+        state: 'pending' as const,
+        created_at: now,
+        next_attempt_at: now,
+      };
+    });
+    const inserted = await db
+      .insertInto('linkage_followups')
+      .values(rows)
+      .onConflict((oc) => oc.doNothing())
+      .returning(['followup_id', 'centre_id'])
+      .execute();
+    for (const { followup_id, centre_id } of inserted) {
+      // A centre configured only on other nodes: left to them (their sweep takes it).
+      if (!this.centres.has(centre_id)) continue;
+      if (await this.claims.claim(followup_id)) this.scheduleFollowUp(followup_id, 0);
     }
-    for (const id of created) this.scheduleFollowUp(id, 0);
-    return created.length;
+    return inserted.length;
   }
 
   /** Follow-ups from the hub: a cleared alarm, a closed disposal. Returns the unsubscribe. */
   follow(events: EventHub): () => void {
+    const failed = (err: unknown, key: AlarmKey, kind: string) =>
+      log.error({ err, alarm: describeAlarm(key), kind }, 'cannot record the emergency follow-up');
     const offs = [
       events.on('alarm', (alarm) => {
         if (alarm.state === 'cleared' && !alarm.drill)
-          this.followUp(alarm, 'cleared', alarm.clearedAt ?? this.clock.now());
+          this.followUp(alarm, 'cleared', alarm.clearedAt ?? this.clock.now()).catch((err) =>
+            failed(err, alarm, 'cleared'),
+          );
       }),
       events.on('disposal', (d) => {
         if (d.status === 'closed')
-          this.followUp(d, 'closed', d.closedAt ?? this.clock.now(), d.closedBy ?? undefined);
+          this.followUp(d, 'closed', d.closedAt ?? this.clock.now(), d.closedBy ?? undefined).catch(
+            (err) => failed(err, d, 'closed'),
+          );
       }),
     ];
     return () => {
@@ -472,99 +586,253 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
   }
 
   /** Follow-ups by state (tests, metrics). */
-  followUps(): { followUpId: string; centreId: string; state: string; attempts: number }[] {
-    return this.requireDb()
-      .prepare<[], FollowUpRow>('SELECT * FROM linkage_followups ORDER BY created_at, followup_id')
-      .all()
-      .map((r) => ({
-        followUpId: r.followup_id,
-        centreId: r.centre_id,
-        state: r.state,
-        attempts: r.attempts,
-      }));
+  async followUps(): Promise<
+    { followUpId: string; centreId: string; state: string; attempts: number }[]
+  > {
+    this.requireRunning();
+    const rows = await this.database.db
+      .selectFrom('linkage_followups')
+      .select(['followup_id', 'centre_id', 'state', 'attempts'])
+      .orderBy('created_at')
+      .orderBy('followup_id')
+      .execute();
+    return rows.map((r) => ({
+      followUpId: r.followup_id,
+      centreId: r.centre_id,
+      state: r.state,
+      attempts: r.attempts,
+    }));
   }
 
   /** Newest first. */
-  deliveries(limit: number = EMERGENCY_NOTIFIER_DEFAULTS.listLimit): LinkageDelivery[] {
-    return this.requireDb()
-      .prepare<[number], DeliveryRow>(
-        'SELECT * FROM linkage_deliveries ORDER BY created_at DESC, notification_id LIMIT ?',
-      )
-      .all(limit)
-      .map((row) => this.fromRow(row));
+  async deliveries(
+    limit: number = EMERGENCY_NOTIFIER_DEFAULTS.listLimit,
+  ): Promise<LinkageDelivery[]> {
+    this.requireRunning();
+    const rows = await this.database.db
+      .selectFrom('linkage_deliveries')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('notification_id')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => this.fromRow(row));
   }
 
-  counts(): LinkageCounts {
-    const rows = this.requireDb()
-      .prepare<[], { state: DeliveryState; n: number }>(
-        'SELECT state, COUNT(*) AS n FROM linkage_deliveries GROUP BY state',
-      )
-      .all();
+  async counts(): Promise<LinkageCounts> {
+    this.requireRunning();
+    const rows = await this.database.db
+      .selectFrom('linkage_deliveries')
+      .select((eb) => ['state', eb.fn.countAll<number>().as('n')])
+      .groupBy('state')
+      .execute();
     const counts: LinkageCounts = { pending: 0, delivered: 0 };
-    for (const row of rows) counts[row.state] = row.n;
+    for (const row of rows) counts[row.state] = Number(row.n);
     return counts;
   }
 
-  private requireDb(): SqliteDatabase {
-    if (!this.db) throw new Error('emergency notifier is not started');
-    return this.db;
+  /**
+   * Takes over what nobody is delivering: pending deliveries and follow-ups without a claim or
+   * whose claim ran out (a dead node's; with `includeOwn`, as start() does, also this node's
+   * own, held before a restart), for centres configured here; exactly one node wins each
+   * (DeliveryClaims.claim). Highest alarm level first. Returns how many deliveries and
+   * follow-ups this node took. The timer runs it every sweepIntervalMs; public for tests, which
+   * drive the lease with a ManualClock.
+   */
+  async sweep(includeOwn = false): Promise<number> {
+    if (!this.running || this.stopping) return 0;
+    const run = this.sweepOnce(includeOwn);
+    this.sweeping = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.sweeping = null;
+    }
+  }
+
+  private sweepInBackground(): void {
+    if (this.sweeping || this.stopping) return;
+    this.sweep().catch((err: unknown) =>
+      log.warn({ err }, 'emergency linkage sweep failed; trying again at the next one'),
+    );
+  }
+
+  /**
+   * `includeOwn`: also this node's own live claims (at start: a restart under the same node id
+   * takes back what it held). Periodic sweeps leave them out, so a node's own retries waiting on
+   * their timers never fill the batch ahead of a dead node's deliveries.
+   */
+  private async sweepOnce(includeOwn: boolean): Promise<number> {
+    const centreIds = [...this.centres.keys()];
+    if (centreIds.length === 0) return 0;
+    const db = this.database.db;
+    const now = this.clock.now();
+    const batch = EMERGENCY_NOTIFIER_DEFAULTS.sweepBatch;
+    const unheld = (eb: ExpressionBuilder<SweepTables, 'c'>) =>
+      eb.or([
+        eb('c.notification_id', 'is', null),
+        eb.and([
+          eb('c.completed_at', 'is', null),
+          includeOwn
+            ? eb.or([eb('c.lease_until', '<=', now), eb('c.owner', '=', this.nodeId)])
+            : eb('c.lease_until', '<=', now),
+        ]),
+      ]);
+    // Only centres this node can page: rows for others (configured on other nodes, or no
+    // longer at all) must not fill the batch ahead of the ones it can deliver.
+    const deliveries = await db
+      .selectFrom('linkage_deliveries as d')
+      .leftJoin('delivery_claims as c', 'c.notification_id', 'd.notification_id')
+      .select(['d.notification_id', 'd.centre_id', 'd.body', 'd.next_attempt_at'])
+      .where('d.state', '=', 'pending')
+      .where('d.centre_id', 'in', centreIds)
+      .where(unheld)
+      .orderBy('d.created_at')
+      .orderBy('d.notification_id')
+      .limit(batch)
+      .execute();
+    let taken = 0;
+    const candidates = deliveries
+      .filter((row) => !this.isLocal(row.notification_id))
+      .map((row) => ({ ...row, level: levelOf(row.body) }))
+      .sort((a, b) => b.level - a.level); // stable: oldest first within a level
+    for (const row of candidates) {
+      if (this.stopping) return taken;
+      if (!(await this.claims.claim(row.notification_id))) continue;
+      taken++;
+      const wait = Math.min(
+        Math.max((row.next_attempt_at ?? 0) - this.clock.now(), 0),
+        this.retryMaxMs,
+      );
+      // A due one is under way before the next is claimed: highest level first, on the wire too.
+      await this.schedule(row.notification_id, row.centre_id, wait);
+    }
+    const followUps = await db
+      .selectFrom('linkage_followups as f')
+      .leftJoin('delivery_claims as c', 'c.notification_id', 'f.followup_id')
+      .select(['f.followup_id', 'f.centre_id', 'f.next_attempt_at'])
+      .where('f.state', '=', 'pending')
+      .where('f.centre_id', 'in', centreIds)
+      .where(unheld)
+      .orderBy('f.created_at')
+      .orderBy('f.followup_id')
+      .limit(batch)
+      .execute();
+    for (const row of followUps) {
+      if (this.stopping) return taken;
+      if (this.isLocal(`followup:${row.followup_id}`)) continue;
+      if (!(await this.claims.claim(row.followup_id))) continue;
+      taken++;
+      const wait = Math.min(
+        Math.max((row.next_attempt_at ?? 0) - this.clock.now(), 0),
+        this.retryMaxMs,
+      );
+      this.scheduleFollowUp(row.followup_id, wait);
+    }
+    return taken;
+  }
+
+  /** Logs, once per centre, pending deliveries for centres this node does not have. */
+  private async reportMissingCentres(): Promise<void> {
+    const rows = await this.database.db
+      .selectFrom('linkage_deliveries')
+      .select('centre_id')
+      .distinct()
+      .where('state', '=', 'pending')
+      .execute();
+    for (const { centre_id } of rows) this.configured(centre_id);
+  }
+
+  private requireRunning(): void {
+    if (!this.running) throw new Error('emergency notifier is not started');
+  }
+
+  /** Whether this node has an attempt of the delivery under way or waiting. */
+  private isLocal(notificationId: string): boolean {
+    return this.timers.has(notificationId) || this.inFlight.has(notificationId);
+  }
+
+  /** Whether this node can deliver to the centre; a missing one is logged once. */
+  private configured(centreId: string): boolean {
+    if (this.centres.has(centreId)) return true;
+    if (!this.missingCentresLogged.has(centreId)) {
+      this.missingCentresLogged.add(centreId);
+      log.warn({ centreId }, 'pending linkage deliveries for a centre no longer configured; kept');
+    }
+    return false;
   }
 
   private notification(alarm: AlarmRecord, notificationId: string): EmergencyNotification {
     return buildNotification(alarm, notificationId, this.enterpriseNames.get(alarm.enterpriseId));
   }
 
-  private schedule(notificationId: string, centreId: string, delayMs: number): void {
-    if (this.stopping || this.timers.has(notificationId) || this.inFlight.has(notificationId)) {
-      return;
-    }
-    if (!this.centres.has(centreId)) {
-      if (!this.missingCentresLogged.has(centreId)) {
-        this.missingCentresLogged.add(centreId);
-        log.warn(
-          { centreId },
-          'pending linkage deliveries for a centre no longer configured; kept',
-        );
-      }
-      return;
+  /** Resolves once an attempt due now is under way (or decided against); at once otherwise. */
+  private schedule(notificationId: string, centreId: string, delayMs: number): Promise<void> {
+    if (this.stopping || this.isLocal(notificationId) || !this.configured(centreId)) {
+      return Promise.resolve();
     }
     // A first attempt starts now, not on a timer: the page must not wait a timer
     // turn behind whatever else the event loop holds (issue 19).
-    if (delayMs <= 0) {
-      this.launch(notificationId, centreId);
-      return;
-    }
+    if (delayMs <= 0) return this.launch(notificationId, centreId);
     const timer = setTimeout(() => {
       this.timers.delete(notificationId);
-      this.launch(notificationId, centreId);
+      void this.launch(notificationId, centreId);
     }, delayMs);
     this.timers.set(notificationId, timer);
+    return Promise.resolve();
   }
 
-  /** Starts one attempt (its request is under way when this returns) and schedules the retry. */
-  private launch(notificationId: string, centreId: string): void {
+  /**
+   * Starts one attempt and schedules the retry. With `known` (the row notify() just inserted)
+   * the request is under way when this returns; otherwise the claim is renewed and the row
+   * read first, and the promise resolves once the request is under way (or not sent).
+   */
+  private launch(notificationId: string, centreId: string, known?: DeliveryRow): Promise<void> {
     const abort = new AbortController();
-    const done = this.attempt(notificationId, abort)
+    let sending!: () => void;
+    const underWay = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    const done = this.attempt(notificationId, abort, known, sending)
       .catch((err: unknown) => {
         log.error({ err, notificationId }, 'linkage delivery attempt failed unexpectedly');
         return this.retryMaxMs;
       })
       .then((retryInMs) => {
+        sending();
         this.inFlight.delete(notificationId);
-        if (retryInMs !== null) this.schedule(notificationId, centreId, retryInMs);
+        if (retryInMs !== null) void this.schedule(notificationId, centreId, retryInMs);
       });
     this.inFlight.set(notificationId, { abort, done });
+    return underWay;
   }
 
   /** One POST; resolves with the delay before the next attempt, or null when there is none. */
-  private async attempt(notificationId: string, abort: AbortController): Promise<number | null> {
-    const db = this.db;
-    if (!db) return null;
-    const row = db
-      .prepare<[string], DeliveryRow>('SELECT * FROM linkage_deliveries WHERE notification_id = ?')
-      .get(notificationId);
-    if (!row) return null;
-    if (row.state !== 'pending') return null; // delivered meanwhile
+  private async attempt(
+    notificationId: string,
+    abort: AbortController,
+    known: DeliveryRow | undefined,
+    sending: () => void,
+  ): Promise<number | null> {
+    let row = known;
+    if (!row) {
+      // A retry or a takeover: only while this node still owns the claim.
+      if (!(await this.claims.renew(notificationId))) {
+        log.info({ notificationId }, 'linkage delivery claimed by another node; not retried here');
+        return null;
+      }
+      row = await this.database.db
+        .selectFrom('linkage_deliveries')
+        .selectAll()
+        .where('notification_id', '=', notificationId)
+        .executeTakeFirst();
+      if (this.stopping || !row) return null;
+      if (row.state !== 'pending') {
+        // Delivered (by a node that died before completing its claim): never sent again.
+        await this.claims.complete(notificationId);
+        return null;
+      }
+    }
     const centre = this.centres.get(row.centre_id);
     if (!centre) return null;
 
@@ -575,12 +843,13 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     );
     let status: number | null = null;
     let error: string | null = null;
+    const traced = row;
     const trace = (event: 'sending' | 'answered') => {
       if (this.listenerCount(event) === 0) return;
       this.emit(event, {
-        enterpriseId: row.enterprise_id,
-        gatewayId: row.gateway_id,
-        alarmId: row.alarm_id,
+        enterpriseId: traced.enterprise_id,
+        gatewayId: traced.gateway_id,
+        alarmId: traced.alarm_id,
         notificationId,
         centreId: centre.id,
         at: performance.now(),
@@ -588,7 +857,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     };
     trace('sending');
     try {
-      const response = await (this.options.fetch ?? httpPost)(centre.url, {
+      const request = (this.options.fetch ?? httpPost)(centre.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -601,6 +870,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         // A redirect would re-send the signed alarm elsewhere: treat it as a failure.
         redirect: 'manual',
       });
+      sending();
+      const response = await request;
       status = response.status;
       trace('answered');
       await response.arrayBuffer().catch(() => undefined);
@@ -613,28 +884,31 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     } finally {
       clearTimeout(timeout);
     }
-    if (this.stopping || !this.db) return null; // aborted by stop(): stays pending for the next start
+    if (this.stopping) return null; // aborted by stop(): stays pending, its claim released
 
     const delivered = error === null;
-    const attempts = row.attempts + 1;
     const now = this.clock.now();
+    const attempts = row.attempts + 1;
     const waitMs = delivered
       ? 0
       : backoffDelayMs(attempts, this.retryInitialMs, this.retryMaxMs, this.options.random);
-    this.db
-      .prepare(
-        `UPDATE linkage_deliveries SET attempts = ?, last_status = ?, last_error = ?, state = ?,
-           delivered_at = ?, next_attempt_at = ? WHERE notification_id = ?`,
-      )
-      .run(
-        attempts,
-        status,
-        error,
-        delivered ? 'delivered' : 'pending',
-        delivered ? now : null,
-        delivered ? null : now + waitMs,
-        notificationId,
-      );
+    // Only a pending row: a late answer to a node that lost its claim never turns a delivered
+    // row back to pending. The row first, the claim after: a node that dies between the two
+    // leaves a delivered row, which no node sends again.
+    await this.database.db
+      .updateTable('linkage_deliveries')
+      .set((eb) => ({
+        attempts: eb('attempts', '+', 1),
+        last_status: status,
+        last_error: error,
+        state: delivered ? 'delivered' : 'pending',
+        delivered_at: delivered ? now : null,
+        next_attempt_at: delivered ? null : now + waitMs,
+      }))
+      .where('notification_id', '=', notificationId)
+      .where('state', '=', 'pending')
+      .execute();
+    if (delivered) await this.claims.complete(notificationId);
     const outcome: AttemptOutcome = {
       notificationId,
       centreId: centre.id,
@@ -672,28 +946,39 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
 
   private scheduleFollowUp(followUpId: string, delayMs: number): void {
     const key = `followup:${followUpId}`;
-    if (this.stopping || this.timers.has(key)) return;
+    if (this.stopping || this.isLocal(key)) return;
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      this.attemptFollowUp(followUpId)
+      const abort = new AbortController();
+      const done = this.attemptFollowUp(followUpId, abort.signal)
         .catch((err: unknown) => {
           log.error({ err, followUpId }, 'follow-up attempt failed unexpectedly');
           return this.retryMaxMs;
         })
         .then((retryInMs) => {
+          this.inFlight.delete(key);
           if (retryInMs !== null) this.scheduleFollowUp(followUpId, retryInMs);
         });
+      this.inFlight.set(key, { abort, done });
     }, delayMs);
     this.timers.set(key, timer);
   }
 
   /** One signed POST of a follow-up (same headers as a notification); the delay before the next, or null. */
-  private async attemptFollowUp(followUpId: string): Promise<number | null> {
-    const row = this.db
-      ?.prepare<[string], FollowUpRow>('SELECT * FROM linkage_followups WHERE followup_id = ?')
-      .get(followUpId);
+  private async attemptFollowUp(followUpId: string, stopped: AbortSignal): Promise<number | null> {
+    if (this.stopping) return null;
+    if (!(await this.claims.renew(followUpId))) return null; // another node has it
+    const row = await this.database.db
+      .selectFrom('linkage_followups')
+      .select(['followup_id', 'centre_id', 'body', 'state', 'attempts'])
+      .where('followup_id', '=', followUpId)
+      .executeTakeFirst();
     const centre = row ? this.centres.get(row.centre_id) : undefined;
-    if (row?.state !== 'pending' || !centre) return null;
+    if (this.stopping || !row || !centre) return null;
+    if (row.state !== 'pending') {
+      await this.claims.complete(followUpId);
+      return null;
+    }
     const timestamp = String(this.clock.now());
     let status: number | null = null;
     try {
@@ -706,7 +991,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
           [DELIVERY_HEADER]: followUpId,
         },
         body: row.body,
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        signal: AbortSignal.any([stopped, AbortSignal.timeout(this.requestTimeoutMs)]),
         redirect: 'manual',
       });
       status = response.status;
@@ -714,7 +999,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     } catch {
       status = null;
     }
-    if (this.stopping || !this.db) return null;
+    if (this.stopping) return null;
     const attempts = row.attempts + 1;
     const now = this.clock.now();
     // A 4xx other than timeout/rate limit: this centre does not take follow-ups; do not insist.
@@ -732,19 +1017,20 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       this.retryMaxMs,
       this.options.random,
     );
-    this.db
-      .prepare(
-        'UPDATE linkage_followups SET attempts = ?, last_status = ?, state = ?, delivered_at = ?, next_attempt_at = ? WHERE followup_id = ?',
-      )
-      .run(
-        attempts,
-        status,
+    await this.database.db
+      .updateTable('linkage_followups')
+      .set((eb) => ({
+        attempts: eb('attempts', '+', 1),
+        last_status: status,
         state,
-        state === 'delivered' ? now : null,
-        state === 'pending' ? now + waitMs : null,
-        followUpId,
-      );
+        delivered_at: state === 'delivered' ? now : null,
+        next_attempt_at: state === 'pending' ? now + waitMs : null,
+      }))
+      .where('followup_id', '=', followUpId)
+      .where('state', '=', 'pending')
+      .execute();
     if (state !== 'pending') {
+      await this.claims.complete(followUpId);
       log.info({ followUpId, centreId: centre.id, status, state }, 'emergency follow-up done');
       return null;
     }
@@ -771,5 +1057,19 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       nextAttemptAt: row.state === 'pending' ? row.next_attempt_at : null,
       deliveredAt: row.delivered_at,
     };
+  }
+}
+
+/** What the sweep's claim condition sees: the claims joined as `c` (left join: nullable). */
+type SweepTables = { c: Nullable<PlatformSchema['delivery_claims']> };
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/** The alarm level a delivery's body names (0 when unreadable), for highest-first takeover. */
+function levelOf(body: string): number {
+  try {
+    const level = (JSON.parse(body) as { level?: unknown }).level;
+    return typeof level === 'number' ? level : 0;
+  } catch {
+    return 0;
   }
 }

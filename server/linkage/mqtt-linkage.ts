@@ -6,11 +6,27 @@
  * recorded (first receipt per centre kept).
  *
  * Guarantees: one notification per alarm identity (enterprise, gateway, alarm id), however
- * often the alarm is redelivered (the publication is recorded in SQLite, unique per identity,
- * before it is published; version-1 tables, unique per alarm id alone, are migrated on start); drill alarms
+ * often the alarm is redelivered and however many server nodes receive it (the publication is
+ * recorded in the platform database, unique per identity, before it is published); drill alarms
  * and alarms below `minLevel` are never published. A publish that fails stays 'pending' and is
- * retried by `retryPending()` (the platform calls it on its tick).
+ * retried by `retryPending()`, which this linkage runs on start and every retryIntervalMs (the
+ * platform's tick calls it too).
+ *
+ * Cluster mode (issue 14): only the node that holds the publication's delivery claim
+ * (server/db/delivery-claims.ts, id `mqtt:<notificationId>`, so it never meets the webhook
+ * deliveries' claims) publishes it; a publish the broker acknowledged marks the row
+ * 'published' and then completes the claim. A node that dies with a publication pending leaves
+ * its claim to run out (a clean stop releases it); `retryPending()` on any node then takes it
+ * over, highest alarm level first, and publishes it. A node that dies after the broker's
+ * acknowledgement but before the row says so leaves it to be published again: a centre drops
+ * the repeat by its notificationId, as it drops a repeated webhook delivery (docs/protocol.md). Receipts are recorded once per centre whichever
+ * node hears them.
+ *
+ * Schema: migration 0001 of server/db. The embedded upgrade this store ran on start (a
+ * version-1 table, unique per alarm id alone, migrated) is kept as
+ * {@link prepareEmbeddedMqttLinkage} for the one-time embedded upgrade step.
  */
+import { sql } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
@@ -18,7 +34,9 @@ import type { EmergencyNotification } from '../../protocol/index.js';
 import type { AlarmKey } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import { migrateComponent } from '../alarms/schema-version.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from '../store/sqlite.js';
+import type { Database } from '../db/database.js';
+import { DeliveryClaims } from '../db/delivery-claims.js';
+import type { SqliteDatabase } from '../store/sqlite.js';
 import {
   type Annunciation,
   annunciationOf,
@@ -32,15 +50,28 @@ const log = createLogger('server.linkage.mqtt');
 export const MQTT_LINKAGE_DEFAULTS = {
   minLevel: 2, // GB/T 50493-2019 §5.5.3: level 2 is the action level
   receiptsSuffix: '/receipts',
+  retryIntervalMs: 5_000, // 5 s between looks for pending publications (failed, or a dead node's)
+  retryBatch: 100, // pending publications looked at per retryPending()
+  listLimit: 200, // notifications returned by notifications()
 } as const;
 
-export interface MqttLinkageOptions extends OpenOptions {
-  path: string;
+/** Claim ids of MQTT publications: apart from the webhook deliveries' (notification ids). */
+const CLAIM_PREFIX = 'mqtt:';
+
+export interface MqttLinkageOptions {
+  /** The platform database (server/db), started by its owner before this linkage. */
+  database: Database;
+  /** This node, the owner of its publication claims. */
+  nodeId: string;
   topic: string;
   publish: (topic: string, payload: string) => Promise<void>;
   enterpriseName?: (enterpriseId: string) => string | undefined;
   minLevel?: 1 | 2;
   clock?: Clock;
+  /** Lease of this node's publication claims (DeliveryClaims; default 60 s). */
+  claimLeaseMs?: number;
+  /** Period of retryPending(); 0 turns the timer off (the caller drives it). */
+  retryIntervalMs?: number;
 }
 
 export interface MqttReceipt {
@@ -79,18 +110,49 @@ DROP TABLE linkage_mqtt_v1;
 `;
 
 /**
- * Lifecycle: `start()` opens its tables; `stop()` closes them (safe twice). `notify()` returns
- * once the publication is recorded; the publish itself completes asynchronously.
+ * What this store ran on start before it moved onto server/db (version-1 tables migrated).
+ * Kept for the one-time embedded upgrade step and tests; the store no longer calls it.
+ */
+export function prepareEmbeddedMqttLinkage(db: SqliteDatabase, what: string): void {
+  migrateComponent(db, {
+    component: 'linkage-mqtt',
+    version: 2,
+    existingTable: 'linkage_mqtt',
+    create: (x) => x.exec(MQTT_LINKAGE_SCHEMA),
+    steps: { 1: (x) => x.exec(MIGRATE_V1_TO_V2) },
+    what,
+  });
+}
+
+/**
+ * Lifecycle: `start()` starts this node's publication claims, publishes what is pending and
+ * nobody holds, and starts the retry timer; `stop()` stops the timer and releases this node's
+ * unfinished claims (safe twice). `notify()` returns once the publication is recorded; the
+ * publish itself completes asynchronously. The database is its owner's to start and stop.
  */
 export class MqttLinkage {
-  private db: SqliteDatabase | null = null;
+  private readonly database: Database;
+  private readonly claims: DeliveryClaims;
   private readonly clock: Clock;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Publications this node has handed to the broker and not yet heard back about. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private running = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retrying: Promise<unknown> | null = null;
   published = 0;
   receiptsRecorded = 0;
 
   constructor(private readonly options: MqttLinkageOptions) {
+    if (typeof options.nodeId !== 'string' || options.nodeId.length === 0) {
+      throw new Error(`MQTT linkage: nodeId must be a non-empty string (got '${options.nodeId}')`);
+    }
+    this.database = options.database;
     this.clock = options.clock ?? systemClock;
+    this.claims = new DeliveryClaims(this.database, {
+      nodeId: options.nodeId,
+      clock: this.clock,
+      ...(options.claimLeaseMs !== undefined ? { leaseMs: options.claimLeaseMs } : {}),
+    });
   }
 
   get receiptsTopic(): string {
@@ -98,46 +160,45 @@ export class MqttLinkage {
   }
 
   async start(): Promise<void> {
-    if (this.db) return;
-    const what = `MQTT linkage tables in '${this.options.path}'`;
-    const db = openWithSchema(
-      this.options.path,
-      this.options,
-      (d) =>
-        migrateComponent(d, {
-          component: 'linkage-mqtt',
-          version: 2,
-          existingTable: 'linkage_mqtt',
-          create: (x) => x.exec(MQTT_LINKAGE_SCHEMA),
-          steps: { 1: (x) => x.exec(MIGRATE_V1_TO_V2) },
-          what,
-        }),
-      what,
-    );
-    this.db = db;
+    if (this.running) return;
+    await this.claims.start();
+    this.running = true;
+    await this.retryPending();
+    const every = this.options.retryIntervalMs ?? MQTT_LINKAGE_DEFAULTS.retryIntervalMs;
+    if (every > 0) {
+      this.retryTimer = setInterval(() => {
+        if (this.retrying) return;
+        this.retryPending().catch((err: unknown) =>
+          log.warn({ err }, 'MQTT emergency notifications: retry failed; trying again later'),
+        );
+      }, every);
+      this.retryTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    this.retryTimer = null;
+    this.running = false;
+    await this.retrying;
     // Publishes in flight are not awaited: the broker may already be closed and never call
-    // back. Their rows stay 'pending' unless the callback lands first, and retry at next start.
+    // back. Their claims are released, so another node (or the next start) publishes them.
     this.inFlight.clear();
-    const db = this.db;
-    this.db = null;
-    if (db?.open) db.close();
+    await this.claims.stop();
   }
 
   /**
    * Publishes a new, active, non-drill, annunciated alarm at or above minLevel
-   * once; returns true when it did. Like the webhook notifier (emergency-notifier.ts):
-   * a shelved, suppressed or out-of-service raise is not published, nor a
-   * re-announcement of an occurrence already published (one event, one page).
-   * `annunciation` defaults to what ingest noted on the record.
+   * once; resolves true when it recorded the publication. Like the webhook notifier
+   * (emergency-notifier.ts): a shelved, suppressed or out-of-service raise is not
+   * published, nor a re-announcement of an occurrence already published (one event,
+   * one page). `annunciation` defaults to what ingest noted on the record.
    */
-  notify(
+  async notify(
     alarm: AlarmRecord,
     annunciation: Annunciation | undefined = annunciationOf(alarm),
-  ): boolean {
-    const db = this.requireDb();
+  ): Promise<boolean> {
+    this.requireRunning();
     const minLevel = this.options.minLevel ?? MQTT_LINKAGE_DEFAULTS.minLevel;
     if (
       alarm.drill ||
@@ -148,14 +209,17 @@ export class MqttLinkage {
     ) {
       return false;
     }
+    const db = this.database.db;
     const superseded = annunciation?.reannounces;
     if (
       superseded !== undefined &&
-      db
-        .prepare(
-          'SELECT 1 FROM linkage_mqtt WHERE enterprise_id = ? AND gateway_id = ? AND alarm_id = ?',
-        )
-        .get(alarm.enterpriseId, alarm.gatewayId, superseded) !== undefined
+      (await db
+        .selectFrom('linkage_mqtt')
+        .select('notification_id')
+        .where('enterprise_id', '=', alarm.enterpriseId)
+        .where('gateway_id', '=', alarm.gatewayId)
+        .where('alarm_id', '=', superseded)
+        .executeTakeFirst()) !== undefined
     ) {
       log.info(
         { alarmId: alarm.alarmId, gatewayId: alarm.gatewayId, reannounces: superseded },
@@ -165,38 +229,82 @@ export class MqttLinkage {
     }
     const notificationId = notificationIdFor(alarm, 'mqtt');
     const body = JSON.stringify(this.notification(alarm, notificationId));
-    const inserted = db
-      .prepare(
-        `INSERT OR IGNORE INTO linkage_mqtt
-           (notification_id, enterprise_id, gateway_id, alarm_id, body, state, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
-      )
-      .run(
-        notificationId,
-        alarm.enterpriseId,
-        alarm.gatewayId,
-        alarm.alarmId,
+    const inserted = await db
+      .insertInto('linkage_mqtt')
+      .values({
+        notification_id: notificationId,
+        enterprise_id: alarm.enterpriseId,
+        gateway_id: alarm.gatewayId,
+        alarm_id: alarm.alarmId,
         body,
-        this.clock.now(),
-      );
-    if (inserted.changes === 0) return false;
-    this.publish(notificationId, body);
+        state: 'pending',
+        created_at: this.clock.now(),
+      })
+      .onConflict((oc) => oc.doNothing())
+      .returning('notification_id')
+      .executeTakeFirst();
+    if (inserted === undefined) return false;
+    if (await this.claims.claim(CLAIM_PREFIX + notificationId)) this.publish(notificationId, body);
     return true;
   }
 
-  /** Publishes what a failed publish (or a restart) left pending. */
-  retryPending(): void {
-    if (!this.db) return;
-    const rows = this.db
-      .prepare<[], { notification_id: string; body: string }>(
-        "SELECT notification_id, body FROM linkage_mqtt WHERE state = 'pending'",
-      )
-      .all();
-    for (const row of rows) this.publish(row.notification_id, row.body);
+  /**
+   * Publishes what a failed publish, a restart or a dead node left pending: the rows nobody
+   * holds (no claim, a claim run out, or this node's own), highest alarm level first, each by
+   * the one node that claims it. Returns how many it published.
+   */
+  async retryPending(): Promise<number> {
+    if (!this.running || this.retrying) return 0;
+    const run = this.retryOnce();
+    this.retrying = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.retrying = null;
+    }
   }
 
-  /** Handles a message on the receipts topic; returns true when it was one (valid or not). */
-  handleReceipt(topic: string, payload: Buffer): boolean {
+  private async retryOnce(): Promise<number> {
+    const now = this.clock.now();
+    const rows = await this.database.db
+      .selectFrom('linkage_mqtt as m')
+      .leftJoin('delivery_claims as c', (join) =>
+        join.on(sql<boolean>`c.notification_id = ${sql.lit(CLAIM_PREFIX)} || m.notification_id`),
+      )
+      .select(['m.notification_id', 'm.body'])
+      .where('m.state', '=', 'pending')
+      .where((eb) =>
+        eb.or([
+          eb('c.notification_id', 'is', null),
+          eb.and([
+            eb('c.completed_at', 'is', null),
+            eb.or([eb('c.lease_until', '<=', now), eb('c.owner', '=', this.options.nodeId)]),
+          ]),
+        ]),
+      )
+      .orderBy('m.created_at')
+      .orderBy('m.notification_id')
+      .limit(MQTT_LINKAGE_DEFAULTS.retryBatch)
+      .execute();
+    const candidates = rows
+      .filter((row) => !this.inFlight.has(row.notification_id))
+      .map((row) => ({ ...row, level: levelOf(row.body) }))
+      .sort((a, b) => b.level - a.level); // stable: oldest first within a level
+    let published = 0;
+    for (const row of candidates) {
+      if (!this.running) break;
+      if (!(await this.claims.claim(CLAIM_PREFIX + row.notification_id))) continue;
+      this.publish(row.notification_id, row.body);
+      published++;
+    }
+    return published;
+  }
+
+  /**
+   * Handles a message on the receipts topic; resolves true when it was one (valid or not),
+   * once a valid receipt is recorded. Never rejects: a failure to record is logged.
+   */
+  async handleReceipt(topic: string, payload: Buffer): Promise<boolean> {
     if (topic !== this.receiptsTopic) return false;
     let receipt: { notificationId?: unknown; centreId?: unknown };
     try {
@@ -214,74 +322,126 @@ export class MqttLinkage {
       log.warn({ topic }, 'emergency receipt lacks notificationId or centreId; ignored');
       return true;
     }
-    const db = this.db;
-    if (!db) return true;
-    const known = db
-      .prepare<[string], number>('SELECT 1 FROM linkage_mqtt WHERE notification_id = ?')
-      .pluck()
-      .get(notificationId);
-    if (known === undefined) return true;
-    const result = db
-      .prepare(
-        'INSERT OR IGNORE INTO linkage_mqtt_receipts (notification_id, centre_id, received_at) VALUES (?, ?, ?)',
-      )
-      .run(notificationId, centreId, this.clock.now());
-    if (result.changes > 0) {
-      this.receiptsRecorded++;
-      log.info({ notificationId, centreId }, 'emergency centre confirmed the MQTT notification');
+    if (!this.running) return true;
+    try {
+      const db = this.database.db;
+      const known = await db
+        .selectFrom('linkage_mqtt')
+        .select('notification_id')
+        .where('notification_id', '=', notificationId)
+        .executeTakeFirst();
+      if (known === undefined) return true;
+      // First receipt per centre kept, whichever node hears it.
+      const recorded = await db
+        .insertInto('linkage_mqtt_receipts')
+        .values({
+          notification_id: notificationId,
+          centre_id: centreId,
+          received_at: this.clock.now(),
+        })
+        .onConflict((oc) => oc.doNothing())
+        .returning('centre_id')
+        .executeTakeFirst();
+      if (recorded !== undefined) {
+        this.receiptsRecorded++;
+        log.info({ notificationId, centreId }, 'emergency centre confirmed the MQTT notification');
+      }
+    } catch (err) {
+      log.error({ err, notificationId, centreId }, 'cannot record the emergency receipt');
     }
     return true;
   }
 
-  notifications(limit = 200): MqttNotificationRecord[] {
-    const db = this.requireDb();
-    const rows = db
-      .prepare<
-        [number],
-        {
-          notification_id: string;
-          enterprise_id: string;
-          gateway_id: string;
-          alarm_id: string;
-          state: 'pending' | 'published';
-          published_at: number | null;
-        }
-      >('SELECT * FROM linkage_mqtt ORDER BY created_at DESC, notification_id LIMIT ?')
-      .all(limit);
-    const receipts = db.prepare<[string], { centre_id: string; received_at: number }>(
-      'SELECT centre_id, received_at FROM linkage_mqtt_receipts WHERE notification_id = ? ORDER BY received_at',
-    );
+  /** Newest first, each with its receipts (oldest first). */
+  async notifications(
+    limit: number = MQTT_LINKAGE_DEFAULTS.listLimit,
+  ): Promise<MqttNotificationRecord[]> {
+    this.requireRunning();
+    const db = this.database.db;
+    const rows = await db
+      .selectFrom('linkage_mqtt')
+      .select([
+        'notification_id',
+        'enterprise_id',
+        'gateway_id',
+        'alarm_id',
+        'state',
+        'published_at',
+      ])
+      .orderBy('created_at', 'desc')
+      .orderBy('notification_id')
+      .limit(limit)
+      .execute();
+    const receipts = new Map<string, MqttReceipt[]>();
+    if (rows.length > 0) {
+      const all = await db
+        .selectFrom('linkage_mqtt_receipts')
+        .selectAll()
+        .where(
+          'notification_id',
+          'in',
+          rows.map((r) => r.notification_id),
+        )
+        .orderBy('received_at')
+        .orderBy('centre_id')
+        .execute();
+      for (const r of all) {
+        const list = receipts.get(r.notification_id) ?? [];
+        list.push({
+          notificationId: r.notification_id,
+          centreId: r.centre_id,
+          receivedAt: r.received_at,
+        });
+        receipts.set(r.notification_id, list);
+      }
+    }
     return rows.map((r) => ({
       notificationId: r.notification_id,
       enterpriseId: r.enterprise_id,
       gatewayId: r.gateway_id,
       alarmId: r.alarm_id,
-      state: r.state,
+      state: r.state === 'published' ? 'published' : 'pending',
       publishedAt: r.published_at,
-      receipts: receipts.all(r.notification_id).map((x) => ({
-        notificationId: r.notification_id,
-        centreId: x.centre_id,
-        receivedAt: x.received_at,
-      })),
+      receipts: receipts.get(r.notification_id) ?? [],
     }));
   }
 
+  /** Hands the publication to the broker; records it 'published' once the broker has it. */
   private publish(notificationId: string, body: string): void {
+    if (this.inFlight.has(notificationId)) return;
     const done = this.options
       .publish(this.options.topic, body)
-      .then(() => {
-        this.published++;
-        this.db
-          ?.prepare(
-            "UPDATE linkage_mqtt SET state = 'published', published_at = ? WHERE notification_id = ?",
-          )
-          .run(this.clock.now(), notificationId);
-      })
+      .then(
+        async () => {
+          this.published++;
+          if (!this.running) return; // stopped meanwhile: its claim was released
+          // The row first, the claim after: a node that dies between the two leaves a
+          // published row, which nobody publishes again.
+          await this.database.db
+            .updateTable('linkage_mqtt')
+            .set({ state: 'published', published_at: this.clock.now() })
+            .where('notification_id', '=', notificationId)
+            .where('state', '=', 'pending')
+            .execute();
+          await this.claims.complete(CLAIM_PREFIX + notificationId);
+        },
+        (err: unknown) => {
+          log.warn(
+            { err, notificationId },
+            'MQTT emergency notification not published; will retry',
+          );
+        },
+      )
       .catch((err: unknown) => {
-        log.warn({ err, notificationId }, 'MQTT emergency notification not published; will retry');
+        log.error(
+          { err, notificationId },
+          'MQTT emergency notification published but not recorded',
+        );
       })
-      .finally(() => this.inFlight.delete(done));
-    this.inFlight.add(done);
+      .finally(() => {
+        if (this.inFlight.get(notificationId) === done) this.inFlight.delete(notificationId);
+      });
+    this.inFlight.set(notificationId, done);
   }
 
   private notification(alarm: AlarmRecord, notificationId: string): EmergencyNotification {
@@ -292,8 +452,17 @@ export class MqttLinkage {
     );
   }
 
-  private requireDb(): SqliteDatabase {
-    if (!this.db) throw new Error('MQTT linkage is not started');
-    return this.db;
+  private requireRunning(): void {
+    if (!this.running) throw new Error('MQTT linkage is not started');
+  }
+}
+
+/** The alarm level a publication's body names (0 when unreadable), for highest-first retries. */
+function levelOf(body: string): number {
+  try {
+    const level = (JSON.parse(body) as { level?: unknown }).level;
+    return typeof level === 'number' ? level : 0;
+  } catch {
+    return 0;
   }
 }

@@ -51,6 +51,7 @@ export function dueLevel(
  */
 export class Escalator {
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
   private readonly clock: Clock;
 
   constructor(private readonly options: EscalationOptions) {
@@ -60,11 +61,14 @@ export class Escalator {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
-      try {
-        this.tick();
-      } catch (err) {
-        log.error({ err }, 'escalation check failed');
-      }
+      // A check still running (a slow database) is not overlapped by the next.
+      if (this.running) return;
+      this.running = true;
+      this.tick()
+        .catch((err: unknown) => log.error({ err }, 'escalation check failed'))
+        .finally(() => {
+          this.running = false;
+        });
     }, this.options.tickMs ?? ESCALATION_DEFAULTS.tickMs);
     this.timer.unref();
   }
@@ -74,16 +78,20 @@ export class Escalator {
     this.timer = null;
   }
 
-  /** Escalates every overdue alarm; returns the rows appended. */
-  tick(): DisposalEvent[] {
+  /**
+   * Escalates every overdue alarm; returns the rows appended. Several nodes may run it at once:
+   * the ledger appends each level once (read under the chain lock), and only the node whose
+   * row it was calls `onEscalated`.
+   */
+  async tick(): Promise<DisposalEvent[]> {
     const now = this.clock.now();
     const appended: DisposalEvent[] = [];
-    for (const d of this.options.disposal.unclosed()) {
+    for (const d of await this.options.disposal.unclosed()) {
       if (d.drill) continue;
       const due = dueLevel(d, now, this.options.acknowledgeWithinMs, this.options.disposeWithinMs);
       if (due <= d.escalationLevel) continue;
       const reason = d.status === 'open' ? 'not acknowledged' : 'not disposed';
-      const rows = this.options.disposal.escalate(d, due, reason);
+      const rows = await this.options.disposal.escalate(d, due, reason);
       for (const row of rows) {
         log.warn({ alarm: describeAlarm(d), to: row.detail.to, reason }, 'alarm escalated');
         appended.push(row);

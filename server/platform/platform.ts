@@ -22,6 +22,7 @@ import {
   LedgerIntegrity,
 } from '../alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../alarms/ledger-key.js';
+import type { LeaderJob } from '../cluster/leader-jobs.js';
 import type { EnterpriseInfo } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
@@ -60,8 +61,16 @@ export interface PlatformOptions {
   enterprises: readonly EnterpriseInfo[];
   /** SQLite file (the server's store) or ':memory:'. */
   path: string;
-  /** The platform database (server/db), started by the server first: registry and sessions. */
+  /** The platform database (server/db), started by the server first: registry, sessions, disposal, MQTT linkage. */
   database: Database;
+  /** This node (owner of its MQTT publication claims); 'embedded' when absent. */
+  nodeId?: string;
+  /**
+   * false: escalation and the ledger anchor are not started by start() but run as leader jobs
+   * (`jobs()`, server/cluster/leader-jobs.ts), so a cluster escalates once, on the leader.
+   * Default true (tests and a platform used on its own).
+   */
+  ownJobs?: boolean;
   events: EventHub;
   ledger: Pick<AlarmLedger, 'get' | 'list' | 'activeSummary' | 'record'>;
   gateways: Pick<GatewayRegistry, 'list'>;
@@ -143,13 +152,13 @@ export class Platform {
     const integrity = options.ledgerIntegrity ?? {};
     const key =
       options.ledgerKey ?? loadLedgerKey({ keyFile: integrity.keyFile, storePath: path }).key;
-    this.disposal = new DisposalLedger({ path, clock, key });
+    this.disposal = new DisposalLedger({ database: options.database, clock, key });
     const integrityOptions: ConstructorParameters<typeof LedgerIntegrity>[0] = {
       disposal: this.disposal,
       key,
       anchorFile: new AnchorFile(anchorFilePath(integrity.anchorFile, path)),
       clock,
-      onFailure: (result) => this.ledgerFailed(result),
+      onFailure: (result) => void this.ledgerFailed(result),
     };
     if (options.publishRetained) integrityOptions.publish = options.publishRetained;
     if (integrity.anchorTopic) integrityOptions.anchorTopic = integrity.anchorTopic;
@@ -165,15 +174,20 @@ export class Platform {
       onEscalated: (event) => this.escalated(event),
     });
     const names = new Map(options.enterprises.map((e) => [e.id, e.name]));
-    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null = options.publish
-      ? {
-          path,
-          clock,
-          topic: config.emergencyTopic,
-          publish: options.publish,
-          enterpriseName: (id) => names.get(id),
-        }
-      : null;
+    if (options.publish && !options.database) {
+      throw new Error('platform: the MQTT linkage (publish given) needs the platform database');
+    }
+    const mqttOptions: ConstructorParameters<typeof MqttLinkage>[0] | null =
+      options.publish && options.database
+        ? {
+            database: options.database,
+            nodeId: options.nodeId ?? 'embedded',
+            clock,
+            topic: config.emergencyTopic,
+            publish: options.publish,
+            enterpriseName: (id) => names.get(id),
+          }
+        : null;
     if (mqttOptions && options.mqttMinLevel !== undefined)
       mqttOptions.minLevel = options.mqttMinLevel;
     this.mqtt = mqttOptions ? new MqttLinkage(mqttOptions) : null;
@@ -208,10 +222,8 @@ export class Platform {
         log.error({ err, gatewayId: gateway.gatewayId }, 'cannot note the gateway in the registry');
       });
     }
-    this.escalator.start();
-    this.integrity.start();
+    if (this.options.ownJobs !== false) for (const job of this.jobs()) await job.start();
     this.started = true;
-    this.mqtt?.retryPending();
     log.info(
       { users: this.access.userCount, installations: this.options.config.installations.length },
       'platform started',
@@ -221,7 +233,7 @@ export class Platform {
   async stop(): Promise<void> {
     this.started = false;
     this.escalator.stop();
-    if (this.disposal.isOpen) this.integrity.stop(); // last anchor while the chain is open
+    if (this.disposal.isOpen) await this.integrity.stop(); // last anchor while the chain is open
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
     await this.mqtt?.stop();
@@ -230,9 +242,34 @@ export class Platform {
     await this.registry.stop();
   }
 
+  /**
+   * What must run once per cluster: the escalation timer and the disposal ledger's anchor and
+   * self-check timers. Started by start() (ownJobs) or by the leader's LeaderJobs; each stop is
+   * safe without its start.
+   */
+  jobs(): LeaderJob[] {
+    return [
+      {
+        name: 'escalation',
+        start: () => this.escalator.start(),
+        stop: () => this.escalator.stop(),
+      },
+      {
+        name: 'disposal ledger anchor',
+        start: () => this.integrity.start(),
+        // The last anchor while the chain is open (stop() calls it too, harmless twice).
+        stop: async () => {
+          if (this.disposal.isOpen) await this.integrity.stop();
+        },
+      },
+    ];
+  }
+
   /** Runs the escalation check now (tests; the timer does it every tickMs). */
-  tick(): DisposalEvent[] {
-    this.mqtt?.retryPending();
+  tick(): Promise<DisposalEvent[]> {
+    this.mqtt
+      ?.retryPending()
+      .catch((err: unknown) => log.warn({ err }, 'MQTT emergency notifications: retry failed'));
     return this.escalator.tick();
   }
 
@@ -259,8 +296,9 @@ export class Platform {
   /** Enterprises ranked by risk, highest first. */
   async ranking(principal: Principal | null): Promise<RankedEnterprise[]> {
     const enterprises = await this.visibleEnterprises(principal);
-    const active = new Map(this.options.ledger.activeSummary().map((s) => [s.enterpriseId, s]));
-    const overdue = this.overdueByEnterprise();
+    const summary = await this.options.ledger.activeSummary();
+    const active = new Map(summary.map((s) => [s.enterpriseId, s]));
+    const overdue = await this.overdueByEnterprise();
     const offline = this.offlineByEnterprise();
     const grades = await this.gradesByEnterprise();
     const ranked = enterprises.map((e) => ({
@@ -333,11 +371,11 @@ export class Platform {
   }
 
   /** The disposition of an alarm, creating it for an alarm recorded before the platform ran. */
-  dispositionOf(alarm: AlarmRecord): Disposition {
-    const known = this.disposal.disposition(alarm);
+  async dispositionOf(alarm: AlarmRecord): Promise<Disposition> {
+    const known = await this.disposal.disposition(alarm);
     if (known) return known;
-    this.disposal.track(alarm);
-    return this.disposal.disposition(alarm)!;
+    await this.disposal.track(alarm);
+    return (await this.disposal.disposition(alarm))!;
   }
 
   /** Publishes a disposal change on the hub (the dashboards update live). */
@@ -372,18 +410,18 @@ export class Platform {
     if (topic === this.integrity.anchorTopic || topic === HAZARD_ANCHOR_TOPIC) return true;
     const root = this.options.config.emergencyTopic;
     if (topic !== root && !topic.startsWith(`${root}/`)) return false;
-    if (this.mqtt.handleReceipt(topic, payload))
-      this.counters.mqttReceipts = this.mqtt.receiptsRecorded;
+    const mqtt = this.mqtt;
+    void mqtt.handleReceipt(topic, payload).then((receipt) => {
+      if (receipt) this.counters.mqttReceipts = mqtt.receiptsRecorded;
+    });
     return true;
   }
 
   private onAlarm(alarm: AlarmRecord): void {
-    try {
-      // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
-      this.disposal.track(alarm);
-    } catch (err) {
+    // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
+    this.disposal.track(alarm).catch((err: unknown) => {
       log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
-    }
+    });
     this.registry.noteAlarm(alarm).catch((err: unknown) => {
       log.error(
         { err, alarm: describeAlarm(alarm) },
@@ -395,14 +433,16 @@ export class Platform {
       alarm.state === 'active' &&
       alarm.enterpriseId !== PLATFORM_ALARM_SOURCE.enterpriseId
     ) {
-      try {
-        if (this.mqtt.notify(alarm)) this.counters.mqttNotifications++;
-      } catch (err) {
-        log.error(
-          { err, alarm: describeAlarm(alarm) },
-          'cannot record the MQTT emergency notification',
-        );
-      }
+      this.mqtt.notify(alarm).then(
+        (recorded) => {
+          if (recorded) this.counters.mqttNotifications++;
+        },
+        (err: unknown) =>
+          log.error(
+            { err, alarm: describeAlarm(alarm) },
+            'cannot record the MQTT emergency notification',
+          ),
+      );
     }
   }
 
@@ -413,22 +453,22 @@ export class Platform {
    * then changes nothing.
    */
   private onEdgeAcknowledged(key: AlarmKey, by: string): void {
-    const disposition = this.disposal.disposition(key);
-    if (disposition?.status !== 'open') return;
-    try {
-      this.disposalChanged(
-        this.disposal.acknowledge(key, by.startsWith('edge') ? by : `edge:${by}`),
-      );
-    } catch (err) {
+    const actor = by.startsWith('edge') ? by : `edge:${by}`;
+    (async () => {
+      const disposition = await this.disposal.disposition(key);
+      if (disposition?.status !== 'open') return;
+      this.disposalChanged(await this.disposal.acknowledge(key, actor));
+    })().catch((err: unknown) => {
       log.warn({ err, alarm: describeAlarm(key) }, 'cannot record the edge acknowledgement');
-    }
+    });
   }
 
   /**
    * A self-check found the ledger damaged: a platform alarm (level 1: it is not a plant hazard
    * and pages no emergency centre) that administrators see and dispose like any other.
    */
-  private ledgerFailed(result: IntegrityResult): void {
+  /** Never rejects: a failure to raise is logged. */
+  private async ledgerFailed(result: IntegrityResult): Promise<void> {
     const now = this.clock.now();
     const message =
       `disposal ledger verification failed at row ${result.brokenAt ?? '?'}: ${result.reason ?? ''}`.slice(
@@ -436,7 +476,7 @@ export class Platform {
         500,
       );
     try {
-      const recorded = this.options.ledger.record({
+      const recorded = await this.options.ledger.record({
         v: PROTOCOL_VERSION,
         ...PLATFORM_ALARM_SOURCE,
         seq: 0,
@@ -465,8 +505,14 @@ export class Platform {
     const level = Number(event.detail.level);
     const to = String(event.detail.to);
     this.options.events.emit('escalation', { event, level, to });
-    const d = this.disposal.disposition(event);
-    if (d) this.options.events.emit('disposal', d);
+    this.disposal
+      .disposition(event)
+      .then((d) => {
+        if (d) this.options.events.emit('disposal', d);
+      })
+      .catch((err: unknown) => {
+        log.warn({ err, alarm: describeAlarm(event) }, 'cannot read the escalated disposition');
+      });
     if (this.options.publish) {
       const topic = `${this.options.config.emergencyTopic}${PLATFORM_DEFAULTS.escalationTopicSuffix}`;
       const body = JSON.stringify({
@@ -499,10 +545,10 @@ export class Platform {
     return grades;
   }
 
-  private overdueByEnterprise(): Map<string, number> {
+  private async overdueByEnterprise(): Promise<Map<string, number>> {
     const now = this.clock.now();
     const counts = new Map<string, number>();
-    for (const d of this.disposal.unclosed()) {
+    for (const d of await this.disposal.unclosed()) {
       if (d.drill || now - d.openedAt < this.options.config.overdueDisposalMs) continue;
       counts.set(d.enterpriseId, (counts.get(d.enterpriseId) ?? 0) + 1);
     }

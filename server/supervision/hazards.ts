@@ -64,36 +64,35 @@ export class HazardLedger {
     this.clock = clock ?? systemClock;
   }
 
-  open(input: OpenHazardInput, actor: string): Hazard {
+  open(input: OpenHazardInput, actor: string): Promise<Hazard> {
     const now = this.clock.now();
     const deadline =
       input.deadline ??
       now +
         (input.severity === 'major' ? this.config.majorDeadlineMs : this.config.generalDeadlineMs);
-    return this.store.transaction(() =>
-      this.store.append({
-        hazardId: this.store.nextHazardId(),
-        enterpriseId: input.enterpriseId,
-        installationId: input.installationId,
-        action: 'opened',
-        actor,
-        detail: {
-          kind: input.kind,
-          severity: input.severity,
-          title: input.title,
-          item: input.item,
-          source: input.source,
-          evidence: input.evidence,
-          responsible: input.responsible,
-          ruleId: input.ruleId,
-          subject: input.subject,
-          deadline,
-        },
-      }),
-    );
+    // The id comes from the chain's next seq, taken under the chain lock (store.append).
+    return this.store.append({
+      hazardId: null,
+      enterpriseId: input.enterpriseId,
+      installationId: input.installationId,
+      action: 'opened',
+      actor,
+      detail: {
+        kind: input.kind,
+        severity: input.severity,
+        title: input.title,
+        item: input.item,
+        source: input.source,
+        evidence: input.evidence,
+        responsible: input.responsible,
+        ruleId: input.ruleId,
+        subject: input.subject,
+        deadline,
+      },
+    });
   }
 
-  get(hazardId: string): Hazard | undefined {
+  get(hazardId: string): Promise<Hazard | undefined> {
     return this.store.hazard(hazardId);
   }
 
@@ -103,19 +102,19 @@ export class HazardLedger {
     action: Extract<HazardAction, 'evidence' | 'condition-cleared' | 'condition-returned'>,
     evidence: Record<string, unknown>,
     actor = 'system',
-  ): Hazard {
+  ): Promise<Hazard> {
     return this.step(hazardId, action, actor, { evidence }, (h) => {
       if (h.status === 'closed') throw new HazardStateError(hazardId, `given ${action}`, h.status);
     });
   }
 
-  assign(hazardId: string, actor: string, responsible: string): Hazard {
+  assign(hazardId: string, actor: string, responsible: string): Promise<Hazard> {
     return this.step(hazardId, 'assigned', actor, { responsible }, (h) => {
       if (h.status === 'closed') throw new HazardStateError(hazardId, 'assigned', h.status);
     });
   }
 
-  plan(hazardId: string, actor: string, plan: string, deadline: number): Hazard {
+  plan(hazardId: string, actor: string, plan: string, deadline: number): Promise<Hazard> {
     return this.step(hazardId, 'planned', actor, { plan, deadline }, (h) => {
       if (h.status === 'closed' || h.status === 'rectified') {
         throw new HazardStateError(hazardId, 'planned', h.status);
@@ -126,7 +125,7 @@ export class HazardLedger {
     });
   }
 
-  rectify(hazardId: string, actor: string, evidence: string): Hazard {
+  rectify(hazardId: string, actor: string, evidence: string): Promise<Hazard> {
     return this.step(hazardId, 'rectified', actor, { evidence }, (h) => {
       if (h.status === 'closed' || h.status === 'rectified') {
         throw new HazardStateError(hazardId, 'rectified', h.status);
@@ -134,7 +133,12 @@ export class HazardLedger {
     });
   }
 
-  verify(hazardId: string, actor: string, outcome: 'passed' | 'failed', note: string): Hazard {
+  verify(
+    hazardId: string,
+    actor: string,
+    outcome: 'passed' | 'failed',
+    note: string,
+  ): Promise<Hazard> {
     return this.step(hazardId, 'verified', actor, { outcome, note }, (h) => {
       if (h.status !== 'rectified') throw new HazardStateError(hazardId, 'verified', h.status);
       if (outcome === 'passed' && h.conditionActive) {
@@ -144,14 +148,14 @@ export class HazardLedger {
   }
 
   /** Lists every overdue major hazard up to its due level; returns the rows' records. */
-  listOverdue(): { hazard: Hazard; level: number; to: string }[] {
+  async listOverdue(): Promise<{ hazard: Hazard; level: number; to: string }[]> {
     const now = this.clock.now();
     const out: { hazard: Hazard; level: number; to: string }[] = [];
-    for (const h of this.store.unclosed()) {
+    for (const h of await this.store.unclosed()) {
       const due = dueListingLevel(h, now, this.config.listingEscalateAfterMs);
       for (let level = h.listingLevel + 1; level <= due; level++) {
         const to = LISTING_LEVELS[level] ?? 'province';
-        const hazard = this.step(h.hazardId, 'listed', 'system', {
+        const hazard = await this.step(h.hazardId, 'listed', 'system', {
           level,
           to,
           deadline: new Date(h.deadline).toISOString(),
@@ -163,14 +167,14 @@ export class HazardLedger {
     return out;
   }
 
-  private step(
+  private async step(
     hazardId: string,
     action: HazardAction,
     actor: string,
     detail: Record<string, unknown>,
     check?: (h: Hazard) => void,
-  ): Hazard {
-    const known = this.store.hazard(hazardId);
+  ): Promise<Hazard> {
+    const known = await this.store.hazard(hazardId);
     if (!known) throw new Error(`hazard '${hazardId}' is not in the hazard ledger`);
     return this.store.append(
       {

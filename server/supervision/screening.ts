@@ -46,11 +46,11 @@ export class ScreeningEngine {
   }
 
   /** One pass at `ctx.now`. */
-  pass(ctx: ScreeningContext): PassResult {
-    this.conditions ??= this.store.conditions();
+  async pass(ctx: ScreeningContext): Promise<PassResult> {
+    this.conditions ??= await this.store.conditions();
     const conditions = this.conditions;
     const open = new Map<string, Hazard>();
-    for (const h of this.store.unclosed()) {
+    for (const h of await this.store.unclosed()) {
       if (h.ruleId && h.subject) open.set(`${h.ruleId}\u0000${h.subject}`, h);
     }
     const result: PassResult = {
@@ -93,7 +93,7 @@ export class ScreeningEngine {
           };
           const record = open.get(k);
           if (!record) {
-            const h = this.hazards.open(
+            const h = await this.hazards.open(
               {
                 enterpriseId: f.enterpriseId,
                 installationId: f.installationId,
@@ -111,7 +111,7 @@ export class ScreeningEngine {
             open.set(k, h);
             result.opened.push(h);
           } else if (!record.conditionActive) {
-            const h = this.hazards.evidence(record.hazardId, 'condition-returned', evidence);
+            const h = await this.hazards.evidence(record.hazardId, 'condition-returned', evidence);
             open.set(k, h);
             result.returned.push(h);
           }
@@ -125,7 +125,7 @@ export class ScreeningEngine {
           stopped.push({ ruleId: rule.id, subject });
           const record = open.get(k);
           if (record?.conditionActive) {
-            const h = this.hazards.evidence(record.hazardId, 'condition-cleared', {
+            const h = await this.hazards.evidence(record.hazardId, 'condition-cleared', {
               rule: rule.id,
               subject,
               clearedAt: new Date(ctx.now).toISOString(),
@@ -137,7 +137,8 @@ export class ScreeningEngine {
         }
       }
     }
-    if (started.length > 0 || stopped.length > 0) this.store.updateConditions(started, stopped);
+    if (started.length > 0 || stopped.length > 0)
+      await this.store.updateConditions(started, stopped);
     return result;
   }
 }

@@ -13,6 +13,7 @@
  * 'gradeChanged' when an installation's live grade or major-hazard decision moves,
  * 'ledgerAnchor' when the hazard chain is anchored (the platform publishes it on MQTT).
  */
+
 import { dirname, join, resolve } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
@@ -20,6 +21,8 @@ import { createLogger } from '../../common/logger.js';
 import type { DisposalLedger } from '../alarms/disposal.js';
 import { AnchorFile } from '../alarms/ledger-anchors.js';
 import { HAZARD_ANCHOR_TOPIC, LedgerIntegrity } from '../alarms/ledger-integrity.js';
+import type { LeaderJob } from '../cluster/leader-jobs.js';
+import type { Database } from '../db/database.js';
 import type { EventHub } from '../events.js';
 import type { GatewayPresence, GatewayRegistry } from '../gateways.js';
 import type { Registry } from '../platform/registry.js';
@@ -61,8 +64,10 @@ declare module '../events.js' {
 
 export interface SupervisionServiceOptions {
   config: SupervisionConfig;
-  /** SQLite file (the server's store) or ':memory:'. */
+  /** SQLite file (the server's store) or ':memory:': where the anchor file goes by default. */
   path: string;
+  /** The platform database (server/db): the supervision store's tables. */
+  database: Database;
   /** The disposal ledger's chain key (one key, one machinery: docs/ledger.md). */
   key: Buffer;
   events: EventHub;
@@ -72,6 +77,11 @@ export interface SupervisionServiceOptions {
   /** Anchor file of the hazard chain (default beside `path`; none for ':memory:'). */
   anchorFile?: string;
   clock?: Clock;
+  /**
+   * false: the screening and listing timers and the hazard ledger's anchor are not started by
+   * start() but run as leader jobs (`jobs()`), so a cluster screens once, on the leader.
+   */
+  ownJobs?: boolean;
 }
 
 export class SupervisionService {
@@ -93,7 +103,11 @@ export class SupervisionService {
     this.clock = options.clock ?? systemClock;
     const { config } = options;
     this.packs = loadPacks(config.packs, config.ruleOverrides);
-    this.store = new SupervisionStore({ path: options.path, key: options.key, clock: this.clock });
+    this.store = new SupervisionStore({
+      database: options.database,
+      key: options.key,
+      clock: this.clock,
+    });
     this.hazards = new HazardLedger(this.store, config, this.clock);
     this.tracker = new EvidenceTracker({ windowMs: config.windowMs, staleMs: config.staleMs });
     this.engine = new ScreeningEngine(this.packs, this.store, this.hazards);
@@ -135,31 +149,67 @@ export class SupervisionService {
       events.on('readings', (e) =>
         this.tracker.noteReadings(e.gatewayId, e.enterpriseId, e.readings, this.clock.now()),
       ),
-      events.on('gateway', (g) => this.noteGateway(g)),
+      events.on('gateway', (g) => {
+        this.noteGateway(g).catch((err: unknown) =>
+          log.error({ err, gatewayId: g.gatewayId }, 'cannot record the gateway outage'),
+        );
+      }),
       events.on('alarm', (a) => {
         if (a.state === 'active' && !a.drill)
           this.noteRaise(a.enterpriseId, a.gatewayId, a.ruleId, a.receivedAt);
       }),
     ];
-    // A pass reads the registry from the database (async): a rejection is logged like a throw.
-    const guard = (what: string, fn: () => unknown) => () => {
-      Promise.resolve()
-        .then(fn)
-        .catch((err: unknown) => log.error({ err }, `supervision ${what} failed`));
-    };
-    this.timers = [
-      setInterval(
-        guard('screening', () => this.screenNow()),
-        this.config.screeningIntervalMs,
-      ),
-      setInterval(
-        guard('listing', () => this.listNow()),
-        this.config.listingTickMs,
-      ),
-    ];
-    for (const t of this.timers) t.unref();
-    this.integrity.start();
+    if (this.options.ownJobs !== false) for (const job of this.jobs()) await job.start();
     log.info({ rules: this.packs.reduce((n, p) => n + p.rules.length, 0) }, 'supervision started');
+  }
+
+  /**
+   * What must run once per cluster: the screening and listing passes and the hazard ledger's
+   * anchor. Started by start() (ownJobs) or by the leader's LeaderJobs; each stop is safe
+   * without its start.
+   */
+  jobs(): LeaderJob[] {
+    // The work is asynchronous (the registry and the store are on the database): one run at a
+    // time per kind (a screening pass keeps its conditions in memory), and a rejection is
+    // logged, never left unhandled.
+    const running = new Set<string>();
+    const guard = (what: string, fn: () => Promise<unknown>) => () => {
+      if (running.has(what)) return;
+      running.add(what);
+      fn()
+        .catch((err: unknown) => log.error({ err }, `supervision ${what} failed`))
+        .finally(() => running.delete(what));
+    };
+    return [
+      {
+        name: 'supervision passes',
+        start: () => {
+          if (this.timers.length > 0) return;
+          this.timers = [
+            setInterval(
+              guard('screening', () => this.screenNow()),
+              this.config.screeningIntervalMs,
+            ),
+            setInterval(
+              guard('listing', () => this.listNow()),
+              this.config.listingTickMs,
+            ),
+          ];
+          for (const t of this.timers) t.unref();
+        },
+        stop: () => {
+          for (const t of this.timers) clearInterval(t);
+          this.timers = [];
+        },
+      },
+      {
+        name: 'hazard ledger anchor',
+        start: () => this.integrity.start(),
+        stop: async () => {
+          if (this.store.isOpen) await this.integrity.stop();
+        },
+      },
+    ];
   }
 
   async stop(): Promise<void> {
@@ -167,7 +217,7 @@ export class SupervisionService {
     this.timers = [];
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
-    if (this.store.isOpen) this.integrity.stop();
+    if (this.store.isOpen) await this.integrity.stop();
     await this.store.stop();
   }
 
@@ -175,11 +225,11 @@ export class SupervisionService {
   async screenNow(): Promise<PassResult & { at: number; ms: number }> {
     const started = performance.now();
     const now = this.clock.now();
-    this.readLifecycle();
-    for (const g of this.options.gateways.list()) this.noteGateway(g);
+    await this.readLifecycle();
+    for (const g of this.options.gateways.list()) await this.noteGateway(g);
     const ctx = await this.context(now);
-    this.regrade(ctx.gradings, now);
-    const result = this.engine.pass(ctx);
+    await this.regrade(ctx.gradings, now);
+    const result = await this.engine.pass(ctx);
     for (const h of result.opened) this.emit(h, 'opened');
     for (const h of result.cleared) this.emit(h, 'condition-cleared');
     for (const h of result.returned) this.emit(h, 'condition-returned');
@@ -188,8 +238,8 @@ export class SupervisionService {
   }
 
   /** Lists overdue major hazards up to their due level (each level once). */
-  listNow(): { hazard: Hazard; level: number; to: string }[] {
-    const listed = this.hazards.listOverdue();
+  async listNow(): Promise<{ hazard: Hazard; level: number; to: string }[]> {
+    const listed = await this.hazards.listOverdue();
     for (const l of listed) {
       log.warn({ hazard: l.hazard.hazardId, to: l.to }, 'hazard under listed supervision');
       this.emit(l.hazard, 'listed');
@@ -209,18 +259,18 @@ export class SupervisionService {
   }
 
   /** Gateways offline now, with the start of their open outage. */
-  offlineGateways(): Map<string, number> {
+  async offlineGateways(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const o of this.store.outages(this.clock.now())) {
+    for (const o of await this.store.outages(this.clock.now())) {
       if (o.endedAt === null) out.set(o.gatewayId, o.startedAt);
     }
     return out;
   }
 
   /** Gateways whose last outage ended within the window, with when it ended. */
-  gatewaysBackAt(): Map<string, number> {
+  async gatewaysBackAt(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const o of this.store.outages(this.clock.now() - this.config.windowMs)) {
+    for (const o of await this.store.outages(this.clock.now() - this.config.windowMs)) {
       if (o.endedAt !== null) out.set(o.gatewayId, Math.max(out.get(o.gatewayId) ?? 0, o.endedAt));
     }
     return out;
@@ -237,10 +287,10 @@ export class SupervisionService {
       sensors: await this.options.registry.sensors(),
       installations: await this.options.registry.installations(),
       gateways: this.options.gateways.list(),
-      offlineGateways: this.offlineGateways(),
-      gatewaysBackAt: this.gatewaysBackAt(),
+      offlineGateways: await this.offlineGateways(),
+      gatewaysBackAt: await this.gatewaysBackAt(),
       gradings,
-      unclosedAlarms: this.options.disposal.unclosed().filter((d) => !d.drill),
+      unclosedAlarms: (await this.options.disposal.unclosed()).filter((d) => !d.drill),
       raisesByDay: this.raisesByDay(),
     };
   }
@@ -260,13 +310,13 @@ export class SupervisionService {
     );
   }
 
-  private regrade(gradings: readonly LiveGrading[], now: number): void {
-    const last = this.store.lastGrades();
+  private async regrade(gradings: readonly LiveGrading[], now: number): Promise<void> {
+    const last = await this.store.lastGrades();
     for (const g of gradings) {
       const previous = last.get(g.installationId);
       const change = gradeChange(g, previous, now);
       if (!change) continue;
-      this.store.recordGrade(change);
+      await this.store.recordGrade(change);
       const moved =
         previous !== undefined ||
         change.grade !== (g.registered?.grade ?? null) ||
@@ -280,14 +330,14 @@ export class SupervisionService {
     }
   }
 
-  private noteGateway(g: GatewayPresence): void {
+  private async noteGateway(g: GatewayPresence): Promise<void> {
     const now = this.clock.now();
     if (g.state === 'offline' || g.stale) {
       const points = g.sensors.length;
-      if (this.store.startOutage(g.enterpriseId, g.gatewayId, g.lastSeen ?? now, points)) {
+      if (await this.store.startOutage(g.enterpriseId, g.gatewayId, g.lastSeen ?? now, points)) {
         log.info({ gatewayId: g.gatewayId, points }, 'gateway outage: its points are suppressed');
       }
-    } else if (this.store.endOutage(g.gatewayId, now)) {
+    } else if (await this.store.endOutage(g.gatewayId, now)) {
       log.info({ gatewayId: g.gatewayId }, 'gateway outage ended');
     }
   }
@@ -310,9 +360,9 @@ export class SupervisionService {
     return this.raises;
   }
 
-  private readLifecycle(): void {
+  private async readLifecycle(): Promise<void> {
     for (;;) {
-      const batch = this.store.lifecycleSince(this.lifecycleCursor);
+      const batch = await this.store.lifecycleSince(this.lifecycleCursor);
       for (const t of batch) {
         this.lifecycleCursor = t.cursor;
         if (t.sensorId) this.tracker.noteLifecycle(t.gatewayId, t.sensorId, t.transition, t.at);

@@ -30,9 +30,9 @@ export async function qualityInScope(
     setpointLimits: supervision.ruleOptions('setpoint-looser-than-standard'),
     flatLineMs: typeof detector.flatLineMs === 'number' ? detector.flatLineMs : DAY,
   });
-  const outages = supervision.store
-    .outages(now - supervision.config.windowMs)
-    .filter((o) => visible === null || visible.has(o.enterpriseId));
+  const outages = (await supervision.store.outages(now - supervision.config.windowMs)).filter(
+    (o) => visible === null || visible.has(o.enterpriseId),
+  );
   return { points, outages };
 }
 
@@ -47,7 +47,7 @@ export async function reportInScope(
 ) {
   const jurisdictionOf = (id: string) => jurisdictions.get(id) ?? {};
   const report = supervisionReport(
-    supervision.store.hazards(visible ?? undefined),
+    await supervision.store.hazards(visible ?? undefined),
     jurisdictionOf,
     caller,
     from,

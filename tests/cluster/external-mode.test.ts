@@ -63,8 +63,8 @@ async function stream(gateway: Gateway, ticks: number, perTick: number): Promise
   return alarmIds;
 }
 
-function alarmIdsOf(server: CentralServer): Set<string> {
-  return new Set(server.ledger.list({ state: 'all', limit: 10_000 }).map((a) => a.alarmId));
+async function alarmIdsOf(server: CentralServer): Promise<Set<string>> {
+  return new Set((await server.ledger.list({ state: 'all', limit: 10_000 })).map((a) => a.alarmId));
 }
 
 describe('a server node in external mode', () => {
@@ -87,7 +87,7 @@ describe('a server node in external mode', () => {
 
     const report = await storedAcross([storePath], T0, 200);
     expect(report).toMatchObject({ missing: 0, duplicates: 0, extra: 0 });
-    const stored = alarmIdsOf(node);
+    const stored = await alarmIdsOf(node);
     for (const id of alarmIds) expect(stored.has(id), id).toBe(true);
     // The gateway's identity on the node is the topic's gateway id (the broker enforced the ACL).
     expect(node.gateways.list().map((g) => g.gatewayId)).toContain('gw-01');
@@ -112,7 +112,7 @@ describe('a server node in external mode', () => {
     // mosquitto hands the group's messages out in turn: both nodes stored readings.
     expect(report.perNode[0]).toBeGreaterThan(0);
     expect(report.perNode[1]).toBeGreaterThan(0);
-    const stored = new Set([...alarmIdsOf(nodes[0]!), ...alarmIdsOf(nodes[1]!)]);
+    const stored = new Set([...(await alarmIdsOf(nodes[0]!)), ...(await alarmIdsOf(nodes[1]!))]);
     for (const id of alarmIds) expect(stored.has(id), id).toBe(true);
   }, 60_000);
 

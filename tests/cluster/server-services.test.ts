@@ -13,6 +13,8 @@ afterEach(async () => {
 });
 
 const EMBEDDED_ORDER = [
+  'database',
+  'event relay',
   'audit',
   'store',
   'ledger',
@@ -23,9 +25,9 @@ const EMBEDDED_ORDER = [
   'supervision',
   'ingest',
   'broker',
+  'leader jobs',
   'ledger anchor',
   'commands',
-  'presence',
   'http',
 ];
 
@@ -95,13 +97,23 @@ describe('the central server’s services', () => {
     expect(server.httpPort).toBe(0);
   });
 
-  it('refuses a PostgreSQL database by name while the stores still keep their own SQLite file', () => {
-    const config = parseServerConfig({
-      database: { kind: 'postgres', url: 'postgres://hw@127.0.0.1:1/hw' },
-      store: { path: ':memory:' },
-    });
-    expect(() => new CentralServer(config, { dashboard: false })).toThrow(
-      /database\.kind 'postgres': the platform stores are not on server\/db yet/,
+  it('a PostgreSQL database that cannot be reached fails the start, naming it without its password', async () => {
+    const server = new CentralServer(
+      parseServerConfig({
+        http: { port: 0 },
+        mqtt: { port: 0 },
+        database: { kind: 'postgres', url: 'postgres://hw:secret@127.0.0.1:1/hw' },
+        store: { path: ':memory:' },
+      }),
+      { dashboard: false },
     );
+    cleanups.push(() => server.stop());
+    const failure = await server.start().then(
+      () => null,
+      (err: Error) => err.message,
+    );
+    expect(failure).toMatch(/cannot start database 'postgres:\/\/hw:\*+@127\.0\.0\.1:1\/hw'/);
+    expect(failure).not.toContain('secret');
+    expect(server.httpPort).toBe(0);
   });
 });

@@ -118,7 +118,7 @@ describe('platform page in a browser', () => {
     await p.click('#pf-confirm button[data-confirm="yes"]');
     await p.waitForSelector('#pf-alarm[data-status="acknowledged"]');
     expect(
-      server!.platform.disposal.disposition({
+      await server!.platform.disposal.disposition({
         enterpriseId: 'ent-01',
         gatewayId: 'gw-01',
         alarmId: 'live-1',
@@ -149,9 +149,13 @@ describe('platform page in a browser', () => {
     expect(await p.textContent('#pf-desk tbody tr[data-alarm-id="alone-1"] .pf-escalation')).toBe(
       '已升级至省级',
     );
-    const escalations = server!.platform.disposal
-      .events({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'alone-1' })
-      .filter((e) => e.action === 'escalated');
+    const escalations = (
+      await server!.platform.disposal.events({
+        enterpriseId: 'ent-01',
+        gatewayId: 'gw-01',
+        alarmId: 'alone-1',
+      })
+    ).filter((e) => e.action === 'escalated');
     expect(escalations.map((e) => e.detail.to)).toEqual(['county', 'city', 'province']);
   }, 20_000);
 });

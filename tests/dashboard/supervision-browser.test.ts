@@ -49,8 +49,8 @@ describe('supervision pages in a browser', () => {
       text: 'No gas detection where leaks can occur',
       checked: false,
     };
-    const open = (enterpriseId: string, severity: 'major' | 'general', deadline: number) => {
-      const h = s.hazards.open(
+    const open = async (enterpriseId: string, severity: 'major' | 'general', deadline: number) => {
+      const h = await s.hazards.open(
         {
           enterpriseId,
           installationId: null,
@@ -69,10 +69,10 @@ describe('supervision pages in a browser', () => {
       s.emit(h, 'opened');
       return h.hazardId;
     };
-    majorId = open('ent-01', 'major', Date.now() + 7 * DAY);
-    listedId = open('ent-01', 'major', Date.now() - 10 * DAY);
-    open('ent-09', 'general', Date.now() + DAY); // another county: never shown
-    s.listNow(); // the overdue one: county at once, city after 7 days
+    majorId = await open('ent-01', 'major', Date.now() + 7 * DAY);
+    listedId = await open('ent-01', 'major', Date.now() - 10 * DAY);
+    await open('ent-09', 'general', Date.now() + DAY); // another county: never shown
+    await s.listNow(); // the overdue one: county at once, city after 7 days
     // A second gateway of ent-02 that goes offline: one outage, its points suppressed.
     const gw02 = await w.gateway('ent-02', 'gw-02');
     const now = Date.now();
@@ -88,7 +88,7 @@ describe('supervision pages in a browser', () => {
       'status',
       status({ gatewayId: 'gw-02', enterpriseId: 'ent-02', state: 'offline', ts: now }),
     );
-    for (let i = 0; i < 100 && !s.offlineGateways().has('gw-02'); i++)
+    for (let i = 0; i < 100 && !(await s.offlineGateways()).has('gw-02'); i++)
       await new Promise((r) => setTimeout(r, 50));
   }, 30_000);
   afterAll(async () => {
@@ -141,7 +141,7 @@ describe('supervision pages in a browser', () => {
     // Screening's condition still holds for this record: say it stopped, as screening would.
     const s = w.server.supervision;
     s.emit(
-      s.hazards.evidence(majorId, 'condition-cleared', { sensorId: 'GT-101' }),
+      await s.hazards.evidence(majorId, 'condition-cleared', { sensorId: 'GT-101' }),
       'condition-cleared',
     );
     // The regulator's page updates from the stream, without a reload.
@@ -152,7 +152,7 @@ describe('supervision pages in a browser', () => {
     await regulator.click('#pf-confirm button[data-confirm="yes"]');
     await regulator.waitForSelector('#pf-hazard[data-status="closed"]');
     expect(await regulator.textContent('#pf-hazard-msg')).toBe('验收已记录：验收通过，销号');
-    expect(w.server.supervision.hazards.get(majorId)?.status).toBe('closed');
+    expect((await w.server.supervision.hazards.get(majorId))?.status).toBe('closed');
     await regulator.screenshot({ path: join(ARTIFACTS, 'hazard-closed-1366.png') });
     await operator.context().close();
     await regulator.context().close();

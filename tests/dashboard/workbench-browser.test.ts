@@ -70,12 +70,12 @@ describe('the workbench in a browser', () => {
     await page.fill('form[data-form="close"] textarea[name="note"]', '已处置');
     await page.click('form[data-form="close"] button[type="submit"]');
     expect(await page.textContent('form[data-form="close"] .pf-msg')).toContain('仍在报警中');
-    expect(w.disposition('gas-high')?.status).toBe('acknowledged');
+    expect((await w.disposition('gas-high'))?.status).toBe('acknowledged');
     // An alarm someone else acknowledged meanwhile (this page's stream is down, so it still
     // offers the form): the 409 becomes a sentence.
     await page.goto(`${w.url}/platform#/alarm/ent-01/gw-01/temp-high`);
     await page.waitForSelector('html[data-view="alarm"][data-ready="true"]');
-    w.acknowledgeElsewhere('temp-high');
+    await w.acknowledgeElsewhere('temp-high');
     await page.click('form[data-form="acknowledge"] button[type="submit"]');
     await page.click('#pf-confirm button[data-confirm="yes"]');
     await page.waitForSelector('#pf-alarm-msg[data-kind="error"]');

@@ -24,8 +24,8 @@ export interface Workbench {
     lang: 'zh-CN' | 'en',
     options?: { blockStream?: boolean; hash?: string; user?: 'regulator' | 'operator' },
   ): Promise<Page>;
-  disposition(alarmId: string): { status: string } | undefined;
-  acknowledgeElsewhere(alarmId: string): void;
+  disposition(alarmId: string): Promise<{ status: string } | undefined>;
+  acknowledgeElsewhere(alarmId: string): Promise<void>;
   /** Another gateway on MQTT (its own client id), publishing on its own topics. */
   gateway(
     enterpriseId: string,
@@ -132,7 +132,7 @@ export async function startWorkbench(): Promise<Workbench> {
   const key = (alarmId: string) => ({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId });
   const others: MqttClient[] = [];
   // Alarms arrive through the broker: wait until the ledger has both.
-  for (let i = 0; i < 100 && !server.platform.disposal.disposition(key('temp-high')); i++)
+  for (let i = 0; i < 100 && !(await server.platform.disposal.disposition(key('temp-high'))); i++)
     await new Promise((r) => setTimeout(r, 50));
   return {
     url,
@@ -151,8 +151,8 @@ export async function startWorkbench(): Promise<Workbench> {
       return page;
     },
     disposition: (alarmId) => server.platform.disposal.disposition(key(alarmId)),
-    acknowledgeElsewhere(alarmId) {
-      server.platform.disposal.acknowledge(key(alarmId), 'county-duty-officer');
+    async acknowledgeElsewhere(alarmId) {
+      await server.platform.disposal.acknowledge(key(alarmId), 'county-duty-officer');
     },
     async gateway(enterpriseId, gatewayId) {
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, {

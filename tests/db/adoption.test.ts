@@ -2,7 +2,10 @@
  * An embedded file made by today's stores is adopted by the database layer as it is: the layer
  * makes the same tables with the same columns (names, order, NOT NULL, keys, defaults, types by
  * SQLite affinity), keeps the rows, and refuses a file whose tables the stores never migrated.
- * The stores are the real classes, started on a temporary file.
+ * The stores are the real classes, started on a temporary file; the two ported to the layer (the
+ * disposal and hazard ledgers) have no embedded start any more, so their tables are made by the
+ * embedded schema they had (disposal-store.ts, supervision/sql.ts) through schema-version.ts, as
+ * the embedded server of the previous release did.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,13 +13,48 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DisposalLedger } from '../../server/alarms/disposal.js';
+import { DISPOSAL_LEDGER_SCHEMA_VERSION, DisposalLedger } from '../../server/alarms/disposal.js';
+import { appendRow, SCHEMA as DISPOSAL_SCHEMA } from '../../server/alarms/disposal-store.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
+import {
+  ALARM_LEDGER_SCHEMA,
+  ALARM_LEDGER_SCHEMA_VERSION,
+} from '../../server/alarms/ledger-schema.js';
+import { migrateComponent } from '../../server/alarms/schema-version.js';
 import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
+import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
+import {
+  SCHEMA as SUPERVISION_SCHEMA,
+  SUPERVISION_SCHEMA_VERSION,
+} from '../../server/supervision/sql.js';
+import { alarmEvent } from '../server/fixtures.js';
+import { STORE_ROWS } from './cases/fixtures.js';
 import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
+
+/** The disposal and hazard ledgers' tables as their embedded versions made them. */
+function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => void): void {
+  const db = new BetterSqlite(file);
+  try {
+    for (const [component, version, table, schema] of [
+      ['disposal-ledger', DISPOSAL_LEDGER_SCHEMA_VERSION, 'disposal_events', DISPOSAL_SCHEMA],
+      ['hazard-ledger', SUPERVISION_SCHEMA_VERSION, 'hazard_events', SUPERVISION_SCHEMA],
+    ] as const) {
+      migrateComponent(db, {
+        component,
+        version,
+        existingTable: table,
+        create: (d) => d.exec(schema),
+        steps: {},
+        what: file,
+      });
+    }
+    fill?.(db);
+  } finally {
+    db.close();
+  }
+}
 
 /** SQLite type affinity (SQLite docs, "Datatypes In SQLite" §3.1, rules in order). */
 function affinity(declared: string): string {
@@ -54,14 +92,27 @@ function columnsOf(file: string, table: string) {
   }
 }
 
+/** The alarm ledger's tables as its embedded store created them before it moved onto server/db. */
+function makeLegacyLedgerTables(file: string): void {
+  const db = new BetterSqlite(file);
+  try {
+    migrateComponent(db, {
+      component: 'alarm-ledger',
+      version: ALARM_LEDGER_SCHEMA_VERSION,
+      existingTable: 'alarms',
+      create: (d) => d.exec(ALARM_LEDGER_SCHEMA),
+      steps: {},
+      what: `alarm ledger '${file}'`,
+    });
+  } finally {
+    db.close();
+  }
+}
+
 /** What the stores create today, on `file`. */
 async function makeStoreFile(file: string): Promise<void> {
-  const stores = [
-    new AlarmLedger({ path: file }),
-    new DisposalLedger({ path: file, key: randomBytes(32) }),
-    new EmergencyNotifier({ path: file, centres: [] }),
-    new MqttLinkage({ path: file, topic: 'hazardwatch/linkage', publish: async () => {} }),
-  ];
+  makeLegacyLedgerTables(file);
+  const stores: { start(): Promise<void>; stop(): Promise<void> }[] = [];
   for (const store of stores) await store.start();
   for (const store of stores.reverse()) await store.stop();
   // Registry, sessions and fleet are on server/db now: their tables as those stores made them,
@@ -81,9 +132,13 @@ async function makeStoreFile(file: string): Promise<void> {
         'INSERT INTO fleet_tokens (token_hash, enterprise_id, gateway_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run('f'.repeat(64), 'ent-001', null, 'admin', 1, 2);
+    // The emergency linkage is on server/db: its tables as its embedded upgrade made them.
+    prepareEmbeddedDeliveries(raw, file);
+    prepareEmbeddedMqttLinkage(raw, file);
   } finally {
     raw.close();
   }
+  makeLedgerTables(file);
 }
 
 const STORE_TABLES = [
@@ -92,6 +147,7 @@ const STORE_TABLES = [
   'disposal_events',
   'alarm_dispositions',
   'linkage_deliveries',
+  'linkage_followups',
   'linkage_mqtt',
   'linkage_mqtt_receipts',
   'registry_enterprises',
@@ -99,6 +155,11 @@ const STORE_TABLES = [
   'registry_gateways',
   'registry_sensors',
   'platform_sessions',
+  'hazard_events',
+  'hazards',
+  'supervision_conditions',
+  'supervision_grade_history',
+  'supervision_outages',
   'fleet_tokens',
   'fleet_gateways',
   'fleet_versions',
@@ -169,6 +230,99 @@ describe('an embedded file made by the stores', () => {
         .execute();
       await expect(layer.db.deleteFrom('alarm_events').execute()).rejects.toThrow(
         'alarm_events is append-only',
+      );
+    } finally {
+      await layer.stop();
+    }
+  });
+
+  it("keeps the alarm ledger's rows: the ledger on the layer reads them and records onto them", async () => {
+    const file = path.join(dir, 'hazardwatch.db');
+    makeLegacyLedgerTables(file);
+    const raw = new BetterSqlite(file);
+    raw
+      .prepare(
+        `INSERT INTO alarms VALUES ('GT-101-gas.L2.1', 'gw-01', 'ent-01', 'GT-101-gas', 'GT-101',
+          NULL, NULL, NULL, 'methane', 2, 'active', 52.4, '%LEL', 50, 1000, NULL, 0, NULL, 1001)`,
+      )
+      .run();
+    raw.close();
+    const layer = new Database({ kind: 'sqlite', path: file });
+    await layer.start();
+    const ledger = new AlarmLedger({ database: layer });
+    await ledger.start();
+    try {
+      const key = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.1' };
+      expect(await ledger.get(key)).toMatchObject({ state: 'active', raisedAt: 1000, value: 52.4 });
+      const cleared = await ledger.record(
+        alarmEvent({ ...key, transition: 'cleared', ts: 2000, value: 3 }),
+      );
+      expect(cleared).toMatchObject({ isNew: false, changed: true, alarm: { clearedAt: 2000 } });
+      expect(await ledger.activeCount()).toBe(0);
+    } finally {
+      await ledger.stop();
+      await layer.stop();
+    }
+  });
+
+  it('keeps its disposal chain verifying under the ledger on the layer, and its hazard chain append-only', async () => {
+    const file = path.join(dir, 'hazardwatch.db');
+    const key = randomBytes(32);
+    await makeStoreFile(file);
+    makeLedgerTables(file, (db) => {
+      for (const action of ['raised', 'acknowledged'] as const) {
+        appendRow(db, key, {
+          enterpriseId: 'ent-001',
+          gatewayId: 'gw-01',
+          alarmId: 'GT-101:L2',
+          action,
+          actor: action === 'raised' ? 'system' : 'zhang.san',
+          detail: action === 'raised' ? { level: 2, drill: false, openedAt: 1 } : {},
+          at: action === 'raised' ? 1 : 2,
+        });
+      }
+    });
+    const layer = new Database({ kind: 'sqlite', path: file });
+    await layer.start();
+    try {
+      const ledger = new DisposalLedger({ database: layer, key });
+      await ledger.start();
+      // The projection rows were never written by appendRow alone: the chain itself verifies,
+      // and the table differs by exactly that one alarm.
+      expect(await ledger.verify()).toMatchObject({
+        rows: 2,
+        head: { seq: 2 },
+        projection: { differences: 1 },
+      });
+      await ledger.track({
+        alarmId: 'b',
+        gatewayId: 'gw-01',
+        enterpriseId: 'ent-001',
+        ruleId: 'r',
+        sensorId: 's',
+        sensorName: null,
+        installationId: null,
+        location: null,
+        gas: null,
+        level: 1,
+        state: 'active',
+        value: 1,
+        unit: '%LEL',
+        setpoint: 1,
+        raisedAt: 3,
+        clearedAt: null,
+        drill: false,
+        message: null,
+        receivedAt: 3,
+      });
+      expect(await ledger.head()).toMatchObject({ seq: 3 });
+      expect(
+        (await ledger.events({ enterpriseId: 'ent-001', gatewayId: 'gw-01', alarmId: 'b' }))[0]
+          ?.prevHash,
+      ).toBe(await ledger.hashAt(2));
+      await layer.db.insertInto('hazard_events').values(STORE_ROWS.hazard_events).execute();
+      await expect(layer.db.deleteFrom('hazard_events').execute()).rejects.toThrow(
+        'hazard_events is append-only',
       );
     } finally {
       await layer.stop();

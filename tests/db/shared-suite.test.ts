@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 import { BACKENDS } from './backends.js';
+import { alarmLedgerCases } from './cases/alarm-ledger.js';
 import { deliveryClaimCases } from './cases/delivery-claims.js';
+import { emergencyLinkageCases } from './cases/emergency-linkage.js';
+import { hashChainCases } from './cases/hash-chains.js';
 import { leaderElectionCases } from './cases/leader-election.js';
 import { leaderJobsCases } from './cases/leader-jobs.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
@@ -23,8 +26,11 @@ for (const makeBackend of BACKENDS) {
     leaderElectionCases(backend);
     leaderJobsCases(backend);
     deliveryClaimCases(backend);
+    emergencyLinkageCases(backend);
+    hashChainCases(backend);
     notificationBusCases(backend);
     platformStateCases(backend);
+    alarmLedgerCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
       describe('notification bus (PostgreSQL session loss)', () =>

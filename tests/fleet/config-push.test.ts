@@ -124,9 +124,9 @@ describe('pushed versions', () => {
     });
     // The restart that applied it was expected: no gateway-offline alarm for it.
     expect(
-      fleet.server.ledger
-        .list({ state: 'all' })
-        .filter((a) => a.gatewayId === 'gw-push-1' && a.ruleId === GATEWAY_OFFLINE_RULE),
+      (await fleet.server.ledger.list({ state: 'all' })).filter(
+        (a) => a.gatewayId === 'gw-push-1' && a.ruleId === GATEWAY_OFFLINE_RULE,
+      ),
     ).toEqual([]);
   });
 

@@ -14,13 +14,13 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../common/clock.js';
 import { MqttUplink } from '../../gateway/uplink/mqtt-uplink.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { MqttBroker } from '../../server/broker.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest, type IngestOutcome, StoreAckPublisher } from '../../server/ingest.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { waitFor } from '../server/fixtures.js';
+import { testLedger } from '../support/ledger.js';
 
 const SEED = 0x13c0ffee;
 const CASES = 400;
@@ -204,7 +204,7 @@ describe('ingest fuzz', () => {
   it('survives a few hundred random and mutated payloads, counting every reject, while a real gateway is stored', async () => {
     const clock = systemClock;
     const store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    const ledger = new AlarmLedger({ path: ':memory:', clock });
+    const ledger = testLedger({ clock });
     await store.start();
     await ledger.start();
     cleanups.push(() => store.stop());

@@ -12,13 +12,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from '../../common/clock.js';
 import { MqttUplink } from '../../gateway/uplink/mqtt-uplink.js';
 import { type StoreAck, topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest, StoreAckPublisher } from '../../server/ingest.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import { batch, T0 } from '../server/fixtures.js';
 import { startTestBroker } from '../support/broker.js';
+import { testLedger } from '../support/ledger.js';
 import {
   catalogue,
   ENTERPRISE,
@@ -97,7 +97,7 @@ describe('StoreAck and outbox epochs', () => {
       clock,
     );
     await store.start();
-    const ledger = new AlarmLedger({ path: ':memory:', clock });
+    const ledger = testLedger({ clock });
     await ledger.start();
     cleanups.push(async () => {
       await ledger.stop();

@@ -79,7 +79,7 @@ describe('platform access scoping', () => {
         payload: {},
       });
       expect(response.statusCode).toBe(403);
-      expect(h.platform.disposal.disposition(alarms[e]!)?.status).toBe('open');
+      expect((await h.platform.disposal.disposition(alarms[e]!))?.status).toBe('open');
     },
   );
 

@@ -58,7 +58,7 @@ describe('alarm disposal through the API', () => {
       'measure',
       'closed',
     ]);
-    expect(h.platform.disposal.verify().ok).toBe(true);
+    expect((await h.platform.disposal.verify()).ok).toBe(true);
   });
 
   it('answers 409 for a step the state does not allow and 400 for a close without a note', async () => {
@@ -98,16 +98,16 @@ describe('alarm disposal through the API', () => {
     h.events.on('escalation', (n) => notices.push(n));
     const id = await h.raise('ent-b');
     h.clock.advance(59_000);
-    h.platform.tick();
+    await h.platform.tick();
     expect(notices).toHaveLength(0);
     h.clock.advance(1_000); // 60 s: county
-    h.platform.tick();
-    h.platform.tick();
+    await h.platform.tick();
+    await h.platform.tick();
     h.clock.advance(300_000); // past city and province
-    h.platform.tick();
-    h.platform.tick();
+    await h.platform.tick();
+    await h.platform.tick();
     expect(notices.map((n) => n.to)).toEqual(['county', 'city', 'province']);
-    expect(h.platform.disposal.disposition(id)?.escalationLevel).toBe(3);
+    expect((await h.platform.disposal.disposition(id))?.escalationLevel).toBe(3);
     expect(h.platform.counters.escalations).toBe(3);
   });
 
@@ -115,8 +115,8 @@ describe('alarm disposal through the API', () => {
     const id = await h.raise('ent-a');
     await post(`/api/v1/alarms/${id}/acknowledge`);
     h.clock.advance(300_000);
-    expect(h.platform.tick()).toEqual([]);
+    expect(await h.platform.tick()).toEqual([]);
     h.clock.advance(300_000); // 600 s: disposal deadline for the county
-    expect(h.platform.tick().map((e) => e.detail.to)).toEqual(['county']);
+    expect((await h.platform.tick()).map((e) => e.detail.to)).toEqual(['county']);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { DisposalLedger } from '../../server/alarms/disposal.js';
+import { Database } from '../../server/db/database.js';
 import { dueLevel, Escalator } from '../../server/platform/escalation.js';
 import { T0 } from '../server/fixtures.js';
 import { alarmRecord } from './fixtures.js';
@@ -12,12 +13,15 @@ const A1 = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
 describe('escalation', () => {
   let clock: ManualClock;
   let ledger: DisposalLedger;
+  let database: Database;
   let escalator: Escalator;
   let notified: string[];
 
   beforeEach(async () => {
     clock = new ManualClock(T0);
-    ledger = new DisposalLedger({ path: ':memory:', clock });
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
+    ledger = new DisposalLedger({ database, clock });
     await ledger.start();
     notified = [];
     escalator = new Escalator({
@@ -32,6 +36,7 @@ describe('escalation', () => {
   afterEach(async () => {
     escalator.stop();
     await ledger.stop();
+    await database.stop();
   });
 
   it.each([
@@ -55,43 +60,43 @@ describe('escalation', () => {
     ).toBe(level);
   });
 
-  it('escalates an unacknowledged alarm to county, city and province, each once', () => {
-    ledger.track(alarmRecord());
+  it('escalates an unacknowledged alarm to county, city and province, each once', async () => {
+    await ledger.track(alarmRecord());
     clock.advance(4 * MIN);
-    expect(escalator.tick()).toHaveLength(0);
+    expect(await escalator.tick()).toHaveLength(0);
     clock.advance(1 * MIN);
-    escalator.tick();
-    escalator.tick();
+    await escalator.tick();
+    await escalator.tick();
     expect(notified).toEqual(['a-1:county']);
     clock.advance(10 * MIN);
-    escalator.tick();
+    await escalator.tick();
     clock.advance(60 * MIN);
-    escalator.tick();
-    escalator.tick();
+    await escalator.tick();
+    await escalator.tick();
     expect(notified).toEqual(['a-1:county', 'a-1:city', 'a-1:province']);
-    expect(ledger.verify().ok).toBe(true);
+    expect((await ledger.verify()).ok).toBe(true);
   });
 
-  it('stops at acknowledgement, then escalates again when disposal is overdue', () => {
-    ledger.track(alarmRecord());
+  it('stops at acknowledgement, then escalates again when disposal is overdue', async () => {
+    await ledger.track(alarmRecord());
     clock.advance(3 * MIN);
-    ledger.acknowledge(A1, 'op');
+    await ledger.acknowledge(A1, 'op');
     clock.advance(40 * MIN);
-    escalator.tick();
+    await escalator.tick();
     expect(notified).toEqual([]);
     clock.advance(20 * MIN); // 63 min after the raise
-    escalator.tick();
+    await escalator.tick();
     expect(notified).toEqual(['a-1:county']);
-    expect(ledger.events(A1).at(-1)?.detail).toMatchObject({ reason: 'not disposed' });
+    expect((await ledger.events(A1)).at(-1)?.detail).toMatchObject({ reason: 'not disposed' });
   });
 
-  it('never escalates a closed or drill alarm', () => {
-    ledger.track(alarmRecord());
-    ledger.track(alarmRecord({ alarmId: 'drill-1', drill: true }));
-    ledger.acknowledge(A1, 'op');
-    ledger.close(A1, 'op', 'false alarm: calibration gas');
+  it('never escalates a closed or drill alarm', async () => {
+    await ledger.track(alarmRecord());
+    await ledger.track(alarmRecord({ alarmId: 'drill-1', drill: true }));
+    await ledger.acknowledge(A1, 'op');
+    await ledger.close(A1, 'op', 'false alarm: calibration gas');
     clock.advance(1000 * MIN);
-    expect(escalator.tick()).toEqual([]);
+    expect(await escalator.tick()).toEqual([]);
     expect(notified).toEqual([]);
   });
 });

@@ -122,12 +122,12 @@ export async function startHarness(
   });
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  const ledger = new AlarmLedger({ path: ':memory:', clock });
-  const notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
-  const gateways = new GatewayRegistry(clock);
-  const events = new EventHub();
   const database = new Database({ kind: 'sqlite', path: ':memory:' });
   await database.start();
+  const ledger = new AlarmLedger({ database, clock });
+  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
+  const gateways = new GatewayRegistry(clock);
+  const events = new EventHub();
   await store.start();
   await ledger.start();
   await notifier.start();
@@ -214,6 +214,7 @@ export async function startHarness(
       await platform.stop();
       await ingest.stop();
       await notifier.stop();
+      await database.stop();
       await ledger.stop();
       await store.stop();
       await database.stop();

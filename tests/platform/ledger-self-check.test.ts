@@ -1,16 +1,28 @@
 /**
  * The platform's periodic ledger self-check raises a platform alarm when the ledger fails to
- * verify, and a version-1 (unkeyed) disposal chain is migrated into the keyed one on start.
+ * verify, and a version-1 (unkeyed) disposal chain is migrated into the keyed one by the legacy
+ * embedded upgrade (disposal-migrate.ts; the ledger on server/db no longer runs it itself).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { DisposalLedger } from '../../server/alarms/disposal.js';
-import { legacyChainHash } from '../../server/alarms/disposal-chain.js';
-import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import { DISPOSAL_LEDGER_SCHEMA_VERSION } from '../../server/alarms/disposal.js';
+import { chainHash, legacyChainHash } from '../../server/alarms/disposal-chain.js';
+import { migrateV1 } from '../../server/alarms/disposal-migrate.js';
+import {
+  type DispositionRow,
+  dispositionFromRow,
+  type EventRow,
+  eventFromRow,
+  SCHEMA,
+} from '../../server/alarms/disposal-store.js';
+import { walkChain } from '../../server/alarms/hash-chain.js';
+import type { AlarmLedger, AlarmRecord } from '../../server/alarms/ledger.js';
+import { migrateComponent } from '../../server/alarms/schema-version.js';
 import { parseServerConfig } from '../../server/config/index.js';
 import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
@@ -18,6 +30,7 @@ import { GatewayRegistry } from '../../server/gateways.js';
 import { LEDGER_INTEGRITY_RULE, Platform } from '../../server/platform/platform.js';
 import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { alarmEvent, T0 } from '../server/fixtures.js';
+import { testLedger } from '../support/ledger.js';
 import { PLATFORM_CONFIG } from './harness.js';
 
 describe('ledger self-check on the platform', () => {
@@ -35,13 +48,15 @@ describe('ledger self-check on the platform', () => {
     dir = mkdtempSync(join(tmpdir(), 'hw-self-check-'));
     path = join(dir, 'hazardwatch.db');
     clock = new ManualClock(T0);
-    ledger = new AlarmLedger({ path, clock });
+    ledger = testLedger({ path, clock });
     store = new SqliteTelemetryStore({ path, clock });
     events = new EventHub();
     database = new PlatformDatabase({ kind: 'sqlite', path });
     await database.start();
     await store.start();
     await ledger.start();
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
     const config = parseServerConfig({ ...PLATFORM_CONFIG, store: { path } });
     platform = new Platform({
       config: config.platform,
@@ -60,6 +75,7 @@ describe('ledger self-check on the platform', () => {
 
   afterEach(async () => {
     await platform.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
     await database.stop();
@@ -72,22 +88,25 @@ describe('ledger self-check on the platform', () => {
     events.on('alarm', (a) => {
       if (a.ruleId === LEDGER_INTEGRITY_RULE) raised.push(a);
     });
-    const { alarm } = ledger.record(alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' }));
+    const { alarm } = await ledger.record(
+      alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' }),
+    );
     events.emit('alarm', alarm);
-    vi.advanceTimersByTime(60_000);
+    await vi.advanceTimersByTimeAsync(60_000);
     expect(platform.integrity.anchorsWritten).toBe(1);
 
-    vi.advanceTimersByTime(600_000);
+    await vi.advanceTimersByTimeAsync(600_000);
     expect(platform.integrity.lastResult?.ok).toBe(true);
     expect(raised).toEqual([]);
 
     const db = new Database(path);
     db.prepare("UPDATE alarm_dispositions SET status = 'closed', closed_by = 'forged'").run();
     db.close();
-    vi.advanceTimersByTime(600_000);
-    vi.advanceTimersByTime(600_000);
+    await vi.advanceTimersByTimeAsync(600_000);
+    await vi.advanceTimersByTimeAsync(600_000);
     expect(platform.integrity.lastResult).toMatchObject({ ok: false, brokenAt: 1 });
-    expect(raised).toHaveLength(1);
+    // Raised once the ledger has committed it.
+    await vi.waitFor(() => expect(raised).toHaveLength(1));
     expect(raised[0]).toMatchObject({
       enterpriseId: '_platform',
       gatewayId: '_server',
@@ -149,28 +168,51 @@ describe('disposal ledger schema migration', () => {
     });
     db.close();
 
-    const ledger = new DisposalLedger({ path });
-    await ledger.start();
+    // The legacy embedded upgrade, as the embedded server ran it on start (schema-version.ts).
+    const key = randomBytes(32);
+    const raw = new Database(path);
     try {
-      const key = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
-      expect(ledger.verify()).toMatchObject({ ok: true, rows: 2 });
-      expect(ledger.disposition(key)).toMatchObject({
-        status: 'acknowledged',
-        acknowledgedBy: 'op1',
-        openedAt: T0 - 5, // kept from the old table
+      migrateComponent(raw, {
+        component: 'disposal-ledger',
+        version: DISPOSAL_LEDGER_SCHEMA_VERSION,
+        existingTable: 'disposal_events',
+        create: (d) => d.exec(SCHEMA),
+        steps: { 1: (d) => migrateV1(d, key, 'test file') },
+        what: 'test file',
       });
-      expect(ledger.events(key).map((e) => [e.seq, e.action, e.at])).toEqual([
+      const events = raw
+        .prepare<[], EventRow>('SELECT * FROM disposal_events ORDER BY seq')
+        .all()
+        .map(eventFromRow);
+      async function* chain() {
+        yield* events;
+      }
+      // The keyed chain verifies with the one walk both ledgers use (hash-chain.ts).
+      const walk = await walkChain(
+        chain(),
+        (prev, e) => chainHash(key, prev, e),
+        () => null,
+      );
+      expect(walk).toMatchObject({ rows: 2, broken: null });
+      const disposition = raw
+        .prepare<[], DispositionRow>('SELECT * FROM alarm_dispositions')
+        .all()
+        .map(dispositionFromRow);
+      expect(disposition).toEqual([
+        expect.objectContaining({
+          gatewayId: 'gw-01',
+          status: 'acknowledged',
+          acknowledgedBy: 'op1',
+          openedAt: T0 - 5, // kept from the old table
+        }),
+      ]);
+      expect(events.map((e) => [e.seq, e.action, e.at])).toEqual([
         [1, 'raised', T0],
         [2, 'acknowledged', T0 + 1],
       ]);
-      const raw = new Database(path, { readonly: true });
-      try {
-        expect(raw.prepare('SELECT COUNT(*) FROM disposal_events_v1').pluck().get()).toBe(2);
-      } finally {
-        raw.close();
-      }
+      expect(raw.prepare('SELECT COUNT(*) FROM disposal_events_v1').pluck().get()).toBe(2);
     } finally {
-      await ledger.stop();
+      raw.close();
     }
   });
 });

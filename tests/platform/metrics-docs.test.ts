@@ -25,8 +25,8 @@ describe('metrics and API documentation', () => {
     expect(text).toMatch(/^hazardwatch_linkage_deliveries\{state="pending"\} 0$/m);
     expect(text).toContain('hazardwatch_escalations_total 0');
     expect(text).not.toMatch(/^hazardwatch_ledger_verified /m); // no self-check yet
-    h.platform.integrity.anchorNow();
-    h.platform.integrity.verifyNow();
+    await h.platform.integrity.anchorNow();
+    await h.platform.integrity.verifyNow();
     const after = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(after).toMatch(/^hazardwatch_ledger_verified 1$/m);
     expect(after).toMatch(/^hazardwatch_ledger_anchors_total 1$/m);

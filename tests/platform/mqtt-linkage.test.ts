@@ -70,8 +70,8 @@ describe('emergency linkage over MQTT', () => {
     });
     await centre.publishAsync(`${TOPIC}/receipts`, receipt, { qos: 1 });
     await centre.publishAsync(`${TOPIC}/receipts`, receipt, { qos: 1 });
-    const records = await waitFor(() => {
-      const list = server.platform.mqtt?.notifications() ?? [];
+    const records = await waitFor(async () => {
+      const list = (await server.platform.mqtt?.notifications()) ?? [];
       return list[0]?.receipts.length ? list : null;
     }, 'the receipt');
     expect(records[0]).toMatchObject({ state: 'published', receipts: [{ centreId: 'ecc-1' }] });

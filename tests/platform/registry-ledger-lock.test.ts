@@ -3,7 +3,8 @@
  * "database is locked". The registry (on server/db) wrote a status as one transaction, which
  * on SQLite holds the file's write lock between its statements, across microtasks; the alarm
  * ledger, still on its own connection to the same file, wrote in between and failed. Each
- * registry write is now one autocommit statement, which holds no lock across an await.
+ * registry write is now one autocommit statement, which holds no lock across an await. Since the
+ * ledger moved onto the same Database the two share one connection; the case stays as a guard.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-describe('the registry beside a store on its own connection to the same file', () => {
+describe('the registry and the alarm ledger on one SQLite file', () => {
   it('an alarm recorded while the registry notes a status is not refused with "database is locked"', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hw-registry-lock-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,7 +29,7 @@ describe('the registry beside a store on its own connection to the same file', (
     const database = new Database({ kind: 'sqlite', path: file });
     await database.start();
     cleanups.push(() => database.stop());
-    const ledger = new AlarmLedger({ path: file });
+    const ledger = new AlarmLedger({ database });
     await ledger.start();
     cleanups.push(() => ledger.stop());
     const registry = new Registry({ database, enterprises: [], installations: [] });
@@ -40,7 +41,7 @@ describe('the registry beside a store on its own connection to the same file', (
     for (let seq = 1; seq <= 10; seq++) {
       await Promise.resolve();
       try {
-        ledger.record(alarmEvent({ seq, alarmId: `GT-101-gas.L2.${seq}` }));
+        await ledger.record(alarmEvent({ seq, alarmId: `GT-101-gas.L2.${seq}` }));
       } catch (err) {
         refused.push((err as Error).message);
       }

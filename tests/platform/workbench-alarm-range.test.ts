@@ -35,7 +35,7 @@ describe('alarm ledger listBetween', () => {
     let after: AlarmPageCursor | null = null;
     let pages = 0;
     do {
-      const page = h.ledger.listBetween({
+      const page = await h.ledger.listBetween({
         from: t0 + MIN,
         to: t0 + 5 * MIN,
         enterpriseIds: ['ent-a', 'ent-b'],
@@ -48,8 +48,10 @@ describe('alarm ledger listBetween', () => {
     } while (after);
     expect(seen).toEqual(['r-1', 'r-2', 'r-3', 'r-4', 'r-5']);
     expect(pages).toBe(3);
-    expect(h.ledger.listBetween({ from: t0, to: t0 + DAY, enterpriseIds: [] }).alarms).toEqual([]);
-    expect(() => h.ledger.listBetween({ from: t0, to: t0, limit: 0 })).toThrow(
+    expect(
+      (await h.ledger.listBetween({ from: t0, to: t0 + DAY, enterpriseIds: [] })).alarms,
+    ).toEqual([]);
+    await expect(h.ledger.listBetween({ from: t0, to: t0, limit: 0 })).rejects.toThrow(
       'listBetween limit must be an integer from 1 to 10000 (got 0)',
     );
   });
@@ -57,8 +59,8 @@ describe('alarm ledger listBetween', () => {
   it('keeps alarms of the same millisecond apart by identity across pages', async () => {
     const t0 = h.clock.now();
     for (const id of ['s-3', 's-1', 's-2']) await h.raise('ent-a', { alarmId: id, ts: t0 });
-    const first = h.ledger.listBetween({ from: t0, to: t0, limit: 2 });
-    const second = h.ledger.listBetween({ from: t0, to: t0, limit: 2, after: first.next });
+    const first = await h.ledger.listBetween({ from: t0, to: t0, limit: 2 });
+    const second = await h.ledger.listBetween({ from: t0, to: t0, limit: 2, after: first.next });
     expect([...ids(first.alarms), ...ids(second.alarms)]).toEqual(['s-1', 's-2', 's-3']);
     expect(second.next).toBeNull();
   });
@@ -82,8 +84,8 @@ describe('workbench desk over the time-range query', () => {
     await h.raise('ent-b', { alarmId: 'recent', ts: t0 - DAY });
     await h.raise('ent-a', { alarmId: 'old-closed', ts: t0 - 45 * DAY });
     const key = { enterpriseId: 'ent-a', gatewayId: 'gw-ent-a', alarmId: 'old-closed' };
-    h.platform.disposal.acknowledge(key, 'tester');
-    h.platform.disposal.close(key, 'tester', 'closed long ago');
+    await h.platform.disposal.acknowledge(key, 'tester');
+    await h.platform.disposal.close(key, 'tester', 'closed long ago');
     const body = (await get(regC1, '/api/v1/workbench/alarms?sort=newest')).json();
     const shown = body.items.map((i: { alarm: { id: string } }) => i.alarm.id);
     expect(shown).toContain('old-open');

@@ -129,7 +129,7 @@ describe('workbench indicators', () => {
 });
 
 describe('workbench trend', () => {
-  it('asks for whole-hour buckets from about three weeks up, whole seconds below', () => {
+  it('asks for whole-hour buckets from about three weeks up, whole seconds below', async () => {
     expect(trendInterval(0, 60 * 60_000)).toBe(5_000);
     expect(trendInterval(0, 7 * 24 * H)).toBe(840_000);
     expect(trendInterval(0, 29 * 24 * H)).toBe(H);
@@ -161,7 +161,7 @@ describe('workbench alarm desk', () => {
   it('filters, puts escalated and level-2 first, pages, and scopes', async () => {
     await h.raise('ent-b', { alarmId: 'l1-old', level: 1 });
     h.clock.advance(2 * 60_000);
-    h.platform.tick(); // l1-old escalates to the county (60 s in the harness)
+    await h.platform.tick(); // l1-old escalates to the county (60 s in the harness)
     await h.raise('ent-b', { alarmId: 'l2-new', level: 2 });
     await h.raise('ent-b', { alarmId: 'l1-new', level: 1 });
     await h.raise('ent-a', { alarmId: 'other-county' });

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlarmRecord } from '../../server/alarms/ledger.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { EmergencyReceiver } from '../../simulators/emergency-receiver.js';
@@ -50,8 +51,12 @@ async function start(status?: number) {
           String(init?.body).includes('"kind"')
             ? new Response('{}', { status, headers: { 'content-type': 'application/json' } })
             : fetch(url, init);
+  const database = new Database({ kind: 'sqlite', path: ':memory:' });
+  await database.start();
+  cleanups.push(() => database.stop());
   const notifier = new EmergencyNotifier({
-    path: ':memory:',
+    database,
+    nodeId: 'node-1',
     centres: [
       { id: 'ecc-1', name: 'County centre', url: receiver.notifyUrl, secret: SECRET, minLevel: 2 },
     ],
@@ -66,9 +71,9 @@ async function start(status?: number) {
   return { receiver, notifier, events };
 }
 
-const until = async (check: () => boolean, what: string) => {
+const until = async (check: () => boolean | Promise<boolean>, what: string) => {
   for (let i = 0; i < 200; i++) {
-    if (check()) return;
+    if (await check()) return;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out waiting for ${what}`);
@@ -77,7 +82,7 @@ const until = async (check: () => boolean, what: string) => {
 describe('emergency follow-ups', () => {
   it('never told the centre an alarm was cleared or closed (issue 15): now both arrive, signed, once', async () => {
     const { receiver, notifier, events } = await start();
-    expect(notifier.notify(ALARM)).toBe(1);
+    expect(await notifier.notify(ALARM)).toBe(1);
     await receiver.waitFor((n) => n.alarmId === ALARM.alarmId);
     const clearedAt = Date.UTC(2026, 0, 1, 8, 5);
     events.emit('alarm', { ...ALARM, state: 'cleared', clearedAt });
@@ -105,24 +110,25 @@ describe('emergency follow-ups', () => {
     expect(receiver.stats()).toMatchObject({ accepted: 3, rejected: 0 });
     // The centre's answer is recorded after it arrived there.
     await until(
-      () => notifier.followUps().filter((f) => f.state === 'delivered').length === 2,
+      async () => (await notifier.followUps()).filter((f) => f.state === 'delivered').length === 2,
       'both follow-ups recorded as delivered',
     );
   });
 
   it('does not insist on a centre that refuses follow-ups with a 4xx', async () => {
     const { receiver, notifier, events } = await start(400);
-    notifier.notify(ALARM);
+    await notifier.notify(ALARM);
     await receiver.waitFor();
     events.emit('alarm', { ...ALARM, state: 'cleared', clearedAt: Date.UTC(2026, 0, 1, 8, 5) });
-    await until(() => notifier.followUps()[0]?.state === 'refused', 'the refusal');
+    await until(async () => (await notifier.followUps())[0]?.state === 'refused', 'the refusal');
     await new Promise((r) => setTimeout(r, 120)); // longer than the retry interval
-    expect(notifier.followUps()[0]).toMatchObject({ state: 'refused', attempts: 1 });
+    expect((await notifier.followUps())[0]).toMatchObject({ state: 'refused', attempts: 1 });
   });
 
   it('sends no follow-up for an alarm that paged nobody', async () => {
     const { notifier, events } = await start();
     events.emit('alarm', { ...ALARM, level: 1, alarmId: 'l1', state: 'cleared', clearedAt: 1 });
-    expect(notifier.followUps()).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50)); // the follow-up is recorded asynchronously
+    expect(await notifier.followUps()).toEqual([]);
   });
 });

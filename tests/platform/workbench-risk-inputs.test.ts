@@ -27,10 +27,10 @@ const get = (url: string) =>
   h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${regC1}` } });
 
 /** More than the old 20,000-alarm window of ent-b (same scope as ent-a), newer than anything else. */
-function floodEntB(count = 20_001): void {
+async function floodEntB(count = 20_001): Promise<void> {
   const now = h.clock.now();
   for (let i = 0; i < count; i++) {
-    h.ledger.record({
+    await h.ledger.record({
       v: 1,
       gatewayId: 'gw-ent-b',
       enterpriseId: 'ent-b',
@@ -67,7 +67,7 @@ describe('workbench inputs beyond the newest 20,000 alarms', () => {
       ts: t0 - 40 * DAY + MIN,
     });
     h.clock.advance(2 * HOUR);
-    floodEntB();
+    await floodEntB();
     regC1 = await h.login('reg-c1'); // after the clock moved: a session lasts hours, not days
 
     const ranking = (await get(`${W}/ranking`)).json();
@@ -87,11 +87,11 @@ describe('workbench inputs beyond the newest 20,000 alarms', () => {
   it('a report of a past period counts its alarms however many newer alarms there are', async () => {
     const t0 = h.clock.now();
     const alarm = await h.raise('ent-a', { alarmId: 'last-month' });
-    h.platform.disposal.acknowledge(alarm, 'tester');
-    h.platform.disposal.close(alarm, 'tester', 'ventilated, detector checked');
+    await h.platform.disposal.acknowledge(alarm, 'tester');
+    await h.platform.disposal.close(alarm, 'tester', 'ventilated, detector checked');
     await h.raise('ent-a', { alarmId: 'last-month', transition: 'cleared', value: 3 });
     h.clock.advance(10 * DAY);
-    floodEntB();
+    await floodEntB();
     regC1 = await h.login('reg-c1'); // after the clock moved: a session lasts hours, not days
 
     const window = `from=${t0 - HOUR}&to=${t0 + DAY}`;
@@ -106,7 +106,7 @@ describe('workbench inputs beyond the newest 20,000 alarms', () => {
 });
 
 describe('mergeWindows', () => {
-  it('reads overlapping or touching windows once and drops empty ones', () => {
+  it('reads overlapping or touching windows once and drops empty ones', async () => {
     expect(
       mergeWindows([
         { from: 50, to: 60 },

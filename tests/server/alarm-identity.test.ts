@@ -138,8 +138,8 @@ describe('alarm identity across enterprises, through the real broker', () => {
     expect(b.acks.flatMap((ack) => ack.rejected ?? [])).toEqual([]);
 
     const keyB = { enterpriseId: 'ent-b', gatewayId: 'gw-b', alarmId: nextIdOfB };
-    expect(server.ledger.get(keyB)).toMatchObject({ state: 'active', sensorId: 'GT-101' });
-    expect(server.platform.disposal.disposition(keyB)).toMatchObject({ status: 'open' });
+    expect(await server.ledger.get(keyB)).toMatchObject({ state: 'active', sensorId: 'GT-101' });
+    expect(await server.platform.disposal.disposition(keyB)).toMatchObject({ status: 'open' });
     // Both plants are paged, each for its own alarm.
     await waitFor(() => paged.length === 2, 'both emergency notifications');
     expect(paged.map((n) => `${n.enterpriseId}/${n.gatewayId}/${n.alarmId}`).sort()).toEqual([
@@ -151,7 +151,7 @@ describe('alarm identity across enterprises, through the real broker', () => {
     // A's clear of "its" alarm cannot clear B's.
     await a.publishAlarm({ ...squat, seq: 2, transition: 'cleared', ts: squat.ts + 1 });
     await waitFor(() => a.acks.some((ack) => ack.seqs.includes(2)), "A's clear acknowledged");
-    expect(server.ledger.get(keyB)?.state).toBe('active');
+    expect((await server.ledger.get(keyB))?.state).toBe('active');
   });
 
   it('acknowledging at the server reaches only the gateway that owns the alarm', async () => {
@@ -180,13 +180,18 @@ describe('alarm identity across enterprises, through the real broker', () => {
     );
     await waitFor(() => b.acks.some((ack) => ack.seqs.includes(6)), "B's StoreAck");
     const keyB = { enterpriseId: 'ent-b', gatewayId: 'gw-b', alarmId: id };
-    server.platform.dispositionOf(server.ledger.get(keyB)!);
-    server.platform.disposalChanged(server.platform.disposal.acknowledge(keyB, 'reg-b'));
+    await server.platform.dispositionOf((await server.ledger.get(keyB))!);
+    server.platform.disposalChanged(await server.platform.disposal.acknowledge(keyB, 'reg-b'));
     await waitFor(() => commands.length > 0, 'the acknowledge command');
     expect(commands).toEqual([{ gateway: 'gw-b', alarmId: id }]);
     expect(
-      server.platform.disposal.disposition({ ...keyB, enterpriseId: 'ent-a', gatewayId: 'gw-a' })
-        ?.status,
+      (
+        await server.platform.disposal.disposition({
+          ...keyB,
+          enterpriseId: 'ent-a',
+          gatewayId: 'gw-a',
+        })
+      )?.status,
     ).toBe('open');
   });
 
@@ -194,7 +199,7 @@ describe('alarm identity across enterprises, through the real broker', () => {
     const a = await gateway('ent-a', 'gw-a');
     await a.publishAlarm(alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-a', seq: 9 }));
     await waitFor(() => a.acks.some((ack) => ack.seqs.includes(9)), "A's StoreAck");
-    const anchor = server.platform.integrity.anchorNow();
+    const anchor = await server.platform.integrity.anchorNow();
     expect(anchor).toMatchObject({ seq: 1 });
 
     // A gateway tries to overwrite the retained anchor: refused by the ACL (it may lose its

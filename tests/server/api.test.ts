@@ -6,6 +6,7 @@ import { topicFor } from '../../protocol/index.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { Errors } from '../../server/api/errors.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -18,6 +19,7 @@ describe('HTTP API', () => {
   let store: SqliteTelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
+  let database: Database;
   let gateways: GatewayRegistry;
   let ingest: Ingest;
   let app: FastifyInstance;
@@ -39,9 +41,12 @@ describe('HTTP API', () => {
   beforeEach(async () => {
     clock = new ManualClock(T0);
     store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
+    ledger = new AlarmLedger({ database, clock });
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       clock,
       // Nothing listens there: the delivery stays pending.
       centres: [
@@ -70,6 +75,7 @@ describe('HTTP API', () => {
     await app.close();
     await ingest.stop();
     await notifier.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
   });
@@ -278,7 +284,10 @@ describe('HTTP API', () => {
 
   it('lists linkage deliveries', async () => {
     await send('alarm', alarmEvent());
-    await waitFor(() => notifier.deliveries()[0]?.lastError, 'the failed first attempt');
+    await waitFor(
+      async () => (await notifier.deliveries())[0]?.lastError,
+      'the failed first attempt',
+    );
     const { body } = await get('/api/v1/linkage/deliveries');
     expect(body.deliveries).toEqual([
       {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DELIVERY_HEADER,
@@ -11,13 +11,16 @@ import {
   TIMESTAMP_HEADER,
   verifyLinkage,
 } from '../../protocol/index.js';
-import { AlarmLedger, type AlarmRecord } from '../../server/alarms/ledger.js';
+import type { AlarmLedger, AlarmRecord } from '../../server/alarms/ledger.js';
 import type { EmergencyCentreConfig } from '../../server/config/index.js';
+import { Database } from '../../server/db/database.js';
 import {
   backoffDelayMs,
   EmergencyNotifier,
   type EmergencyNotifierOptions,
+  prepareEmbeddedDeliveries,
 } from '../../server/linkage/emergency-notifier.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, SECRET, waitFor } from './fixtures.js';
 
 interface Received {
@@ -82,6 +85,7 @@ describe('emergency notifier', () => {
   let centre: TestCentre;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier | null = null;
+  let database: Database;
   let dir: string | null = null;
 
   const centreConfig = (overrides: Partial<EmergencyCentreConfig> = {}): EmergencyCentreConfig => ({
@@ -95,7 +99,8 @@ describe('emergency notifier', () => {
 
   function startNotifier(options: Partial<EmergencyNotifierOptions> = {}): Promise<void> {
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       centres: [centreConfig()],
       enterprises: [{ id: 'ent-01', name: 'Demo Chemical Co.' }],
       retryInitialMs: 10,
@@ -105,19 +110,29 @@ describe('emergency notifier', () => {
     return notifier.start();
   }
 
-  function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): AlarmRecord {
-    return ledger.record(alarmEvent(overrides)).alarm;
+  /** Replaces the in-memory database with one on `path`, as a server on that file opens it. */
+  async function useFile(path: string): Promise<void> {
+    await database.stop();
+    database = new Database({ kind: 'sqlite', path });
+    await database.start();
+  }
+
+  async function raise(overrides: Parameters<typeof alarmEvent>[0] = {}): Promise<AlarmRecord> {
+    return (await ledger.record(alarmEvent(overrides))).alarm;
   }
 
   beforeEach(async () => {
     centre = new TestCentre();
     await centre.start();
-    ledger = new AlarmLedger({ path: ':memory:' });
+    ledger = testLedger();
     await ledger.start();
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
   });
   afterEach(async () => {
     await notifier?.stop();
     notifier = null;
+    await database.stop();
     await ledger.stop();
     await centre.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -127,9 +142,12 @@ describe('emergency notifier', () => {
   it('retries a signed notification through two 503s until the centre accepts it', async () => {
     centre.answer = (n) => (n <= 2 ? 503 : 202);
     await startNotifier();
-    expect(notifier!.notify(raise())).toBe(1);
+    expect(await notifier!.notify(await raise())).toBe(1);
 
-    const delivered = await waitFor(() => notifier!.counts().delivered === 1, 'delivery');
+    const delivered = await waitFor(
+      async () => (await notifier!.counts()).delivered === 1,
+      'delivery',
+    );
     expect(delivered).toBe(true);
     expect(centre.received).toHaveLength(3);
     expect(centre.received.every((r) => r.signatureValid)).toBe(true);
@@ -158,7 +176,7 @@ describe('emergency notifier', () => {
     expect(body.notificationId).toBe(centre.received[0]?.headers[DELIVERY_HEADER]);
     expect(body.message).toContain('methane');
 
-    const [delivery] = notifier!.deliveries();
+    const [delivery] = await notifier!.deliveries();
     expect(delivery).toMatchObject({
       alarmId: 'GT-101-gas.L2.1',
       centreId: 'ec-city',
@@ -170,37 +188,39 @@ describe('emergency notifier', () => {
       nextAttemptAt: null,
     });
     expect(delivery?.deliveredAt).toBeTypeOf('number');
-    expect(notifier!.counts()).toEqual({ pending: 0, delivered: 1 });
+    expect(await notifier!.counts()).toEqual({ pending: 0, delivered: 1 });
   });
 
   it('notifies once per alarm and centre, however often the alarm is redelivered', async () => {
     await startNotifier({
       centres: [centreConfig(), centreConfig({ id: 'ec-county', name: 'County centre' })],
     });
-    const alarm = raise();
-    expect(notifier!.notify(alarm)).toBe(2);
-    expect(notifier!.notify(ledger.record(alarmEvent()).alarm)).toBe(0);
-    await waitFor(() => notifier!.counts().delivered === 2, 'both deliveries');
-    expect(notifier!.notify(alarm)).toBe(0);
+    const alarm = await raise();
+    expect(await notifier!.notify(alarm)).toBe(2);
+    expect(await notifier!.notify((await ledger.record(alarmEvent())).alarm)).toBe(0);
+    await waitFor(async () => (await notifier!.counts()).delivered === 2, 'both deliveries');
+    expect(await notifier!.notify(alarm)).toBe(0);
     expect(centre.received).toHaveLength(2);
     expect(new Set(centre.received.map((r) => r.headers[DELIVERY_HEADER])).size).toBe(2);
   });
 
   it('pages both plants when gateways of two enterprises use the same alarm id (issue 13)', async () => {
     await startNotifier();
-    expect(notifier!.notify(raise())).toBe(1);
-    expect(notifier!.notify(raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' }))).toBe(1);
-    await waitFor(() => notifier!.counts().delivered === 2, 'both plants paged');
-    const paged = notifier!
-      .deliveries()
-      .map((d) => `${d.enterpriseId}/${d.gatewayId}/${d.alarmId}`);
+    expect(await notifier!.notify(await raise())).toBe(1);
+    expect(
+      await notifier!.notify(await raise({ enterpriseId: 'ent-02', gatewayId: 'gw-02' })),
+    ).toBe(1);
+    await waitFor(async () => (await notifier!.counts()).delivered === 2, 'both plants paged');
+    const paged = (await notifier!.deliveries()).map(
+      (d) => `${d.enterpriseId}/${d.gatewayId}/${d.alarmId}`,
+    );
     expect(paged.sort()).toEqual(['ent-01/gw-01/GT-101-gas.L2.1', 'ent-02/gw-02/GT-101-gas.L2.1']);
   });
 
-  it('migrates a version-1 deliveries table (unique per alarm id) and resumes it', async () => {
+  it('migrates a version-1 deliveries table (unique per alarm id) with the embedded upgrade, and resumes it on the database layer', async () => {
     dir = mkdtempSync(join(tmpdir(), 'hw-linkage-v1-'));
     const path = join(dir, 'hw.db');
-    const old = new Database(path);
+    const old = new BetterSqlite(path);
     old.exec(`CREATE TABLE linkage_deliveries (
       notification_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, centre_id TEXT NOT NULL,
       body TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'delivered')),
@@ -220,10 +240,12 @@ describe('emergency notifier', () => {
        VALUES ('ntf-old', 'old-1', 'ec-city', ?, 'pending', 1, 0, 0)`,
       )
       .run(body);
+    prepareEmbeddedDeliveries(old, `linkage deliveries '${path}'`);
     old.close();
-    await startNotifier({ path });
-    await waitFor(() => notifier!.counts().delivered === 1, 'the migrated delivery');
-    expect(notifier!.deliveries()[0]).toMatchObject({
+    await useFile(path);
+    await startNotifier();
+    await waitFor(async () => (await notifier!.counts()).delivered === 1, 'the migrated delivery');
+    expect((await notifier!.deliveries())[0]).toMatchObject({
       notificationId: 'ntf-old',
       enterpriseId: 'ent-01',
       gatewayId: 'gw-01',
@@ -237,12 +259,14 @@ describe('emergency notifier', () => {
     await startNotifier({
       centres: [centreConfig(), centreConfig({ id: 'ec-park', name: 'Park', minLevel: 1 })],
     });
-    expect(notifier!.notify(raise({ alarmId: 'drill', drill: true }))).toBe(0);
-    expect(notifier!.notify(raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
+    expect(await notifier!.notify(await raise({ alarmId: 'drill', drill: true }))).toBe(0);
+    expect(await notifier!.notify(await raise({ alarmId: 'gone', transition: 'cleared' }))).toBe(0);
     // Level 1 (GB/T 50493-2019 §5.5.3 warning level) reaches only the centre that asked for it.
-    expect(notifier!.notify(raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(1);
-    await waitFor(() => notifier!.counts().delivered === 1, 'level-1 delivery');
-    expect(notifier!.deliveries().map((d) => [d.alarmId, d.centreId])).toEqual([
+    expect(await notifier!.notify(await raise({ alarmId: 'warn', level: 1, setpoint: 25 }))).toBe(
+      1,
+    );
+    await waitFor(async () => (await notifier!.counts()).delivered === 1, 'level-1 delivery');
+    expect((await notifier!.deliveries()).map((d) => [d.alarmId, d.centreId])).toEqual([
       ['warn', 'ec-park'],
     ]);
   });
@@ -250,28 +274,36 @@ describe('emergency notifier', () => {
   it('gives up on a silent centre after the request timeout and tries again', async () => {
     centre.answer = (n) => (n === 1 ? 'hang' : 200);
     await startNotifier({ requestTimeoutMs: 100 });
-    notifier!.notify(raise());
-    await waitFor(() => notifier!.counts().delivered === 1, 'delivery after a timeout');
+    await notifier!.notify(await raise());
+    await waitFor(
+      async () => (await notifier!.counts()).delivered === 1,
+      'delivery after a timeout',
+    );
     expect(centre.received).toHaveLength(2);
-    expect(notifier!.deliveries()[0]).toMatchObject({ attempts: 2, lastStatus: 200 });
+    expect((await notifier!.deliveries())[0]).toMatchObject({ attempts: 2, lastStatus: 200 });
   });
 
   it('resumes pending deliveries after a restart', async () => {
     dir = mkdtempSync(join(tmpdir(), 'hw-linkage-'));
     const path = join(dir, 'hw.db');
     centre.answer = () => 503;
-    await startNotifier({ path });
-    notifier!.notify(raise());
-    await waitFor(() => (notifier!.deliveries()[0]?.attempts ?? 0) >= 1, 'a failed attempt');
+    await useFile(path);
+    await startNotifier();
+    await notifier!.notify(await raise());
+    await waitFor(
+      async () => ((await notifier!.deliveries())[0]?.attempts ?? 0) >= 1,
+      'a failed attempt',
+    );
     await notifier!.stop();
+    await useFile(path); // the server restarts: its database too
 
     centre.answer = () => 202;
-    await startNotifier({ path });
-    const recordedBefore = notifier!.deliveries()[0]?.attempts ?? 0;
+    await startNotifier();
+    const recordedBefore = (await notifier!.deliveries())[0]?.attempts ?? 0;
     expect(recordedBefore).toBeGreaterThanOrEqual(1);
-    expect(notifier!.counts()).toEqual({ pending: 1, delivered: 0 });
-    await waitFor(() => notifier!.counts().delivered === 1, 'delivery after restart');
-    expect(notifier!.deliveries()[0]?.attempts).toBe(recordedBefore + 1);
+    expect(await notifier!.counts()).toEqual({ pending: 1, delivered: 0 });
+    await waitFor(async () => (await notifier!.counts()).delivered === 1, 'delivery after restart');
+    expect((await notifier!.deliveries())[0]?.attempts).toBe(recordedBefore + 1);
   });
 
   it('backs off exponentially from retryInitialMs up to retryMaxMs, with jitter in the upper half', () => {

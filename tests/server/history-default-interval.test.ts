@@ -11,6 +11,7 @@ import type { Reading } from '../../protocol/index.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { defaultInterval } from '../../server/api/history-routes.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -28,14 +29,17 @@ let clock: ManualClock;
 let store: SqliteTelemetryStore;
 let ledger: AlarmLedger;
 let notifier: EmergencyNotifier;
+let database: Database;
 let ingest: Ingest;
 let app: FastifyInstance;
 
 beforeEach(async () => {
   clock = new ManualClock(END);
   store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  ledger = new AlarmLedger({ path: ':memory:', clock });
-  notifier = new EmergencyNotifier({ path: ':memory:', clock, centres: [] });
+  database = new Database({ kind: 'sqlite', path: ':memory:' });
+  await database.start();
+  ledger = new AlarmLedger({ database, clock });
+  notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
   await store.start();
   await ledger.start();
   await notifier.start();
@@ -51,6 +55,7 @@ afterEach(async () => {
   await app.close();
   await ingest.stop();
   await notifier.stop();
+  await database.stop();
   await ledger.stop();
   await store.stop();
 });

@@ -5,14 +5,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../common/clock.js';
 import { topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest, type IngestAlarmHop } from '../../server/ingest.js';
 import { type AttemptTrace, EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
 
 const TELEMETRY = topicFor('ent-01', 'gw-01', 'telemetry');
@@ -40,6 +42,7 @@ describe('the alarm path through ingest', () => {
   let store: TelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
+  let database: Database;
   let events: EventHub;
   let requests: string[];
   let notifyFails: boolean;
@@ -67,10 +70,13 @@ describe('the alarm path through ingest', () => {
       systemClock,
     );
     await store.start();
-    ledger = new AlarmLedger({ path: ':memory:' });
+    ledger = testLedger();
     await ledger.start();
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       centres: [
         { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
       ],
@@ -82,6 +88,7 @@ describe('the alarm path through ingest', () => {
 
   afterEach(async () => {
     await notifier.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
   });
@@ -164,24 +171,27 @@ describe('the alarm path through ingest', () => {
 describe('the emergency notifier on the alarm path', () => {
   it('starts the first attempt inside notify(), not on a timer, and traces it', async () => {
     const requests: string[] = [];
+    const database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
     const notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       centres: [
         { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
       ],
       fetch: recordingFetch(requests),
     });
     await notifier.start();
-    const ledger = new AlarmLedger({ path: ':memory:' });
+    const ledger = testLedger();
     await ledger.start();
     try {
       const traces: [string, AttemptTrace][] = [];
       notifier.on('sending', (t) => traces.push(['sending', t]));
       notifier.on('answered', (t) => traces.push(['answered', t]));
       const delivered = new Promise((resolve) => notifier.once('delivered', resolve));
-      const { alarm } = ledger.record(alarmEvent({ alarmId: 'GT-101-gas.L2.12' }));
+      const { alarm } = await ledger.record(alarmEvent({ alarmId: 'GT-101-gas.L2.12' }));
 
-      expect(notifier.notify(alarm)).toBe(1);
+      expect(await notifier.notify(alarm)).toBe(1);
       expect(requests).toEqual(['POST GT-101-gas.L2.12']); // before any timer could have run
       await delivered;
       expect(traces.map(([what, t]) => [what, t.alarmId, t.centreId])).toEqual([
@@ -190,6 +200,7 @@ describe('the emergency notifier on the alarm path', () => {
       ]);
     } finally {
       await notifier.stop();
+      await database.stop();
       await ledger.stop();
     }
   });

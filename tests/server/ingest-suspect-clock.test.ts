@@ -9,16 +9,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { AuditLog } from '../../server/auth/audit-log.js';
 import { ingestSecurityOptions } from '../../server/auth/index.js';
 import type { InboundMessage } from '../../server/broker.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { type AckSink, Ingest } from '../../server/ingest.js';
 import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
 
 const HOUR = 3_600_000;
@@ -37,6 +39,7 @@ describe('a gateway whose clock is wrong', () => {
   let store: TelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
+  let database: Database;
   let audit: AuditLog;
   let pages: string[];
   let acks: { stored: number[]; rejected: number[] };
@@ -51,10 +54,13 @@ describe('a gateway whose clock is wrong', () => {
       clock,
     );
     await store.start();
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    ledger = testLedger({ clock });
     await ledger.start();
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       centres: [
         { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
       ],
@@ -83,6 +89,7 @@ describe('a gateway whose clock is wrong', () => {
 
   afterEach(async () => {
     await notifier.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
   });
@@ -94,14 +101,14 @@ describe('a gateway whose clock is wrong', () => {
 
     expect(outcome).toEqual({ result: 'stored', channel: 'alarm' });
     expect(acks).toEqual({ stored: [event.seq], rejected: [] });
-    const stored = ledger.get({
+    const stored = await ledger.get({
       enterpriseId: 'ent-01',
       gatewayId: 'gw-01',
       alarmId: 'GT-101-gas.L2.clock',
     });
     expect(stored?.raisedAt).toBe(ahead); // the source's time, as reported
     expect(stored?.receivedAt).toBe(T0); // and the server's
-    expect(notifier.deliveries().map((d) => d.alarmId)).toEqual(['GT-101-gas.L2.clock']);
+    expect((await notifier.deliveries()).map((d) => d.alarmId)).toEqual(['GT-101-gas.L2.clock']);
     const metrics = subject.metrics();
     expect(metrics.rejected).toBe(0);
     expect(metrics.suspectTimestamps).toBe(1);

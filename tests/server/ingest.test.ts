@@ -141,16 +141,19 @@ describe('ingest over a real MQTT connection', () => {
     await publish(ALARM, raised);
     await publish(ALARM, raised);
     await waitFor(() => server.ingest.metrics().alarmEvents === 2, 'both alarm events');
-    await waitFor(() => server.notifier.counts().delivered === 1, 'the linkage delivery');
-    expect(server.ledger.list({ state: 'all' })).toHaveLength(1);
+    await waitFor(
+      async () => (await server.notifier.counts()).delivered === 1,
+      'the linkage delivery',
+    );
+    expect(await server.ledger.list({ state: 'all' })).toHaveLength(1);
     expect(centreRequests).toBe(1);
     expect(committed.map((c) => c.item.channel)).toEqual(['alarm', 'alarm']);
 
     await publish(ALARM, alarmEvent({ alarmId: 'drill-1', drill: true }));
     await publish(ALARM, alarmEvent({ alarmId: 'warn-1', level: 1, setpoint: 25 }));
     await waitFor(() => server.ingest.metrics().alarmEvents === 4, 'drill and level-1 events');
-    expect(server.notifier.counts()).toEqual({ pending: 0, delivered: 1 });
-    expect(server.ledger.list({ state: 'active' })).toHaveLength(3);
+    expect(await server.notifier.counts()).toEqual({ pending: 0, delivered: 1 });
+    expect(await server.ledger.list({ state: 'active' })).toHaveLength(3);
   });
 
   it("keeps another gateway's use of an alarm id apart: it never touches the first gateway's alarm", async () => {
@@ -174,7 +177,7 @@ describe('ingest over a real MQTT connection', () => {
     }
     expect(server.ingest.metrics().rejected).toBe(0);
     const first = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.1' };
-    expect(server.ledger.get(first)?.state).toBe('active');
+    expect((await server.ledger.get(first))?.state).toBe('active');
   });
 
   it('follows presence from the birth message to the last will, ignoring cleared retained messages', async () => {

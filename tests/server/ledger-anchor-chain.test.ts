@@ -23,6 +23,7 @@ import {
   LedgerIntegrity,
 } from '../../server/alarms/ledger-integrity.js';
 import { loadLedgerKey } from '../../server/alarms/ledger-key.js';
+import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { runLedgerVerify } from '../../server/ledger-verify.js';
 import { alarmRecord } from '../platform/fixtures.js';
 import { T0 } from './fixtures.js';
@@ -46,6 +47,7 @@ describe('anchors that cannot be dropped silently', () => {
   let clock: ManualClock;
   let key: Buffer;
   let ledger: DisposalLedger;
+  let database: PlatformDatabase;
   let integrity: LedgerIntegrity;
 
   const lines = () =>
@@ -73,7 +75,9 @@ describe('anchors that cannot be dropped silently', () => {
     anchorPath = join(dir, LEDGER_ANCHOR_FILE);
     clock = new ManualClock(T0);
     key = loadLedgerKey({ storePath: path, env: {} }).key;
-    ledger = new DisposalLedger({ path, clock, key });
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
+    ledger = new DisposalLedger({ database, clock, key });
     await ledger.start();
     integrity = new LedgerIntegrity({
       disposal: ledger,
@@ -81,44 +85,45 @@ describe('anchors that cannot be dropped silently', () => {
       anchorFile: new AnchorFile(anchorPath),
       clock,
     });
-    integrity.start();
+    await integrity.start();
   });
 
   afterEach(async () => {
-    integrity.stop();
+    await integrity.stop();
     await ledger.stop();
+    await database.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** Rows 1–3 anchored at 3 (T0 + 1 min); rows 4–5 (clears) anchored at 5 (T0 + 2 min). */
-  function history(): void {
-    ledger.track(alarmRecord());
-    ledger.acknowledge(A1, 'op1', 'seen');
-    ledger.track(alarmRecord({ alarmId: 'a-2' }));
+  async function history(): Promise<void> {
+    await ledger.track(alarmRecord());
+    await ledger.acknowledge(A1, 'op1', 'seen');
+    await ledger.track(alarmRecord({ alarmId: 'a-2' }));
     clock.advance(MIN);
-    integrity.anchorNow();
-    ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 70_000 }));
-    ledger.track(alarmRecord({ alarmId: 'a-2', state: 'cleared', clearedAt: T0 + 80_000 }));
+    await integrity.anchorNow();
+    await ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 70_000 }));
+    await ledger.track(alarmRecord({ alarmId: 'a-2', state: 'cleared', clearedAt: T0 + 80_000 }));
     clock.advance(MIN);
-    integrity.anchorNow();
+    await integrity.anchorNow();
   }
 
-  it('chains each anchor to the one before it, from the start of the file', () => {
-    history();
+  it('chains each anchor to the one before it, from the start of the file', async () => {
+    await history();
     const anchors = lines();
     expect(anchors.map((a) => a.seq)).toEqual([3, 5]);
     expect(anchors[0]!.prev).toBe('0'.repeat(64));
     expect(anchors[1]!.prev).toBe(anchors[0]!.mac);
-    expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+    expect(await integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
   });
 
-  it('the newest disposal rows can be deleted without the key and verify still passes: rows and their anchor lines deleted, the server anchors on and the link breaks', () => {
-    history();
+  it('the newest disposal rows can be deleted without the key and verify still passes: rows and their anchor lines deleted, the server anchors on and the link breaks', async () => {
+    await history();
     sql(path, 'DROP TRIGGER disposal_events_no_delete; DELETE FROM disposal_events WHERE seq > 3;');
     keepLines((a) => a.seq <= 3);
     clock.advance(MIN);
-    integrity.anchorNow(); // the head "moved" back to 3: anchored, linked to the deleted anchor of 5
-    const result = integrity.verifyNow();
+    await integrity.anchorNow(); // the head "moved" back to 3: anchored, linked to the deleted anchor of 5
+    const result = await integrity.verifyNow();
     expect(result.ok).toBe(false);
     expect(result.problems).toEqual([
       expect.stringMatching(
@@ -128,8 +133,8 @@ describe('anchors that cannot be dropped silently', () => {
   });
 
   it('rows and anchor lines deleted while the server is down: the CLI finds the rows left unanchored behind a stale anchor', async () => {
-    history();
-    integrity.stop();
+    await history();
+    await integrity.stop();
     await ledger.stop();
     // Row 5 and the anchors of 5 (its stop anchor too) go; row 4 stays, so it is now unanchored.
     sql(path, 'DROP TRIGGER disposal_events_no_delete; DELETE FROM disposal_events WHERE seq > 4;');
@@ -145,9 +150,9 @@ describe('anchors that cannot be dropped silently', () => {
   });
 
   it('deleting the whole anchor file is a failure, for the self-check and the CLI', async () => {
-    history();
+    await history();
     rmSync(anchorPath);
-    const result = integrity.verifyNow();
+    const result = await integrity.verifyNow();
     expect(result).toMatchObject({ ok: false, brokenAt: 1 });
     expect(result.problems).toEqual([
       'no anchors (file missing or empty) while the chain has 5 rows: the anchor file was deleted or emptied',
@@ -158,46 +163,46 @@ describe('anchors that cannot be dropped silently', () => {
     );
     // The server goes on anchoring: its next anchor links to the last one it wrote, not to the start.
     clock.advance(MIN);
-    ledger.track(alarmRecord({ alarmId: 'a-3' }));
-    integrity.anchorNow();
-    expect(integrity.verifyNow().problems).toEqual([
+    await ledger.track(alarmRecord({ alarmId: 'a-3' }));
+    await integrity.anchorNow();
+    expect((await integrity.verifyNow()).problems).toEqual([
       expect.stringMatching(
         /^anchor of row 6 at .* does not follow the start: anchor lines between them were deleted$/,
       ),
     ]);
   });
 
-  it('a deleted anchor line in the middle breaks the link of the next one', () => {
-    history();
+  it('a deleted anchor line in the middle breaks the link of the next one', async () => {
+    await history();
     keepLines((a) => a.seq !== 3);
-    expect(integrity.verifyNow().problems).toEqual([
+    expect((await integrity.verifyNow()).problems).toEqual([
       expect.stringMatching(
         /^anchor of row 5 at .* does not follow the start: anchor lines between them were deleted$/,
       ),
     ]);
   });
 
-  it('a fresh install is not failed before its first tick (the self-check anchors what is due first), and an idle ledger stays fresh with heartbeat anchors', () => {
-    ledger.track(alarmRecord({ alarmId: 'a-0' })); // the first row ever, before the first tick
-    expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+  it('a fresh install is not failed before its first tick (the self-check anchors what is due first), and an idle ledger stays fresh with heartbeat anchors', async () => {
+    await ledger.track(alarmRecord({ alarmId: 'a-0' })); // the first row ever, before the first tick
+    expect(await integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
     expect(lines().map((a) => a.seq)).toEqual([1]);
     clock.advance(MIN);
-    history();
-    ledger.track(alarmRecord({ alarmId: 'a-3' })); // not anchored yet
-    expect(integrity.verifyNow().ok).toBe(true);
-    integrity.anchorNow();
+    await history();
+    await ledger.track(alarmRecord({ alarmId: 'a-3' })); // not anchored yet
+    expect((await integrity.verifyNow()).ok).toBe(true);
+    await integrity.anchorNow();
     // Hours without a new row: the timer's ticks write a heartbeat every 10 min.
     for (let i = 0; i < 180; i++) {
       clock.advance(MIN);
-      integrity.anchorNow();
+      await integrity.anchorNow();
     }
     expect(lines().length).toBe(1 + 2 + 1 + 18); // a-0's, history's, a-3's, heartbeats
-    ledger.track(alarmRecord({ alarmId: 'a-4' })); // the first row after hours of quiet
-    expect(integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
+    await ledger.track(alarmRecord({ alarmId: 'a-4' })); // the first row after hours of quiet
+    expect(await integrity.verifyNow()).toMatchObject({ ok: true, problems: [] });
   });
 
-  it('a running server whose newest anchor is stale fails the self-check (the anchor file cannot be written)', () => {
-    history();
+  it('a running server whose newest anchor is stale fails the self-check (the anchor file cannot be written)', async () => {
+    await history();
     class FullDisk extends AnchorFile {
       override append(): void {
         throw new Error(`cannot append to ledger anchor file '${anchorPath}': ENOSPC`);
@@ -210,11 +215,11 @@ describe('anchors that cannot be dropped silently', () => {
       clock,
     });
     clock.advance(LEDGER_INTEGRITY_DEFAULTS.heartbeatMs * 2 + MIN);
-    expect(failing.verifyNow().problems).toEqual([
+    expect((await failing.verifyNow()).problems).toEqual([
       expect.stringMatching(
         /^the newest anchor \(row 5, .*\) is 21 min old although the server anchors at least every 10 min/,
       ),
     ]);
-    expect(integrity.verifyNow().ok).toBe(true); // the same chain, anchoring works: a heartbeat
+    expect((await integrity.verifyNow()).ok).toBe(true); // the same chain, anchoring works: a heartbeat
   });
 });

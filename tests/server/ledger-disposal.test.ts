@@ -10,6 +10,7 @@ import {
   disposalCsv,
   GENESIS_HASH,
 } from '../../server/alarms/disposal.js';
+import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { alarmRecord } from '../platform/fixtures.js';
 import { T0 } from './fixtures.js';
 
@@ -20,28 +21,32 @@ describe('alarm disposal ledger', () => {
   let path: string;
   let clock: ManualClock;
   let ledger: DisposalLedger;
+  let database: PlatformDatabase;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hw-disposal-'));
     path = join(dir, 'db.sqlite');
     clock = new ManualClock(T0);
-    ledger = new DisposalLedger({ path, clock });
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
+    ledger = new DisposalLedger({ database, clock });
     await ledger.start();
   });
 
   afterEach(async () => {
     await ledger.stop();
+    await database.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('follows an alarm from raise to close with one chained row per step', () => {
-    ledger.track(alarmRecord());
+  it('follows an alarm from raise to close with one chained row per step', async () => {
+    await ledger.track(alarmRecord());
     clock.advance(1000);
-    ledger.acknowledge(A1, 'op1', 'seen');
-    ledger.assign(A1, 'op1', 'shift-lead');
-    ledger.recordMeasure(A1, 'shift-lead', 'closed valve XV-12, ventilation on');
-    ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 5000 }));
-    const closed = ledger.close(A1, 'shift-lead', 'flange gasket replaced');
+    await ledger.acknowledge(A1, 'op1', 'seen');
+    await ledger.assign(A1, 'op1', 'shift-lead');
+    await ledger.recordMeasure(A1, 'shift-lead', 'closed valve XV-12, ventilation on');
+    await ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 5000 }));
+    const closed = await ledger.close(A1, 'shift-lead', 'flange gasket replaced');
     expect(closed).toMatchObject({
       status: 'closed',
       acknowledgedBy: 'op1',
@@ -49,7 +54,7 @@ describe('alarm disposal ledger', () => {
       measures: 1,
       closedBy: 'shift-lead',
     });
-    const events = ledger.events(A1);
+    const events = await ledger.events(A1);
     expect(events.map((e) => e.action)).toEqual([
       'raised',
       'acknowledged',
@@ -60,31 +65,38 @@ describe('alarm disposal ledger', () => {
     ]);
     expect(events[0]?.prevHash).toBe(GENESIS_HASH);
     for (let i = 1; i < events.length; i++) expect(events[i]?.prevHash).toBe(events[i - 1]?.hash);
-    expect(ledger.verify()).toMatchObject({ ok: true, rows: 6, brokenAt: null, reason: null });
+    expect(await ledger.verify()).toMatchObject({
+      ok: true,
+      rows: 6,
+      brokenAt: null,
+      reason: null,
+    });
   });
 
-  it('records a redelivered raise or clear only once', () => {
-    ledger.track(alarmRecord());
-    ledger.track(alarmRecord());
-    ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 1 }));
-    ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 1 }));
-    expect(ledger.events(A1).map((e) => e.action)).toEqual(['raised', 'cleared']);
+  it('records a redelivered raise or clear only once', async () => {
+    await ledger.track(alarmRecord());
+    await ledger.track(alarmRecord());
+    await ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 1 }));
+    await ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 1 }));
+    expect((await ledger.events(A1)).map((e) => e.action)).toEqual(['raised', 'cleared']);
   });
 
-  it('refuses steps out of order', () => {
-    ledger.track(alarmRecord());
-    expect(() => ledger.close(A1, 'op', 'x')).toThrow(DisposalStateError);
-    ledger.acknowledge(A1, 'op');
-    expect(() => ledger.acknowledge(A1, 'op')).toThrow(/cannot be acknowledged while acknowledged/);
-    ledger.close(A1, 'op', 'done');
-    expect(() => ledger.recordMeasure(A1, 'op', 'late')).toThrow(DisposalStateError);
-    expect(() => ledger.acknowledge({ ...A1, alarmId: 'nope' }, 'op')).toThrow(
+  it('refuses steps out of order', async () => {
+    await ledger.track(alarmRecord());
+    await expect(ledger.close(A1, 'op', 'x')).rejects.toThrow(DisposalStateError);
+    await ledger.acknowledge(A1, 'op');
+    await expect(ledger.acknowledge(A1, 'op')).rejects.toThrow(
+      /cannot be acknowledged while acknowledged/,
+    );
+    await ledger.close(A1, 'op', 'done');
+    await expect(ledger.recordMeasure(A1, 'op', 'late')).rejects.toThrow(DisposalStateError);
+    await expect(ledger.acknowledge({ ...A1, alarmId: 'nope' }, 'op')).rejects.toThrow(
       /'ent-01\/gw-01\/nope' is not in the disposal ledger/,
     );
   });
 
-  it('refuses UPDATE and DELETE on the event rows', () => {
-    ledger.track(alarmRecord());
+  it('refuses UPDATE and DELETE on the event rows', async () => {
+    await ledger.track(alarmRecord());
     const db = new Database(path);
     try {
       expect(() => db.prepare("UPDATE disposal_events SET actor = 'x'").run()).toThrow(
@@ -96,10 +108,10 @@ describe('alarm disposal ledger', () => {
     }
   });
 
-  it('detects a row edited behind its back (triggers dropped)', () => {
-    ledger.track(alarmRecord());
-    ledger.acknowledge(A1, 'op1');
-    ledger.close(A1, 'op1', 'fixed');
+  it('detects a row edited behind its back (triggers dropped)', async () => {
+    await ledger.track(alarmRecord());
+    await ledger.acknowledge(A1, 'op1');
+    await ledger.close(A1, 'op1', 'fixed');
     const db = new Database(path);
     try {
       db.exec('DROP TRIGGER disposal_events_no_update');
@@ -107,13 +119,13 @@ describe('alarm disposal ledger', () => {
     } finally {
       db.close();
     }
-    expect(ledger.verify()).toMatchObject({ ok: false, brokenAt: 2 });
+    expect(await ledger.verify()).toMatchObject({ ok: false, brokenAt: 2 });
   });
 
-  it('detects a deleted row', () => {
-    ledger.track(alarmRecord());
-    ledger.acknowledge(A1, 'op1');
-    ledger.close(A1, 'op1', 'fixed');
+  it('detects a deleted row', async () => {
+    await ledger.track(alarmRecord());
+    await ledger.acknowledge(A1, 'op1');
+    await ledger.close(A1, 'op1', 'fixed');
     const db = new Database(path);
     try {
       db.exec('DROP TRIGGER disposal_events_no_delete');
@@ -121,23 +133,25 @@ describe('alarm disposal ledger', () => {
     } finally {
       db.close();
     }
-    expect(ledger.verify()).toMatchObject({ ok: false, brokenAt: 2 });
+    expect(await ledger.verify()).toMatchObject({ ok: false, brokenAt: 2 });
   });
 
-  it('escalates each level once and never past the province', () => {
-    ledger.track(alarmRecord());
-    expect(ledger.escalate(A1, 1, 'not acknowledged')).toHaveLength(1);
-    expect(ledger.escalate(A1, 1, 'not acknowledged')).toHaveLength(0);
-    const rows = ledger.escalate(A1, 9, 'not acknowledged');
+  it('escalates each level once and never past the province', async () => {
+    await ledger.track(alarmRecord());
+    expect(await ledger.escalate(A1, 1, 'not acknowledged')).toHaveLength(1);
+    expect(await ledger.escalate(A1, 1, 'not acknowledged')).toHaveLength(0);
+    const rows = await ledger.escalate(A1, 9, 'not acknowledged');
     expect(rows.map((r) => r.detail.to)).toEqual(['city', 'province']);
-    expect(ledger.disposition(A1)?.escalationLevel).toBe(3);
+    expect((await ledger.disposition(A1))?.escalationLevel).toBe(3);
   });
 
-  it('exports CSV with quoting and formula protection, filtered by enterprise', () => {
-    ledger.track(alarmRecord());
-    ledger.track(alarmRecord({ alarmId: 'b-1', enterpriseId: 'ent-02' }));
-    ledger.acknowledge(A1, 'op1', '=HYPERLINK("x"), "quoted"');
-    const csv = [...disposalCsv(ledger.allEvents(new Set(['ent-01'])))].join('');
+  it('exports CSV with quoting and formula protection, filtered by enterprise', async () => {
+    await ledger.track(alarmRecord());
+    await ledger.track(alarmRecord({ alarmId: 'b-1', enterpriseId: 'ent-02' }));
+    await ledger.acknowledge(A1, 'op1', '=HYPERLINK("x"), "quoted"');
+    const events = [];
+    for await (const e of ledger.allEvents(new Set(['ent-01']))) events.push(e);
+    const csv = [...disposalCsv(events)].join('');
     const lines = csv.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
       'seq,enterpriseId,gatewayId,alarmId,action,actor,detail,at,prevHash,hash',
@@ -148,11 +162,14 @@ describe('alarm disposal ledger', () => {
   });
 
   it('keeps the chain across a restart', async () => {
-    ledger.track(alarmRecord());
+    await ledger.track(alarmRecord());
     await ledger.stop();
-    ledger = new DisposalLedger({ path, clock });
+    await database.stop();
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
+    ledger = new DisposalLedger({ database, clock });
     await ledger.start();
-    ledger.acknowledge(A1, 'op1');
-    expect(ledger.verify()).toMatchObject({ ok: true, rows: 2 });
+    await ledger.acknowledge(A1, 'op1');
+    expect(await ledger.verify()).toMatchObject({ ok: true, rows: 2 });
   });
 });

@@ -15,6 +15,7 @@ import { chainHash, type DisposalEvent } from '../../server/alarms/disposal-chai
 import { AnchorFile, LEDGER_ANCHOR_FILE } from '../../server/alarms/ledger-anchors.js';
 import { type IntegrityResult, LedgerIntegrity } from '../../server/alarms/ledger-integrity.js';
 import { LEDGER_KEY_FILE, loadLedgerKey } from '../../server/alarms/ledger-key.js';
+import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { runLedgerVerify } from '../../server/ledger-verify.js';
 import { alarmRecord } from '../platform/fixtures.js';
 import { T0 } from './fixtures.js';
@@ -83,6 +84,7 @@ describe('disposal ledger integrity', () => {
   let clock: ManualClock;
   let key: Buffer;
   let ledger: DisposalLedger;
+  let database: PlatformDatabase;
   let anchors: AnchorFile;
   let integrity: LedgerIntegrity;
   let failures: IntegrityResult[];
@@ -92,7 +94,9 @@ describe('disposal ledger integrity', () => {
     path = join(dir, 'hazardwatch.db');
     clock = new ManualClock(T0);
     key = loadLedgerKey({ storePath: path, env: {} }).key;
-    ledger = new DisposalLedger({ path, clock, key });
+    database = new PlatformDatabase({ kind: 'sqlite', path });
+    await database.start();
+    ledger = new DisposalLedger({ database, clock, key });
     await ledger.start();
     anchors = new AnchorFile(join(dir, LEDGER_ANCHOR_FILE));
     failures = [];
@@ -107,25 +111,26 @@ describe('disposal ledger integrity', () => {
 
   afterEach(async () => {
     await ledger.stop();
+    await database.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** Rows 1–4 (a-1 raised, acknowledged, closed; a-2 raised), anchored at 4; rows 5–6 clears. */
-  function history(): void {
-    ledger.track(alarmRecord());
+  async function history(): Promise<void> {
+    await ledger.track(alarmRecord());
     clock.advance(1_000);
-    ledger.acknowledge(A1, 'op1', 'seen');
+    await ledger.acknowledge(A1, 'op1', 'seen');
     clock.advance(1_000);
-    ledger.close(A1, 'op1', 'valve closed');
-    ledger.track(alarmRecord({ alarmId: 'a-2' }));
+    await ledger.close(A1, 'op1', 'valve closed');
+    await ledger.track(alarmRecord({ alarmId: 'a-2' }));
     clock.advance(1_000);
-    integrity.anchorNow();
-    ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 5_000 }));
-    ledger.track(alarmRecord({ alarmId: 'a-2', state: 'cleared', clearedAt: T0 + 6_000 }));
-    integrity.anchorNow();
+    await integrity.anchorNow();
+    await ledger.track(alarmRecord({ state: 'cleared', clearedAt: T0 + 5_000 }));
+    await ledger.track(alarmRecord({ alarmId: 'a-2', state: 'cleared', clearedAt: T0 + 6_000 }));
+    await integrity.anchorNow();
   }
 
-  it('creates the chain key once, mode 0600, beside the database, and reads the same key back', () => {
+  it('creates the chain key once, mode 0600, beside the database, and reads the same key back', async () => {
     const file = join(dir, LEDGER_KEY_FILE);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(loadLedgerKey({ storePath: path, env: {} })).toMatchObject({ key, created: false });
@@ -138,9 +143,9 @@ describe('disposal ledger integrity', () => {
     ).toThrow(/HAZARDWATCH_LEDGER_KEY must be at least 64 hex digits/);
   });
 
-  it('verifies an untouched history, with its anchors', () => {
-    history();
-    expect(integrity.verifyNow()).toMatchObject({
+  it('verifies an untouched history, with its anchors', async () => {
+    await history();
+    expect(await integrity.verifyNow()).toMatchObject({
       ok: true,
       rows: 6,
       brokenAt: null,
@@ -151,8 +156,8 @@ describe('disposal ledger integrity', () => {
     expect(failures).toEqual([]);
   });
 
-  it('rewriting a row and recomputing later hashes verifies ok', () => {
-    history();
+  it('rewriting a row and recomputing later hashes verifies ok', async () => {
+    await history();
     // Without our key: the attacker re-chains rows 2.. with a key of their own.
     rewriteChain(
       path,
@@ -160,46 +165,46 @@ describe('disposal ledger integrity', () => {
       (row) => (row.seq === 2 ? { ...row, actor: 'someone-else' } : row),
       2,
     );
-    const result = integrity.verifyNow();
+    const result = await integrity.verifyNow();
     expect(result).toMatchObject({ ok: false, brokenAt: 2 });
     expect(result.problems[0]).toMatch(/^row 2: hash does not match the row content/);
     expect(failures).toHaveLength(1);
   });
 
-  it('rewriting a row and recomputing later hashes with the stolen key is caught by the anchors', () => {
-    history();
+  it('rewriting a row and recomputing later hashes with the stolen key is caught by the anchors', async () => {
+    await history();
     // The closing note is not part of any disposition: only the chain knew it, and the attacker
     // re-chained with our own key, so every MAC and the projection are consistent again.
     rewriteChain(path, key, (row) =>
       row.seq === 3 ? { ...row, detail: JSON.stringify({ note: 'nothing happened' }) } : row,
     );
-    expect(ledger.verify().ok).toBe(true);
-    const result = integrity.verifyNow();
+    expect((await ledger.verify()).ok).toBe(true);
+    const result = await integrity.verifyNow();
     expect(result).toMatchObject({ ok: false, brokenAt: 1 });
     expect(result.problems).toEqual([
       expect.stringMatching(/^row 4 differs from its anchor of .*: rows 1\.\.4 were rewritten$/),
     ]);
   });
 
-  it('deleting the newest rows verifies ok', () => {
-    history();
+  it('deleting the newest rows verifies ok', async () => {
+    await history();
     // Rows 5 and 6 are clears: removing them leaves the dispositions consistent, so only the
     // anchor of row 6 can tell.
     sql(path, 'DROP TRIGGER disposal_events_no_delete; DELETE FROM disposal_events WHERE seq > 4;');
-    const result = integrity.verifyNow();
+    const result = await integrity.verifyNow();
     expect(result).toMatchObject({ ok: false, brokenAt: 5, rows: 4 });
     expect(result.problems[0]).toMatch(/rows 5\.\.6 were anchored at .* and are gone .*truncated/);
     expect(failures).toHaveLength(1);
   });
 
-  it('a forged closed disposition verifies ok', () => {
-    history();
+  it('a forged closed disposition verifies ok', async () => {
+    await history();
     sql(
       path,
       "UPDATE alarm_dispositions SET status = 'closed', closed_by = 'forged', closed_at = 1 WHERE alarm_id = 'a-2'",
     );
-    expect(ledger.disposition(A2)?.status).toBe('closed'); // what the API would have shown
-    const result = integrity.verifyNow();
+    expect((await ledger.disposition(A2))?.status).toBe('closed'); // what the API would have shown
+    const result = await integrity.verifyNow();
     expect(result.ok).toBe(false);
     expect(result.brokenAt).toBe(6); // a-2's newest row: the table left the chain after it
     expect(result.projection.problems).toEqual([
@@ -207,13 +212,13 @@ describe('disposal ledger integrity', () => {
     ]);
   });
 
-  it('refuses a forged anchor line and names it', () => {
-    history();
+  it('refuses a forged anchor line and names it', async () => {
+    await history();
     appendFileSync(
       join(dir, LEDGER_ANCHOR_FILE),
       `${JSON.stringify({ seq: 2, hash: 'f'.repeat(64), at: new Date(T0).toISOString(), mac: '00' })}\nnot json\n`,
     );
-    const result = integrity.verifyNow();
+    const result = await integrity.verifyNow();
     expect(result.ok).toBe(false);
     expect(result.anchors.problems).toEqual([
       expect.stringMatching(/ledger-anchors\.jsonl:4: not JSON/),
@@ -221,25 +226,25 @@ describe('disposal ledger integrity', () => {
     ]);
   });
 
-  it('raises the failure once per break, not on every self-check', () => {
-    history();
+  it('raises the failure once per break, not on every self-check', async () => {
+    await history();
     sql(path, "UPDATE alarm_dispositions SET assignee = 'x' WHERE alarm_id = 'a-1'");
-    integrity.verifyNow();
-    integrity.verifyNow();
+    await integrity.verifyNow();
+    await integrity.verifyNow();
     expect(failures).toHaveLength(1);
     expect(integrity.failures).toBe(2);
   });
 
-  it('anchors only when the head moved, to the file with a line per anchor', () => {
-    history();
-    expect(integrity.anchorNow()).toBeNull();
+  it('anchors only when the head moved, to the file with a line per anchor', async () => {
+    await history();
+    expect(await integrity.anchorNow()).toBeNull();
     const lines = readFileSync(join(dir, LEDGER_ANCHOR_FILE), 'utf8').trim().split('\n');
     expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([4, 6]);
     expect(statSync(join(dir, LEDGER_ANCHOR_FILE)).mode & 0o777).toBe(0o600);
   });
 
   it('verifies from the command line: 0 when intact, 1 with the first bad row, 2 without a key', async () => {
-    history();
+    await history();
     await ledger.stop();
     const out: string[] = [];
     expect(await runLedgerVerify(['--data-dir', dir], {}, (l) => out.push(l))).toBe(0);

@@ -9,8 +9,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -18,6 +19,7 @@ import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
 import { createTelemetryStore } from '../../server/store/index.js';
 import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import { testLedger } from '../support/ledger.js';
 import { alarmEvent, SECRET, T0 } from './fixtures.js';
 
 const ALARM = topicFor('ent-01', 'gw-01', 'alarm');
@@ -38,6 +40,9 @@ describe('emergency paging, once per gas event', () => {
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
   let mqttLinkage: MqttLinkage;
+  let database: Database;
+  /** The MQTT linkage's notify() calls from the 'alarm' event, awaited before reading. */
+  let mqttNotified: Promise<unknown>[];
   let webhookPages: string[];
   let mqttPages: string[];
   let subject: Ingest;
@@ -45,15 +50,19 @@ describe('emergency paging, once per gas event', () => {
   beforeEach(async () => {
     webhookPages = [];
     mqttPages = [];
+    mqttNotified = [];
     store = createTelemetryStore(
       { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
       clock,
     );
     await store.start();
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    ledger = testLedger({ clock });
     await ledger.start();
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       clock,
       centres: [
         { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
@@ -65,7 +74,8 @@ describe('emergency paging, once per gas event', () => {
     });
     await notifier.start();
     mqttLinkage = new MqttLinkage({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       topic: 'hazardwatch/linkage/emergency',
       clock,
       publish: async (_topic, payload) => {
@@ -76,7 +86,7 @@ describe('emergency paging, once per gas event', () => {
     const events = new EventHub();
     // As the platform does (server/platform/platform.ts onAlarm): active alarms go to the MQTT linkage.
     events.on('alarm', (alarm) => {
-      if (alarm.state === 'active') mqttLinkage.notify(alarm);
+      if (alarm.state === 'active') mqttNotified.push(mqttLinkage.notify(alarm));
     });
     subject = new Ingest({
       store,
@@ -91,20 +101,18 @@ describe('emergency paging, once per gas event', () => {
   afterEach(async () => {
     await mqttLinkage.stop();
     await notifier.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
   });
 
-  const paged = () => ({
-    webhook: notifier
-      .deliveries()
-      .map((d) => d.alarmId)
-      .sort(),
-    mqtt: mqttLinkage
-      .notifications()
-      .map((p) => p.alarmId)
-      .sort(),
-  });
+  const paged = async () => {
+    await Promise.all(mqttNotified);
+    return {
+      webhook: (await notifier.deliveries()).map((d) => d.alarmId).sort(),
+      mqtt: (await mqttLinkage.notifications()).map((p) => p.alarmId).sort(),
+    };
+  };
 
   it('one gas event pages the emergency centre twice: a raise while shelved pages nobody, its re-announcement pages once', async () => {
     const shelvedRaise = alarmEvent({ alarmId: 'GT-101-gas.L2.occ-2', state: 'shelved' });
@@ -112,11 +120,16 @@ describe('emergency paging, once per gas event', () => {
       result: 'stored',
       channel: 'alarm',
     });
-    expect(paged()).toEqual({ webhook: [], mqtt: [] });
+    expect(await paged()).toEqual({ webhook: [], mqtt: [] });
     // Recorded in the ledger as usual.
     expect(
-      ledger.get({ enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'GT-101-gas.L2.occ-2' })
-        ?.state,
+      (
+        await ledger.get({
+          enterpriseId: 'ent-01',
+          gatewayId: 'gw-01',
+          alarmId: 'GT-101-gas.L2.occ-2',
+        })
+      )?.state,
     ).toBe('active');
 
     const reannounced = alarmEvent({
@@ -126,7 +139,10 @@ describe('emergency paging, once per gas event', () => {
     });
     await subject.handle(message(reannounced));
     // The superseded occurrence was never paged: the re-announcement pages.
-    expect(paged()).toEqual({ webhook: ['GT-101-gas.L2.occ-3'], mqtt: ['GT-101-gas.L2.occ-3'] });
+    expect(await paged()).toEqual({
+      webhook: ['GT-101-gas.L2.occ-3'],
+      mqtt: ['GT-101-gas.L2.occ-3'],
+    });
   });
 
   it('a re-announcement of an occurrence already paged does not page again, on either channel', async () => {
@@ -142,7 +158,10 @@ describe('emergency paging, once per gas event', () => {
         }),
       ),
     );
-    expect(paged()).toEqual({ webhook: ['GT-101-gas.L2.occ-1'], mqtt: ['GT-101-gas.L2.occ-1'] });
+    expect(await paged()).toEqual({
+      webhook: ['GT-101-gas.L2.occ-1'],
+      mqtt: ['GT-101-gas.L2.occ-1'],
+    });
   });
 
   it('suppressed and out-of-service raises page nobody; a raise without a state pages as before', async () => {
@@ -153,7 +172,10 @@ describe('emergency paging, once per gas event', () => {
       message(alarmEvent({ alarmId: 'GT-101-gas.L2.oos', state: 'out-of-service' })),
     );
     await subject.handle(message(alarmEvent({ alarmId: 'GT-101-gas.L2.plain' })));
-    expect(paged()).toEqual({ webhook: ['GT-101-gas.L2.plain'], mqtt: ['GT-101-gas.L2.plain'] });
+    expect(await paged()).toEqual({
+      webhook: ['GT-101-gas.L2.plain'],
+      mqtt: ['GT-101-gas.L2.plain'],
+    });
   });
 
   it('a re-announcement names its superseded occurrence within the same gateway only', async () => {
@@ -178,7 +200,7 @@ describe('emergency paging, once per gas event', () => {
         }),
       ),
     );
-    expect(paged().webhook).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
-    expect(paged().mqtt).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
+    expect((await paged()).webhook).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
+    expect((await paged()).mqtt).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
   });
 });

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
+import { Database } from '../../server/db/database.js';
 import { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest } from '../../server/ingest.js';
@@ -15,6 +16,7 @@ describe('history API over the telemetry store', () => {
   let store: SqliteTelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
+  let database: Database;
   let ingest: Ingest;
   let app: FastifyInstance;
 
@@ -26,9 +28,12 @@ describe('history API over the telemetry store', () => {
   beforeEach(async () => {
     clock = new ManualClock(T0 + 3_600_000);
     store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    ledger = new AlarmLedger({ path: ':memory:', clock });
+    database = new Database({ kind: 'sqlite', path: ':memory:' });
+    await database.start();
+    ledger = new AlarmLedger({ database, clock });
     notifier = new EmergencyNotifier({
-      path: ':memory:',
+      database,
+      nodeId: 'node-1',
       clock,
       centres: [],
       retryInitialMs: 1_000,
@@ -56,6 +61,7 @@ describe('history API over the telemetry store', () => {
     await app.close();
     await ingest.stop();
     await notifier.stop();
+    await database.stop();
     await ledger.stop();
     await store.stop();
   });

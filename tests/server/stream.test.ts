@@ -147,14 +147,14 @@ describe('live stream (Server-Sent Events)', () => {
     for (let i = 0; i < emitted; i++) {
       server.events.emit('readings', { gatewayId: 'gw-01', enterpriseId: 'ent-01', readings });
     }
-    server.ledger.record(alarmEvent());
+    await server.ledger.record(alarmEvent());
     server.events.emit(
       'alarm',
-      server.ledger.get({
+      (await server.ledger.get({
         enterpriseId: 'ent-01',
         gatewayId: 'gw-01',
         alarmId: 'GT-101-gas.L2.1',
-      })!,
+      }))!,
     );
 
     socket.on('data', (chunk: Buffer) => received.push(chunk));

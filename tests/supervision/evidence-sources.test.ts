@@ -13,7 +13,8 @@ afterEach(async () => {
   await h?.stop();
 });
 
-const opened = (rule: string) => h.supervision.store.hazards().filter((x) => x.ruleId === rule);
+const opened = async (rule: string) =>
+  (await h.supervision.store.hazards()).filter((x) => x.ruleId === rule);
 
 describe('a detector shelved at the edge', () => {
   it('is not working: the shelve reaches the server as an alarm transition', async () => {
@@ -38,9 +39,9 @@ describe('a detector shelved at the edge', () => {
     }
     const pass = await h.supervision.screenNow();
     expect(pass.failedRules).toEqual([]);
-    const [hazard] = opened('gas-detector-not-working');
+    const [hazard] = await opened('gas-detector-not-working');
     expect(hazard).toBeDefined();
-    expect(h.supervision.store.events(hazard!.hazardId)[0]!.detail.evidence).toMatchObject({
+    expect((await h.supervision.store.events(hazard!.hazardId))[0]!.detail.evidence).toMatchObject({
       state: 'shelved',
     });
 
@@ -69,10 +70,10 @@ describe('setpoints seen in alarms', () => {
       value: 61,
     });
     await h.supervision.screenNow();
-    const [hazard] = opened('setpoint-looser-than-gbt50493');
+    const [hazard] = await opened('setpoint-looser-than-gbt50493');
     expect(hazard).toMatchObject({ severity: 'general', kind: 'accident', subject: 'gw-a/GT-101' });
     expect(hazard!.item).toMatchObject({ standard: 'GB/T 50493-2019', number: '5.5.3' });
-    expect(h.supervision.store.events(hazard!.hazardId)[0]!.detail.evidence).toMatchObject({
+    expect((await h.supervision.store.events(hazard!.hazardId))[0]!.detail.evidence).toMatchObject({
       problems: ['level 2 60 %LEL > 50 %LEL'],
     });
 
@@ -103,7 +104,7 @@ describe('setpoints seen in alarms', () => {
       value: 61,
     });
     await h.supervision.screenNow();
-    expect(opened('setpoint-looser-than-gbt50493')).toHaveLength(0);
+    expect(await opened('setpoint-looser-than-gbt50493')).toHaveLength(0);
   });
 });
 
@@ -115,7 +116,7 @@ describe('an alarm left unacknowledged for a day', () => {
     h.clock.advance(25 * HOUR);
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 3 }]);
     await h.supervision.screenNow();
-    const [finding] = opened('alarm-not-handled');
+    const [finding] = await opened('alarm-not-handled');
     expect(finding).toMatchObject({ kind: 'alarm-management', severity: 'general' });
     const admin = await h.login('admin');
     const report = await h.get<{ byKind: Record<string, { found: number }> }>(
@@ -150,7 +151,7 @@ describe('an ESD bypass point', () => {
       await h.read('ent-a', 'gw-a', [{ sensorId: 'XS-401', value: 'BYPASS' }]);
     }
     await h.supervision.screenNow();
-    const [hazard] = opened('interlock-or-esd-bypassed');
+    const [hazard] = await opened('interlock-or-esd-bypassed');
     expect(hazard).toMatchObject({ severity: 'major', installationId: 'unit-1' });
     expect(hazard!.item.number).toBe('4');
     await h.read('ent-a', 'gw-a', [{ sensorId: 'XS-401', value: 'AUTO' }]);

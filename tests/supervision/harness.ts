@@ -119,12 +119,12 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const config = parseServerConfig({ ...supervisionConfig(supervision), store: { path } });
   const clock = new ManualClock(T0);
   const store = new SqliteTelemetryStore({ path, clock });
-  const ledger = new AlarmLedger({ path, clock });
-  const notifier = new EmergencyNotifier({ path, clock, centres: [] });
-  const gateways = new GatewayRegistry(clock);
-  const events = new EventHub();
   const database = new Database({ kind: 'sqlite', path: path });
   await database.start();
+  const ledger = new AlarmLedger({ database, clock });
+  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
+  const gateways = new GatewayRegistry(clock);
+  const events = new EventHub();
   await store.start();
   await ledger.start();
   await notifier.start();
@@ -145,6 +145,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const service = new SupervisionService({
     config: config.platform.supervision ?? defaultSupervisionConfig(),
     path,
+    database,
     key: KEY,
     clock,
     events,
@@ -262,6 +263,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       await platform.stop();
       await ingest.stop();
       await notifier.stop();
+      await database.stop();
       await ledger.stop();
       await store.stop();
       await database.stop();

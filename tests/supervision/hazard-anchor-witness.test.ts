@@ -37,7 +37,7 @@ describe('hazard ledger anchors for the external witness', () => {
   });
 
   it('publishes the hazard chain head retained on its own topic, and ingest does not take it for a gateway', async () => {
-    const h = server.supervision.hazards.open(
+    const h = await server.supervision.hazards.open(
       {
         enterpriseId: 'ent-a',
         installationId: null,
@@ -50,7 +50,7 @@ describe('hazard ledger anchors for the external witness', () => {
       'inspector',
     );
     const rejectedBefore = server.ingest.metrics().rejected;
-    const anchor = server.supervision.integrity.anchorNow();
+    const anchor = await server.supervision.integrity.anchorNow();
     expect(anchor).not.toBeNull();
     // A witness that subscribes afterwards still gets it (retained).
     const witness = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, {
@@ -63,7 +63,7 @@ describe('hazard ledger anchors for the external witness', () => {
       await witness.subscribeAsync('hazardwatch/ledger/#', { qos: 1 });
       await waitFor(() => seen.has(HAZARD_ANCHOR_TOPIC), 'the hazard anchor');
       expect(seen.get(HAZARD_ANCHOR_TOPIC)).toMatchObject({ seq: anchor!.seq, hash: anchor!.hash });
-      expect(server.supervision.store.hashAt(anchor!.seq)).toBe(anchor!.hash);
+      expect(await server.supervision.store.hashAt(anchor!.seq)).toBe(anchor!.hash);
       expect(h.hazardId).toMatch(/^HZ-/);
       expect(server.platform.handleMqtt(HAZARD_ANCHOR_TOPIC, Buffer.from('{}'))).toBe(true);
       expect(server.ingest.metrics().rejected).toBe(rejectedBefore);
@@ -72,7 +72,7 @@ describe('hazard ledger anchors for the external witness', () => {
     }
   });
 
-  it('names the chain in its log lines: the hazard ledger, not the disposal ledger', () => {
+  it('names the chain in its log lines: the hazard ledger, not the disposal ledger', async () => {
     expect(server.supervision.integrity.name).toBe('hazard ledger');
     expect(server.platform.integrity.name).toBe('disposal ledger');
     const lines: string[] = [];
@@ -85,7 +85,7 @@ describe('hazard ledger anchors for the external witness', () => {
       name: 'hazard ledger',
       logger,
       disposal: {
-        verify: () => ({
+        verify: async () => ({
           ok: false,
           rows: 3,
           brokenAt: 2,
@@ -93,14 +93,14 @@ describe('hazard ledger anchors for the external witness', () => {
           projection: { differences: 0, problems: [] },
           head: { seq: 3, hash: 'c'.repeat(64) },
         }),
-        hashAt: () => undefined,
-        head: () => ({ seq: 3, hash: 'c'.repeat(64) }),
+        hashAt: async () => undefined,
+        head: async () => ({ seq: 3, hash: 'c'.repeat(64) }),
       },
       key: Buffer.alloc(32, 1),
       anchorFile: new AnchorFile(join(dir, 'hazard-test-anchors.jsonl')),
     });
-    integrity.anchorNow();
-    expect(integrity.verifyNow().ok).toBe(false);
+    await integrity.anchorNow();
+    expect((await integrity.verifyNow()).ok).toBe(false);
     expect(lines).toEqual(['hazard ledger anchor', 'hazard ledger verification FAILED']);
   });
 });

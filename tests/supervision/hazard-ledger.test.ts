@@ -55,16 +55,16 @@ describe('an overdue major hazard', () => {
     const hazard = await openMajor(regulator);
     expect(hazard).toMatchObject({ status: 'open', listingLevel: 0, severity: 'major' });
 
-    expect(h.supervision.listNow()).toHaveLength(0); // not yet due
+    expect(await h.supervision.listNow()).toHaveLength(0); // not yet due
     h.clock.advance(DAY + 1);
-    expect(h.supervision.listNow().map((l) => l.to)).toEqual(['county']);
-    expect(h.supervision.listNow()).toHaveLength(0); // never twice
+    expect((await h.supervision.listNow()).map((l) => l.to)).toEqual(['county']);
+    expect(await h.supervision.listNow()).toHaveLength(0); // never twice
     h.clock.advance(DAY);
-    expect(h.supervision.listNow().map((l) => l.to)).toEqual(['city']);
+    expect((await h.supervision.listNow()).map((l) => l.to)).toEqual(['city']);
     h.clock.advance(DAY);
-    expect(h.supervision.listNow().map((l) => l.to)).toEqual(['province']);
+    expect((await h.supervision.listNow()).map((l) => l.to)).toEqual(['province']);
     h.clock.advance(10 * DAY);
-    expect(h.supervision.listNow()).toHaveLength(0);
+    expect(await h.supervision.listNow()).toHaveLength(0);
 
     const later = await h.login('reg-k1'); // sessions last 12 h
     const detail = await h.get<{ hazard: HazardDto; events: EventDto[] }>(
@@ -116,7 +116,7 @@ describe('an overdue major hazard', () => {
     });
     expect(verified.body.hazard.status).toBe('closed');
     h.clock.advance(5 * DAY);
-    expect(h.supervision.listNow()).toHaveLength(0);
+    expect(await h.supervision.listNow()).toHaveLength(0);
     const later = await h.login('reg-k1'); // sessions last 12 h
     const report = await h.get<{ total: Record<string, unknown> }>(
       later,
@@ -141,7 +141,7 @@ describe('steps out of order', () => {
       note: 'too early',
     });
     expect(r.status).toBe(409);
-    expect(h.supervision.store.events(hazard.hazardId)).toHaveLength(1);
+    expect(await h.supervision.store.events(hazard.hazardId)).toHaveLength(1);
   });
 
   it('a screening record whose condition still holds cannot pass verification', async () => {
@@ -179,12 +179,14 @@ describe('the hazard chain', () => {
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }]);
     h.clock.advance(DAY + 1);
     await h.supervision.screenNow();
-    h.supervision.listNow();
+    await h.supervision.listNow();
 
-    const all = [...h.supervision.store.allEvents()];
-    const perHazard = h.supervision.store
-      .hazards()
-      .flatMap((x) => h.supervision.store.events(x.hazardId));
+    const all = [];
+    for await (const e of h.supervision.store.allEvents()) all.push(e);
+    const perHazard = [];
+    for (const x of await h.supervision.store.hazards()) {
+      perHazard.push(...(await h.supervision.store.events(x.hazardId)));
+    }
     expect(perHazard.map((e) => e.seq).sort((x, y) => x - y)).toEqual(all.map((e) => e.seq));
     expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
     const admin = await h.login('admin');
@@ -212,7 +214,7 @@ describe('the hazard chain', () => {
     );
     expect(bad.body.ok).toBe(false);
     expect(bad.body.reason).toContain(a.hazardId);
-    const lastOfA = h.supervision.store.events(a.hazardId).at(-1)!.seq;
+    const lastOfA = (await h.supervision.store.events(a.hazardId)).at(-1)!.seq;
     expect(bad.body.brokenAt).toBe(lastOfA);
   });
 });

@@ -11,8 +11,8 @@ afterEach(async () => {
   await h?.stop();
 });
 
-const screeningHazards = (rule: string) =>
-  h.supervision.store.hazards().filter((x) => x.ruleId === rule);
+const screeningHazards = async (rule: string) =>
+  (await h.supervision.store.hazards()).filter((x) => x.ruleId === rule);
 
 describe('a gas detector that goes offline', () => {
   it('opens exactly one hazard with its evidence after the limit, and closes the evidence side when it returns', async () => {
@@ -23,13 +23,13 @@ describe('a gas detector that goes offline', () => {
 
     h.clock.advance(3 * HOUR); // offline, but not yet for the 4 h of the pack
     await h.supervision.screenNow();
-    expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
+    expect(await screeningHazards('gas-detector-not-working')).toHaveLength(0);
 
     h.clock.advance(HOUR + MIN);
     const pass = await h.supervision.screenNow();
     h.clock.advance(MIN);
     await h.supervision.screenNow(); // a second pass while it still holds opens nothing more
-    const hazards = screeningHazards('gas-detector-not-working');
+    const hazards = await screeningHazards('gas-detector-not-working');
     expect(pass.failedRules).toEqual([]);
     expect(pass.opened).toHaveLength(1);
     expect(hazards).toHaveLength(1);
@@ -45,7 +45,7 @@ describe('a gas detector that goes offline', () => {
       status: 'open',
     });
     expect(hazard.item).toMatchObject({ number: '12', checked: false });
-    const opened = h.supervision.store.events(hazard.hazardId)[0]!;
+    const opened = (await h.supervision.store.events(hazard.hazardId))[0]!;
     expect(opened.detail.evidence).toMatchObject({
       state: 'offline',
       sensorId: 'GT-101',
@@ -56,10 +56,10 @@ describe('a gas detector that goes offline', () => {
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101', value: 0 }]);
     const back = await h.supervision.screenNow();
     expect(back.cleared.map((x) => x.hazardId)).toEqual([hazard.hazardId]);
-    const after = h.supervision.store.hazard(hazard.hazardId)!;
+    const after = (await h.supervision.store.hazard(hazard.hazardId))!;
     expect(after.conditionActive).toBe(false);
     expect(after.status).toBe('open'); // a person still verifies the closure
-    expect(h.supervision.store.events(hazard.hazardId).map((e) => e.action)).toEqual([
+    expect((await h.supervision.store.events(hazard.hazardId)).map((e) => e.action)).toEqual([
       'opened',
       'condition-cleared',
     ]);
@@ -88,7 +88,9 @@ describe('a gas detector that goes offline', () => {
     }
     const pass = await h.supervision.screenNow();
     expect(pass.opened).toHaveLength(1);
-    expect(h.supervision.store.events(pass.opened[0]!.hazardId)[0]!.detail.evidence).toMatchObject({
+    expect(
+      (await h.supervision.store.events(pass.opened[0]!.hazardId))[0]!.detail.evidence,
+    ).toMatchObject({
       state: 'fault',
     });
   });
@@ -120,16 +122,18 @@ describe('a level sensor filling a tank past the registered quantity', () => {
       isMajorHazard: true,
     });
     expect(changes[0]!.r).toBeCloseTo(2.592, 3);
-    const history = h.supervision.store.gradeHistory('unit-1');
+    const history = await h.supervision.store.gradeHistory('unit-1');
     expect(history.map((r) => r.grade)).toEqual([4, null]);
 
     h.clock.advance(11 * MIN); // the pack's 10 min against sloshing during a transfer
     await h.read('ent-a', 'gw-a', [{ sensorId: 'GT-101' }, { sensorId: 'LT-301', value: 80 }]);
     await h.supervision.screenNow();
-    const storage = screeningHazards('storage-over-registered');
+    const storage = await screeningHazards('storage-over-registered');
     expect(storage.map((x) => x.subject).sort()).toEqual(['unit-1/critical', 'unit-1/methane']);
-    const evidence = h.supervision.store.events(
-      storage.find((x) => x.subject === 'unit-1/methane')!.hazardId,
+    const evidence = (
+      await h.supervision.store.events(
+        storage.find((x) => x.subject === 'unit-1/methane')!.hazardId,
+      )
     )[0]!.detail.evidence;
     expect(evidence).toMatchObject({ liveQuantityT: 72, registeredQuantityT: 30 });
     expect(changes).toHaveLength(1); // the grade did not move again
@@ -171,8 +175,8 @@ describe('a gateway outage', () => {
     const pass = await h.supervision.screenNow();
     expect(pass.failedRules).toEqual([]);
     expect(pass.opened.map((x) => x.ruleId)).toEqual(['gateway-outage']);
-    expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
-    expect(h.supervision.store.outages(0)).toHaveLength(1);
+    expect(await screeningHazards('gas-detector-not-working')).toHaveLength(0);
+    expect(await h.supervision.store.outages(0)).toHaveLength(1);
 
     const admin = await h.login('admin');
     const dq = await h.get<{ total: Record<string, number> }>(
@@ -192,7 +196,7 @@ describe('a gateway outage', () => {
     const back = await h.supervision.screenNow();
     expect(back.opened).toHaveLength(0);
     expect(back.cleared.map((x) => x.ruleId)).toEqual(['gateway-outage']);
-    expect(h.supervision.store.outages(0)[0]!.endedAt).toBe(h.clock.now());
+    expect((await h.supervision.store.outages(0))[0]!.endedAt).toBe(h.clock.now());
     h.clock.advance(MIN);
     await h.read(
       'ent-a',
@@ -200,6 +204,6 @@ describe('a gateway outage', () => {
       sensors.map((s) => ({ sensorId: s.sensorId, value: 0 })),
     );
     expect((await h.supervision.screenNow()).opened).toHaveLength(0);
-    expect(screeningHazards('gas-detector-not-working')).toHaveLength(0);
+    expect(await screeningHazards('gas-detector-not-working')).toHaveLength(0);
   });
 });

@@ -60,8 +60,7 @@ describe('a gateway killed with kill -9', () => {
     expect(report.duplicates).toBe(0);
     expect(report.outOfOrder).toBe(0);
     const stored = new Set(
-      server.ledger
-        .list({ state: 'all', limit: 10_000 })
+      (await server.ledger.list({ state: 'all', limit: 10_000 }))
         .filter((a) => a.gatewayId === GATEWAY)
         .map((a) => a.alarmId),
     );

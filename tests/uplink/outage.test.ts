@@ -62,9 +62,9 @@ describe('store-and-forward across a server outage', () => {
 
     const report = await storedReport(live, ids, producer.produced);
     expect(report).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0, extra: 0 });
-    const alarms = live.ledger
-      .list({ state: 'all', limit: 10_000 })
-      .filter((a) => a.gatewayId === GATEWAY && a.ruleId === 'S000-gas');
+    const alarms = (await live.ledger.list({ state: 'all', limit: 10_000 })).filter(
+      (a) => a.gatewayId === GATEWAY && a.ruleId === 'S000-gas',
+    );
     expect(alarms.map((a) => a.alarmId).sort()).toEqual([...producer.alarmIds].sort());
     expect(alarms.every((a) => a.state === 'cleared')).toBe(true);
     const health = uplink.health();

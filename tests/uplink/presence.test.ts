@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import type { GatewayStatus } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { EventHub } from '../../server/events.js';
 import {
   GATEWAY_OFFLINE_RULE,
@@ -9,6 +8,7 @@ import {
   GatewayPresenceMonitor,
   GatewayRegistry,
 } from '../../server/gateways.js';
+import { testLedger } from '../support/ledger.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -19,7 +19,7 @@ async function setup(expectedRestart?: (gatewayId: string) => boolean) {
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
   const registry = new GatewayRegistry(clock);
   const events = new EventHub();
-  const ledger = new AlarmLedger({ path: ':memory:', clock });
+  const ledger = testLedger({ clock });
   await ledger.start();
   cleanups.push(() => ledger.stop());
   const monitor = new GatewayPresenceMonitor({
@@ -30,7 +30,7 @@ async function setup(expectedRestart?: (gatewayId: string) => boolean) {
     checkIntervalMs: 60_000,
     ...(expectedRestart ? { expectedRestart, expectedRestartHoldMs: 60_000 } : {}),
   });
-  monitor.start();
+  await monitor.start();
   cleanups.push(() => monitor.stop());
   const seen: GatewayPresence[] = [];
   events.on('gateway', (g) => seen.push(g));
@@ -45,8 +45,11 @@ async function setup(expectedRestart?: (gatewayId: string) => boolean) {
     });
     if (update.changed) events.emit('gateway', update.gateway);
   };
-  const offlineAlarms = () =>
-    ledger.list({ state: 'all' }).filter((a) => a.ruleId === GATEWAY_OFFLINE_RULE);
+  /** The offline alarms in the ledger once the monitor's writes so far have committed. */
+  const offlineAlarms = async () => {
+    await monitor.settled();
+    return (await ledger.list({ state: 'all' })).filter((a) => a.ruleId === GATEWAY_OFFLINE_RULE);
+  };
   return { clock, registry, monitor, ledger, status, seen, offlineAlarms };
 }
 
@@ -60,7 +63,7 @@ describe('gateway presence on the server', () => {
     status('online');
     clock.advance(120_000);
     monitor.check();
-    expect(offlineAlarms()).toEqual([]);
+    expect(await offlineAlarms()).toEqual([]);
   });
 
   it('a gateway crash-looping during an expected restart is not held for ever: the third drop raises at once', async () => {
@@ -71,9 +74,9 @@ describe('gateway presence on the server', () => {
       clock.advance(10_000);
       status('online');
     }
-    expect(offlineAlarms()).toEqual([]);
+    expect(await offlineAlarms()).toEqual([]);
     status('offline');
-    expect(offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active' }]);
+    expect(await offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active' }]);
   });
 
   it('raises the held offline alarm when the expected restart takes longer than the hold', async () => {
@@ -82,12 +85,12 @@ describe('gateway presence on the server', () => {
     status('offline');
     clock.advance(59_000);
     monitor.check();
-    expect(offlineAlarms()).toEqual([]);
+    expect(await offlineAlarms()).toEqual([]);
     clock.advance(1_000);
     monitor.check();
-    expect(offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active', level: 1 }]);
+    expect(await offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active', level: 1 }]);
     status('online');
-    expect(offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
+    expect(await offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
   });
 
   it('marks a silent gateway and its sensors stale after two missed heartbeats and raises a gateway-offline alarm', async () => {
@@ -104,7 +107,7 @@ describe('gateway presence on the server', () => {
       staleReason: 'heartbeat-timeout',
     });
     expect(registry.sensorsStale('gw-1')).toBe(true);
-    expect(offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active', level: 1 }]);
+    expect(await offlineAlarms()).toMatchObject([{ gatewayId: 'gw-1', state: 'active', level: 1 }]);
   });
 
   it('raises the alarm on the last will and clears it when the gateway is back', async () => {
@@ -112,23 +115,24 @@ describe('gateway presence on the server', () => {
     status('online');
     status('offline');
     expect(registry.get('gw-1')).toMatchObject({ stale: true, staleReason: 'offline' });
-    expect(offlineAlarms()).toMatchObject([{ state: 'active' }]);
+    expect(await offlineAlarms()).toMatchObject([{ state: 'active' }]);
     clock.advance(1_000);
     status('online');
     expect(registry.get('gw-1')?.stale).toBe(false);
-    expect(offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
+    expect(await offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
     status('offline');
-    expect(offlineAlarms().filter((a) => a.state === 'active')).toHaveLength(1);
+    expect((await offlineAlarms()).filter((a) => a.state === 'active')).toHaveLength(1);
   });
 
   it('keeps an offline alarm raised before a server restart and clears it on the next birth', async () => {
-    const { ledger, registry, status, offlineAlarms } = await setup();
+    const { ledger, monitor, registry, status, offlineAlarms } = await setup();
     status('online');
     status('offline');
+    await monitor.settled(); // the raise has committed before the "restart"
     const events = new EventHub();
     const fresh = new GatewayRegistry();
     const again = new GatewayPresenceMonitor({ registry: fresh, ledger, events });
-    again.start();
+    await again.start();
     cleanups.push(() => again.stop());
     const update = fresh.applyStatus({
       v: 1,
@@ -138,8 +142,52 @@ describe('gateway presence on the server', () => {
       ts: Date.now(),
     });
     events.emit('gateway', update.gateway);
-    expect(offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
+    await again.settled();
+    expect(await offlineAlarms()).toMatchObject([{ state: 'cleared' }]);
     expect(registry.list()).toHaveLength(1);
+  });
+
+  it('a raise the ledger failed to commit is not held as raised: the next offline report raises it', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
+    const registry = new GatewayRegistry(clock);
+    const events = new EventHub();
+    const ledger = testLedger({ clock });
+    await ledger.start();
+    cleanups.push(() => ledger.stop());
+    let failures = 1;
+    const monitor = new GatewayPresenceMonitor({
+      registry,
+      events,
+      clock,
+      ledger: {
+        list: (query) => ledger.list(query),
+        record: (event) =>
+          failures-- > 0 ? Promise.reject(new Error('database unreachable')) : ledger.record(event),
+      },
+    });
+    await monitor.start();
+    cleanups.push(() => monitor.stop());
+    const report = (state: GatewayStatus['state']) => {
+      const update = registry.applyStatus({
+        v: 1,
+        gatewayId: 'gw-1',
+        enterpriseId: 'ent-1',
+        state,
+        ts: clock.now(),
+      });
+      if (update.changed) events.emit('gateway', update.gateway);
+    };
+    report('online');
+    report('offline');
+    await monitor.settled();
+    expect(await ledger.list({ state: 'all' })).toEqual([]);
+    report('online');
+    clock.advance(1_000);
+    report('offline');
+    await monitor.settled();
+    expect(await ledger.list({ state: 'all' })).toMatchObject([
+      { gatewayId: 'gw-1', ruleId: GATEWAY_OFFLINE_RULE, state: 'active' },
+    ]);
   });
 
   it('reports a gateway clock skewed beyond the threshold as an event, and its recovery', async () => {

@@ -88,9 +88,9 @@ async function run(
 async function expectAllStored(server: CentralServer, producer: Producer): Promise<void> {
   const report = await storedReport(server, ids, producer.produced);
   expect(report).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0, extra: 0 });
-  const alarms = server.ledger
-    .list({ state: 'all', limit: 10_000 })
-    .filter((a) => a.gatewayId === GATEWAY && a.ruleId === 'S000-gas');
+  const alarms = (await server.ledger.list({ state: 'all', limit: 10_000 })).filter(
+    (a) => a.gatewayId === GATEWAY && a.ruleId === 'S000-gas',
+  );
   expect(alarms.map((a) => a.alarmId).sort()).toEqual([...producer.alarmIds].sort());
 }
 

@@ -63,7 +63,7 @@ describe('a server killed between PUBACK and store commit', () => {
     const report = await storedReport(server, ids, producer.produced);
     expect(report).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0, extra: 0 });
     const alarms = new Set(
-      server.ledger.list({ state: 'all', limit: 10_000 }).map((a) => a.alarmId),
+      (await server.ledger.list({ state: 'all', limit: 10_000 })).map((a) => a.alarmId),
     );
     for (const id of producer.alarmIds) expect(alarms.has(id)).toBe(true);
   }, 40_000);

@@ -11,13 +11,16 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as platformState from './0001-platform-state.js';
 import * as clusterPrimitives from './0002-cluster-primitives.js';
+import * as supervision from './0003-supervision.js';
 import * as fleet from './0004-fleet.js';
+import * as linkage from './0005-linkage.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-platform-state': platformState,
   '0002-cluster-primitives': clusterPrimitives,
-  // 0003-supervision is written in parallel (issue 14); the lead merges it in before this one.
+  '0003-supervision': supervision,
   '0004-fleet': fleet,
+  '0005-linkage': linkage,
 };
 
 /** Static provider: the list above (no directory scan, so bundling and tsx both work). */

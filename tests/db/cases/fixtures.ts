@@ -1,7 +1,7 @@
 /**
  * One row per table as the stores write them today (values taken from what ledger.ts,
- * disposal-store.ts, emergency-notifier.ts, mqtt-linkage.ts, registry.ts, access.ts and the
- * audit log produce): nulls where the stores allow them, epoch milliseconds, measured doubles,
+ * disposal-store.ts, emergency-notifier.ts, mqtt-linkage.ts, registry.ts, access.ts, the
+ * supervision store and the audit log produce): nulls where the stores allow them, epoch milliseconds, measured doubles,
  * Chinese names, JSON text.
  */
 import type { Insertable } from 'kysely';
@@ -120,6 +120,21 @@ export const STORE_ROWS: Rows = {
       delivered_at: null,
     },
   ],
+  linkage_followups: [
+    {
+      followup_id: 'ntf-0123456789abcdef0123456789abcdef.cleared',
+      notification_id: 'ntf-0123456789abcdef0123456789abcdef',
+      centre_id: 'county-119',
+      kind: 'cleared',
+      body: '{"v":1,"kind":"cleared","followUpId":"ntf-0123456789abcdef0123456789abcdef.cleared"}',
+      state: 'pending',
+      attempts: 2,
+      last_status: null,
+      created_at: T0 + 600_000,
+      next_attempt_at: T0 + 601_000,
+      delivered_at: null,
+    },
+  ],
   linkage_mqtt: [
     {
       notification_id: 'ntf-fedcba9876543210fedcba9876543210',
@@ -210,6 +225,59 @@ export const STORE_ROWS: Rows = {
     },
   ],
   leader_leases: [{ name: 'scheduler', holder: 'node-1', term: 3, expires_at: T0 + 10_000 }],
+  // Supervision store (server/supervision/store.ts, migration 0003).
+  hazard_events: [
+    {
+      enterprise_id: 'ent-001',
+      installation_id: null,
+      hazard_id: 'HZ-000001',
+      action: 'opened',
+      actor: 'system',
+      detail: '{"kind":"data-quality","title":"探测器离线"}',
+      at: T0 + 120_000,
+      prev_hash: '0'.repeat(64),
+      hash: 'b'.repeat(64),
+    },
+  ],
+  hazards: [
+    {
+      hazard_id: 'HZ-000001',
+      enterprise_id: 'ent-001',
+      installation_id: 'tank-farm-1',
+      kind: 'data-quality',
+      severity: 'general',
+      status: 'open',
+      rule_id: 'detector-not-working',
+      subject: 'gw-01/GT-101',
+      opened_at: T0 + 120_000,
+      record: '{"hazardId":"HZ-000001","status":"open"}',
+    },
+  ],
+  supervision_conditions: [
+    { rule_id: 'detector-not-working', subject: 'gw-01/GT-101', since: T0 + 60_000 },
+  ],
+  supervision_grade_history: [
+    {
+      installation_id: 'tank-farm-1',
+      enterprise_id: 'ent-001',
+      at: T0 + 180_000,
+      sum_ratio: 1.375,
+      r: 42.5,
+      is_major: 1,
+      grade: 2,
+      previous_grade: null,
+      inventory: '[{"chemical":"methane","quantityT":55}]',
+    },
+  ],
+  supervision_outages: [
+    {
+      enterprise_id: 'ent-001',
+      gateway_id: 'gw-01',
+      started_at: T0 + 240_000,
+      ended_at: null,
+      points: 12,
+    },
+  ],
   fleet_tokens: [
     {
       token_hash: 'c'.repeat(64),
@@ -268,6 +336,7 @@ export const ORDER_BY: { [K in keyof PlatformSchema]: string } = {
   disposal_events: 'seq',
   alarm_dispositions: 'alarm_id',
   linkage_deliveries: 'notification_id',
+  linkage_followups: 'followup_id',
   linkage_mqtt: 'notification_id',
   linkage_mqtt_receipts: 'centre_id',
   registry_enterprises: 'id',
@@ -278,6 +347,11 @@ export const ORDER_BY: { [K in keyof PlatformSchema]: string } = {
   audit_records: 'id',
   delivery_claims: 'notification_id',
   leader_leases: 'name',
+  hazard_events: 'seq',
+  hazards: 'hazard_id',
+  supervision_conditions: 'subject',
+  supervision_grade_history: 'id',
+  supervision_outages: 'id',
   fleet_tokens: 'token_hash',
   fleet_gateways: 'gateway_id',
   fleet_versions: 'version',

@@ -40,7 +40,14 @@ export function schemaCases(backend: Backend): void {
       for (const table of TABLES) {
         const columns = tables.find((t) => t.name === table)?.columns.map((c) => c.name);
         const written = Object.keys(STORE_ROWS[table][0]!);
-        const generated = { alarm_events: 'event_id', disposal_events: 'seq', audit_records: 'id' };
+        const generated = {
+          alarm_events: 'event_id',
+          disposal_events: 'seq',
+          audit_records: 'id',
+          hazard_events: 'seq',
+          supervision_grade_history: 'id',
+          supervision_outages: 'id',
+        };
         const expected = [generated[table as keyof typeof generated], ...written].filter(Boolean);
         expect({ table, columns: columns?.sort() }).toEqual({ table, columns: expected.sort() });
       }
@@ -61,6 +68,9 @@ export function schemaCases(backend: Backend): void {
           if (table === 'alarm_events') return { event_id: i + 1, ...row };
           if (table === 'disposal_events') return { seq: i + 1, ...row };
           if (table === 'audit_records') return { id: i + 1, ...row };
+          if (table === 'hazard_events') return { seq: i + 1, ...row };
+          if (table === 'supervision_grade_history') return { id: i + 1, ...row };
+          if (table === 'supervision_outages') return { id: i + 1, ...row };
           return row;
         });
         expect({ table, rows }).toEqual({ table, rows: expected });
@@ -75,7 +85,7 @@ export function schemaCases(backend: Backend): void {
       expect(rows.map((r) => r.alarm_id).sort()).toEqual(['GT-101:L2', 'O2-7:LO']);
     });
 
-    it.each(['alarm_events', 'disposal_events'] as const)(
+    it.each(['alarm_events', 'disposal_events', 'hazard_events'] as const)(
       '%s is append-only: UPDATE and DELETE are refused, naming the table',
       async (table) => {
         const node = await store.openNode('node-1');
@@ -84,7 +94,7 @@ export function schemaCases(backend: Backend): void {
           .values(STORE_ROWS[table] as never)
           .execute();
         await expect(
-          node.db.updateTable(table).set({ alarm_id: 'forged' }).execute(),
+          node.db.updateTable(table).set({ enterprise_id: 'forged' }).execute(),
         ).rejects.toThrow(`${table} is append-only`);
         await expect(node.db.deleteFrom(table).execute()).rejects.toThrow(
           `${table} is append-only`,

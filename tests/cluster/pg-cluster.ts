@@ -1,0 +1,210 @@
+/**
+ * Cluster-mode test parts with shared state: one real PostgreSQL 15 (tests/support/postgres.ts)
+ * holding every node's platform state, server nodes in external mode as child processes
+ * (pg-node-child.ts) that can be killed with SIGKILL or stopped and restarted, an emergency
+ * centre's webhook receiver that counts the pages it gets, and queries on the shared database.
+ * Telemetry stays in one SQLite file per node (the cluster's InfluxDB stand-in is not needed to
+ * count readings: `storedAcross` in harness.ts reads every node's file).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../common/net.js';
+import { parseServerConfig, type ServerConfig } from '../../server/config/index.js';
+import { type Cleanup, SERVICE, SERVICE_PASSWORD, waitUntil } from './harness.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export const CENTRE_SECRET = 'centre-secret-for-tests-only';
+
+export interface PgNodeSettings {
+  brokerUrl: string;
+  databaseUrl: string;
+  receiverUrl: string;
+  /** ms after arrival at which an unacknowledged alarm escalates to county, city, province. */
+  acknowledgeWithinMs: readonly number[];
+}
+
+/** The config of one cluster node: external broker, PostgreSQL state, one emergency centre. */
+export function pgNodeConfig(
+  settings: PgNodeSettings,
+  nodeId: string,
+  storePath: string,
+): ServerConfig {
+  const ack = [...settings.acknowledgeWithinMs];
+  return parseServerConfig({
+    http: { port: 0 },
+    node: { id: nodeId },
+    mqtt: {
+      mode: 'external',
+      url: settings.brokerUrl,
+      username: SERVICE.username,
+      password: SERVICE_PASSWORD,
+      shareGroup: SERVICE.shareGroup,
+    },
+    database: { kind: 'postgres', url: settings.databaseUrl, poolSize: 4 },
+    store: { path: storePath },
+    emergencyCentres: [
+      {
+        id: 'ecc-1',
+        name: 'County emergency centre',
+        url: settings.receiverUrl,
+        secret: CENTRE_SECRET,
+        minLevel: 2,
+      },
+    ],
+    linkage: { retryInitialMs: 200, retryMaxMs: 1_000 },
+    platform: {
+      escalation: {
+        acknowledgeWithinMs: ack,
+        disposeWithinMs: ack.map((ms) => ms * 10),
+        tickMs: 200,
+      },
+    },
+  });
+}
+
+export interface PgNode {
+  readonly nodeId: string;
+  readonly storePath: string;
+  child: ChildProcess;
+  exited: Promise<unknown>;
+  /** Whether the node last reported itself leader. */
+  leader: boolean;
+  /** What the node printed (started, elected, deposed, stopped). */
+  output(): string;
+}
+
+/** A node in its own process (pg-node-child.ts); resolves once it consumes from the broker. */
+export async function spawnPgNode(
+  cleanups: Cleanup[],
+  settings: PgNodeSettings,
+  nodeId: string,
+  storePath: string,
+  dir: string,
+): Promise<PgNode> {
+  const configFile = path.join(dir, `${nodeId}.json`);
+  writeFileSync(configFile, JSON.stringify(pgNodeConfig(settings, nodeId, storePath)));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(here, 'pg-node-child.ts'), configFile],
+    {
+      cwd: path.resolve(here, '../..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LOG_LEVEL: 'silent' },
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  const node: PgNode = {
+    nodeId,
+    storePath,
+    child,
+    exited: new Promise((resolve) => child.once('exit', resolve)),
+    leader: false,
+    output: () => stdout,
+  };
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const line of chunk.toString().split('\n')) {
+      if (line === 'elected') node.leader = true;
+      if (line === 'deposed') node.leader = false;
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await waitUntil(
+    () => {
+      if (child.exitCode !== null) throw new Error(`node ${nodeId} exited: ${stderr.slice(-2000)}`);
+      return stdout.includes('started');
+    },
+    `node ${nodeId} to start`,
+    30_000,
+  );
+  return node;
+}
+
+/** SIGTERM (a clean stop: last StoreAcks, claims released) and wait for the exit. */
+export async function stopPgNode(node: PgNode): Promise<void> {
+  if (node.child.exitCode !== null || node.child.signalCode !== null) return;
+  node.child.kill('SIGTERM');
+  await node.exited;
+}
+
+export async function killPgNode(node: PgNode): Promise<void> {
+  node.child.kill('SIGKILL');
+  await node.exited;
+  node.leader = false;
+}
+
+export interface Page {
+  notificationId: string;
+  alarmId: string;
+  level: number;
+  /** The X-HazardWatch timestamp header's arrival time here (ms). */
+  at: number;
+}
+
+export interface Receiver {
+  url: string;
+  /** Alarm pages (follow-ups excluded), in arrival order. */
+  readonly pages: Page[];
+  /** Follow-ups (cleared, closed). */
+  readonly followUps: unknown[];
+}
+
+/** An emergency centre's webhook: answers 200 to every POST and keeps what it got. */
+export async function startReceiver(cleanups: Cleanup[]): Promise<Receiver> {
+  const pages: Page[] = [];
+  const followUps: unknown[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      const at = Date.now();
+      try {
+        const parsed = JSON.parse(body) as Record<string, unknown>;
+        if (typeof parsed.kind === 'string') followUps.push(parsed);
+        else {
+          pages.push({
+            notificationId: String(parsed.notificationId),
+            alarmId: String(parsed.alarmId),
+            level: Number(parsed.level),
+            at,
+          });
+        }
+      } catch {
+        // A body that is not JSON would be a server bug: kept for the assertion to show.
+        followUps.push({ unparsable: body });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${port}/hook`, pages, followUps };
+}
+
+/** Counts per key, and the keys seen more than once. */
+export function duplicatesOf(keys: readonly string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return [...counts].filter(([, n]) => n > 1).map(([k, n]) => `${k}×${n}`);
+}
