@@ -6,17 +6,14 @@
  * clean stop on SIGTERM. Its stdout goes to the benchmark, never to the metric lines.
  */
 import { readFileSync } from 'node:fs';
-import { CentralServer, type CentralServerOptions } from '../server/central-server.js';
+import { CentralServer } from '../server/central-server.js';
 import type { ServerConfig } from '../server/config/index.js';
 
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServerConfig;
-// onLeadership is the CentralServer option the store-port merge adds; passed through a typed
-// variable so this file compiles on either side of that merge.
-const options: CentralServerOptions & { onLeadership?: (leader: boolean) => void } = {
+const server = new CentralServer(config, {
   dashboard: false,
   onLeadership: (leader) => console.log(leader ? 'elected' : 'deposed'),
-};
-const server = new CentralServer(config, options);
+});
 process.once('SIGTERM', () => {
   void server.stop().then(() => {
     console.log('stopped');
