@@ -38,9 +38,11 @@ import { EXTERNAL_BROKER_DEFAULTS, mqttMode } from './cluster/config.js';
 import { EventRelay } from './cluster/event-relay.js';
 import { ExternalBroker, type MqttTransport } from './cluster/external-broker.js';
 import { LeaderJobs } from './cluster/leader-jobs.js';
+import { PresenceShare } from './cluster/presence-share.js';
 import type { ServerConfig } from './config/index.js';
 import type { DatabaseConfig } from './db/config.js';
 import { Database } from './db/database.js';
+import { upgradeEmbeddedFile } from './db/embedded-upgrade.js';
 import { EventHub } from './events.js';
 import { FleetService } from './fleet/fleet-service.js';
 import { GatewayPresenceMonitor, GatewayRegistry } from './gateways.js';
@@ -114,6 +116,8 @@ export class CentralServer {
    * A lone embedded server wins at once, so it runs them as it always did.
    */
   readonly leaderJobs: LeaderJobs;
+  /** Cluster mode: every node's sightings of every gateway, merged into each node's registry. */
+  readonly presenceShare: PresenceShare;
   /** Live streams on every node: other nodes' committed events for this node's SSE clients. */
   readonly relay: EventRelay;
   /** Operator acknowledgements relayed to the gateways' alarm engines. */
@@ -130,6 +134,8 @@ export class CentralServer {
   private actualHttpPort = 0;
   private readonly clock: Clock;
   private startedAt = 0;
+  /** The chain key (disposal and hazard ledgers); the embedded upgrade replays with it. */
+  private readonly ledgerKey: Buffer;
 
   constructor(
     readonly config: ServerConfig,
@@ -153,10 +159,10 @@ export class CentralServer {
           detail: `${describeAlarm(conflict.key)} ${conflict.got.transition} (seq ${conflict.got.seq}, rule '${conflict.got.ruleId}', sensor '${conflict.got.sensorId}') recorded as '${conflict.recordedAs}'`,
         }),
     });
-    const linkageNode = linkageNodeId(config);
+    const nodeId = nodeIdOf(config);
     const notifierOptions: ConstructorParameters<typeof EmergencyNotifier>[0] = {
       database: this.database,
-      nodeId: linkageNode,
+      nodeId: nodeId,
       clock,
       centres: config.emergencyCentres,
       enterprises: config.enterprises,
@@ -179,7 +185,16 @@ export class CentralServer {
       publish: (topic, payload) => this.transport.publish(topic, payload, { qos: 1 }),
     });
     ingestOptions.acks = this.acks;
+    // Cluster mode: what each node saw of every gateway, so presence is judged on all of it.
+    this.presenceShare = new PresenceShare({
+      database: this.database,
+      nodeId: nodeId,
+      registry: this.gateways,
+      events: this.events,
+      clock,
+    });
     this.presence = new GatewayPresenceMonitor({
+      view: this.presenceShare,
       registry: this.gateways,
       ledger: this.ledger,
       events: this.events,
@@ -188,6 +203,8 @@ export class CentralServer {
       expectedRestart: (gatewayId) => this.fleet.applyExpected(gatewayId),
     });
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
+    // A resent alarm whose first receiver died before its listeners ran (cluster mode).
+    ingestOptions.redelivered = (alarm) => this.platform.followAlarm(alarm);
     this.audit = createAuditLog(config.audit, path, clock, this.database, config.node?.id);
     Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);
@@ -227,13 +244,14 @@ export class CentralServer {
     });
     // One chain key for the disposal and the hazard ledgers (docs/ledger.md).
     const ledgerKey = loadLedgerKey({ keyFile: config.ledger.keyFile, storePath: path }).key;
+    this.ledgerKey = ledgerKey;
     const minLevels = config.emergencyCentres.map((c) => c.minLevel);
     this.platform = new Platform({
       config: config.platform,
       enterprises: config.enterprises,
       path,
       database: this.database,
-      nodeId: linkageNode,
+      nodeId: nodeId,
       clock,
       events: this.events,
       ledger: this.ledger,
@@ -262,20 +280,20 @@ export class CentralServer {
     });
     this.leaderJobs = new LeaderJobs({
       database: this.database,
-      nodeId: linkageNode,
+      nodeId: nodeId,
       jobs: [
         { name: 'presence', start: () => this.presence.start(), stop: () => this.presence.stop() },
         ...this.platform.jobs(),
         ...this.supervision.jobs(),
       ],
       onLeadership: (leader) => {
-        log.info({ node: linkageNode, leader }, leader ? 'elected leader' : 'no longer leader');
+        log.info({ node: nodeId, leader }, leader ? 'elected leader' : 'no longer leader');
         options.onLeadership?.(leader);
       },
     });
     this.relay = new EventRelay({
       database: this.database,
-      nodeId: linkageNode,
+      nodeId: nodeId,
       events: this.events,
     });
     this.services = this.serviceList();
@@ -338,9 +356,24 @@ export class CentralServer {
     const transport = this.transport;
     return [
       // First: every store below reads and writes through it.
-      { name: 'database', start: () => this.database.start(), stop: () => this.database.stop() },
+      {
+        name: 'database',
+        start: async () => {
+          // A file of an earlier release first gets the upgrade its stores used to run.
+          const db = this.database.config;
+          if (db.kind === 'sqlite') upgradeEmbeddedFile(db.path, this.ledgerKey);
+          await this.database.start();
+        },
+        stop: () => this.database.stop(),
+      },
       // Before anything emits: SSE clients of every node see what this node commits.
       { name: 'event relay', start: () => this.relay.start(), stop: () => this.relay.stop() },
+      // Before ingest: every sighting is shared (cluster mode; off on SQLite).
+      {
+        name: 'presence share',
+        start: () => this.presenceShare.start(),
+        stop: () => this.presenceShare.stop(),
+      },
       { name: 'audit', start: () => this.audit.start(), stop: () => this.audit.stop() },
       { name: 'store', start: () => this.store.start(), stop: () => this.store.stop() },
       { name: 'ledger', start: () => this.ledger.start(), stop: () => this.ledger.stop() },
@@ -467,12 +500,12 @@ export function platformDatabaseConfig(config: ServerConfig): DatabaseConfig {
 }
 
 /**
- * The node id the emergency linkage claims its deliveries under: node.id; without one, in the
+ * This node's id (delivery claims, leader election, the relay, the presence share): node.id; without one, in the
  * embedded default (one process per SQLite file) a fixed id, so a restarted server takes back
  * its own unfinished claims at once instead of after their lease; on a shared PostgreSQL one
  * made up per process, since two nodes under one id would each think the other's claims theirs.
  */
-function linkageNodeId(config: ServerConfig): string {
+function nodeIdOf(config: ServerConfig): string {
   if (config.node?.id) return config.node.id;
   if (platformDatabaseConfig(config).kind === 'sqlite') return 'embedded';
   return `${hostname()}-${randomUUID().slice(0, 8)}`;

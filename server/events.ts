@@ -12,8 +12,7 @@ import type { Reading } from '../protocol/index.js';
 import type { Disposition } from './alarms/disposal.js';
 import type { AlarmKey } from './alarms/identity.js';
 import type { AlarmRecord } from './alarms/ledger.js';
-import type { GatewayPresence } from './gateways.js';
-import type { EscalationNotice } from './platform/platform.js';
+import type { EscalationNotice, GatewayPresence } from './model.js';
 
 const log = createLogger('server.events');
 

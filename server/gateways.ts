@@ -18,6 +18,12 @@
  * clock error (plus a small transit time). Beyond `skewThresholdMs` it is an
  * event: logged once when it starts and once when it ends, shown on the
  * presence (`clockSkewMs`, `clockSkewed`) and emitted as a 'gateway' event.
+ *
+ * Cluster mode (several server nodes behind a shared subscription, each handed only part of a
+ * gateway's messages): the registry tells its observers ({@link GatewayRegistry.observe}) what
+ * it saw, and {@link GatewayRegistry.merge} takes what other nodes saw
+ * (server/cluster/presence-share.ts carries both through the database). Across nodes, the
+ * newer status wins by `stateAt` (the clock of the node that took it; nodes keep NTP time).
  */
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
@@ -33,6 +39,7 @@ import {
 } from '../protocol/index.js';
 import type { AlarmRecord, ListQuery, RecordResult } from './alarms/ledger.js';
 import type { EventHub } from './events.js';
+import type { GatewayPresence, StaleReason } from './model.js';
 
 const log = createLogger('server.gateways');
 
@@ -51,26 +58,35 @@ export const GATEWAY_PRESENCE_DEFAULTS = {
 /** Restarts one pushed version may cause without an offline alarm: applying it, rolling back. */
 const MAX_HOLDS_PER_EXPECTED_RESTART = 2;
 
-export type StaleReason = 'offline' | 'heartbeat-timeout';
+export type { GatewayPresence, StaleReason } from './model.js';
 
-export interface GatewayPresence {
+/**
+ * A gateway's presence as nodes exchange it (server/cluster/presence-share.ts): what one node's
+ * registry holds, and what it merges from the others.
+ */
+export interface PresenceRecord {
   gatewayId: string;
   enterpriseId: string;
+  lastSeen: number;
   state: GatewayState;
-  /** Last message of any kind from this gateway (server clock, epoch ms); null if never heard. */
-  lastSeen: number | null;
-  /** Sensor catalogue from the latest birth message. */
-  sensors: readonly SensorInfo[];
-  software?: string;
-  /** True after a last will / clean offline or two missed heartbeats: its sensors' values are stale. */
-  stale: boolean;
   staleReason: StaleReason | null;
-  /** Gateway clock minus server clock at the latest online status, ms; null before one. */
+  /** When the state was taken; 0 when known from traffic only (loses to any status). */
+  stateAt: number;
+  /** The node that took the state (for logs). */
+  stateBy?: string;
   clockSkewMs: number | null;
-  /** |clockSkewMs| above the threshold. */
-  clockSkewed: boolean;
-  /** Store-and-forward figures from the latest heartbeat (backlog, shed, time to drain). */
-  uplink?: UplinkStatus;
+  software: string | null;
+  uplink: UplinkStatus | null;
+  /** When the catalogue came (the birth); null before one. */
+  catalogueAt: number | null;
+  /** The catalogue, when carried (a record may leave it out when it did not change). */
+  sensors?: readonly SensorInfo[];
+}
+
+/** What a registry observer hears: this node saw the gateway (and, with it, a new catalogue). */
+export interface PresenceSighting {
+  gatewayId: string;
+  catalogue: boolean;
 }
 
 export interface PresenceUpdate {
@@ -81,11 +97,15 @@ export interface PresenceUpdate {
 
 /**
  * In-memory registry; no I/O, so no start/stop. Returned objects are copies:
- * changing them does not change the registry.
+ * changing them does not change the registry. Observers are called synchronously on every
+ * local sighting (keep them O(1): this is the ingest path); none in embedded mode.
  */
 export class GatewayRegistry {
   private readonly gateways = new Map<string, GatewayPresence>();
   private readonly sensorsByGateway = new Map<string, Map<string, SensorInfo>>();
+  /** gatewayId → when its catalogue came (this node's birth, or merged). */
+  private readonly catalogueAt = new Map<string, number>();
+  private readonly observers = new Set<(sighting: PresenceSighting) => void>();
 
   constructor(
     private readonly clock: Clock = systemClock,
@@ -106,6 +126,7 @@ export class GatewayRegistry {
       staleReason: status.state === 'offline' ? 'offline' : null,
       clockSkewMs: known?.clockSkewMs ?? null,
       clockSkewed: known?.clockSkewed ?? false,
+      stateAt: now,
     };
     let skewChanged = false;
     if (status.state === 'online') {
@@ -137,8 +158,10 @@ export class GatewayRegistry {
         status.gatewayId,
         new Map(status.sensors.map((s) => [s.sensorId, s])),
       );
+      this.catalogueAt.set(status.gatewayId, now);
     }
     this.gateways.set(status.gatewayId, next);
+    this.notify(status.gatewayId, status.sensors !== undefined);
     const changed =
       !known ||
       known.state !== next.state ||
@@ -163,6 +186,7 @@ export class GatewayRegistry {
     const known = this.gateways.get(gatewayId);
     if (known) {
       known.lastSeen = now;
+      this.notify(gatewayId, false);
       return { changed: false, gateway: copy(known) };
     }
     const next: GatewayPresence = {
@@ -177,6 +201,7 @@ export class GatewayRegistry {
       clockSkewed: false,
     };
     this.gateways.set(gatewayId, next);
+    this.notify(gatewayId, false);
     log.info({ gatewayId }, 'gateway online (traffic before its birth message)');
     return { changed: true, gateway: copy(next) };
   }
@@ -194,6 +219,8 @@ export class GatewayRegistry {
       gateway.state = 'offline';
       gateway.stale = true;
       gateway.staleReason = 'heartbeat-timeout';
+      gateway.stateAt = now;
+      this.notify(gateway.gatewayId, false);
       log.warn(
         { gatewayId: gateway.gatewayId, silentMs: now - gateway.lastSeen },
         'gateway offline: missed heartbeats',
@@ -225,6 +252,112 @@ export class GatewayRegistry {
   sensor(gatewayId: string, sensorId: string): SensorInfo | undefined {
     return this.sensorsByGateway.get(gatewayId)?.get(sensorId);
   }
+
+  /** Calls `observer` on every local sighting (status, traffic, timeout); returns the remover. */
+  observe(observer: (sighting: PresenceSighting) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** When the gateway's catalogue came, or null (none yet). */
+  catalogueTime(gatewayId: string): number | null {
+    return this.catalogueAt.get(gatewayId) ?? null;
+  }
+
+  /** The gateway as nodes exchange it, with its catalogue when `withCatalogue`. */
+  record(gatewayId: string, withCatalogue: boolean): PresenceRecord | undefined {
+    const g = this.gateways.get(gatewayId);
+    if (!g) return undefined;
+    const record: PresenceRecord = {
+      gatewayId,
+      enterpriseId: g.enterpriseId,
+      lastSeen: g.lastSeen ?? 0,
+      state: g.state,
+      staleReason: g.staleReason,
+      stateAt: g.stateAt ?? 0,
+      clockSkewMs: g.clockSkewMs,
+      software: g.software ?? null,
+      uplink: g.uplink ?? null,
+      catalogueAt: this.catalogueAt.get(gatewayId) ?? null,
+    };
+    if (withCatalogue && record.catalogueAt !== null) record.sensors = g.sensors;
+    return record;
+  }
+
+  /**
+   * Takes what another node saw: the greater lastSeen, its status if newer than this node's
+   * (by stateAt), its catalogue if newer. Observers are not told (it is not a local sighting).
+   * Returns null when nothing changed; `changed` as for applyStatus (state, catalogue, skew).
+   */
+  merge(record: PresenceRecord): PresenceUpdate | null {
+    const known = this.gateways.get(record.gatewayId);
+    const next: GatewayPresence = known
+      ? { ...known }
+      : {
+          gatewayId: record.gatewayId,
+          enterpriseId: record.enterpriseId,
+          state: record.state,
+          lastSeen: null,
+          sensors: [],
+          stale: false,
+          staleReason: null,
+          clockSkewMs: null,
+          clockSkewed: false,
+        };
+    if (record.lastSeen > (next.lastSeen ?? -1)) next.lastSeen = record.lastSeen;
+    const newerStatus = !known || record.stateAt > (known.stateAt ?? 0);
+    if (newerStatus) {
+      next.enterpriseId = record.enterpriseId;
+      next.state = record.state;
+      next.stale = record.state === 'offline';
+      next.staleReason = record.state === 'offline' ? (record.staleReason ?? 'offline') : null;
+      next.clockSkewMs = record.clockSkewMs;
+      next.clockSkewed =
+        record.clockSkewMs !== null && Math.abs(record.clockSkewMs) > this.skewThresholdMs;
+      if (record.software !== null) next.software = record.software;
+      if (record.uplink !== null && record.state === 'online') next.uplink = record.uplink;
+      else delete next.uplink;
+      if (record.stateAt > 0) next.stateAt = record.stateAt;
+    }
+    const catalogueAt = record.catalogueAt ?? -1;
+    const newerCatalogue =
+      record.sensors !== undefined && catalogueAt > (this.catalogueAt.get(record.gatewayId) ?? -1);
+    if (newerCatalogue) {
+      next.sensors = record.sensors!;
+      this.sensorsByGateway.set(
+        record.gatewayId,
+        new Map(record.sensors!.map((s) => [s.sensorId, s])),
+      );
+      this.catalogueAt.set(record.gatewayId, catalogueAt);
+    }
+    const changed =
+      !known ||
+      known.state !== next.state ||
+      known.stale !== next.stale ||
+      known.enterpriseId !== next.enterpriseId ||
+      known.clockSkewed !== next.clockSkewed ||
+      newerCatalogue;
+    if (!changed && known && known.lastSeen === next.lastSeen && !newerStatus) return null;
+    this.gateways.set(record.gatewayId, next);
+    if (!known || known.state !== next.state) {
+      log.info(
+        { gatewayId: record.gatewayId, state: next.state, by: record.stateBy },
+        `gateway ${next.state} (seen by another node)`,
+      );
+    }
+    return { changed, gateway: copy(next) };
+  }
+
+  private notify(gatewayId: string, catalogue: boolean): void {
+    if (this.observers.size === 0) return;
+    for (const observer of this.observers) {
+      try {
+        observer({ gatewayId, catalogue });
+      } catch (err) {
+        log.error({ err, gatewayId }, 'presence observer failed');
+      }
+    }
+  }
 }
 
 function copy(gateway: GatewayPresence): GatewayPresence {
@@ -238,6 +371,31 @@ export interface PresenceAlarmLedger {
 }
 
 export const GATEWAY_OFFLINE_RULE = 'gateway-offline';
+
+/**
+ * What the presence monitor reads before it judges silence in cluster mode: the registry brought
+ * up to what every node saw (server/cluster/presence-share.ts implements it).
+ */
+export interface SharedPresenceView {
+  /** Publishes this node's sightings and merges the other nodes' into the registry. */
+  refresh(): Promise<void>;
+  /** How long another node's sighting may take to reach the shared view, ms (its flush period). */
+  readonly lagMs: number;
+}
+
+/**
+ * The offline alarm's identity: one per offline episode, the same on every node that judges it,
+ * so a second raise (a new leader, a leader that has not yet heard of its deposition) is the
+ * ledger's idempotent no-op, not a second alarm. A timeout is keyed by the last sighting, which
+ * every node merged alike; a last will or clean offline by when it was taken.
+ */
+export function offlineAlarmId(gateway: GatewayPresence, now: number): string {
+  const at =
+    gateway.staleReason === 'heartbeat-timeout'
+      ? (gateway.lastSeen ?? now)
+      : (gateway.stateAt ?? now);
+  return `${gateway.gatewayId}.offline.${at}`;
+}
 
 export interface GatewayPresenceMonitorOptions {
   registry: GatewayRegistry;
@@ -256,6 +414,13 @@ export interface GatewayPresenceMonitorOptions {
    */
   expectedRestart?: (gatewayId: string) => boolean;
   expectedRestartHoldMs?: number;
+  /**
+   * Cluster mode: the presence all nodes saw. Each check refreshes it before judging silence
+   * (a gateway is silent only if no node saw it), and the silence allowed grows by its lagMs.
+   * When it cannot be read, silence is not judged that round (a partitioned leader raises
+   * nothing false). Absent (embedded): the registry is the whole truth.
+   */
+  view?: SharedPresenceView;
 }
 
 /**
@@ -267,7 +432,10 @@ export interface GatewayPresenceMonitorOptions {
  * centres.
  *
  * Lifecycle: `start()` picks up offline alarms still active in the ledger,
- * listens to 'gateway' events and checks staleness every `checkIntervalMs`;
+ * listens to 'gateway' events, runs one check and then reconciles the registry with the
+ * ledger (an offline gateway without its alarm raises it, an online one with an active alarm
+ * clears it: what a node taking over as leader, or a server whose broker took wills before the
+ * monitor started, must catch up on), and checks staleness every `checkIntervalMs`;
  * `stop()` undoes both (call it before the broker stops, so the wills the
  * broker publishes while shutting down do not raise alarms) and waits for the
  * ledger writes already queued. Safe twice. Ledger writes run one after the
@@ -311,8 +479,11 @@ export class GatewayPresenceMonitor {
       if (alarm.ruleId === GATEWAY_OFFLINE_RULE) this.active.set(alarm.gatewayId, alarm.alarmId);
     }
     this.unsubscribe = this.options.events.on('gateway', (gateway) => this.onPresence(gateway));
+    // Silence first, so a gateway the previous leader judged silent is not first seen online.
+    await this.check();
+    for (const gateway of this.options.registry.list()) this.onPresence(gateway);
     this.timer = setInterval(
-      () => this.check(),
+      () => void this.check(),
       this.options.checkIntervalMs ?? GATEWAY_PRESENCE_DEFAULTS.checkIntervalMs,
     );
   }
@@ -332,11 +503,38 @@ export class GatewayPresenceMonitor {
     return this.writes;
   }
 
-  /** Expires silent gateways and held restarts now (also runs every checkIntervalMs). */
-  check(): void {
-    for (const gateway of this.options.registry.expireSilent(this.maxSilenceMs)) {
-      this.options.events.emit('gateway', gateway);
+  /**
+   * Expires silent gateways and held restarts now (also runs every checkIntervalMs). Without a
+   * view the work is done when this returns; with one, once the view is refreshed. Never rejects.
+   */
+  check(): Promise<void> {
+    const view = this.options.view;
+    if (!view) {
+      this.expire(this.maxSilenceMs);
+      return Promise.resolve();
     }
+    return view.refresh().then(
+      () => {
+        if (this.unsubscribe) this.expire(this.maxSilenceMs + view.lagMs);
+      },
+      (err: unknown) => {
+        log.warn({ err }, 'shared presence unreadable: gateway silence not judged this round');
+        if (this.unsubscribe) this.expireHeld();
+      },
+    );
+  }
+
+  private expire(maxSilenceMs: number): void {
+    try {
+      for (const gateway of this.options.registry.expireSilent(maxSilenceMs)) {
+        this.options.events.emit('gateway', gateway);
+      }
+    } finally {
+      this.expireHeld();
+    }
+  }
+
+  private expireHeld(): void {
     const now = this.clock.now();
     for (const [gatewayId, { until, gateway }] of this.held) {
       if (now < until) continue;
@@ -372,7 +570,7 @@ export class GatewayPresenceMonitor {
 
   private raise(gateway: GatewayPresence): void {
     const now = this.clock.now();
-    const alarmId = `${gateway.gatewayId}.offline.${now}`;
+    const alarmId = offlineAlarmId(gateway, now);
     const why =
       gateway.staleReason === 'heartbeat-timeout' ? 'missed heartbeats' : 'last will or shutdown';
     const event = this.event(

@@ -161,6 +161,12 @@ export interface IngestOptions {
   events: EventHub;
   notifier?: AlarmNotifier;
   afterCommit?: AfterCommitHook;
+  /**
+   * A transition the ledger already held arrived again (a gateway resent what no node
+   * acknowledged). The node that committed it may have died before its listeners ran (disposal
+   * tracking, the MQTT linkage), so they are asked again here; each is insert-if-absent.
+   */
+  redelivered?: (alarm: AlarmRecord) => void;
   clock?: Clock;
   /** Telemetry work per event-loop turn before alarms get the loop (ingest-lane.ts; default 2 ms). */
   telemetryBudgetMs?: number;
@@ -383,6 +389,7 @@ export class Ingest {
     // Also when the notifier failed: the ledger has the change, and its redelivery
     // will not be a change any more, so this is the one chance to tell the listeners.
     if (changed) this.options.events.emit('alarm', alarm);
+    else this.options.redelivered?.(alarm);
     // An acknowledgement made at the edge reaches the platform's disposal loop.
     if (event.transition === 'acknowledged') {
       this.options.events.emit('edgeAcknowledged', {

@@ -355,7 +355,8 @@ export class FleetAgent {
     }
     const previous = this.state.running;
     await this.stopGateway();
-    const problem = await this.run(document.version);
+    // The version was just checked: it runs from that check, not from a second read and parse.
+    const problem = await this.run(document.version, check.config);
     if (problem !== null) return this.rollBack(document.version, [problem], previous);
     this.state = { ...this.state, running: document.version, previous };
     this.versions.saveState(this.state);
@@ -392,10 +393,17 @@ export class FleetAgent {
     return this.report(failed, 'rolled-back', errors);
   }
 
-  /** Builds and starts the gateway of a stored version; returns why not, or null. */
-  private async run(version: number): Promise<string | null> {
-    const check = this.versions.check(version, this.options.identity);
-    if (!check.ok) return check.errors.join('; ');
+  /**
+   * Builds and starts the gateway of a stored version (from `checked`, its config as a check
+   * just made it, else checked here); returns why not, or null.
+   */
+  private async run(version: number, checked?: GatewayConfig): Promise<string | null> {
+    let config = checked;
+    if (!config) {
+      const check = this.versions.check(version, this.options.identity);
+      if (!check.ok) return check.errors.join('; ');
+      config = check.config;
+    }
     const create =
       this.options.createGateway ??
       ((config: GatewayConfig) =>
@@ -406,7 +414,7 @@ export class FleetAgent {
         }));
     let gateway: RunningGateway | null = null;
     try {
-      gateway = create(check.config);
+      gateway = create(config);
       this.sampler.resetDevices();
       gateway.observe({ onReadings: (readings) => this.sampler.onReadings(readings) });
       await gateway.start();

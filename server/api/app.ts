@@ -49,6 +49,7 @@ import {
   type HealthDto,
   healthSchema,
   idParam,
+  parseTime,
   readingSchema,
   type SensorDto,
   sensorSchema,
@@ -105,13 +106,6 @@ export interface AppDeps {
 }
 
 const errorResponses = { 400: errorBodySchema, 500: errorBodySchema } as const;
-
-function parseTime(key: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw Errors.badTime(key, value);
-  return ms;
-}
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const clock = deps.clock ?? systemClock;

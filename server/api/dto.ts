@@ -8,10 +8,13 @@ import type { AlarmRecord } from '../alarms/ledger.js';
 import type { GatewayPresence } from '../gateways.js';
 import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
 import type { ReadingValue } from '../store/telemetry-store.js';
+import { Errors } from './errors.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-const nullable = (type: 'string' | 'number' | 'integer') => ({ type: [type, 'null'] }) as const;
+export const nullable = (type: 'string' | 'number' | 'integer') =>
+  ({ type: [type, 'null'] }) as const;
+export const nullableString = nullable('string');
 const readingValue = { type: ['number', 'boolean', 'string', 'null'] } as const;
 const quality = { type: 'string', enum: QUALITIES } as const;
 
@@ -313,3 +316,36 @@ export const healthSchema = {
 } as const;
 
 export const idParam = { type: 'string', pattern: ID_PATTERN } as const;
+
+/** An alarm's identity in the path: /alarms/:enterpriseId/:gatewayId/:alarmId/... */
+export const alarmParams = {
+  type: 'object',
+  required: ['enterpriseId', 'gatewayId', 'alarmId'],
+  properties: {
+    enterpriseId: idParam,
+    gatewayId: idParam,
+    alarmId: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+/** A principal's or an enterprise's jurisdiction (every level optional). */
+export const jurisdictionSchema = {
+  type: 'object',
+  properties: {
+    province: { type: 'string' },
+    city: { type: 'string' },
+    county: { type: 'string' },
+    park: { type: 'string' },
+  },
+} as const;
+
+/**
+ * A time in a query string: epoch ms or an ISO 8601 date; empty or absent gives `fallback`.
+ * Anything else is a 400 naming the key (Errors.badTime).
+ */
+export function parseTime(key: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isSafeInteger(ms)) throw Errors.badTime(key, value);
+  return ms;
+}

@@ -19,6 +19,7 @@ import { EnrolmentRefused } from '../fleet/enrolment.js';
 import type { FleetService } from '../fleet/fleet-service.js';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
+import { idParam } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
 import { requirePrincipalOf } from './platform-routes.js';
 
@@ -41,7 +42,7 @@ const errors = {
 const gatewayParams = {
   type: 'object',
   required: ['gatewayId'],
-  properties: { gatewayId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+  properties: { gatewayId: idParam },
 } as const;
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const gatewayViewSchema = {

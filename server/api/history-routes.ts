@@ -15,7 +15,7 @@ import type { Clock } from '../../common/clock.js';
 import { QUALITIES } from '../../protocol/index.js';
 import type { GatewayRegistry } from '../gateways.js';
 import type { StoredReading, TelemetryStore } from '../store/telemetry-store.js';
-import { idParam } from './dto.js';
+import { idParam, parseTime } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
 
 export const HISTORY_DEFAULTS = {
@@ -97,13 +97,6 @@ export function wholeHoursFrom45Min(intervalMs: number, floorMs = 0): number {
 export function defaultInterval(from: number, to: number): number {
   const seconds = Math.ceil((to - from) / HISTORY_DEFAULTS.targetBuckets / 1_000) * 1_000;
   return wholeHoursFrom45Min(Math.max(1_000, seconds));
-}
-
-function parseTime(key: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isSafeInteger(ms)) throw Errors.badTime(key, value);
-  return ms;
 }
 
 function toDto(reading: StoredReading) {

@@ -11,11 +11,11 @@
 import type { FastifyInstance } from 'fastify';
 import { type DisposalEvent, disposalCsv } from '../alarms/disposal.js';
 import type { Platform } from '../platform/platform.js';
+import { nullableString } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
 import { requirePrincipalOf, scopeOf } from './platform-routes.js';
 
 const errors = { 401: errorBodySchema, 403: errorBodySchema, 429: errorBodySchema } as const;
-const nullableString = { type: ['string', 'null'] } as const;
 const stringList = { type: 'array', items: { type: 'string' } } as const;
 
 const verifySchema = {

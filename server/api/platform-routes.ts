@@ -24,7 +24,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../../common/clock.js';
-import { ID_PATTERN } from '../../protocol/index.js';
 import { DisposalStateError, type Disposition } from '../alarms/disposal.js';
 import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmLedger } from '../alarms/ledger.js';
@@ -32,7 +31,7 @@ import { type FailureThrottle, loginThrottle as newLoginThrottle } from '../auth
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
-import { alarmSchema, toAlarmDto } from './dto.js';
+import { alarmParams, alarmSchema, jurisdictionSchema, nullableString, toAlarmDto } from './dto.js';
 import { ApiError, Errors, errorBodySchema } from './errors.js';
 
 declare module 'fastify' {
@@ -79,16 +78,6 @@ const idParams = {
   required: ['id'],
   properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
-/** An alarm's identity in the path: /alarms/:enterpriseId/:gatewayId/:alarmId/... */
-const alarmParams = {
-  type: 'object',
-  required: ['enterpriseId', 'gatewayId', 'alarmId'],
-  properties: {
-    enterpriseId: { type: 'string', pattern: ID_PATTERN },
-    gatewayId: { type: 'string', pattern: ID_PATTERN },
-    alarmId: { type: 'string', minLength: 1, maxLength: 200 },
-  },
-} as const;
 type AlarmParams = { Params: AlarmKey };
 
 export function toDispositionDto(d: Disposition) {
@@ -110,7 +99,6 @@ export function toDispositionDto(d: Disposition) {
   };
 }
 
-const nullableString = { type: ['string', 'null'] } as const;
 export const dispositionSchema = {
   type: 'object',
   required: ['alarmId', 'enterpriseId', 'gatewayId', 'status', 'escalationLevel'],
@@ -129,16 +117,6 @@ export const dispositionSchema = {
     closedAt: nullableString,
     closedBy: nullableString,
     escalationLevel: { type: 'integer', minimum: 0, maximum: 3 },
-  },
-} as const;
-
-const jurisdictionSchema = {
-  type: 'object',
-  properties: {
-    province: { type: 'string' },
-    city: { type: 'string' },
-    county: { type: 'string' },
-    park: { type: 'string' },
   },
 } as const;
 

@@ -30,6 +30,7 @@ import {
 import { type Hazard, HazardStateError, type StandardItem } from '../supervision/hazard-chain.js';
 import type { SupervisionService } from '../supervision/service.js';
 import { qualityInScope, reportInScope } from '../supervision/views.js';
+import { idParam, parseTime } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
 import { requirePrincipalOf } from './platform-routes.js';
 
@@ -65,13 +66,6 @@ const INSPECTION_ITEM: StandardItem = {
   text: 'as recorded by the inspector',
   checked: true,
 };
-
-function parseTime(key: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw Errors.badTime(key, value);
-  return ms;
-}
 
 export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = async (
   app,
@@ -186,8 +180,8 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
           additionalProperties: false,
           required: ['enterpriseId', 'severity', 'title', 'evidence'],
           properties: {
-            enterpriseId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-            installationId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+            enterpriseId: idParam,
+            installationId: idParam,
             severity: { type: 'string', enum: ['general', 'major'] },
             kind: { type: 'string', enum: ['accident', 'alarm-management', 'data-quality'] },
             title: text(200),

@@ -30,7 +30,7 @@ import {
 } from '../platform/risk-inputs.js';
 import { riskHistory, type StableRisk, stableRiskAt } from '../platform/risk-score.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
-import { idParam } from './dto.js';
+import { idParam, parseTime } from './dto.js';
 import { Errors } from './errors.js';
 import { wholeHoursFrom45Min } from './history-routes.js';
 import { requirePrincipalOf } from './platform-routes.js';
@@ -64,13 +64,6 @@ export interface WorkbenchDeps extends WorkbenchSources {
   store: Pick<TelemetryStore, 'latest' | 'queryAggregate'>;
   notifier: { deliveries(limit?: number): LinkageDelivery[] | Promise<LinkageDelivery[]> };
   clock?: Clock;
-}
-
-export function parseTime(key: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isSafeInteger(ms)) throw Errors.badTime(key, value);
-  return ms;
 }
 
 export function timeWindow(

@@ -1,6 +1,4 @@
-/** JSON Schemas shared by the workbench routes (workbench-*.ts); times are epoch ms. */
-import { ID_PATTERN } from '../../protocol/index.js';
-import { alarmSchema } from './dto.js';
+import { alarmSchema, jurisdictionSchema, nullableString } from './dto.js';
 import { errorBodySchema } from './errors.js';
 import { dispositionSchema } from './platform-routes.js';
 
@@ -12,8 +10,7 @@ export const workbenchErrors = {
 } as const;
 
 export const nullableNumber = { type: ['number', 'null'] } as const;
-export const nullableString = { type: ['string', 'null'] } as const;
-const colour = { type: 'string', enum: ['red', 'orange', 'yellow', 'blue'] } as const;
+export const colour = { type: 'string', enum: ['red', 'orange', 'yellow', 'blue'] } as const;
 
 export const timeQuery = (what: string) =>
   ({ type: 'string', description: `${what}: epoch ms or ISO 8601`, maxLength: 40 }) as const;
@@ -23,16 +20,6 @@ export const utcOffsetQuery = {
   minimum: -14 * 60,
   maximum: 14 * 60,
   description: 'the caller’s offset from UTC in minutes (local days); default the server’s',
-} as const;
-
-export const jurisdictionSchema = {
-  type: 'object',
-  properties: {
-    province: { type: 'string' },
-    city: { type: 'string' },
-    county: { type: 'string' },
-    park: { type: 'string' },
-  },
 } as const;
 
 export const termSchema = {
@@ -97,17 +84,6 @@ export const rateSchema = {
     numerator: { type: 'integer' },
     denominator: { type: 'integer' },
     rate: nullableNumber,
-  },
-} as const;
-
-/** An alarm's identity in the path, as the platform routes take it. */
-export const alarmParams = {
-  type: 'object',
-  required: ['enterpriseId', 'gatewayId', 'alarmId'],
-  properties: {
-    enterpriseId: { type: 'string', pattern: ID_PATTERN },
-    gatewayId: { type: 'string', pattern: ID_PATTERN },
-    alarmId: { type: 'string', minLength: 1, maxLength: 200 },
   },
 } as const;
 
@@ -260,4 +236,5 @@ export const trendResponseSchema = {
   },
 } as const;
 
+export { alarmParams, jurisdictionSchema, nullableString } from './dto.js';
 export { alarmSchema, dispositionSchema };

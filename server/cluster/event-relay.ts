@@ -82,6 +82,13 @@ export const RELAYED_EVENTS = [
 ] as const satisfies readonly ServerEventName[];
 export type RelayedEvent = (typeof RELAYED_EVENTS)[number];
 
+/**
+ * Shown to this node's clients but not sent over the bus: gateway presence reaches every node's
+ * hub through the presence share (server/cluster/presence-share.ts merges other nodes' sightings
+ * and emits each change there), so relaying it too would show each change once per node.
+ */
+const SHARED_ELSEWHERE: ReadonlySet<RelayedEvent> = new Set(['gateway']);
+
 /** The enterprise an event belongs to (for the scope of a resync reference). */
 export function enterpriseOf<K extends RelayedEvent>(event: K, payload: ServerEvents[K]): string {
   switch (event) {
@@ -170,7 +177,7 @@ export class EventRelay {
       this.unsubscribe.push(
         this.options.events.on(event, (payload) => {
           this.live.emit(event, payload);
-          if (this.bus) this.send(event, payload);
+          if (this.bus && !SHARED_ELSEWHERE.has(event)) this.send(event, payload);
         }),
       );
     }

@@ -335,6 +335,30 @@ export interface SupervisionOutagesTable {
   points: number;
 }
 
+/**
+ * Cluster: gateway presence as every node saw it (server/cluster/presence-share.ts, migration
+ * 0006). Epoch ms on the writing node's clock; state_at 0 = known from traffic only.
+ */
+export interface GatewayPresenceTable {
+  gateway_id: string;
+  enterprise_id: string;
+  /** Greatest sighting of any node. */
+  last_seen: number;
+  state: 'online' | 'offline';
+  stale_reason: 'offline' | 'heartbeat-timeout' | null;
+  state_at: number;
+  /** The node that took the current state. */
+  state_by: string;
+  clock_skew_ms: number | null;
+  software: string | null;
+  /** UplinkStatus (JSON) of the latest heartbeat. */
+  uplink: string | null;
+  /** SensorInfo[] (JSON) of the latest birth. */
+  catalogue: string | null;
+  catalogue_at: number | null;
+  updated_at: number;
+}
+
 export interface PlatformSchema {
   alarms: AlarmsTable;
   alarm_events: AlarmEventsTable;
@@ -361,6 +385,7 @@ export interface PlatformSchema {
   fleet_gateways: FleetGatewaysTable;
   fleet_versions: FleetVersionsTable;
   fleet_status: FleetStatusTable;
+  gateway_presence: GatewayPresenceTable;
 }
 
 /** Tables that refuse UPDATE and DELETE (evidence: ledgers and chains). */

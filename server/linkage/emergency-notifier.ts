@@ -36,15 +36,23 @@
  *   renews the claim before every retry, so a node that lost it stops;
  * - a page the centre accepted marks the row 'delivered' first and completes the claim after,
  *   so a node that dies between the two leaves a delivered row, which is never sent again;
- * - a node that dies mid-delivery leaves its claims to run out (a clean stop releases them at
- *   once); every node's periodic sweep ({@link EmergencyNotifier.sweep}) takes over the
- *   pending rows nobody holds, highest alarm level first, and continues their retries from the
- *   row's `attempts` and `next_attempt_at`. Follow-ups go the same way, claimed by their id.
+ * - claims are liveness leases (server/db/delivery-claims.ts): this node's heartbeat renews all
+ *   of them every second, however long one attempt or backoff takes, and each attempt renews its
+ *   claim first (no page on a claim the database does not confirm, e.g. while it is unreachable);
+ *   a heartbeat that fails for a whole lease aborts the attempts in flight;
+ * - a node that dies mid-delivery stops renewing, so its claims are free within one lease (3 s;
+ *   a clean stop releases them at once); every node's sweep ({@link EmergencyNotifier.sweep},
+ *   every second) takes over the pending rows nobody holds, highest alarm level first, and
+ *   continues their retries from the row's `attempts` and `next_attempt_at`, so a dead node's
+ *   page leaves a survivor within about lease + sweep + one request (issue 14: under 5 s).
+ *   Follow-ups go the same way, claimed by their id.
  * The sweep takes over by row (pending deliveries, pending follow-ups) with `claim()`, not with
- * `DeliveryClaims.reclaimExpired()`: the claims table is shared with the MQTT linkage, and
- * reclaimExpired() would hand this notifier claims it cannot deliver.
+ * `DeliveryClaims.reclaimExpired()`: it must find rows that have no claim at all (their creator
+ * died before claiming) and only centres this node can page. The claims of this notifier are
+ * scoped to ids starting 'ntf-' (the MQTT linkage's start 'mqtt:'), so neither's heartbeat or
+ * release touches the other's.
  * The first attempt still starts inside `notify()` (issue 19): the claim is one short statement
- * per centre after the insert, and no timer stands between the alarm and the request.
+ * for every centre after the insert, and no timer stands between the alarm and the request.
  *
  * Schema versions ('linkage-deliveries' in schema_versions): version 1 was unique on
  * (alarm_id, centre_id). The tables are migration 0001 (deliveries) and 0005 (follow-ups) of
@@ -71,7 +79,7 @@ import type { AlarmRecord } from '../alarms/ledger.js';
 import { migrateComponent } from '../alarms/schema-version.js';
 import type { EmergencyCentreConfig, EnterpriseInfo } from '../config/index.js';
 import type { Database } from '../db/database.js';
-import { DELIVERY_CLAIM_DEFAULTS, DeliveryClaims } from '../db/delivery-claims.js';
+import { DeliveryClaims } from '../db/delivery-claims.js';
 import type { PlatformSchema } from '../db/schema.js';
 import type { EventHub } from '../events.js';
 import type { SqliteDatabase } from '../store/sqlite.js';
@@ -85,7 +93,11 @@ export const EMERGENCY_NOTIFIER_DEFAULTS = {
   retryInitialMs: 500, // 0.5 s before the first retry, doubling
   retryMaxMs: 30_000, // 30 s longest wait between attempts
   listLimit: 200, // deliveries returned by deliveries()
-  sweepIntervalMs: 5_000, // 5 s between looks for pending deliveries nobody holds (a dead node's)
+  // 1 s between looks for pending deliveries nobody holds (a dead node's): with the 3 s claim
+  // lease and one request, a dead node's page leaves within the 5 s of issue 14. One indexed
+  // query on pending deliveries (linkage_deliveries_state) and one on pending follow-ups
+  // (linkage_followups_state, migration 0007).
+  sweepIntervalMs: 1_000,
   sweepBatch: 100, // deliveries (and as many follow-ups) taken over per sweep
 } as const;
 
@@ -136,11 +148,14 @@ export interface EmergencyNotifierOptions {
   /** Jitter source in [0, 1); Math.random by default. */
   random?: () => number;
   /**
-   * How long a claim holds without renewal (DeliveryClaims lease). It must outlast the longest
-   * wait between attempts plus one request, since the owner renews before each attempt; default
-   * the claims' default (60 s) or twice that sum, whichever is longer.
+   * How long a claim holds without a heartbeat (DeliveryClaims lease; default 3 s). Independent
+   * of the retry waits and the request timeout: the node's heartbeat renews it meanwhile.
    */
   claimLeaseMs?: number;
+  /** Period of the claims' heartbeat (default 1 s); 0: off, the caller drives heartbeat() (tests). */
+  claimHeartbeatMs?: number;
+  /** Whose clock the leases use (DeliveryClaims leaseClock); 'injected' lets tests drive it. */
+  claimLeaseClock?: 'database' | 'injected';
   /** Period of the sweep that takes over pending deliveries nobody holds. */
   sweepIntervalMs?: number;
 }
@@ -216,6 +231,9 @@ export interface EmergencyFollowUp {
   /** Who closed the disposal (kind 'closed'). */
   by?: string;
 }
+
+/** Every claim id of this notifier starts so (notification ids, follow-up ids after them). */
+const CLAIM_SCOPE = 'ntf-';
 
 /** Follow-up ids are `<notificationId>.<kind>`; their claims are taken under that id. */
 const followUpIdOf = (notificationId: string, kind: EmergencyFollowUp['kind']) =>
@@ -363,25 +381,31 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     this.enterpriseNames = new Map((options.enterprises ?? []).map((e) => [e.id, e.name]));
     this.retryInitialMs = options.retryInitialMs ?? EMERGENCY_NOTIFIER_DEFAULTS.retryInitialMs;
     this.retryMaxMs = options.retryMaxMs ?? EMERGENCY_NOTIFIER_DEFAULTS.retryMaxMs;
-    // The owner renews its claim before each attempt: the lease must outlast the longest wait
-    // plus one request, or a live node's delivery would be taken over between two attempts.
-    const gapMs = this.retryMaxMs + this.requestTimeoutMs;
-    const leaseMs = options.claimLeaseMs ?? Math.max(DELIVERY_CLAIM_DEFAULTS.leaseMs, 2 * gapMs);
-    if (leaseMs <= gapMs) {
-      throw new Error(
-        `emergency notifier: claimLeaseMs (${leaseMs}) must exceed retryMaxMs + requestTimeoutMs (${gapMs})`,
-      );
-    }
+    // The lease is the node's liveness, renewed by its heartbeat: it need not outlast a request
+    // or a backoff wait (a slow centre keeps its claim while this node lives).
     this.claims = new DeliveryClaims(this.database, {
       nodeId: options.nodeId,
-      leaseMs,
+      scope: CLAIM_SCOPE,
       clock: this.clock,
+      onLost: () => this.abortInFlight('claim lease not renewed (database unreachable?)'),
+      ...(options.claimLeaseMs !== undefined ? { leaseMs: options.claimLeaseMs } : {}),
+      ...(options.claimHeartbeatMs !== undefined ? { heartbeatMs: options.claimHeartbeatMs } : {}),
+      ...(options.claimLeaseClock !== undefined ? { leaseClock: options.claimLeaseClock } : {}),
     });
   }
 
   /** This node's id, the owner of the claims it takes. */
   get nodeId(): string {
     return this.options.nodeId;
+  }
+
+  /**
+   * Renews every claim this node holds (what the claims' heartbeat timer does each second);
+   * resolves how many. Public for tests that drive time with a ManualClock.
+   */
+  heartbeat(): Promise<number> {
+    this.requireRunning();
+    return this.claims.heartbeat();
   }
 
   async start(): Promise<void> {
@@ -404,9 +428,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     await this.sweeping;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    const inFlight = [...this.inFlight.values()];
-    for (const { abort } of inFlight) abort.abort(new Error('server stopping'));
-    await Promise.allSettled(inFlight.map((f) => f.done));
+    await Promise.allSettled(this.abortInFlight('server stopping'));
     // Unfinished claims are released (when the database is still up), not left to run out.
     await this.claims.stop();
     this.running = false;
@@ -484,16 +506,17 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       .execute();
     const created = new Set(inserted.map((r) => r.notification_id));
     // Also rows that existed: a redelivered raise takes over a delivery whose creator died
-    // before it claimed it; a live owner's claim or a completed one refuses.
-    const won = await Promise.all(rows.map((row) => this.claims.claim(row.notification_id)));
-    for (const [i, row] of rows.entries()) {
+    // before it claimed it; a live owner's claim or a completed one refuses. One statement.
+    const won = await this.claims.claimAll(rows.map((row) => row.notification_id));
+    for (const row of rows) {
       if (created.has(row.notification_id)) {
         log.info(
           { alarm: describeAlarm(alarm), centreId: row.centre_id },
           'emergency linkage delivery created',
         );
       }
-      if (!won[i] || this.stopping || this.isLocal(row.notification_id)) continue;
+      if (!won.has(row.notification_id) || this.stopping || this.isLocal(row.notification_id))
+        continue;
       // Created by this call: the row is what was just inserted, so the request leaves now,
       // without reading it back. Otherwise it is read (and its state checked) first.
       if (created.has(row.notification_id))
@@ -557,7 +580,9 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     for (const { followup_id, centre_id } of inserted) {
       // A centre configured only on other nodes: left to them (their sweep takes it).
       if (!this.centres.has(centre_id)) continue;
-      if (await this.claims.claim(followup_id)) this.scheduleFollowUp(followup_id, 0);
+      if (await this.claims.claim(followup_id)) {
+        if (!this.scheduleFollowUp(followup_id, 0)) this.letGo(followup_id);
+      }
     }
     return inserted.length;
   }
@@ -666,7 +691,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     const centreIds = [...this.centres.keys()];
     if (centreIds.length === 0) return 0;
     const db = this.database.db;
-    const now = this.clock.now();
+    // The leases' clock: the database's on PostgreSQL (DeliveryClaims), not this node's.
+    const now = this.claims.now();
     const batch = EMERGENCY_NOTIFIER_DEFAULTS.sweepBatch;
     const unheld = (eb: ExpressionBuilder<SweepTables, 'c'>) =>
       eb.or([
@@ -727,7 +753,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
         Math.max((row.next_attempt_at ?? 0) - this.clock.now(), 0),
         this.retryMaxMs,
       );
-      this.scheduleFollowUp(row.followup_id, wait);
+      if (!this.scheduleFollowUp(row.followup_id, wait)) this.letGo(row.followup_id);
     }
     return taken;
   }
@@ -745,6 +771,27 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
 
   private requireRunning(): void {
     if (!this.running) throw new Error('emergency notifier is not started');
+  }
+
+  /**
+   * Releases a claim this node took and will not work on, so another node takes it at once:
+   * the heartbeat renews every claim of this node, so one left held would never be paged.
+   * While stopping, stop() releases them all.
+   */
+  private letGo(id: string): void {
+    if (this.stopping) return;
+    this.claims
+      .release(id)
+      .catch((err: unknown) =>
+        log.warn({ err, id }, 'could not release a linkage claim; it runs out with the lease'),
+      );
+  }
+
+  /** Aborts every attempt in flight (they stay pending); resolves when each has ended. */
+  private abortInFlight(reason: string): Promise<void>[] {
+    const inFlight = [...this.inFlight.values()];
+    for (const { abort } of inFlight) abort.abort(new Error(reason));
+    return inFlight.map((f) => f.done);
   }
 
   /** Whether this node has an attempt of the delivery under way or waiting. */
@@ -768,7 +815,9 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
 
   /** Resolves once an attempt due now is under way (or decided against); at once otherwise. */
   private schedule(notificationId: string, centreId: string, delayMs: number): Promise<void> {
-    if (this.stopping || this.isLocal(notificationId) || !this.configured(centreId)) {
+    if (this.stopping || this.isLocal(notificationId)) return Promise.resolve();
+    if (!this.configured(centreId)) {
+      this.letGo(notificationId);
       return Promise.resolve();
     }
     // A first attempt starts now, not on a timer: the page must not wait a timer
@@ -834,7 +883,10 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       }
     }
     const centre = this.centres.get(row.centre_id);
-    if (!centre) return null;
+    if (!centre) {
+      this.letGo(notificationId);
+      return null;
+    }
 
     const timestamp = String(this.clock.now());
     const timeout = setTimeout(
@@ -944,9 +996,11 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     return waitMs;
   }
 
-  private scheduleFollowUp(followUpId: string, delayMs: number): void {
+  /** False when it was not scheduled (stopping); true when it is, or already was, under way here. */
+  private scheduleFollowUp(followUpId: string, delayMs: number): boolean {
     const key = `followup:${followUpId}`;
-    if (this.stopping || this.isLocal(key)) return;
+    if (this.stopping) return false;
+    if (this.isLocal(key)) return true;
     const timer = setTimeout(() => {
       this.timers.delete(key);
       const abort = new AbortController();
@@ -962,6 +1016,7 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       this.inFlight.set(key, { abort, done });
     }, delayMs);
     this.timers.set(key, timer);
+    return true;
   }
 
   /** One signed POST of a follow-up (same headers as a notification); the delay before the next, or null. */
@@ -974,7 +1029,11 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
       .where('followup_id', '=', followUpId)
       .executeTakeFirst();
     const centre = row ? this.centres.get(row.centre_id) : undefined;
-    if (this.stopping || !row || !centre) return null;
+    if (this.stopping) return null;
+    if (!row || !centre) {
+      this.letGo(followUpId);
+      return null;
+    }
     if (row.state !== 'pending') {
       await this.claims.complete(followUpId);
       return null;

@@ -14,9 +14,11 @@
  *
  * Cluster mode (issue 14): only the node that holds the publication's delivery claim
  * (server/db/delivery-claims.ts, id `mqtt:<notificationId>`, so it never meets the webhook
- * deliveries' claims) publishes it; a publish the broker acknowledged marks the row
- * 'published' and then completes the claim. A node that dies with a publication pending leaves
- * its claim to run out (a clean stop releases it); `retryPending()` on any node then takes it
+ * deliveries' claims: the scope 'mqtt:' keeps heartbeats and releases apart) publishes it; a
+ * publish the broker acknowledged marks the row 'published' and then completes the claim. The
+ * claim is a liveness lease (3 s, renewed by this node's heartbeat every second). A node that
+ * dies with a publication pending stops renewing, so its claim is free within one lease (a
+ * clean stop releases it at once); `retryPending()` on any node (every second) then takes it
  * over, highest alarm level first, and publishes it. A node that dies after the broker's
  * acknowledgement but before the row says so leaves it to be published again: a centre drops
  * the repeat by its notificationId, as it drops a repeated webhook delivery (docs/protocol.md). Receipts are recorded once per centre whichever
@@ -50,7 +52,9 @@ const log = createLogger('server.linkage.mqtt');
 export const MQTT_LINKAGE_DEFAULTS = {
   minLevel: 2, // GB/T 50493-2019 §5.5.3: level 2 is the action level
   receiptsSuffix: '/receipts',
-  retryIntervalMs: 5_000, // 5 s between looks for pending publications (failed, or a dead node's)
+  // 1 s between looks for pending publications (failed, or a dead node's): with the 3 s claim
+  // lease, a dead node's publication leaves a survivor within the 5 s of issue 14.
+  retryIntervalMs: 1_000,
   retryBatch: 100, // pending publications looked at per retryPending()
   listLimit: 200, // notifications returned by notifications()
 } as const;
@@ -68,8 +72,12 @@ export interface MqttLinkageOptions {
   enterpriseName?: (enterpriseId: string) => string | undefined;
   minLevel?: 1 | 2;
   clock?: Clock;
-  /** Lease of this node's publication claims (DeliveryClaims; default 60 s). */
+  /** Lease of this node's publication claims (DeliveryClaims; default 3 s, renewed by heartbeat). */
   claimLeaseMs?: number;
+  /** Period of the claims' heartbeat (default 1 s); 0: off, the caller drives heartbeat() (tests). */
+  claimHeartbeatMs?: number;
+  /** Whose clock the leases use (DeliveryClaims leaseClock); 'injected' lets tests drive it. */
+  claimLeaseClock?: 'database' | 'injected';
   /** Period of retryPending(); 0 turns the timer off (the caller drives it). */
   retryIntervalMs?: number;
 }
@@ -150,9 +158,18 @@ export class MqttLinkage {
     this.clock = options.clock ?? systemClock;
     this.claims = new DeliveryClaims(this.database, {
       nodeId: options.nodeId,
+      scope: CLAIM_PREFIX,
       clock: this.clock,
       ...(options.claimLeaseMs !== undefined ? { leaseMs: options.claimLeaseMs } : {}),
+      ...(options.claimHeartbeatMs !== undefined ? { heartbeatMs: options.claimHeartbeatMs } : {}),
+      ...(options.claimLeaseClock !== undefined ? { leaseClock: options.claimLeaseClock } : {}),
     });
+  }
+
+  /** Renews this node's publication claims (the heartbeat timer's job); public for tests. */
+  heartbeat(): Promise<number> {
+    this.requireRunning();
+    return this.claims.heartbeat();
   }
 
   get receiptsTopic(): string {
@@ -265,7 +282,8 @@ export class MqttLinkage {
   }
 
   private async retryOnce(): Promise<number> {
-    const now = this.clock.now();
+    // The leases' clock: the database's on PostgreSQL (DeliveryClaims), not this node's.
+    const now = this.claims.now();
     const rows = await this.database.db
       .selectFrom('linkage_mqtt as m')
       .leftJoin('delivery_claims as c', (join) =>

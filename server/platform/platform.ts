@@ -105,12 +105,7 @@ export interface PlatformCounters {
   rateLimited: number;
 }
 
-/** What an 'escalation' event on the hub carries. */
-export interface EscalationNotice {
-  event: DisposalEvent;
-  level: number;
-  to: string;
-}
+export type { EscalationNotice } from '../model.js';
 
 export class Platform {
   readonly registry: Registry;
@@ -415,6 +410,16 @@ export class Platform {
       if (receipt) this.counters.mqttReceipts = mqtt.receiptsRecorded;
     });
     return true;
+  }
+
+  /**
+   * What the platform does with an alarm the ledger committed: disposal tracking, the registry's
+   * setpoints, the MQTT linkage. Run on the hub's 'alarm' event, and again by ingest for a
+   * resent transition whose first receiver may have died before its event (each step is
+   * insert-if-absent, so running it twice changes nothing).
+   */
+  followAlarm(alarm: AlarmRecord): void {
+    this.onAlarm(alarm);
   }
 
   private onAlarm(alarm: AlarmRecord): void {

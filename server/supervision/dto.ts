@@ -1,4 +1,6 @@
 /** Shapes the supervision API answers with, and their JSON Schemas (server/api/supervision-routes.ts). */
+
+import { nullableString } from '../api/dto.js';
 import type { Hazard, HazardEvent } from './hazard-chain.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -48,8 +50,6 @@ export function toHazardEventDto(e: HazardEvent) {
     hash: e.hash,
   };
 }
-
-const nullableString = { type: ['string', 'null'] } as const;
 
 export const standardItemSchema = {
   type: 'object',

@@ -15,6 +15,7 @@ afterEach(async () => {
 const EMBEDDED_ORDER = [
   'database',
   'event relay',
+  'presence share',
   'audit',
   'store',
   'ledger',

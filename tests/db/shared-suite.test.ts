@@ -13,6 +13,7 @@ import { leaderElectionCases } from './cases/leader-election.js';
 import { leaderJobsCases } from './cases/leader-jobs.js';
 import { notificationBusCases, notificationBusReconnectCases } from './cases/notification-bus.js';
 import { platformStateCases } from './cases/platform-state.js';
+import { presenceShareCases } from './cases/presence-share.js';
 import { schemaCases } from './cases/schema.js';
 
 for (const makeBackend of BACKENDS) {
@@ -31,6 +32,7 @@ for (const makeBackend of BACKENDS) {
     notificationBusCases(backend);
     platformStateCases(backend);
     alarmLedgerCases(backend);
+    presenceShareCases(backend);
     // SQLite's bus is in-process: it has no listening session to lose.
     if (backend.kind === 'postgres') {
       describe('notification bus (PostgreSQL session loss)', () =>

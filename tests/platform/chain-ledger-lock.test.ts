@@ -63,7 +63,7 @@ describe('the hash chains and the alarm ledger on one SQLite file', () => {
     await disposal.start();
     expect(await recordDuring(ledger, disposal.track(alarmRecord()))).toEqual([]);
     expect(await disposal.verify()).toMatchObject({ ok: true, rows: 1 });
-    expect(ledger.list({ state: 'all', limit: 100 })).toHaveLength(10);
+    expect(await ledger.list({ state: 'all', limit: 100 })).toHaveLength(10);
   }, 30_000);
 
   it('an alarm recorded while the hazard ledger appends loses neither the alarm nor the hazard row', async () => {

@@ -306,6 +306,41 @@ describe('emergency notifier', () => {
     expect((await notifier!.deliveries())[0]?.attempts).toBe(recordedBefore + 1);
   });
 
+  it('a node that cannot renew its claims (database unreachable) aborts the attempt in flight and sends no retry it cannot prove it owns', async () => {
+    const calls: { aborted: string | null }[] = [];
+    // A centre that never answers: the attempt stays in flight until something aborts it.
+    const hanging = ((_url: string | URL | Request, init?: RequestInit) => {
+      const call: { aborted: string | null } = { aborted: null };
+      calls.push(call);
+      const signal = init?.signal;
+      if (!signal) throw new Error('the notifier sent a request without an abort signal');
+      return new Promise<Response>((_resolve, reject) => {
+        signal.addEventListener('abort', () => {
+          call.aborted = (signal.reason as Error).message;
+          reject(signal.reason);
+        });
+      });
+    }) as typeof fetch;
+    await startNotifier({
+      fetch: hanging,
+      claimLeaseMs: 400,
+      claimHeartbeatMs: 100,
+      requestTimeoutMs: 60_000,
+      retryMaxMs: 50,
+    });
+    await notifier!.notify(await raise());
+    expect(calls).toHaveLength(1);
+    // Four leases go by while the heartbeat proves the claim: the slow attempt is left alone.
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(calls[0]!.aborted).toBeNull();
+    await database.stop(); // this node loses its database; another node's sweep will take over
+    await waitFor(() => calls[0]!.aborted !== null, 'the abort of the attempt in flight');
+    expect(calls[0]!.aborted).toBe('claim lease not renewed (database unreachable?)');
+    // Retries are due every 50 ms; none leaves while the claim cannot be confirmed.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(calls).toHaveLength(1);
+  });
+
   it('backs off exponentially from retryInitialMs up to retryMaxMs, with jitter in the upper half', () => {
     const top = () => 0.999_999;
     const bottom = () => 0;

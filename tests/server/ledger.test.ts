@@ -4,19 +4,17 @@
  * conflicts, listing and nodes racing run on both engines in the shared suite
  * (tests/db/cases/alarm-ledger.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AlarmLedger } from '../../server/alarms/ledger.js';
-import {
-  ALARM_LEDGER_SCHEMA,
-  ALARM_LEDGER_SCHEMA_VERSION,
-  MIGRATE_ALARM_LEDGER_V1_TO_V2,
-} from '../../server/alarms/ledger-schema.js';
-import { migrateComponent } from '../../server/alarms/schema-version.js';
+import { CentralServer } from '../../server/central-server.js';
+import { parseServerConfig } from '../../server/config/index.js';
 import { Database } from '../../server/db/database.js';
+import { upgradeEmbeddedFile } from '../../server/db/embedded-upgrade.js';
 import { alarmEvent, T0 } from './fixtures.js';
 
 /** The identity of an alarm of the fixtures' gateway (ent-01 / gw-01). */
@@ -100,9 +98,8 @@ describe('alarm ledger on disk', () => {
   });
 });
 
-describe('alarm ledger schema versions', () => {
-  /** The version-1 tables as main had them before issue 13 (alarms keyed by alarm id alone). */
-  const V1_SCHEMA = `
+/** The version-1 tables as main had them before issue 13 (alarms keyed by alarm id alone). */
+const V1_FILE_SCHEMA = `
     CREATE TABLE alarms (
       alarm_id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, enterprise_id TEXT NOT NULL,
       rule_id TEXT NOT NULL, sensor_id TEXT NOT NULL, sensor_name TEXT, installation_id TEXT,
@@ -124,9 +121,10 @@ describe('alarm ledger schema versions', () => {
     INSERT INTO alarm_events VALUES (1, 'GT-101-gas.L2.1', 'raised', 'gw-01', 'ent-01', 7, 1000,
       1000, 1001, 2, 52.4, 0, '{}');`;
 
+describe('alarm ledger schema versions', () => {
   function writeV1File(): void {
     const old = new BetterSqlite(path);
-    old.exec(V1_SCHEMA);
+    old.exec(V1_FILE_SCHEMA);
     old.close();
   }
 
@@ -140,17 +138,9 @@ describe('alarm ledger schema versions', () => {
 
   it('after the embedded version-1 upgrade step, the ledger reads every alarm with its identity and history', async () => {
     writeV1File();
-    // The step the embedded store ran on start before it moved onto server/db.
-    const raw = new BetterSqlite(path);
-    migrateComponent(raw, {
-      component: 'alarm-ledger',
-      version: ALARM_LEDGER_SCHEMA_VERSION,
-      existingTable: 'alarms',
-      create: (d) => d.exec(ALARM_LEDGER_SCHEMA),
-      steps: { 1: (d) => d.exec(MIGRATE_ALARM_LEDGER_V1_TO_V2) },
-      what: `alarm ledger '${path}'`,
-    });
-    raw.close();
+    // The step the server runs before the database layer opens an embedded file.
+    expect(upgradeEmbeddedFile(path, randomBytes(32))).toEqual(['alarm-ledger']);
+    expect(upgradeEmbeddedFile(path, randomBytes(32))).toEqual([]);
 
     const { ledger, close } = await open();
     expect(await ledger.get(key('GT-101-gas.L2.1'))).toMatchObject({
@@ -168,6 +158,27 @@ describe('alarm ledger schema versions', () => {
       expect(() => db.prepare('DELETE FROM alarm_events').run()).toThrow('append-only');
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('a server upgraded from the first release', () => {
+  it('embedded upgrade: starts on a version-1 file and keeps its alarms (the layer refused the file)', async () => {
+    const old = new BetterSqlite(path);
+    old.exec(V1_FILE_SCHEMA);
+    old.close();
+    const server = new CentralServer(
+      parseServerConfig({ http: { port: 0 }, mqtt: { port: 0 }, store: { path } }),
+      { dashboard: false },
+    );
+    try {
+      await server.start();
+      expect(await server.ledger.get(key('GT-101-gas.L2.1'))).toMatchObject({
+        state: 'active',
+        raisedAt: 1000,
+      });
+    } finally {
+      await server.stop();
     }
   });
 });

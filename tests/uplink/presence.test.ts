@@ -147,6 +147,39 @@ describe('gateway presence on the server', () => {
     expect(registry.list()).toHaveLength(1);
   });
 
+  it('a last will taken before the monitor started raised no offline alarm, and a birth taken before it left the old alarm active: the monitor reconciles on start', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
+    const registry = new GatewayRegistry(clock);
+    const events = new EventHub();
+    const ledger = testLedger({ clock });
+    await ledger.start();
+    cleanups.push(() => ledger.stop());
+    const apply = (gatewayId: string, state: GatewayStatus['state']) =>
+      registry.applyStatus({ v: 1, gatewayId, enterpriseId: 'ent-1', state, ts: clock.now() });
+    // gw-2's offline alarm from before a restart; it reconnected before the monitor started.
+    const first = new GatewayPresenceMonitor({ registry, ledger, events, clock });
+    await first.start();
+    apply('gw-2', 'online');
+    events.emit('gateway', apply('gw-2', 'offline').gateway);
+    await first.stop();
+    clock.advance(1_000);
+    apply('gw-2', 'online');
+    // gw-1's will reached the registry (the broker runs before the monitor starts).
+    apply('gw-1', 'online');
+    apply('gw-1', 'offline');
+    const monitor = new GatewayPresenceMonitor({ registry, ledger, events, clock });
+    await monitor.start();
+    cleanups.push(() => monitor.stop());
+    await monitor.settled();
+    const alarms = (await ledger.list({ state: 'all' })).filter(
+      (a) => a.ruleId === GATEWAY_OFFLINE_RULE,
+    );
+    expect(alarms.map((a) => [a.gatewayId, a.state]).sort()).toEqual([
+      ['gw-1', 'active'],
+      ['gw-2', 'cleared'],
+    ]);
+  });
+
   it('a raise the ledger failed to commit is not held as raised: the next offline report raises it', async () => {
     const clock = new ManualClock(Date.UTC(2026, 5, 1, 8));
     const registry = new GatewayRegistry(clock);

@@ -47,7 +47,7 @@ async function refuseUnmigratedEmbeddedTables(db: MigrationDb): Promise<void> {
     const found = versions.get(c.component) ?? 1;
     if (found !== c.version) {
       throw new Error(
-        `migration 0001: table '${c.table}' is at schema version ${found} of '${c.component}', not ${c.version}; start the embedded server of this release once on this file to migrate it, then open it with the database layer`,
+        `migration 0001: table '${c.table}' is at schema version ${found} of '${c.component}', not ${c.version}; the embedded server upgrades such a file as it starts (server/db/embedded-upgrade.ts); start it once on this file, then open it here`,
       );
     }
   }

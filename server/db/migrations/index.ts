@@ -14,6 +14,8 @@ import * as clusterPrimitives from './0002-cluster-primitives.js';
 import * as supervision from './0003-supervision.js';
 import * as fleet from './0004-fleet.js';
 import * as linkage from './0005-linkage.js';
+import * as gatewayPresence from './0006-gateway-presence.js';
+import * as claimsHeartbeat from './0007-claims-heartbeat.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-platform-state': platformState,
@@ -21,6 +23,8 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-supervision': supervision,
   '0004-fleet': fleet,
   '0005-linkage': linkage,
+  '0006-gateway-presence': gatewayPresence,
+  '0007-claims-heartbeat': claimsHeartbeat,
 };
 
 /** Static provider: the list above (no directory scan, so bundling and tsx both work). */

@@ -327,6 +327,25 @@ export const STORE_ROWS: Rows = {
       last_status: '{"v":1,"version":1,"state":"refused","runningVersion":null}',
     },
   ],
+  gateway_presence: [
+    {
+      gateway_id: 'gw-01',
+      enterprise_id: 'ent-001',
+      last_seen: T0 + 15_000,
+      state: 'offline',
+      stale_reason: 'heartbeat-timeout',
+      state_at: T0 + 50_000,
+      state_by: 'node-a',
+      clock_skew_ms: -1_200,
+      software: 'hazardwatch-gateway 1.4.0',
+      uplink:
+        '{"backlogItems":0,"backlogReadings":0,"fillPct":0,"droppedReadings":0,"rejected":0,"estimatedDrainS":null}',
+      catalogue:
+        '[{"sensorId":"GT-101","name":"可燃气体探测器 GT-101","kind":"gas","unit":"%LEL"}]',
+      catalogue_at: T0,
+      updated_at: T0 + 50_400,
+    },
+  ],
 };
 
 /** The key column(s) to order a table's rows by when reading them back. */
@@ -356,4 +375,5 @@ export const ORDER_BY: { [K in keyof PlatformSchema]: string } = {
   fleet_gateways: 'gateway_id',
   fleet_versions: 'version',
   fleet_status: 'gateway_id',
+  gateway_presence: 'gateway_id',
 };
