@@ -92,7 +92,7 @@ const FAILOVER = {
    * queued share to the gateways' resends, which is harmless.
    */
   sessionExpirySeconds: 2,
-  /** Pages still missing are waited for this long before they count as lost (leases are seconds). */
+  /** Missing pages are waited for this long before they count as lost (leases are seconds). */
   drainMs: 90_000,
   targetMs: 5_000,
 } as const;
