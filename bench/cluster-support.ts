@@ -26,7 +26,7 @@ const STDERR_KEPT = 4_000; // characters of a node's stderr kept for an error me
 export const SERVICE = serviceIdentity();
 export const SERVICE_PASSWORD = generateSecret();
 
-/** mosquitto with the files generated from `users` (plaintexts in `credentials`) and the node. */
+/** mosquitto with the files generated from `users` (plaintexts in `credentials`) plus SERVICE. */
 export function startBenchMosquitto(
   users: readonly MqttUser[],
   credentials: Readonly<Record<string, string>>,
