@@ -7,8 +7,8 @@
  * version with the steps those stores shipped, so a plant that upgrades keeps its alarm history,
  * its disposal chain (replayed into the keyed chain) and its pending emergency deliveries.
  *
- * Only components whose table exists are touched; a new or already current file is left as it
- * is (each step is one transaction with its version bump, schema-version.ts). The disposal
+ * Only components whose table exists are touched; a new or already current file, and a file the
+ * layer has migrated, are left as they are (each step is one transaction with its version bump, schema-version.ts). The disposal
  * chain's version-1 replay needs the ledger key, so the caller passes the key the server uses.
  */
 import { existsSync } from 'node:fs';
@@ -45,6 +45,16 @@ export function upgradeEmbeddedFile(path: string, ledgerKey: Buffer): string[] {
   const upgraded: string[] = [];
   const what = `embedded file '${path}'`;
   try {
+    // A file the layer already migrated is never an earlier release's: its components carry no
+    // schema_versions rows (the layer versions the file as a whole), which the checks below
+    // would read as version 1 and "upgrade" again, replaying the disposal chain.
+    if (
+      hasTable(db, 'kysely_migration') &&
+      db.prepare("SELECT 1 FROM kysely_migration WHERE name = '0001-platform-state'").get() !==
+        undefined
+    ) {
+      return [];
+    }
     const older = (component: string, table: string, current: number) =>
       hasTable(db, table) && (schemaVersion(db, component) ?? 1) < current;
     if (older('alarm-ledger', 'alarms', ALARM_LEDGER_SCHEMA_VERSION)) {

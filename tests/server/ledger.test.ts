@@ -163,6 +163,34 @@ describe('alarm ledger schema versions', () => {
 });
 
 describe('a server upgraded from the first release', () => {
+  it('embedded upgrade on a layer file: a second start leaves the disposal chain as it is (it was replayed as version 1)', async () => {
+    const config = parseServerConfig({ http: { port: 0 }, mqtt: { port: 0 }, store: { path } });
+    const first = new CentralServer(config, { dashboard: false });
+    await first.start();
+    await first.platform.disposal.track({ ...(await first.ledger.record(alarmEvent())).alarm });
+    const head = await first.platform.disposal.head();
+    await first.stop();
+    expect(head).not.toBeNull();
+    expect(upgradeEmbeddedFile(path, randomBytes(32))).toEqual([]);
+    const second = new CentralServer(config, { dashboard: false });
+    try {
+      await second.start();
+      expect(await second.platform.disposal.head()).toEqual(head);
+      expect(await second.platform.disposal.verify()).toMatchObject({ ok: true });
+    } finally {
+      await second.stop();
+    }
+    const raw = new BetterSqlite(path, { readonly: true });
+    try {
+      const tables = raw
+        .prepare("SELECT name FROM sqlite_master WHERE name = 'disposal_events_v1'")
+        .all();
+      expect(tables).toEqual([]);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('embedded upgrade: starts on a version-1 file and keeps its alarms (the layer refused the file)', async () => {
     const old = new BetterSqlite(path);
     old.exec(V1_FILE_SCHEMA);
