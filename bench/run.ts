@@ -24,6 +24,7 @@ const registry: [name: string, load: () => Promise<{ default: Benchmark }>][] = 
   ['platform-workbench', () => import('./platform-workbench.bench.js')],
   ['supervision', () => import('./supervision.bench.js')],
   ['fleet', () => import('./fleet.bench.js')],
+  ['cluster', () => import('./cluster.bench.js')],
 ];
 
 const machine = `${os.cpus().length}x ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;

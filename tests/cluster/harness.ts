@@ -6,8 +6,7 @@
  * of stored readings across every node's store.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,13 +15,16 @@ import { freePort } from '../../common/net.js';
 import { parseGatewayConfig } from '../../gateway/config/index.js';
 import { Gateway } from '../../gateway/gateway.js';
 import type { MqttUser } from '../../server/auth/config.js';
-import { serviceIdentity, writeMosquittoFiles } from '../../server/auth/mosquitto-files.js';
+import { serviceIdentity } from '../../server/auth/mosquitto-files.js';
 import { hashPassword } from '../../server/auth/password.js';
 import { CentralServer } from '../../server/central-server.js';
 import { parseServerConfig, type ServerConfig } from '../../server/config/index.js';
 import { createTelemetryStore } from '../../server/store/index.js';
+import {
+  type MosquittoBroker,
+  startMosquitto as startMosquittoBroker,
+} from '../support/mosquitto.js';
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 export type Cleanup = () => Promise<void> | void;
@@ -82,81 +84,16 @@ export async function waitUntil(
   }
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-export interface ClusterBroker {
-  url: string;
-  port: number;
-  /** mosquitto's own log (refusals are written there). */
-  log(): string;
-  stop(): Promise<void>;
-}
+export type ClusterBroker = MosquittoBroker;
 
 /** mosquitto on a free port with the files generated from `users` and {@link PASSWORDS}. */
 export async function startMosquitto(
   cleanups: Cleanup[],
   users: readonly MqttUser[],
 ): Promise<ClusterBroker> {
-  if (!existsSync(MOSQUITTO)) {
-    throw new Error(`${MOSQUITTO} not found: install Debian's mosquitto package`);
-  }
-  const dir = tempDir(cleanups, 'hw-mosquitto-');
-  const files = await writeMosquittoFiles({
-    users,
-    credentials: PASSWORDS,
-    service: SERVICE,
-    outDir: path.join(dir, 'hazardwatch'),
-  });
-  const port = await freePort();
-  const conf = path.join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    [
-      // mosquitto started as root drops to user 'mosquitto', which cannot read the 0600
-      // password file this process wrote; a production install chowns it to mosquitto instead.
-      ...(process.getuid?.() === 0 ? ['user root'] : []),
-      `listener ${port} 127.0.0.1`,
-      'persistence false',
-      'log_type error',
-      'log_type warning',
-      'log_type notice',
-      `include_dir ${path.dirname(files.confFile)}`,
-      '',
-    ].join('\n'),
-  );
-  let output = '';
-  const child: ChildProcess = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  };
-  cleanups.push(stop);
-  await waitUntil(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited ${child.exitCode}: ${output}`);
-      return portOpen(port);
-    },
-    `mosquitto on port ${port}`,
-    10_000,
-  );
-  return { url: `mqtt://127.0.0.1:${port}`, port, log: () => output, stop };
+  const broker = await startMosquittoBroker({ users, credentials: PASSWORDS, service: SERVICE });
+  cleanups.push(broker.stop);
+  return broker;
 }
 
 /** The config of one server node in external mode. */
