@@ -162,7 +162,7 @@ export class CentralServer {
     const nodeId = nodeIdOf(config);
     const notifierOptions: ConstructorParameters<typeof EmergencyNotifier>[0] = {
       database: this.database,
-      nodeId: nodeId,
+      nodeId,
       clock,
       centres: config.emergencyCentres,
       enterprises: config.enterprises,
@@ -188,7 +188,7 @@ export class CentralServer {
     // Cluster mode: what each node saw of every gateway, so presence is judged on all of it.
     this.presenceShare = new PresenceShare({
       database: this.database,
-      nodeId: nodeId,
+      nodeId,
       registry: this.gateways,
       events: this.events,
       clock,
@@ -205,7 +205,7 @@ export class CentralServer {
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
     // A resent alarm whose first receiver died before its listeners ran (cluster mode).
     ingestOptions.redelivered = (alarm) => this.platform.followAlarm(alarm);
-    this.audit = createAuditLog(config.audit, path, clock, this.database, config.node?.id);
+    this.audit = createAuditLog(config.audit, path, clock, this.database, nodeId);
     Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);
     this.fleet = new FleetService({
@@ -251,7 +251,7 @@ export class CentralServer {
       enterprises: config.enterprises,
       path,
       database: this.database,
-      nodeId: nodeId,
+      nodeId,
       clock,
       events: this.events,
       ledger: this.ledger,
@@ -280,7 +280,7 @@ export class CentralServer {
     });
     this.leaderJobs = new LeaderJobs({
       database: this.database,
-      nodeId: nodeId,
+      nodeId,
       jobs: [
         { name: 'presence', start: () => this.presence.start(), stop: () => this.presence.stop() },
         ...this.platform.jobs(),
@@ -293,7 +293,7 @@ export class CentralServer {
     });
     this.relay = new EventRelay({
       database: this.database,
-      nodeId: nodeId,
+      nodeId,
       events: this.events,
     });
     this.services = this.serviceList();
