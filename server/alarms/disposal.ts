@@ -43,6 +43,7 @@ import {
   upsertDisposition,
 } from './disposal-store.js';
 import {
+  type ChainWalk,
   chainHashAt,
   chainHead,
   chainRows,
@@ -75,6 +76,22 @@ export const DISPOSAL_DEFAULTS = {
 } as const;
 
 /** A disposal step refused because of the alarm's state (HTTP 409 in the API). */
+/**
+ * The verification result of a chain whose walk stopped at a broken link (both ledgers report a
+ * break the same way: where, why, and no projection check on top); null for an intact walk.
+ */
+export function brokenChainResult(walk: ChainWalk): VerifyResult | null {
+  if (!walk.broken) return null;
+  return {
+    ok: false,
+    rows: walk.rows,
+    brokenAt: walk.broken.seq,
+    reason: walk.broken.reason,
+    projection: { differences: 0, problems: [] },
+    head: walk.head,
+  };
+}
+
 export class DisposalStateError extends Error {
   constructor(key: AlarmKey, action: string, status: string) {
     super(`alarm '${describeAlarm(key)}' cannot be ${action} while ${status}`);
@@ -297,16 +314,8 @@ export class DisposalLedger {
       },
     );
     const { rows, head } = walk;
-    if (walk.broken) {
-      return {
-        ok: false,
-        rows,
-        brokenAt: walk.broken.seq,
-        reason: walk.broken.reason,
-        projection: { differences: 0, problems: [] },
-        head,
-      };
-    }
+    const broken = brokenChainResult(walk);
+    if (broken) return broken;
     const problems = await this.compareProjection(projected);
     const ok = problems.length === 0;
     return {

@@ -12,7 +12,7 @@
  */
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
-import type { VerifyResult } from '../alarms/disposal.js';
+import { brokenChainResult, type VerifyResult } from '../alarms/disposal.js';
 import {
   appendLink,
   type ChainHead,
@@ -304,16 +304,8 @@ export class SupervisionStore {
       },
     );
     const { rows, head } = walk;
-    if (walk.broken) {
-      return {
-        ok: false,
-        rows,
-        brokenAt: walk.broken.seq,
-        reason: walk.broken.reason,
-        projection: { differences: 0, problems: [] },
-        head,
-      };
-    }
+    const broken = brokenChainResult(walk);
+    if (broken) return broken;
     const problems: { hazardId: string; text: string }[] = [];
     const seen = new Set<string>();
     const table = await this.db.selectFrom('hazards').select(['hazard_id', 'record']).execute();
