@@ -3,12 +3,12 @@
  * with their response schemas, and the converters from the domain objects.
  * Times are ISO 8601 strings except reading timestamps (`ts`: epoch ms).
  */
-import { ID_PATTERN, QUALITIES, type Quality } from '../../protocol/index.js';
+import { ID_PATTERN, QUALITIES } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { GatewayPresence } from '../gateways.js';
 import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
-import type { ReadingValue } from '../store/telemetry-store.js';
 import { Errors } from './errors.js';
+import type { FromSchema } from './typed.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -17,26 +17,6 @@ export const nullable = (type: 'string' | 'number' | 'integer') =>
 export const nullableString = nullable('string');
 const readingValue = { type: ['number', 'boolean', 'string', 'null'] } as const;
 const quality = { type: 'string', enum: QUALITIES } as const;
-
-export interface AlarmDto {
-  id: string;
-  gatewayId: string;
-  enterpriseId: string;
-  ruleId: string;
-  sensorId: string;
-  sensorName: string | null;
-  installationId: string | null;
-  location: string | null;
-  gas: string | null;
-  level: 1 | 2;
-  state: 'active' | 'cleared';
-  value: number | null;
-  unit: string;
-  setpoint: number;
-  raisedAt: string | null;
-  clearedAt: string | null;
-  drill: boolean;
-}
 
 export function toAlarmDto(alarm: AlarmRecord): AlarmDto {
   return {
@@ -102,14 +82,7 @@ export const alarmSchema = {
     drill: { type: 'boolean' },
   },
 } as const;
-
-export interface GatewayDto {
-  gatewayId: string;
-  enterpriseId: string;
-  state: 'online' | 'offline';
-  lastSeen: string | null;
-  sensors: number;
-}
+export type AlarmDto = FromSchema<typeof alarmSchema>;
 
 export function toGatewayDto(gateway: GatewayPresence): GatewayDto {
   return {
@@ -133,22 +106,7 @@ export const gatewaySchema = {
     sensors: { type: 'integer', minimum: 0 },
   },
 } as const;
-
-export interface SensorDto {
-  gatewayId: string;
-  enterpriseId: string;
-  sensorId: string;
-  name: string;
-  kind: string;
-  unit: string;
-  gas?: string;
-  installationId?: string;
-  location?: string;
-  value: ReadingValue;
-  quality: Quality;
-  reason?: string;
-  ts: number | null;
-}
+export type GatewayDto = FromSchema<typeof gatewaySchema>;
 
 export const sensorSchema = {
   type: 'object',
@@ -180,6 +138,7 @@ export const sensorSchema = {
     ts: nullable('integer'),
   },
 } as const;
+export type SensorDto = FromSchema<typeof sensorSchema>;
 
 export const readingSchema = {
   type: 'object',
@@ -200,22 +159,6 @@ export const streamReadingSchema = {
     ts: { type: 'integer' },
   },
 } as const;
-
-export interface DeliveryDto {
-  notificationId: string;
-  enterpriseId: string;
-  gatewayId: string;
-  alarmId: string;
-  centreId: string;
-  centreName: string | null;
-  state: 'pending' | 'delivered';
-  attempts: number;
-  lastStatus: number | null;
-  lastError: string | null;
-  createdAt: string;
-  nextAttemptAt: string | null;
-  deliveredAt: string | null;
-}
 
 export function toDeliveryDto(delivery: LinkageDelivery): DeliveryDto {
   return {
@@ -269,16 +212,7 @@ export const deliverySchema = {
     deliveredAt: { ...nullable('string'), format: 'date-time' },
   },
 } as const;
-
-export interface HealthDto {
-  status: 'ok';
-  gatewaysOnline: number;
-  gatewaysKnown: number;
-  newestTelemetryAgeMs: number | null;
-  ingest: { batches: number; readings: number; alarmEvents: number; rejected: number };
-  linkage: { pending: number; delivered: number };
-  uptimeS: number;
-}
+export type DeliveryDto = FromSchema<typeof deliverySchema>;
 
 const count = { type: 'integer', minimum: 0 } as const;
 
@@ -314,6 +248,7 @@ export const healthSchema = {
     uptimeS: { type: 'number', minimum: 0 },
   },
 } as const;
+export type HealthDto = FromSchema<typeof healthSchema>;
 
 export const idParam = { type: 'string', pattern: ID_PATTERN } as const;
 
