@@ -178,7 +178,6 @@ export class CentralServer {
       ledger: this.ledger,
       gateways: this.gateways,
       events: this.events,
-      notifier: this.notifier,
       clock,
     };
     this.acks = new StoreAckPublisher({
@@ -203,8 +202,6 @@ export class CentralServer {
       expectedRestart: (gatewayId) => this.fleet.applyExpected(gatewayId),
     });
     if (options.afterCommit) ingestOptions.afterCommit = options.afterCommit;
-    // A resent alarm whose first receiver died before its listeners ran (cluster mode).
-    ingestOptions.redelivered = (alarm) => this.platform.followAlarm(alarm);
     this.audit = createAuditLog(config.audit, path, clock, this.database, nodeId);
     Object.assign(ingestOptions, ingestSecurityOptions(config.plausibility, this.audit, clock));
     this.ingest = new Ingest(ingestOptions);
@@ -381,7 +378,9 @@ export class CentralServer {
         name: 'notifier',
         start: async () => {
           await this.notifier.start();
-          // Follow-ups: the centre learns that an alarm it was paged for cleared or was closed.
+          // Pages every committed raise (the first committed-alarm listener, so its page
+          // leaves before the platform's bookkeeping); follow-ups tell the centre that an
+          // alarm it was paged for cleared or was closed.
           this.unfollowNotifier = this.notifier.follow(this.events);
         },
         stop: async () => {

@@ -7,8 +7,8 @@
  * and does not stop the others or the ingest that emitted.
  */
 import { EventEmitter } from 'node:events';
-import { createLogger } from '../common/logger.js';
-import type { Reading } from '../protocol/index.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import type { AlarmTransition, Reading } from '../protocol/index.js';
 import type { Disposition } from './alarms/disposal.js';
 import type { AlarmKey } from './alarms/identity.js';
 import type { AlarmRecord } from './alarms/ledger.js';
@@ -42,11 +42,37 @@ export interface ServerEvents {
   resync: { reason: string; enterpriseId: string | null };
 }
 
+/**
+ * The ledger holds an alarm transition: a new one (`changed`), or one a gateway resent because
+ * no node acknowledged it (not `changed`: the node that committed it may have died before its
+ * channels ran, so they are asked again; each records insert-if-absent).
+ */
+export interface CommittedAlarm {
+  alarm: AlarmRecord;
+  transition: AlarmTransition;
+  changed: boolean;
+}
+
+/**
+ * An emergency channel (the webhook notifier, the MQTT linkage) or a bookkeeper of alarms (the
+ * disposal ledger). Resolves once what it owes for the alarm is durably recorded; `true` when it
+ * also started sending a page, so its request gets an event-loop turn before anything else.
+ */
+export type CommittedAlarmListener = (committed: CommittedAlarm) => boolean | Promise<boolean>;
+
+export interface ChannelOutcome {
+  /** Some listener started sending a page. */
+  paging: boolean;
+  /** What the listeners that failed threw (the gateway's StoreAck is then withheld). */
+  failures: unknown[];
+}
+
 export type ServerEventName = keyof ServerEvents;
 export type ServerEventListener<K extends ServerEventName> = (payload: ServerEvents[K]) => void;
 
 export class EventHub {
   private readonly emitter = new EventEmitter();
+  private committedListeners: readonly CommittedAlarmListener[] = [];
 
   constructor() {
     // One listener per live-stream connection: no fixed bound is meaningful.
@@ -72,7 +98,58 @@ export class EventHub {
     }
   }
 
+  /**
+   * Subscribes to committed alarms (see {@link CommittedAlarm}). Listeners run in subscription
+   * order, so the server subscribes the webhook notifier first: its page leaves before the
+   * others' bookkeeping (issue 19). Returns the unsubscribe.
+   */
+  onAlarmCommitted(listener: CommittedAlarmListener): () => void {
+    this.committedListeners = [...this.committedListeners, listener];
+    return () => {
+      this.committedListeners = this.committedListeners.filter((l) => l !== listener);
+    };
+  }
+
+  /**
+   * Tells every committed-alarm listener, each synchronously up to its first await, then waits
+   * for all of them. Ingest acknowledges the gateway only when no listener failed: a StoreAck
+   * means the alarm and what every channel owes for it are committed.
+   */
+  async emitAlarmCommitted(committed: CommittedAlarm): Promise<ChannelOutcome> {
+    const pending: (boolean | Promise<boolean>)[] = [];
+    for (const listener of this.committedListeners) {
+      try {
+        pending.push(listener(committed));
+      } catch (err) {
+        pending.push(Promise.reject(err));
+      }
+    }
+    const outcome: ChannelOutcome = { paging: false, failures: [] };
+    for (const result of await Promise.allSettled(pending)) {
+      if (result.status === 'rejected') outcome.failures.push(result.reason);
+      else if (result.value) outcome.paging = true;
+    }
+    return outcome;
+  }
+
   listenerCount(event: ServerEventName): number {
     return this.emitter.listenerCount(event);
+  }
+}
+
+/**
+ * For alarms the server raises itself (gateway offline, ledger integrity), which no gateway
+ * resends: tells the committed-alarm listeners and logs what failed, since there is no StoreAck
+ * to withhold.
+ */
+export async function announceCommitted(
+  events: EventHub,
+  alarm: AlarmRecord,
+  transition: AlarmTransition,
+  logger: Pick<Logger, 'error'>,
+): Promise<void> {
+  const outcome = await events.emitAlarmCommitted({ alarm, transition, changed: true });
+  for (const err of outcome.failures) {
+    logger.error({ err, alarmId: alarm.alarmId, transition }, 'an alarm channel failed');
   }
 }

@@ -38,7 +38,7 @@ import {
   type UplinkStatus,
 } from '../protocol/index.js';
 import type { AlarmRecord, ListQuery, RecordResult } from './alarms/ledger.js';
-import type { EventHub } from './events.js';
+import { announceCommitted, type EventHub } from './events.js';
 import type { GatewayPresence, StaleReason } from './model.js';
 
 const log = createLogger('server.gateways');
@@ -586,7 +586,10 @@ export class GatewayPresenceMonitor {
       try {
         const result = await this.options.ledger.record(event);
         log.warn({ gatewayId: gateway.gatewayId, alarmId, why }, 'gateway-offline alarm raised');
-        if (result.changed) this.options.events.emit('alarm', result.alarm);
+        if (result.changed) {
+          await announceCommitted(this.options.events, result.alarm, 'raised', log);
+          this.options.events.emit('alarm', result.alarm);
+        }
       } catch (err) {
         // Not raised: the next offline report tries again.
         if (this.active.get(gateway.gatewayId) === alarmId) this.active.delete(gateway.gatewayId);
@@ -610,7 +613,10 @@ export class GatewayPresenceMonitor {
       try {
         const result = await this.options.ledger.record(event);
         log.info({ gatewayId: gateway.gatewayId, alarmId }, 'gateway-offline alarm cleared');
-        if (result.changed) this.options.events.emit('alarm', result.alarm);
+        if (result.changed) {
+          await announceCommitted(this.options.events, result.alarm, 'cleared', log);
+          this.options.events.emit('alarm', result.alarm);
+        }
       } catch (err) {
         // Still active: the next online report tries again.
         if (!this.active.has(gateway.gatewayId)) this.active.set(gateway.gatewayId, alarmId);

@@ -20,7 +20,7 @@
  *
  * Rejected items whose sequence number can be read (from the envelope head,
  * protocol/envelope.ts, even when the payload does not parse: schema, not
- * JSON, id mismatch, alarm conflict) are acknowledged in the StoreAck's
+ * JSON, id mismatch) are acknowledged in the StoreAck's
  * `rejected` list, so the gateway drops them (and counts them) instead of
  * resending them forever. An item the store failed to commit is not acknowledged: the gateway
  * sends it again after its ack timeout.
@@ -53,12 +53,12 @@ import {
   TOPIC_ROOT,
   topicFor,
 } from '../protocol/index.js';
-import { AlarmConflictError, type AlarmLedger, type AlarmRecord } from './alarms/ledger.js';
+import type { AlarmLedger, AlarmRecord } from './alarms/ledger.js';
 import type { InboundMessage } from './broker.js';
 import type { EventHub } from './events.js';
 import type { GatewayRegistry } from './gateways.js';
 import { TelemetryLane } from './ingest-lane.js';
-import { type Annunciation, noteAnnunciation } from './linkage/emergency-notifier.js';
+import { noteAnnunciation } from './linkage/emergency-notifier.js';
 import type { TelemetryStore } from './store/telemetry-store.js';
 
 const log = createLogger('server.ingest');
@@ -81,7 +81,6 @@ export const REJECT_REASONS = [
   'not-json',
   'schema', // JSON that fails the protocol schema (wrong types, out-of-range numbers, ...)
   'id-mismatch', // payload gatewayId/enterpriseId differ from the topic
-  'alarm-conflict', // alarmId already known from another gateway
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -141,11 +140,6 @@ export type IngestAlarmObserver = (
   at: number,
 ) => void;
 
-/** The part of the emergency notifier ingest needs. */
-export interface AlarmNotifier {
-  notify(alarm: AlarmRecord, annunciation?: Annunciation): Promise<number>;
-}
-
 /** Where acknowledgements go (a {@link StoreAckPublisher} in the server). */
 export interface AckSink {
   /** `epoch`: the outbox epoch the item came with, echoed in the StoreAck (absent: none). */
@@ -159,14 +153,7 @@ export interface IngestOptions {
   ledger: AlarmLedger;
   gateways: GatewayRegistry;
   events: EventHub;
-  notifier?: AlarmNotifier;
   afterCommit?: AfterCommitHook;
-  /**
-   * A transition the ledger already held arrived again (a gateway resent what no node
-   * acknowledged). The node that committed it may have died before its listeners ran (disposal
-   * tracking, the MQTT linkage), so they are asked again here; each is insert-if-absent.
-   */
-  redelivered?: (alarm: AlarmRecord) => void;
   clock?: Clock;
   /** Telemetry work per event-loop turn before alarms get the loop (ingest-lane.ts; default 2 ms). */
   telemetryBudgetMs?: number;
@@ -353,43 +340,32 @@ export class Ingest {
     try {
       ({ alarm, changed } = await this.options.ledger.record(event));
     } catch (err) {
-      if (err instanceof AlarmConflictError) {
-        this.options.acks?.rejected(topic.enterpriseId, topic.gatewayId, event.seq, event.epoch);
-        return this.reject(topic.gatewayId, 'alarm-conflict', err.message, message.topic);
-      }
       return this.fail('alarm', topic, err);
     }
     observer?.('ledger-committed', event, performance.now());
     this.counters.alarmEvents++;
-    // Every raise of an active alarm asks the notifier: its deliveries are unique
-    // per (alarm, centre), so a redelivered raise only fills in what a failure
-    // left out and never pages twice. The notifier goes first and its request
-    // gets one event-loop turn to leave before the dashboards, the disposal
-    // ledger and the MQTT linkage take theirs: none of them is a reason for the
-    // emergency centre to wait (issue 19).
-    let notifyError: unknown = null;
-    // What the raise said about annunciation (ISA-18.2 state, re-announcement) goes
-    // with the record, to the notifier and, through the 'alarm' event, to the MQTT
-    // linkage: a shelved raise pages nobody, a re-announcement pages only centres
-    // not already paged for the occurrence it supersedes (issue 13 review).
+    // What the raise said about annunciation (ISA-18.2 state, re-announcement) goes with the
+    // record to both emergency channels: a shelved raise pages nobody, a re-announcement pages
+    // only centres not already paged for the occurrence it supersedes (issue 13 review).
     if (event.transition === 'raised') noteAnnunciation(alarm, event);
-    if (event.transition === 'raised' && alarm.state === 'active' && this.options.notifier) {
-      let created = 0;
-      try {
-        created = await this.options.notifier.notify(alarm);
-      } catch (err) {
-        notifyError = err;
-      }
-      if (created > 0) await nextTurn();
-    }
+    // Both emergency channels (webhook, MQTT) and the disposal ledger take the committed alarm
+    // from the one event, resent ones too: each records insert-if-absent, so a resend only fills
+    // in what a failure or a dead node left out and never pages twice. The webhook notifier is
+    // subscribed first, and a page it started gets one event-loop turn to leave before the
+    // dashboards take theirs: none of them is a reason for the emergency centre to wait (issue 19).
+    const channels = await this.options.events.emitAlarmCommitted({
+      alarm,
+      transition: event.transition,
+      changed,
+    });
+    if (channels.paging) await nextTurn();
     // After the page has left: screening the timestamps (a log line, an audit record) is
     // bookkeeping, not a reason for the emergency centre to wait.
     this.flagSuspect('alarm', event, message.topic);
     this.seen(event.gatewayId, event.enterpriseId);
-    // Also when the notifier failed: the ledger has the change, and its redelivery
-    // will not be a change any more, so this is the one chance to tell the listeners.
+    // Also when a channel failed: the ledger has the change, and its redelivery will not be a
+    // change any more, so this is the one chance to tell the dashboards.
     if (changed) this.options.events.emit('alarm', alarm);
-    else this.options.redelivered?.(alarm);
     // An acknowledgement made at the edge reaches the platform's disposal loop.
     if (event.transition === 'acknowledged') {
       this.options.events.emit('edgeAcknowledged', {
@@ -399,8 +375,8 @@ export class Ingest {
         by: event.acknowledgedBy ?? event.by ?? 'edge',
       });
     }
-    // No after-commit (no ack): the gateway redelivers and the next raise retries.
-    if (notifyError !== null) return this.fail('alarm', topic, notifyError);
+    // No after-commit (no ack): the gateway redelivers and the channels that failed retry.
+    if (channels.failures.length > 0) return this.fail('alarm', topic, channels.failures[0]);
     await this.committed('alarm', event, hash);
     return { result: 'stored', channel: 'alarm' };
   }

@@ -154,20 +154,6 @@ export interface AlarmLedgerOptions {
   onConflict?: (conflict: AlarmConflict) => void;
 }
 
-/**
- * Thrown by nothing since alarm identity includes the gateway (issue 13): a gateway cannot reach
- * another gateway's alarms, and a conflict within one identity is recorded, not refused. Kept so
- * ingest's `instanceof` check still compiles.
- */
-export class AlarmConflictError extends Error {
-  constructor(alarmId: string, knownGateway: string, gatewayId: string) {
-    super(
-      `alarm '${alarmId}' belongs to gateway '${knownGateway}', not to '${gatewayId}': not recorded`,
-    );
-    this.name = 'AlarmConflictError';
-  }
-}
-
 type AlarmRow = Selectable<AlarmsTable>;
 
 function fromRow(row: AlarmRow): AlarmRecord {

@@ -12,7 +12,8 @@ import type { FromSchema } from './typed.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-export const nullable = (type: 'string' | 'number' | 'integer') =>
+/** `T | null`; generic so the derived type keeps the literal (`string | null`, not any of the three). */
+export const nullable = <T extends 'string' | 'number' | 'integer'>(type: T) =>
   ({ type: [type, 'null'] }) as const;
 export const nullableString = nullable('string');
 const readingValue = { type: ['number', 'boolean', 'string', 'null'] } as const;
@@ -266,6 +267,7 @@ export const alarmParams = {
 /** A principal's or an enterprise's jurisdiction (every level optional). */
 export const jurisdictionSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     province: { type: 'string' },
     city: { type: 'string' },

@@ -587,11 +587,19 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     return inserted.length;
   }
 
-  /** Follow-ups from the hub: a cleared alarm, a closed disposal. Returns the unsubscribe. */
+  /**
+   * Subscribes this notifier to the hub: every committed raise (resent ones too) is paged
+   * through {@link notify}; a cleared alarm and a closed disposal get their follow-ups.
+   * Subscribe it before the other committed-alarm listeners, so its page leaves first.
+   * Returns the unsubscribe.
+   */
   follow(events: EventHub): () => void {
     const failed = (err: unknown, key: AlarmKey, kind: string) =>
       log.error({ err, alarm: describeAlarm(key), kind }, 'cannot record the emergency follow-up');
     const offs = [
+      events.onAlarmCommitted(async ({ alarm, transition }) =>
+        transition === 'raised' ? (await this.notify(alarm)) > 0 : false,
+      ),
       events.on('alarm', (alarm) => {
         if (alarm.state === 'cleared' && !alarm.drill)
           this.followUp(alarm, 'cleared', alarm.clearedAt ?? this.clock.now()).catch((err) =>

@@ -25,7 +25,7 @@ import { loadLedgerKey } from '../alarms/ledger-key.js';
 import type { LeaderJob } from '../cluster/leader-jobs.js';
 import type { EnterpriseInfo } from '../config/index.js';
 import type { Database } from '../db/database.js';
-import type { EventHub } from '../events.js';
+import { announceCommitted, type CommittedAlarm, type EventHub } from '../events.js';
 import type { GatewayPresence, GatewayRegistry } from '../gateways.js';
 import { MqttLinkage } from '../linkage/mqtt-linkage.js';
 import type { LatestReading, TelemetryStore } from '../store/telemetry-store.js';
@@ -206,7 +206,7 @@ export class Platform {
     }
     const { events } = this.options;
     this.unsubscribe = [
-      events.on('alarm', (alarm) => this.onAlarm(alarm)),
+      events.onAlarmCommitted((committed) => this.onAlarmCommitted(committed)),
       events.on('gateway', (gateway) => this.noteGateway(gateway)),
       events.on('edgeAcknowledged', ({ by, ...key }) => this.onEdgeAcknowledged(key, by)),
       events.on('ledgerAnchor', ({ topic, payload }) => this.publishAnchor(topic, payload)),
@@ -413,42 +413,42 @@ export class Platform {
   }
 
   /**
-   * What the platform does with an alarm the ledger committed: disposal tracking, the registry's
-   * setpoints, the MQTT linkage. Run on the hub's 'alarm' event, and again by ingest for a
-   * resent transition whose first receiver may have died before its event (each step is
-   * insert-if-absent, so running it twice changes nothing).
+   * What the platform does with an alarm the ledger committed, or that a gateway resent (its
+   * first receiver may have died before this ran): disposal tracking and the MQTT linkage, both
+   * insert-if-absent, awaited by ingest before the gateway's StoreAck; the registry's setpoints
+   * (a display aid, logged on failure). Resolves true when it published an MQTT page.
    */
-  followAlarm(alarm: AlarmRecord): void {
-    this.onAlarm(alarm);
-  }
-
-  private onAlarm(alarm: AlarmRecord): void {
-    // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
-    this.disposal.track(alarm).catch((err: unknown) => {
-      log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
-    });
+  private async onAlarmCommitted({ alarm }: CommittedAlarm): Promise<boolean> {
     this.registry.noteAlarm(alarm).catch((err: unknown) => {
       log.error(
         { err, alarm: describeAlarm(alarm) },
         'cannot note the alarm setpoint in the registry',
       );
     });
+    // No 'disposal' event here: the 'alarm' event already tells dashboards about it.
+    const tracked = this.disposal.track(alarm).catch((err: unknown) => {
+      log.error({ err, alarm: describeAlarm(alarm) }, 'cannot record alarm in the disposal ledger');
+      throw err;
+    });
+    let published = false;
     if (
       this.mqtt &&
       alarm.state === 'active' &&
       alarm.enterpriseId !== PLATFORM_ALARM_SOURCE.enterpriseId
     ) {
-      this.mqtt.notify(alarm).then(
-        (recorded) => {
-          if (recorded) this.counters.mqttNotifications++;
-        },
-        (err: unknown) =>
-          log.error(
-            { err, alarm: describeAlarm(alarm) },
-            'cannot record the MQTT emergency notification',
-          ),
-      );
+      try {
+        published = await this.mqtt.notify(alarm);
+      } catch (err) {
+        log.error(
+          { err, alarm: describeAlarm(alarm) },
+          'cannot record the MQTT emergency notification',
+        );
+        throw err;
+      }
+      if (published) this.counters.mqttNotifications++;
     }
+    await tracked;
+    return published;
   }
 
   /**
@@ -499,7 +499,10 @@ export class Platform {
         drill: false,
         message,
       });
-      if (recorded.changed) this.options.events.emit('alarm', recorded.alarm);
+      if (recorded.changed) {
+        await announceCommitted(this.options.events, recorded.alarm, 'raised', log);
+        this.options.events.emit('alarm', recorded.alarm);
+      }
     } catch (err) {
       log.error({ err }, 'cannot raise the ledger integrity alarm');
     }

@@ -131,7 +131,8 @@ export async function startHarness(
   await store.start();
   await ledger.start();
   await notifier.start();
-  const ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+  notifier.follow(events); // pages committed raises, as in the server
+  const ingest = new Ingest({ store, ledger, gateways, events, clock });
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,

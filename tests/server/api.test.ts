@@ -66,7 +66,8 @@ describe('HTTP API', () => {
     await notifier.start();
     gateways = new GatewayRegistry(clock);
     const events = new EventHub();
-    ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+    notifier.follow(events); // pages committed raises, as in the server
+    ingest = new Ingest({ store, ledger, gateways, events, clock });
     app = buildApp({ store, ledger, gateways, notifier, ingest, events, clock, startedAt: T0 });
     await app.ready();
   });

@@ -45,7 +45,8 @@ beforeEach(async () => {
   await notifier.start();
   const gateways = new GatewayRegistry(clock);
   const events = new EventHub();
-  ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+  notifier.follow(events); // pages committed raises, as in the server
+  ingest = new Ingest({ store, ledger, gateways, events, clock });
   app = buildApp({ store, ledger, gateways, notifier, ingest, events, clock, dashboard: false });
   await app.ready();
 });

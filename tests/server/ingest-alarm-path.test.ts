@@ -53,12 +53,6 @@ describe('the alarm path through ingest', () => {
       ledger,
       gateways: new GatewayRegistry(systemClock),
       events,
-      notifier: {
-        notify: (alarm) => {
-          if (notifyFails) throw new Error('linkage deliveries table is locked');
-          return notifier.notify(alarm);
-        },
-      },
       ...(telemetryBudgetMs !== undefined ? { telemetryBudgetMs } : {}),
     });
 
@@ -83,7 +77,13 @@ describe('the alarm path through ingest', () => {
       fetch: recordingFetch(requests),
     });
     await notifier.start();
+    const notify = notifier.notify.bind(notifier);
+    notifier.notify = (alarm, annunciation) => {
+      if (notifyFails) throw new Error('linkage deliveries table is locked');
+      return notify(alarm, annunciation);
+    };
     events = new EventHub();
+    notifier.follow(events); // as the server does: the committed-alarm event pages
   });
 
   afterEach(async () => {

@@ -75,12 +75,13 @@ describe('a gateway whose clock is wrong', () => {
       stored: (_e, _g, seq) => acks.stored.push(seq),
       rejected: (_e, _g, seq) => acks.rejected.push(seq),
     };
+    const events = new EventHub();
+    notifier.follow(events);
     subject = new Ingest({
       store,
       ledger,
       gateways: new GatewayRegistry(clock),
-      events: new EventHub(),
-      notifier,
+      events,
       acks: sink,
       clock,
       ...ingestSecurityOptions(undefined, audit, clock),

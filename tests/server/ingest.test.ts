@@ -122,7 +122,6 @@ describe('ingest over a real MQTT connection', () => {
       'not-json': 1,
       schema: 4,
       'id-mismatch': 1,
-      'alarm-conflict': 0,
     });
     expect(metrics.rejected).toBe(7);
     expect(server.store.latest()).toHaveLength(1);

@@ -3,8 +3,8 @@
  * raise made while the alarm was shelved paged at once (ISA-18.2: a shelved,
  * suppressed or out-of-service alarm is not annunciated), and the re-announcement
  * at unshelve, a new occurrence, paged again. Both emergency channels (the
- * webhook notifier and the MQTT linkage, which the platform calls from the
- * 'alarm' event) are built from their real parts with the real ledger and ingest.
+ * webhook notifier and the MQTT linkage, both on the hub's committed-alarm
+ * event) are built from their real parts with the real ledger and ingest.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
@@ -84,16 +84,20 @@ describe('emergency paging, once per gas event', () => {
     });
     await mqttLinkage.start();
     const events = new EventHub();
-    // As the platform does (server/platform/platform.ts onAlarm): active alarms go to the MQTT linkage.
-    events.on('alarm', (alarm) => {
-      if (alarm.state === 'active') mqttNotified.push(mqttLinkage.notify(alarm));
+    // As the server does: the webhook notifier first, then the platform's MQTT linkage
+    // (server/platform/platform.ts onAlarmCommitted) for active alarms.
+    notifier.follow(events);
+    events.onAlarmCommitted(({ alarm }) => {
+      if (alarm.state !== 'active') return false;
+      const published = mqttLinkage.notify(alarm);
+      mqttNotified.push(published);
+      return published;
     });
     subject = new Ingest({
       store,
       ledger,
       gateways: new GatewayRegistry(clock),
       events,
-      notifier,
       clock,
     });
   });
@@ -202,5 +206,27 @@ describe('emergency paging, once per gas event', () => {
     );
     expect((await paged()).webhook).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
     expect((await paged()).mqtt).toEqual(['GT-101-gas.L2.x-2', 'GT-101-gas.L2.x-3']);
+  });
+
+  it('both channels take the one committed-alarm event: a channel that failed withholds the StoreAck, and the resend pages each centre once', async () => {
+    const notify = mqttLinkage.notify.bind(mqttLinkage);
+    let mqttDown = true;
+    mqttLinkage.notify = (alarm, annunciation) =>
+      mqttDown ? Promise.reject(new Error('linkage_mqtt is locked')) : notify(alarm, annunciation);
+    const raise = alarmEvent({ alarmId: 'GT-101-gas.L2.both' });
+
+    expect(await subject.handle(message(raise))).toMatchObject({ result: 'failed' });
+    // The webhook channel ran on the same event; the failed MQTT record left no StoreAck, so
+    // the gateway resends.
+    expect(webhookPages).toEqual(['GT-101-gas.L2.both']);
+    mqttNotified = [];
+    mqttDown = false;
+    expect(await subject.handle(message(raise))).toEqual({ result: 'stored', channel: 'alarm' });
+    expect(await paged()).toEqual({
+      webhook: ['GT-101-gas.L2.both'],
+      mqtt: ['GT-101-gas.L2.both'],
+    });
+    expect(webhookPages).toEqual(['GT-101-gas.L2.both']);
+    expect(mqttPages).toEqual(['GT-101-gas.L2.both']);
   });
 });

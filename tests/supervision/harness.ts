@@ -128,7 +128,8 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   await store.start();
   await ledger.start();
   await notifier.start();
-  const ingest = new Ingest({ store, ledger, gateways, events, notifier, clock });
+  notifier.follow(events); // pages committed raises, as in the server
+  const ingest = new Ingest({ store, ledger, gateways, events, clock });
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,

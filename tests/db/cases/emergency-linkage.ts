@@ -467,12 +467,13 @@ export function emergencyLinkageCases(backend: Backend): void {
       await telemetry.start();
       running.push(telemetry);
       const acked: number[] = [];
+      const events = new EventHub();
+      b.notifier.follow(events);
       const ingest = new Ingest({
         store: telemetry,
         ledger: ledgerB,
         gateways: new GatewayRegistry(clock),
-        events: new EventHub(),
-        notifier: b.notifier,
+        events,
         acks: { stored: (_e, _g, seq) => acked.push(seq), rejected: () => {} },
         clock,
       });
