@@ -41,14 +41,14 @@ import type { TelemetryStore } from '../store/telemetry-store.js';
 import type { SupervisionService } from '../supervision/service.js';
 import { type BrokerAuthOptions, brokerAuthPlugin } from './broker-auth-routes.js';
 import { API_DEFAULTS, coreRoutes } from './core-routes.js';
-import { registerDocs } from './docs.js';
+import { collectRoutes, docsRoutes } from './docs.js';
 import { ApiError, Errors, errorBody } from './errors.js';
 import { fleetPlugin } from './fleet-routes.js';
-import { registerHistoryRoutes } from './history-routes.js';
+import { historyRoutes } from './history-routes.js';
 import { registerLedgerRoutes } from './ledger-routes.js';
-import { registerMetrics } from './metrics.js';
+import { countHttpResponses, metricsRoutes } from './metrics.js';
 import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
-import { registerStream, type StreamOptions } from './stream.js';
+import { type StreamOptions, streamRoutes } from './stream.js';
 import { supervisionRoutes } from './supervision-routes.js';
 import { workbenchPlugin } from './workbench-routes.js';
 
@@ -112,16 +112,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(e.statusCode).send(errorBody(e.statusCode, e.code, e.message));
   });
 
-  registerDocs(app, { title: 'HazardWatch', version: '1' });
+  // Hooks that must see every route are added to this root instance by plain functions, not
+  // inside a plugin (whose hooks fastify confines to that plugin): docs' onRoute (first, before
+  // any route exists), the auth hook, metrics' onResponse.
+  const routes = collectRoutes(app);
   const platform = deps.platform;
   if (platform) registerAuthHook(app, platform);
-  registerMetrics(app, {
+  const http = countHttpResponses(app);
+  void app.register(docsRoutes, { prefix: '/docs', routes, title: 'HazardWatch', version: '1' });
+  void app.register(metricsRoutes, {
+    prefix: '/metrics',
     ingest: deps.ingest,
     notifier: deps.notifier,
     ledger: deps.ledger,
     gateways: deps.gateways,
     ...(platform ? { platform } : {}),
-    http: new Map(),
+    http,
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -141,7 +147,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     ...(platform ? { platform } : {}),
   });
 
-  registerStream(app, {
+  void app.register(streamRoutes, {
+    prefix: '/api/v1',
     ...deps.stream,
     events: deps.events,
     scope: (request) => scopeOf(platform, request),
@@ -178,7 +185,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.brokerAuth)
     void app.register(brokerAuthPlugin, { prefix: '/api/v1/broker', ...deps.brokerAuth });
 
-  registerHistoryRoutes(app, { ...deps, clock, scope: (request) => scopeOf(platform, request) });
+  void app.register(historyRoutes, {
+    prefix: '/api/v1/history',
+    store: deps.store,
+    gateways: deps.gateways,
+    clock,
+    scope: (request) => scopeOf(platform, request),
+  });
 
   if (deps.dashboard !== false) void app.register(dashboardPlugin);
 

@@ -3,10 +3,21 @@
  * hook), served at /docs/openapi.json, with a small HTML index at /docs. (@fastify/swagger and
  * @fastify/swagger-ui would render the same document with a richer UI; they are not
  * dependencies yet.)
+ *
+ * Two parts, because of fastify's encapsulation: `collectRoutes(app)` is a plain function
+ * called on the ROOT instance before any route plugin is registered, so its onRoute hook sees
+ * every route of the app, prefixes included (a hook added inside a plugin would see only that
+ * plugin's routes; child contexts copy the root's onRoute hooks when they load). `docsRoutes`
+ * is the route plugin serving the document, registered by app.ts with the prefix /docs.
+ *
+ * Lifecycle: the routes are collected while fastify loads the plugins; the document is built
+ * on the first request (after `ready()`, when every route is known) and kept.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { RoutePlugin } from './typed.js';
 
-interface CollectedRoute {
+/** One method of one route, as the onRoute hook saw it. */
+export interface CollectedRoute {
   method: string;
   url: string;
   schema: Record<string, unknown>;
@@ -48,7 +59,8 @@ function openApiSchema(schema: unknown): unknown {
   return out;
 }
 
-export function registerDocs(app: FastifyInstance, info: { title: string; version: string }): void {
+/** Starts collecting every route of `app` (the root instance; see the header comment). */
+export function collectRoutes(app: FastifyInstance): readonly CollectedRoute[] {
   const routes: CollectedRoute[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -63,7 +75,17 @@ export function registerDocs(app: FastifyInstance, info: { title: string; versio
       });
     }
   });
+  return routes;
+}
 
+export interface DocsOptions {
+  /** What collectRoutes returned for the root instance. */
+  routes: readonly CollectedRoute[];
+  title: string;
+  version: string;
+}
+
+export const docsRoutes: RoutePlugin<DocsOptions> = (app, { routes, ...info }, done) => {
   let cached: string | null = null;
   const document = () => {
     if (cached) return cached;
@@ -111,31 +133,38 @@ export function registerDocs(app: FastifyInstance, info: { title: string; versio
     return cached;
   };
 
-  app.get('/docs/openapi.json', { config: { public: true } }, async (_request, reply) =>
+  app.get('/openapi.json', { config: { public: true } }, async (_request, reply) =>
     reply.header('content-type', 'application/json; charset=utf-8').send(document()),
   );
 
-  app.get('/docs', { config: { public: true } }, async (_request, reply) => {
-    const doc = JSON.parse(document()) as {
-      paths: Record<string, Record<string, { description?: string }>>;
-    };
-    const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-    const rows = Object.entries(doc.paths)
-      .flatMap(([path, ops]) =>
-        Object.entries(ops).map(
-          ([method, op]) =>
-            `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escapeHtml(path)}</code></td><td>${escapeHtml(op.description ?? '')}</td></tr>`,
-        ),
-      )
-      .join('\n');
-    const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(info.title)} API</title></head>
+  // no-slash: only /docs itself, as before (the default would also register /docs/).
+  app.get(
+    '/',
+    { prefixTrailingSlash: 'no-slash', config: { public: true } },
+    async (_request, reply) => {
+      const doc = JSON.parse(document()) as {
+        paths: Record<string, Record<string, { description?: string }>>;
+      };
+      const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+      const rows = Object.entries(doc.paths)
+        .flatMap(([path, ops]) =>
+          Object.entries(ops).map(
+            ([method, op]) =>
+              `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escapeHtml(path)}</code></td><td>${escapeHtml(op.description ?? '')}</td></tr>`,
+          ),
+        )
+        .join('\n');
+      const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(info.title)} API</title></head>
 <body><h1>${escapeHtml(info.title)} API</h1><p>OpenAPI 3.0 document: <a href="/docs/openapi.json">/docs/openapi.json</a></p>
 <table border="1" cellpadding="4"><thead><tr><th>Method</th><th>Path</th><th>Description</th></tr></thead><tbody>
 ${rows}
 </tbody></table></body></html>`;
-    return reply
-      .header('content-type', 'text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-      .send(html);
-  });
-}
+      return reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+        .send(html);
+    },
+  );
+
+  done();
+};

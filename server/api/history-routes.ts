@@ -1,5 +1,6 @@
 /**
- * History queries over the telemetry store (SQLite or InfluxDB alike):
+ * History queries over the telemetry store (SQLite or InfluxDB alike), the plugin
+ * `historyRoutes`, registered by app.ts with the prefix /api/v1/history:
  *
  *   GET /api/v1/history/raw        ?gatewayId&sensorId&from&to&limit   readings, oldest first
  *   GET /api/v1/history/aggregate  ?gatewayId&sensorId&from&to&intervalMs
@@ -10,13 +11,14 @@
  * (raw) or 24 h (aggregate). With a regulator platform, a caller sees only the
  * gateways of the enterprises in its scope (the same rule as /api/v1/telemetry).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../common/clock.js';
 import { QUALITIES } from '../../protocol/index.js';
 import type { GatewayRegistry } from '../gateways.js';
 import type { StoredReading, TelemetryStore } from '../store/telemetry-store.js';
 import { idParam, parseTime } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
+import type { RoutePlugin } from './typed.js';
 
 export const HISTORY_DEFAULTS = {
   rawWindowMs: 60 * 60_000, // 1 h back from `to` for raw readings
@@ -28,7 +30,7 @@ export const HISTORY_DEFAULTS = {
   maxBuckets: 10_000, // refuse intervals that would make more buckets than this
 } as const;
 
-export interface HistoryRouteDeps {
+export interface HistoryRouteOptions {
   store: Pick<TelemetryStore, 'queryRange' | 'queryAggregate' | 'queryLatest'>;
   gateways: Pick<GatewayRegistry, 'list'>;
   clock: Clock;
@@ -36,7 +38,11 @@ export interface HistoryRouteDeps {
   scope?: (request: FastifyRequest) => Set<string> | null;
 }
 
-const errorResponses = { 400: errorBodySchema, 403: errorBodySchema, 500: errorBodySchema };
+const errorResponses = {
+  400: errorBodySchema,
+  403: errorBodySchema,
+  500: errorBodySchema,
+} as const;
 const time = (what: string) => ({ type: 'string', description: what, maxLength: 40 }) as const;
 const readingValue = { type: ['number', 'boolean', 'string', 'null'] } as const;
 
@@ -113,14 +119,14 @@ function toDto(reading: StoredReading) {
   };
 }
 
-interface SensorQuery {
-  gatewayId: string;
-  sensorId: string;
-  from?: string;
-  to?: string;
-}
+const sensorProperties = {
+  gatewayId: idParam,
+  sensorId: idParam,
+  from: time('epoch ms or ISO 8601'),
+  to: time('epoch ms or ISO 8601; default now'),
+} as const;
 
-export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDeps): void {
+export const historyRoutes: RoutePlugin<HistoryRouteOptions> = (app, deps, done) => {
   const { store, clock } = deps;
 
   /** Throws 403 unless the caller may see this gateway's enterprise. */
@@ -131,22 +137,16 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
     if (!gateway || !scope.has(gateway.enterpriseId)) throw Errors.forbidden('gateway', gatewayId);
   };
 
-  const window = (query: SensorQuery, backMs: number) => {
+  /** The query's `from`/`to` as epoch ms; `from` defaults to `backMs` before `to`. */
+  const window = (query: { from?: string; to?: string }, backMs: number) => {
     const to = parseTime('to', query.to, clock.now());
     const from = parseTime('from', query.from, to - backMs);
     if (from > to) throw Errors.badRange(from, to);
     return { from, to };
   };
 
-  const sensorProperties = {
-    gatewayId: idParam,
-    sensorId: idParam,
-    from: time('epoch ms or ISO 8601'),
-    to: time('epoch ms or ISO 8601; default now'),
-  };
-
-  app.get<{ Querystring: SensorQuery & { limit: number } }>(
-    '/api/v1/history/raw',
+  app.get(
+    '/raw',
     {
       schema: {
         description: 'Raw readings of one sensor, oldest first (the newest `limit` in the range).',
@@ -187,8 +187,8 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
     },
   );
 
-  app.get<{ Querystring: SensorQuery & { intervalMs?: number } }>(
-    '/api/v1/history/aggregate',
+  app.get(
+    '/aggregate',
     {
       schema: {
         description:
@@ -243,8 +243,8 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
     },
   );
 
-  app.get<{ Querystring: { gatewayId: string; sensorId: string; at?: string } }>(
-    '/api/v1/history/latest',
+  app.get(
+    '/latest',
     {
       schema: {
         description: 'The newest stored reading of one sensor, at or before `at` when given.',
@@ -279,4 +279,6 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
       return { reading: reading ? toDto(reading) : null };
     },
   );
-}
+
+  done();
+};

@@ -1,11 +1,18 @@
 /**
  * GET /metrics: Prometheus text exposition format 0.0.4, written by hand (counters and gauges
  * only). Counters restart at 0 with the server; Prometheus' rate() handles that.
+ *
+ * Two parts, because of fastify's encapsulation: `countHttpResponses(app)` is a plain function
+ * called on the ROOT instance, so its onResponse hook counts the answers of every route of the
+ * app, 404s included (fastify hands a root hook to every child context; a hook added inside a
+ * plugin would count only that plugin's routes); `metricsRoutes` is the route plugin,
+ * registered by app.ts with the prefix /metrics.
  */
 import type { FastifyInstance } from 'fastify';
 import type { IngestMetrics } from '../ingest.js';
 import type { LinkageCounts } from '../linkage/emergency-notifier.js';
 import type { PlatformCounters } from '../platform/platform.js';
+import type { RoutePlugin } from './typed.js';
 
 export interface MetricsDeps {
   ingest: { metrics(): IngestMetrics };
@@ -20,8 +27,8 @@ export interface MetricsDeps {
       lastResult: { ok: boolean } | null;
     };
   };
-  /** Counts of HTTP answers by status class, kept by the app. */
-  http: Map<string, number>;
+  /** Counts of HTTP answers by status class, kept by countHttpResponses. */
+  http: ReadonlyMap<string, number>;
 }
 
 type Sample = [labels: Record<string, string> | null, value: number];
@@ -157,14 +164,25 @@ export async function renderMetrics(deps: MetricsDeps): Promise<string> {
   return `${parts.join('\n')}\n`;
 }
 
-export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
+/**
+ * Counts every answer of `app` by status class ("2xx", "4xx", ...) into the returned map.
+ * Call it on the root instance (see the header comment).
+ */
+export function countHttpResponses(app: FastifyInstance): ReadonlyMap<string, number> {
+  const http = new Map<string, number>();
   app.addHook('onResponse', async (_request, reply) => {
     const key = `${Math.floor(reply.statusCode / 100)}xx`;
-    deps.http.set(key, (deps.http.get(key) ?? 0) + 1);
+    http.set(key, (http.get(key) ?? 0) + 1);
   });
+  return http;
+}
+
+export const metricsRoutes: RoutePlugin<MetricsDeps> = (app, deps, done) => {
   app.get(
-    '/metrics',
+    '/',
     {
+      // Only /metrics itself: the default would also register /metrics/.
+      prefixTrailingSlash: 'no-slash',
       config: { public: true },
       schema: {
         description: 'Prometheus metrics (text exposition format 0.0.4).',
@@ -176,4 +194,5 @@ export function registerMetrics(app: FastifyInstance, deps: MetricsDeps): void {
         .header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
         .send(await renderMetrics(deps)),
   );
-}
+  done();
+};

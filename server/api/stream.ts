@@ -1,5 +1,6 @@
 /**
- * GET /api/v1/stream: Server-Sent Events from the event hub.
+ * GET /api/v1/stream: Server-Sent Events from the event hub (the plugin `streamRoutes`,
+ * registered by app.ts with the prefix /api/v1).
  *
  *   event: readings  data: { gatewayId, enterpriseId, readings: Reading[] }
  *   event: alarm     data: one alarm as in GET /api/v1/alarms
@@ -28,7 +29,7 @@
  * so one account (or a leaked token) cannot pin the server's sockets and
  * listeners. Anonymous streams (only where the platform allows them) are not counted.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Disposition } from '../alarms/disposal.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EventHub, ReadingsEvent } from '../events.js';
@@ -40,6 +41,7 @@ import type { GradeChangeRecord } from '../supervision/store.js';
 import { toAlarmDto, toGatewayDto } from './dto.js';
 import { Errors } from './errors.js';
 import { toDispositionDto } from './platform-routes.js';
+import type { RoutePlugin } from './typed.js';
 
 export const STREAM_DEFAULTS = {
   heartbeatMs: 15_000, // 15 s comment line
@@ -58,8 +60,11 @@ export interface StreamOptions {
   scope?: (request: FastifyRequest) => ReadonlySet<string> | null;
 }
 
-/** Registers the route and ends every open stream when the app closes. */
-export function registerStream(app: FastifyInstance, options: StreamOptions): void {
+/**
+ * The route; every open stream ends when the app closes (a preClose hook: fastify runs those
+ * of every plugin context, so it need not sit on the root instance).
+ */
+export const streamRoutes: RoutePlugin<StreamOptions> = (app, options, done) => {
   const heartbeatMs = options.heartbeatMs ?? STREAM_DEFAULTS.heartbeatMs;
   const maxBuffered = options.maxBufferedBytes ?? STREAM_DEFAULTS.maxBufferedBytes;
   const maxPerUser = options.maxStreamsPerUser ?? STREAM_DEFAULTS.maxStreamsPerUser;
@@ -82,7 +87,7 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
   });
 
   app.get(
-    '/api/v1/stream',
+    '/stream',
     {
       schema: {
         description:
@@ -90,7 +95,7 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
         response: { 200: { description: 'text/event-stream', type: 'string' } },
       },
     },
-    (request: FastifyRequest, reply: FastifyReply) => {
+    (request, reply) => {
       const user = request.principal?.username ?? null;
       if (user !== null) {
         const streams = perUser.get(user) ?? 0;
@@ -208,4 +213,6 @@ export function registerStream(app: FastifyInstance, options: StreamOptions): vo
       res.on('error', close);
     },
   );
-}
+
+  done();
+};

@@ -13,7 +13,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AlarmRecord } from '../../server/alarms/ledger.js';
-import { registerStream } from '../../server/api/stream.js';
+import { streamRoutes } from '../../server/api/stream.js';
 import { EventRelay } from '../../server/cluster/event-relay.js';
 import { Database } from '../../server/db/database.js';
 import { EventHub, type ReadingsEvent } from '../../server/events.js';
@@ -138,7 +138,8 @@ async function node(nodeId: string, relayOptions: { maxFragments?: number } = {}
   await relay.start();
   // Aborted SSE sockets of the test's fetch clients must not hold close() (4 s otherwise).
   const app = Fastify({ forceCloseConnections: true });
-  registerStream(app, {
+  await app.register(streamRoutes, {
+    prefix: '/api/v1',
     events: relay.live,
     // The test's stand-in for a login: the header names the one enterprise the client sees.
     scope: (request) => {
