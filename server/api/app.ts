@@ -45,9 +45,9 @@ import { registerDocs } from './docs.js';
 import { ApiError, Errors, errorBody } from './errors.js';
 import { fleetPlugin } from './fleet-routes.js';
 import { registerHistoryRoutes } from './history-routes.js';
-import { registerLedgerRoutes } from './ledger-routes.js';
+import { ledgerRoutes } from './ledger-routes.js';
 import { registerMetrics } from './metrics.js';
-import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
+import { platformRoutes, registerAuthHook, scopeOf } from './platform-routes.js';
 import { registerStream, type StreamOptions } from './stream.js';
 import { supervisionRoutes } from './supervision-routes.js';
 import { workbenchPlugin } from './workbench-routes.js';
@@ -114,6 +114,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerDocs(app, { title: 'HazardWatch', version: '1' });
   const platform = deps.platform;
+  // On the root instance, before any route plugin: the hook must see every route (encapsulation).
   if (platform) registerAuthHook(app, platform);
   registerMetrics(app, {
     ingest: deps.ingest,
@@ -148,8 +149,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   if (platform) {
-    registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store, clock });
-    registerLedgerRoutes(app, platform);
+    void app.register(platformRoutes, {
+      prefix: '/api/v1',
+      platform,
+      ledger: deps.ledger,
+      store: deps.store,
+      clock,
+    });
+    void app.register(ledgerRoutes, { prefix: '/api/v1/ledger', platform });
     if (deps.supervision) {
       void app.register(supervisionRoutes, {
         prefix: '/api/v1/supervision',
