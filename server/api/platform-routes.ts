@@ -88,7 +88,11 @@ const idParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
 
-export function toDispositionDto(d: Disposition): DispositionDto {
+/**
+ * The wire form of a disposition. `satisfies` rather than a return type: callers keep the
+ * precise inferred type (dto.ts's `nullable()` derives `string | number | null`).
+ */
+export function toDispositionDto(d: Disposition) {
   return {
     alarmId: d.alarmId,
     enterpriseId: d.enterpriseId,
@@ -104,7 +108,7 @@ export function toDispositionDto(d: Disposition): DispositionDto {
     closedAt: iso(d.closedAt),
     closedBy: d.closedBy,
     escalationLevel: d.escalationLevel,
-  };
+  } satisfies DispositionDto;
 }
 
 /** Every field is always present (toDispositionDto), so every one is required. */
