@@ -45,9 +45,9 @@ import { collectRoutes, docsRoutes } from './docs.js';
 import { ApiError, Errors, errorBody } from './errors.js';
 import { fleetPlugin } from './fleet-routes.js';
 import { historyRoutes } from './history-routes.js';
-import { registerLedgerRoutes } from './ledger-routes.js';
+import { ledgerRoutes } from './ledger-routes.js';
 import { countHttpResponses, metricsRoutes } from './metrics.js';
-import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
+import { platformRoutes, registerAuthHook, scopeOf } from './platform-routes.js';
 import { type StreamOptions, streamRoutes } from './stream.js';
 import { supervisionRoutes } from './supervision-routes.js';
 import { workbenchPlugin } from './workbench-routes.js';
@@ -155,8 +155,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   if (platform) {
-    registerPlatformRoutes(app, { platform, ledger: deps.ledger, store: deps.store, clock });
-    registerLedgerRoutes(app, platform);
+    void app.register(platformRoutes, {
+      prefix: '/api/v1',
+      platform,
+      ledger: deps.ledger,
+      store: deps.store,
+      clock,
+    });
+    void app.register(ledgerRoutes, { prefix: '/api/v1/ledger', platform });
     if (deps.supervision) {
       void app.register(supervisionRoutes, {
         prefix: '/api/v1/supervision',

@@ -1,5 +1,6 @@
 /**
- * Disposal ledger routes (docs/ledger.md):
+ * Disposal ledger routes (docs/ledger.md), the `ledgerRoutes` plugin, registered by app.ts with
+ * the prefix /api/v1/ledger:
  *
  *   GET /api/v1/ledger/export.csv   the chain rows in the caller's scope as CSV
  *   GET /api/v1/ledger/verify       keyed chain + dispositions + anchors, verified now
@@ -8,18 +9,22 @@
  * its verdict is global; problems that name an alarm of an enterprise outside a regulator's
  * jurisdiction are shown without the alarm (the ids of other plants are not theirs to see).
  */
-import type { FastifyInstance } from 'fastify';
 import { type DisposalEvent, disposalCsv } from '../alarms/disposal.js';
 import type { Platform } from '../platform/platform.js';
 import { nullableString } from './dto.js';
-import { Errors, errorBodySchema } from './errors.js';
-import { requirePrincipalOf, scopeOf } from './platform-routes.js';
+import { Errors } from './errors.js';
+import { authErrorResponses, requirePrincipalOf, scopeOf } from './platform-routes.js';
+import type { RoutePlugin } from './typed.js';
 
-const errors = { 401: errorBodySchema, 403: errorBodySchema, 429: errorBodySchema } as const;
+export interface LedgerRouteOptions {
+  platform: Platform;
+}
+
 const stringList = { type: 'array', items: { type: 'string' } } as const;
 
 const verifySchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['ok', 'rows', 'brokenAt', 'reason', 'problems', 'head', 'anchors', 'checkedAt'],
   properties: {
     ok: { type: 'boolean' },
@@ -29,14 +34,17 @@ const verifySchema = {
     problems: stringList,
     head: {
       type: ['object', 'null'],
+      additionalProperties: false,
       properties: { seq: { type: 'integer' }, hash: { type: 'string' } },
     },
     projection: {
       type: 'object',
+      additionalProperties: false,
       properties: { differences: { type: 'integer' }, problems: stringList },
     },
     anchors: {
       type: 'object',
+      additionalProperties: false,
       properties: {
         checked: { type: 'integer' },
         lastAnchoredSeq: { type: ['integer', 'null'] },
@@ -56,15 +64,15 @@ function redact(text: string, scope: ReadonlySet<string>): string {
   );
 }
 
-export function registerLedgerRoutes(app: FastifyInstance, platform: Platform): void {
+export const ledgerRoutes: RoutePlugin<LedgerRouteOptions> = (app, { platform }, done) => {
   app.get(
-    '/api/v1/ledger/export.csv',
+    '/export.csv',
     {
       config: { platform: true },
       schema: {
         description:
           'Disposal ledger rows in scope as CSV (seq, alarm identity, ..., prevHash, hash).',
-        response: { 200: { type: 'string' }, ...errors },
+        response: { 200: { type: 'string' }, ...authErrorResponses },
       },
     },
     async (request, reply) => {
@@ -81,13 +89,13 @@ export function registerLedgerRoutes(app: FastifyInstance, platform: Platform): 
   );
 
   app.get(
-    '/api/v1/ledger/verify',
+    '/verify',
     {
       config: { platform: true },
       schema: {
         description:
           'Verifies the disposal ledger now: keyed hash chain, dispositions rebuilt from it, anchors (administrators, regulators).',
-        response: { 200: verifySchema, ...errors },
+        response: { 200: verifySchema, ...authErrorResponses },
       },
     },
     async (request) => {
@@ -106,4 +114,6 @@ export function registerLedgerRoutes(app: FastifyInstance, platform: Platform): 
       };
     },
   );
-}
+
+  done();
+};

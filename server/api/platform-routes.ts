@@ -1,6 +1,8 @@
 /**
  * Platform routes (regulators, emergency centres, enterprise operators, administrators) and the
- * authentication hook that scopes every /api/v1 answer.
+ * authentication hook that scopes every /api/v1 answer. The routes are the `platformRoutes`
+ * plugin, registered by app.ts with the prefix /api/v1 (the URLs below are the public ones);
+ * the hook is not part of it: it stays on the root instance (registerAuthHook).
  *
  *   POST /api/v1/auth/login                   { username, password } → { token, expiresAt, user }
  *   POST /api/v1/auth/logout
@@ -30,9 +32,11 @@ import type { AlarmLedger } from '../alarms/ledger.js';
 import { type FailureThrottle, loginThrottle as newLoginThrottle } from '../auth/throttle.js';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
+import type { InstallationRecord } from '../platform/registry.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
 import { alarmParams, alarmSchema, jurisdictionSchema, nullableString, toAlarmDto } from './dto.js';
-import { ApiError, Errors, errorBodySchema } from './errors.js';
+import { Errors, errorBodySchema } from './errors.js';
+import type { FromSchema, RoutePlugin } from './typed.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,7 +60,7 @@ declare module 'fastify' {
   }
 }
 
-export interface PlatformRouteDeps {
+export interface PlatformRouteOptions {
   platform: Platform;
   /** Time for the login backoff (server/auth/throttle.ts); default the system clock. */
   clock?: Clock;
@@ -67,7 +71,12 @@ export interface PlatformRouteDeps {
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const errors = {
+
+/**
+ * The error answers of every token-guarded route (here and in ledger-routes.ts): bad input,
+ * no or unknown token, out of scope or wrong role, rate limited.
+ */
+export const authErrorResponses = {
   400: errorBodySchema,
   401: errorBodySchema,
   403: errorBodySchema,
@@ -78,8 +87,11 @@ const idParams = {
   required: ['id'],
   properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
-type AlarmParams = { Params: AlarmKey };
 
+/**
+ * The wire form of a disposition. `satisfies` rather than a return type: callers keep the
+ * precise inferred type (dto.ts's `nullable()` derives `string | number | null`).
+ */
 export function toDispositionDto(d: Disposition) {
   return {
     alarmId: d.alarmId,
@@ -88,7 +100,7 @@ export function toDispositionDto(d: Disposition) {
     level: d.level,
     drill: d.drill,
     status: d.status,
-    openedAt: iso(d.openedAt),
+    openedAt: new Date(d.openedAt).toISOString(),
     acknowledgedAt: iso(d.acknowledgedAt),
     acknowledgedBy: d.acknowledgedBy,
     assignee: d.assignee,
@@ -96,20 +108,37 @@ export function toDispositionDto(d: Disposition) {
     closedAt: iso(d.closedAt),
     closedBy: d.closedBy,
     escalationLevel: d.escalationLevel,
-  };
+  } satisfies DispositionDto;
 }
 
+/** Every field is always present (toDispositionDto), so every one is required. */
 export const dispositionSchema = {
   type: 'object',
-  required: ['alarmId', 'enterpriseId', 'gatewayId', 'status', 'escalationLevel'],
+  additionalProperties: false,
+  required: [
+    'alarmId',
+    'enterpriseId',
+    'gatewayId',
+    'level',
+    'drill',
+    'status',
+    'openedAt',
+    'acknowledgedAt',
+    'acknowledgedBy',
+    'assignee',
+    'measures',
+    'closedAt',
+    'closedBy',
+    'escalationLevel',
+  ],
   properties: {
     alarmId: { type: 'string' },
     enterpriseId: { type: 'string' },
     gatewayId: { type: 'string' },
-    level: { type: 'integer' },
+    level: { type: 'integer', enum: [1, 2] },
     drill: { type: 'boolean' },
     status: { type: 'string', enum: ['open', 'acknowledged', 'closed'] },
-    openedAt: nullableString,
+    openedAt: { type: 'string' },
     acknowledgedAt: nullableString,
     acknowledgedBy: nullableString,
     assignee: nullableString,
@@ -119,9 +148,18 @@ export const dispositionSchema = {
     escalationLevel: { type: 'integer', minimum: 0, maximum: 3 },
   },
 } as const;
+export type DispositionDto = FromSchema<typeof dispositionSchema>;
+
+/**
+ * dto.ts's jurisdiction, closed: a jurisdiction has only these four levels (config.ts refuses
+ * any other key, the registry builds exactly these), and the closed schema is what lets the
+ * `Jurisdiction` interface satisfy the type derived from it.
+ */
+const closedJurisdiction = { ...jurisdictionSchema, additionalProperties: false } as const;
 
 const riskSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['score', 'colour'],
   properties: {
     score: { type: 'number' },
@@ -135,6 +173,7 @@ const riskSchema = {
       type: 'array',
       items: {
         type: 'object',
+        additionalProperties: false,
         properties: { factor: { type: 'string' }, points: { type: 'number' } },
       },
     },
@@ -143,24 +182,110 @@ const riskSchema = {
 
 const rankedSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['id', 'name', 'jurisdiction', 'risk'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
-    jurisdiction: jurisdictionSchema,
+    jurisdiction: closedJurisdiction,
     risk: riskSchema,
   },
 } as const;
 
+/** One GB 18218-2018 graded inventory item (server/platform/grading.ts GradedItem). */
+const gradedItemSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'chemical',
+    'name',
+    'quantityT',
+    'criticalQuantityT',
+    'beta',
+    'ratio',
+    'weightedRatio',
+    'source',
+  ],
+  properties: {
+    chemical: { type: 'string' },
+    name: { type: 'string' },
+    quantityT: { type: 'number' },
+    criticalQuantityT: { type: 'number' },
+    beta: { type: 'number' },
+    ratio: { type: 'number' },
+    weightedRatio: { type: 'number' },
+    source: { type: 'string' },
+  },
+} as const;
+
+/** A major hazard installation with its grading (registry.ts InstallationRecord). */
+const installationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'id',
+    'enterpriseId',
+    'name',
+    'peopleWithin500m',
+    'inventory',
+    'grading',
+    'gradingError',
+  ],
+  properties: {
+    id: { type: 'string' },
+    enterpriseId: { type: 'string' },
+    name: { type: 'string' },
+    peopleWithin500m: { type: 'number' },
+    inventory: {
+      type: 'array',
+      items: {
+        // Open: the registry answers the inventory as it was configured.
+        type: 'object',
+        additionalProperties: true,
+        required: ['chemical', 'quantityT'],
+        properties: {
+          chemical: { type: 'string' },
+          quantityT: { type: 'number' },
+          criticalQuantityT: { type: 'number' },
+          beta: { type: 'number' },
+        },
+      },
+    },
+    grading: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['items', 'sumRatio', 'isMajorHazard', 'alpha', 'r', 'grade', 'derivation'],
+      properties: {
+        items: { type: 'array', items: gradedItemSchema },
+        sumRatio: { type: 'number' },
+        isMajorHazard: { type: 'boolean' },
+        alpha: { type: 'number' },
+        r: { type: 'number' },
+        grade: { type: ['integer', 'null'] },
+        derivation: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    gradingError: nullableString,
+  },
+} as const;
+
+type InstallationDto = FromSchema<typeof installationSchema>;
+
+/** The registry's record as answered: only the inventory is copied (read-only in the domain). */
+function toInstallationDto(i: InstallationRecord): InstallationDto {
+  return { ...i, inventory: i.inventory.map((item) => ({ ...item })) };
+}
+
 const userSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['username', 'name', 'role'],
   properties: {
     username: { type: 'string' },
     name: { type: 'string' },
     role: { type: 'string', enum: ['enterprise', 'regulator', 'emergency', 'admin'] },
     enterpriseId: nullableString,
-    jurisdiction: { anyOf: [jurisdictionSchema, { type: 'null' }] },
+    jurisdiction: { anyOf: [closedJurisdiction, { type: 'null' }] },
   },
 } as const;
 
@@ -193,7 +318,12 @@ function requirePrincipal(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-/** Installs the authentication and rate-limit hook for every /api/v1 route. */
+/**
+ * Installs the authentication and rate-limit hook for every /api/v1 route. A plain function
+ * called on the root instance, not a plugin: a hook added inside a registered plugin would be
+ * encapsulated and see only that plugin's routes, while this one must guard every route
+ * (core, platform, ledger, workbench, supervision, fleet, stream, history).
+ */
 export function registerAuthHook(app: FastifyInstance, platform: Platform): void {
   app.decorateRequest('principal', null);
   app.decorateRequest('enterpriseScope', null);
@@ -226,7 +356,44 @@ export function registerAuthHook(app: FastifyInstance, platform: Platform): void
   });
 }
 
-export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRouteDeps): void {
+const disposalStepResponse = {
+  200: {
+    type: 'object',
+    required: ['disposition'],
+    properties: { disposition: dispositionSchema },
+  },
+  409: errorBodySchema,
+  ...authErrorResponses,
+} as const;
+const disposalText = { type: 'string', minLength: 1, maxLength: 2000 } as const;
+/** Body of a step whose text is optional (acknowledge: the note). */
+const optionalNoteBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { note: disposalText },
+} as const;
+const requiredText = {
+  type: 'object',
+  additionalProperties: false,
+} as const;
+/** Bodies of the steps whose text is required. */
+const noteBody = {
+  ...requiredText,
+  required: ['note'],
+  properties: { note: disposalText },
+} as const;
+const assigneeBody = {
+  ...requiredText,
+  required: ['assignee'],
+  properties: { assignee: disposalText },
+} as const;
+const measureBody = {
+  ...requiredText,
+  required: ['measure'],
+  properties: { measure: disposalText },
+} as const;
+
+export const platformRoutes: RoutePlugin<PlatformRouteOptions> = (app, deps, done) => {
   const { platform, ledger } = deps;
   const loginThrottle =
     deps.loginThrottle ?? newLoginThrottle(platform.config.loginAttemptsPerMinute, deps.clock);
@@ -243,12 +410,13 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
   };
 
   const disposalStep = async (
-    request: FastifyRequest<AlarmParams>,
+    request: FastifyRequest,
+    key: AlarmKey,
     action: string,
     step: (key: AlarmKey, actor: string) => Promise<Disposition>,
   ) => {
     const principal = requirePrincipal(request);
-    const alarm = await visibleAlarm(request, request.params);
+    const alarm = await visibleAlarm(request, key);
     if (!canDispose(principal)) throw Errors.roleForbidden(principal.role, action);
     await platform.dispositionOf(alarm);
     let d: Disposition;
@@ -262,8 +430,8 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     return { disposition: toDispositionDto(d) };
   };
 
-  app.post<{ Body: { username: string; password: string } }>(
-    '/api/v1/auth/login',
+  app.post(
+    '/auth/login',
     {
       config: { public: true },
       schema: {
@@ -287,7 +455,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
               user: userSchema,
             },
           },
-          ...errors,
+          ...authErrorResponses,
         },
       },
     },
@@ -319,23 +487,30 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
   );
 
   app.post(
-    '/api/v1/auth/logout',
-    { config: { platform: true }, schema: { response: { 204: { type: 'null' }, ...errors } } },
+    '/auth/logout',
+    {
+      config: { platform: true },
+      schema: { response: { 204: { type: 'null' }, ...authErrorResponses } },
+    },
     async (request, reply) => {
       const token = bearerToken(request);
       if (token) await platform.access.logout(token);
-      return reply.code(204).send();
+      // The schema's body is null; fastify sends a 204 with no body and no content headers.
+      return reply.code(204).send(null);
     },
   );
 
   app.get(
-    '/api/v1/me',
-    { config: { platform: true }, schema: { response: { 200: userSchema, ...errors } } },
+    '/me',
+    {
+      config: { platform: true },
+      schema: { response: { 200: userSchema, ...authErrorResponses } },
+    },
     async (request) => requirePrincipal(request),
   );
 
   app.get(
-    '/api/v1/enterprises',
+    '/enterprises',
     {
       config: { platform: true },
       schema: {
@@ -346,7 +521,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
             required: ['enterprises'],
             properties: { enterprises: { type: 'array', items: rankedSchema } },
           },
-          ...errors,
+          ...authErrorResponses,
         },
       },
     },
@@ -354,20 +529,20 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
   );
 
   app.get(
-    '/api/v1/overview',
+    '/overview',
     {
       config: { platform: true },
       schema: {
         description:
           'Jurisdiction overview: enterprises by colour, alarms, overdue disposals, regions below.',
-        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+        response: { 200: { type: 'object', additionalProperties: true }, ...authErrorResponses },
       },
     },
     async (request) => platform.overview(requirePrincipal(request)),
   );
 
-  app.get<{ Params: { id: string } }>(
-    '/api/v1/enterprises/:id',
+  app.get(
+    '/enterprises/:id',
     {
       config: { platform: true },
       schema: {
@@ -380,10 +555,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
             required: ['enterprise', 'installations', 'sensors', 'alarms'],
             properties: {
               enterprise: rankedSchema,
-              installations: {
-                type: 'array',
-                items: { type: 'object', additionalProperties: true },
-              },
+              installations: { type: 'array', items: installationSchema },
               sensors: { type: 'array', items: { type: 'object', additionalProperties: true } },
               alarms: {
                 type: 'array',
@@ -398,7 +570,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
               },
             },
           },
-          ...errors,
+          ...authErrorResponses,
         },
       },
     },
@@ -424,7 +596,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       }
       return {
         enterprise,
-        installations: await platform.registry.installations(id),
+        installations: (await platform.registry.installations(id)).map(toInstallationDto),
         sensors,
         alarms,
       };
@@ -432,7 +604,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
   );
 
   app.get(
-    '/api/v1/disposals',
+    '/disposals',
     {
       config: { platform: true },
       schema: {
@@ -452,7 +624,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
               },
             },
           },
-          ...errors,
+          ...authErrorResponses,
         },
       },
     },
@@ -483,8 +655,8 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     },
   );
 
-  app.get<AlarmParams>(
-    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/disposal',
+  app.get(
+    '/alarms/:enterpriseId/:gatewayId/:alarmId/disposal',
     {
       config: { platform: true },
       schema: {
@@ -500,7 +672,7 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
               events: { type: 'array', items: { type: 'object', additionalProperties: true } },
             },
           },
-          ...errors,
+          ...authErrorResponses,
         },
       },
     },
@@ -512,79 +684,64 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
     },
   );
 
-  const stepResponse = {
-    200: {
-      type: 'object',
-      required: ['disposition'],
-      properties: { disposition: dispositionSchema },
-    },
-    409: errorBodySchema,
-    ...errors,
-  } as const;
-  const textBody = (key: string, required: boolean) =>
-    ({
-      type: 'object',
-      additionalProperties: false,
-      required: required ? [key] : [],
-      properties: { [key]: { type: 'string', minLength: 1, maxLength: 2000 } },
-    }) as const;
-
-  app.post<AlarmParams & { Body: { note?: string } }>(
-    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/acknowledge',
+  app.post(
+    '/alarms/:enterpriseId/:gatewayId/:alarmId/acknowledge',
     {
       config: { platform: true },
-      schema: { params: alarmParams, body: textBody('note', false), response: stepResponse },
+      schema: { params: alarmParams, body: optionalNoteBody, response: disposalStepResponse },
     },
     async (request) =>
-      disposalStep(request, 'acknowledge alarms', (id, actor) =>
+      disposalStep(request, request.params, 'acknowledge alarms', (id, actor) =>
+        // A POST with no body at all is an acknowledgement without a note: fastify does not
+        // validate an absent body, so `request.body` is undefined then, whatever its type says.
         platform.disposal.acknowledge(id, actor, request.body?.note),
       ),
   );
 
-  app.post<AlarmParams & { Body: { assignee: string } }>(
-    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/assign',
+  app.post(
+    '/alarms/:enterpriseId/:gatewayId/:alarmId/assign',
     {
       config: { platform: true },
-      schema: { params: alarmParams, body: textBody('assignee', true), response: stepResponse },
+      schema: { params: alarmParams, body: assigneeBody, response: disposalStepResponse },
     },
     async (request) =>
-      disposalStep(request, 'assign alarms', (id, actor) =>
+      disposalStep(request, request.params, 'assign alarms', (id, actor) =>
         platform.disposal.assign(id, actor, request.body.assignee),
       ),
   );
 
-  app.post<AlarmParams & { Body: { measure: string } }>(
-    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/measures',
+  app.post(
+    '/alarms/:enterpriseId/:gatewayId/:alarmId/measures',
     {
       config: { platform: true },
-      schema: { params: alarmParams, body: textBody('measure', true), response: stepResponse },
+      schema: { params: alarmParams, body: measureBody, response: disposalStepResponse },
     },
     async (request) =>
-      disposalStep(request, 'record disposal measures', (id, actor) =>
+      disposalStep(request, request.params, 'record disposal measures', (id, actor) =>
         platform.disposal.recordMeasure(id, actor, request.body.measure),
       ),
   );
 
-  app.post<AlarmParams & { Body: { note: string } }>(
-    '/api/v1/alarms/:enterpriseId/:gatewayId/:alarmId/close',
+  app.post(
+    '/alarms/:enterpriseId/:gatewayId/:alarmId/close',
     {
       config: { platform: true },
-      schema: { params: alarmParams, body: textBody('note', true), response: stepResponse },
+      schema: { params: alarmParams, body: noteBody, response: disposalStepResponse },
     },
     async (request) =>
-      disposalStep(request, 'close alarms', (id, actor) =>
+      disposalStep(request, request.params, 'close alarms', (id, actor) =>
         platform.disposal.close(id, actor, request.body.note),
       ),
   );
 
   app.get(
-    '/api/v1/linkage/mqtt',
+    '/linkage/mqtt',
     {
       config: { platform: true },
       schema: {
         description:
           'Emergency notifications published on the MQTT emergency topic, with receipts.',
-        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+        response: { 200: { type: 'object', additionalProperties: true }, ...authErrorResponses },
       },
     },
     async (request) => {
@@ -605,6 +762,6 @@ export function registerPlatformRoutes(app: FastifyInstance, deps: PlatformRoute
       };
     },
   );
-}
 
-export { ApiError };
+  done();
+};
