@@ -50,7 +50,7 @@ import { registerMetrics } from './metrics.js';
 import { registerAuthHook, registerPlatformRoutes, scopeOf } from './platform-routes.js';
 import { registerStream, type StreamOptions } from './stream.js';
 import { supervisionRoutes } from './supervision-routes.js';
-import { workbenchPlugin } from './workbench-routes.js';
+import { workbenchRoutes } from './workbench-routes.js';
 
 export { API_DEFAULTS };
 
@@ -157,7 +157,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         supervision: deps.supervision,
       });
     }
-    void app.register(workbenchPlugin, {
+    void app.register(workbenchRoutes, {
       prefix: '/api/v1/workbench',
       platform,
       ledger: deps.ledger,
