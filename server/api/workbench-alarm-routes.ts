@@ -106,6 +106,7 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['total', 'page', 'pageSize', 'items'],
             properties: {
               total: { type: 'integer' },
@@ -185,7 +186,8 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
         response: {
           200: {
             type: 'object',
-            required: ['alarm', 'disposition', 'steps', 'notifications'],
+            additionalProperties: false,
+            required: ['alarm', 'receivedAt', 'disposition', 'steps', 'notifications'],
             properties: {
               alarm: alarmSchema,
               receivedAt: { type: 'integer' },
@@ -194,6 +196,8 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
+                  required: ['seq', 'action', 'actor', 'at', 'detail'],
                   properties: {
                     seq: { type: 'integer' },
                     action: { type: 'string' },
@@ -207,6 +211,8 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
+                  required: ['channel', 'centre', 'state', 'attempts', 'createdAt', 'deliveredAt'],
                   properties: {
                     channel: { type: 'string', enum: ['webhook', 'mqtt'] },
                     centre: { type: 'string' },
@@ -287,6 +293,7 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['acknowledged', 'results'],
             properties: {
               acknowledged: { type: 'integer' },
@@ -294,6 +301,7 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   required: ['enterpriseId', 'gatewayId', 'alarmId', 'ok'],
                   properties: {
                     enterpriseId: { type: 'string' },
@@ -365,6 +373,7 @@ export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, de
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['disposition'],
             properties: { disposition: dispositionSchema },
           },

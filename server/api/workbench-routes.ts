@@ -39,6 +39,7 @@ import type { RoutePlugin } from './typed.js';
 import { alarmsBetween, workbenchAlarmRoutes } from './workbench-alarm-routes.js';
 import { workbenchReportRoutes } from './workbench-report-routes.js';
 import {
+  colour,
   indicatorsResponseSchema,
   langQuery,
   rankedEnterpriseSchema,
@@ -173,6 +174,7 @@ export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, d
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['at', 'halfLifeMs', 'enterprises'],
             properties: {
               at: { type: 'integer' },
@@ -203,7 +205,12 @@ export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, d
       schema: {
         description:
           'Stable risk score and colour of one enterprise every hour over the last days.',
-        params: { type: 'object', required: ['id'], properties: { id: idParam } },
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id'],
+          properties: { id: idParam },
+        },
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -219,6 +226,7 @@ export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, d
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['enterpriseId', 'stepMs', 'samples'],
             properties: {
               enterpriseId: { type: 'string' },
@@ -227,12 +235,9 @@ export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, d
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   required: ['ts', 'score', 'colour'],
-                  properties: {
-                    ts: { type: 'integer' },
-                    score: { type: 'number' },
-                    colour: { type: 'string' },
-                  },
+                  properties: { ts: { type: 'integer' }, score: { type: 'number' }, colour },
                 },
               },
             },
