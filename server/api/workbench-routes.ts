@@ -132,8 +132,8 @@ export function rankEnterprises(
 
 /**
  * Each enterprise's colour now, the same as its colour in rankEnterprises: the indicators'
- * four-colour distribution needs only that, not the counts, the ranking order nor the terms'
- * copies kept for the answer.
+ * four-colour distribution needs neither the ranking's counts nor its order. (The colour still
+ * needs the whole stable score, which is most of the ranking's work.)
  */
 export function riskColours(
   inputs: readonly EnterpriseInputs[],
