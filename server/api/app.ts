@@ -50,7 +50,7 @@ import { countHttpResponses, metricsRoutes } from './metrics.js';
 import { platformRoutes, registerAuthHook, scopeOf } from './platform-routes.js';
 import { type StreamOptions, streamRoutes } from './stream.js';
 import { supervisionRoutes } from './supervision-routes.js';
-import { workbenchPlugin } from './workbench-routes.js';
+import { workbenchRoutes } from './workbench-routes.js';
 
 export { API_DEFAULTS };
 
@@ -170,7 +170,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         supervision: deps.supervision,
       });
     }
-    void app.register(workbenchPlugin, {
+    void app.register(workbenchRoutes, {
       prefix: '/api/v1/workbench',
       platform,
       ledger: deps.ledger,

@@ -11,26 +11,19 @@
  * given; the override is written to the disposal ledger as a measure before the close, so it is
  * in the hash chain with who and when.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Clock } from '../../common/clock.js';
+import type { FastifyRequest } from 'fastify';
+import { systemClock } from '../../common/clock.js';
 import { DisposalStateError } from '../alarms/disposal.js';
 import { type AlarmKey, describeAlarm } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import { canDispose } from '../platform/access.js';
 import { readAlarms } from '../platform/risk-inputs.js';
-import { toAlarmDto } from './dto.js';
+import { alarmParams, alarmSchema, toAlarmDto } from './dto.js';
 import { ApiError, Errors, errorBodySchema } from './errors.js';
-import { requirePrincipalOf, toDispositionDto } from './platform-routes.js';
-import type { WorkbenchDeps } from './workbench-routes.js';
-import { timeWindow } from './workbench-routes.js';
-import {
-  alarmParams,
-  alarmSchema,
-  deskItemSchema,
-  dispositionSchema,
-  timeQuery,
-  workbenchErrors,
-} from './workbench-schemas.js';
+import { dispositionSchema, requirePrincipalOf, toDispositionDto } from './platform-routes.js';
+import type { RoutePlugin } from './typed.js';
+import { timeWindow, type WorkbenchRouteOptions } from './workbench-routes.js';
+import { deskItemSchema, timeQuery, workbenchErrors } from './workbench-schemas.js';
 
 export const DESK_DEFAULTS = {
   pageSize: 20,
@@ -46,7 +39,7 @@ export const DESK_DEFAULTS = {
  * also every alarm whose disposal is not closed, however old (the desk must show those).
  */
 export function alarmsBetween(
-  deps: Pick<WorkbenchDeps, 'ledger' | 'platform'>,
+  deps: Pick<WorkbenchRouteOptions, 'ledger' | 'platform'>,
   ids: readonly string[],
   from: number,
   to: number,
@@ -58,19 +51,6 @@ export function alarmsBetween(
   });
 }
 
-interface DeskQuery {
-  level?: 1 | 2;
-  state?: 'active' | 'cleared';
-  status?: 'open' | 'acknowledged' | 'closed' | 'unclosed';
-  enterpriseId?: string;
-  from?: string;
-  to?: string;
-  sort: 'priority' | 'newest';
-  drills: boolean;
-  page: number;
-  pageSize: number;
-}
-
 const identityBody = {
   type: 'object',
   additionalProperties: false,
@@ -78,12 +58,10 @@ const identityBody = {
   properties: alarmParams.properties,
 } as const;
 
-export function registerWorkbenchAlarmRoutes(
-  app: FastifyInstance,
-  deps: WorkbenchDeps,
-  clock: Clock,
-): void {
+/** Registered by workbenchRoutes under its prefix. */
+export const workbenchAlarmRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, done) => {
   const { platform } = deps;
+  const clock = deps.clock ?? systemClock;
   const config = { platform: true } as const;
 
   /** The alarm if the caller may see it; otherwise the uniform 403. */
@@ -97,7 +75,7 @@ export function registerWorkbenchAlarmRoutes(
     return alarm;
   };
 
-  app.get<{ Querystring: DeskQuery }>(
+  app.get(
     '/alarms',
     {
       config,
@@ -128,6 +106,7 @@ export function registerWorkbenchAlarmRoutes(
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['total', 'page', 'pageSize', 'items'],
             properties: {
               total: { type: 'integer' },
@@ -196,7 +175,7 @@ export function registerWorkbenchAlarmRoutes(
     },
   );
 
-  app.get<{ Params: AlarmKey }>(
+  app.get(
     '/alarms/:enterpriseId/:gatewayId/:alarmId',
     {
       config,
@@ -207,7 +186,8 @@ export function registerWorkbenchAlarmRoutes(
         response: {
           200: {
             type: 'object',
-            required: ['alarm', 'disposition', 'steps', 'notifications'],
+            additionalProperties: false,
+            required: ['alarm', 'receivedAt', 'disposition', 'steps', 'notifications'],
             properties: {
               alarm: alarmSchema,
               receivedAt: { type: 'integer' },
@@ -216,6 +196,8 @@ export function registerWorkbenchAlarmRoutes(
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
+                  required: ['seq', 'action', 'actor', 'at', 'detail'],
                   properties: {
                     seq: { type: 'integer' },
                     action: { type: 'string' },
@@ -229,6 +211,8 @@ export function registerWorkbenchAlarmRoutes(
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
+                  required: ['channel', 'centre', 'state', 'attempts', 'createdAt', 'deliveredAt'],
                   properties: {
                     channel: { type: 'string', enum: ['webhook', 'mqtt'] },
                     centre: { type: 'string' },
@@ -285,7 +269,7 @@ export function registerWorkbenchAlarmRoutes(
     },
   );
 
-  app.post<{ Body: { alarms: AlarmKey[]; note?: string } }>(
+  app.post(
     '/alarms/acknowledge',
     {
       config,
@@ -309,6 +293,7 @@ export function registerWorkbenchAlarmRoutes(
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['acknowledged', 'results'],
             properties: {
               acknowledged: { type: 'integer' },
@@ -316,6 +301,7 @@ export function registerWorkbenchAlarmRoutes(
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   required: ['enterpriseId', 'gatewayId', 'alarmId', 'ok'],
                   properties: {
                     enterpriseId: { type: 'string' },
@@ -367,7 +353,7 @@ export function registerWorkbenchAlarmRoutes(
     },
   );
 
-  app.post<{ Params: AlarmKey; Body: { note: string; override?: string } }>(
+  app.post(
     '/alarms/:enterpriseId/:gatewayId/:alarmId/close',
     {
       config,
@@ -387,6 +373,7 @@ export function registerWorkbenchAlarmRoutes(
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['disposition'],
             properties: { disposition: dispositionSchema },
           },
@@ -426,4 +413,5 @@ export function registerWorkbenchAlarmRoutes(
       }
     },
   );
-}
+  done();
+};

@@ -9,31 +9,47 @@
  * app is ready and stops when it closes.
  */
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance } from 'fastify';
-import type { Clock } from '../../common/clock.js';
+import type { FastifyReply } from 'fastify';
+import { systemClock } from '../../common/clock.js';
 import type { Principal } from '../platform/access.js';
 import { computeIndicators, localDay } from '../platform/indicators.js';
-import { buildReport, periodWindow, reportCsv, reportXlsx } from '../platform/reports.js';
+import {
+  buildReport,
+  periodWindow,
+  type ReportLang,
+  reportCsv,
+  reportXlsx,
+} from '../platform/reports.js';
 import { REPORT_SCHEDULE_DEFAULTS, ReportSchedule } from '../platform/reports-schedule.js';
 import { gatherInputs, workbenchSettings } from '../platform/risk-inputs.js';
 import { Errors } from './errors.js';
 import { requirePrincipalOf } from './platform-routes.js';
-import { rankEnterprises, timeWindow, type WorkbenchDeps } from './workbench-routes.js';
-import { timeQuery, utcOffsetQuery, workbenchErrors } from './workbench-schemas.js';
-
-interface ReportQuery {
-  period: 'day' | 'week' | 'month' | 'custom';
-  date?: string;
-  from?: string;
-  to?: string;
-  utcOffsetMin?: number;
-  lang: 'zh-CN' | 'en';
-  format: 'json' | 'csv' | 'xlsx';
-}
+import type { RoutePlugin } from './typed.js';
+import { rankEnterprises, timeWindow, type WorkbenchRouteOptions } from './workbench-routes.js';
+import {
+  indicatorsSchema,
+  langQuery,
+  reportModelSchema,
+  timeQuery,
+  utcOffsetQuery,
+  workbenchErrors,
+} from './workbench-schemas.js';
 
 const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
-function scopeName(principal: Principal, lang: 'zh-CN' | 'en'): string {
+/**
+ * Sends a report file (.csv or .xlsx, by its name) as a download. A file is not a JSON answer:
+ * fastify sends a Buffer, or a string with a non-JSON content type, as it is, past the response
+ * schema's serializer; so the reply is taken here without the schema's payload type.
+ */
+function sendFile(reply: FastifyReply, name: string, body: string | Buffer): FastifyReply {
+  return reply
+    .header('content-type', name.endsWith('.csv') ? 'text/csv; charset=utf-8' : XLSX_TYPE)
+    .header('content-disposition', `attachment; filename="${name}"`)
+    .send(body);
+}
+
+function scopeName(principal: Principal, lang: ReportLang): string {
   const j = principal.jurisdiction;
   const parts = j ? [j.province, j.city, j.county, j.park].filter(Boolean) : [];
   if (parts.length > 0) return parts.join(' / ');
@@ -41,18 +57,19 @@ function scopeName(principal: Principal, lang: 'zh-CN' | 'en'): string {
   return principal.enterpriseId ?? principal.username;
 }
 
-export function registerWorkbenchReportRoutes(
-  app: FastifyInstance,
-  deps: WorkbenchDeps,
-  clock: Clock,
-): void {
+/**
+ * Registered by workbenchRoutes under its prefix; the report schedule lives as long as the
+ * app (hooks of this plugin: onReady starts it, onClose stops it).
+ */
+export const workbenchReportRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, done) => {
+  const clock = deps.clock ?? systemClock;
   const config = { platform: true } as const;
   const serverOffset = (now: number) => -new Date(now).getTimezoneOffset();
 
   const render = async (
     principal: Principal,
     window: { from: number; to: number },
-    lang: 'zh-CN' | 'en',
+    lang: ReportLang,
     utcOffsetMin: number,
   ) => {
     const now = clock.now();
@@ -96,7 +113,7 @@ export function registerWorkbenchReportRoutes(
   app.addHook('onReady', async () => schedule.start());
   app.addHook('onClose', async () => schedule.stop());
 
-  app.get<{ Querystring: ReportQuery }>(
+  app.get(
     '/report',
     {
       config,
@@ -116,24 +133,20 @@ export function registerWorkbenchReportRoutes(
             from: timeQuery('custom period start'),
             to: timeQuery('custom period end'),
             utcOffsetMin: utcOffsetQuery,
-            lang: { type: 'string', enum: ['zh-CN', 'en'], default: 'zh-CN' },
+            lang: langQuery,
             format: { type: 'string', enum: ['json', 'csv', 'xlsx'], default: 'json' },
           },
         },
         response: {
+          // Only the JSON answer: csv and xlsx are files sent past the serializer (sendFile).
+          // Not anyOf [object, string]: fast-json-stringify validates anyOf branches, and the
+          // domain objects carry fields the schema leaves out (a point's unit): a 500.
           200: {
-            description: 'json: { model, indicators }; csv and xlsx: the file',
-            anyOf: [
-              {
-                type: 'object',
-                required: ['model', 'indicators'],
-                properties: {
-                  model: { type: 'object', additionalProperties: true },
-                  indicators: { type: 'object', additionalProperties: true },
-                },
-              },
-              { type: 'string' },
-            ],
+            description: 'format=json: { model, indicators }; format=csv or xlsx: the file',
+            type: 'object',
+            additionalProperties: false,
+            required: ['model', 'indicators'],
+            properties: { model: reportModelSchema, indicators: indicatorsSchema },
           },
           ...workbenchErrors,
         },
@@ -152,18 +165,8 @@ export function registerWorkbenchReportRoutes(
         throw Errors.validation('querystring: a report covers at most 92 days');
       const { model, indicators } = await render(principal, window, q.lang, offset);
       const base = `report-${localDay(window.from, offset)}-${q.period}`;
-      if (q.format === 'csv') {
-        return reply
-          .header('content-type', 'text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="${base}.csv"`)
-          .send(reportCsv(model));
-      }
-      if (q.format === 'xlsx') {
-        return reply
-          .header('content-type', XLSX_TYPE)
-          .header('content-disposition', `attachment; filename="${base}.xlsx"`)
-          .send(await reportXlsx(model));
-      }
+      if (q.format === 'csv') return sendFile(reply, `${base}.csv`, reportCsv(model));
+      if (q.format === 'xlsx') return sendFile(reply, `${base}.xlsx`, await reportXlsx(model));
       return { model, indicators };
     },
   );
@@ -177,6 +180,7 @@ export function registerWorkbenchReportRoutes(
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['hour', 'files'],
             properties: {
               hour: { type: 'integer' },
@@ -184,11 +188,13 @@ export function registerWorkbenchReportRoutes(
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
+                  required: ['name', 'username', 'day', 'format', 'bytes'],
                   properties: {
                     name: { type: 'string' },
                     username: { type: 'string' },
                     day: { type: 'string' },
-                    format: { type: 'string' },
+                    format: { type: 'string', enum: ['xlsx', 'csv'] },
                     bytes: { type: 'integer' },
                   },
                 },
@@ -205,7 +211,7 @@ export function registerWorkbenchReportRoutes(
     }),
   );
 
-  app.get<{ Params: { name: string } }>(
+  app.get(
     '/reports/:name',
     {
       config,
@@ -225,14 +231,8 @@ export function registerWorkbenchReportRoutes(
     async (request, reply) => {
       const path = await schedule.path(requirePrincipalOf(request), request.params.name);
       if (path === null) throw Errors.forbidden('report', request.params.name);
-      const body = await readFile(path);
-      return reply
-        .header(
-          'content-type',
-          request.params.name.endsWith('.csv') ? 'text/csv; charset=utf-8' : XLSX_TYPE,
-        )
-        .header('content-disposition', `attachment; filename="${request.params.name}"`)
-        .send(body);
+      return sendFile(reply, request.params.name, await readFile(path));
     },
   );
-}
+  done();
+};

@@ -12,11 +12,11 @@
  * enterprise answers the same 403 as an unknown one. Calls into the platform, ledger and stores
  * are awaited (they may become asynchronous).
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { describeAlarm } from '../alarms/identity.js';
-import type { AlarmPage, AlarmRecord, TimeRangeQuery } from '../alarms/ledger.js';
+import type { AlarmRecord } from '../alarms/ledger.js';
 import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
 import type { Principal } from '../platform/access.js';
 import { computeIndicators, indicatorDefinitions } from '../platform/indicators.js';
@@ -29,15 +29,19 @@ import {
   workbenchSettings,
 } from '../platform/risk-inputs.js';
 import { riskHistory, type StableRisk, stableRiskAt } from '../platform/risk-score.js';
+import type { RiskColour } from '../platform/supervision.js';
 import type { TelemetryStore } from '../store/telemetry-store.js';
 import { idParam, parseTime } from './dto.js';
 import { Errors } from './errors.js';
 import { wholeHoursFrom45Min } from './history-routes.js';
 import { requirePrincipalOf } from './platform-routes.js';
-import { alarmsBetween, registerWorkbenchAlarmRoutes } from './workbench-alarm-routes.js';
-import { registerWorkbenchReportRoutes } from './workbench-report-routes.js';
+import type { RoutePlugin } from './typed.js';
+import { alarmsBetween, workbenchAlarmRoutes } from './workbench-alarm-routes.js';
+import { workbenchReportRoutes } from './workbench-report-routes.js';
 import {
+  colour,
   indicatorsResponseSchema,
+  langQuery,
   rankedEnterpriseSchema,
   timeQuery,
   trendResponseSchema,
@@ -55,12 +59,9 @@ export const WORKBENCH_ROUTE_DEFAULTS = {
   indicatorWindowMs: 24 * 60 * 60_000, // indicators: the last 24 h by default
 } as const;
 
-export interface WorkbenchDeps extends WorkbenchSources {
+/** What the workbench reads; `app.register(workbenchRoutes, { prefix, ...options })`. */
+export interface WorkbenchRouteOptions extends WorkbenchSources {
   platform: Platform;
-  ledger: WorkbenchSources['ledger'] & {
-    /** The ledger's time-range query (AlarmLedger.listBetween): the desk pages through it. */
-    listBetween(query: TimeRangeQuery): AlarmPage | Promise<AlarmPage>;
-  };
   store: Pick<TelemetryStore, 'latest' | 'queryAggregate'>;
   notifier: { deliveries(limit?: number): LinkageDelivery[] | Promise<LinkageDelivery[]> };
   clock?: Clock;
@@ -77,6 +78,22 @@ export function timeWindow(
   return { from, to };
 }
 
+/** The stable risk of one enterprise now (its offline points count as a term). */
+function riskNow(
+  e: EnterpriseInputs,
+  offlinePoints: number,
+  now: number,
+  settings: ReturnType<typeof workbenchSettings>,
+): StableRisk {
+  return stableRiskAt(
+    { grade: e.grade, alarms: e.alarms.map((a) => a.risk), offlinePoints },
+    now,
+    settings,
+  );
+}
+
+const offlineCount = (e: EnterpriseInputs) => e.points.filter((p) => !p.online).length;
+
 /** The stable score of each enterprise now, with its counts, highest first. */
 export function rankEnterprises(
   inputs: readonly EnterpriseInputs[],
@@ -85,12 +102,8 @@ export function rankEnterprises(
 ) {
   return inputs
     .map((e) => {
-      const offline = e.points.filter((p) => !p.online).length;
-      const risk: StableRisk = stableRiskAt(
-        { grade: e.grade, alarms: e.alarms.map((a) => a.risk), offlinePoints: offline },
-        now,
-        settings,
-      );
+      const offline = offlineCount(e);
+      const risk = riskNow(e, offline, now, settings);
       const real = e.alarms.filter((a) => !a.alarm.drill);
       return {
         id: e.id,
@@ -117,9 +130,22 @@ export function rankEnterprises(
     .sort((a, b) => b.risk.score - a.risk.score || a.id.localeCompare(b.id));
 }
 
+/**
+ * Each enterprise's colour now, the same as its colour in rankEnterprises: the indicators'
+ * four-colour distribution needs neither the ranking's counts nor its order. (The colour still
+ * needs the whole stable score, which is most of the ranking's work.)
+ */
+export function riskColours(
+  inputs: readonly EnterpriseInputs[],
+  now: number,
+  settings: ReturnType<typeof workbenchSettings>,
+): Map<string, RiskColour> {
+  return new Map(inputs.map((e) => [e.id, riskNow(e, offlineCount(e), now, settings).colour]));
+}
+
 /** The principal and the inputs it may see, for one request. */
 export async function requestInputs(
-  deps: WorkbenchDeps,
+  deps: WorkbenchRouteOptions,
   request: FastifyRequest,
   now: number,
   options: GatherOptions = {},
@@ -130,7 +156,12 @@ export async function requestInputs(
 
 const serverOffsetMin = (now: number) => -new Date(now).getTimezoneOffset();
 
-function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock: Clock): void {
+/**
+ * The overview routes; the alarm desk and the reports are plugins of their own, registered
+ * here so the whole workbench is one registration under one prefix.
+ */
+export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, done) => {
+  const clock = deps.clock ?? systemClock;
   const config = { platform: true } as const;
 
   app.get(
@@ -143,6 +174,7 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['at', 'halfLifeMs', 'enterprises'],
             properties: {
               at: { type: 'integer' },
@@ -166,14 +198,19 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { days: number } }>(
+  app.get(
     '/enterprises/:id/risk-history',
     {
       config,
       schema: {
         description:
           'Stable risk score and colour of one enterprise every hour over the last days.',
-        params: { type: 'object', required: ['id'], properties: { id: idParam } },
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id'],
+          properties: { id: idParam },
+        },
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -189,6 +226,7 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['enterpriseId', 'stepMs', 'samples'],
             properties: {
               enterpriseId: { type: 'string' },
@@ -197,12 +235,9 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
                   required: ['ts', 'score', 'colour'],
-                  properties: {
-                    ts: { type: 'integer' },
-                    score: { type: 'number' },
-                    colour: { type: 'string' },
-                  },
+                  properties: { ts: { type: 'integer' }, score: { type: 'number' }, colour },
                 },
               },
             },
@@ -244,9 +279,7 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
     },
   );
 
-  app.get<{
-    Querystring: { from?: string; to?: string; utcOffsetMin?: number; lang: 'zh-CN' | 'en' };
-  }>(
+  app.get(
     '/indicators',
     {
       config,
@@ -260,7 +293,7 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
             from: timeQuery('period start; default `to` minus 24 h'),
             to: timeQuery('period end; default now'),
             utcOffsetMin: utcOffsetQuery,
-            lang: { type: 'string', enum: ['zh-CN', 'en'], default: 'zh-CN' },
+            lang: langQuery,
           },
         },
         response: {
@@ -274,9 +307,7 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
       const window = timeWindow(request.query, now, WORKBENCH_ROUTE_DEFAULTS.indicatorWindowMs);
       const { inputs } = await requestInputs(deps, request, now, { periods: [window] });
       const settings = workbenchSettings(deps.platform.config);
-      const colours = new Map(
-        rankEnterprises(inputs, now, settings).map((e) => [e.id, e.risk.colour]),
-      );
+      const colours = riskColours(inputs, now, settings);
       const utcOffsetMin = request.query.utcOffsetMin ?? serverOffsetMin(now);
       return {
         indicators: computeIndicators(inputs, colours, { ...window, now, utcOffsetMin }, settings),
@@ -292,7 +323,7 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
     },
   );
 
-  app.get<{ Querystring: { gatewayId: string; sensorId: string; from?: string; to?: string } }>(
+  app.get(
     '/trend',
     {
       config,
@@ -398,7 +429,13 @@ function registerOverviewRoutes(app: FastifyInstance, deps: WorkbenchDeps, clock
       };
     },
   );
-}
+
+  // A child registered without a prefix keeps this one; `deps` is the options object this
+  // plugin was registered with, prefix included, which must not be applied a second time.
+  void app.register(workbenchAlarmRoutes, { ...deps, prefix: '' });
+  void app.register(workbenchReportRoutes, { ...deps, prefix: '' });
+  done();
+};
 
 const pick = (r: StableRisk) => ({ score: r.score, colour: r.colour });
 
@@ -414,11 +451,3 @@ export function trendInterval(from: number, to: number): number {
   const floor = Math.ceil(span / WORKBENCH_ROUTE_DEFAULTS.trendMaxBuckets / 1_000) * 1_000;
   return wholeHoursFrom45Min(Math.max(1_000, target, floor), floor);
 }
-
-/** Register with `app.register(workbenchPlugin, { prefix: '/api/v1/workbench', ...deps })`. */
-export const workbenchPlugin: FastifyPluginAsync<WorkbenchDeps> = async (app, deps) => {
-  const clock = deps.clock ?? systemClock;
-  registerOverviewRoutes(app, deps, clock);
-  registerWorkbenchAlarmRoutes(app, deps, clock);
-  registerWorkbenchReportRoutes(app, deps, clock);
-};

@@ -1,7 +1,14 @@
+/**
+ * Schemas shared by the workbench's route modules (workbench-routes.ts, -alarm-routes.ts,
+ * -report-routes.ts). Response objects are closed (`additionalProperties: false`) and list
+ * what they always carry as `required`, so the types derived from them (typed.ts) check the
+ * handlers' answers against the domain types.
+ */
 import { alarmSchema, jurisdictionSchema, nullableString } from './dto.js';
 import { errorBodySchema } from './errors.js';
 import { dispositionSchema } from './platform-routes.js';
 
+/** The error answers of every workbench route (the close route adds 409). */
 export const workbenchErrors = {
   400: errorBodySchema,
   401: errorBodySchema,
@@ -9,11 +16,16 @@ export const workbenchErrors = {
   429: errorBodySchema,
 } as const;
 
+// Not dto.ts's nullable('number'): its parameter is the union of the three types, so the
+// derived type is `string | number | null` whichever is passed.
 export const nullableNumber = { type: ['number', 'null'] } as const;
 export const colour = { type: 'string', enum: ['red', 'orange', 'yellow', 'blue'] } as const;
 
 export const timeQuery = (what: string) =>
   ({ type: 'string', description: `${what}: epoch ms or ISO 8601`, maxLength: 40 }) as const;
+
+/** The language of definitions and reports (ReportLang). */
+export const langQuery = { type: 'string', enum: ['zh-CN', 'en'], default: 'zh-CN' } as const;
 
 export const utcOffsetQuery = {
   type: 'integer',
@@ -24,6 +36,7 @@ export const utcOffsetQuery = {
 
 export const termSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['factor', 'points', 'live', 'decaying'],
   properties: {
     factor: { type: 'string' },
@@ -35,6 +48,7 @@ export const termSchema = {
 
 export const stableRiskSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['score', 'colour', 'grade', 'terms'],
   properties: {
     score: { type: 'number' },
@@ -46,17 +60,20 @@ export const stableRiskSchema = {
 
 export const rankedEnterpriseSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['id', 'name', 'nameEn', 'jurisdiction', 'lat', 'lon', 'risk', 'counts'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
     nameEn: nullableString,
-    jurisdiction: jurisdictionSchema,
+    // Closed here (dto.ts's is open): Jurisdiction, an interface, has no index signature.
+    jurisdiction: { ...jurisdictionSchema, additionalProperties: false },
     lat: nullableNumber,
     lon: nullableNumber,
     risk: stableRiskSchema,
     counts: {
       type: 'object',
+      additionalProperties: false,
       required: [
         'inAlarmLevel1',
         'inAlarmLevel2',
@@ -79,6 +96,7 @@ export const rankedEnterpriseSchema = {
 
 export const rateSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['numerator', 'denominator', 'rate'],
   properties: {
     numerator: { type: 'integer' },
@@ -89,6 +107,7 @@ export const rateSchema = {
 
 export const deskItemSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['alarm', 'disposition'],
   properties: {
     alarm: alarmSchema,
@@ -96,14 +115,117 @@ export const deskItemSchema = {
   },
 } as const;
 
+const levelCounts = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['level1', 'level2'],
+  properties: { level1: { type: 'integer' }, level2: { type: 'integer' } },
+} as const;
+
+/** The indicators of a period (platform/indicators.ts Indicators). */
+export const indicatorsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'from',
+    'to',
+    'online',
+    'alarmsPerDay',
+    'acknowledgedInTime',
+    'disposal',
+    'meanDisposalMs',
+    'overdue',
+    'colours',
+    'enterprises',
+    'points',
+  ],
+  properties: {
+    from: { type: 'integer' },
+    to: { type: 'integer' },
+    online: rateSchema,
+    alarmsPerDay: {
+      type: 'array',
+      items: {
+        ...levelCounts,
+        required: ['day', ...levelCounts.required],
+        properties: { day: { type: 'string' }, ...levelCounts.properties },
+      },
+    },
+    acknowledgedInTime: rateSchema,
+    disposal: rateSchema,
+    meanDisposalMs: nullableNumber,
+    overdue: { type: 'integer' },
+    colours: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['red', 'orange', 'yellow', 'blue'],
+      properties: {
+        red: { type: 'integer' },
+        orange: { type: 'integer' },
+        yellow: { type: 'integer' },
+        blue: { type: 'integer' },
+      },
+    },
+    enterprises: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: [
+          'enterpriseId',
+          'online',
+          'alarms',
+          'acknowledgedInTime',
+          'disposal',
+          'meanDisposalMs',
+          'overdue',
+        ],
+        properties: {
+          enterpriseId: { type: 'string' },
+          online: rateSchema,
+          alarms: levelCounts,
+          acknowledgedInTime: rateSchema,
+          disposal: rateSchema,
+          meanDisposalMs: nullableNumber,
+          overdue: { type: 'integer' },
+        },
+      },
+    },
+    points: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['enterpriseId', 'gatewayId', 'sensorId', 'name', 'online'],
+        properties: {
+          enterpriseId: { type: 'string' },
+          gatewayId: { type: 'string' },
+          sensorId: { type: 'string' },
+          name: { type: 'string' },
+          online: { type: 'boolean' },
+        },
+      },
+    },
+  },
+} as const;
+
 /** GET /indicators */
 export const indicatorsResponseSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['indicators', 'definitions', 'targets'],
   properties: {
     definitions: { type: 'object', additionalProperties: { type: 'string' } },
     targets: {
       type: 'object',
+      additionalProperties: false,
+      required: [
+        'acknowledgeTargetMs',
+        'disposeTargetMs',
+        'overdueMs',
+        'onlineRateTarget',
+        'halfLifeMs',
+      ],
       properties: {
         acknowledgeTargetMs: { type: 'integer' },
         disposeTargetMs: { type: 'integer' },
@@ -112,78 +234,14 @@ export const indicatorsResponseSchema = {
         halfLifeMs: { type: 'integer' },
       },
     },
-    indicators: {
-      type: 'object',
-      properties: {
-        from: { type: 'integer' },
-        to: { type: 'integer' },
-        online: rateSchema,
-        alarmsPerDay: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              day: { type: 'string' },
-              level1: { type: 'integer' },
-              level2: { type: 'integer' },
-            },
-          },
-        },
-        acknowledgedInTime: rateSchema,
-        disposal: rateSchema,
-        meanDisposalMs: nullableNumber,
-        overdue: { type: 'integer' },
-        colours: {
-          type: 'object',
-          properties: {
-            red: { type: 'integer' },
-            orange: { type: 'integer' },
-            yellow: { type: 'integer' },
-            blue: { type: 'integer' },
-          },
-        },
-        enterprises: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              enterpriseId: { type: 'string' },
-              online: rateSchema,
-              alarms: {
-                type: 'object',
-                properties: {
-                  level1: { type: 'integer' },
-                  level2: { type: 'integer' },
-                },
-              },
-              acknowledgedInTime: rateSchema,
-              disposal: rateSchema,
-              meanDisposalMs: nullableNumber,
-              overdue: { type: 'integer' },
-            },
-          },
-        },
-        points: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              enterpriseId: { type: 'string' },
-              gatewayId: { type: 'string' },
-              sensorId: { type: 'string' },
-              name: { type: 'string' },
-              online: { type: 'boolean' },
-            },
-          },
-        },
-      },
-    },
+    indicators: indicatorsSchema,
   },
 } as const;
 
 /** GET /trend */
 export const trendResponseSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['from', 'to', 'intervalMs', 'sensor', 'buckets', 'alarms'],
   properties: {
     from: { type: 'integer' },
@@ -191,6 +249,21 @@ export const trendResponseSchema = {
     intervalMs: { type: 'integer' },
     sensor: {
       type: 'object',
+      additionalProperties: false,
+      required: [
+        'enterpriseId',
+        'gatewayId',
+        'sensorId',
+        'name',
+        'unit',
+        'location',
+        'gas',
+        'rangeMin',
+        'rangeMax',
+        'setpointLevel1',
+        'setpointLevel2',
+        'deadband',
+      ],
       properties: {
         enterpriseId: { type: 'string' },
         gatewayId: { type: 'string' },
@@ -210,6 +283,8 @@ export const trendResponseSchema = {
       type: 'array',
       items: {
         type: 'object',
+        additionalProperties: false,
+        required: ['ts', 'mean', 'min', 'max', 'count'],
         properties: {
           ts: { type: 'integer' },
           mean: { type: 'number' },
@@ -223,6 +298,8 @@ export const trendResponseSchema = {
       type: 'array',
       items: {
         type: 'object',
+        additionalProperties: false,
+        required: ['alarmId', 'level', 'setpoint', 'raisedAt', 'clearedAt', 'drill'],
         properties: {
           alarmId: { type: 'string' },
           level: { type: 'integer' },
@@ -236,5 +313,32 @@ export const trendResponseSchema = {
   },
 } as const;
 
-export { alarmParams, jurisdictionSchema, nullableString } from './dto.js';
-export { alarmSchema, dispositionSchema };
+const reportTable = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['header', 'rows'],
+  properties: {
+    header: { type: 'array', items: { type: 'string' } },
+    rows: { type: 'array', items: { type: 'array', items: { type: ['string', 'number'] } } },
+  },
+} as const;
+
+/** The printable report (platform/reports.ts ReportModel): tables of cells as shown. */
+export const reportModelSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['lang', 'title', 'meta', 'summary', 'top', 'perDay', 'alarms'],
+  properties: {
+    lang: { type: 'string', enum: langQuery.enum },
+    title: { type: 'string' },
+    meta: {
+      description: '[label, value] pairs',
+      type: 'array',
+      items: { type: 'array', items: { type: 'string' }, minItems: 2, maxItems: 2 },
+    },
+    summary: reportTable,
+    top: reportTable,
+    perDay: reportTable,
+    alarms: reportTable,
+  },
+} as const;
