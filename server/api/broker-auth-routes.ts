@@ -35,7 +35,6 @@
  * their authentication.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyPluginAsync } from 'fastify';
 import type { MqttAuthConfig } from '../auth/config.js';
 import {
   ConnectRefused,
@@ -45,6 +44,7 @@ import {
   type ServiceTopics,
 } from '../auth/mqtt-access.js';
 import { errorBody, errorBodySchema } from './errors.js';
+import type { FromSchema, RoutePlugin } from './typed.js';
 
 export const BROKER_AUTH_DEFAULTS = {
   header: 'x-hazardwatch-hook-secret',
@@ -163,27 +163,17 @@ const authorizeSchema = {
   },
 } as const;
 
-interface AuthenticateBody {
-  clientid: string;
-  username: string;
-  password: string;
-  cert_common_name?: string;
-  peerhost?: string;
-}
+type AuthenticateReply = FromSchema<(typeof authenticateSchema.response)[200]>;
+type AuthorizeReply = FromSchema<(typeof authorizeSchema.response)[200]>;
 
-interface AuthorizeBody {
-  clientid: string;
-  username: string;
-  topic: string;
-  action: 'publish' | 'subscribe';
-  peerhost?: string;
-}
-
-export const brokerAuthPlugin: FastifyPluginAsync<BrokerAuthOptions> = async (app, options) => {
+export const brokerAuthPlugin: RoutePlugin<BrokerAuthOptions> = (app, options, done) => {
   if (options.secret.length < BROKER_AUTH_DEFAULTS.minSecretLength) {
-    throw new Error(
-      `broker auth hook: the shared secret must be at least ${BROKER_AUTH_DEFAULTS.minSecretLength} characters (got ${options.secret.length})`,
+    done(
+      new Error(
+        `broker auth hook: the shared secret must be at least ${BROKER_AUTH_DEFAULTS.minSecretLength} characters (got ${options.secret.length})`,
+      ),
     );
+    return;
   }
   const { access } = options;
   const refuse = (refusal: BrokerHookRefusal) => options.onRefusal?.(refusal);
@@ -208,10 +198,10 @@ export const brokerAuthPlugin: FastifyPluginAsync<BrokerAuthOptions> = async (ap
       );
   });
 
-  app.post<{ Body: AuthenticateBody }>(
+  app.post(
     '/authenticate',
     { schema: authenticateSchema, config: { public: true } },
-    async (request) => {
+    async (request): Promise<AuthenticateReply> => {
       const b = request.body;
       try {
         await access.authenticate(
@@ -235,10 +225,10 @@ export const brokerAuthPlugin: FastifyPluginAsync<BrokerAuthOptions> = async (ap
     },
   );
 
-  app.post<{ Body: AuthorizeBody }>(
+  app.post(
     '/authorize',
     { schema: authorizeSchema, config: { public: true } },
-    async (request) => {
+    async (request): Promise<AuthorizeReply> => {
       const b = request.body;
       const identity = access.identify(b.clientid, b.username);
       const allowed =
@@ -261,4 +251,5 @@ export const brokerAuthPlugin: FastifyPluginAsync<BrokerAuthOptions> = async (ap
       return { result: 'deny' };
     },
   );
+  done();
 };

@@ -13,15 +13,22 @@
  *
  * Every change and every command is audited by the fleet service.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { FLEET_COMMAND_TYPES } from '../../protocol/index.js';
+import type { FastifyRequest } from 'fastify';
+import {
+  FLEET_COMMAND_TYPES,
+  fleetCommandResultSchema,
+  fleetConfigDocumentSchema,
+  fleetConfigStatusSchema,
+  fleetHealthSchema,
+} from '../../protocol/index.js';
 import { EnrolmentRefused } from '../fleet/enrolment.js';
 import type { FleetService } from '../fleet/fleet-service.js';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
 import { idParam } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
-import { requirePrincipalOf } from './platform-routes.js';
+import { requirePrincipalOf, scopeOf } from './platform-routes.js';
+import type { RoutePlugin } from './typed.js';
 
 export const FLEET_ROUTE_DEFAULTS = {
   versionBodyLimitBytes: 8 * 1024 * 1024, // 8 MiB: a large plant's config and rule files
@@ -41,13 +48,45 @@ const errors = {
 } as const;
 const gatewayParams = {
   type: 'object',
+  additionalProperties: false,
   required: ['gatewayId'],
   properties: { gatewayId: idParam },
 } as const;
-const anyObject = { type: 'object', additionalProperties: true } as const;
+/** A protocol message in a reply, or null before the gateway sent one. */
+const configStatusOrNull = { ...fleetConfigStatusSchema, type: ['object', 'null'] } as const;
+const configDocumentOrNull = { ...fleetConfigDocumentSchema, type: ['object', 'null'] } as const;
+/**
+ * The gateway's last health message (protocol fields only: the protocol schema is open for
+ * newer gateways, the reply is not) with when it arrived and the clock offset then.
+ */
+const healthViewSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: [...fleetHealthSchema.required, 'receivedAt', 'clockOffsetMs'],
+  properties: {
+    ...fleetHealthSchema.properties,
+    receivedAt: { type: 'number' },
+    clockOffsetMs: { type: 'number' },
+  },
+} as const;
+const flag = { type: 'boolean' } as const;
+
+/** fleet-view.ts FleetGatewayView. */
 const gatewayViewSchema = {
   type: 'object',
-  additionalProperties: true,
+  additionalProperties: false,
+  required: [
+    'gatewayId',
+    'enterpriseId',
+    'enrolledAt',
+    'revoked',
+    'desiredVersion',
+    'runningVersion',
+    'lastStatus',
+    'health',
+    'flags',
+    'reasons',
+  ],
   properties: {
     gatewayId: { type: 'string' },
     enterpriseId: { type: 'string' },
@@ -55,16 +94,24 @@ const gatewayViewSchema = {
     revoked: { type: 'boolean' },
     desiredVersion: { type: ['integer', 'null'] },
     runningVersion: { type: ['integer', 'null'] },
-    lastStatus: { anyOf: [anyObject, { type: 'null' }] },
-    health: { anyOf: [anyObject, { type: 'null' }] },
-    flags: anyObject,
+    lastStatus: configStatusOrNull,
+    health: healthViewSchema,
+    flags: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['behind', 'full', 'skewed', 'outOfDate', 'stale', 'drift'],
+      properties: {
+        behind: flag,
+        full: flag,
+        skewed: flag,
+        outOfDate: flag,
+        stale: flag,
+        drift: flag,
+      },
+    },
     reasons: { type: 'array', items: { type: 'string' } },
   },
 } as const;
-
-interface GatewayParams {
-  Params: { gatewayId: string };
-}
 
 function enrolmentError(err: unknown): never {
   if (err instanceof EnrolmentRefused) {
@@ -75,7 +122,7 @@ function enrolmentError(err: unknown): never {
   throw err;
 }
 
-export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, options) => {
+export const fleetPlugin: RoutePlugin<FleetRouteOptions> = (app, options, done) => {
   const { fleet, platform } = options;
 
   const admin = (request: FastifyRequest, action: string): Principal => {
@@ -93,9 +140,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     return { principal, gateway };
   };
 
-  app.post<{
-    Body: { token: string; publicKeyPem: string; proof: string; gatewayId?: string };
-  }>(
+  app.post(
     '/enrol',
     {
       config: { public: true },
@@ -108,13 +153,23 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
             token: { type: 'string', minLength: 1, maxLength: 200 },
             publicKeyPem: { type: 'string', minLength: 1, maxLength: 4_000 },
             proof: { type: 'string', minLength: 1, maxLength: 1_000 },
-            gatewayId: { type: 'string', minLength: 1, maxLength: 64 },
+            gatewayId: idParam,
           },
         },
         response: {
           200: {
             type: 'object',
-            required: ['gatewayId', 'enterpriseId', 'username', 'password', 'mqttUrl'],
+            additionalProperties: false,
+            required: [
+              'gatewayId',
+              'enterpriseId',
+              'username',
+              'password',
+              'keyFingerprint',
+              'enrolledAt',
+              'mqttUrl',
+              'config',
+            ],
             properties: {
               gatewayId: { type: 'string' },
               enterpriseId: { type: 'string' },
@@ -123,7 +178,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
               keyFingerprint: { type: 'string' },
               enrolledAt: { type: 'number' },
               mqttUrl: { type: 'string' },
-              config: { anyOf: [anyObject, { type: 'null' }] },
+              config: configDocumentOrNull,
             },
           },
           ...errors,
@@ -139,7 +194,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
   );
 
-  app.post<{ Body: { enterpriseId: string; gatewayId?: string; ttlMs?: number } }>(
+  app.post(
     '/tokens',
     {
       schema: {
@@ -148,14 +203,15 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
           additionalProperties: false,
           required: ['enterpriseId'],
           properties: {
-            enterpriseId: { type: 'string', minLength: 1, maxLength: 64 },
-            gatewayId: { type: 'string', minLength: 1, maxLength: 64 },
+            enterpriseId: idParam,
+            gatewayId: idParam,
             ttlMs: { type: 'integer', minimum: 1 },
           },
         },
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['token', 'expiresAt'],
             properties: { token: { type: 'string' }, expiresAt: { type: 'number' } },
           },
@@ -180,6 +236,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['gateways'],
             properties: { gateways: { type: 'array', items: gatewayViewSchema } },
           },
@@ -188,17 +245,14 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       },
     },
     async (request) => {
-      const principal = requirePrincipalOf(request);
-      const scope =
-        !platform || principal.role === 'admin'
-          ? null
-          : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
+      requirePrincipalOf(request);
+      const scope = scopeOf(platform, request);
       await fleet.refresh();
       return { gateways: fleet.view(scope) };
     },
   );
 
-  app.get<GatewayParams>(
+  app.get(
     '/gateways/:gatewayId',
     {
       schema: {
@@ -206,13 +260,17 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['gateway', 'versions'],
             properties: {
               gateway: gatewayViewSchema,
+              // The management-of-change record of each version, without its files.
               versions: {
                 type: 'array',
                 items: {
                   type: 'object',
+                  additionalProperties: false,
+                  required: ['version', 'hash', 'by', 'reason', 'issuedAt'],
                   properties: {
                     version: { type: 'integer' },
                     hash: { type: 'string' },
@@ -230,19 +288,16 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
     async (request) => {
       const { gateway } = await visibleGateway(request, request.params.gatewayId);
-      const view = fleet.view(new Set([gateway.enterpriseId]));
-      return {
-        gateway: view.find((g) => g.gatewayId === gateway.gatewayId),
-        versions: await fleet.versions(gateway.gatewayId),
-      };
+      const view = fleet
+        .view(new Set([gateway.enterpriseId]))
+        .find((g) => g.gatewayId === gateway.gatewayId);
+      // The view is of the same enrolled set visibleGateway just read; nothing awaits between.
+      if (!view) throw Errors.forbidden('gateway', gateway.gatewayId);
+      return { gateway: view, versions: await fleet.versions(gateway.gatewayId) };
     },
   );
 
-  app.post<
-    GatewayParams & {
-      Body: { config: string; rules: { file: string; text: string }[]; reason: string };
-    }
-  >(
+  app.post(
     '/gateways/:gatewayId/versions',
     {
       bodyLimit: FLEET_ROUTE_DEFAULTS.versionBodyLimitBytes,
@@ -274,6 +329,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['version', 'hash'],
             properties: { version: { type: 'integer' }, hash: { type: 'string' } },
           },
@@ -292,7 +348,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
   );
 
-  app.post<GatewayParams & { Body: { reason: string } }>(
+  app.post(
     '/gateways/:gatewayId/revoke',
     {
       schema: {
@@ -306,6 +362,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['revoked'],
             properties: { revoked: { type: 'boolean' } },
           },
@@ -327,16 +384,7 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
   );
 
-  app.post<
-    GatewayParams & {
-      Body: {
-        type: (typeof FLEET_COMMAND_TYPES)[number];
-        level?: string;
-        durationMs?: number;
-        lines?: number;
-      };
-    }
-  >(
+  app.post(
     '/gateways/:gatewayId/commands',
     {
       schema: {
@@ -353,14 +401,16 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
           },
         },
         response: {
+          // The gateway's fleet-result without its protocol version.
           200: {
             type: 'object',
-            required: ['commandId', 'ok', 'output'],
+            additionalProperties: false,
+            required: ['commandId', 'ok', 'ts', 'output'],
             properties: {
-              commandId: { type: 'string' },
-              ok: { type: 'boolean' },
-              ts: { type: 'number' },
-              output: { type: 'array', items: { type: 'string' } },
+              commandId: fleetCommandResultSchema.properties.commandId,
+              ok: fleetCommandResultSchema.properties.ok,
+              ts: fleetCommandResultSchema.properties.ts,
+              output: fleetCommandResultSchema.properties.output,
             },
           },
           ...errors,
@@ -378,4 +428,5 @@ export const fleetPlugin: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       });
     },
   );
+  done();
 };

@@ -14,15 +14,20 @@
  *   GET  /report                      hazards found/rectified/overdue/listed by region (?from, to)
  *   POST /screening/run               one screening pass now (admins)
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { canDispose, type Principal } from '../platform/access.js';
 import type { Platform } from '../platform/platform.js';
 import { summarise } from '../supervision/data-quality.js';
 import {
   dataQualitySchema,
+  HAZARD_KINDS,
+  HAZARD_SEVERITIES,
+  type HazardDto,
   hazardEventSchema,
   hazardSchema,
+  integrityResultSchema,
   reportSchema,
+  screeningRunSchema,
   standardItemSchema,
   toHazardDto,
   toHazardEventDto,
@@ -32,7 +37,8 @@ import type { SupervisionService } from '../supervision/service.js';
 import { qualityInScope, reportInScope } from '../supervision/views.js';
 import { idParam, parseTime } from './dto.js';
 import { Errors, errorBodySchema } from './errors.js';
-import { requirePrincipalOf } from './platform-routes.js';
+import { requirePrincipalOf, scopeOf } from './platform-routes.js';
+import type { RoutePlugin } from './typed.js';
 
 export interface SupervisionRouteOptions {
   platform: Platform;
@@ -48,13 +54,15 @@ const errors = {
 } as const;
 const idParams = {
   type: 'object',
+  additionalProperties: false,
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { id: idParam },
 } as const;
 const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
 const time = { type: 'string', maxLength: 40, description: 'epoch ms or ISO 8601' } as const;
 const hazardReply = {
   type: 'object',
+  additionalProperties: false,
   required: ['hazard'],
   properties: { hazard: hazardSchema },
 } as const;
@@ -67,15 +75,12 @@ const INSPECTION_ITEM: StandardItem = {
   checked: true,
 };
 
-export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = async (
+export const supervisionRoutes: RoutePlugin<SupervisionRouteOptions> = (
   app,
   { platform, supervision },
+  done,
 ) => {
   const config = { platform: true } as const;
-  const scope = async (principal: Principal) =>
-    principal.role === 'admin'
-      ? null
-      : new Set((await platform.visibleEnterprises(principal)).map((e) => e.id));
 
   /** The record if the caller may see it; otherwise the uniform 403. */
   const visibleHazard = async (principal: Principal, id: string): Promise<Hazard> => {
@@ -86,7 +91,10 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
   };
 
   /** Runs a step, mapping a refused state to 409 and announcing the change. */
-  const step = async (action: string, run: () => Promise<Hazard>) => {
+  const step = async (
+    action: string,
+    run: () => Promise<Hazard>,
+  ): Promise<{ hazard: HazardDto }> => {
     let h: Hazard;
     try {
       h = await run();
@@ -99,21 +107,16 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
   };
 
   /** Enterprise steps: the enterprise itself (its own records) and administrators. */
-  const enterpriseStep = async (
-    request: FastifyRequest<{ Params: { id: string } }>,
-    action: string,
-  ) => {
+  const enterpriseStep = async (request: FastifyRequest, id: string, action: string) => {
     const principal = requirePrincipalOf(request);
-    const h = await visibleHazard(principal, request.params.id);
+    const h = await visibleHazard(principal, id);
     if (principal.role !== 'admin' && principal.role !== 'enterprise') {
       throw Errors.roleForbidden(principal.role, `${action} a hazard`);
     }
     return { principal, hazard: h };
   };
 
-  app.get<{
-    Querystring: { status?: string; kind?: string; severity?: string; enterpriseId?: string };
-  }>(
+  app.get(
     '/hazards',
     {
       config,
@@ -126,14 +129,15 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
               type: 'string',
               enum: ['open', 'rectifying', 'rectified', 'closed', 'unclosed'],
             },
-            kind: { type: 'string', enum: ['accident', 'alarm-management', 'data-quality'] },
-            severity: { type: 'string', enum: ['general', 'major'] },
-            enterpriseId: { type: 'string', maxLength: 64 },
+            kind: { type: 'string', enum: HAZARD_KINDS },
+            severity: { type: 'string', enum: HAZARD_SEVERITIES },
+            enterpriseId: idParam,
           },
         },
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['hazards'],
             properties: { hazards: { type: 'array', items: hazardSchema } },
           },
@@ -142,9 +146,9 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const principal = requirePrincipalOf(request);
+      requirePrincipalOf(request);
       const { status, kind, severity, enterpriseId } = request.query;
-      const visible = await scope(principal);
+      const visible = scopeOf(platform, request);
       const hazards = (await supervision.store.hazards(visible ?? undefined)).filter(
         (h) =>
           (status === undefined ||
@@ -157,18 +161,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  app.post<{
-    Body: {
-      enterpriseId: string;
-      installationId?: string;
-      severity: 'general' | 'major';
-      kind?: 'accident' | 'alarm-management' | 'data-quality';
-      title: string;
-      item?: StandardItem;
-      evidence: string;
-      responsible?: string;
-    };
-  }>(
+  app.post(
     '/hazards',
     {
       config,
@@ -182,8 +175,8 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
           properties: {
             enterpriseId: idParam,
             installationId: idParam,
-            severity: { type: 'string', enum: ['general', 'major'] },
-            kind: { type: 'string', enum: ['accident', 'alarm-management', 'data-quality'] },
+            severity: { type: 'string', enum: HAZARD_SEVERITIES },
+            kind: { type: 'string', enum: HAZARD_KINDS },
             title: text(200),
             item: standardItemSchema,
             evidence: text(2000),
@@ -220,7 +213,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get(
     '/hazards/:id',
     {
       config,
@@ -230,6 +223,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
         response: {
           200: {
             type: 'object',
+            additionalProperties: false,
             required: ['hazard', 'events'],
             properties: {
               hazard: hazardSchema,
@@ -249,7 +243,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { responsible: string } }>(
+  app.post(
     '/hazards/:id/assign',
     {
       config,
@@ -265,14 +259,14 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = await enterpriseStep(request, 'assign');
+      const { principal, hazard } = await enterpriseStep(request, request.params.id, 'assign');
       return step('assigned', () =>
         supervision.hazards.assign(hazard.hazardId, principal.username, request.body.responsible),
       );
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { plan: string; deadline: string } }>(
+  app.post(
     '/hazards/:id/plan',
     {
       config,
@@ -288,7 +282,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = await enterpriseStep(request, 'plan');
+      const { principal, hazard } = await enterpriseStep(request, request.params.id, 'plan');
       const deadline = parseTime('deadline', request.body.deadline, Number.NaN);
       return step('planned', () =>
         supervision.hazards.plan(hazard.hazardId, principal.username, request.body.plan, deadline),
@@ -296,7 +290,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { evidence: string } }>(
+  app.post(
     '/hazards/:id/rectify',
     {
       config,
@@ -312,14 +306,14 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const { principal, hazard } = await enterpriseStep(request, 'rectify');
+      const { principal, hazard } = await enterpriseStep(request, request.params.id, 'rectify');
       return step('rectified', () =>
         supervision.hazards.rectify(hazard.hazardId, principal.username, request.body.evidence),
       );
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { outcome: 'passed' | 'failed'; note: string } }>(
+  app.post(
     '/hazards/:id/verify',
     {
       config,
@@ -357,7 +351,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       config,
       schema: {
         description: 'Verifies the hazard chain, its projection and its anchors now.',
-        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+        response: { 200: integrityResultSchema, ...errors },
       },
     },
     async (request) => {
@@ -369,7 +363,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  app.get<{ Querystring: { enterpriseId?: string } }>(
+  app.get(
     '/data-quality',
     {
       config,
@@ -378,7 +372,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
           'Online rate, completeness, flat lines, clock skew, setpoints, point names and gateway outages (docs/indicators.md).',
         querystring: {
           type: 'object',
-          properties: { enterpriseId: { type: 'string', maxLength: 64 } },
+          properties: { enterpriseId: idParam },
         },
         response: { 200: dataQualitySchema, ...errors },
       },
@@ -390,7 +384,11 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
         throw Errors.forbidden('enterprise', enterpriseId);
       }
       const now = supervision.now();
-      const { points, outages } = await qualityInScope(supervision, await scope(principal), now);
+      const { points, outages } = await qualityInScope(
+        supervision,
+        scopeOf(platform, request),
+        now,
+      );
       const ids = [...new Set(points.map((p) => p.enterpriseId))].sort();
       return {
         at: new Date(now).toISOString(),
@@ -426,8 +424,8 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       },
     },
     async (request) => {
-      const principal = requirePrincipalOf(request);
-      const visible = await scope(principal);
+      requirePrincipalOf(request);
+      const visible = scopeOf(platform, request);
       const gradings = (await supervision.liveGradings()).filter(
         (g) => visible === null || visible.has(g.enterpriseId),
       );
@@ -442,7 +440,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
     },
   );
 
-  app.get<{ Querystring: { from?: string; to?: string } }>(
+  app.get(
     '/report',
     {
       config,
@@ -464,7 +462,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       );
       return reportInScope(
         supervision,
-        await scope(principal),
+        scopeOf(platform, request),
         jurisdictions,
         principal.jurisdiction,
         from,
@@ -479,7 +477,7 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       config,
       schema: {
         description: 'Runs one screening pass now (administrators).',
-        response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+        response: { 200: screeningRunSchema, ...errors },
       },
     },
     async (request) => {
@@ -497,4 +495,5 @@ export const supervisionRoutes: FastifyPluginAsync<SupervisionRouteOptions> = as
       };
     },
   );
+  done();
 };
