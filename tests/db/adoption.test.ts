@@ -4,7 +4,7 @@
  * SQLite affinity), keeps the rows, and refuses a file whose tables the stores never migrated.
  * The stores are the real classes, started on a temporary file; the two ported to the layer (the
  * disposal and hazard ledgers) have no embedded start any more, so their tables are made by the
- * embedded schema they had (disposal-store.ts, supervision/sql.ts) through schema-version.ts, as
+ * embedded schema they had (disposal-store.ts, legacy-platform-ddl.ts) through schema-version.ts, as
  * the embedded server of the previous release did.
  */
 import { randomBytes } from 'node:crypto';
@@ -25,13 +25,15 @@ import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
 import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
 import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
-import {
-  SCHEMA as SUPERVISION_SCHEMA,
-  SUPERVISION_SCHEMA_VERSION,
-} from '../../server/supervision/sql.js';
 import { alarmEvent } from '../server/fixtures.js';
 import { STORE_ROWS } from './cases/fixtures.js';
-import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
+import {
+  LEGACY_ACCESS_DDL,
+  LEGACY_FLEET_DDL,
+  LEGACY_HAZARD_LEDGER_VERSION,
+  LEGACY_REGISTRY_DDL,
+  LEGACY_SUPERVISION_DDL,
+} from './legacy-platform-ddl.js';
 
 /** The disposal and hazard ledgers' tables as their embedded versions made them. */
 function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => void): void {
@@ -39,7 +41,7 @@ function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => vo
   try {
     for (const [component, version, table, schema] of [
       ['disposal-ledger', DISPOSAL_LEDGER_SCHEMA_VERSION, 'disposal_events', DISPOSAL_SCHEMA],
-      ['hazard-ledger', SUPERVISION_SCHEMA_VERSION, 'hazard_events', SUPERVISION_SCHEMA],
+      ['hazard-ledger', LEGACY_HAZARD_LEDGER_VERSION, 'hazard_events', LEGACY_SUPERVISION_DDL],
     ] as const) {
       migrateComponent(db, {
         component,
