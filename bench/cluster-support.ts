@@ -2,14 +2,13 @@
  * Parts of the cluster benchmark (cluster.bench.ts): server nodes in their own processes
  * (cluster-node.ts) that can be killed with SIGKILL, their configs (the embedded single-process
  * server and the external-broker cluster node), mosquitto with the bench gateways' generated
- * password and ACL files, and an emergency centre's webhook receiver that times every page.
+ * password and ACL files. The emergency centre's webhook that times every page is
+ * tests/support/page-receiver.ts, shared with the PostgreSQL cluster test.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../common/net.js';
 import type { MqttUser } from '../server/auth/config.js';
 import { serviceIdentity } from '../server/auth/mosquitto-files.js';
 import { generateSecret } from '../server/auth/password.js';
@@ -224,71 +223,4 @@ export async function leaderOf(
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-export interface Page {
-  notificationId: string;
-  alarmId: string;
-  /** Arrival here (Date.now(), the clock the bench stamps publishAlarms with). */
-  at: number;
-}
-
-/**
- * An emergency centre's webhook: answers 200 to every POST and keeps the alarm pages (follow-ups
- * such as cleared or closed are counted apart). Lifecycle: `close()` ends it; safe twice.
- */
-export interface Receiver {
-  url: string;
-  readonly pages: Page[];
-  followUps: number;
-  /** Bodies that were not JSON (a server bug; the bench reports them). */
-  unparsable: number;
-  close(): Promise<void>;
-}
-
-export async function startReceiver(): Promise<Receiver> {
-  const receiver: Receiver = {
-    url: '',
-    pages: [],
-    followUps: 0,
-    unparsable: 0,
-    close: async () => {},
-  };
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const at = Date.now();
-      try {
-        const parsed = JSON.parse(body) as Record<string, unknown>;
-        if (typeof parsed.kind === 'string') receiver.followUps++;
-        else {
-          receiver.pages.push({
-            notificationId: String(parsed.notificationId),
-            alarmId: String(parsed.alarmId),
-            at,
-          });
-        }
-      } catch {
-        receiver.unparsable++;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  receiver.url = `http://127.0.0.1:${port}/hook`;
-  let closed = false;
-  receiver.close = () =>
-    new Promise<void>((resolve) => {
-      if (closed) return resolve();
-      closed = true;
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return receiver;
 }

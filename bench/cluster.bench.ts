@@ -31,17 +31,16 @@ import {
   startGateway,
   testUsers,
 } from '../tests/cluster/harness.js';
+import { startPageReceiver } from '../tests/support/page-receiver.js';
 import { type PostgresServer, startPostgres } from '../tests/support/postgres.js';
 import {
   type BenchNode,
   clusterNodeConfig,
   credentialsOf,
   leaderOf,
-  type Receiver,
   singleConfig,
   spawnNode,
   startBenchMosquitto,
-  startReceiver,
 } from './cluster-support.js';
 import {
   type BenchGateway,
@@ -297,7 +296,7 @@ async function failover(postgres: PostgresServer): Promise<Metric[]> {
     const databaseUrl = await postgres.createDatabase('hw_bench_cluster_failover');
     const broker = await startBenchMosquitto(await testUsers(), PASSWORDS);
     cleanups.push(() => broker.stop());
-    const receiver: Receiver = await startReceiver();
+    const receiver = await startPageReceiver();
     cleanups.push(() => receiver.close());
     const nodes: BenchNode[] = [];
     for (let i = 1; i <= FAILOVER.nodes; i++) {
@@ -423,8 +422,8 @@ async function failover(postgres: PostgresServer): Promise<Metric[]> {
         unit: 'pages',
         target: 0,
         pages: receiver.pages.length,
-        followUps: receiver.followUps,
-        unparsable: receiver.unparsable,
+        followUps: receiver.followUps.length,
+        unparsable: receiver.unparsable.length,
         ...common,
       },
     ];

@@ -61,13 +61,18 @@ function isSqliteBusy(err: unknown): boolean {
 /**
  * One write transaction of a chain: the chain lock first (PostgreSQL), then `fn`.
  *
- * SQLite, while a store still on its own connection writes to the same file (the alarm ledger
- * until it moves onto server/db): a Kysely transaction runs its statements across microtasks,
- * and a write by that connection in between makes this transaction's snapshot stale, so its
- * first write fails at once with SQLITE_BUSY_SNAPSHOT ("database is locked"), rolled back
- * whole. The other connection's writes are single synchronous statements, so running the
- * transaction again (a few times) succeeds; BEGIN IMMEDIATE would instead make that connection
- * wait in its busy handler on this thread, which this transaction then cannot finish.
+ * SQLite, while another connection commits to the same file: the embedded server's platform
+ * state is one Database (one connection), but the enrolment CLI (server/fleet/enrol-token.ts)
+ * writes tokens into the running server's file from its own process. A Kysely transaction runs
+ * its statements across microtasks; a commit by that process between this transaction's first
+ * read and its first write makes its snapshot stale, so that write fails at once with
+ * SQLITE_BUSY_SNAPSHOT ("database is locked", no busy timeout waits it out), rolled back whole.
+ * Running the transaction again (a few times) succeeds: tests/db/chain-foreign-writer.test.ts.
+ * (Kysely's SQLite driver begins deferred; BEGIN IMMEDIATE would avoid the stale snapshot but
+ * stall this thread in the busy handler whenever the other process holds the write lock.)
+ * The other connection in this process on the same file, the telemetry store
+ * (server/store/sqlite-store.ts), commits in setImmediate, never between the microtasks of a
+ * transaction that awaits only its queries, so it does not reach this retry.
  */
 export async function chainTransaction<T>(
   database: Database,

@@ -1,17 +1,15 @@
 /**
  * Cluster-mode test parts with shared state: one real PostgreSQL 15 (tests/support/postgres.ts)
  * holding every node's platform state, server nodes in external mode as child processes
- * (pg-node-child.ts) that can be killed with SIGKILL or stopped and restarted, an emergency
- * centre's webhook receiver that counts the pages it gets, and queries on the shared database.
+ * (pg-node-child.ts) that can be killed with SIGKILL or stopped and restarted, and queries on
+ * the shared database. The emergency centre that counts the pages is tests/support/page-receiver.ts.
  * Telemetry stays in one SQLite file per node (the cluster's InfluxDB stand-in is not needed to
  * count readings: `storedAcross` in harness.ts reads every node's file).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../common/net.js';
 import { parseServerConfig, type ServerConfig } from '../../server/config/index.js';
 import { type Cleanup, SERVICE, SERVICE_PASSWORD, waitUntil } from './harness.js';
 
@@ -141,65 +139,6 @@ export async function killPgNode(node: PgNode): Promise<void> {
   node.child.kill('SIGKILL');
   await node.exited;
   node.leader = false;
-}
-
-export interface Page {
-  notificationId: string;
-  alarmId: string;
-  level: number;
-  /** The X-HazardWatch timestamp header's arrival time here (ms). */
-  at: number;
-}
-
-export interface Receiver {
-  url: string;
-  /** Alarm pages (follow-ups excluded), in arrival order. */
-  readonly pages: Page[];
-  /** Follow-ups (cleared, closed). */
-  readonly followUps: unknown[];
-}
-
-/** An emergency centre's webhook: answers 200 to every POST and keeps what it got. */
-export async function startReceiver(cleanups: Cleanup[]): Promise<Receiver> {
-  const pages: Page[] = [];
-  const followUps: unknown[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const at = Date.now();
-      try {
-        const parsed = JSON.parse(body) as Record<string, unknown>;
-        if (typeof parsed.kind === 'string') followUps.push(parsed);
-        else {
-          pages.push({
-            notificationId: String(parsed.notificationId),
-            alarmId: String(parsed.alarmId),
-            level: Number(parsed.level),
-            at,
-          });
-        }
-      } catch {
-        // A body that is not JSON would be a server bug: kept for the assertion to show.
-        followUps.push({ unparsable: body });
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${port}/hook`, pages, followUps };
 }
 
 /** Counts per key, and the keys seen more than once. */

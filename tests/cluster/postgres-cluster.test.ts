@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AlarmTransitionPayload } from '../../gateway/uplink/uplink.js';
 import { Database } from '../../server/db/database.js';
+import { startPageReceiver } from '../support/page-receiver.js';
 import { type PostgresServer, startPostgres } from '../support/postgres.js';
 import {
   backlog,
@@ -31,7 +32,6 @@ import {
   type PgNode,
   type PgNodeSettings,
   spawnPgNode,
-  startReceiver,
   stopPgNode,
 } from './pg-cluster.js';
 
@@ -97,7 +97,8 @@ async function cluster(nodes: number) {
   const dir = tempDir(cleanups);
   const databaseUrl = await postgres.createDatabase();
   const broker = await startMosquitto(cleanups, await testUsers());
-  const receiver = await startReceiver(cleanups);
+  const receiver = await startPageReceiver();
+  cleanups.push(() => receiver.close());
   const settings: PgNodeSettings = {
     brokerUrl: broker.url,
     databaseUrl,

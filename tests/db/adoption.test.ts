@@ -4,7 +4,7 @@
  * SQLite affinity), keeps the rows, and refuses a file whose tables the stores never migrated.
  * The stores are the real classes, started on a temporary file; the two ported to the layer (the
  * disposal and hazard ledgers) have no embedded start any more, so their tables are made by the
- * embedded schema they had (disposal-store.ts, supervision/sql.ts) through schema-version.ts, as
+ * embedded schema they had (disposal-store.ts, legacy-platform-ddl.ts) through schema-version.ts, as
  * the embedded server of the previous release did.
  */
 import { randomBytes } from 'node:crypto';
@@ -23,15 +23,18 @@ import {
 import { migrateComponent } from '../../server/alarms/schema-version.js';
 import { Database } from '../../server/db/database.js';
 import { MIGRATIONS } from '../../server/db/migrations/index.js';
+import { COPIED_TABLES } from '../../server/db/platform-copy.js';
 import { prepareEmbeddedDeliveries } from '../../server/linkage/emergency-notifier.js';
 import { prepareEmbeddedMqttLinkage } from '../../server/linkage/mqtt-linkage.js';
-import {
-  SCHEMA as SUPERVISION_SCHEMA,
-  SUPERVISION_SCHEMA_VERSION,
-} from '../../server/supervision/sql.js';
 import { alarmEvent } from '../server/fixtures.js';
 import { STORE_ROWS } from './cases/fixtures.js';
-import { LEGACY_ACCESS_DDL, LEGACY_FLEET_DDL, LEGACY_REGISTRY_DDL } from './legacy-platform-ddl.js';
+import {
+  LEGACY_ACCESS_DDL,
+  LEGACY_FLEET_DDL,
+  LEGACY_HAZARD_LEDGER_VERSION,
+  LEGACY_REGISTRY_DDL,
+  LEGACY_SUPERVISION_DDL,
+} from './legacy-platform-ddl.js';
 
 /** The disposal and hazard ledgers' tables as their embedded versions made them. */
 function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => void): void {
@@ -39,7 +42,7 @@ function makeLedgerTables(file: string, fill?: (db: BetterSqlite.Database) => vo
   try {
     for (const [component, version, table, schema] of [
       ['disposal-ledger', DISPOSAL_LEDGER_SCHEMA_VERSION, 'disposal_events', DISPOSAL_SCHEMA],
-      ['hazard-ledger', SUPERVISION_SCHEMA_VERSION, 'hazard_events', SUPERVISION_SCHEMA],
+      ['hazard-ledger', LEGACY_HAZARD_LEDGER_VERSION, 'hazard_events', LEGACY_SUPERVISION_DDL],
     ] as const) {
       migrateComponent(db, {
         component,
@@ -141,30 +144,35 @@ async function makeStoreFile(file: string): Promise<void> {
   makeLedgerTables(file);
 }
 
-const STORE_TABLES = [
-  'alarms',
-  'alarm_events',
-  'disposal_events',
-  'alarm_dispositions',
-  'linkage_deliveries',
-  'linkage_followups',
-  'linkage_mqtt',
-  'linkage_mqtt_receipts',
-  'registry_enterprises',
-  'registry_installations',
-  'registry_gateways',
-  'registry_sensors',
-  'platform_sessions',
-  'hazard_events',
-  'hazards',
-  'supervision_conditions',
-  'supervision_grade_history',
-  'supervision_outages',
-  'fleet_tokens',
-  'fleet_gateways',
-  'fleet_versions',
-  'fleet_status',
-];
+/**
+ * Tables the layer brought with it, which no embedded store ever made: the security audit was
+ * a JSONL file in embedded mode (server/auth/audit-log.ts), so there is nothing to adopt.
+ */
+const LAYER_ONLY_TABLES: readonly string[] = ['audit_records'];
+
+/**
+ * The tables the embedded stores made: everything the copy to PostgreSQL carries
+ * (server/db/platform-copy.ts COPIED_TABLES) but the layer's own. Derived rather than listed
+ * again, so a table added to the copy is checked here too; the test below asserts the store
+ * file has exactly these, so a legacy table the copy forgets fails as well.
+ */
+const STORE_TABLES = COPIED_TABLES.filter((t) => !LAYER_ONLY_TABLES.includes(t));
+
+/** The tables of a SQLite file, without SQLite's and the stores' bookkeeping. */
+function tablesOf(file: string): string[] {
+  const db = new BetterSqlite(file, { readonly: true });
+  try {
+    return db
+      .prepare<[], { name: string }>(
+        `SELECT name FROM sqlite_master WHERE type = 'table'
+           AND name NOT IN ('sqlite_sequence', 'schema_versions') ORDER BY name`,
+      )
+      .all()
+      .map((r) => r.name);
+  } finally {
+    db.close();
+  }
+}
 
 describe('an embedded file made by the stores', () => {
   let dir: string;
@@ -173,6 +181,13 @@ describe('an embedded file made by the stores', () => {
   });
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('has exactly the tables the copy to PostgreSQL carries, less the layer-only ones', async () => {
+    const storeFile = path.join(dir, 'stores.db');
+    await makeStoreFile(storeFile);
+    expect(tablesOf(storeFile)).toEqual([...STORE_TABLES].sort());
+    for (const table of LAYER_ONLY_TABLES) expect(COPIED_TABLES).toContain(table);
   });
 
   it('has exactly the columns the layer creates on a new file, table for table', async () => {

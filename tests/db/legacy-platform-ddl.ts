@@ -2,8 +2,10 @@
  * What the registry, access control and fleet stores created in the embedded SQLite file before
  * they moved onto server/db (issue 14), copied verbatim from those stores (commit a4583ae):
  * server/platform/registry.ts SCHEMA, server/platform/access.ts platform_sessions and
- * server/fleet/fleet-store.ts SCHEMA. The adoption test makes a file with them and checks the
- * layer's migrations create the same tables and adopt the rows.
+ * server/fleet/fleet-store.ts SCHEMA; and what the supervision store created, the hazard ledger
+ * at component 'hazard-ledger' version 1 (server/supervision/sql.ts SCHEMA, until it moved here).
+ * The adoption test makes a file with them and checks the layer's migrations create the same
+ * tables and adopt the rows.
  */
 export const LEGACY_REGISTRY_DDL = `
 CREATE TABLE IF NOT EXISTS registry_enterprises (
@@ -62,4 +64,70 @@ CREATE TABLE IF NOT EXISTS fleet_status (
   running_version INTEGER,
   last_status TEXT NOT NULL
 );
+`;
+
+/** The schema_versions entry the embedded supervision store wrote for LEGACY_SUPERVISION_DDL. */
+export const LEGACY_HAZARD_LEDGER_VERSION = 1;
+
+export const LEGACY_SUPERVISION_DDL = `
+CREATE TABLE IF NOT EXISTS hazard_events (
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  enterprise_id   TEXT NOT NULL,
+  installation_id TEXT,
+  hazard_id       TEXT NOT NULL,
+  action          TEXT NOT NULL,
+  actor           TEXT NOT NULL,
+  detail          TEXT NOT NULL,
+  at              INTEGER NOT NULL,
+  prev_hash       TEXT NOT NULL,
+  hash            TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS hazard_events_hazard ON hazard_events (hazard_id, seq);
+CREATE TRIGGER IF NOT EXISTS hazard_events_no_update BEFORE UPDATE ON hazard_events
+  BEGIN SELECT RAISE(ABORT, 'hazard_events is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS hazard_events_no_delete BEFORE DELETE ON hazard_events
+  BEGIN SELECT RAISE(ABORT, 'hazard_events is append-only'); END;
+CREATE TABLE IF NOT EXISTS hazards (
+  hazard_id       TEXT PRIMARY KEY,
+  enterprise_id   TEXT NOT NULL,
+  installation_id TEXT,
+  kind            TEXT NOT NULL,
+  severity        TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  rule_id         TEXT,
+  subject         TEXT,
+  opened_at       INTEGER NOT NULL,
+  record          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hazards_enterprise ON hazards (enterprise_id, opened_at);
+CREATE INDEX IF NOT EXISTS hazards_subject ON hazards (rule_id, subject, status);
+CREATE TABLE IF NOT EXISTS supervision_conditions (
+  rule_id  TEXT NOT NULL,
+  subject  TEXT NOT NULL,
+  since    INTEGER NOT NULL,
+  PRIMARY KEY (rule_id, subject)
+);
+CREATE TABLE IF NOT EXISTS supervision_grade_history (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  installation_id TEXT NOT NULL,
+  enterprise_id   TEXT NOT NULL,
+  at              INTEGER NOT NULL,
+  sum_ratio       REAL NOT NULL,
+  r               REAL NOT NULL,
+  is_major        INTEGER NOT NULL,
+  grade           INTEGER,
+  previous_grade  INTEGER,
+  inventory       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS supervision_grade_history_inst
+  ON supervision_grade_history (installation_id, id);
+CREATE TABLE IF NOT EXISTS supervision_outages (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  enterprise_id TEXT NOT NULL,
+  gateway_id    TEXT NOT NULL,
+  started_at    INTEGER NOT NULL,
+  ended_at      INTEGER,
+  points        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS supervision_outages_gateway ON supervision_outages (gateway_id, id);
 `;

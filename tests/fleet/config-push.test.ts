@@ -11,14 +11,11 @@ import { dataDirOptions, Gateway } from '../../gateway/gateway.js';
 import type { FleetConfigStatus } from '../../protocol/index.js';
 import { GATEWAY_OFFLINE_RULE } from '../../server/gateways.js';
 import {
-  DEMO_GAS_CHANNELS,
-  ModbusGasDetectorSimulator,
-} from '../../simulators/modbus-gas-detector.js';
-import {
   type FleetHarness,
   gatewayYaml,
   methaneRules,
   ShiftedClock,
+  startDetector,
   startFleetServer,
   until,
 } from './harness.js';
@@ -33,13 +30,7 @@ afterEach(async () => {
   await fleet.stop();
 });
 
-async function detector(value: number) {
-  const sim = new ModbusGasDetectorSimulator({ port: 0, channels: DEMO_GAS_CHANNELS });
-  await sim.start();
-  cleanups.push(() => sim.stop());
-  sim.setValue(0, value);
-  return sim;
-}
+const detector = (value: number) => startDetector(cleanups, value);
 
 interface GatewayView {
   runningVersion: number | null;

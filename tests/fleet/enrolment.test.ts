@@ -10,13 +10,10 @@ import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnrolmentError, enrolGateway, identityPaths } from '../../gateway/fleet/identity.js';
 import {
-  DEMO_GAS_CHANNELS,
-  ModbusGasDetectorSimulator,
-} from '../../simulators/modbus-gas-detector.js';
-import {
   type FleetHarness,
   gatewayYaml,
   methaneRules,
+  startDetector,
   startFleetServer,
   until,
 } from './harness.js';
@@ -33,10 +30,7 @@ afterEach(async () => {
 
 describe('enrolment', () => {
   it('a gateway started with only an address and a token enrols, then streams the version pushed to it', async () => {
-    const detector = new ModbusGasDetectorSimulator({ port: 0, channels: DEMO_GAS_CHANNELS });
-    await detector.start();
-    cleanups.push(() => detector.stop());
-    detector.setValue(0, 7);
+    const detector = await startDetector(cleanups, 7);
 
     const token = await fleet.token('ent-a', 'gw-new-1');
     const { agent, dataDir } = await fleet.enrolAndStart(token);

@@ -10,15 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DEMO_GAS_CHANNELS,
-  ModbusGasDetectorSimulator,
-} from '../../simulators/modbus-gas-detector.js';
 import { makePki, type TestPki } from '../server/broker-harness.js';
 import {
   type FleetHarness,
   gatewayYaml,
   methaneRules,
+  startDetector,
   startFleetServer,
   until,
 } from './harness.js';
@@ -44,9 +41,7 @@ describe('fleet link over TLS with a private CA', () => {
     fleet = await startFleetServer({
       mqttTls: { certFile: pki.serverCert, keyFile: pki.serverKey },
     });
-    const sim = new ModbusGasDetectorSimulator({ port: 0, channels: DEMO_GAS_CHANNELS });
-    await sim.start();
-    cleanups.push(() => sim.stop());
+    const sim = await startDetector(cleanups);
     const { agent } = await fleet.enrolAndStart(await fleet.token('ent-a', 'gw-tls'), {
       tls: { caFile: pki.caCert },
     });

@@ -13,6 +13,10 @@ import type { MqttUplinkTls } from '../../gateway/uplink/tls.js';
 import { hashPassword } from '../../server/auth/password.js';
 import { CentralServer } from '../../server/central-server.js';
 import { parseServerConfig } from '../../server/config/index.js';
+import {
+  DEMO_GAS_CHANNELS,
+  ModbusGasDetectorSimulator,
+} from '../../simulators/modbus-gas-detector.js';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -161,6 +165,21 @@ export async function startFleetServer(options: FleetServerOptions = {}): Promis
     },
   };
   return harness;
+}
+
+/**
+ * A Modbus gas detector for a managed gateway to read, its first channel at `value` (%LEL) when
+ * given; stopped by the test's cleanups.
+ */
+export async function startDetector(
+  cleanups: (() => Promise<unknown>)[],
+  value?: number,
+): Promise<ModbusGasDetectorSimulator> {
+  const sim = new ModbusGasDetectorSimulator({ port: 0, channels: DEMO_GAS_CHANNELS });
+  await sim.start();
+  cleanups.push(() => sim.stop());
+  if (value !== undefined) sim.setValue(0, value);
+  return sim;
 }
 
 /** Resolves when `check` returns a value other than undefined (polls every 20 ms, up to 10 s). */

@@ -7,14 +7,11 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/gateway.js';
 import {
-  DEMO_GAS_CHANNELS,
-  ModbusGasDetectorSimulator,
-} from '../../simulators/modbus-gas-detector.js';
-import {
   type FleetHarness,
   gatewayYaml,
   methaneRules,
   ShiftedClock,
+  startDetector,
   startFleetServer,
   until,
 } from './harness.js';
@@ -42,10 +39,7 @@ async function fleetView(): Promise<GatewayView[]> {
 }
 
 async function runningGateway(gatewayId: string, options: { clock?: ShiftedClock } = {}) {
-  const sim = new ModbusGasDetectorSimulator({ port: 0, channels: DEMO_GAS_CHANNELS });
-  await sim.start();
-  cleanups.push(() => sim.stop());
-  sim.setValue(0, 4);
+  const sim = await startDetector(cleanups, 4);
   const started = await fleet.enrolAndStart(await fleet.token('ent-a', gatewayId), options);
   await fleet.api('POST', `/api/v1/fleet/gateways/${gatewayId}/versions`, {
     config: gatewayYaml([{ id: 'det-1', port: sim.port, sensorId: 'GT-101' }], ['gas.yaml']),

@@ -1,19 +1,16 @@
 /** A server without sockets for platform tests: real stores in memory, the API via inject(). */
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../common/clock.js';
-import { type AlarmEvent, topicFor } from '../../protocol/index.js';
+import type { AlarmEvent } from '../../protocol/index.js';
 import type { AlarmKey } from '../../server/alarms/identity.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import type { EventHub } from '../../server/events.js';
+import type { Ingest } from '../../server/ingest.js';
 import { Platform } from '../../server/platform/platform.js';
-import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { alarmEvent, batch, SENSORS, status, T0 } from '../server/fixtures.js';
+import { deliver, startServerParts } from '../support/server-parts.js';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -121,18 +118,8 @@ export async function startHarness(
     platform: { ...PLATFORM_CONFIG.platform, ...overrides },
   });
   const clock = new ManualClock(T0);
-  const store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  const database = new Database({ kind: 'sqlite', path: ':memory:' });
-  await database.start();
-  const ledger = new AlarmLedger({ database, clock });
-  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
-  const gateways = new GatewayRegistry(clock);
-  const events = new EventHub();
-  await store.start();
-  await ledger.start();
-  await notifier.start();
-  notifier.follow(events); // pages committed raises, as in the server
-  const ingest = new Ingest({ store, ledger, gateways, events, clock });
+  const parts = await startServerParts({ clock });
+  const { store, database, ledger, notifier, gateways, events, ingest } = parts;
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,
@@ -159,13 +146,7 @@ export async function startHarness(
   await app.ready();
   let seq = 1_000;
   const send: Harness['send'] = (enterpriseId, gatewayId, channel, payload) =>
-    ingest.handle({
-      topic: topicFor(enterpriseId, gatewayId, channel),
-      payload: Buffer.from(JSON.stringify(payload)),
-      qos: 1,
-      retain: false,
-      clientId: gatewayId,
-    });
+    deliver(ingest, enterpriseId, gatewayId, channel, payload);
   // One gateway per enterprise with the fixture catalogue and a reading.
   for (const enterpriseId of ENTERPRISES) {
     const gatewayId = `gw-${enterpriseId}`;
@@ -213,12 +194,7 @@ export async function startHarness(
     async stop() {
       await app.close();
       await platform.stop();
-      await ingest.stop();
-      await notifier.stop();
-      await database.stop();
-      await ledger.stop();
-      await store.stop();
-      await database.stop();
+      await parts.stop();
     },
   };
 }

@@ -2,16 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import { freePort } from '../../common/net.js';
-import { topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { Errors } from '../../server/api/errors.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import type { GatewayRegistry } from '../../server/gateways.js';
+import type { Ingest } from '../../server/ingest.js';
+import type { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import type { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { deliver, type ServerParts, startServerParts } from '../support/server-parts.js';
 import { alarmEvent, batch, SECRET, SENSORS, status, T0, waitFor } from './fixtures.js';
 
 describe('HTTP API', () => {
@@ -19,66 +17,47 @@ describe('HTTP API', () => {
   let store: SqliteTelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
-  let database: Database;
   let gateways: GatewayRegistry;
   let ingest: Ingest;
   let app: FastifyInstance;
 
   const send = (channel: 'telemetry' | 'alarm' | 'status', payload: object, gatewayId = 'gw-01') =>
-    ingest.handle({
-      topic: topicFor('ent-01', gatewayId, channel),
-      payload: Buffer.from(JSON.stringify(payload)),
-      qos: 1,
-      retain: false,
-      clientId: gatewayId,
-    });
+    deliver(ingest, 'ent-01', gatewayId, channel, payload);
 
   const get = async (url: string) => {
     const response = await app.inject({ method: 'GET', url });
     return { status: response.statusCode, body: response.json() as Record<string, unknown> };
   };
 
+  let parts: ServerParts;
   beforeEach(async () => {
     clock = new ManualClock(T0);
-    store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    database = new Database({ kind: 'sqlite', path: ':memory:' });
-    await database.start();
-    ledger = new AlarmLedger({ database, clock });
-    notifier = new EmergencyNotifier({
-      database,
-      nodeId: 'node-1',
+    parts = await startServerParts({
       clock,
-      // Nothing listens there: the delivery stays pending.
-      centres: [
-        {
-          id: 'ec-1',
-          name: 'City',
-          url: `http://127.0.0.1:${await freePort()}/`,
-          secret: SECRET,
-          minLevel: 2,
-        },
-      ],
-      retryInitialMs: 60_000,
-      retryMaxMs: 60_000,
+      notifier: {
+        // Nothing listens there: the delivery stays pending.
+        centres: [
+          {
+            id: 'ec-1',
+            name: 'City',
+            url: `http://127.0.0.1:${await freePort()}/`,
+            secret: SECRET,
+            minLevel: 2,
+          },
+        ],
+        retryInitialMs: 60_000,
+        retryMaxMs: 60_000,
+      },
     });
-    await store.start();
-    await ledger.start();
-    await notifier.start();
-    gateways = new GatewayRegistry(clock);
-    const events = new EventHub();
-    notifier.follow(events); // pages committed raises, as in the server
-    ingest = new Ingest({ store, ledger, gateways, events, clock });
+    ({ store, ledger, notifier, gateways, ingest } = parts);
+    const { events } = parts;
     app = buildApp({ store, ledger, gateways, notifier, ingest, events, clock, startedAt: T0 });
     await app.ready();
   });
 
   afterEach(async () => {
     await app.close();
-    await ingest.stop();
-    await notifier.stop();
-    await database.stop();
-    await ledger.stop();
-    await store.stop();
+    await parts.stop();
   });
 
   it('answers /api/v1/health with counts, telemetry age and uptime', async () => {

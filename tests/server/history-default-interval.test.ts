@@ -8,17 +8,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
 import type { Reading } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
 import { defaultInterval } from '../../server/api/history-routes.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { HOUR_MS, HourlyRollups } from '../../server/store/sqlite-rollups.js';
-import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import type { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import type { AggregateBucket } from '../../server/store/telemetry-store.js';
+import { type ServerParts, startServerParts } from '../support/server-parts.js';
 import { batch } from './fixtures.js';
 
 const MIN = 60_000;
@@ -26,27 +21,15 @@ const DAY = 24 * HOUR_MS;
 const END = Date.UTC(2026, 1, 1, 0, 0, 0);
 
 let clock: ManualClock;
+let parts: ServerParts;
 let store: SqliteTelemetryStore;
-let ledger: AlarmLedger;
-let notifier: EmergencyNotifier;
-let database: Database;
-let ingest: Ingest;
 let app: FastifyInstance;
 
 beforeEach(async () => {
   clock = new ManualClock(END);
-  store = new SqliteTelemetryStore({ path: ':memory:', clock });
-  database = new Database({ kind: 'sqlite', path: ':memory:' });
-  await database.start();
-  ledger = new AlarmLedger({ database, clock });
-  notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
-  await store.start();
-  await ledger.start();
-  await notifier.start();
-  const gateways = new GatewayRegistry(clock);
-  const events = new EventHub();
-  notifier.follow(events); // pages committed raises, as in the server
-  ingest = new Ingest({ store, ledger, gateways, events, clock });
+  parts = await startServerParts({ clock });
+  const { ledger, gateways, notifier, ingest, events } = parts;
+  store = parts.store;
   app = buildApp({ store, ledger, gateways, notifier, ingest, events, clock, dashboard: false });
   await app.ready();
 });
@@ -54,11 +37,7 @@ beforeEach(async () => {
 afterEach(async () => {
   vi.restoreAllMocks();
   await app.close();
-  await ingest.stop();
-  await notifier.stop();
-  await database.stop();
-  await ledger.stop();
-  await store.stop();
+  await parts.stop();
 });
 
 /** Readings every 7 min over 31 days up to END: integers (sums exact), a bad one and a string one now and then. */

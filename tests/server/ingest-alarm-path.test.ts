@@ -8,13 +8,13 @@ import { topicFor } from '../../protocol/index.js';
 import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
 import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
+import type { EventHub } from '../../server/events.js';
 import { GatewayRegistry } from '../../server/gateways.js';
 import { Ingest, type IngestAlarmHop } from '../../server/ingest.js';
 import { type AttemptTrace, EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { createTelemetryStore } from '../../server/store/index.js';
-import type { TelemetryStore } from '../../server/store/telemetry-store.js';
+import type { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { testLedger } from '../support/ledger.js';
+import { type ServerParts, startServerParts } from '../support/server-parts.js';
 import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
 
 const TELEMETRY = topicFor('ent-01', 'gw-01', 'telemetry');
@@ -39,10 +39,10 @@ function recordingFetch(log: string[]): typeof fetch {
 }
 
 describe('the alarm path through ingest', () => {
-  let store: TelemetryStore;
+  let parts: ServerParts;
+  let store: SqliteTelemetryStore;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
-  let database: Database;
   let events: EventHub;
   let requests: string[];
   let notifyFails: boolean;
@@ -59,38 +59,26 @@ describe('the alarm path through ingest', () => {
   beforeEach(async () => {
     requests = [];
     notifyFails = false;
-    store = createTelemetryStore(
-      { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
-      systemClock,
-    );
-    await store.start();
-    ledger = testLedger();
-    await ledger.start();
-    database = new Database({ kind: 'sqlite', path: ':memory:' });
-    await database.start();
-    notifier = new EmergencyNotifier({
-      database,
-      nodeId: 'node-1',
-      centres: [
-        { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
-      ],
-      fetch: recordingFetch(requests),
+    parts = await startServerParts({
+      clock: systemClock,
+      notifier: {
+        centres: [
+          { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
+        ],
+        fetch: recordingFetch(requests),
+      },
     });
-    await notifier.start();
+    // Each case builds its own Ingest over these parts (ingest() above): parts.ingest is unused.
+    ({ store, ledger, notifier, events } = parts);
     const notify = notifier.notify.bind(notifier);
     notifier.notify = (alarm, annunciation) => {
       if (notifyFails) throw new Error('linkage deliveries table is locked');
       return notify(alarm, annunciation);
     };
-    events = new EventHub();
-    notifier.follow(events); // as the server does: the committed-alarm event pages
   });
 
   afterEach(async () => {
-    await notifier.stop();
-    await database.stop();
-    await ledger.stop();
-    await store.stop();
+    await parts.stop();
   });
 
   it('never queues an alarm behind telemetry: it is stored before 20 earlier batches are even validated', async () => {

@@ -7,20 +7,15 @@
  * notifier with a recording HTTP client, the default screen and audit log).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../common/clock.js';
+import { ManualClock, systemClock } from '../../common/clock.js';
 import { topicFor } from '../../protocol/index.js';
 import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import { AuditLog } from '../../server/auth/audit-log.js';
 import { ingestSecurityOptions } from '../../server/auth/index.js';
 import type { InboundMessage } from '../../server/broker.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { type AckSink, Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { createTelemetryStore } from '../../server/store/index.js';
-import type { TelemetryStore } from '../../server/store/telemetry-store.js';
-import { testLedger } from '../support/ledger.js';
+import type { AckSink, Ingest } from '../../server/ingest.js';
+import type { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import { type ServerParts, startServerParts } from '../support/server-parts.js';
 import { alarmEvent, batch, SECRET, T0 } from './fixtures.js';
 
 const HOUR = 3_600_000;
@@ -36,10 +31,9 @@ function message(topic: string, payload: unknown): InboundMessage {
 }
 
 describe('a gateway whose clock is wrong', () => {
-  let store: TelemetryStore;
+  let parts: ServerParts;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
-  let database: Database;
   let audit: AuditLog;
   let pages: string[];
   let acks: { stored: number[]; rejected: number[] };
@@ -49,50 +43,30 @@ describe('a gateway whose clock is wrong', () => {
   beforeEach(async () => {
     pages = [];
     acks = { stored: [], rejected: [] };
-    store = createTelemetryStore(
-      { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
-      clock,
-    );
-    await store.start();
-    ledger = testLedger({ clock });
-    await ledger.start();
-    database = new Database({ kind: 'sqlite', path: ':memory:' });
-    await database.start();
-    notifier = new EmergencyNotifier({
-      database,
-      nodeId: 'node-1',
-      centres: [
-        { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
-      ],
-      fetch: (async (_url: string | URL | Request, init?: RequestInit) => {
-        pages.push(JSON.parse(String(init?.body)).alarmId);
-        return new Response('{}', { status: 202 });
-      }) as typeof fetch,
-    });
-    await notifier.start();
     audit = new AuditLog({ path: null, clock });
     const sink: AckSink = {
       stored: (_e, _g, seq) => acks.stored.push(seq),
       rejected: (_e, _g, seq) => acks.rejected.push(seq),
     };
-    const events = new EventHub();
-    notifier.follow(events);
-    subject = new Ingest({
-      store,
-      ledger,
-      gateways: new GatewayRegistry(clock),
-      events,
-      acks: sink,
+    parts = await startServerParts({
       clock,
-      ...ingestSecurityOptions(undefined, audit, clock),
+      notifier: {
+        clock: systemClock, // real time for the notifier; the ManualClock is for ingest's screen
+        centres: [
+          { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
+        ],
+        fetch: (async (_url: string | URL | Request, init?: RequestInit) => {
+          pages.push(JSON.parse(String(init?.body)).alarmId);
+          return new Response('{}', { status: 202 });
+        }) as typeof fetch,
+      },
+      ingest: { acks: sink, ...ingestSecurityOptions(undefined, audit, clock) },
     });
+    ({ ledger, notifier, ingest: subject } = parts);
   });
 
   afterEach(async () => {
-    await notifier.stop();
-    await database.stop();
-    await ledger.stop();
-    await store.stop();
+    await parts.stop();
   });
 
   it('the server rejects a real gas alarm over a timestamp, and the gateway then deletes it: no longer, it is stored, acknowledged, paged and flagged', async () => {

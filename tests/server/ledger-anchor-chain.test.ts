@@ -6,13 +6,11 @@
  * at least every heartbeat, and verify fails on a broken link, a missing file while the chain has
  * rows, and rows left unanchored behind a stale anchor (docs/ledger.md, "Anchors").
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../common/clock.js';
-import { DisposalLedger } from '../../server/alarms/disposal.js';
+import type { ManualClock } from '../../common/clock.js';
+import type { DisposalLedger } from '../../server/alarms/disposal.js';
 import {
   AnchorFile,
   LEDGER_ANCHOR_FILE,
@@ -22,32 +20,22 @@ import {
   LEDGER_INTEGRITY_DEFAULTS,
   LedgerIntegrity,
 } from '../../server/alarms/ledger-integrity.js';
-import { loadLedgerKey } from '../../server/alarms/ledger-key.js';
-import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { runLedgerVerify } from '../../server/ledger-verify.js';
 import { alarmRecord } from '../platform/fixtures.js';
+import { type KeyedDisposal, sql, startKeyedDisposal } from './disposal-fixture.js';
 import { T0 } from './fixtures.js';
 
 const MIN = 60_000;
 const A1 = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
 
-function sql(path: string, script: string): void {
-  const db = new Database(path);
-  try {
-    db.exec(script);
-  } finally {
-    db.close();
-  }
-}
-
 describe('anchors that cannot be dropped silently', () => {
+  let fixture: KeyedDisposal;
   let dir: string;
   let path: string;
   let anchorPath: string;
   let clock: ManualClock;
   let key: Buffer;
   let ledger: DisposalLedger;
-  let database: PlatformDatabase;
   let integrity: LedgerIntegrity;
 
   const lines = () =>
@@ -70,15 +58,9 @@ describe('anchors that cannot be dropped silently', () => {
   };
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hw-anchor-chain-'));
-    path = join(dir, 'hazardwatch.db');
+    fixture = await startKeyedDisposal('hw-anchor-chain-');
+    ({ dir, path, clock, key, ledger } = fixture);
     anchorPath = join(dir, LEDGER_ANCHOR_FILE);
-    clock = new ManualClock(T0);
-    key = loadLedgerKey({ storePath: path, env: {} }).key;
-    database = new PlatformDatabase({ kind: 'sqlite', path });
-    await database.start();
-    ledger = new DisposalLedger({ database, clock, key });
-    await ledger.start();
     integrity = new LedgerIntegrity({
       disposal: ledger,
       key,
@@ -90,9 +72,7 @@ describe('anchors that cannot be dropped silently', () => {
 
   afterEach(async () => {
     await integrity.stop();
-    await ledger.stop();
-    await database.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture.stop();
   });
 
   /** Rows 1–3 anchored at 3 (T0 + 1 min); rows 4–5 (clears) anchored at 5 (T0 + 2 min). */

@@ -4,20 +4,19 @@
  * (triggers dropped, rows rewritten with better-sqlite3), and must now be detected and located.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../common/clock.js';
-import { DisposalLedger } from '../../server/alarms/disposal.js';
+import type { ManualClock } from '../../common/clock.js';
+import type { DisposalLedger } from '../../server/alarms/disposal.js';
 import { chainHash, type DisposalEvent } from '../../server/alarms/disposal-chain.js';
 import { AnchorFile, LEDGER_ANCHOR_FILE } from '../../server/alarms/ledger-anchors.js';
 import { type IntegrityResult, LedgerIntegrity } from '../../server/alarms/ledger-integrity.js';
 import { LEDGER_KEY_FILE, loadLedgerKey } from '../../server/alarms/ledger-key.js';
-import { Database as PlatformDatabase } from '../../server/db/database.js';
 import { runLedgerVerify } from '../../server/ledger-verify.js';
 import { alarmRecord } from '../platform/fixtures.js';
+import { type KeyedDisposal, sql, startKeyedDisposal } from './disposal-fixture.js';
 import { T0 } from './fixtures.js';
 
 const A1 = { enterpriseId: 'ent-01', gatewayId: 'gw-01', alarmId: 'a-1' };
@@ -69,35 +68,20 @@ function rewriteChain(path: string, key: Buffer, change: (row: Row) => Row, from
   }
 }
 
-function sql(path: string, script: string): void {
-  const db = new Database(path);
-  try {
-    db.exec(script);
-  } finally {
-    db.close();
-  }
-}
-
 describe('disposal ledger integrity', () => {
+  let fixture: KeyedDisposal;
   let dir: string;
   let path: string;
   let clock: ManualClock;
   let key: Buffer;
   let ledger: DisposalLedger;
-  let database: PlatformDatabase;
   let anchors: AnchorFile;
   let integrity: LedgerIntegrity;
   let failures: IntegrityResult[];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hw-ledger-integrity-'));
-    path = join(dir, 'hazardwatch.db');
-    clock = new ManualClock(T0);
-    key = loadLedgerKey({ storePath: path, env: {} }).key;
-    database = new PlatformDatabase({ kind: 'sqlite', path });
-    await database.start();
-    ledger = new DisposalLedger({ database, clock, key });
-    await ledger.start();
+    fixture = await startKeyedDisposal('hw-ledger-integrity-');
+    ({ dir, path, clock, key, ledger } = fixture);
     anchors = new AnchorFile(join(dir, LEDGER_ANCHOR_FILE));
     failures = [];
     integrity = new LedgerIntegrity({
@@ -110,9 +94,7 @@ describe('disposal ledger integrity', () => {
   });
 
   afterEach(async () => {
-    await ledger.stop();
-    await database.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture.stop();
   });
 
   /** Rows 1–4 (a-1 raised, acknowledged, closed; a-2 raised), anchored at 4; rows 5–6 clears. */

@@ -11,15 +11,10 @@ import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, topicFor } from '../../protocol/index.js';
 import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import type { Ingest } from '../../server/ingest.js';
+import type { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
-import { createTelemetryStore } from '../../server/store/index.js';
-import type { TelemetryStore } from '../../server/store/telemetry-store.js';
-import { testLedger } from '../support/ledger.js';
+import { type ServerParts, startServerParts } from '../support/server-parts.js';
 import { alarmEvent, SECRET, T0 } from './fixtures.js';
 
 const ALARM = topicFor('ent-01', 'gw-01', 'alarm');
@@ -36,11 +31,10 @@ function message(payload: AlarmEvent): InboundMessage {
 
 describe('emergency paging, once per gas event', () => {
   const clock = new ManualClock(T0);
-  let store: TelemetryStore;
+  let parts: ServerParts;
   let ledger: AlarmLedger;
   let notifier: EmergencyNotifier;
   let mqttLinkage: MqttLinkage;
-  let database: Database;
   /** The MQTT linkage's notify() calls from the 'alarm' event, awaited before reading. */
   let mqttNotified: Promise<unknown>[];
   let webhookPages: string[];
@@ -51,30 +45,21 @@ describe('emergency paging, once per gas event', () => {
     webhookPages = [];
     mqttPages = [];
     mqttNotified = [];
-    store = createTelemetryStore(
-      { type: 'sqlite', path: ':memory:', retentionDays: 30, maxSensorsPerGateway: 10_000 },
+    parts = await startServerParts({
       clock,
-    );
-    await store.start();
-    ledger = testLedger({ clock });
-    await ledger.start();
-    database = new Database({ kind: 'sqlite', path: ':memory:' });
-    await database.start();
-    notifier = new EmergencyNotifier({
-      database,
-      nodeId: 'node-1',
-      clock,
-      centres: [
-        { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
-      ],
-      fetch: (async (_url: string | URL | Request, init?: RequestInit) => {
-        webhookPages.push(JSON.parse(String(init?.body)).alarmId);
-        return new Response('{}', { status: 202 });
-      }) as typeof fetch,
+      notifier: {
+        centres: [
+          { id: 'ec-1', name: 'City', url: 'http://centre.test/hook', secret: SECRET, minLevel: 2 },
+        ],
+        fetch: (async (_url: string | URL | Request, init?: RequestInit) => {
+          webhookPages.push(JSON.parse(String(init?.body)).alarmId);
+          return new Response('{}', { status: 202 });
+        }) as typeof fetch,
+      },
     });
-    await notifier.start();
+    ({ ledger, notifier, ingest: subject } = parts);
     mqttLinkage = new MqttLinkage({
-      database,
+      database: parts.database,
       nodeId: 'node-1',
       topic: 'hazardwatch/linkage/emergency',
       clock,
@@ -83,31 +68,19 @@ describe('emergency paging, once per gas event', () => {
       },
     });
     await mqttLinkage.start();
-    const events = new EventHub();
-    // As the server does: the webhook notifier first, then the platform's MQTT linkage
-    // (server/platform/platform.ts onAlarmCommitted) for active alarms.
-    notifier.follow(events);
-    events.onAlarmCommitted(({ alarm }) => {
+    // As the server does: the webhook notifier first (startServerParts follows it), then the
+    // platform's MQTT linkage (server/platform/platform.ts onAlarmCommitted) for active alarms.
+    parts.events.onAlarmCommitted(({ alarm }) => {
       if (alarm.state !== 'active') return false;
       const published = mqttLinkage.notify(alarm);
       mqttNotified.push(published);
       return published;
     });
-    subject = new Ingest({
-      store,
-      ledger,
-      gateways: new GatewayRegistry(clock),
-      events,
-      clock,
-    });
   });
 
   afterEach(async () => {
     await mqttLinkage.stop();
-    await notifier.stop();
-    await database.stop();
-    await ledger.stop();
-    await store.stop();
+    await parts.stop();
   });
 
   const paged = async () => {

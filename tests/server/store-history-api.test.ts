@@ -1,23 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
 import { buildApp } from '../../server/api/app.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
-import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import type { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
+import { type ServerParts, startServerParts } from '../support/server-parts.js';
 import { batch, T0 } from './fixtures.js';
 
 describe('history API over the telemetry store', () => {
   let clock: ManualClock;
+  let parts: ServerParts;
   let store: SqliteTelemetryStore;
-  let ledger: AlarmLedger;
-  let notifier: EmergencyNotifier;
-  let database: Database;
-  let ingest: Ingest;
   let app: FastifyInstance;
 
   const get = async (url: string) => {
@@ -27,25 +19,12 @@ describe('history API over the telemetry store', () => {
 
   beforeEach(async () => {
     clock = new ManualClock(T0 + 3_600_000);
-    store = new SqliteTelemetryStore({ path: ':memory:', clock });
-    database = new Database({ kind: 'sqlite', path: ':memory:' });
-    await database.start();
-    ledger = new AlarmLedger({ database, clock });
-    notifier = new EmergencyNotifier({
-      database,
-      nodeId: 'node-1',
+    parts = await startServerParts({
       clock,
-      centres: [],
-      retryInitialMs: 1_000,
-      retryMaxMs: 1_000,
+      notifier: { retryInitialMs: 1_000, retryMaxMs: 1_000 },
     });
-    await store.start();
-    await ledger.start();
-    await notifier.start();
-    const gateways = new GatewayRegistry(clock);
-    const events = new EventHub();
-    notifier.follow(events); // pages committed raises, as in the server
-    ingest = new Ingest({ store, ledger, gateways, events, clock });
+    const { ledger, gateways, notifier, ingest, events } = parts;
+    store = parts.store;
     app = buildApp({ store, ledger, gateways, notifier, ingest, events, clock, dashboard: false });
     await app.ready();
     await store.writeBatch(
@@ -60,11 +39,7 @@ describe('history API over the telemetry store', () => {
 
   afterEach(async () => {
     await app.close();
-    await ingest.stop();
-    await notifier.stop();
-    await database.stop();
-    await ledger.stop();
-    await store.stop();
+    await parts.stop();
   });
 
   const sensor = 'gatewayId=gw-01&sensorId=GT-101';

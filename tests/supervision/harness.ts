@@ -8,20 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../common/clock.js';
-import { type AlarmEvent, type Reading, type SensorInfo, topicFor } from '../../protocol/index.js';
-import { AlarmLedger } from '../../server/alarms/ledger.js';
+import type { AlarmEvent, Reading, SensorInfo } from '../../protocol/index.js';
 import { buildApp } from '../../server/api/app.js';
 import { parseServerConfig } from '../../server/config/index.js';
-import { Database } from '../../server/db/database.js';
-import { EventHub } from '../../server/events.js';
-import { GatewayRegistry } from '../../server/gateways.js';
-import { Ingest } from '../../server/ingest.js';
-import { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
+import type { EventHub } from '../../server/events.js';
 import { Platform } from '../../server/platform/platform.js';
-import { SqliteTelemetryStore } from '../../server/store/sqlite-store.js';
 import { defaultSupervisionConfig } from '../../server/supervision/config.js';
 import { SupervisionService } from '../../server/supervision/service.js';
 import { alarmEvent, T0 } from '../server/fixtures.js';
+import { deliver, startServerParts } from '../support/server-parts.js';
 
 export const PASSWORD = 'correct horse battery';
 export const KEY = Buffer.alloc(32, 7);
@@ -118,18 +113,8 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
   const path = join(dir, 'hazardwatch.db');
   const config = parseServerConfig({ ...supervisionConfig(supervision), store: { path } });
   const clock = new ManualClock(T0);
-  const store = new SqliteTelemetryStore({ path, clock });
-  const database = new Database({ kind: 'sqlite', path: path });
-  await database.start();
-  const ledger = new AlarmLedger({ database, clock });
-  const notifier = new EmergencyNotifier({ database, nodeId: 'node-1', clock, centres: [] });
-  const gateways = new GatewayRegistry(clock);
-  const events = new EventHub();
-  await store.start();
-  await ledger.start();
-  await notifier.start();
-  notifier.follow(events); // pages committed raises, as in the server
-  const ingest = new Ingest({ store, ledger, gateways, events, clock });
+  const parts = await startServerParts({ clock, path });
+  const { store, database, ledger, notifier, gateways, events, ingest } = parts;
   const platform = new Platform({
     config: config.platform,
     enterprises: config.enterprises,
@@ -176,13 +161,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
     channel: 'telemetry' | 'status' | 'alarm',
     payload: object,
   ) => {
-    const outcome = await ingest.handle({
-      topic: topicFor(enterpriseId, gatewayId, channel),
-      payload: Buffer.from(JSON.stringify(payload)),
-      qos: 1,
-      retain: false,
-      clientId: gatewayId,
-    });
+    const outcome = await deliver(ingest, enterpriseId, gatewayId, channel, payload);
     if (outcome.result !== 'stored') throw new Error(`ingest refused: ${JSON.stringify(outcome)}`);
   };
   const inject = async <T>(
@@ -262,12 +241,7 @@ export async function startHarness(supervision: Record<string, unknown> = {}): P
       await app.close();
       await service.stop();
       await platform.stop();
-      await ingest.stop();
-      await notifier.stop();
-      await database.stop();
-      await ledger.stop();
-      await store.stop();
-      await database.stop();
+      await parts.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,9 +2,10 @@
  * Migration 0003: the supervision store's tables (server/supervision/store.ts: the hazard
  * ledger's keyed chain and its projection, the screening conditions that hold, the grade
  * history, the gateway outages), column for column, with the indexes and append-only triggers,
- * as the embedded store created them (server/supervision/sql.ts SCHEMA, 'hazard-ledger'
- * version 1). Every statement is IF NOT EXISTS, so an embedded file the store made is adopted
- * as it is, rows untouched.
+ * as the embedded store created them ('hazard-ledger' version 1; its DDL is kept as the
+ * adoption test's input, tests/db/legacy-platform-ddl.ts LEGACY_SUPERVISION_DDL). Every
+ * statement is IF NOT EXISTS, so an embedded file the store made is adopted as it is, rows
+ * untouched.
  */
 import { sql } from 'kysely';
 import {

@@ -33,6 +33,14 @@ const T0 = Date.UTC(2026, 11, 7, 8, 0, 0);
 const LEASE_MS = 300_000; // claims: far above the retry waits below
 const QUIET_MS = 3_600_000; // sweeps and retries the cases drive themselves
 
+/** The failover cases on PostgreSQL: its clock and real timers, as in production with shorter periods. */
+const DATABASE_CLOCK = {
+  claimLeaseClock: 'database',
+  claimLeaseMs: 1_000,
+  claimHeartbeatMs: 200,
+  sweepIntervalMs: 200,
+} as const;
+
 /** A level-2 combustible alarm (GB/T 50493-2019 §5.5.3: level 2 at <= 50 %LEL), as the ledger makes it. */
 function alarm(alarmId: string, level: 1 | 2 = 2): AlarmRecord {
   return {
@@ -212,6 +220,11 @@ export function emergencyLinkageCases(backend: Backend): void {
     return { database, notifier };
   }
 
+  /** Nodes A and B with the same options: two server processes on the one store. */
+  async function twoNodes(options: Partial<EmergencyNotifierOptions> = {}) {
+    return { a: await notifierNode('node-a', options), b: await notifierNode('node-b', options) };
+  }
+
   /** A node's death: its database session goes first, so it releases nothing; its claims run out. */
   async function die(node: { database: Database; notifier: EmergencyNotifier }): Promise<void> {
     await node.database.stop();
@@ -220,8 +233,7 @@ export function emergencyLinkageCases(backend: Backend): void {
 
   describe('emergency linkage across nodes', () => {
     it('two nodes get the same 10 alarms at once: the centre is paged exactly once per alarm', async () => {
-      const a = await notifierNode('node-a');
-      const b = await notifierNode('node-b');
+      const { a, b } = await twoNodes();
       const alarms = Array.from({ length: 10 }, (_, i) => alarm(`GT-101-gas.L2.${i}`));
       const created = await Promise.all(
         alarms.flatMap((x) => [a.notifier.notify(x), b.notifier.notify(x)]),
@@ -269,8 +281,7 @@ export function emergencyLinkageCases(backend: Backend): void {
     });
 
     it('a node that dies after the centre accepted: no node pages again, even when it died before completing its claim', async () => {
-      const a = await notifierNode('node-a');
-      const b = await notifierNode('node-b');
+      const { a, b } = await twoNodes();
       await a.notifier.notify(alarm('GT-101-gas.L2.done'));
       const [delivery] = await until(async () => {
         const list = await b.notifier.deliveries();
@@ -371,8 +382,7 @@ export function emergencyLinkageCases(backend: Backend): void {
       if (backend.kind === 'sqlite') {
         // The ManualClock is the leases' clock: the takeover comes exactly at the lease.
         const lease = 3_000;
-        const a = await notifierNode('node-a', { claimLeaseMs: lease });
-        const b = await notifierNode('node-b', { claimLeaseMs: lease });
+        const { a, b } = await twoNodes({ claimLeaseMs: lease });
         await a.notifier.notify(alarm('GT-101-gas.L2.killed'));
         await until(() => receiver.arrived === 1, "node A's request");
         await die(a);
@@ -381,15 +391,7 @@ export function emergencyLinkageCases(backend: Backend): void {
         clock.advance(1);
         expect(await b.notifier.sweep()).toBe(1);
       } else {
-        // PostgreSQL's clock and real timers, as in production with shorter periods.
-        const timing = {
-          claimLeaseClock: 'database',
-          claimLeaseMs: 1_000,
-          claimHeartbeatMs: 200,
-          sweepIntervalMs: 200,
-        } as const;
-        const a = await notifierNode('node-a', timing);
-        await notifierNode('node-b', timing);
+        const { a } = await twoNodes(DATABASE_CLOCK);
         await a.notifier.notify(alarm('GT-101-gas.L2.killed'));
         await until(() => receiver.arrived === 1, "node A's request");
         const killedAt = performance.now();
@@ -414,8 +416,7 @@ export function emergencyLinkageCases(backend: Backend): void {
           : 202;
       if (backend.kind === 'sqlite') {
         const lease = 3_000;
-        const a = await notifierNode('node-a', { claimLeaseMs: lease });
-        const b = await notifierNode('node-b', { claimLeaseMs: lease });
+        const { a, b } = await twoNodes({ claimLeaseMs: lease });
         await a.notifier.notify(alarm('GT-101-gas.L2.slow'));
         await until(() => receiver.arrived === 1, "node A's request");
         // Two leases go by in heartbeat steps while A waits on the centre; B sweeps each step.
@@ -428,14 +429,7 @@ export function emergencyLinkageCases(backend: Backend): void {
         await until(async () => (await a.notifier.counts()).delivered === 1, 'the page by A');
         expect(await b.notifier.sweep()).toBe(0);
       } else {
-        const timing = {
-          claimLeaseClock: 'database',
-          claimLeaseMs: 1_000,
-          claimHeartbeatMs: 200,
-          sweepIntervalMs: 200,
-        } as const;
-        const a = await notifierNode('node-a', timing);
-        await notifierNode('node-b', timing);
+        const { a } = await twoNodes(DATABASE_CLOCK);
         await a.notifier.notify(alarm('GT-101-gas.L2.slow'));
         await until(() => receiver.arrived === 1, "node A's request");
         await new Promise((resolve) => setTimeout(resolve, 2 * 1_000 + 200)); // B sweeps 11 times
@@ -491,8 +485,7 @@ export function emergencyLinkageCases(backend: Backend): void {
     });
 
     it('follow-ups: two nodes hear the same clear, the centre is told once', async () => {
-      const a = await notifierNode('node-a');
-      const b = await notifierNode('node-b');
+      const { a, b } = await twoNodes();
       const raised = alarm('GT-101-gas.L2.cleared');
       await a.notifier.notify(raised);
       await until(async () => (await a.notifier.counts()).delivered === 1, 'the page');
