@@ -16,6 +16,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export const nullable = <T extends 'string' | 'number' | 'integer'>(type: T) =>
   ({ type: [type, 'null'] }) as const;
 export const nullableString = nullable('string');
+export const nullableNumber = nullable('number');
 const readingValue = { type: ['number', 'boolean', 'string', 'null'] } as const;
 const quality = { type: 'string', enum: QUALITIES } as const;
 

@@ -150,13 +150,6 @@ export const dispositionSchema = {
 } as const;
 export type DispositionDto = FromSchema<typeof dispositionSchema>;
 
-/**
- * dto.ts's jurisdiction, closed: a jurisdiction has only these four levels (config.ts refuses
- * any other key, the registry builds exactly these), and the closed schema is what lets the
- * `Jurisdiction` interface satisfy the type derived from it.
- */
-const closedJurisdiction = { ...jurisdictionSchema, additionalProperties: false } as const;
-
 const riskSchema = {
   type: 'object',
   additionalProperties: false,
@@ -187,7 +180,7 @@ const rankedSchema = {
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
-    jurisdiction: closedJurisdiction,
+    jurisdiction: jurisdictionSchema,
     risk: riskSchema,
   },
 } as const;
@@ -285,7 +278,7 @@ const userSchema = {
     name: { type: 'string' },
     role: { type: 'string', enum: ['enterprise', 'regulator', 'emergency', 'admin'] },
     enterpriseId: nullableString,
-    jurisdiction: { anyOf: [closedJurisdiction, { type: 'null' }] },
+    jurisdiction: { anyOf: [jurisdictionSchema, { type: 'null' }] },
   },
 } as const;
 

@@ -4,7 +4,7 @@
  * what they always carry as `required`, so the types derived from them (typed.ts) check the
  * handlers' answers against the domain types.
  */
-import { alarmSchema, jurisdictionSchema, nullableString } from './dto.js';
+import { alarmSchema, jurisdictionSchema, nullableNumber, nullableString } from './dto.js';
 import { errorBodySchema } from './errors.js';
 import { dispositionSchema } from './platform-routes.js';
 
@@ -16,9 +16,6 @@ export const workbenchErrors = {
   429: errorBodySchema,
 } as const;
 
-// Not dto.ts's nullable('number'): its parameter is the union of the three types, so the
-// derived type is `string | number | null` whichever is passed.
-export const nullableNumber = { type: ['number', 'null'] } as const;
 export const colour = { type: 'string', enum: ['red', 'orange', 'yellow', 'blue'] } as const;
 
 export const timeQuery = (what: string) =>
@@ -67,7 +64,7 @@ export const rankedEnterpriseSchema = {
     name: { type: 'string' },
     nameEn: nullableString,
     // Closed here (dto.ts's is open): Jurisdiction, an interface, has no index signature.
-    jurisdiction: { ...jurisdictionSchema, additionalProperties: false },
+    jurisdiction: jurisdictionSchema,
     lat: nullableNumber,
     lon: nullableNumber,
     risk: stableRiskSchema,

@@ -4,6 +4,7 @@
  * are `FromSchema` of those schemas (issue 14), and the converters below are checked against them.
  */
 
+import { nullableNumber, nullableString } from '../api/dto.js';
 import type { FromSchema } from '../api/typed.js';
 import type { Hazard, HazardEvent } from './hazard-chain.js';
 
@@ -13,11 +14,6 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-// Not api/dto.ts's nullable(): its parameter is not generic, so its result is typed
-// ['string' | 'number' | 'integer', 'null'] whatever it was given, and FromSchema then reads
-// every nullable field as string | number | null (a body's StandardItem.number included).
-const nullableString = { type: ['string', 'null'] } as const;
-const nullableNumber = { type: ['number', 'null'] } as const;
 const isoTime = { type: 'string', format: 'date-time' } as const;
 const nullableTime = { ...nullableString, format: 'date-time' } as const;
 const count = { type: 'integer', minimum: 0 } as const;
