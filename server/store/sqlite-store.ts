@@ -16,7 +16,9 @@
  * one transaction per group of batches ("group commit"): `writeBatch` queues
  * its batch and the queue is committed on the next turn of the event loop,
  * so 3,000 gateways sending small batches cost tens of commits a second, not
- * thousands. Every batch of a group resolves after the group's commit; if the
+ * thousands. A turn commits groups for at most about 2 ms (`commitBudgetMs`) and
+ * then hands the loop back, so telemetry never holds an alarm for longer than one
+ * group (issue 19). Every batch of a group resolves after the group's commit; if the
  * group fails, each batch is retried alone so one bad batch fails only
  * itself. INSERT OR IGNORE on (series, ts) makes a redelivered batch
  * harmless: each reading is stored once.
@@ -57,7 +59,13 @@ export const SQLITE_STORE_DEFAULTS = {
   retentionDays: MIN_RETENTION_DAYS, // 30 d, SAWS Order 40 art. 13
   pruneIntervalMs: 60 * 60_000, // 1 h between retention passes
   maxSensorsPerGateway: 10_000, // series cardinality bound (series-limit.ts)
-  maxRowsPerCommit: 50_000, // a group commit takes queued batches up to about this many rows
+  // A group commit takes queued batches up to about this many rows: ~5 ms of inserts at ~190k
+  // rows/s. The commit is synchronous, so this bounds how long one commit holds the event loop
+  // that alarms arrive on (issue 19; it was 50,000 rows, a quarter of a second).
+  maxRowsPerCommit: 1_000,
+  // Commit work per event-loop turn: after this, queued groups wait for the next turn, so an
+  // alarm waits for at most one group, however much telemetry is queued (as ingest-lane.ts).
+  commitBudgetMs: 2,
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -277,7 +285,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
 
   async stop(): Promise<void> {
     // Batches still queued are committed (their writers are waiting), then the file closes.
-    if (this.writeTransaction) this.flushQueue();
+    if (this.writeTransaction) this.flushQueue(Number.POSITIVE_INFINITY);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
     this.limiter.clear();
@@ -308,10 +316,20 @@ export class SqliteTelemetryStore implements TelemetryStore {
     });
   }
 
-  /** Commits everything queued, in order, in groups of about `maxRowsPerCommit` rows. */
-  private flushQueue(): void {
+  /**
+   * Commits what is queued, in order, in groups of about `maxRowsPerCommit` rows, until
+   * `budgetMs` of this turn is spent (at least one group); the rest waits for the next turn.
+   */
+  private flushQueue(budgetMs: number = SQLITE_STORE_DEFAULTS.commitBudgetMs): void {
     this.flushScheduled = false;
+    const until = performance.now() + budgetMs;
+    let committedAGroup = false;
     while (this.queue.length > 0) {
+      if (committedAGroup && performance.now() >= until) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushQueue());
+        return;
+      }
       let rows = 0;
       let take = 0;
       for (const item of this.queue) {
@@ -325,6 +343,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
         take++;
       }
       const group = this.queue.splice(0, take);
+      committedAGroup = true;
       try {
         this.commit(group.map((item) => item.batch));
         for (const item of group) item.resolve();
