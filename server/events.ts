@@ -61,7 +61,7 @@ export interface CommittedAlarm {
 export type CommittedAlarmListener = (committed: CommittedAlarm) => boolean | Promise<boolean>;
 
 export interface ChannelOutcome {
-  /** Some listener started sending a page. */
+  /** Some listener started sending a page (and its request had a turn to leave). */
   paging: boolean;
   /** What the listeners that failed threw (the gateway's StoreAck is then withheld). */
   failures: unknown[];
@@ -111,23 +111,24 @@ export class EventHub {
   }
 
   /**
-   * Tells every committed-alarm listener, each synchronously up to its first await, then waits
-   * for all of them. Ingest acknowledges the gateway only when no listener failed: a StoreAck
-   * means the alarm and what every channel owes for it are committed.
+   * Tells the committed-alarm listeners one after the other, in subscription order. A listener
+   * that started a page (resolved true) gets one event-loop turn for its request to leave before
+   * the next one runs: run side by side, the next listener's database work interleaved with the
+   * page's and delayed it by a millisecond or more (issue 19). Ingest acknowledges the gateway
+   * only when no listener failed: a StoreAck means the alarm and what every channel owes for it
+   * are committed.
    */
   async emitAlarmCommitted(committed: CommittedAlarm): Promise<ChannelOutcome> {
-    const pending: (boolean | Promise<boolean>)[] = [];
+    const outcome: ChannelOutcome = { paging: false, failures: [] };
     for (const listener of this.committedListeners) {
       try {
-        pending.push(listener(committed));
+        if (await listener(committed)) {
+          outcome.paging = true;
+          await nextTurn();
+        }
       } catch (err) {
-        pending.push(Promise.reject(err));
+        outcome.failures.push(err);
       }
-    }
-    const outcome: ChannelOutcome = { paging: false, failures: [] };
-    for (const result of await Promise.allSettled(pending)) {
-      if (result.status === 'rejected') outcome.failures.push(result.reason);
-      else if (result.value) outcome.paging = true;
     }
     return outcome;
   }
@@ -152,4 +153,9 @@ export async function announceCommitted(
   for (const err of outcome.failures) {
     logger.error({ err, alarmId: alarm.alarmId, transition }, 'an alarm channel failed');
   }
+}
+
+/** Resolves after the event loop's next turn (I/O callbacks, then check phase). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -352,13 +352,12 @@ export class Ingest {
     // from the one event, resent ones too: each records insert-if-absent, so a resend only fills
     // in what a failure or a dead node left out and never pages twice. The webhook notifier is
     // subscribed first, and a page it started gets one event-loop turn to leave before the
-    // dashboards take theirs: none of them is a reason for the emergency centre to wait (issue 19).
+    // others take theirs: none of them is a reason for the emergency centre to wait (issue 19).
     const channels = await this.options.events.emitAlarmCommitted({
       alarm,
       transition: event.transition,
       changed,
     });
-    if (channels.paging) await nextTurn();
     // After the page has left: screening the timestamps (a log line, an audit record) is
     // bookkeeping, not a reason for the emergency centre to wait.
     this.flagSuspect('alarm', event, message.topic);
@@ -567,11 +566,6 @@ export class Ingest {
     this.counters.ignored++;
     return { result: 'ignored', why };
   }
-}
-
-/** Resolves after the event loop has had one turn (I/O callbacks included). */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 interface SequencedItem {

@@ -126,6 +126,19 @@ describe('the alarm path through ingest', () => {
     expect(seenByListeners).toEqual([['POST GT-101-gas.L2.8']]);
   });
 
+  it('the MQTT linkage and disposal tracking delayed the page: the next committed-alarm listener runs only once the page has left', async () => {
+    const subject = ingest();
+    const seenByNextChannel: string[][] = [];
+    // Subscribed after the notifier, as the platform's (MQTT linkage, disposal tracking) is.
+    events.onAlarmCommitted(() => {
+      seenByNextChannel.push([...requests]);
+      return false;
+    });
+    await subject.handle(message(ALARM, alarmEvent({ alarmId: 'GT-101-gas.L2.12' })));
+
+    expect(seenByNextChannel).toEqual([['POST GT-101-gas.L2.12']]);
+  });
+
   it('still tells the listeners about an alarm whose page could not be created, and does not acknowledge it', async () => {
     const subject = ingest();
     notifyFails = true;
