@@ -78,6 +78,9 @@ async function main(): Promise<void> {
       await server.stop();
     } finally {
       if (process.connected) process.disconnect();
+      // Exit even if a handle lingers: the parent SIGKILLs a lingering child after 15 s, and a
+      // killed process never writes its --cpu-prof profile.
+      setImmediate(() => process.exit());
     }
   };
   process.on('message', (m: { type?: string }) => {
