@@ -7,7 +7,7 @@
  * and does not stop the others or the ingest that emitted.
  */
 import { EventEmitter } from 'node:events';
-import { createLogger, type Logger } from '../common/logger.js';
+import { createLogger } from '../common/logger.js';
 import type { AlarmTransition, Reading } from '../protocol/index.js';
 import type { Disposition } from './alarms/disposal.js';
 import type { AlarmKey } from './alarms/identity.js';
@@ -51,6 +51,12 @@ export interface CommittedAlarm {
   alarm: AlarmRecord;
   transition: AlarmTransition;
   changed: boolean;
+  /**
+   * 'gateway': a gateway's rule raised it (ingest); 'server': the server raised it itself
+   * (gateway offline, ledger integrity): a record for regulators, which the emergency channels
+   * do not page (docs/durability.md, Presence).
+   */
+  source: 'gateway' | 'server';
 }
 
 /**
@@ -147,9 +153,14 @@ export async function announceCommitted(
   events: EventHub,
   alarm: AlarmRecord,
   transition: AlarmTransition,
-  logger: Pick<Logger, 'error'>,
+  logger: { error(details: object, message: string): void },
 ): Promise<void> {
-  const outcome = await events.emitAlarmCommitted({ alarm, transition, changed: true });
+  const outcome = await events.emitAlarmCommitted({
+    alarm,
+    transition,
+    changed: true,
+    source: 'server',
+  });
   for (const err of outcome.failures) {
     logger.error({ err, alarmId: alarm.alarmId, transition }, 'an alarm channel failed');
   }

@@ -357,6 +357,7 @@ export class Ingest {
       alarm,
       transition: event.transition,
       changed,
+      source: 'gateway',
     });
     // After the page has left: screening the timestamps (a log line, an audit record) is
     // bookkeeping, not a reason for the emergency centre to wait.

@@ -597,8 +597,8 @@ export class EmergencyNotifier extends EventEmitter<EmergencyNotifierEvents> {
     const failed = (err: unknown, key: AlarmKey, kind: string) =>
       log.error({ err, alarm: describeAlarm(key), kind }, 'cannot record the emergency follow-up');
     const offs = [
-      events.onAlarmCommitted(async ({ alarm, transition }) =>
-        transition === 'raised' ? (await this.notify(alarm)) > 0 : false,
+      events.onAlarmCommitted(async ({ alarm, transition, source }) =>
+        transition === 'raised' && source === 'gateway' ? (await this.notify(alarm)) > 0 : false,
       ),
       events.on('alarm', (alarm) => {
         if (alarm.state === 'cleared' && !alarm.drill)

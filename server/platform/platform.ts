@@ -418,7 +418,7 @@ export class Platform {
    * insert-if-absent, awaited by ingest before the gateway's StoreAck; the registry's setpoints
    * (a display aid, logged on failure). Resolves true when it published an MQTT page.
    */
-  private async onAlarmCommitted({ alarm }: CommittedAlarm): Promise<boolean> {
+  private async onAlarmCommitted({ alarm, source }: CommittedAlarm): Promise<boolean> {
     this.registry.noteAlarm(alarm).catch((err: unknown) => {
       log.error(
         { err, alarm: describeAlarm(alarm) },
@@ -431,11 +431,9 @@ export class Platform {
       throw err;
     });
     let published = false;
-    if (
-      this.mqtt &&
-      alarm.state === 'active' &&
-      alarm.enterpriseId !== PLATFORM_ALARM_SOURCE.enterpriseId
-    ) {
+    // The server's own alarms (gateway offline, ledger integrity) are records for regulators,
+    // not pages (docs/durability.md, Presence).
+    if (this.mqtt && alarm.state === 'active' && source === 'gateway') {
       try {
         published = await this.mqtt.notify(alarm);
       } catch (err) {

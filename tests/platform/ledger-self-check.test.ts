@@ -92,7 +92,12 @@ describe('ledger self-check on the platform', () => {
       alarmEvent({ enterpriseId: 'ent-a', gatewayId: 'gw-ent-a' }),
     );
     // As ingest does: the committed-alarm event (disposal tracking), then the dashboards' event.
-    await events.emitAlarmCommitted({ alarm, transition: 'raised', changed: true });
+    await events.emitAlarmCommitted({
+      alarm,
+      transition: 'raised',
+      changed: true,
+      source: 'gateway',
+    });
     events.emit('alarm', alarm);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(platform.integrity.anchorsWritten).toBe(1);

@@ -11,6 +11,7 @@ import { ManualClock } from '../../common/clock.js';
 import { type AlarmEvent, topicFor } from '../../protocol/index.js';
 import type { AlarmLedger } from '../../server/alarms/ledger.js';
 import type { InboundMessage } from '../../server/broker.js';
+import { announceCommitted } from '../../server/events.js';
 import type { Ingest } from '../../server/ingest.js';
 import type { EmergencyNotifier } from '../../server/linkage/emergency-notifier.js';
 import { MqttLinkage } from '../../server/linkage/mqtt-linkage.js';
@@ -70,8 +71,8 @@ describe('emergency paging, once per gas event', () => {
     await mqttLinkage.start();
     // As the server does: the webhook notifier first (startServerParts follows it), then the
     // platform's MQTT linkage (server/platform/platform.ts onAlarmCommitted) for active alarms.
-    parts.events.onAlarmCommitted(({ alarm }) => {
-      if (alarm.state !== 'active') return false;
+    parts.events.onAlarmCommitted(({ alarm, source }) => {
+      if (alarm.state !== 'active' || source !== 'gateway') return false;
       const published = mqttLinkage.notify(alarm);
       mqttNotified.push(published);
       return published;
@@ -201,5 +202,17 @@ describe('emergency paging, once per gas event', () => {
     });
     expect(webhookPages).toEqual(['GT-101-gas.L2.both']);
     expect(mqttPages).toEqual(['GT-101-gas.L2.both']);
+  });
+
+  it("the server's own alarms (gateway offline, ledger integrity) are recorded, not paged, on either channel", async () => {
+    // A level-2 record, so only its source keeps it from the centres (their minLevel is 2).
+    const { alarm } = await ledger.record(alarmEvent({ alarmId: 'gateway-offline.gw-01.1' }));
+    const errors: unknown[] = [];
+    await announceCommitted(parts.events, alarm, 'raised', {
+      error: (details) => errors.push(details),
+    });
+
+    expect(errors).toEqual([]);
+    expect(await paged()).toEqual({ webhook: [], mqtt: [] });
   });
 });
