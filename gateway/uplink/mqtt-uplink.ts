@@ -26,6 +26,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
+import { sendMqttWithoutDelay } from '../../common/mqtt-no-delay.js';
 import {
   type AlarmEvent,
   decodeGatewayCommand,
@@ -286,6 +287,7 @@ export class MqttUplink implements Uplink {
       },
     });
     this.client = client;
+    sendMqttWithoutDelay(client); // an alarm must not wait behind a batch's unacknowledged segment
     let everConnected = false;
     let down = false;
     client.on('connect', () => {

@@ -234,6 +234,9 @@ export function mosquittoConf(passwordFile: string, aclFile: string): string {
     `password_file ${passwordFile}`,
     `acl_file ${aclFile}`,
     `max_queued_messages ${MOSQUITTO_FILES_DEFAULTS.maxQueuedMessages}`,
+    // Alarms delivered to server nodes must not wait for Nagle + delayed ACK (~40 ms) behind a
+    // telemetry batch (issue 19); mosquitto leaves Nagle on by default.
+    'set_tcp_nodelay true',
     '',
   ].join('\n');
 }

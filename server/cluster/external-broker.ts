@@ -38,6 +38,7 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createLogger } from '../../common/logger.js';
+import { sendMqttWithoutDelay } from '../../common/mqtt-no-delay.js';
 import {
   FLEET_GATEWAY_CHANNELS,
   GATEWAY_CHANNELS,
@@ -183,6 +184,7 @@ export class ExternalBroker implements MqttTransport {
     };
     const client = mqtt.connect(o.url, { ...clientOptions, manualConnect: true });
     client.handleMessage = (packet, callback) => this.take(packet, callback);
+    sendMqttWithoutDelay(client); // StoreAcks and PUBACKs must not wait for Nagle (issue 19)
     client.on('reconnect', () => {
       this.counters.reconnects++;
     });
