@@ -23,6 +23,7 @@ import {
   OPCUAServer,
   SecurityPolicy,
   StatusCodes,
+  Subscription,
   standardUnits,
   type UAVariable,
   Variant,
@@ -136,6 +137,15 @@ export interface OpcuaTankOptions {
   pkiDir?: string;
   /** Secure endpoints and users; default None only, anonymous. */
   security?: OpcuaTankSecurity;
+  /**
+   * The fastest publishing interval the server grants, ms; default node-opcua's 50. A server
+   * may revise a requested interval to its own constraints (OPC 10000-4 §5.13.2,
+   * CreateSubscription, revisedPublishingInterval; the clause text was not checked here), and
+   * servers differ: the e2e bench grants the 10 ms the gateway asks for, to measure our path
+   * rather than the simulator's floor. node-opcua keeps this per process (a static), so it
+   * applies to every server this process starts afterwards.
+   */
+  minPublishingIntervalMs?: number;
 }
 
 export interface OpcuaTankSecurity {
@@ -174,6 +184,9 @@ export class OpcuaTankSimulator {
   private readonly pkiDir: string;
   private readonly tanks: readonly TankSpec[];
   private readonly security: OpcuaTankSecurity | undefined;
+  private readonly minPublishingIntervalMs: number | undefined;
+  /** node-opcua's floor before start() lowered it, put back by stop(). */
+  private previousMinPublishingIntervalMs: number | undefined;
   private readonly variables = new Map<string, VariableState>();
   private server: OPCUAServer | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -188,6 +201,7 @@ export class OpcuaTankSimulator {
     this.boundPort = options.port;
     this.tanks = options.tanks;
     this.security = options.security;
+    this.minPublishingIntervalMs = options.minPublishingIntervalMs;
     if (options.tanks.length === 0) throw new Error('tanks: at least one tank needed');
     const random = seededRandom(options.seed ?? DEFAULTS.seed);
     for (const tank of options.tanks) {
@@ -236,6 +250,15 @@ export class OpcuaTankSimulator {
     const security = this.security;
     const users = security?.users ?? [];
     const secure = (security?.modes ?? ['None']).some((m) => m !== 'None');
+    if (this.minPublishingIntervalMs !== undefined) {
+      if (!(Number.isInteger(this.minPublishingIntervalMs) && this.minPublishingIntervalMs >= 1)) {
+        throw new Error(
+          `minPublishingIntervalMs must be a whole number of ms ≥ 1 (got ${this.minPublishingIntervalMs})`,
+        );
+      }
+      this.previousMinPublishingIntervalMs = Subscription.minimumPublishingInterval;
+      Subscription.minimumPublishingInterval = this.minPublishingIntervalMs;
+    }
     const server = new OPCUAServer({
       port: this.boundPort,
       host: this.host,
@@ -306,6 +329,10 @@ export class OpcuaTankSimulator {
     if (!server) return;
     for (const state of this.variables.values()) state.node = undefined;
     await server.shutdown(DEFAULTS.shutdownGraceMs);
+    if (this.previousMinPublishingIntervalMs !== undefined) {
+      Subscription.minimumPublishingInterval = this.previousMinPublishingIntervalMs;
+      this.previousMinPublishingIntervalMs = undefined;
+    }
     log.info({ port: this.boundPort }, 'tank simulator stopped');
   }
 

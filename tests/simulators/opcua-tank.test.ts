@@ -115,4 +115,33 @@ describe('OpcuaTankSimulator', () => {
     expect(error).toBeInstanceOf(PortInUseError);
     expect((error as Error).message).toContain(`port ${port} is already in use`);
   });
+
+  it('grants the publishing interval a client asks for down to minPublishingIntervalMs, and puts node-opcua’s floor back at stop', async () => {
+    const requestPublishing = async (tanks: OpcuaTankSimulator) => {
+      const session = await openSession(tanks.endpointUrl);
+      const subscription = await session.createSubscription2({
+        requestedPublishingInterval: 10,
+        requestedMaxKeepAliveCount: 10,
+        requestedLifetimeCount: 100,
+        publishingEnabled: true,
+      });
+      const granted = subscription.publishingInterval;
+      await subscription.terminate();
+      return granted;
+    };
+    const fast = await startTanks({ minPublishingIntervalMs: 10 });
+    expect(await requestPublishing(fast)).toBe(10);
+    await fast.stop();
+    const usual = await startTanks();
+    expect(await requestPublishing(usual)).toBe(50); // node-opcua's default floor
+  });
+
+  it('refuses a minPublishingIntervalMs that is not a whole number of ms', async () => {
+    const tanks = new OpcuaTankSimulator({
+      port: 0,
+      tanks: DEMO_TANKS,
+      minPublishingIntervalMs: 0,
+    });
+    await expect(tanks.start()).rejects.toThrow(/minPublishingIntervalMs.*got 0/);
+  });
 });
