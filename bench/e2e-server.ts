@@ -36,6 +36,10 @@ export interface ServerStats {
   readings: number;
   heapUsedMb: number;
   rssMb: number;
+  /** performance.eventLoopUtilization() at the time: two of them give a phase's utilisation. */
+  loop: { idle: number; active: number };
+  /** process.cpuUsage() in µs: user and system time of all the process's threads. */
+  cpu: { user: number; system: number };
   /** Wall-clock ms when read. */
   at: number;
 }
@@ -92,6 +96,8 @@ async function main(): Promise<void> {
         readings: server.ingest.metrics().readings,
         heapUsedMb: Math.round(memory.heapUsed / 2 ** 20),
         rssMb: Math.round(memory.rss / 2 ** 20),
+        loop: (({ idle, active }) => ({ idle, active }))(performance.eventLoopUtilization()),
+        cpu: process.cpuUsage(),
         at: origin + performance.now(),
       });
     }

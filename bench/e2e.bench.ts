@@ -348,6 +348,23 @@ const bench: Benchmark = {
           rss_mb_after: after.rssMb,
           ...loadCtx,
         };
+        // How busy the server's one event loop was in the phase: an alarm that arrives at a loop
+        // busy a fraction u of the time waits behind the work in front of it (queueing grows
+        // like u / (1 - u)), so this is what the server_received hop follows under load.
+        const activeMs = after.loop.active - before.loop.active;
+        const idleMs = after.loop.idle - before.loop.idle;
+        yield {
+          metric: 'e2e.loaded_server_loop_utilization',
+          value: round(activeMs / (activeMs + idleMs), 3),
+          unit: 'ratio',
+          server_cpu_core_share: round(
+            (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) /
+              1000 /
+              (after.at - before.at),
+            3,
+          ),
+          ...loadCtx,
+        };
         for (const m of tracer.breakdown(loaded.alarmIds, { path: 'modbus', ...loadCtx })) yield m;
       }
       yield {
