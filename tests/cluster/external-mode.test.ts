@@ -12,8 +12,8 @@ import { decodeTelemetryBatch, topicFor } from '../../protocol/index.js';
 import { CentralServer } from '../../server/central-server.js';
 import { ExternalBroker } from '../../server/cluster/external-broker.js';
 import {
-  backlog,
   type Cleanup,
+  drained,
   nodeConfig,
   PASSWORDS,
   readingsFor,
@@ -83,7 +83,7 @@ describe('a server node in external mode', () => {
       'the gateway to connect to mosquitto',
     );
     const alarmIds = await stream(gateway, 40, 5);
-    await waitUntil(() => backlog(gateway) === 0, 'every outbox item to be acknowledged');
+    await drained(gateway, 'every outbox item to be acknowledged');
 
     const report = await storedAcross([storePath], T0, 200);
     expect(report).toMatchObject({ missing: 0, duplicates: 0, extra: 0 });
@@ -105,7 +105,7 @@ describe('a server node in external mode', () => {
     const gateway = await startGateway(cleanups, broker.url, dir, 5_000);
     await waitUntil(() => gateway.uplink.health!().connected, 'the gateway to connect');
     const alarmIds = await stream(gateway, 60, 5);
-    await waitUntil(() => backlog(gateway) === 0, 'every outbox item to be acknowledged');
+    await drained(gateway, 'every outbox item to be acknowledged');
 
     const report = await storedAcross(stores, T0, 300);
     expect(report).toMatchObject({ missing: 0, extra: 0 });

@@ -193,7 +193,7 @@ uplink:
   url: ${brokerUrl}
   username: gw-01
   password: ${PASSWORDS['gw-01']}
-  publishIntervalMs: 50
+  publishIntervalMs: ${GATEWAY_PUBLISH_INTERVAL_MS}
   ackTimeoutMs: ${ackTimeoutMs}
   outbox: { path: ${path.join(dir, 'outbox.db')} }
 devices:
@@ -221,9 +221,25 @@ export function readingsFor(t0: number, from: number, to: number) {
   return readings;
 }
 
+/** The test gateway batches its readings for this long before they enter its outbox. */
+const GATEWAY_PUBLISH_INTERVAL_MS = 50;
+
+/** Items in the gateway's outbox (readings still waiting for their batch are not counted). */
 export function backlog(gateway: Gateway): number {
   const health = gateway.uplink.health!();
   return health.backlog.telemetry.items + health.backlog.alarms.items;
+}
+
+/**
+ * Waits until everything the test handed the gateway is acknowledged: first a few publish
+ * intervals, so readings buffered for the next batch are in the outbox, then an empty outbox.
+ * Waiting for the empty outbox alone raced the last batch: with acknowledgements quick enough,
+ * the outbox was empty while the final tick's readings still sat in the batch buffer, and the
+ * stores were read without them (the rolling-restart test's "missing 40", the last tick).
+ */
+export async function drained(gateway: Gateway, what: string, timeoutMs?: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 4 * GATEWAY_PUBLISH_INTERVAL_MS));
+  await waitUntil(() => backlog(gateway) === 0, what, timeoutMs);
 }
 
 /**

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   backlog,
   type Cleanup,
+  drained,
   readingsFor,
   spawnNode,
   startGateway,
@@ -55,11 +56,7 @@ describe('a node killed mid-stream', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(backlog(gateway)).toBeGreaterThan(0);
-    await waitUntil(
-      () => backlog(gateway) === 0,
-      'the gateway’s resends to be acknowledged',
-      60_000,
-    );
+    await drained(gateway, 'the gateway’s resends to be acknowledged', 60_000);
 
     const report = await storedAcross(stores, T0, k);
     expect(report).toMatchObject({ missing: 0, extra: 0 });

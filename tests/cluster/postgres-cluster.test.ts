@@ -16,8 +16,8 @@ import { Database } from '../../server/db/database.js';
 import { startPageReceiver } from '../support/page-receiver.js';
 import { type PostgresServer, startPostgres } from '../support/postgres.js';
 import {
-  backlog,
   type Cleanup,
+  drained,
   readingsFor,
   startGateway,
   startMosquitto,
@@ -160,7 +160,7 @@ describe('three nodes on one PostgreSQL', () => {
     await sleep(2_000);
     load.stop();
 
-    await waitUntil(() => backlog(gateway) === 0, 'the gateway outbox to drain', 60_000);
+    await drained(gateway, 'the gateway outbox to drain', 60_000);
     const expectedAlarms = load.state.alarms;
     await waitUntil(
       () => new Set(receiver.pages.map((p) => p.alarmId)).size >= expectedAlarms.length,
@@ -242,7 +242,7 @@ describe('three nodes on one PostgreSQL', () => {
       await sleep(1_000);
     }
     load.stop();
-    await waitUntil(() => backlog(gateway) === 0, 'the gateway outbox to drain', 60_000);
+    await drained(gateway, 'the gateway outbox to drain', 60_000);
     await waitUntil(
       () => new Set(receiver.pages.map((p) => p.alarmId)).size >= load.state.alarms.length,
       'every level-2 alarm at the emergency centre',
