@@ -179,16 +179,27 @@ describe('a gateway outage', () => {
     expect(await h.supervision.store.outages(0)).toHaveLength(1);
 
     const admin = await h.login('admin');
-    const dq = await h.get<{ total: Record<string, number> }>(
-      admin,
-      '/api/v1/supervision/data-quality',
-    );
+    const dq = await h.get<{
+      total: Record<string, number>;
+      enterprises: { enterpriseId: string; summary: Record<string, number> }[];
+    }>(admin, '/api/v1/supervision/data-quality');
     expect(dq.status).toBe(200);
     expect(dq.body.total).toMatchObject({
       gatewayOutages: 1,
       pointsSuppressed: 200,
       deviceFaults: 0,
     });
+    // Per enterprise: the outage and its points are ent-a's alone, and the parts add up.
+    const perEnterprise = dq.body.enterprises;
+    expect(perEnterprise.find((e) => e.enterpriseId === 'ent-a')!.summary).toMatchObject({
+      gatewayOutages: 1,
+      pointsSuppressed: 200,
+    });
+    for (const key of ['points', 'pointsSuppressed', 'gatewayOutages'] as const) {
+      expect(perEnterprise.reduce((sum, e) => sum + (e.summary[key] ?? 0), 0)).toBe(
+        dq.body.total[key],
+      );
+    }
 
     // Back online: the outage ends. A pass before the first readings arrive opens no detector
     // record (their silence is the outage's), and neither does one after them.
