@@ -32,7 +32,12 @@ const ALLOWED_LATIN = [
   '%LEL',
   'GB 18218-2018',
   'CSV',
+  'XLSX',
   'Excel',
+  // The account that made an export, as the reports page lists it ("day · XLSX · regulator"):
+  // a configured username, data and not a UI word (only after the dot, so an untranslated role
+  // label elsewhere still fails). The list shows it once the earlier export case's record is in.
+  '· regulator',
   'platform.workbench.reportHour',
   'HTTP',
 ];
