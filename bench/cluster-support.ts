@@ -1,6 +1,6 @@
 /**
  * Parts of the cluster benchmark (cluster.bench.ts): server nodes in their own processes
- * (cluster-node.ts) that can be killed with SIGKILL, their configs (the embedded single-process
+ * (tests/cluster/pg-node-child.ts, the cluster test's node) that can be killed with SIGKILL, their configs (the embedded single-process
  * server and the external-broker cluster node), mosquitto with the bench gateways' generated
  * password and ACL files. The emergency centre's webhook that times every page is
  * tests/support/page-receiver.ts, shared with the PostgreSQL cluster test.
@@ -147,7 +147,7 @@ export async function spawnNode(
   writeFileSync(configFile, JSON.stringify(config));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(here, 'cluster-node.ts'), configFile],
+    ['--import', 'tsx', path.join(here, '../tests/cluster/pg-node-child.ts'), configFile],
     {
       cwd: path.resolve(here, '..'),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 /**
  * Cluster mode (issue 14, docs/cluster.md) against the embedded single process, on the same
- * machine in the same run. Every server runs in its own process (cluster-node.ts), the way
+ * machine in the same run. Every server runs in its own process (tests/cluster/pg-node-child.ts), the way
  * separate machines would, and the single-process server does too, so both sides pay the same.
  *
  * - cluster.ingest_points_per_s: two nodes in external-broker mode behind Debian's mosquitto 2

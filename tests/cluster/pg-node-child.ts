@@ -1,6 +1,6 @@
 /**
  * One cluster node in its own process, for kill -9 and rolling restarts: `<config.json>`.
- * Prints `started` once it consumes from the broker, `elected` / `deposed` as its leadership
+ * Prints `started <mqtt port>` once it consumes from the broker (port 0 in external mode), `elected` / `deposed` as its leadership
  * changes, and `stopped` after a clean stop on SIGTERM.
  */
 import { readFileSync } from 'node:fs';
@@ -19,4 +19,5 @@ process.once('SIGTERM', () => {
   });
 });
 await server.start();
-console.log('started');
+// The port: the cluster bench runs its single-process server (embedded broker) through this too.
+console.log(`started ${server.mqttPort}`);
