@@ -13,6 +13,10 @@ import type { MqttUser } from '../server/auth/config.js';
 import { serviceIdentity } from '../server/auth/mosquitto-files.js';
 import { generateSecret } from '../server/auth/password.js';
 import { parseServerConfig, type ServerConfig } from '../server/config/index.js';
+import {
+  clusterNodeConfig as buildClusterNodeConfig,
+  influxStore,
+} from '../tests/cluster/node-config.js';
 import { type MosquittoBroker, startMosquitto } from '../tests/support/mosquitto.js';
 import { benchChildEnv } from './child-env.js';
 import type { BenchGateway } from './ingest-support.js';
@@ -42,11 +46,6 @@ export function credentialsOf(gateways: readonly BenchGateway[]): Record<string,
   return Object.fromEntries(gateways.map((g) => [g.id, g.password]));
 }
 
-/** Telemetry on InfluxDB (here VictoriaMetrics' InfluxDB line protocol endpoint). */
-function influxStore(influxUrl: string, storePath: string) {
-  return { type: 'influxdb', path: storePath, influxdb: { url: influxUrl, bucket: 'telemetry' } };
-}
-
 /** The embedded single-process server: aedes with the users file, the given telemetry store. */
 export function singleConfig(options: {
   users: readonly MqttUser[];
@@ -73,51 +72,34 @@ export interface ClusterNodeSettings {
   sessionExpirySeconds?: number;
 }
 
-/** The config of one node in external-broker mode. */
+/**
+ * The config of one node in external-broker mode with this run's service password. The shape
+ * comes from tests/cluster/node-config.ts, the builder the cluster tests use too, so the bench
+ * measures nodes configured as the tested ones are; only the bench's own choices are here.
+ */
 export function clusterNodeConfig(
   settings: ClusterNodeSettings,
   nodeId: string,
   storePath: string,
 ): ServerConfig {
-  return parseServerConfig({
-    http: { port: 0 },
-    node: { id: nodeId },
-    mqtt: {
-      mode: 'external',
-      url: settings.brokerUrl,
-      username: SERVICE.username,
-      password: SERVICE_PASSWORD,
-      shareGroup: SERVICE.shareGroup,
-      ...(settings.sessionExpirySeconds !== undefined
-        ? { sessionExpirySeconds: settings.sessionExpirySeconds }
-        : {}),
+  return buildClusterNodeConfig({
+    nodeId,
+    brokerUrl: settings.brokerUrl,
+    service: SERVICE,
+    servicePassword: SERVICE_PASSWORD,
+    storePath,
+    sessionExpirySeconds: settings.sessionExpirySeconds,
+    database:
+      settings.databaseUrl !== undefined
+        ? { url: settings.databaseUrl, poolSize: settings.poolSize }
+        : undefined,
+    influxUrl: settings.influxUrl,
+    emergencyCentre: settings.receiver && {
+      id: 'ecc-bench',
+      name: 'Bench emergency centre',
+      url: settings.receiver.url,
+      secret: settings.receiver.secret,
     },
-    ...(settings.databaseUrl
-      ? {
-          database: {
-            kind: 'postgres',
-            url: settings.databaseUrl,
-            ...(settings.poolSize ? { poolSize: settings.poolSize } : {}),
-          },
-        }
-      : {}),
-    store: settings.influxUrl ? influxStore(settings.influxUrl, storePath) : { path: storePath },
-    ...(settings.receiver
-      ? {
-          emergencyCentres: [
-            {
-              id: 'ecc-bench',
-              name: 'Bench emergency centre',
-              url: settings.receiver.url,
-              secret: settings.receiver.secret,
-              minLevel: 2, // GB/T 50493-2019 §5.5.3: level 2 calls for action beyond the plant
-            },
-          ],
-          // The test cluster's retry pace (tests/cluster/pg-cluster.ts): a refused or lost
-          // POST is tried again within a second, not after the production back-off.
-          linkage: { retryInitialMs: 200, retryMaxMs: 1_000 },
-        }
-      : {}),
   });
 }
 

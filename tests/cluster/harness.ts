@@ -24,6 +24,7 @@ import {
   type MosquittoBroker,
   startMosquitto as startMosquittoBroker,
 } from '../support/mosquitto.js';
+import { clusterNodeConfig } from './node-config.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -96,25 +97,17 @@ export async function startMosquitto(
   return broker;
 }
 
-/** The config of one server node in external mode. */
-export function nodeConfig(
-  brokerUrl: string,
-  nodeId: string,
-  storePath: string,
-  extra: { sessionExpirySeconds?: number } = {},
-): ServerConfig {
-  return parseServerConfig({
-    http: { port: 0 },
-    node: { id: nodeId },
-    mqtt: {
-      mode: 'external',
-      url: brokerUrl,
-      username: SERVICE.username,
-      password: SERVICE_PASSWORD,
-      shareGroup: SERVICE.shareGroup,
-      ...extra,
-    },
-    store: { path: storePath },
+/**
+ * The config of one server node in external mode with the test identity, its telemetry and
+ * state in its own SQLite file (the builder, node-config.ts, is shared with the bench).
+ */
+export function nodeConfig(brokerUrl: string, nodeId: string, storePath: string): ServerConfig {
+  return clusterNodeConfig({
+    nodeId,
+    brokerUrl,
+    service: SERVICE,
+    servicePassword: SERVICE_PASSWORD,
+    storePath,
   });
 }
 

@@ -10,8 +10,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseServerConfig, type ServerConfig } from '../../server/config/index.js';
+import type { ServerConfig } from '../../server/config/index.js';
 import { type Cleanup, SERVICE, SERVICE_PASSWORD, waitUntil } from './harness.js';
+import { clusterNodeConfig } from './node-config.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -25,42 +26,31 @@ export interface PgNodeSettings {
   acknowledgeWithinMs: readonly number[];
 }
 
-/** The config of one cluster node: external broker, PostgreSQL state, one emergency centre. */
+/**
+ * The config of one cluster node: external broker, PostgreSQL state (a pool of 4 connections),
+ * one county emergency centre, the test's escalation deadlines. The shape comes from
+ * node-config.ts, shared with harness.ts and the cluster bench; this adds only the choices of
+ * this test.
+ */
 export function pgNodeConfig(
   settings: PgNodeSettings,
   nodeId: string,
   storePath: string,
 ): ServerConfig {
-  const ack = [...settings.acknowledgeWithinMs];
-  return parseServerConfig({
-    http: { port: 0 },
-    node: { id: nodeId },
-    mqtt: {
-      mode: 'external',
-      url: settings.brokerUrl,
-      username: SERVICE.username,
-      password: SERVICE_PASSWORD,
-      shareGroup: SERVICE.shareGroup,
+  return clusterNodeConfig({
+    nodeId,
+    brokerUrl: settings.brokerUrl,
+    service: SERVICE,
+    servicePassword: SERVICE_PASSWORD,
+    storePath,
+    database: { url: settings.databaseUrl, poolSize: 4 },
+    emergencyCentre: {
+      id: 'ecc-1',
+      name: 'County emergency centre',
+      url: settings.receiverUrl,
+      secret: CENTRE_SECRET,
     },
-    database: { kind: 'postgres', url: settings.databaseUrl, poolSize: 4 },
-    store: { path: storePath },
-    emergencyCentres: [
-      {
-        id: 'ecc-1',
-        name: 'County emergency centre',
-        url: settings.receiverUrl,
-        secret: CENTRE_SECRET,
-        minLevel: 2,
-      },
-    ],
-    linkage: { retryInitialMs: 200, retryMaxMs: 1_000 },
-    platform: {
-      escalation: {
-        acknowledgeWithinMs: ack,
-        disposeWithinMs: ack.map((ms) => ms * 10),
-        tickMs: 200,
-      },
-    },
+    acknowledgeWithinMs: settings.acknowledgeWithinMs,
   });
 }
 
