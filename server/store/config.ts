@@ -3,7 +3,8 @@
  * server/config/schema.ts), its type, and the checks the schema cannot express.
  *
  * The SQLite file (`path`) is always used: it holds the alarm ledger and the
- * linkage deliveries, and with `type: sqlite` the telemetry too. With
+ * linkage deliveries. With `type: sqlite` the telemetry goes to a file of its
+ * own beside it (`telemetryPath`, server/store/telemetry-file.ts). With
  * `type: influxdb` telemetry goes to InfluxDB (docs/influxdb.md).
  */
 
@@ -35,6 +36,8 @@ export interface InfluxStoreConfig {
 export interface StoreConfig {
   readonly type: StoreType;
   readonly path: string;
+  /** The embedded telemetry file (type sqlite); default: beside `path` (telemetry-file.ts). */
+  readonly telemetryPath?: string;
   readonly retentionDays: number;
   readonly maxSensorsPerGateway: number;
   readonly influxdb?: InfluxStoreConfig;
@@ -60,6 +63,13 @@ export const storeConfigSchema = {
       type: 'string',
       minLength: 1,
       default: 'data/hazardwatch.db',
+    },
+    telemetryPath: {
+      title: 'SQLite telemetry file',
+      description:
+        "Readings with type sqlite. Default: beside the SQLite file, '-telemetry' added to its name (data/hazardwatch-telemetry.db), written by a thread of its own so telemetry never delays an alarm. The same path as the SQLite file keeps telemetry in it, written on the alarm thread (how a file made before this release is kept).",
+      type: 'string',
+      minLength: 1,
     },
     retentionDays: {
       title: 'Telemetry retention (days)',

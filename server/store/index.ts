@@ -3,14 +3,19 @@
  * config picks one here.
  */
 import type { Clock } from '../../common/clock.js';
+import { createLogger } from '../../common/logger.js';
 import type { StoreConfig } from './config.js';
 import { InfluxTelemetryStore, type InfluxTelemetryStoreOptions } from './influx-store.js';
 import { SqliteTelemetryStore } from './sqlite-store.js';
+import { telemetryFileOf } from './telemetry-file.js';
 import type { TelemetryStore } from './telemetry-store.js';
+
+const log = createLogger('server.store');
 
 export * from './config.js';
 export { InfluxTelemetryStore } from './influx-store.js';
 export { SqliteTelemetryStore } from './sqlite-store.js';
+export { defaultTelemetryPath, type TelemetryFile, telemetryFileOf } from './telemetry-file.js';
 export type {
   AggregateBucket,
   AggregateQuery,
@@ -31,13 +36,17 @@ export function createTelemetryStore(
   env: NodeJS.ProcessEnv = process.env,
 ): TelemetryStore {
   switch (config.type) {
-    case 'sqlite':
+    case 'sqlite': {
+      const file = telemetryFileOf(config);
+      if (file.note) log.warn({ path: file.path }, file.note);
       return new SqliteTelemetryStore({
-        path: config.path,
+        path: file.path,
+        writer: file.writer,
         clock,
         retentionDays: config.retentionDays,
         maxSensorsPerGateway: config.maxSensorsPerGateway,
       });
+    }
     case 'influxdb': {
       const influx = config.influxdb;
       if (!influx) throw new Error("store.influxdb is required when store.type is 'influxdb'");

@@ -1,27 +1,27 @@
 /**
  * Embedded telemetry store on SQLite (better-sqlite3): one file, WAL mode,
- * synchronous = NORMAL (durability trade-off documented in sqlite.ts).
+ * synchronous = NORMAL (durability trade-off documented in sqlite.ts). Tables
+ * and row codecs: sqlite-telemetry-schema.ts; the write side: sqlite-writer.ts.
  *
- * Layout: a `series` row per (gateway_id, sensor_id, enterprise_id), and
- * `readings` keyed by (series_id, ts) in a WITHOUT ROWID table, so the primary
- * key is the (gateway_id, sensor_id, ts) index every range query uses, and a
- * row carries integers instead of three repeated strings (about 30 % faster
- * inserts and a smaller file than one wide table with a text index; measured
- * here). The `readings_view` view shows rows with their ids and quality names
- * for ad-hoc SQL. The newest reading per series is kept in memory and found
- * again at start with one primary-key seek per series (no `latest` table to
- * upsert on every write: with small batches that doubled the write work).
+ * Writes run in a write lane (sqlite-write-lane.ts): with `writer: 'thread'`
+ * (the server's default for a telemetry file of its own, store/index.ts) a
+ * worker thread with its own connection does the inserts, the rollups and
+ * retention, so the event loop that alarms arrive on never runs them (issue 19);
+ * with `writer: 'inline'` (':memory:', or a file shared with the ledger) they run
+ * on this thread, at most about 2 ms of them per event-loop turn. Queries run on
+ * this thread's connection; WAL lets them read while the writer writes.
  *
- * Writes are multi-row prepared inserts (~190k rows/s on this machine), in
- * one transaction per group of batches ("group commit"): `writeBatch` queues
- * its batch and the queue is committed on the next turn of the event loop,
- * so 3,000 gateways sending small batches cost tens of commits a second, not
- * thousands. A turn commits groups for at most about 2 ms (`commitBudgetMs`) and
- * then hands the loop back, so telemetry never holds an alarm for longer than one
- * group (issue 19). Every batch of a group resolves after the group's commit; if the
- * group fails, each batch is retried alone so one bad batch fails only
- * itself. INSERT OR IGNORE on (series, ts) makes a redelivered batch
- * harmless: each reading is stored once.
+ * Group commit: `writeBatch` queues its batch and the queue goes to the lane on
+ * the next turn of the event loop, in groups of up to `maxRowsPerCommit` rows, so
+ * 3,000 gateways sending small batches cost tens of commits a second, not
+ * thousands. Every batch of a group resolves after the group's commit; if the
+ * group fails, each batch is retried alone so one bad batch fails only itself.
+ * INSERT OR IGNORE on (series, ts) makes a redelivered batch harmless.
+ *
+ * The newest reading per series is kept in memory (updated from what each commit
+ * reports) and found again at start with one primary-key seek per series (no
+ * `latest` table to upsert on every write: with small batches that doubled the
+ * write work).
  *
  * Retention (SAWS Order 40 art. 13: at least 30 days): readings whose source
  * time is older than `retentionDays` are deleted at start and then every
@@ -35,37 +35,41 @@
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import type { Quality, Reading, TelemetryBatch } from '../../protocol/index.js';
+import type { TelemetryBatch } from '../../protocol/index.js';
 import { MIN_RETENTION_DAYS } from './config.js';
 import { SeriesLimiter } from './series-limit.js';
-import { type OpenOptions, openWithSchema, type SqliteDatabase } from './sqlite.js';
-import { HourDeltas, HourlyRollups } from './sqlite-rollups.js';
+import { isMemoryPath, type OpenOptions, openWithSchema, type SqliteDatabase } from './sqlite.js';
+import { HourlyRollups } from './sqlite-rollups.js';
+import { fromRow, type ReadingRow, TELEMETRY_SCHEMA } from './sqlite-telemetry-schema.js';
 import {
-  type AggregateBucket,
-  type AggregateQuery,
-  type LatestQuery,
-  type LatestReading,
-  latestReadingOf,
-  type RangeQuery,
-  type ReadingValue,
-  type StoredReading,
-  type TelemetryStore,
+  InlineWriteLane,
+  type TelemetryWriteLane,
+  ThreadWriteLane,
+  WRITE_LANE_DEFAULTS,
+} from './sqlite-write-lane.js';
+import { SqliteTelemetryWriter } from './sqlite-writer.js';
+import type {
+  AggregateBucket,
+  AggregateQuery,
+  LatestQuery,
+  LatestReading,
+  RangeQuery,
+  StoredReading,
+  TelemetryStore,
 } from './telemetry-store.js';
 
 const log = createLogger('server.store');
 
 export const SQLITE_STORE_DEFAULTS = {
-  rowsPerInsert: 64, // rows per multi-row INSERT (9 parameters each, far below SQLite's 32766)
   retentionDays: MIN_RETENTION_DAYS, // 30 d, SAWS Order 40 art. 13
   pruneIntervalMs: 60 * 60_000, // 1 h between retention passes
   maxSensorsPerGateway: 10_000, // series cardinality bound (series-limit.ts)
   // A group commit takes queued batches up to about this many rows: ~5 ms of inserts at ~190k
-  // rows/s. The commit is synchronous, so this bounds how long one commit holds the event loop
-  // that alarms arrive on (issue 19; it was 50,000 rows, a quarter of a second).
+  // rows/s. Inline, the commit is synchronous, so this bounds how long one commit holds the
+  // event loop that alarms arrive on (issue 19; it was 50,000 rows, a quarter of a second).
   maxRowsPerCommit: 1_000,
-  // Commit work per event-loop turn: after this, queued groups wait for the next turn, so an
-  // alarm waits for at most one group, however much telemetry is queued (as ingest-lane.ts).
-  commitBudgetMs: 2,
+  // Inline only: commit work per event-loop turn (sqlite-write-lane.ts).
+  commitBudgetMs: WRITE_LANE_DEFAULTS.budgetMs,
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -73,6 +77,12 @@ const DAY_MS = 86_400_000;
 export interface SqliteTelemetryStoreOptions extends OpenOptions {
   /** File path, or ':memory:'. */
   path: string;
+  /**
+   * Where the writes run: 'thread', a worker thread with its own connection (needs a file,
+   * and one no other connection writes to: see sqlite-write-lane.ts); 'inline' (default), this
+   * thread.
+   */
+  writer?: 'inline' | 'thread';
   clock?: Clock;
   /** Readings older than this (by source time) are deleted; at least 30 (SAWS Order 40 art. 13). */
   retentionDays?: number;
@@ -81,104 +91,18 @@ export interface SqliteTelemetryStoreOptions extends OpenOptions {
   maxSensorsPerGateway?: number;
 }
 
-const QUALITY_CODES: Record<Quality, number> = { good: 0, uncertain: 1, bad: 2 };
-const QUALITY_NAMES: readonly Quality[] = ['good', 'uncertain', 'bad'];
-
-/** value_type column: how to read `value` / `value_text` back. */
-const ValueType = { Null: 0, Number: 1, Boolean: 2, String: 3 } as const;
-type ValueTypeCode = (typeof ValueType)[keyof typeof ValueType];
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS series (
-  series_id     INTEGER PRIMARY KEY,
-  gateway_id    TEXT NOT NULL,
-  enterprise_id TEXT NOT NULL,
-  sensor_id     TEXT NOT NULL,
-  UNIQUE (gateway_id, sensor_id, enterprise_id)
-);
-CREATE TABLE IF NOT EXISTS readings (
-  series_id   INTEGER NOT NULL,
-  ts          INTEGER NOT NULL,  -- source timestamp, epoch ms
-  received_at INTEGER NOT NULL,  -- server clock, epoch ms
-  value       REAL,              -- numbers; booleans as 0/1
-  value_text  TEXT,              -- string values
-  value_type  INTEGER NOT NULL,  -- 0 null, 1 number, 2 boolean, 3 string
-  quality     INTEGER NOT NULL,  -- 0 good, 1 uncertain, 2 bad
-  reason      TEXT,
-  seq         INTEGER NOT NULL,  -- gateway sequence number of the batch
-  PRIMARY KEY (series_id, ts)
-) WITHOUT ROWID;
-CREATE VIEW IF NOT EXISTS readings_view AS
-  SELECT s.gateway_id, s.enterprise_id, s.sensor_id, r.ts, r.received_at,
-         CASE r.value_type WHEN 3 THEN r.value_text ELSE r.value END AS value,
-         CASE r.quality WHEN 0 THEN 'good' WHEN 1 THEN 'uncertain' ELSE 'bad' END AS quality,
-         r.reason, r.seq
-  FROM readings r JOIN series s USING (series_id);
-`;
-
-interface Row {
-  gateway_id: string;
-  enterprise_id: string;
-  sensor_id: string;
-  ts: number;
-  received_at: number;
-  value: number | null;
-  value_text: string | null;
-  value_type: number;
-  quality: number;
-  reason: string | null;
-  seq: number;
-}
-
-type Encoded = [number | null, string | null, ValueTypeCode];
-
-function encodeValue(value: ReadingValue): Encoded {
-  if (value === null) return [null, null, ValueType.Null];
-  if (typeof value === 'number') return [value, null, ValueType.Number];
-  if (typeof value === 'boolean') return [value ? 1 : 0, null, ValueType.Boolean];
-  return [null, value, ValueType.String];
-}
-
-function decodeValue(row: Pick<Row, 'value' | 'value_text' | 'value_type'>): ReadingValue {
-  switch (row.value_type) {
-    case ValueType.Number:
-      return row.value;
-    case ValueType.Boolean:
-      return row.value !== 0;
-    case ValueType.String:
-      return row.value_text;
-    default:
-      return null;
-  }
-}
-
-function fromRow(row: Row): StoredReading {
-  const reading: StoredReading = {
-    gatewayId: row.gateway_id,
-    enterpriseId: row.enterprise_id,
-    sensorId: row.sensor_id,
-    value: decodeValue(row),
-    quality: QUALITY_NAMES[row.quality] ?? 'bad',
-    ts: row.ts,
-    receivedAt: row.received_at,
-    seq: row.seq,
-  };
-  if (row.reason !== null) reading.reason = row.reason;
-  return reading;
-}
-
 const latestKey = (gatewayId: string, sensorId: string) => `${gatewayId}\u0000${sensorId}`;
 
-interface Statements {
-  findSeries: (gatewayId: string, sensorId: string, enterpriseId: string) => number | undefined;
-  insertSeries: (gatewayId: string, sensorId: string, enterpriseId: string) => number;
-  /** Multi-row inserts by size (64, 16, 4, 1 rows), largest first. */
-  inserts: { rows: number; run: (params: unknown[]) => number }[];
-  range: (q: RangeQuery) => Row[];
+interface ReadStatements {
+  range: (q: RangeQuery) => ReadingRow[];
   aggregate: (q: AggregateQuery) => AggregateBucket[];
-  latestAt: (gatewayId: string, sensorId: string, at: number) => Row | undefined;
-  seriesIds: () => number[];
-  prune: (seriesId: number, before: number) => number;
+  latestAt: (gatewayId: string, sensorId: string, at: number) => ReadingRow | undefined;
+}
+
+interface Queued {
+  batch: TelemetryBatch;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 /**
@@ -188,18 +112,13 @@ interface Statements {
  */
 export class SqliteTelemetryStore implements TelemetryStore {
   private db: SqliteDatabase | null = null;
-  private statements: Statements | null = null;
+  private statements: ReadStatements | null = null;
   private rollups: HourlyRollups | null = null;
-  private writeTransaction:
-    | ((batches: readonly TelemetryBatch[], receivedAt: number) => LatestReading[])
-    | null = null;
-  private queue: { batch: TelemetryBatch; resolve: () => void; reject: (err: Error) => void }[] =
-    [];
+  private lane: TelemetryWriteLane | null = null;
+  private queue: Queued[] = [];
   private flushScheduled = false;
-  /** (gatewayId, sensorId, enterpriseId) → series_id. */
-  private readonly seriesIds = new Map<string, number>();
-  /** Series created by the running transaction: forgotten again if it rolls back. */
-  private seriesCreatedInTransaction: string[] = [];
+  /** Groups handed to the lane and not yet answered. */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly latestByKey = new Map<string, LatestReading>();
   private readonly clock: Clock;
   private readonly limiter: SeriesLimiter;
@@ -217,6 +136,11 @@ export class SqliteTelemetryStore implements TelemetryStore {
         `retentionDays must be at least ${MIN_RETENTION_DAYS} (SAWS Order 40 art. 13) (got ${this.retentionDays})`,
       );
     }
+    if (options.writer === 'thread' && isMemoryPath(options.path)) {
+      throw new Error(
+        "writer 'thread' needs a file: an in-memory database is its connection's own",
+      );
+    }
   }
 
   /** Readings dropped because their gateway exceeded the sensor limit. */
@@ -226,32 +150,47 @@ export class SqliteTelemetryStore implements TelemetryStore {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openWithSchema(
-      this.options.path,
-      this.options,
-      (db) => {
-        db.exec(SCHEMA);
-        this.statements = this.prepare(db);
-        this.rollups = new HourlyRollups(db);
-        this.writeTransaction = db.transaction(
-          (batches: readonly TelemetryBatch[], receivedAt: number) =>
-            this.insertGroup(batches, receivedAt),
-        );
-        this.loadLatest(db);
-      },
-      `telemetry store '${this.options.path}'`,
-    );
+    const { path } = this.options;
+    let lane: TelemetryWriteLane;
+    let db: SqliteDatabase;
+    if (this.options.writer === 'thread') {
+      // This thread's connection only reads; the tables are made here first so that a
+      // backfill of new rollups happens once, before the writer opens the file.
+      db = openWithSchema(
+        path,
+        this.options,
+        (db) => {
+          db.exec(TELEMETRY_SCHEMA);
+          this.prepareReads(db);
+        },
+        `telemetry store '${path}'`,
+      );
+      try {
+        lane = await ThreadWriteLane.start({
+          path,
+          ...(this.options.synchronous ? { synchronous: this.options.synchronous } : {}),
+        });
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    } else {
+      const writer = SqliteTelemetryWriter.open(path, this.options);
+      db = writer.db;
+      this.prepareReads(db);
+      lane = new InlineWriteLane(writer, SQLITE_STORE_DEFAULTS.commitBudgetMs);
+    }
     this.db = db;
-    log.info({ path: this.options.path, series: this.seriesIds.size }, 'telemetry store open');
-    this.pruneExpired();
+    this.lane = lane;
+    const series = this.loadLatest(db);
+    log.info({ path, series, writer: this.options.writer ?? 'inline' }, 'telemetry store open');
+    await this.pruneExpired();
     const interval = this.options.pruneIntervalMs ?? SQLITE_STORE_DEFAULTS.pruneIntervalMs;
     if (interval > 0) {
       this.pruneTimer = setInterval(() => {
-        try {
-          this.pruneExpired();
-        } catch (err) {
-          log.error({ err, path: this.options.path }, 'retention pass failed');
-        }
+        this.pruneExpired().catch((err: unknown) =>
+          log.error({ err, path }, 'retention pass failed'),
+        );
       }, interval);
       this.pruneTimer.unref();
     }
@@ -259,21 +198,14 @@ export class SqliteTelemetryStore implements TelemetryStore {
 
   /**
    * Deletes readings whose source time is older than the retention period
-   * (clock time minus `retentionDays`); returns how many. Safe to call at any
+   * (clock time minus `retentionDays`); resolves how many. Safe to call at any
    * time between start and stop.
    */
-  pruneExpired(): number {
-    const statements = this.statements;
-    const rollups = this.rollups;
-    if (!statements || !rollups || !this.db) return 0;
+  async pruneExpired(): Promise<number> {
+    const lane = this.lane;
+    if (!lane) return 0;
     const before = this.clock.now() - this.retentionDays * DAY_MS;
-    let deleted = 0;
-    const pruneSeries = this.db.transaction((seriesId: number) => {
-      const n = statements.prune(seriesId, before);
-      if (n > 0) rollups.pruned(seriesId, before);
-      return n;
-    });
-    for (const seriesId of statements.seriesIds()) deleted += pruneSeries(seriesId);
+    const deleted = await lane.prune(before);
     if (deleted > 0) {
       log.info(
         { deleted, before: new Date(before).toISOString(), retentionDays: this.retentionDays },
@@ -284,19 +216,22 @@ export class SqliteTelemetryStore implements TelemetryStore {
   }
 
   async stop(): Promise<void> {
-    // Batches still queued are committed (their writers are waiting), then the file closes.
-    if (this.writeTransaction) this.flushQueue(Number.POSITIVE_INFINITY);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
-    this.limiter.clear();
+    const lane = this.lane;
     const db = this.db;
+    if (!lane || !db) return;
+    // Batches still queued are committed (their writers are waiting), then the file closes.
+    this.flushQueue();
+    await Promise.allSettled([...this.inFlight]);
+    this.lane = null;
     this.db = null;
     this.statements = null;
     this.rollups = null;
-    this.writeTransaction = null;
-    this.seriesIds.clear();
+    this.limiter.clear();
     this.latestByKey.clear();
-    if (db?.open) db.close();
+    await lane.close();
+    if (db.open) db.close();
   }
 
   /**
@@ -304,7 +239,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
    * (the group's transaction, or its own after a group failure).
    */
   async writeBatch(incoming: TelemetryBatch): Promise<void> {
-    if (!this.writeTransaction) throw new Error('telemetry store is not started');
+    if (!this.lane) throw new Error('telemetry store is not started');
     const batch = this.limiter.admit(incoming);
     if (batch.readings.length === 0) return;
     await new Promise<void>((resolve, reject) => {
@@ -316,20 +251,12 @@ export class SqliteTelemetryStore implements TelemetryStore {
     });
   }
 
-  /**
-   * Commits what is queued, in order, in groups of about `maxRowsPerCommit` rows, until
-   * `budgetMs` of this turn is spent (at least one group); the rest waits for the next turn.
-   */
-  private flushQueue(budgetMs: number = SQLITE_STORE_DEFAULTS.commitBudgetMs): void {
+  /** Hands what is queued to the lane, in order, in groups of about `maxRowsPerCommit` rows. */
+  private flushQueue(): void {
     this.flushScheduled = false;
-    const until = performance.now() + budgetMs;
-    let committedAGroup = false;
+    const lane = this.lane;
+    if (!lane) return;
     while (this.queue.length > 0) {
-      if (committedAGroup && performance.now() >= until) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushQueue());
-        return;
-      }
       let rows = 0;
       let take = 0;
       for (const item of this.queue) {
@@ -343,53 +270,40 @@ export class SqliteTelemetryStore implements TelemetryStore {
         take++;
       }
       const group = this.queue.splice(0, take);
-      committedAGroup = true;
-      try {
-        this.commit(group.map((item) => item.batch));
-        for (const item of group) item.resolve();
-      } catch (groupError) {
-        if (group.length === 1) {
-          group[0]!.reject(groupError as Error);
-          continue;
-        }
-        // One batch may be the cause: give each its own transaction.
-        for (const item of group) {
-          try {
-            this.commit([item.batch]);
-            item.resolve();
-          } catch (err) {
-            item.reject(err as Error);
-          }
-        }
-      }
+      const done = this.commitGroup(lane, group);
+      this.inFlight.add(done);
+      void done.finally(() => this.inFlight.delete(done));
     }
   }
 
-  /** One transaction; updates memory only after it committed. Throws naming the batch(es). */
-  private commit(batches: readonly TelemetryBatch[]): void {
-    const transaction = this.writeTransaction;
-    if (!transaction) throw new Error('telemetry store is not started');
-    let updated: LatestReading[];
-    this.seriesCreatedInTransaction = [];
+  private async commitGroup(lane: TelemetryWriteLane, group: Queued[]): Promise<void> {
+    const batches = group.map((item) => item.batch);
+    let outcome: Awaited<ReturnType<TelemetryWriteLane['commit']>>;
     try {
-      updated = transaction(batches, this.clock.now());
+      outcome = await lane.commit(batches, this.clock.now());
     } catch (err) {
-      for (const key of this.seriesCreatedInTransaction) this.seriesIds.delete(key);
-      const first = batches[0]!;
-      throw new Error(
-        batches.length === 1
-          ? `cannot store telemetry batch seq ${first.seq} of gateway '${first.gatewayId}'`
-          : `cannot store ${batches.length} telemetry batches`,
+      const error = new Error(
+        `cannot store ${batches.length} telemetry batch${batches.length === 1 ? '' : 'es'}: ${(err as Error).message}`,
         { cause: err },
       );
+      for (const item of group) item.reject(error);
+      return;
     }
     // Only after the commit: memory never shows what the file does not hold.
-    for (const batch of batches) this.limiter.commit(batch);
-    for (const reading of updated) {
+    for (const reading of outcome.updated) {
       const key = latestKey(reading.gatewayId, reading.sensorId);
       const current = this.latestByKey.get(key);
       if (!current || reading.ts >= current.ts) this.latestByKey.set(key, reading);
     }
+    group.forEach((item, i) => {
+      const failure = outcome.failures[i];
+      if (failure) {
+        item.reject(new Error(failure.message, { cause: new Error(failure.cause) }));
+        return;
+      }
+      this.limiter.commit(item.batch);
+      item.resolve();
+    });
   }
 
   latest(): LatestReading[] {
@@ -416,24 +330,8 @@ export class SqliteTelemetryStore implements TelemetryStore {
     return row ? fromRow(row) : null;
   }
 
-  private prepare(db: SqliteDatabase): Statements {
-    const rowsPerInsert = SQLITE_STORE_DEFAULTS.rowsPerInsert;
-    const placeholders = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
-    const insertSql = 'INSERT OR IGNORE INTO readings VALUES ';
-    const findSeries = db
-      .prepare<[string, string, string], number>(
-        'SELECT series_id FROM series WHERE gateway_id = ? AND sensor_id = ? AND enterprise_id = ?',
-      )
-      .pluck();
-    const insertSeries = db.prepare(
-      'INSERT INTO series (gateway_id, sensor_id, enterprise_id) VALUES (?, ?, ?)',
-    );
-    const inserts = [rowsPerInsert, 16, 4, 1].map((rows) => {
-      const statement = db.prepare(insertSql + Array(rows).fill(placeholders).join(', '));
-      return { rows, run: (params: unknown[]) => statement.run(params).changes };
-    });
-
-    const range = db.prepare<[string, string, number, number, number], Row>(
+  private prepareReads(db: SqliteDatabase): void {
+    const range = db.prepare<[string, string, number, number, number], ReadingRow>(
       `SELECT s.gateway_id, s.enterprise_id, s.sensor_id, r.ts, r.received_at, r.value,
               r.value_text, r.value_type, r.quality, r.reason, r.seq
        FROM readings r JOIN series s USING (series_id)
@@ -450,16 +348,14 @@ export class SqliteTelemetryStore implements TelemetryStore {
          AND r.value_type = 1 AND r.quality < 2
        GROUP BY 1 ORDER BY 1`,
     );
-    const latestAt = db.prepare<[string, string, number], Row>(
+    const latestAt = db.prepare<[string, string, number], ReadingRow>(
       `SELECT s.gateway_id, s.enterprise_id, s.sensor_id, r.ts, r.received_at, r.value,
               r.value_text, r.value_type, r.quality, r.reason, r.seq
        FROM readings r JOIN series s USING (series_id)
        WHERE s.gateway_id = ? AND s.sensor_id = ? AND r.ts <= ?
        ORDER BY r.ts DESC LIMIT 1`,
     );
-    const allSeries = db.prepare<[], number>('SELECT series_id FROM series').pluck();
-    const prune = db.prepare('DELETE FROM readings WHERE series_id = ? AND ts < ?');
-    return {
+    this.statements = {
       aggregate: (q) =>
         aggregate.all({
           intervalMs: q.intervalMs,
@@ -469,99 +365,18 @@ export class SqliteTelemetryStore implements TelemetryStore {
           to: q.to,
         }),
       latestAt: (g, s, at) => latestAt.get(g, s, at),
-      seriesIds: () => allSeries.all(),
-      prune: (seriesId, before) => prune.run(seriesId, before).changes,
-      findSeries: (g, s, e) => findSeries.get(g, s, e),
-      insertSeries: (g, s, e) => Number(insertSeries.run(g, s, e).lastInsertRowid),
-      inserts,
       range: (q) => range.all(q.gatewayId, q.sensorId, q.from, q.to, q.limit),
     };
+    // Also creates the rollup table (and backfills it) on a file that has none yet.
+    this.rollups = new HourlyRollups(db);
   }
 
-  private seriesId(gatewayId: string, sensorId: string, enterpriseId: string): number {
-    const key = `${gatewayId}\u0000${sensorId}\u0000${enterpriseId}`;
-    let id = this.seriesIds.get(key);
-    if (id === undefined) {
-      const statements = this.statements!;
-      id =
-        statements.findSeries(gatewayId, sensorId, enterpriseId) ??
-        statements.insertSeries(gatewayId, sensorId, enterpriseId);
-      this.seriesIds.set(key, id);
-      this.seriesCreatedInTransaction.push(key);
-    }
-    return id;
-  }
-
-  /**
-   * Runs inside the transaction: every row of every batch in 64-row inserts
-   * (the rest in 16, 4 and 1-row ones). Returns the newest reading of each
-   * series touched (memory keeps it if it is newer than what it has).
-   */
-  private insertGroup(batches: readonly TelemetryBatch[], receivedAt: number): LatestReading[] {
-    const statements = this.statements!;
-    const [largest] = statements.inserts;
-    const newest = new Map<number, { reading: Reading; gatewayId: string; enterpriseId: string }>();
-    const deltas = new HourDeltas();
-    let chunk: unknown[] = [];
-    // (series, ts) of each row in `chunk`: an insert that stores fewer rows than it
-    // carried (a redelivery) has its hours recomputed instead of added to.
-    let chunkKeys: [number, number][] = [];
-    let rowsInChunk = 0;
-    for (const batch of batches) {
-      const { gatewayId, enterpriseId, seq } = batch;
-      for (const reading of batch.readings) {
-        const series = this.seriesId(gatewayId, reading.sensorId, enterpriseId);
-        const [value, valueText, valueType] = encodeValue(reading.value);
-        const row = [
-          series,
-          reading.ts,
-          receivedAt,
-          value,
-          valueText,
-          valueType,
-          QUALITY_CODES[reading.quality],
-          reading.reason ?? null,
-          seq,
-        ];
-        chunk.push(...row);
-        chunkKeys.push([series, reading.ts]);
-        if (valueType === ValueType.Number && reading.quality !== 'bad') {
-          deltas.add(series, reading.ts, value as number);
-        }
-        rowsInChunk++;
-        if (rowsInChunk === largest!.rows) {
-          if (largest!.run(chunk) < rowsInChunk) deltas.insertFellShort(chunkKeys);
-          chunk = [];
-          chunkKeys = [];
-          rowsInChunk = 0;
-        }
-        const best = newest.get(series);
-        if (!best || reading.ts >= best.reading.ts) {
-          newest.set(series, { reading, gatewayId, enterpriseId });
-        }
-      }
-    }
-    let offset = 0;
-    for (const insert of statements.inserts) {
-      while (rowsInChunk - offset / 9 >= insert.rows) {
-        const stored = insert.run(chunk.slice(offset, offset + insert.rows * 9));
-        if (stored < insert.rows) {
-          deltas.insertFellShort(chunkKeys.slice(offset / 9, offset / 9 + insert.rows));
-        }
-        offset += insert.rows * 9;
-      }
-    }
-    deltas.apply(this.rollups!);
-    const updated: LatestReading[] = [];
-    for (const { reading, gatewayId, enterpriseId } of newest.values()) {
-      updated.push(latestReadingOf(gatewayId, enterpriseId, reading, receivedAt));
-    }
-    return updated;
-  }
-
-  /** Every series, and its newest reading (one primary-key seek each). */
-  private loadLatest(db: SqliteDatabase): void {
-    const newest = db.prepare<[number], Omit<Row, 'gateway_id' | 'enterprise_id' | 'sensor_id'>>(
+  /** Every series, and its newest reading (one primary-key seek each); returns how many series. */
+  private loadLatest(db: SqliteDatabase): number {
+    const newest = db.prepare<
+      [number],
+      Omit<ReadingRow, 'gateway_id' | 'enterprise_id' | 'sensor_id'>
+    >(
       `SELECT ts, received_at, value, value_text, value_type, quality, reason, seq
        FROM readings WHERE series_id = ? ORDER BY ts DESC LIMIT 1`,
     );
@@ -572,10 +387,6 @@ export class SqliteTelemetryStore implements TelemetryStore {
       >('SELECT series_id, gateway_id, enterprise_id, sensor_id FROM series')
       .all();
     for (const s of series) {
-      this.seriesIds.set(
-        `${s.gateway_id}\u0000${s.sensor_id}\u0000${s.enterprise_id}`,
-        s.series_id,
-      );
       this.limiter.know(s.gateway_id, s.sensor_id);
       const row = newest.get(s.series_id);
       if (!row) continue;
@@ -584,5 +395,6 @@ export class SqliteTelemetryStore implements TelemetryStore {
       const current = this.latestByKey.get(key);
       if (!current || latest.ts >= current.ts) this.latestByKey.set(key, latest);
     }
+    return series.length;
   }
 }
