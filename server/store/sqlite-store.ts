@@ -168,6 +168,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
       try {
         lane = await ThreadWriteLane.start({
           path,
+          nice: WRITE_LANE_DEFAULTS.threadNice,
           ...(this.options.synchronous ? { synchronous: this.options.synchronous } : {}),
         });
       } catch (err) {

@@ -5,12 +5,24 @@
  * commit in the order ingest queued them. It logs nothing itself: outcomes and
  * failures go back to the main thread, which logs them.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WriterReply, WriterRequest, WriterThreadData } from './sqlite-write-lane.js';
 import { SqliteTelemetryWriter } from './sqlite-writer.js';
 
 const port = parentPort!;
-const { path, synchronous } = workerData as WriterThreadData;
+const { path, synchronous, nice } = workerData as WriterThreadData;
+
+// A lower CPU priority for this thread only (on Linux a nice value is per thread, and pid 0
+// means the calling thread): where cores are scarce, the thread alarms arrive on goes first and
+// telemetry catches up after; with a core to spare the writer runs at full speed anyway.
+if (nice !== undefined) {
+  try {
+    setPriority(nice);
+  } catch {
+    // not permitted here: the writer competes at normal priority
+  }
+}
 
 function post(reply: WriterReply): void {
   port.postMessage(reply);
