@@ -20,6 +20,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stopPlant } from '../bin/plant-stop.js';
 import { EmergencyReceiver } from '../simulators/emergency-receiver.js';
 import {
   DEMO_GAS_CHANNELS,
@@ -265,29 +266,8 @@ export class E2ePlant {
     }
   }
 
-  async stop(): Promise<void> {
-    const steps: (() => Promise<void>)[] = [
-      async () => {
-        await this.gateway?.stop();
-        this.gateway = null;
-      },
-      async () => {
-        await this.server?.stop();
-        this.server = null;
-      },
-      () => this.tankFarm.stop(),
-      () => this.gasDetector.stop(),
-      () => this.receiver.stop(),
-    ];
-    const errors: unknown[] = [];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'e2e plant did not stop cleanly');
+  stop(): Promise<void> {
+    return stopPlant(this, 'e2e plant');
   }
 
   /** The demo server's config on free ports, its files in the temp dir, paging our receiver. */

@@ -25,6 +25,7 @@ import {
 } from '../simulators/modbus-gas-detector.js';
 import { DEMO_TANKS, OpcuaTankSimulator } from '../simulators/opcua-tank.js';
 import { bundledScenarioPath, parseScenario, type Scenario } from '../simulators/scenario.js';
+import { stopPlant } from './plant-stop.js';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -153,29 +154,8 @@ export class DemoPlant {
     }
   }
 
-  async stop(): Promise<void> {
-    const steps: (() => Promise<void>)[] = [
-      async () => {
-        await this.gateway?.stop();
-        this.gateway = null;
-      },
-      async () => {
-        await this.server?.stop();
-        this.server = null;
-      },
-      () => this.tankFarm.stop(),
-      () => this.gasDetector.stop(),
-      () => this.receiver.stop(),
-    ];
-    const errors: unknown[] = [];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'demo plant did not stop cleanly');
+  stop(): Promise<void> {
+    return stopPlant(this, 'demo plant');
   }
 
   /** The demo gateway config with the real ports of this run's peers and server. */
