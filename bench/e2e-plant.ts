@@ -20,6 +20,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { demoGatewayYaml } from '../bin/demo-gateway-yaml.js';
+import { stopPlant } from '../bin/plant-stop.js';
 import { EmergencyReceiver } from '../simulators/emergency-receiver.js';
 import {
   DEMO_GAS_CHANNELS,
@@ -265,29 +267,8 @@ export class E2ePlant {
     }
   }
 
-  async stop(): Promise<void> {
-    const steps: (() => Promise<void>)[] = [
-      async () => {
-        await this.gateway?.stop();
-        this.gateway = null;
-      },
-      async () => {
-        await this.server?.stop();
-        this.server = null;
-      },
-      () => this.tankFarm.stop(),
-      () => this.gasDetector.stop(),
-      () => this.receiver.stop(),
-    ];
-    const errors: unknown[] = [];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'e2e plant did not stop cleanly');
+  stop(): Promise<void> {
+    return stopPlant(this, 'e2e plant');
   }
 
   /** The demo server's config on free ports, its files in the temp dir, paging our receiver. */
@@ -312,30 +293,14 @@ export class E2ePlant {
 
   /** The demo gateway at the bench's poll/sampling interval and rules, on this run's ports. */
   private gatewayConfig(): string {
-    const raw = parseYaml(readFileSync(demoGatewayConfig, 'utf8')) as {
-      uplink: { url: string };
-      rules?: { files?: string[] };
-      devices: {
-        protocol: string;
-        host?: string;
-        port?: number;
-        endpointUrl?: string;
-        pollIntervalMs?: number;
-        samplingIntervalMs?: number;
-      }[];
-    };
-    raw.uplink.url = `mqtt://${HOST}:${this.server!.mqttPort}`;
-    raw.rules = { ...raw.rules, files: this.options.ruleFiles };
-    for (const device of raw.devices) {
-      if (device.protocol === 'modbus-tcp') {
-        device.host = HOST;
-        device.port = this.gasDetector.port;
-        device.pollIntervalMs = this.options.pollMs;
-      } else if (device.protocol === 'opcua') {
-        device.endpointUrl = this.tankFarm.endpointUrl;
-        device.samplingIntervalMs = this.options.pollMs;
-      }
-    }
-    return stringifyYaml(raw);
+    return demoGatewayYaml(demoGatewayConfig, {
+      host: HOST,
+      mqttPort: this.server!.mqttPort,
+      modbusPort: this.gasDetector.port,
+      opcuaEndpointUrl: this.tankFarm.endpointUrl,
+      ruleFiles: this.options.ruleFiles,
+      modbusPollIntervalMs: this.options.pollMs,
+      opcuaSamplingIntervalMs: this.options.pollMs,
+    });
   }
 }

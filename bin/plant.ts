@@ -13,7 +13,6 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type GatewayConfig, parseGatewayConfig } from '../gateway/config/index.js';
 import { Gateway } from '../gateway/gateway.js';
 import { CentralServer } from '../server/central-server.js';
@@ -25,6 +24,8 @@ import {
 } from '../simulators/modbus-gas-detector.js';
 import { DEMO_TANKS, OpcuaTankSimulator } from '../simulators/opcua-tank.js';
 import { bundledScenarioPath, parseScenario, type Scenario } from '../simulators/scenario.js';
+import { demoGatewayYaml } from './demo-gateway-yaml.js';
+import { stopPlant } from './plant-stop.js';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -153,63 +154,24 @@ export class DemoPlant {
     }
   }
 
-  async stop(): Promise<void> {
-    const steps: (() => Promise<void>)[] = [
-      async () => {
-        await this.gateway?.stop();
-        this.gateway = null;
-      },
-      async () => {
-        await this.server?.stop();
-        this.server = null;
-      },
-      () => this.tankFarm.stop(),
-      () => this.gasDetector.stop(),
-      () => this.receiver.stop(),
-    ];
-    const errors: unknown[] = [];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'demo plant did not stop cleanly');
+  stop(): Promise<void> {
+    return stopPlant(this, 'demo plant');
   }
 
   /** The demo gateway config with the real ports of this run's peers and server. */
   private gatewayConfig(): GatewayConfig {
     const file = this.options.gatewayConfig ?? DEMO_PLANT_DEFAULTS.gatewayConfig;
-    const raw = parseYaml(readFileSync(file, 'utf8')) as {
-      uplink: { url: string; publishIntervalMs?: number };
-      rules?: { files?: string[] };
-      devices: {
-        protocol: string;
-        host?: string;
-        port?: number;
-        endpointUrl?: string;
-        pollIntervalMs?: number;
-      }[];
-    };
-    raw.uplink.url = `mqtt://${this.host}:${this.server!.mqttPort}`;
-    if (this.options.publishIntervalMs !== undefined) {
-      raw.uplink.publishIntervalMs = this.options.publishIntervalMs;
-    }
-    if (this.options.ruleFiles) raw.rules = { ...raw.rules, files: this.options.ruleFiles };
-    for (const device of raw.devices) {
-      if (device.protocol === 'modbus-tcp') {
-        device.host = this.host;
-        device.port = this.gasDetector.port;
-        if (this.options.modbusPollIntervalMs !== undefined) {
-          device.pollIntervalMs = this.options.modbusPollIntervalMs;
-        }
-      } else if (device.protocol === 'opcua') {
-        device.endpointUrl = this.tankFarm.endpointUrl;
-      }
-    }
+    const yaml = demoGatewayYaml(file, {
+      host: this.host,
+      mqttPort: this.server!.mqttPort,
+      modbusPort: this.gasDetector.port,
+      opcuaEndpointUrl: this.tankFarm.endpointUrl,
+      ruleFiles: this.options.ruleFiles,
+      publishIntervalMs: this.options.publishIntervalMs,
+      modbusPollIntervalMs: this.options.modbusPollIntervalMs,
+    });
     // The demo's own ports win over HAZARDWATCH_MQTT_URL: the embedded broker is the uplink.
-    return parseGatewayConfig(stringifyYaml(raw), file, {
+    return parseGatewayConfig(yaml, file, {
       env: {},
       baseDir: path.dirname(path.resolve(file)),
     });
