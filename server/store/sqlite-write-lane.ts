@@ -37,9 +37,9 @@ export const WRITE_LANE_DEFAULTS = {
   // Thread only: the writer thread's nice value. Under CPU contention the threads and processes
   // of the alarm path (nice 0) go first and telemetry catches up after (per-connection acks keep
   // its backlog bounded); with a core to spare it writes at full speed. Measured with
-  // `npm run bench -- e2e` at 50,000 points/s on 2 cores (two consecutive quiet runs): at nice 0 the alarm's server_received
-  // hop was p99 18.7 ms and ledger_committed 12.1 ms, at nice 10 3.0 and 6.7 (0 points/s: 4.2
-  // and 6.0), every point still stored.
+  // `npm run bench -- e2e` at 50,000 points/s on 2 cores, two consecutive quiet runs: at nice 0
+  // the alarm's server_received hop was p99 18.7 ms and ledger_committed 12.1 ms, at nice 10
+  // 3.0 and 6.7 (0 points/s: 4.2 and 6.0), every point still stored.
   threadNice: 10,
 } as const;
 
