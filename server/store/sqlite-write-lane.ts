@@ -218,7 +218,7 @@ export class ThreadWriteLane implements TelemetryWriteLane {
         if (reply.kind === 'request-failed') pending.reject(new Error(reply.message));
         else pending.resolve(reply);
       });
-      worker.once('error', (err) => {
+      worker.on('error', (err) => {
         const error = new Error(`telemetry writer thread failed: ${err.message}`, { cause: err });
         this.lastFailure = { at: performance.now(), error };
         if (!ready) reject(error);

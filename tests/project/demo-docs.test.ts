@@ -111,7 +111,8 @@ describe('npm start', () => {
       expect(out).toContain(`about ${Math.round(times.level1S)} s from now`);
       expect(out).toContain(`about ${Math.round(times.level2S)} s from now`);
       child.kill('SIGINT');
-      expect({ code: await exited, out }).toMatchObject({ code: 0 });
+      // The output's tail names why it did not stop cleanly (a stop error, the 10 s limit).
+      expect(await exited, out.slice(-3_000)).toBe(0);
       expect(out.trimEnd().split('\n').at(-1)).toBe('HazardWatch demo plant stopped.');
     } finally {
       child.kill('SIGKILL');
