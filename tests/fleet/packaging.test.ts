@@ -138,6 +138,25 @@ process.stdout.write(String(set.rules.length));`;
     expect(Number(out)).toBeGreaterThan(0);
   });
 
+  it('writes telemetry in its writer thread, compiled', () => {
+    const db = path.join(outDir, 'writer-check-telemetry.db');
+    const script = `import { SqliteTelemetryStore } from ${JSON.stringify(path.join(outDir, 'server/store/sqlite-store.js'))};
+const store = new SqliteTelemetryStore({ path: ${JSON.stringify(db)}, writer: 'thread' });
+await store.start();
+await store.writeBatch({ v: 1, gatewayId: 'gw-1', enterpriseId: 'ent-1', seq: 1, sentAt: 1,
+  readings: [{ sensorId: 'S1', value: 4, quality: 'good', ts: Date.now() }] });
+const latest = store.latest();
+await store.stop();
+process.stdout.write(String(latest[0]?.value));`;
+    const file = path.join(outDir, 'writer-thread-check.mjs');
+    writeFileSync(file, script);
+    const out = execFileSync(process.execPath, [file], {
+      cwd: outDir,
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+    }).toString();
+    expect(out).toBe('4');
+  });
+
   it('the compiled gateway enrols with an address and a token, then streams', async () => {
     const detector = new ModbusGasDetectorSimulator({ port: 0, channels: DEMO_GAS_CHANNELS });
     await detector.start();
