@@ -20,18 +20,18 @@ export interface OutboxStorageFault {
   /** When, epoch ms. */
   at: number;
   /**
-   * Only when the file turned corrupt while running (at open no index is known, so neither
-   * count is): the items this process still held unacknowledged that could NOT be salvaged
-   * (their rows sat on unreadable pages, or did not read back as themselves). They stay in the
-   * moved file and are not sent. Until the salvage existed this counted every held item; it
-   * now counts only the losses, and is `{ alarms: 0, readings: 0 }` when nothing was lost.
+   * Only when the file turned corrupt while running and this process held items (at open no
+   * index is known, so neither count is): the held unacknowledged items that could NOT be
+   * salvaged (their rows sat on unreadable pages, or did not read back as themselves). They
+   * stay in the moved file and are not sent. Before the salvage existed this counted every held
+   * item; it now counts only the losses, and is `{ alarms: 0, readings: 0 }` when none.
    */
   unsent?: { alarms: number; readings: number };
   /**
-   * Only when the file turned corrupt while running: the held items read back from the moved
-   * file and appended to the fresh outbox (new epoch, new sequence numbers, alarms first), so
-   * they are sent again. The server stores them once (readings by (gateway, sensor, ts), alarm
-   * transitions by alarm id; docs/durability.md).
+   * Set with `unsent`: the held items read back from the moved file and appended to the fresh
+   * outbox (new epoch, new sequence numbers, alarms first), so they are sent again. The server
+   * stores them once (readings by (gateway, sensor, ts), alarm transitions by alarm id;
+   * docs/durability.md).
    */
   salvaged?: { alarms: number; readings: number };
 }
