@@ -26,6 +26,7 @@ import {
   gatewaySensors,
   type StorageFault,
 } from './diagnostics.js';
+import { describeStorageFault } from './outbox/outbox.js';
 import { withAlarmLimits } from './sensor-limits.js';
 import { MqttUplink, type OutboxEvent } from './uplink/mqtt-uplink.js';
 import type { Uplink } from './uplink/uplink.js';
@@ -341,9 +342,7 @@ export class Gateway {
           what: 'outbox',
           path: event.fault.path,
           movedTo: event.fault.movedTo,
-          error: event.fault.unsent
-            ? `${event.fault.error}; ${event.fault.unsent.alarms} unacknowledged alarm transition(s) and ${event.fault.unsent.readings} reading(s) stay in the moved file, not sent`
-            : event.fault.error,
+          error: describeStorageFault(event.fault),
         });
         break;
       case 'quarantined':

@@ -37,16 +37,27 @@
  *
  * Self-healing (issue 13): a file SQLite reports as corrupt (at open or later)
  * is moved aside as `<path>.corrupt-<time>`, a fresh outbox (new epoch) takes
- * its place and `onStorageFault` reports it. An item whose stored payload does
- * not read back as itself (garbled on disk) is moved to the `quarantine` table
- * (kept, never sent) and counted.
+ * its place and `onStorageFault` reports it. When that happens while running,
+ * the items the index still held unacknowledged are salvaged first: read back
+ * from the moved file (salvage.ts) and appended to the fresh outbox under new
+ * numbers, alarms first, so they are sent again; the fault counts what was
+ * salvaged and what could not be read (`salvaged`, `unsent`). An item whose
+ * stored payload does not read back as itself (garbled on disk) is moved to
+ * the `quarantine` table (kept, never sent) and counted.
  */
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
+import { readHeld, restamp } from './salvage.js';
 import { freeBytes, OutboxFile, readOutboxFile, syncFileInBackground } from './sqlite-file.js';
-import { isCorruption, newEpoch, readBackProblem } from './storage-fault.js';
+import {
+  describeStorageFault,
+  isCorruption,
+  newEpoch,
+  type OutboxStorageFault,
+  readBackProblem,
+} from './storage-fault.js';
 import {
   LANE_CODE,
   OUTBOX_DEFAULTS,
@@ -56,7 +67,7 @@ import {
   type OutboxStats,
 } from './types.js';
 
-export type { OutboxStorageFault } from './storage-fault.js';
+export { describeStorageFault, type OutboxStorageFault } from './storage-fault.js';
 export {
   OUTBOX_DEFAULTS,
   type OutboxEntry,
@@ -67,6 +78,9 @@ export {
 } from './types.js';
 
 const log = createLogger('gateway.outbox');
+
+/** Salvaged items per commit: bounds the memory and the length of one transaction. */
+const SALVAGE_CHUNK = { items: 1_000, bytes: 8 * 1024 * 1024 } as const; // 1,000 items or 8 MiB
 
 /**
  * Lifecycle: `open()` creates or reopens the file and loads the index of what
@@ -98,8 +112,11 @@ export class Outbox {
   private syncing = false;
   private syncAgain = false;
 
-  /** What the index held when a corrupt file was replaced while running (see OutboxStorageFault). */
-  private unsentAtHeal: { alarms: number; readings: number } | undefined;
+  /**
+   * What the index held unacknowledged when a corrupt file was replaced while running, alarms
+   * first, each lane in sequence order: salvaged from the moved file when the fault is reported.
+   */
+  private heldAtHeal: OutboxEntry[] | undefined;
 
   /** Items in flight are never shed (their ack may be on its way). */
   isPinned: (seq: number) => boolean = () => false;
@@ -114,10 +131,11 @@ export class Outbox {
       clock: this.clock,
       load: (db) => this.load(db),
       fault: (fault) => {
-        const unsent = this.unsentAtHeal;
-        this.unsentAtHeal = undefined;
+        const held = this.heldAtHeal;
+        this.heldAtHeal = undefined;
+        const report = held ? { ...fault, ...this.salvage(fault, held) } : fault;
         try {
-          this.options.onStorageFault?.(unsent ? { ...fault, unsent } : fault, this.stats());
+          this.options.onStorageFault?.(report, this.stats());
         } catch (err) {
           log.error({ err }, 'outbox storage-fault handler failed');
         }
@@ -151,6 +169,8 @@ export class Outbox {
   open(): void {
     if (this.file.isOpen) return;
     this.file.open();
+    // A reopen after close() reloads the index from the file: nothing to salvage then.
+    this.heldAtHeal = undefined;
     if (!this.durable) {
       log.warn('uplink outbox in memory (no uplink.outbox.path): a restart loses the backlog');
     } else {
@@ -620,9 +640,9 @@ export class Outbox {
     // Numbers handed out in this process stay behind us, also when a healed file starts afresh.
     const handedOut = this.nextSeq;
     // A reopen starts from the file, never from what an earlier open left in memory. What that
-    // memory still held unacknowledged is reported with the storage fault.
+    // memory still held unacknowledged is salvaged from the moved file when the fault is reported.
     if (this.lanes.alarm.size > 0 || this.lanes.telemetry.size > 0) {
-      this.unsentAtHeal = { alarms: this.lanes.alarm.size, readings: this.telemetryReadings };
+      this.heldAtHeal = [...this.lanes.alarm.values(), ...this.lanes.telemetry.values()];
     }
     this.unsynced.clear();
     this.lanes.alarm.clear();
@@ -679,6 +699,99 @@ export class Outbox {
       );
     }
     this.highWater = (this.bytes.telemetry / this.telemetryMaxBytes) * 100 >= this.highWaterPct;
+  }
+
+  /**
+   * Appends what `held` (the index of the file that turned corrupt) can still be read from the
+   * moved file to this fresh outbox: alarms first, each lane in its original order, under new
+   * sequence numbers and this epoch, every chunk in one FULL commit (on disk before it is sent).
+   * Runs once per fault, synchronously: the loop waits for the copy (about the time to read and
+   * fsync the held bytes), which keeps the salvaged alarms ahead of anything appended after.
+   */
+  private salvage(
+    fault: OutboxStorageFault,
+    held: readonly OutboxEntry[],
+  ): Required<Pick<OutboxStorageFault, 'salvaged' | 'unsent'>> {
+    const salvaged = { alarms: 0, readings: 0 };
+    const unsent = { alarms: 0, readings: 0 };
+    const count = (into: { alarms: number; readings: number }, entry: OutboxEntry) => {
+      if (entry.lane === 'alarm') into.alarms++;
+      else into.readings += entry.readings;
+    };
+    const lost: { seq: number; lane: OutboxLane; reason: string }[] = [];
+    let chunk: { entry: OutboxEntry; payload: string }[] = [];
+    let chunkBytes = 0;
+    const commit = () => {
+      if (chunk.length === 0) return;
+      const items = chunk;
+      chunk = [];
+      chunkBytes = 0;
+      try {
+        this.appendSalvaged(items);
+        for (const { entry } of items) count(salvaged, entry);
+      } catch (err) {
+        // Not retried through healing: a fresh file that fails too would loop. Said, counted.
+        for (const { entry } of items) {
+          count(unsent, entry);
+          lost.push({ seq: entry.seq, lane: entry.lane, reason: (err as Error).message });
+        }
+      }
+    };
+    for (const read of readHeld(fault.movedTo, held)) {
+      if ('problem' in read) {
+        count(unsent, read.entry);
+        lost.push({ seq: read.entry.seq, lane: read.entry.lane, reason: read.problem });
+        continue;
+      }
+      // Alarms get a commit of their own, before any telemetry is copied.
+      if (chunk.length > 0 && chunk[0]!.entry.lane !== read.entry.lane) commit();
+      chunk.push(read);
+      chunkBytes += read.payload.length;
+      if (chunk.length >= SALVAGE_CHUNK.items || chunkBytes >= SALVAGE_CHUNK.bytes) commit();
+    }
+    commit();
+    this.checkHighWater();
+    const summary = describeStorageFault({ ...fault, salvaged, unsent });
+    const fields = {
+      path: this.path,
+      movedTo: fault.movedTo,
+      salvaged,
+      unsent,
+      lost: lost.slice(0, 10),
+      lostItems: lost.length,
+    };
+    if (lost.length > 0) log.error(fields, `corrupt uplink outbox: ${summary}`);
+    else log.warn(fields, `corrupt uplink outbox: ${summary}`);
+    return { salvaged, unsent };
+  }
+
+  /** One FULL commit of salvaged items under the next sequence numbers; the index after it. */
+  private appendSalvaged(items: readonly { entry: OutboxEntry; payload: string }[]): void {
+    const { insert, setMeta } = this.file.requireStatements();
+    const db = this.file.requireDb();
+    const first = this.nextSeq;
+    const last = first + items.length - 1;
+    const reserve = last >= this.reservedSeq;
+    const entries = items.map(({ entry, payload }, i): [OutboxEntry, string] => {
+      const stamped = restamp(payload, first + i, this.epoch_);
+      // createdAt stays the original: the item's age is how long it has waited.
+      return [{ ...entry, seq: first + i, bytes: Buffer.byteLength(stamped) }, stamped];
+    });
+    this.file.withFullSync(() => {
+      db.transaction(() => {
+        for (const [entry, payload] of entries) {
+          insert.run(entry.seq, LANE_CODE[entry.lane], entry.readings, entry.createdAt, payload);
+        }
+        if (reserve) setMeta.run('seqReserved', last + OUTBOX_DEFAULTS.seqBlock);
+      })();
+    });
+    this.nextSeq = last + 1;
+    if (reserve) this.reservedSeq = last + OUTBOX_DEFAULTS.seqBlock;
+    for (const [entry] of entries) {
+      this.lanes[entry.lane].set(entry.seq, entry);
+      this.bytes[entry.lane] += entry.bytes;
+      if (entry.lane === 'telemetry') this.telemetryReadings += entry.readings;
+    }
   }
 
   private checkFreeSpace(path: string): void {

@@ -20,11 +20,40 @@ export interface OutboxStorageFault {
   /** When, epoch ms. */
   at: number;
   /**
-   * Items this process still held unacknowledged when the file turned corrupt while running:
-   * they stay in the moved file and are not sent (a fault at open reads nothing, so none are
-   * known). The gateway's storage-fault alarm says how many alarms that was.
+   * Only when the file turned corrupt while running and this process held items (at open no
+   * index is known, so neither count is): the held unacknowledged items that could NOT be
+   * salvaged (their rows sat on unreadable pages, or did not read back as themselves). They
+   * stay in the moved file and are not sent. Before the salvage existed this counted every held
+   * item; it now counts only the losses, and is `{ alarms: 0, readings: 0 }` when none.
    */
   unsent?: { alarms: number; readings: number };
+  /**
+   * Set with `unsent`: the held items read back from the moved file and appended to the fresh
+   * outbox (new epoch, new sequence numbers, alarms first), so they are sent again. The server
+   * stores them once (readings by (gateway, sensor, ts), alarm transitions by alarm id;
+   * docs/durability.md).
+   */
+  salvaged?: { alarms: number; readings: number };
+}
+
+/**
+ * The fault in one line for the "local storage fault" alarm and the log: the SQLite error, then
+ * what was salvaged and what stays unsent in the moved file (when the fault came while running).
+ */
+export function describeStorageFault(fault: OutboxStorageFault): string {
+  const parts = [fault.error];
+  const { salvaged, unsent } = fault;
+  if (salvaged && salvaged.alarms + salvaged.readings > 0) {
+    parts.push(
+      `${salvaged.alarms} unacknowledged alarm transition(s) and ${salvaged.readings} reading(s) salvaged from the moved file and sent again`,
+    );
+  }
+  if (unsent && unsent.alarms + unsent.readings > 0) {
+    parts.push(
+      `${unsent.alarms} unacknowledged alarm transition(s) and ${unsent.readings} reading(s) could not be read and stay in the moved file, not sent`,
+    );
+  }
+  return parts.join('; ');
 }
 
 /**

@@ -220,7 +220,10 @@ export class MqttUplink implements Uplink {
       clock: options.clock,
       onHighWater: (high, stats) => this.outboxEvent({ type: 'high-water', high, stats }),
       onShed: (dropped, stats) => this.outboxEvent({ type: 'shed', ...dropped, stats }),
-      onStorageFault: (fault, stats) => this.outboxEvent({ type: 'storage-fault', fault, stats }),
+      onStorageFault: (fault, stats) => {
+        this.requeueAfterHeal();
+        this.outboxEvent({ type: 'storage-fault', fault, stats });
+      },
       onQuarantine: (item, stats) => this.outboxEvent({ type: 'quarantined', ...item, stats }),
       onTelemetrySynced: (seqs) => this.onTelemetrySynced(seqs),
     });
@@ -599,6 +602,19 @@ export class MqttUplink implements Uplink {
     this.alarmsInFlight = 0;
     if (this.replayTimer) clearTimeout(this.replayTimer);
     this.replayTimer = null;
+  }
+
+  /**
+   * The outbox replaced a corrupt file: what was in flight belongs to the old file (its acks name
+   * the old epoch and are ignored), and the items it salvaged carry new numbers no queue knows.
+   * Runs inside the outbox call that met the corruption, so the pump waits for a microtask.
+   */
+  private requeueAfterHeal(): void {
+    for (const seq of [...this.inFlight.keys()]) if (!this.outbox.has(seq)) this.release(seq);
+    if (!this.ready) return; // becomeReady() takes them from the outbox
+    for (const seq of this.seqs('alarm')) this.alarmQueue.push(seq);
+    for (const seq of this.seqs('telemetry')) if (this.outbox.isSynced(seq)) this.backlog.push(seq);
+    queueMicrotask(() => this.pump());
   }
 
   private seqs(lane: OutboxLane): number[] {

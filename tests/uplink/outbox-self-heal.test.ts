@@ -3,7 +3,9 @@
  * garbled outbox database made the gateway exit with a raw SqliteError that
  * did not name the file, and crash-loop. Now the file is moved aside (kept as
  * `outbox.db.corrupt-<time>`), a fresh outbox takes its place and the fault is
- * reported. Real SQLite files, damaged on disk.
+ * reported. When that happens while running, what the gateway still held
+ * unacknowledged is salvaged from the moved file and sent again. Real SQLite
+ * files, damaged on disk.
  */
 import {
   closeSync,
@@ -11,6 +13,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   statSync,
   truncateSync,
   writeSync,
@@ -19,10 +22,20 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../common/clock.js';
-import { Outbox, type OutboxStats, type OutboxStorageFault } from '../../gateway/outbox/outbox.js';
+import { freePort } from '../../common/net.js';
+import {
+  describeStorageFault,
+  Outbox,
+  type OutboxStats,
+  type OutboxStorageFault,
+} from '../../gateway/outbox/outbox.js';
 import type { OutboxEvent } from '../../gateway/uplink/mqtt-uplink.js';
+import { topicFor } from '../../protocol/index.js';
+import { collectMessages, startTestBroker } from '../support/broker.js';
 import {
   createUplink,
+  ENTERPRISE,
+  GATEWAY,
   Producer,
   sensorIds,
   startServer,
@@ -56,11 +69,55 @@ function garble(file: string, offset: number, length: number): void {
   }
 }
 
-function openHealing(file: string) {
+/**
+ * Damages pages of a file an outbox holds open, so that its next access meets them: the file is
+ * checkpointed (the WAL emptied into it), each page of `pages(db)` (1-based numbers) overwritten
+ * with junk, and then another connection commits one row to `meta`. That commit makes the
+ * outbox's connection drop its page cache at its next transaction (SQLite's WAL change check),
+ * so it reads the damaged pages from disk instead of serving them from memory.
+ */
+function garbleWhileOpen(file: string, pages: (db: Database.Database) => number[]): number[] {
+  const other = new Database(file);
+  try {
+    other.pragma('wal_checkpoint(TRUNCATE)');
+    const pageSize = other.pragma('page_size', { simple: true }) as number;
+    const victims = pages(other);
+    for (const page of victims) garble(file, (page - 1) * pageSize, pageSize);
+    other
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('test-touch', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+      )
+      .run();
+    return victims;
+  } finally {
+    other.close();
+  }
+}
+
+/** The page (1-based) holding the one copy of `text` in the checkpointed file. */
+function pageOf(db: Database.Database, file: string, text: string): number {
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const bytes = readFileSync(file);
+  const at = bytes.indexOf(text);
+  expect(at, `'${text}' in ${file}`).toBeGreaterThanOrEqual(0);
+  expect(bytes.indexOf(text, at + 1), `a second '${text}' in ${file}`).toBe(-1);
+  return Math.floor(at / pageSize) + 1;
+}
+
+/** The b-tree leaf pages of the items table in key order (dbstat), with their cell counts. */
+function itemLeaves(db: Database.Database): { pageno: number; ncell: number }[] {
+  return db
+    .prepare<[], { pageno: number; ncell: number }>(
+      "SELECT pageno, ncell FROM dbstat WHERE name = 'items' AND pagetype = 'leaf' ORDER BY path",
+    )
+    .all();
+}
+
+function openHealing(file: string, ownClock = clock) {
   const faults: { fault: OutboxStorageFault; stats: OutboxStats }[] = [];
   const outbox = new Outbox({
     path: file,
-    clock,
+    clock: ownClock,
     onStorageFault: (fault, stats) => faults.push({ fault, stats }),
   });
   outbox.open();
@@ -139,15 +196,173 @@ describe('outbox self-heal', () => {
 
     expect(outbox.readBack(seqs[0]!)).toBeUndefined();
     expect(faults).toHaveLength(1);
-    expect(faults[0]!.fault.path).toBe(file);
-    // What was held and never acknowledged is named, so the storage-fault alarm can say it.
-    expect(faults[0]!.fault.unsent).toEqual({ alarms: 0, readings: 600 });
-    // The gateway goes on with a fresh outbox.
+    const { fault } = faults[0]!;
+    expect(fault.path).toBe(file);
+    // What was held and never acknowledged is either salvaged or named as lost, so the
+    // storage-fault alarm can say both.
+    expect(fault.unsent!.alarms + fault.salvaged!.alarms).toBe(0);
+    expect(fault.unsent!.readings + fault.salvaged!.readings).toBe(600);
+    expect(fault.unsent!.readings).toBeGreaterThan(0); // the rows on the garbled pages
+    expect(fault.salvaged!.readings).toBeGreaterThan(0); // the rows behind them
+    expect(outbox.stats().telemetry.items).toBe(fault.salvaged!.readings);
+    // The gateway goes on with a fresh outbox, numbers above everything handed out before.
     const next = outbox.appendAlarm(payload(10));
     expect(next.seq).toBeGreaterThan(seqs.at(-1)!);
     expect(outbox.stats().alarms.items).toBe(1);
-    expect(outbox.stats().telemetry.items).toBe(0);
   }, 30_000);
+
+  it('a file that turned corrupt while running kept its unacknowledged alarms unsent: they are salvaged into the fresh outbox, ahead of the telemetry', () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const time = new ManualClock(clock.now());
+    const { outbox, faults } = openHealing(file, time);
+    const alarm = (alarmId: string) => (seq: number) =>
+      JSON.stringify({ v: 1, seq, epoch: outbox.epoch, alarmId, transition: 'raised' });
+    const raised = outbox.appendAlarms([alarm('gas.L1'), alarm('gas.L2')]);
+    const createdAt = time.now();
+    time.advance(5_000); // the salvage comes later: the items keep their own time
+    const batches: number[] = [];
+    // 3,000 bytes each: one batch per leaf page, whole (no overflow pages).
+    for (let i = 0; i < 40; i++) batches.push(outbox.appendTelemetry(payload(3_000), 10).seq);
+    const epoch = outbox.epoch;
+    // One leaf in the middle and the last one (the next append reads it, and meets the damage).
+    const damaged = garbleWhileOpen(file, (db) => {
+      const middle = pageOf(db, file, `{"seq":${batches[19]},`);
+      const last = pageOf(db, file, `{"seq":${batches[39]},`);
+      const alarmPages = raised.map((e) => pageOf(db, file, `"seq":${e.seq},`));
+      expect(alarmPages).not.toContain(middle);
+      expect(alarmPages).not.toContain(last);
+      expect(itemLeaves(db).at(-1)!.pageno).toBe(last);
+      return [middle, last];
+    });
+    expect(damaged).toHaveLength(2);
+
+    const after = outbox.appendTelemetry(payload(10), 1);
+    expect(faults).toHaveLength(1);
+    const { fault, stats } = faults[0]!;
+    expect(fault.salvaged).toEqual({ alarms: 2, readings: 380 });
+    expect(fault.unsent).toEqual({ alarms: 0, readings: 20 }); // the two batches on the damaged pages
+    expect(describeStorageFault(fault)).toBe(
+      `${fault.error}; 2 unacknowledged alarm transition(s) and 380 reading(s) salvaged from the moved file and sent again; 0 unacknowledged alarm transition(s) and 20 reading(s) could not be read and stay in the moved file, not sent`,
+    );
+    expect(stats).toMatchObject({ alarms: { items: 2 }, telemetry: { items: 38, readings: 380 } });
+
+    // Salvaged under a new epoch and new numbers: the alarms first, then the telemetry in its
+    // original order, then what was appended after the fault.
+    expect(outbox.epoch).not.toBe(epoch);
+    const alarms = [...outbox.entries('alarm')];
+    const telemetry = [...outbox.entries('telemetry')];
+    expect(alarms.map((e) => e.createdAt)).toEqual([createdAt, createdAt]);
+    expect(alarms.map((e) => JSON.parse(outbox.readBack(e.seq)!))).toEqual(
+      alarms.map((e, i) => ({
+        v: 1,
+        seq: e.seq,
+        epoch: outbox.epoch,
+        alarmId: ['gas.L1', 'gas.L2'][i],
+        transition: 'raised',
+      })),
+    );
+    const seqs = [...alarms, ...telemetry].map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs[0]!).toBeGreaterThan(batches.at(-1)!);
+    expect(telemetry.at(-1)!.seq).toBe(after.seq);
+    for (const entry of telemetry) expect(outbox.readBack(entry.seq)).toBeDefined();
+    expect(outbox.stats().quarantined).toBe(0);
+    // The moved file is left as found (opened read-only), for forensics.
+    expect(existsSync(fault.movedTo)).toBe(true);
+  });
+
+  it('a file that turned corrupt while running kept its unacknowledged alarm unsent: it is salvaged into the fresh outbox and sent', async () => {
+    const dir = tempDir(cleanups);
+    const file = path.join(dir, 'outbox.db');
+    const port = await freePort(); // nothing listens yet: the alarm waits in the outbox
+    const ids = sensorIds(2);
+    const events: OutboxEvent[] = [];
+    const uplink = createUplink(`mqtt://127.0.0.1:${port}`, file, ids, {
+      onOutboxEvent: (event) => events.push(event),
+    });
+    await uplink.start();
+    cleanups.push(() => uplink.stop());
+    const producer = new Producer(uplink, ids, { tickMs: 50, perTick: 20 });
+    producer.alarm(); // raised and cleared, committed before any telemetry
+    for (let i = 0; i < 10; i++) {
+      producer.tick();
+      uplink.flush(); // one batch of 40 readings (about 2.6 kB: one leaf page each)
+    }
+    // The last batch's leaf: the next append reads it and meets the damage.
+    garbleWhileOpen(file, (db) => {
+      const last = itemLeaves(db).at(-1)!;
+      expect(last.ncell).toBe(1);
+      return [last.pageno];
+    });
+    producer.tick();
+    uplink.flush();
+    const faults = events.filter((e) => e.type === 'storage-fault');
+    expect(faults).toHaveLength(1);
+    const fault = faults[0]!.type === 'storage-fault' ? faults[0]!.fault : undefined;
+    expect(fault?.salvaged).toEqual({ alarms: 2, readings: 9 * 40 });
+    expect(fault?.unsent).toEqual({ alarms: 0, readings: 40 });
+
+    const server = await startServer(path.join(dir, 'server.db'), port);
+    cleanups.push(() => server.stop());
+    await waitUntil(() => {
+      const h = uplink.health();
+      return h.backlog.telemetry.items === 0 && h.backlog.alarms.items === 0;
+    }, 'the salvaged backlog to drain');
+    const alarms = (await server.ledger.list({ state: 'all', limit: 100 })).filter(
+      (a) => a.gatewayId === GATEWAY && a.ruleId === 'S000-gas',
+    );
+    expect(alarms.map((a) => [a.alarmId, a.state])).toEqual([[producer.alarmIds[0], 'cleared']]);
+    // Only the batch on the damaged page is missing: ticks 9 (readings k = 180..199) of 11.
+    expect(await storedReport(server, ids, producer.produced)).toEqual({
+      missing: 40,
+      duplicates: 0,
+      outOfOrder: 0,
+      extra: 0,
+    });
+  }, 30_000);
+
+  it('a file that turns corrupt while connected: the salvaged alarm is sent again at once, under the new epoch', async () => {
+    const dir = tempDir(cleanups);
+    const file = path.join(dir, 'outbox.db');
+    // A bare broker: items are published but never acknowledged, so they stay held.
+    const broker = await startTestBroker();
+    cleanups.push(() => broker.close());
+    const alarms = await collectMessages(broker.url, topicFor(ENTERPRISE, GATEWAY, 'alarm'));
+    cleanups.push(() => alarms.client.endAsync());
+    const ids = sensorIds(2);
+    const uplink = createUplink(broker.url, file, ids, { ackTimeoutMs: 60_000 });
+    await uplink.start();
+    cleanups.push(() => uplink.stop());
+    const producer = new Producer(uplink, ids, { tickMs: 50, perTick: 20 });
+    const alarmId = producer.alarm();
+    type Sent = { alarmId?: string; transition?: string; seq: number; epoch: string };
+    const raises = () =>
+      alarms.messages
+        .map((m) => m.payload as Sent)
+        .filter((p) => p.alarmId === alarmId && p.transition === 'raised');
+    await alarms.waitFor(() => raises().length === 1);
+    for (let i = 0; i < 10; i++) {
+      producer.tick();
+      uplink.flush();
+    }
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    producer.tick();
+    uplink.flush(); // meets the damage: moved aside, salvaged, requeued
+
+    // Long before any ack timeout (60 s): the salvaged copy leaves under the fresh outbox's epoch.
+    await alarms.waitFor(() => raises().length === 2);
+    const [first, again] = raises();
+    expect(again!.epoch).not.toBe(first!.epoch);
+    expect(again!.epoch).toBe(uplink.health().epoch);
+    expect(again!.seq).toBeGreaterThan(first!.seq);
+    expect(uplink.health().storageFaults).toBe(1);
+    // The old file's in-flight items no longer hold the windows: what is in flight is exactly
+    // what the fresh outbox holds (2 alarms, 9 salvaged batches, the batch after the fault).
+    await waitUntil(() => {
+      const h = uplink.health();
+      return h.inFlight === 12 && h.backlog.alarms.items + h.backlog.telemetry.items === 12;
+    }, 'every held item in flight once');
+  }, 20_000);
 
   it('an outbox that cannot be opened for another reason still throws, naming the file', () => {
     const dir = tempDir(cleanups);
