@@ -40,7 +40,12 @@ import { MIN_RETENTION_DAYS } from './config.js';
 import { SeriesLimiter } from './series-limit.js';
 import { isMemoryPath, type OpenOptions, openWithSchema, type SqliteDatabase } from './sqlite.js';
 import { HourlyRollups } from './sqlite-rollups.js';
-import { fromRow, type ReadingRow, TELEMETRY_SCHEMA } from './sqlite-telemetry-schema.js';
+import {
+  allSeries,
+  fromRow,
+  type ReadingRow,
+  TELEMETRY_SCHEMA,
+} from './sqlite-telemetry-schema.js';
 import {
   InlineWriteLane,
   type TelemetryWriteLane,
@@ -381,12 +386,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
       `SELECT ts, received_at, value, value_text, value_type, quality, reason, seq
        FROM readings WHERE series_id = ? ORDER BY ts DESC LIMIT 1`,
     );
-    const series = db
-      .prepare<
-        [],
-        { series_id: number; gateway_id: string; enterprise_id: string; sensor_id: string }
-      >('SELECT series_id, gateway_id, enterprise_id, sensor_id FROM series')
-      .all();
+    const series = allSeries(db);
     for (const s of series) {
       this.limiter.know(s.gateway_id, s.sensor_id);
       const row = newest.get(s.series_id);

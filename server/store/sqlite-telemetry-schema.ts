@@ -12,6 +12,7 @@
  * for ad-hoc SQL.
  */
 import type { Quality } from '../../protocol/index.js';
+import type { SqliteDatabase } from './sqlite.js';
 import type { ReadingValue, StoredReading } from './telemetry-store.js';
 
 export const TELEMETRY_SCHEMA = `
@@ -99,4 +100,19 @@ export function fromRow(row: ReadingRow): StoredReading {
   };
   if (row.reason !== null) reading.reason = row.reason;
   return reading;
+}
+
+/** A `series` row: one (gateway, sensor, enterprise) and its id. */
+export interface SeriesRow {
+  series_id: number;
+  gateway_id: string;
+  enterprise_id: string;
+  sensor_id: string;
+}
+
+/** Every series of the file (the writer maps them to ids, the store finds their newest readings). */
+export function allSeries(db: SqliteDatabase): SeriesRow[] {
+  return db
+    .prepare<[], SeriesRow>('SELECT series_id, gateway_id, enterprise_id, sensor_id FROM series')
+    .all();
 }

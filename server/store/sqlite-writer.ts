@@ -19,11 +19,13 @@ import type { Reading, TelemetryBatch } from '../../protocol/index.js';
 import { type OpenOptions, openWithSchema, type SqliteDatabase } from './sqlite.js';
 import { HourDeltas, HourlyRollups } from './sqlite-rollups.js';
 import {
+  allSeries,
   encodeValue,
   QUALITY_CODES,
   TELEMETRY_SCHEMA,
   ValueType,
 } from './sqlite-telemetry-schema.js';
+
 import { type LatestReading, latestReadingOf } from './telemetry-store.js';
 
 export const SQLITE_WRITER_DEFAULTS = {
@@ -71,12 +73,7 @@ export class SqliteTelemetryWriter {
     this.transaction = db.transaction((batches: readonly TelemetryBatch[], receivedAt: number) =>
       this.insertGroup(batches, receivedAt),
     );
-    const series = db
-      .prepare<
-        [],
-        { series_id: number; gateway_id: string; enterprise_id: string; sensor_id: string }
-      >('SELECT series_id, gateway_id, enterprise_id, sensor_id FROM series')
-      .all();
+    const series = allSeries(db);
     for (const s of series) {
       this.seriesIds.set(seriesKey(s.gateway_id, s.sensor_id, s.enterprise_id), s.series_id);
     }
@@ -259,13 +256,13 @@ function prepareWrites(db: SqliteDatabase): WriteStatements {
     const statement = db.prepare(insertSql + Array(rows).fill(placeholders).join(', '));
     return { rows, run: (params: unknown[]) => statement.run(params).changes };
   });
-  const allSeries = db.prepare<[], number>('SELECT series_id FROM series').pluck();
+  const seriesIdList = db.prepare<[], number>('SELECT series_id FROM series').pluck();
   const prune = db.prepare('DELETE FROM readings WHERE series_id = ? AND ts < ?');
   return {
     findSeries: (g, s, e) => findSeries.get(g, s, e),
     insertSeries: (g, s, e) => Number(insertSeries.run(g, s, e).lastInsertRowid),
     inserts,
-    seriesIds: () => allSeries.all(),
+    seriesIds: () => seriesIdList.all(),
     prune: (seriesId, before) => prune.run(seriesId, before).changes,
   };
 }
