@@ -20,7 +20,12 @@ import { describeAlarm } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
 import type { Principal } from '../platform/access.js';
-import { alarmsPerDay, computeIndicators, indicatorDefinitions } from '../platform/indicators.js';
+import {
+  alarmsPerDay,
+  computeIndicators,
+  computeIndicatorTotals,
+  indicatorDefinitions,
+} from '../platform/indicators.js';
 import type { Platform } from '../platform/platform.js';
 import {
   type EnterpriseInputs,
@@ -381,11 +386,12 @@ export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, d
       const ranking = rankEnterprises(inputs, now, settings);
       const colours = new Map(ranking.map((e) => [e.id, e.risk.colour]));
       const utcOffsetMin = request.query.utcOffsetMin ?? serverOffsetMin(now);
-      const {
-        enterprises: _perEnterprise,
-        points: _perPoint,
-        ...totals
-      } = computeIndicators(inputs, colours, { ...period, now, utcOffsetMin }, settings);
+      const totals = computeIndicatorTotals(
+        inputs,
+        colours,
+        { ...period, now, utcOffsetMin },
+        settings,
+      );
       return {
         at: now,
         halfLifeMs: settings.halfLifeMs,

@@ -156,24 +156,56 @@ export function alarmsPerDay(
   return [...days.values()].sort((a, b) => a.day.localeCompare(b.day));
 }
 
+/** The indicators of the whole scope, without the per-enterprise and per-point lists. */
+export type IndicatorTotals = Omit<Indicators, 'enterprises' | 'points'>;
+
+type IndicatorWindow = { from: number; to: number; now: number; utcOffsetMin: number };
+
 export function computeIndicators(
   inputs: readonly EnterpriseInputs[],
   colours: ReadonlyMap<string, RiskColour>,
-  window: { from: number; to: number; now: number; utcOffsetMin: number },
+  window: IndicatorWindow,
   s: WorkbenchSettingsResolved,
 ): Indicators {
+  const enterprises: EnterpriseIndicators[] = [];
+  const points: Indicators['points'] = [];
+  return { ...compute(inputs, colours, window, s, { enterprises, points }), enterprises, points };
+}
+
+/**
+ * computeIndicators' totals alone (the overview's cards): a jurisdiction's tens of thousands of
+ * points are counted, not listed.
+ */
+export function computeIndicatorTotals(
+  inputs: readonly EnterpriseInputs[],
+  colours: ReadonlyMap<string, RiskColour>,
+  window: IndicatorWindow,
+  s: WorkbenchSettingsResolved,
+): IndicatorTotals {
+  return compute(inputs, colours, window, s, null);
+}
+
+/** The totals; the lists too when `lists` is given (filled in place). */
+function compute(
+  inputs: readonly EnterpriseInputs[],
+  colours: ReadonlyMap<string, RiskColour>,
+  window: IndicatorWindow,
+  s: WorkbenchSettingsResolved,
+  lists: { enterprises: EnterpriseIndicators[]; points: Indicators['points'] } | null,
+): IndicatorTotals {
   const { from, to, now } = window;
   const total = { online: 0, points: 0, ackDue: 0, ackInTime: 0, received: 0, closed: 0 };
   let durationSum = 0;
   let overdueAll = 0;
   const colourCounts: Record<RiskColour, number> = { red: 0, orange: 0, yellow: 0, blue: 0 };
-  const enterprises: EnterpriseIndicators[] = [];
-  const points: Indicators['points'] = [];
   for (const e of inputs) {
     const colour = colours.get(e.id);
     if (colour) colourCounts[colour]++;
-    const online = e.points.filter((p) => p.online).length;
-    for (const p of e.points) points.push({ enterpriseId: e.id, ...p });
+    let online = 0;
+    for (const p of e.points) {
+      if (p.online) online++;
+      lists?.points.push({ enterpriseId: e.id, ...p });
+    }
     const ent = { level1: 0, level2: 0, ackDue: 0, ackInTime: 0, received: 0, closed: 0 };
     let entDuration = 0;
     let overdue = 0;
@@ -201,7 +233,7 @@ export function computeIndicators(
     total.closed += ent.closed;
     durationSum += entDuration;
     overdueAll += overdue;
-    enterprises.push({
+    lists?.enterprises.push({
       enterpriseId: e.id,
       online: rate(online, e.points.length),
       alarms: { level1: ent.level1, level2: ent.level2 },
@@ -221,7 +253,5 @@ export function computeIndicators(
     meanDisposalMs: total.closed === 0 ? null : Math.round(durationSum / total.closed),
     overdue: overdueAll,
     colours: colourCounts,
-    enterprises,
-    points,
   };
 }
