@@ -1,6 +1,7 @@
 /**
  * The regulator's workbench API (issue 15), a fastify plugin registered at /api/v1/workbench:
  *
+ *   GET  /overview                         ?days&utcOffsetMin&lang: the overview page's data in one read
  *   GET  /ranking                          enterprises in scope by stable risk score, with terms and site
  *   GET  /enterprises/:id/risk-history     ?days (1–30): score and colour every hour
  *   GET  /indicators                       ?from&to&utcOffsetMin&lang: indicators with definitions
@@ -19,12 +20,20 @@ import { describeAlarm } from '../alarms/identity.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { LinkageDelivery } from '../linkage/emergency-notifier.js';
 import type { Principal } from '../platform/access.js';
-import { computeIndicators, indicatorDefinitions } from '../platform/indicators.js';
+import {
+  alarmsPerDay,
+  computeIndicators,
+  computeIndicatorTotals,
+  indicatorDefinitions,
+} from '../platform/indicators.js';
 import type { Platform } from '../platform/platform.js';
 import {
   type EnterpriseInputs,
   type GatherOptions,
   gatherInputs,
+  riskLookbackMs,
+  WORKBENCH_DEFAULTS,
+  type WorkbenchSettingsResolved,
   type WorkbenchSources,
   workbenchSettings,
 } from '../platform/risk-inputs.js';
@@ -42,6 +51,7 @@ import {
   colour,
   indicatorsResponseSchema,
   langQuery,
+  overviewResponseSchema,
   rankedEnterpriseSchema,
   timeQuery,
   trendResponseSchema,
@@ -57,6 +67,7 @@ export const WORKBENCH_ROUTE_DEFAULTS = {
   historyStepMs: 60 * 60_000, // risk history: one sample per hour
   historyDays: 7,
   indicatorWindowMs: 24 * 60 * 60_000, // indicators: the last 24 h by default
+  overviewDays: 7, // the overview's alarms-per-day chart: the last 7 days
 } as const;
 
 /** What the workbench reads; `app.register(workbenchRoutes, { prefix, ...options })`. */
@@ -155,6 +166,20 @@ export async function requestInputs(
 }
 
 const serverOffsetMin = (now: number) => -new Date(now).getTimezoneOffset();
+
+/** What the indicators are measured against, beside the figures (the page shows the definitions). */
+function indicatorContext(settings: WorkbenchSettingsResolved, lang: 'zh-CN' | 'en') {
+  return {
+    definitions: indicatorDefinitions(settings, lang),
+    targets: {
+      acknowledgeTargetMs: settings.acknowledgeTargetMs,
+      disposeTargetMs: settings.disposeTargetMs,
+      overdueMs: settings.overdueMs,
+      onlineRateTarget: settings.onlineRateTarget,
+      halfLifeMs: settings.halfLifeMs,
+    },
+  };
+}
 
 /**
  * The overview routes; the alarm desk and the reports are plugins of their own, registered
@@ -311,14 +336,69 @@ export const workbenchRoutes: RoutePlugin<WorkbenchRouteOptions> = (app, deps, d
       const utcOffsetMin = request.query.utcOffsetMin ?? serverOffsetMin(now);
       return {
         indicators: computeIndicators(inputs, colours, { ...window, now, utcOffsetMin }, settings),
-        definitions: indicatorDefinitions(settings, request.query.lang),
-        targets: {
-          acknowledgeTargetMs: settings.acknowledgeTargetMs,
-          disposeTargetMs: settings.disposeTargetMs,
-          overdueMs: settings.overdueMs,
-          onlineRateTarget: settings.onlineRateTarget,
-          halfLifeMs: settings.halfLifeMs,
+        ...indicatorContext(settings, request.query.lang),
+      };
+    },
+  );
+
+  app.get(
+    '/overview',
+    {
+      config,
+      schema: {
+        description:
+          'The overview page in one answer: the ranking (as GET /ranking), the totals of the last 24 h indicators (as GET /indicators, without its per-enterprise and per-point lists) and alarms per day over the last `days` days.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            days: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 31,
+              default: WORKBENCH_ROUTE_DEFAULTS.overviewDays,
+            },
+            utcOffsetMin: utcOffsetQuery,
+            lang: langQuery,
+          },
         },
+        response: {
+          200: overviewResponseSchema,
+          ...workbenchErrors,
+        },
+      },
+    },
+    async (request) => {
+      const now = clock.now();
+      const settings = workbenchSettings(deps.platform.config);
+      const period = { from: now - WORKBENCH_ROUTE_DEFAULTS.indicatorWindowMs, to: now };
+      const days = { from: now - request.query.days * 24 * 60 * 60_000 + 1, to: now };
+      // The ranking reads no period and the indicators this 24 h one; it lies inside the score's
+      // lookback (at least 7 d), so the alarms read are the same as those routes read.
+      const { inputs } = await requestInputs(deps, request, now, { periods: [period] });
+      // The days' alarms (counted by arrival, so read from arrivalLagMs before) are among them
+      // while the lookback covers them (default 8.5 d: 7 days and the lag); else, with a short
+      // half-life or more days, they get a read of their own, as GET /indicators would.
+      const covered = days.from - WORKBENCH_DEFAULTS.arrivalLagMs >= now - riskLookbackMs(settings);
+      const daysInputs = covered
+        ? inputs
+        : (await requestInputs(deps, request, now, { periods: [days] })).inputs;
+      const ranking = rankEnterprises(inputs, now, settings);
+      const colours = new Map(ranking.map((e) => [e.id, e.risk.colour]));
+      const utcOffsetMin = request.query.utcOffsetMin ?? serverOffsetMin(now);
+      const totals = computeIndicatorTotals(
+        inputs,
+        colours,
+        { ...period, now, utcOffsetMin },
+        settings,
+      );
+      return {
+        at: now,
+        halfLifeMs: settings.halfLifeMs,
+        enterprises: ranking,
+        indicators: totals,
+        days: { ...days, alarmsPerDay: alarmsPerDay(daysInputs, { ...days, utcOffsetMin }) },
+        ...indicatorContext(settings, request.query.lang),
       };
     },
   );

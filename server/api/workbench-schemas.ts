@@ -119,50 +119,63 @@ const levelCounts = {
   properties: { level1: { type: 'integer' }, level2: { type: 'integer' } },
 } as const;
 
+/** A period's figures for the whole scope (Indicators without its per-enterprise and per-point lists). */
+const indicatorTotalsProperties = {
+  from: { type: 'integer' },
+  to: { type: 'integer' },
+  online: rateSchema,
+  alarmsPerDay: {
+    type: 'array',
+    items: {
+      ...levelCounts,
+      required: ['day', ...levelCounts.required],
+      properties: { day: { type: 'string' }, ...levelCounts.properties },
+    },
+  },
+  acknowledgedInTime: rateSchema,
+  disposal: rateSchema,
+  meanDisposalMs: nullableNumber,
+  overdue: { type: 'integer' },
+  colours: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['red', 'orange', 'yellow', 'blue'],
+    properties: {
+      red: { type: 'integer' },
+      orange: { type: 'integer' },
+      yellow: { type: 'integer' },
+      blue: { type: 'integer' },
+    },
+  },
+} as const;
+
+const indicatorTotalsRequired = [
+  'from',
+  'to',
+  'online',
+  'alarmsPerDay',
+  'acknowledgedInTime',
+  'disposal',
+  'meanDisposalMs',
+  'overdue',
+  'colours',
+] as const;
+
+/** The totals of a period (the overview's cards); the lists are in indicatorsSchema. */
+const indicatorTotalsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: indicatorTotalsRequired,
+  properties: indicatorTotalsProperties,
+} as const;
+
 /** The indicators of a period (platform/indicators.ts Indicators). */
 export const indicatorsSchema = {
   type: 'object',
   additionalProperties: false,
-  required: [
-    'from',
-    'to',
-    'online',
-    'alarmsPerDay',
-    'acknowledgedInTime',
-    'disposal',
-    'meanDisposalMs',
-    'overdue',
-    'colours',
-    'enterprises',
-    'points',
-  ],
+  required: [...indicatorTotalsRequired, 'enterprises', 'points'],
   properties: {
-    from: { type: 'integer' },
-    to: { type: 'integer' },
-    online: rateSchema,
-    alarmsPerDay: {
-      type: 'array',
-      items: {
-        ...levelCounts,
-        required: ['day', ...levelCounts.required],
-        properties: { day: { type: 'string' }, ...levelCounts.properties },
-      },
-    },
-    acknowledgedInTime: rateSchema,
-    disposal: rateSchema,
-    meanDisposalMs: nullableNumber,
-    overdue: { type: 'integer' },
-    colours: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['red', 'orange', 'yellow', 'blue'],
-      properties: {
-        red: { type: 'integer' },
-        orange: { type: 'integer' },
-        yellow: { type: 'integer' },
-        blue: { type: 'integer' },
-      },
-    },
+    ...indicatorTotalsProperties,
     enterprises: {
       type: 'array',
       items: {
@@ -206,32 +219,62 @@ export const indicatorsSchema = {
   },
 } as const;
 
+/** The settings behind the indicators and the score (workbenchSettings). */
+const targetsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'acknowledgeTargetMs',
+    'disposeTargetMs',
+    'overdueMs',
+    'onlineRateTarget',
+    'halfLifeMs',
+  ],
+  properties: {
+    acknowledgeTargetMs: { type: 'integer' },
+    disposeTargetMs: { type: 'integer' },
+    overdueMs: { type: 'integer' },
+    onlineRateTarget: { type: 'number' },
+    halfLifeMs: { type: 'integer' },
+  },
+} as const;
+
+const definitionsSchema = { type: 'object', additionalProperties: { type: 'string' } } as const;
+
 /** GET /indicators */
 export const indicatorsResponseSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['indicators', 'definitions', 'targets'],
   properties: {
-    definitions: { type: 'object', additionalProperties: { type: 'string' } },
-    targets: {
+    definitions: definitionsSchema,
+    targets: targetsSchema,
+    indicators: indicatorsSchema,
+  },
+} as const;
+
+/** GET /overview: what the overview page draws, from one read of the scope. */
+export const overviewResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['at', 'halfLifeMs', 'enterprises', 'indicators', 'days', 'definitions', 'targets'],
+  properties: {
+    at: { type: 'integer' },
+    halfLifeMs: { type: 'integer' },
+    enterprises: { type: 'array', items: rankedEnterpriseSchema },
+    indicators: indicatorTotalsSchema,
+    days: {
       type: 'object',
       additionalProperties: false,
-      required: [
-        'acknowledgeTargetMs',
-        'disposeTargetMs',
-        'overdueMs',
-        'onlineRateTarget',
-        'halfLifeMs',
-      ],
+      required: ['from', 'to', 'alarmsPerDay'],
       properties: {
-        acknowledgeTargetMs: { type: 'integer' },
-        disposeTargetMs: { type: 'integer' },
-        overdueMs: { type: 'integer' },
-        onlineRateTarget: { type: 'number' },
-        halfLifeMs: { type: 'integer' },
+        from: { type: 'integer' },
+        to: { type: 'integer' },
+        alarmsPerDay: indicatorTotalsProperties.alarmsPerDay,
       },
     },
-    indicators: indicatorsSchema,
+    definitions: definitionsSchema,
+    targets: targetsSchema,
   },
 } as const;
 

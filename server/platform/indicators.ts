@@ -103,7 +103,7 @@ export interface Indicators {
   to: number;
   online: Rate;
   /** Local days (YYYY-MM-DD at `utcOffsetMin`) from `from` to `to`. */
-  alarmsPerDay: { day: string; level1: number; level2: number }[];
+  alarmsPerDay: AlarmsPerDay;
   acknowledgedInTime: Rate;
   disposal: Rate;
   meanDisposalMs: number | null;
@@ -125,13 +125,19 @@ export function localDay(ms: number, utcOffsetMin: number): string {
   return new Date(ms + utcOffsetMin * 60_000).toISOString().slice(0, 10);
 }
 
-export function computeIndicators(
+/** Alarms counted by the local day they arrived, level 1 and 2 apart, drills left out. */
+export type AlarmsPerDay = { day: string; level1: number; level2: number }[];
+
+/**
+ * Alarms per local day (YYYY-MM-DD at `utcOffsetMin`) from `from` to `to`, every day listed:
+ * by arrival (openedAt), drills excluded. computeIndicators' alarmsPerDay; the overview asks
+ * for it over a longer window than its other indicators.
+ */
+export function alarmsPerDay(
   inputs: readonly EnterpriseInputs[],
-  colours: ReadonlyMap<string, RiskColour>,
-  window: { from: number; to: number; now: number; utcOffsetMin: number },
-  s: WorkbenchSettingsResolved,
-): Indicators {
-  const { from, to, now, utcOffsetMin } = window;
+  window: { from: number; to: number; utcOffsetMin: number },
+): AlarmsPerDay {
+  const { from, to, utcOffsetMin } = window;
   const days = new Map<string, { day: string; level1: number; level2: number }>();
   const dayStep = 24 * 60 * 60_000;
   for (let t = from; t <= to; t += dayStep) {
@@ -140,17 +146,66 @@ export function computeIndicators(
   }
   const lastDay = localDay(to, utcOffsetMin);
   if (!days.has(lastDay)) days.set(lastDay, { day: lastDay, level1: 0, level2: 0 });
+  for (const e of inputs) {
+    for (const { risk } of e.alarms) {
+      if (risk.drill || risk.openedAt < from || risk.openedAt > to) continue;
+      const day = days.get(localDay(risk.openedAt, utcOffsetMin));
+      if (day) day[risk.level === 2 ? 'level2' : 'level1']++;
+    }
+  }
+  return [...days.values()].sort((a, b) => a.day.localeCompare(b.day));
+}
+
+/** The indicators of the whole scope, without the per-enterprise and per-point lists. */
+export type IndicatorTotals = Omit<Indicators, 'enterprises' | 'points'>;
+
+type IndicatorWindow = { from: number; to: number; now: number; utcOffsetMin: number };
+
+export function computeIndicators(
+  inputs: readonly EnterpriseInputs[],
+  colours: ReadonlyMap<string, RiskColour>,
+  window: IndicatorWindow,
+  s: WorkbenchSettingsResolved,
+): Indicators {
+  const enterprises: EnterpriseIndicators[] = [];
+  const points: Indicators['points'] = [];
+  return { ...compute(inputs, colours, window, s, { enterprises, points }), enterprises, points };
+}
+
+/**
+ * computeIndicators' totals alone (the overview's cards): a jurisdiction's tens of thousands of
+ * points are counted, not listed.
+ */
+export function computeIndicatorTotals(
+  inputs: readonly EnterpriseInputs[],
+  colours: ReadonlyMap<string, RiskColour>,
+  window: IndicatorWindow,
+  s: WorkbenchSettingsResolved,
+): IndicatorTotals {
+  return compute(inputs, colours, window, s, null);
+}
+
+/** The totals; the lists too when `lists` is given (filled in place). */
+function compute(
+  inputs: readonly EnterpriseInputs[],
+  colours: ReadonlyMap<string, RiskColour>,
+  window: IndicatorWindow,
+  s: WorkbenchSettingsResolved,
+  lists: { enterprises: EnterpriseIndicators[]; points: Indicators['points'] } | null,
+): IndicatorTotals {
+  const { from, to, now } = window;
   const total = { online: 0, points: 0, ackDue: 0, ackInTime: 0, received: 0, closed: 0 };
   let durationSum = 0;
   let overdueAll = 0;
   const colourCounts: Record<RiskColour, number> = { red: 0, orange: 0, yellow: 0, blue: 0 };
-  const enterprises: EnterpriseIndicators[] = [];
-  const points: Indicators['points'] = [];
   for (const e of inputs) {
     const colour = colours.get(e.id);
     if (colour) colourCounts[colour]++;
-    const online = e.points.filter((p) => p.online).length;
-    for (const p of e.points) points.push({ enterpriseId: e.id, ...p });
+    let online = 0;
+    for (const p of e.points) {
+      if (p.online) online++;
+      lists?.points.push({ enterpriseId: e.id, ...p });
+    }
     const ent = { level1: 0, level2: 0, ackDue: 0, ackInTime: 0, received: 0, closed: 0 };
     let entDuration = 0;
     let overdue = 0;
@@ -160,8 +215,6 @@ export function computeIndicators(
       if (risk.openedAt < from || risk.openedAt > to) continue;
       if (risk.level === 2) ent.level2++;
       else ent.level1++;
-      const day = days.get(localDay(risk.openedAt, utcOffsetMin));
-      if (day) day[risk.level === 2 ? 'level2' : 'level1']++;
       ent.received++;
       if (risk.acknowledgedAt !== null) {
         ent.ackDue++;
@@ -180,7 +233,7 @@ export function computeIndicators(
     total.closed += ent.closed;
     durationSum += entDuration;
     overdueAll += overdue;
-    enterprises.push({
+    lists?.enterprises.push({
       enterpriseId: e.id,
       online: rate(online, e.points.length),
       alarms: { level1: ent.level1, level2: ent.level2 },
@@ -194,13 +247,11 @@ export function computeIndicators(
     from,
     to,
     online: rate(total.online, total.points),
-    alarmsPerDay: [...days.values()].sort((a, b) => a.day.localeCompare(b.day)),
+    alarmsPerDay: alarmsPerDay(inputs, window),
     acknowledgedInTime: rate(total.ackInTime, total.ackDue),
     disposal: rate(total.closed, total.received),
     meanDisposalMs: total.closed === 0 ? null : Math.round(durationSum / total.closed),
     overdue: overdueAll,
     colours: colourCounts,
-    enterprises,
-    points,
   };
 }

@@ -263,16 +263,25 @@ export async function gatherInputs(
       },
     });
   }
-  const latest = new Map(
-    (await sources.store.latest()).map((r) => [`${r.gatewayId}\u0000${r.sensorId}`, r]),
-  );
+  // By gateway, then sensor: a jurisdiction's tens of thousands of points are looked up
+  // without building a joined key string for each reading and each point.
+  const latest = new Map<string, Map<string, LatestReading>>();
+  for (const r of await sources.store.latest()) {
+    let sensors = latest.get(r.gatewayId);
+    if (!sensors) {
+      sensors = new Map();
+      latest.set(r.gatewayId, sensors);
+    }
+    sensors.set(r.sensorId, r);
+  }
   const points = new Map<string, ProcessPoint[]>(ids.map((id) => [id, []]));
   for (const gateway of await sources.gateways.list()) {
     const list = points.get(gateway.enterpriseId);
     if (!list) continue;
+    const readings = latest.get(gateway.gatewayId);
     for (const sensor of gateway.sensors) {
       if (isDiagnosticPoint(sensor)) continue;
-      const r = latest.get(`${gateway.gatewayId}\u0000${sensor.sensorId}`);
+      const r = readings?.get(sensor.sensorId);
       const online =
         gateway.state !== 'offline' &&
         r !== undefined &&

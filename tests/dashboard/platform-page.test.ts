@@ -69,10 +69,25 @@ describe('platform page route', () => {
       'platform.css',
       'shared/api.js',
       'shared/charts.js',
+      'shared/chart-registry.js',
       'views/overview.js',
       'vendor/echarts.js',
     ]) {
       expect((await h.app.inject({ method: 'GET', url: `/assets/${asset}` })).statusCode).toBe(200);
+    }
+  });
+
+  it('preloads only modules it serves', async () => {
+    const page = await h.app.inject({ method: 'GET', url: '/platform' });
+    const hrefs = [...page.body.matchAll(/<link rel="modulepreload" href="([^"]+)"/g)].map(
+      (m) => m[1] as string,
+    );
+    expect(hrefs).toContain('/assets/views/overview.js');
+    expect(hrefs).toContain('/assets/vendor/echarts.js');
+    for (const href of hrefs) {
+      const asset = await h.app.inject({ method: 'GET', url: href });
+      expect(asset.statusCode, href).toBe(200);
+      expect(asset.headers['content-type'], href).toContain('text/javascript');
     }
   });
 });

@@ -128,6 +128,84 @@ describe('workbench indicators', () => {
   });
 });
 
+describe('workbench overview', () => {
+  const D = 24 * H;
+
+  it('answers the ranking, the 24 h totals and 7 days per day as the separate routes do, in scope', async () => {
+    const fast = await h.raise('ent-b', { alarmId: 'fast' });
+    await h.raise('ent-b', { alarmId: 'slow', level: 1 });
+    await h.raise('ent-a', { alarmId: 'a-1' });
+    h.clock.advance(60_000);
+    await post(regC1, `/api/v1/alarms/${fast}/acknowledge`, {});
+    await h.raise('ent-b', { alarmId: 'fast', transition: 'cleared' });
+    await post(regC1, `${W}/alarms/${fast}/close`, { note: 'vented' });
+    h.clock.advance(2 * D); // one alarm day inside the 7 days, outside the last 24 h
+    await h.raise('ent-a', { alarmId: 'a-2', level: 1 });
+    const now = h.clock.now();
+    const c1Token = await h.login('reg-c1'); // sessions last 12 h
+    const k2Token = await h.login('reg-k2');
+    for (const token of [c1Token, k2Token]) {
+      const overview = (await get(token, `${W}/overview?utcOffsetMin=480&lang=en`)).json();
+      const ranking = (await get(token, `${W}/ranking`)).json();
+      const day = (await get(token, `${W}/indicators?utcOffsetMin=480&lang=en`)).json();
+      const week = (
+        await get(token, `${W}/indicators?utcOffsetMin=480&from=${now - 7 * D + 1}&to=${now}`)
+      ).json();
+      expect(overview.at).toBe(ranking.at);
+      expect(overview.halfLifeMs).toBe(ranking.halfLifeMs);
+      expect(overview.enterprises).toEqual(ranking.enterprises);
+      const { enterprises, points, ...totals } = day.indicators;
+      expect(enterprises.length).toBeGreaterThan(0);
+      expect(points.length).toBeGreaterThan(0);
+      expect(overview.indicators).toEqual(totals); // without the per-enterprise and per-point lists
+      expect(overview.definitions).toEqual(day.definitions);
+      expect(overview.targets).toEqual(day.targets);
+      expect(overview.days).toEqual({
+        from: now - 7 * D + 1,
+        to: now,
+        alarmsPerDay: week.indicators.alarmsPerDay,
+      });
+    }
+    const c1 = (await get(c1Token, `${W}/overview`)).json();
+    expect(c1.enterprises.map((e: { id: string }) => e.id).sort()).toEqual(['ent-a', 'ent-b']);
+    const count = (days: { level1: number; level2: number }[]) =>
+      days.reduce((s, d) => s + d.level1 + d.level2, 0);
+    expect(count(c1.indicators.alarmsPerDay)).toBe(1); // a-2
+    expect(count(c1.days.alarmsPerDay)).toBe(4);
+    const k2 = (await get(k2Token, `${W}/overview`)).json();
+    expect(k2.enterprises.map((e: { id: string }) => e.id)).toEqual(['ent-b']);
+    expect(count(k2.days.alarmsPerDay)).toBe(2);
+  });
+
+  it('counts an alarm that arrived late in its days even when its raise is older than the score reads', async () => {
+    // Raised on the edge 20 h before it arrived (an outbox backlog), handled, then 7.9 days
+    // pass: its raise lies beyond the score's 8.5-day lookback, its arrival within 8 days.
+    const late = await h.raise('ent-b', { alarmId: 'late', ts: h.clock.now() - 20 * H });
+    await post(regK2, `/api/v1/alarms/${late}/acknowledge`, {});
+    await h.raise('ent-b', { alarmId: 'late', transition: 'cleared' });
+    await post(regK2, `${W}/alarms/${late}/close`, { note: 'vented' });
+    h.clock.advance(7.9 * D);
+    const token = await h.login('reg-k2'); // sessions last 12 h
+    const now = h.clock.now();
+    const overview = (await get(token, `${W}/overview?days=8&utcOffsetMin=0`)).json();
+    const period = (
+      await get(token, `${W}/indicators?utcOffsetMin=0&from=${now - 8 * D + 1}&to=${now}`)
+    ).json();
+    expect(overview.days.alarmsPerDay).toEqual(period.indicators.alarmsPerDay);
+    const total = overview.days.alarmsPerDay.reduce(
+      (s: number, d: { level2: number }) => s + d.level2,
+      0,
+    );
+    expect(total).toBe(1);
+  });
+
+  it('refuses a number of days out of range and needs a token', async () => {
+    expect((await get(regK2, `${W}/overview?days=0`)).statusCode).toBe(400);
+    expect((await get(regK2, `${W}/overview?days=32`)).statusCode).toBe(400);
+    expect((await h.app.inject({ method: 'GET', url: `${W}/overview` })).statusCode).toBe(401);
+  });
+});
+
 describe('workbench trend', () => {
   it('asks for whole-hour buckets from about three weeks up, whole seconds below', async () => {
     expect(trendInterval(0, 60 * 60_000)).toBe(5_000);
@@ -303,6 +381,7 @@ describe('workbench in the API document', () => {
         '/api/v1/workbench/alarms/{enterpriseId}/{gatewayId}/{alarmId}/close',
         '/api/v1/workbench/enterprises/{id}/risk-history',
         '/api/v1/workbench/indicators',
+        '/api/v1/workbench/overview',
         '/api/v1/workbench/ranking',
         '/api/v1/workbench/report',
         '/api/v1/workbench/reports',

@@ -14,21 +14,34 @@
  */
 import { localName, pickLanguage, translate } from './platform-i18n.js';
 import { createApi } from './shared/api.js';
-import { disposeCharts } from './shared/charts.js';
+import { disposeCharts } from './shared/chart-registry.js';
 import { el } from './shared/components.js';
 import { LANGUAGE_STORAGE_KEY } from './shared/i18n.js';
 import { openStream } from './shared/stream.js';
-import { renderAlarm } from './views/alarm.js';
-import { renderDesk } from './views/desk.js';
-import { renderEnterprise } from './views/enterprise.js';
-import { renderHazard, renderHazards } from './views/hazards.js';
-import { renderOverview } from './views/overview.js';
-import { renderQuality } from './views/quality.js';
-import { renderReports } from './views/reports.js';
+
+/**
+ * Each view's module, loaded when the view is first shown: this module then runs (asks for
+ * /me, opens the stream) before the views and the chart library have loaded. platform.html
+ * preloads the overview's modules, the first view shown.
+ */
+const VIEW_MODULES = {
+  overview: () => import('./views/overview.js'),
+  enterprise: () => import('./views/enterprise.js'),
+  desk: () => import('./views/desk.js'),
+  alarm: () => import('./views/alarm.js'),
+  reports: () => import('./views/reports.js'),
+  hazards: () => import('./views/hazards.js'),
+  hazard: () => import('./views/hazards.js'),
+  quality: () => import('./views/quality.js'),
+};
 
 const TOKEN_KEY = 'hazardwatch.platform.token';
 const REFRESH_DEBOUNCE_MS = 300; // a burst of stream events becomes one refresh
 const REFRESH_MIN_INTERVAL_MS = 2_000; // and refreshes come at most every 2 s (a busy jurisdiction streams many events)
+// The first view waits this long at most for the stream to open (or fail) before it fetches
+// its data: a stream opened first spares it a second fetch, but one a proxy holds back must not
+// hold the page back.
+const STREAM_OPEN_WAIT_MS = 1_000;
 
 const $ = (id) => document.getElementById(id);
 const safe = (f) => {
@@ -51,6 +64,12 @@ const session = {
   lastRefresh: 0,
   /** The mounted views' refresh functions (called on stream events). */
   refreshers: [],
+  /**
+   * Whether a view has fetched its data since this stream was created: events from then until
+   * the stream opens may be missing from that data, so an open then means a refresh. A stream
+   * that opens first delivers everything after the fetch began and needs none.
+   */
+  fetchedSinceConnect: false,
 };
 
 const api = createApi({ token: () => session.token, onUnauthorized: () => logout() });
@@ -156,30 +175,50 @@ function showUser() {
 }
 
 async function enter() {
-  const me = await api.get('/me');
-  if (!me.ok) return showLogin();
+  // The stream opens while /me is asked, and the view fetches its data once it is open: then
+  // it need not fetch it a second time (see fetchedSinceConnect).
+  const settled = connect();
+  const [me] = await Promise.all([
+    api.get('/me'),
+    Promise.race([settled, new Promise((resolve) => setTimeout(resolve, STREAM_OPEN_WAIT_MS))]),
+  ]);
+  if (!me.ok) {
+    session.stream?.close();
+    session.stream = null;
+    return showLogin();
+  }
   session.user = me.data;
   $('pf-login').hidden = true;
   $('pf-app').hidden = false;
   $('pf-nav').hidden = false;
   $('pf-logout').hidden = false;
   showUser();
-  connect();
   await route();
 }
 
+/** Opens the stream; resolves once it is open or has failed for the first time. */
 function connect() {
   session.stream?.close();
   const state = $('pf-connection');
+  let settle;
+  const settled = new Promise((resolve) => {
+    settle = resolve;
+  });
   const setState = (s) => {
     state.dataset.state = s;
     state.textContent = ctx.t(`conn.${s}`);
+    if (s !== 'connecting') settle();
   };
   const refresh = () => scheduleRefresh();
+  session.fetchedSinceConnect = false;
   session.stream = openStream({
     url: () => `/api/v1/stream?access_token=${encodeURIComponent(session.token ?? '')}`,
     onState: setState,
-    onOpen: refresh,
+    // Every reopen after a drop refreshes (events may have been missed, or the server asked
+    // for a resync); the first open only if a view fetched before it.
+    onOpen: () => {
+      if (session.fetchedSinceConnect) refresh();
+    },
     // hazard and gradeChanged (issue 16) arrive scoped like alarms (server/api/stream.ts).
     events: {
       alarm: refresh,
@@ -190,6 +229,7 @@ function connect() {
       gradeChanged: refresh,
     },
   });
+  return settled;
 }
 
 function scheduleRefresh() {
@@ -228,39 +268,44 @@ async function route() {
   }
   document.documentElement.dataset.view = name;
   document.documentElement.dataset.ready = '';
+  session.fetchedSinceConnect = true;
   renderNav();
+  // The overview stays mounted under an enterprise's detail (not for an operator).
+  const withOverview =
+    (name === 'overview' || name === 'enterprise') && session.user.role !== 'enterprise';
+  const [overviewModule, m] = await Promise.all([
+    withOverview ? VIEW_MODULES.overview() : null,
+    VIEW_MODULES[name](),
+  ]);
   session.refreshers = [];
   disposeCharts(view);
   view.replaceChildren();
   disposeCharts(detail);
   detail.replaceChildren();
   detail.hidden = true;
-  if (name === 'overview' || name === 'enterprise') {
-    if (session.user.role !== 'enterprise')
-      session.refreshers.push(await renderOverview(ctx, view));
-  }
+  if (overviewModule) session.refreshers.push(await overviewModule.renderOverview(ctx, view));
   if (name === 'enterprise') {
     detail.hidden = false;
     session.refreshers.push(
-      await renderEnterprise(ctx, detail, decodeURIComponent(enterpriseMatch[1])),
+      await m.renderEnterprise(ctx, detail, decodeURIComponent(enterpriseMatch[1])),
     );
     detail.scrollIntoView({ block: 'start' });
     detail.focus({ preventScroll: true });
   } else if (name === 'desk') {
-    session.refreshers.push(await renderDesk(ctx, view));
+    session.refreshers.push(await m.renderDesk(ctx, view));
   } else if (name === 'alarm') {
     const key = alarmMatch.slice(1, 4).map(decodeURIComponent);
     session.refreshers.push(
-      await renderAlarm(ctx, view, { enterpriseId: key[0], gatewayId: key[1], alarmId: key[2] }),
+      await m.renderAlarm(ctx, view, { enterpriseId: key[0], gatewayId: key[1], alarmId: key[2] }),
     );
   } else if (name === 'reports') {
-    session.refreshers.push(await renderReports(ctx, view));
+    session.refreshers.push(await m.renderReports(ctx, view));
   } else if (name === 'hazards') {
-    session.refreshers.push(await renderHazards(ctx, view));
+    session.refreshers.push(await m.renderHazards(ctx, view));
   } else if (name === 'hazard') {
-    session.refreshers.push(await renderHazard(ctx, view, decodeURIComponent(hazardMatch[1])));
+    session.refreshers.push(await m.renderHazard(ctx, view, decodeURIComponent(hazardMatch[1])));
   } else if (name === 'quality') {
-    session.refreshers.push(await renderQuality(ctx, view));
+    session.refreshers.push(await m.renderQuality(ctx, view));
   }
   document.documentElement.dataset.ready = 'true';
 }

@@ -7,6 +7,7 @@
 
 import { formatLocalDateTime, formatNumber } from '../format.js';
 import * as echarts from '../vendor/echarts.js';
+import { trackChart } from './chart-registry.js';
 
 const COLOURS = Object.freeze({
   text: '#eef3f8',
@@ -23,29 +24,10 @@ const COLOURS = Object.freeze({
 });
 const DAY = 86_400_000;
 
-const charts = new Set();
-let resizeHooked = false;
-
 function chartOn(node) {
   const chart = echarts.getInstanceByDom(node) ?? echarts.init(node, null, { renderer: 'canvas' });
-  charts.add(chart);
-  if (!resizeHooked) {
-    resizeHooked = true;
-    window.addEventListener('resize', () => {
-      for (const c of charts) if (!c.isDisposed()) c.resize();
-    });
-  }
+  trackChart(chart);
   return chart;
-}
-
-/** Disposes the charts inside a part of the page that is being replaced. */
-export function disposeCharts(root) {
-  for (const c of [...charts]) {
-    if (c.isDisposed() || root.contains(c.getDom())) {
-      if (!c.isDisposed()) c.dispose();
-      charts.delete(c);
-    }
-  }
 }
 
 const axisStyle = {

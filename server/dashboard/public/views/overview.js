@@ -6,10 +6,9 @@
  * #pf-ranking tbody tr[data-enterprise-id][data-colour][data-score] (tabindex 0: Enter or Space
  * opens the enterprise, as a click does).
  */
-import { coloursChart, mapChart, perDayChart } from '../shared/charts.js';
 import { el, fmtRate, indicatorCard, riskBadge } from '../shared/components.js';
 
-const WEEK = 7 * 86_400_000;
+const DAYS = 7; // the alarms-per-day chart
 
 function region(j) {
   return [j.province, j.city, j.county, j.park].filter(Boolean).join(' / ') || '—';
@@ -88,16 +87,15 @@ export async function renderOverview(ctx, root) {
   const open = (id) => ctx.navigate(`#/enterprise/${encodeURIComponent(id)}`);
 
   async function refresh() {
-    const now = Date.now();
+    // One request for the whole view: the ranking, the last 24 h's totals and the last 7 days
+    // per day come from one read of the jurisdiction on the server. The chart library (1 MB,
+    // platform.html preloads it) is evaluated while the server answers, not before.
     const offset = -new Date().getTimezoneOffset();
-    const [ranking, ind, week] = await Promise.all([
-      ctx.api.getJson('/workbench/ranking'),
-      ctx.api.getJson(`/workbench/indicators?lang=${ctx.lang}&utcOffsetMin=${offset}`),
-      ctx.api.getJson(
-        `/workbench/indicators?lang=${ctx.lang}&utcOffsetMin=${offset}&from=${now - WEEK + 1}&to=${now}`,
-      ),
+    const [overview, { coloursChart, mapChart, perDayChart }] = await Promise.all([
+      ctx.api.getJson(`/workbench/overview?lang=${ctx.lang}&utcOffsetMin=${offset}&days=${DAYS}`),
+      import('../shared/charts.js'),
     ]);
-    const list = ranking.enterprises;
+    const list = overview.enterprises;
     const sum = (f) => list.reduce((s, e) => s + f(e), 0);
     counts.replaceChildren(
       el('span', { text: t('overview.enterprises', { n: list.length }) }),
@@ -125,8 +123,8 @@ export async function renderOverview(ctx, root) {
         text: t('overview.offline', { n: sum((e) => e.counts.offlinePoints) }),
       }),
     );
-    const i = ind.indicators;
-    const d = ind.definitions;
+    const i = overview.indicators;
+    const d = overview.definitions;
     const totalDay = i.alarmsPerDay.reduce((s, x) => s + x.level1 + x.level2, 0);
     indicators.replaceChildren(
       indicatorCard(
@@ -176,7 +174,7 @@ export async function renderOverview(ctx, root) {
         d.colourDistribution,
       ),
     );
-    perDayChart(perDay, week.indicators.alarmsPerDay, t);
+    perDayChart(perDay, overview.days.alarmsPerDay, t);
     coloursChart(colours, i.colours, t);
     mapChart(map, list, t, ctx.name, open);
     const missing = list.filter((e) => e.lat === null || e.lon === null).map((e) => ctx.name(e));
