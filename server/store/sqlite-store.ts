@@ -129,6 +129,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
   private readonly limiter: SeriesLimiter;
   private readonly retentionDays: number;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
 
   constructor(private readonly options: SqliteTelemetryStoreOptions) {
     this.clock = options.clock ?? systemClock;
@@ -221,15 +222,27 @@ export class SqliteTelemetryStore implements TelemetryStore {
     return deleted;
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // A second call while the first runs waits for the same stop (and closes nothing twice).
+    this.stopping ??= this.stopNow().finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
     const lane = this.lane;
     const db = this.db;
     if (!lane || !db) return;
-    // Batches still queued are committed (their writers are waiting), then the file closes.
-    this.flushQueue();
-    await Promise.allSettled([...this.inFlight]);
+    // Batches still queued are committed (their writers are waiting), then the file closes. A
+    // batch written while a commit is awaited (a writer resolved by it writes again at once)
+    // is committed too: with the lane gone it would wait for a flush that never comes.
+    do {
+      this.flushQueue();
+      await Promise.allSettled([...this.inFlight]);
+    } while (this.queue.length > 0 || this.inFlight.size > 0);
     this.lane = null;
     this.db = null;
     this.statements = null;

@@ -137,6 +137,7 @@ export class ThreadWriteLane implements TelemetryWriteLane {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closing = false;
+  private closed: Promise<void> | null = null;
   private lastFailure: { at: number; error: Error } | null = null;
 
   private constructor(private readonly data: WriterThreadData) {}
@@ -160,7 +161,13 @@ export class ThreadWriteLane implements TelemetryWriteLane {
     return reply.deleted;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // Twice is harmless: the second call waits for the same exit.
+    this.closed ??= this.closeNow();
+    return this.closed;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closing = true;
     const worker = this.worker ?? (await this.starting?.catch(() => null)) ?? null;
     if (!worker) return;

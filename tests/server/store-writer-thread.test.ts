@@ -83,6 +83,37 @@ describe('the telemetry writer thread', () => {
     },
   );
 
+  it.each(['thread', 'inline'] as const)(
+    'a batch written while the store stopped, by a writer its last commit resolved, was left waiting: it is committed (%s)',
+    async (writer) => {
+      const store = new SqliteTelemetryStore({ path, writer, clock: new ManualClock(T0) });
+      await store.start();
+      let second: Promise<void> | undefined;
+      const first = store.writeBatch(batch([{ sensorId: 'S1', value: 1, ts: T0 }])).then(() => {
+        second = store.writeBatch(batch([{ sensorId: 'S1', value: 2, ts: T0 + 1 }]));
+      });
+      await store.stop();
+      await first;
+      await expect(second).resolves.toBeUndefined();
+      const reader = new Database(path, { readonly: true });
+      try {
+        expect(reader.prepare('SELECT COUNT(*) FROM readings').pluck().get()).toBe(2);
+      } finally {
+        reader.close();
+      }
+    },
+  );
+
+  it('stop() twice at once resolves both (the lane closes once)', async () => {
+    const store = new SqliteTelemetryStore({ path, writer: 'thread', clock: new ManualClock(T0) });
+    await store.start();
+    await store.writeBatch(batch([{ sensorId: 'S1', value: 1, ts: T0 }]));
+    await expect(Promise.all([store.stop(), store.stop()])).resolves.toEqual([
+      undefined,
+      undefined,
+    ]);
+  });
+
   it('a writer thread that died fails what it was asked, and the next write starts a new one', async () => {
     const lane = await ThreadWriteLane.start({ path });
     try {
