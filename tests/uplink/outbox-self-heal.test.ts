@@ -399,6 +399,100 @@ describe('outbox self-heal', () => {
     }, 'every held item in flight once');
   }, 20_000);
 
+  it("salvaging a large telemetry backlog held the gateway's loop: alarms raised meanwhile are appended before the salvage ends", async () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const { outbox, faults, ends } = openHealing(file);
+    const alarm = (alarmId: string) => (seq: number) =>
+      JSON.stringify({ v: 1, seq, epoch: outbox.epoch, alarmId, transition: 'raised' });
+    outbox.appendAlarms([alarm('gas.L1'), alarm('gas.L2')]);
+    // 2,500 batches: more than one salvage chunk (1,000 items) holds, so the copy needs at least
+    // three turns on any machine, whatever its speed.
+    const batches: number[] = [];
+    for (let i = 0; i < 2_500; i++) batches.push(outbox.appendTelemetry(payload(100), 1).seq);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+
+    outbox.appendTelemetry(payload(10), 1); // meets the damage
+    // The fault (and the gateway's storage-fault alarm) is reported at once, the alarms salvaged.
+    expect(faults).toHaveLength(1);
+    expect(faults[0]!.fault.salvaged).toEqual({ alarms: 2, readings: 0 });
+    const pending = faults[0]!.fault.pending!.readings;
+    expect(pending).toBeGreaterThan(2_000);
+
+    // The gateway's loop meanwhile: one callback per turn, the first one raising a gas alarm.
+    let turnsDuringSalvage = 0;
+    let raised: { seq: number; salvaging: boolean; ends: number } | undefined;
+    const turn = () => {
+      if (!outbox.salvaging) return;
+      turnsDuringSalvage++;
+      if (!raised) {
+        const entry = outbox.appendAlarm(alarm('gas.L2.again'));
+        raised = { seq: entry.seq, salvaging: outbox.salvaging, ends: ends.length };
+      }
+      setImmediate(turn);
+    };
+    setImmediate(turn);
+    await outbox.salvageSettled();
+
+    expect(turnsDuringSalvage).toBeGreaterThanOrEqual(2);
+    expect(raised).toMatchObject({ salvaging: true, ends: 0 });
+    expect(ends).toHaveLength(1);
+    const { fault } = ends[0]!;
+    expect(fault.salvaged!.alarms).toBe(2);
+    expect(fault.salvaged!.readings + fault.unsent!.readings).toBe(2_500);
+    expect(fault.salvaged!.readings).toBeGreaterThan(2_000);
+    // The alarm raised during the salvage sits after the salvaged alarms and ahead of the
+    // telemetry salvaged after it: it did not wait for the copy.
+    const alarms = [...outbox.entries('alarm')].map((e) => e.seq);
+    expect(alarms).toHaveLength(3);
+    expect(alarms.at(-1)).toBe(raised!.seq);
+    const telemetry = [...outbox.entries('telemetry')].map((e) => e.seq);
+    expect(telemetry.at(-1)!).toBeGreaterThan(raised!.seq);
+    expect(JSON.parse(outbox.readBack(raised!.seq)!)).toMatchObject({ alarmId: 'gas.L2.again' });
+    expect(outbox.stats().telemetry.readings).toBe(fault.salvaged!.readings + 1);
+  }, 30_000);
+
+  it("salvaging a large telemetry backlog held the gateway's loop: alarms raised meanwhile are sent before the salvage ends", async () => {
+    const dir = tempDir(cleanups);
+    const file = path.join(dir, 'outbox.db');
+    // A bare broker: items are published but never acknowledged, so they stay held.
+    const broker = await startTestBroker();
+    cleanups.push(() => broker.close());
+    const ids = sensorIds(1);
+    const order: string[] = [];
+    const uplink = createUplink(broker.url, file, ids, {
+      ackTimeoutMs: 60_000,
+      maxBatchReadings: 1, // one batch per reading: a backlog of many items
+      onOutboxEvent: (event) => {
+        if (event.type === 'storage-fault' || event.type === 'salvage-end') order.push(event.type);
+      },
+    });
+    uplink.observeAlarms((hop, alarmId) => {
+      if (hop === 'published') order.push(`published ${alarmId}`);
+    });
+    await uplink.start();
+    cleanups.push(() => uplink.stop());
+    await waitUntil(() => uplink.connected, 'the uplink to connect');
+    const producer = new Producer(uplink, ids, { tickMs: 50, perTick: 2_500 });
+    producer.alarm();
+    producer.tick(); // 2,500 batches, more than two salvage chunks
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    order.length = 0;
+    producer.tick(); // meets the damage
+    let during: string | undefined;
+    setImmediate(() => {
+      during = producer.alarm(); // the gateway raises a gas alarm while the salvage copies
+    });
+    await waitUntil(() => order.includes('salvage-end'), 'the salvage to end');
+    expect(during).toBeDefined();
+    // Reported at once; the alarm raised meanwhile left (raise and clear) before the copy ended.
+    expect(order).toEqual([
+      'storage-fault',
+      `published ${during}`,
+      `published ${during}`,
+      'salvage-end',
+    ]);
+  }, 30_000);
+
   it('an outbox that cannot be opened for another reason still throws, naming the file', () => {
     const dir = tempDir(cleanups);
     // A directory where the file should be: not corruption, nothing to move aside.
