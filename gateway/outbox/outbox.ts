@@ -53,7 +53,7 @@ import type Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { restamp, SalvageRun, type SalvagedItem } from './salvage.js';
+import { restamp, type SalvagedItem, SalvageRun } from './salvage.js';
 import { freeBytes, OutboxFile, readOutboxFile, syncFileInBackground } from './sqlite-file.js';
 import {
   describeStorageFault,

@@ -493,6 +493,105 @@ describe('outbox self-heal', () => {
     ]);
   }, 30_000);
 
+  /** An open outbox holding 2 alarms and `batches` telemetry batches (`{ n }`, 1 reading each). */
+  function heldBacklog(file: string, batches: number) {
+    const healing = openHealing(file);
+    const { outbox } = healing;
+    const alarm = (alarmId: string) => (seq: number) =>
+      JSON.stringify({ v: 1, seq, epoch: outbox.epoch, alarmId, transition: 'raised' });
+    outbox.appendAlarms([alarm('gas.L1'), alarm('gas.L2')]);
+    const seqs: number[] = [];
+    for (let n = 0; n < batches; n++) {
+      const { seq } = outbox.appendTelemetry(
+        (seq) => JSON.stringify({ seq, n, pad: 'x'.repeat(100) }),
+        1,
+      );
+      seqs.push(seq);
+    }
+    return { ...healing, seqs };
+  }
+
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('an outbox closed during a salvage stops it: what was not copied stays in the moved file, counted unsent', async () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const { outbox, faults, ends, seqs } = heldBacklog(file, 2_500);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    outbox.appendTelemetry(payload(10), 1); // meets the damage
+    expect(faults).toHaveLength(1);
+    await nextTurn(); // the salvage's first turn (queued at the fault) runs before this one
+    expect(outbox.salvaging).toBe(true);
+    outbox.close();
+
+    expect(outbox.salvaging).toBe(false);
+    expect(ends).toHaveLength(1);
+    const { fault } = ends[0]!;
+    expect(fault.salvaged!.alarms).toBe(2);
+    expect(fault.salvaged!.readings).toBeGreaterThan(0); // the first turn's chunk
+    expect(fault.salvaged!.readings).toBeLessThanOrEqual(1_000);
+    expect(fault.salvaged!.readings + fault.unsent!.readings).toBe(2_500);
+    expect(fault.unsent!.readings).toBeGreaterThan(1_400);
+    await nextTurn();
+    await nextTurn(); // no turn runs on a closed outbox
+    expect(ends).toHaveLength(1);
+    await outbox.salvageSettled();
+    // The moved file is as found: an item the first turn did not reach is still in it.
+    const moved = new Database(fault.movedTo, { readonly: true });
+    try {
+      const uncopied = moved
+        .prepare('SELECT payload FROM items WHERE seq = ?')
+        .pluck()
+        .get(seqs[2_000]!) as string;
+      expect(JSON.parse(uncopied)).toMatchObject({ seq: seqs[2_000], n: 2_000 });
+    } finally {
+      moved.close();
+    }
+  }, 30_000);
+
+  it('a second fault during a salvage: both salvages run to the end, no reading copied twice', async () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const { outbox, faults, ends } = heldBacklog(file, 2_500);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    outbox.appendTelemetry((seq) => JSON.stringify({ seq, n: 'trigger-1' }), 1);
+    expect(faults).toHaveLength(1);
+    await nextTurn(); // the first salvage copied one chunk into the fresh file
+    expect(outbox.salvaging).toBe(true);
+    // A batch at the end of the fresh file; its last leaf (this batch, and maybe the end of the
+    // first salvage's chunk) is damaged, so the next append meets it.
+    outbox.appendTelemetry((seq) => JSON.stringify({ seq, n: 'sacrificed' }), 1);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    outbox.appendTelemetry((seq) => JSON.stringify({ seq, n: 'trigger-2' }), 1);
+    expect(faults).toHaveLength(2);
+    const [first, second] = faults.map((f) => f.fault);
+    expect(second!.movedTo).not.toBe(first!.movedTo);
+    expect(second!.salvaged!.alarms).toBe(2); // the alarms the first salvage had copied
+
+    await outbox.salvageSettled();
+    expect(ends).toHaveLength(2);
+    const end = (movedTo: string) => ends.find((e) => e.fault.movedTo === movedTo)!.fault;
+    const end1 = end(first!.movedTo);
+    const end2 = end(second!.movedTo);
+    expect(end1.salvaged!.readings + end1.unsent!.readings).toBe(2_500);
+    expect(end1.salvaged!.readings).toBeGreaterThan(2_400);
+    // What the second file held on its damaged leaf: the sacrificed batch, and maybe copies the
+    // first salvage had put there (the originals stay in the first moved file, not sent).
+    expect(end2.unsent!.alarms).toBe(0);
+    expect(end2.unsent!.readings).toBeGreaterThanOrEqual(1);
+    const lostCopies = end2.unsent!.readings - 1;
+    // Each original batch is in the outbox once, whichever file its copy went through.
+    const ns = [...outbox.entries('telemetry')].map(
+      (e) => (JSON.parse(outbox.readBack(e.seq)!) as { n: number | string }).n,
+    );
+    const originals = ns.filter((n) => typeof n === 'number');
+    expect(new Set(originals).size).toBe(originals.length);
+    expect(originals).toHaveLength(end1.salvaged!.readings - lostCopies);
+    expect(ns.filter((n) => typeof n === 'string').sort()).toEqual(['trigger-1', 'trigger-2']);
+    const alarms = [...outbox.entries('alarm')].map(
+      (e) => (JSON.parse(outbox.readBack(e.seq)!) as { alarmId: string }).alarmId,
+    );
+    expect(alarms).toEqual(['gas.L1', 'gas.L2']);
+  }, 30_000);
+
   it('an outbox that cannot be opened for another reason still throws, naming the file', () => {
     const dir = tempDir(cleanups);
     // A directory where the file should be: not corruption, nothing to move aside.
