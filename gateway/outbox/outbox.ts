@@ -45,9 +45,9 @@
  * chunks over later event-loop turns (`onSalvaged` names each chunk), so a
  * large backlog never holds the loop. The fault is reported at once, with the
  * telemetry still to copy as `pending`; the final counts (`salvaged`, `unsent`)
- * follow in `onSalvageEnd`. An item whose
- * stored payload does not read back as itself (garbled on disk) is moved to
- * the `quarantine` table (kept, never sent) and counted.
+ * follow in `onSalvageEnd`. An item whose stored payload does not read back
+ * as itself (garbled on disk) is moved to the `quarantine` table (kept, never
+ * sent) and counted.
  */
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
