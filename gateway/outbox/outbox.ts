@@ -38,18 +38,22 @@
  * Self-healing (issue 13): a file SQLite reports as corrupt (at open or later)
  * is moved aside as `<path>.corrupt-<time>`, a fresh outbox (new epoch) takes
  * its place and `onStorageFault` reports it. When that happens while running,
- * the items the index still held unacknowledged are salvaged first: read back
- * from the moved file (salvage.ts) and appended to the fresh outbox under new
- * numbers, alarms first, so they are sent again; the fault counts what was
- * salvaged and what could not be read (`salvaged`, `unsent`). An item whose
- * stored payload does not read back as itself (garbled on disk) is moved to
- * the `quarantine` table (kept, never sent) and counted.
+ * the items the index still held unacknowledged are salvaged: read back from
+ * the moved file (salvage.ts) and appended to the fresh outbox under new
+ * numbers, so they are sent again. The alarms are copied at once, before the
+ * fault is reported and ahead of anything appended after it; the telemetry in
+ * chunks over later event-loop turns (`onSalvaged` names each chunk), so a
+ * large backlog never holds the loop. The fault is reported at once, with the
+ * telemetry still to copy as `pending`; the final counts (`salvaged`, `unsent`)
+ * follow in `onSalvageEnd`. An item whose stored payload does not read back
+ * as itself (garbled on disk) is moved to the `quarantine` table (kept, never
+ * sent) and counted.
  */
 import type Database from 'better-sqlite3';
 import type { Clock } from '../../common/clock.js';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { readHeld, restamp } from './salvage.js';
+import { restamp, type SalvagedItem, SalvageRun } from './salvage.js';
 import { freeBytes, OutboxFile, readOutboxFile, syncFileInBackground } from './sqlite-file.js';
 import {
   describeStorageFault,
@@ -78,9 +82,6 @@ export {
 } from './types.js';
 
 const log = createLogger('gateway.outbox');
-
-/** Salvaged items per commit: bounds the memory and the length of one transaction. */
-const SALVAGE_CHUNK = { items: 1_000, bytes: 8 * 1024 * 1024 } as const; // 1,000 items or 8 MiB
 
 /**
  * Lifecycle: `open()` creates or reopens the file and loads the index of what
@@ -117,6 +118,9 @@ export class Outbox {
    * first, each lane in sequence order: salvaged from the moved file when the fault is reported.
    */
   private heldAtHeal: OutboxEntry[] | undefined;
+  /** Salvages still copying telemetry: one per fault (a second fault does not stop the first). */
+  private readonly salvages = new Set<SalvageRun>();
+  private salvageWaiters: (() => void)[] = [];
 
   /** Items in flight are never shed (their ack may be on its way). */
   isPinned: (seq: number) => boolean = () => false;
@@ -130,16 +134,7 @@ export class Outbox {
       path: this.path,
       clock: this.clock,
       load: (db) => this.load(db),
-      fault: (fault) => {
-        const held = this.heldAtHeal;
-        this.heldAtHeal = undefined;
-        const report = held ? { ...fault, ...this.salvage(fault, held) } : fault;
-        try {
-          this.options.onStorageFault?.(report, this.stats());
-        } catch (err) {
-          log.error({ err }, 'outbox storage-fault handler failed');
-        }
-      },
+      fault: (fault) => this.onFault(fault),
     });
   }
 
@@ -178,8 +173,26 @@ export class Outbox {
     }
   }
 
+  /**
+   * Closes the file. A salvage still copying telemetry stops first: what it has not copied stays
+   * in the moved file, counted unsent in its final report (`onSalvageEnd`, called from here).
+   */
   close(): void {
+    for (const run of [...this.salvages]) {
+      run.stop('not copied before the outbox was closed (it stays in the moved file)');
+    }
     this.file.close();
+  }
+
+  /** True while a salvage still copies telemetry from a moved file into this outbox. */
+  get salvaging(): boolean {
+    return this.salvages.size > 0;
+  }
+
+  /** Resolves when no salvage is running (at once when none is): for tests and orderly stops. */
+  salvageSettled(): Promise<void> {
+    if (this.salvages.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.salvageWaiters.push(resolve));
   }
 
   /** Appends an alarm event; `build` receives the item's sequence number and returns its payload. */
@@ -702,71 +715,104 @@ export class Outbox {
   }
 
   /**
-   * Appends what `held` (the index of the file that turned corrupt) can still be read from the
-   * moved file to this fresh outbox: alarms first, each lane in its original order, under new
-   * sequence numbers and this epoch, every chunk in one FULL commit (on disk before it is sent).
-   * Runs once per fault, synchronously: the loop waits for the copy (about the time to read and
-   * fsync the held bytes), which keeps the salvaged alarms ahead of anything appended after.
+   * A corrupt file was moved aside and a fresh one opened. When the index held items (the fault
+   * came while running), they are salvaged from the moved file into this outbox, under new
+   * sequence numbers and this epoch, each chunk in one FULL commit (on disk before it is sent):
+   * - the alarms now, before the fault is reported, so they stay ahead of every item appended
+   *   after the fault (an append that met the corruption is retried after this returns);
+   * - the telemetry over the next event-loop turns (SalvageRun), so a backlog of up to the whole
+   *   telemetry bound never holds the loop that polls and raises alarms. Items appended
+   *   meanwhile get lower numbers than the telemetry salvaged after them: the server stores each
+   *   reading by (gateway, sensor, ts), so the order of telemetry across them does not matter.
+   * `onStorageFault` fires now (the storage-fault alarm must not wait for the copy) with the
+   * alarm lane's final counts and the telemetry still to copy as `pending`; `onSalvageEnd`
+   * follows with the final counts once the telemetry is copied (or the outbox closed).
    */
-  private salvage(
-    fault: OutboxStorageFault,
-    held: readonly OutboxEntry[],
-  ): Required<Pick<OutboxStorageFault, 'salvaged' | 'unsent'>> {
-    const salvaged = { alarms: 0, readings: 0 };
-    const unsent = { alarms: 0, readings: 0 };
-    const count = (into: { alarms: number; readings: number }, entry: OutboxEntry) => {
-      if (entry.lane === 'alarm') into.alarms++;
-      else into.readings += entry.readings;
-    };
-    const lost: { seq: number; lane: OutboxLane; reason: string }[] = [];
-    let chunk: { entry: OutboxEntry; payload: string }[] = [];
-    let chunkBytes = 0;
-    const commit = () => {
-      if (chunk.length === 0) return;
-      const items = chunk;
-      chunk = [];
-      chunkBytes = 0;
-      try {
-        this.appendSalvaged(items);
-        for (const { entry } of items) count(salvaged, entry);
-      } catch (err) {
-        // Not retried through healing: a fresh file that fails too would loop. Said, counted.
-        for (const { entry } of items) {
-          count(unsent, entry);
-          lost.push({ seq: entry.seq, lane: entry.lane, reason: (err as Error).message });
-        }
-      }
-    };
-    for (const read of readHeld(fault.movedTo, held)) {
-      if ('problem' in read) {
-        count(unsent, read.entry);
-        lost.push({ seq: read.entry.seq, lane: read.entry.lane, reason: read.problem });
-        continue;
-      }
-      // Alarms get a commit of their own, before any telemetry is copied.
-      if (chunk.length > 0 && chunk[0]!.entry.lane !== read.entry.lane) commit();
-      chunk.push(read);
-      chunkBytes += read.payload.length;
-      if (chunk.length >= SALVAGE_CHUNK.items || chunkBytes >= SALVAGE_CHUNK.bytes) commit();
+  private onFault(fault: OutboxStorageFault): void {
+    const held = this.heldAtHeal;
+    this.heldAtHeal = undefined;
+    let report: OutboxStorageFault = fault;
+    let run: SalvageRun | undefined;
+    if (held) {
+      run = new SalvageRun(fault.movedTo, held, {
+        commit: (items, late) => this.commitSalvaged(items, late),
+        end: (ended) => this.salvageEnded(fault, ended),
+      });
+      run.copyAlarms();
+      report = {
+        ...fault,
+        salvaged: { ...run.salvaged },
+        unsent: { ...run.unsent },
+        ...(run.hasTelemetry ? { pending: { readings: run.pendingReadings } } : {}),
+      };
+      if (run.hasTelemetry) this.salvages.add(run);
     }
-    commit();
+    try {
+      this.options.onStorageFault?.(report, this.stats());
+    } catch (err) {
+      log.error({ err }, 'outbox storage-fault handler failed');
+    }
+    // Without telemetry the run ends here, and its end only logs (the report above was final).
+    run?.start();
+  }
+
+  /**
+   * One chunk of salvaged items. The alarms (inside the fault) are not retried through healing: a
+   * fresh file that fails too would loop. A later telemetry chunk is: a second fault moves this
+   * file aside too (and salvages what it held), and the chunk goes to the next fresh file.
+   */
+  private commitSalvaged(items: readonly SalvagedItem[], late: boolean): void {
+    if (!late) {
+      this.appendSalvaged(items);
+      return;
+    }
+    const entries = this.file.healing(
+      () => this.appendSalvaged(items),
+      true,
+      () => {
+        throw new Error('unreachable');
+      },
+    );
     this.checkHighWater();
-    const summary = describeStorageFault({ ...fault, salvaged, unsent });
+    this.markSynced([...this.unsynced]); // the chunk's fsync covered every earlier commit
+    try {
+      this.options.onSalvaged?.(entries.map((e) => e.seq));
+    } catch (err) {
+      log.error({ err }, 'outbox salvaged handler failed');
+    }
+  }
+
+  private salvageEnded(fault: OutboxStorageFault, run: SalvageRun): void {
+    const wasRunning = this.salvages.delete(run);
+    this.checkHighWater();
+    const final: OutboxStorageFault = {
+      ...fault,
+      salvaged: { ...run.salvaged },
+      unsent: { ...run.unsent },
+    };
+    const summary = describeStorageFault(final);
     const fields = {
       path: this.path,
       movedTo: fault.movedTo,
-      salvaged,
-      unsent,
-      lost: lost.slice(0, 10),
-      lostItems: lost.length,
+      salvaged: run.salvaged,
+      unsent: run.unsent,
+      lost: run.lost,
+      lostItems: run.lostItems,
     };
-    if (lost.length > 0) log.error(fields, `corrupt uplink outbox: ${summary}`);
+    if (run.lostItems > 0) log.error(fields, `corrupt uplink outbox: ${summary}`);
     else log.warn(fields, `corrupt uplink outbox: ${summary}`);
-    return { salvaged, unsent };
+    if (wasRunning) {
+      try {
+        this.options.onSalvageEnd?.(final, this.stats());
+      } catch (err) {
+        log.error({ err }, 'outbox salvage-end handler failed');
+      }
+    }
+    if (this.salvages.size === 0) for (const resolve of this.salvageWaiters.splice(0)) resolve();
   }
 
   /** One FULL commit of salvaged items under the next sequence numbers; the index after it. */
-  private appendSalvaged(items: readonly { entry: OutboxEntry; payload: string }[]): void {
+  private appendSalvaged(items: readonly SalvagedItem[]): OutboxEntry[] {
     const { insert, setMeta } = this.file.requireStatements();
     const db = this.file.requireDb();
     const first = this.nextSeq;
@@ -792,6 +838,7 @@ export class Outbox {
       this.bytes[entry.lane] += entry.bytes;
       if (entry.lane === 'telemetry') this.telemetryReadings += entry.readings;
     }
+    return entries.map(([entry]) => entry);
   }
 
   private checkFreeSpace(path: string): void {

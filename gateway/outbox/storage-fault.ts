@@ -34,15 +34,23 @@ export interface OutboxStorageFault {
    * docs/durability.md).
    */
   salvaged?: { alarms: number; readings: number };
+  /**
+   * Only in the report made at the fault, when held telemetry is still to be copied from the
+   * moved file (it is copied over later event-loop turns, so the gateway keeps polling and
+   * alarming meanwhile): its readings. `salvaged` and `unsent` then count the alarms and
+   * nothing yet of the telemetry; the final counts come with `onSalvageEnd`.
+   */
+  pending?: { readings: number };
 }
 
 /**
  * The fault in one line for the "local storage fault" alarm and the log: the SQLite error, then
- * what was salvaged and what stays unsent in the moved file (when the fault came while running).
+ * what was salvaged, what stays unsent in the moved file and what is still being copied (when
+ * the fault came while running).
  */
 export function describeStorageFault(fault: OutboxStorageFault): string {
   const parts = [fault.error];
-  const { salvaged, unsent } = fault;
+  const { salvaged, unsent, pending } = fault;
   if (salvaged && salvaged.alarms + salvaged.readings > 0) {
     parts.push(
       `${salvaged.alarms} unacknowledged alarm transition(s) and ${salvaged.readings} reading(s) salvaged from the moved file and sent again`,
@@ -51,6 +59,11 @@ export function describeStorageFault(fault: OutboxStorageFault): string {
   if (unsent && unsent.alarms + unsent.readings > 0) {
     parts.push(
       `${unsent.alarms} unacknowledged alarm transition(s) and ${unsent.readings} reading(s) could not be read and stay in the moved file, not sent`,
+    );
+  }
+  if (pending && pending.readings > 0) {
+    parts.push(
+      `${pending.readings} unacknowledged reading(s) still being salvaged from the moved file (the final count is logged when done)`,
     );
   }
   return parts.join('; ');

@@ -33,6 +33,19 @@ export interface OutboxOptions {
    * its place (at open, or when SQLite reports corruption later). Must not throw.
    */
   onStorageFault?(fault: OutboxStorageFault, stats: OutboxStats): void;
+  /**
+   * Called with the new sequence numbers of each chunk of telemetry salvaged after the fault
+   * was reported (one chunk per event-loop turn; committed FULL, so sendable at once). The
+   * alarms salvaged inside the fault are already in the outbox when `onStorageFault` runs.
+   * Must not throw.
+   */
+  onSalvaged?(seqs: readonly number[]): void;
+  /**
+   * Called once for a fault reported with `pending` telemetry, when its salvage ends (all
+   * copied, or stopped by close()): the same fault with the final `salvaged` and `unsent`
+   * counts and no `pending`. Must not throw.
+   */
+  onSalvageEnd?(fault: OutboxStorageFault, stats: OutboxStats): void;
   /** Called when an item that does not read back was quarantined. Must not throw. */
   onQuarantine?(item: { seq: number; lane: OutboxLane; reason: string }, stats: OutboxStats): void;
   /**

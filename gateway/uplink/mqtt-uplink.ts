@@ -86,6 +86,8 @@ export const MQTT_UPLINK_DEFAULTS = {
  *   `_uplink.*` status points always have a current value (issue 11 item 6);
  * - 'storage-fault': the outbox file was corrupt and was moved aside (issue 13;
  *   the gateway raises "local storage fault: {path} moved to {movedTo}");
+ * - 'salvage-end': the salvage after a 'storage-fault' reported with `pending` telemetry
+ *   ended; `fault` carries the final `salvaged` and `unsent` counts;
  * - 'quarantined': an item did not read back from the outbox and was set aside.
  * Events that happen inside start() are delivered at the end of start().
  */
@@ -94,6 +96,7 @@ export type OutboxEvent =
   | { type: 'shed'; batches: number; readings: number; stats: OutboxStats }
   | { type: 'stats'; stats: OutboxStats; health: UplinkHealth }
   | { type: 'storage-fault'; fault: OutboxStorageFault; stats: OutboxStats }
+  | { type: 'salvage-end'; fault: OutboxStorageFault; stats: OutboxStats }
   | { type: 'quarantined'; seq: number; lane: OutboxLane; reason: string; stats: OutboxStats };
 
 export interface MqttUplinkOptions {
@@ -224,6 +227,8 @@ export class MqttUplink implements Uplink {
         this.requeueAfterHeal();
         this.outboxEvent({ type: 'storage-fault', fault, stats });
       },
+      onSalvaged: (seqs) => this.requeueSalvaged(seqs),
+      onSalvageEnd: (fault, stats) => this.outboxEvent({ type: 'salvage-end', fault, stats }),
       onQuarantine: (item, stats) => this.outboxEvent({ type: 'quarantined', ...item, stats }),
       onTelemetrySynced: (seqs) => this.onTelemetrySynced(seqs),
     });
@@ -606,8 +611,9 @@ export class MqttUplink implements Uplink {
 
   /**
    * The outbox replaced a corrupt file: what was in flight belongs to the old file (its acks name
-   * the old epoch and are ignored), and the items it salvaged carry new numbers no queue knows.
-   * Runs inside the outbox call that met the corruption, so the pump waits for a microtask.
+   * the old epoch and are ignored), and the alarms it salvaged at once carry new numbers no queue
+   * knows. The telemetry it salvages over later turns comes through requeueSalvaged. Runs inside
+   * the outbox call that met the corruption, so the pump waits for a microtask.
    */
   private requeueAfterHeal(): void {
     for (const seq of [...this.inFlight.keys()]) if (!this.outbox.has(seq)) this.release(seq);
@@ -615,6 +621,18 @@ export class MqttUplink implements Uplink {
     for (const seq of this.seqs('alarm')) this.alarmQueue.push(seq);
     for (const seq of this.seqs('telemetry')) if (this.outbox.isSynced(seq)) this.backlog.push(seq);
     queueMicrotask(() => this.pump());
+  }
+
+  /**
+   * A chunk of telemetry the outbox salvaged after the fault (one per event-loop turn): backlog,
+   * sent at the replay bound like any replay. Nothing else queues these numbers: flush() and
+   * onTelemetrySynced only queue live appends, and becomeReady() takes what the outbox holds.
+   * Runs from the salvage's own turn (not inside a send), so it pumps at once.
+   */
+  private requeueSalvaged(seqs: readonly number[]): void {
+    if (!this.ready) return; // becomeReady() takes them from the outbox
+    for (const seq of seqs) this.backlog.push(seq);
+    this.pump();
   }
 
   private seqs(lane: OutboxLane): number[] {

@@ -115,14 +115,17 @@ function itemLeaves(db: Database.Database): { pageno: number; ncell: number }[] 
 
 function openHealing(file: string, ownClock = clock) {
   const faults: { fault: OutboxStorageFault; stats: OutboxStats }[] = [];
+  /** The final reports of salvages that copied telemetry over later turns. */
+  const ends: { fault: OutboxStorageFault; stats: OutboxStats }[] = [];
   const outbox = new Outbox({
     path: file,
     clock: ownClock,
     onStorageFault: (fault, stats) => faults.push({ fault, stats }),
+    onSalvageEnd: (fault, stats) => ends.push({ fault, stats }),
   });
   outbox.open();
   cleanups.push(() => outbox.close());
-  return { outbox, faults };
+  return { outbox, faults, ends };
 }
 
 function expectMovedAside(file: string, fault: OutboxStorageFault): void {
@@ -182,9 +185,9 @@ describe('outbox self-heal', () => {
     expect(faults[0]!.fault.error).toMatch(/^SQLITE_NOTADB/);
   });
 
-  it('a file that turns corrupt while open is moved aside at the next read', () => {
+  it('a file that turns corrupt while open is moved aside at the next read', async () => {
     const file = path.join(tempDir(cleanups), 'outbox.db');
-    const { outbox, faults } = openHealing(file);
+    const { outbox, faults, ends } = openHealing(file);
     const seqs: number[] = [];
     // 30 MB: far beyond SQLite's page cache, so the first items are read from disk again.
     for (let i = 0; i < 600; i++) seqs.push(outbox.appendTelemetry(payload(50_000), 1).seq);
@@ -196,8 +199,19 @@ describe('outbox self-heal', () => {
 
     expect(outbox.readBack(seqs[0]!)).toBeUndefined();
     expect(faults).toHaveLength(1);
-    const { fault } = faults[0]!;
+    // Reported at once, before the telemetry is copied: no alarm was held, all of it is pending.
+    expect(faults[0]!.fault).toMatchObject({
+      path: file,
+      salvaged: { alarms: 0, readings: 0 },
+      unsent: { alarms: 0, readings: 0 },
+      pending: { readings: 600 },
+    });
+    expect(outbox.salvaging).toBe(true);
+    await outbox.salvageSettled();
+    expect(ends).toHaveLength(1);
+    const { fault } = ends[0]!;
     expect(fault.path).toBe(file);
+    expect(fault.pending).toBeUndefined();
     // What was held and never acknowledged is either salvaged or named as lost, so the
     // storage-fault alarm can say both.
     expect(fault.unsent!.alarms + fault.salvaged!.alarms).toBe(0);
@@ -211,10 +225,10 @@ describe('outbox self-heal', () => {
     expect(outbox.stats().alarms.items).toBe(1);
   }, 30_000);
 
-  it('a file that turned corrupt while running kept its unacknowledged alarms unsent: they are salvaged into the fresh outbox, ahead of the telemetry', () => {
+  it('a file that turned corrupt while running kept its unacknowledged alarms unsent: they are salvaged into the fresh outbox, ahead of the telemetry', async () => {
     const file = path.join(tempDir(cleanups), 'outbox.db');
     const time = new ManualClock(clock.now());
-    const { outbox, faults } = openHealing(file, time);
+    const { outbox, faults, ends } = openHealing(file, time);
     const alarm = (alarmId: string) => (seq: number) =>
       JSON.stringify({ v: 1, seq, epoch: outbox.epoch, alarmId, transition: 'raised' });
     const raised = outbox.appendAlarms([alarm('gas.L1'), alarm('gas.L2')]);
@@ -238,16 +252,32 @@ describe('outbox self-heal', () => {
 
     const after = outbox.appendTelemetry(payload(10), 1);
     expect(faults).toHaveLength(1);
-    const { fault, stats } = faults[0]!;
+    // At the fault: the alarms are salvaged, the telemetry is still to be copied.
+    const atFault = faults[0]!.fault;
+    expect(atFault).toMatchObject({
+      salvaged: { alarms: 2, readings: 0 },
+      unsent: { alarms: 0, readings: 0 },
+      pending: { readings: 400 },
+    });
+    expect(describeStorageFault(atFault)).toBe(
+      `${atFault.error}; 2 unacknowledged alarm transition(s) and 0 reading(s) salvaged from the moved file and sent again; 400 unacknowledged reading(s) still being salvaged from the moved file (the final count is logged when done)`,
+    );
+    expect(ends).toHaveLength(0);
+    await outbox.salvageSettled();
+    expect(ends).toHaveLength(1);
+    const { fault, stats } = ends[0]!;
+    expect(fault.pending).toBeUndefined();
     expect(fault.salvaged).toEqual({ alarms: 2, readings: 380 });
     expect(fault.unsent).toEqual({ alarms: 0, readings: 20 }); // the two batches on the damaged pages
     expect(describeStorageFault(fault)).toBe(
       `${fault.error}; 2 unacknowledged alarm transition(s) and 380 reading(s) salvaged from the moved file and sent again; 0 unacknowledged alarm transition(s) and 20 reading(s) could not be read and stay in the moved file, not sent`,
     );
-    expect(stats).toMatchObject({ alarms: { items: 2 }, telemetry: { items: 38, readings: 380 } });
+    // The 38 salvaged batches and the one appended after the fault.
+    expect(stats).toMatchObject({ alarms: { items: 2 }, telemetry: { items: 39, readings: 381 } });
 
-    // Salvaged under a new epoch and new numbers: the alarms first, then the telemetry in its
-    // original order, then what was appended after the fault.
+    // Salvaged under a new epoch and new numbers: the alarms first, then what was appended after
+    // the fault (here the append that met it), then the telemetry in its original order, copied
+    // over the following turns.
     expect(outbox.epoch).not.toBe(epoch);
     const alarms = [...outbox.entries('alarm')];
     const telemetry = [...outbox.entries('telemetry')];
@@ -264,7 +294,7 @@ describe('outbox self-heal', () => {
     const seqs = [...alarms, ...telemetry].map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(seqs[0]!).toBeGreaterThan(batches.at(-1)!);
-    expect(telemetry.at(-1)!.seq).toBe(after.seq);
+    expect(telemetry[0]!.seq).toBe(after.seq);
     for (const entry of telemetry) expect(outbox.readBack(entry.seq)).toBeDefined();
     expect(outbox.stats().quarantined).toBe(0);
     // The moved file is left as found (opened read-only), for forensics.
@@ -296,9 +326,11 @@ describe('outbox self-heal', () => {
     });
     producer.tick();
     uplink.flush();
-    const faults = events.filter((e) => e.type === 'storage-fault');
-    expect(faults).toHaveLength(1);
-    const fault = faults[0]!.type === 'storage-fault' ? faults[0]!.fault : undefined;
+    expect(events.filter((e) => e.type === 'storage-fault')).toHaveLength(1);
+    await waitUntil(() => events.some((e) => e.type === 'salvage-end'), 'the salvage to end');
+    const ends = events.filter((e) => e.type === 'salvage-end');
+    expect(ends).toHaveLength(1);
+    const fault = ends[0]!.type === 'salvage-end' ? ends[0]!.fault : undefined;
     expect(fault?.salvaged).toEqual({ alarms: 2, readings: 9 * 40 });
     expect(fault?.unsent).toEqual({ alarms: 0, readings: 40 });
 
@@ -313,10 +345,13 @@ describe('outbox self-heal', () => {
     );
     expect(alarms.map((a) => [a.alarmId, a.state])).toEqual([[producer.alarmIds[0], 'cleared']]);
     // Only the batch on the damaged page is missing: ticks 9 (readings k = 180..199) of 11.
+    // outOfOrder counts seq going back along a sensor's timestamps: the batch appended after the
+    // fault (tick 11) has a lower seq than the telemetry salvaged in the turns after it, once per
+    // sensor. The server stores each reading by (gateway, sensor, ts), so that order is harmless.
     expect(await storedReport(server, ids, producer.produced)).toEqual({
       missing: 40,
       duplicates: 0,
-      outOfOrder: 0,
+      outOfOrder: ids.length,
       extra: 0,
     });
   }, 30_000);
@@ -363,6 +398,199 @@ describe('outbox self-heal', () => {
       return h.inFlight === 12 && h.backlog.alarms.items + h.backlog.telemetry.items === 12;
     }, 'every held item in flight once');
   }, 20_000);
+
+  it("salvaging a large telemetry backlog held the gateway's loop: alarms raised meanwhile are appended before the salvage ends", async () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const { outbox, faults, ends } = openHealing(file);
+    const alarm = (alarmId: string) => (seq: number) =>
+      JSON.stringify({ v: 1, seq, epoch: outbox.epoch, alarmId, transition: 'raised' });
+    outbox.appendAlarms([alarm('gas.L1'), alarm('gas.L2')]);
+    // 2,500 batches: more than one salvage chunk (1,000 items) holds, so the copy needs at least
+    // three turns on any machine, whatever its speed.
+    const batches: number[] = [];
+    for (let i = 0; i < 2_500; i++) batches.push(outbox.appendTelemetry(payload(100), 1).seq);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+
+    outbox.appendTelemetry(payload(10), 1); // meets the damage
+    // The fault (and the gateway's storage-fault alarm) is reported at once, the alarms salvaged.
+    expect(faults).toHaveLength(1);
+    expect(faults[0]!.fault.salvaged).toEqual({ alarms: 2, readings: 0 });
+    const pending = faults[0]!.fault.pending!.readings;
+    expect(pending).toBeGreaterThan(2_000);
+
+    // The gateway's loop meanwhile: one callback per turn, the first one raising a gas alarm.
+    let turnsDuringSalvage = 0;
+    let raised: { seq: number; salvaging: boolean; ends: number } | undefined;
+    const turn = () => {
+      if (!outbox.salvaging) return;
+      turnsDuringSalvage++;
+      if (!raised) {
+        const entry = outbox.appendAlarm(alarm('gas.L2.again'));
+        raised = { seq: entry.seq, salvaging: outbox.salvaging, ends: ends.length };
+      }
+      setImmediate(turn);
+    };
+    setImmediate(turn);
+    await outbox.salvageSettled();
+
+    expect(turnsDuringSalvage).toBeGreaterThanOrEqual(2);
+    expect(raised).toMatchObject({ salvaging: true, ends: 0 });
+    expect(ends).toHaveLength(1);
+    const { fault } = ends[0]!;
+    expect(fault.salvaged!.alarms).toBe(2);
+    expect(fault.salvaged!.readings + fault.unsent!.readings).toBe(2_500);
+    expect(fault.salvaged!.readings).toBeGreaterThan(2_000);
+    // The alarm raised during the salvage sits after the salvaged alarms and ahead of the
+    // telemetry salvaged after it: it did not wait for the copy.
+    const alarms = [...outbox.entries('alarm')].map((e) => e.seq);
+    expect(alarms).toHaveLength(3);
+    expect(alarms.at(-1)).toBe(raised!.seq);
+    const telemetry = [...outbox.entries('telemetry')].map((e) => e.seq);
+    expect(telemetry.at(-1)!).toBeGreaterThan(raised!.seq);
+    expect(JSON.parse(outbox.readBack(raised!.seq)!)).toMatchObject({ alarmId: 'gas.L2.again' });
+    expect(outbox.stats().telemetry.readings).toBe(fault.salvaged!.readings + 1);
+  }, 30_000);
+
+  it("salvaging a large telemetry backlog held the gateway's loop: alarms raised meanwhile are sent before the salvage ends", async () => {
+    const dir = tempDir(cleanups);
+    const file = path.join(dir, 'outbox.db');
+    // A bare broker: items are published but never acknowledged, so they stay held.
+    const broker = await startTestBroker();
+    cleanups.push(() => broker.close());
+    const ids = sensorIds(1);
+    const order: string[] = [];
+    const uplink = createUplink(broker.url, file, ids, {
+      ackTimeoutMs: 60_000,
+      maxBatchReadings: 1, // one batch per reading: a backlog of many items
+      onOutboxEvent: (event) => {
+        if (event.type === 'storage-fault' || event.type === 'salvage-end') order.push(event.type);
+      },
+    });
+    uplink.observeAlarms((hop, alarmId) => {
+      if (hop === 'published') order.push(`published ${alarmId}`);
+    });
+    await uplink.start();
+    cleanups.push(() => uplink.stop());
+    await waitUntil(() => uplink.connected, 'the uplink to connect');
+    const producer = new Producer(uplink, ids, { tickMs: 50, perTick: 2_500 });
+    producer.alarm();
+    producer.tick(); // 2,500 batches, more than two salvage chunks
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    order.length = 0;
+    producer.tick(); // meets the damage
+    let during: string | undefined;
+    setImmediate(() => {
+      during = producer.alarm(); // the gateway raises a gas alarm while the salvage copies
+    });
+    await waitUntil(() => order.includes('salvage-end'), 'the salvage to end');
+    expect(during).toBeDefined();
+    // Reported at once; the alarm raised meanwhile left (raise and clear) before the copy ended.
+    expect(order).toEqual([
+      'storage-fault',
+      `published ${during}`,
+      `published ${during}`,
+      'salvage-end',
+    ]);
+  }, 30_000);
+
+  /** An open outbox holding 2 alarms and `batches` telemetry batches (`{ n }`, 1 reading each). */
+  function heldBacklog(file: string, batches: number) {
+    const healing = openHealing(file);
+    const { outbox } = healing;
+    const alarm = (alarmId: string) => (seq: number) =>
+      JSON.stringify({ v: 1, seq, epoch: outbox.epoch, alarmId, transition: 'raised' });
+    outbox.appendAlarms([alarm('gas.L1'), alarm('gas.L2')]);
+    const seqs: number[] = [];
+    for (let n = 0; n < batches; n++) {
+      const { seq } = outbox.appendTelemetry(
+        (seq) => JSON.stringify({ seq, n, pad: 'x'.repeat(100) }),
+        1,
+      );
+      seqs.push(seq);
+    }
+    return { ...healing, seqs };
+  }
+
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('an outbox closed during a salvage stops it: what was not copied stays in the moved file, counted unsent', async () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const { outbox, faults, ends, seqs } = heldBacklog(file, 2_500);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    outbox.appendTelemetry(payload(10), 1); // meets the damage
+    expect(faults).toHaveLength(1);
+    await nextTurn(); // the salvage's first turn (queued at the fault) runs before this one
+    expect(outbox.salvaging).toBe(true);
+    outbox.close();
+
+    expect(outbox.salvaging).toBe(false);
+    expect(ends).toHaveLength(1);
+    const { fault } = ends[0]!;
+    expect(fault.salvaged!.alarms).toBe(2);
+    expect(fault.salvaged!.readings).toBeGreaterThan(0); // the first turn's chunk
+    expect(fault.salvaged!.readings).toBeLessThanOrEqual(1_000);
+    expect(fault.salvaged!.readings + fault.unsent!.readings).toBe(2_500);
+    expect(fault.unsent!.readings).toBeGreaterThan(1_400);
+    await nextTurn();
+    await nextTurn(); // no turn runs on a closed outbox
+    expect(ends).toHaveLength(1);
+    await outbox.salvageSettled();
+    // The moved file is as found: an item the first turn did not reach is still in it.
+    const moved = new Database(fault.movedTo, { readonly: true });
+    try {
+      const uncopied = moved
+        .prepare('SELECT payload FROM items WHERE seq = ?')
+        .pluck()
+        .get(seqs[2_000]!) as string;
+      expect(JSON.parse(uncopied)).toMatchObject({ seq: seqs[2_000], n: 2_000 });
+    } finally {
+      moved.close();
+    }
+  }, 30_000);
+
+  it('a second fault during a salvage: both salvages run to the end, no reading copied twice', async () => {
+    const file = path.join(tempDir(cleanups), 'outbox.db');
+    const { outbox, faults, ends } = heldBacklog(file, 2_500);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    outbox.appendTelemetry((seq) => JSON.stringify({ seq, n: 'trigger-1' }), 1);
+    expect(faults).toHaveLength(1);
+    await nextTurn(); // the first salvage copied one chunk into the fresh file
+    expect(outbox.salvaging).toBe(true);
+    // A batch at the end of the fresh file; its last leaf (this batch, and maybe the end of the
+    // first salvage's chunk) is damaged, so the next append meets it.
+    outbox.appendTelemetry((seq) => JSON.stringify({ seq, n: 'sacrificed' }), 1);
+    garbleWhileOpen(file, (db) => [itemLeaves(db).at(-1)!.pageno]);
+    outbox.appendTelemetry((seq) => JSON.stringify({ seq, n: 'trigger-2' }), 1);
+    expect(faults).toHaveLength(2);
+    const [first, second] = faults.map((f) => f.fault);
+    expect(second!.movedTo).not.toBe(first!.movedTo);
+    expect(second!.salvaged!.alarms).toBe(2); // the alarms the first salvage had copied
+
+    await outbox.salvageSettled();
+    expect(ends).toHaveLength(2);
+    const end = (movedTo: string) => ends.find((e) => e.fault.movedTo === movedTo)!.fault;
+    const end1 = end(first!.movedTo);
+    const end2 = end(second!.movedTo);
+    expect(end1.salvaged!.readings + end1.unsent!.readings).toBe(2_500);
+    expect(end1.salvaged!.readings).toBeGreaterThan(2_400);
+    // What the second file held on its damaged leaf: the sacrificed batch, and maybe copies the
+    // first salvage had put there (the originals stay in the first moved file, not sent).
+    expect(end2.unsent!.alarms).toBe(0);
+    expect(end2.unsent!.readings).toBeGreaterThanOrEqual(1);
+    const lostCopies = end2.unsent!.readings - 1;
+    // Each original batch is in the outbox once, whichever file its copy went through.
+    const ns = [...outbox.entries('telemetry')].map(
+      (e) => (JSON.parse(outbox.readBack(e.seq)!) as { n: number | string }).n,
+    );
+    const originals = ns.filter((n) => typeof n === 'number');
+    expect(new Set(originals).size).toBe(originals.length);
+    expect(originals).toHaveLength(end1.salvaged!.readings - lostCopies);
+    expect(ns.filter((n) => typeof n === 'string').sort()).toEqual(['trigger-1', 'trigger-2']);
+    const alarms = [...outbox.entries('alarm')].map(
+      (e) => (JSON.parse(outbox.readBack(e.seq)!) as { alarmId: string }).alarmId,
+    );
+    expect(alarms).toEqual(['gas.L1', 'gas.L2']);
+  }, 30_000);
 
   it('an outbox that cannot be opened for another reason still throws, naming the file', () => {
     const dir = tempDir(cleanups);
