@@ -196,8 +196,11 @@ export class Registry {
    * through the `registry_sensors_enterprise` index instead (a loose index scan: one seek per
    * enterprise, the recursive CTE below), on SQLite and PostgreSQL alike. Not cached in memory:
    * in cluster mode other nodes write these rows (their births, their config at their start)
-   * and nothing cheap tells this node when; the notification bus is a live feed that loses
-   * messages across a gap, so a cache kept by it could go stale, and the read is cheap enough.
+   * and nothing cheap tells this node when (no version column; the notification bus is a live
+   * feed that loses messages across a gap, so a cache kept by it could go stale). Embedded, a
+   * cache would still need a check per read (PRAGMA data_version for another connection to the
+   * file, a counter for this one's writers) to save what is left: about 0.5 ms a read with
+   * 200 enterprises and 20,000 sensors, against 1.7 ms for the two queries this replaced.
    */
   async enterprises(): Promise<EnterpriseRecord[]> {
     const db = this.requireDb();
