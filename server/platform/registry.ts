@@ -10,6 +10,7 @@
  * natural key (`ON CONFLICT`), so two nodes noting the same gateway or alarm at once both
  * succeed and the row holds one of their values, never a duplicate or an error.
  */
+import { sql } from 'kysely';
 import type { SensorInfo } from '../../protocol/index.js';
 import type { AlarmRecord } from '../alarms/ledger.js';
 import type { EnterpriseInfo } from '../config/index.js';
@@ -185,25 +186,54 @@ export class Registry {
     this.running = false;
   }
 
-  /** Every enterprise: configured ones, and ones only heard of on MQTT (no jurisdiction). */
+  /**
+   * Every enterprise: configured ones (in id order), and ones only heard of on MQTT (no
+   * jurisdiction), after them in code-unit order.
+   *
+   * One statement, and no scan of the sensors: every authenticated request asks for this (the
+   * auth hook's scope, then the workbench's inputs), and the sensors table holds every point of
+   * every gateway (20,000 in the overview benchmark). Their distinct enterprise ids are walked
+   * through the `registry_sensors_enterprise` index instead (a loose index scan: one seek per
+   * enterprise, the recursive CTE below), on SQLite and PostgreSQL alike. Not cached in memory:
+   * in cluster mode other nodes write these rows (their births, their config at their start)
+   * and nothing cheap tells this node when (no version column; the notification bus is a live
+   * feed that loses messages across a gap, so a cache kept by it could go stale). Embedded, a
+   * cache would still need a check per read (PRAGMA data_version for another connection to the
+   * file, a counter for this one's writers) to save what is left: about 0.5 ms a read with
+   * 200 enterprises and 20,000 sensors, against 1.7 ms for the two queries this replaced.
+   */
   async enterprises(): Promise<EnterpriseRecord[]> {
     const db = this.requireDb();
-    const rows = await db.selectFrom('registry_enterprises').selectAll().orderBy('id').execute();
-    const known = new Set(rows.map((r) => r.id));
-    const heard = (
-      await db
-        .selectFrom('registry_gateways')
-        .select('enterprise_id')
-        .union(db.selectFrom('registry_sensors').select('enterprise_id'))
-        .execute()
-    )
-      .map((r) => r.enterprise_id)
-      .filter((id) => !known.has(id))
-      .sort();
-    return [
-      ...rows.map((r) => ({ id: r.id, name: r.name, jurisdiction: jurisdictionOf(r) })),
-      ...heard.map((id) => ({ id, name: id, jurisdiction: {} })),
-    ];
+    const { rows } = await sql<RegistryEnterprisesTable & { heard_only: number }>`
+      WITH RECURSIVE sensor_enterprises(id) AS (
+        SELECT (SELECT enterprise_id FROM registry_sensors ORDER BY enterprise_id LIMIT 1)
+        UNION ALL
+        SELECT (
+          SELECT s.enterprise_id FROM registry_sensors s
+          WHERE s.enterprise_id > sensor_enterprises.id
+          ORDER BY s.enterprise_id LIMIT 1
+        )
+        FROM sensor_enterprises WHERE sensor_enterprises.id IS NOT NULL
+      )
+      SELECT id, name, province, city, county, park, 0 AS heard_only FROM registry_enterprises
+      UNION ALL
+      SELECT heard.id, heard.id, NULL, NULL, NULL, NULL, 1 FROM (
+        SELECT id FROM sensor_enterprises WHERE id IS NOT NULL
+        UNION
+        SELECT enterprise_id FROM registry_gateways
+      ) heard
+      WHERE heard.id NOT IN (SELECT id FROM registry_enterprises)
+      ORDER BY heard_only, id`.execute(db);
+    const known: EnterpriseRecord[] = [];
+    const heard: string[] = [];
+    for (const r of rows) {
+      if (Number(r.heard_only) === 1) heard.push(r.id);
+      else known.push({ id: r.id, name: r.name, jurisdiction: jurisdictionOf(r) });
+    }
+    // The SQL order of ids is the engine's collation (PostgreSQL's may be a locale's); heard
+    // ids were always sorted here, in code-unit order, and still are.
+    heard.sort();
+    return [...known, ...heard.map((id) => ({ id, name: id, jurisdiction: {} }))];
   }
 
   async enterprise(id: string): Promise<EnterpriseRecord | undefined> {

@@ -193,6 +193,88 @@ export function platformStateCases(backend: Backend): void {
       });
     });
 
+    it('enterprises(): one statement gives what the two queries it replaced gave, heard by gateway or by sensors alone', async () => {
+      const [node] = await nodes(1);
+      const registry = new Registry({
+        database: node!,
+        enterprises: ENTERPRISES,
+        installations: INSTALLATIONS,
+      });
+      await registry.start();
+      cleanups.push(() => registry.stop());
+      // The replaced code: the configured rows in id order, then every enterprise id of a
+      // gateway or a sensor not configured, sorted in JavaScript (code-unit order).
+      const twoQueries = async () => {
+        const db = node!.db;
+        const rows = await db
+          .selectFrom('registry_enterprises')
+          .selectAll()
+          .orderBy('id')
+          .execute();
+        const known = new Set(rows.map((r) => r.id));
+        const heard = (
+          await db
+            .selectFrom('registry_gateways')
+            .select('enterprise_id')
+            .union(db.selectFrom('registry_sensors').select('enterprise_id'))
+            .execute()
+        )
+          .map((r) => r.enterprise_id)
+          .filter((id) => !known.has(id))
+          .sort();
+        return [rows.map((r) => r.id), heard];
+      };
+      const split = async () => {
+        const all = await registry.enterprises();
+        const configured = new Set(ENTERPRISES.map((e) => e.id));
+        return [
+          all.filter((e) => configured.has(e.id)).map((e) => e.id),
+          all.filter((e) => !configured.has(e.id)).map((e) => e.id),
+        ];
+      };
+      expect(await split()).toEqual(await twoQueries());
+      // Many enterprises by their sensors (the index walk takes one step per enterprise), some
+      // sharing a configured id, ids whose case orders them differently in a locale collation.
+      for (let i = 0; i < 40; i++) {
+        const enterpriseId = i % 10 === 0 ? 'ent-001' : `${i % 2 ? 'Ent' : 'ent'}-${100 + i}`;
+        await registry.noteGateway(
+          presence(`gw-${i}`, enterpriseId, [methane('GT-1', 20), methane('GT-2', null)]),
+        );
+      }
+      // A gateway without sensors: heard by its gateway row alone.
+      await registry.noteGateway(presence('gw-bare', 'ent-bare', []));
+      // A gateway moved to another enterprise: its old sensors keep the old id, heard by them alone.
+      await registry.noteGateway(presence('gw-moved', 'ent-old', [methane('GT-9', 20)]));
+      await registry.noteGateway(presence('gw-moved', 'ent-new', [methane('GT-10', 20)]));
+      const [configured, heard] = await twoQueries();
+      expect(heard).toHaveLength(36 + 3);
+      expect(heard).toContain('ent-old');
+      expect(heard).toContain('ent-bare');
+      expect(await split()).toEqual([configured, heard]);
+      const all = await registry.enterprises();
+      expect(all.find((e) => e.id === 'ent-old')).toEqual({
+        id: 'ent-old',
+        name: 'ent-old',
+        jurisdiction: {},
+      });
+      expect(all.find((e) => e.id === 'ent-001')?.jurisdiction).toEqual({
+        province: '江苏省',
+        park: '江北新材料科技园',
+      });
+    });
+
+    it('enterprises(): a gateway noted on another node after a read is in the next read', async () => {
+      const [a, b] = await registries(2);
+      expect((await a!.enterprises()).map((e) => e.id)).toEqual(['ent-001', 'ent-002']);
+      await b!.noteGateway(presence('gw-07', 'ent-007', [methane('GT-101', 20)]));
+      expect((await a!.enterprises()).map((e) => e.id)).toEqual(['ent-001', 'ent-002', 'ent-007']);
+      expect(await a!.enterprise('ent-007')).toEqual({
+        id: 'ent-007',
+        name: 'ent-007',
+        jurisdiction: {},
+      });
+    });
+
     it('refuses to run before its database is started, and after stop', async () => {
       const [node] = await nodes(1);
       const registry = new Registry({ database: node!, enterprises: [], installations: [] });
