@@ -12,8 +12,9 @@
  *
  * Order per connection is unchanged: the broker hands a connection its next
  * packet only after ingest finished the previous one. Nothing is dropped: the
- * lane only decides when. Lifecycle: none; `drain()` resolves once what was
- * queued has run.
+ * lane only decides when. The embedded telemetry store's inline writer runs its
+ * commits on one too (store/sqlite-write-lane.ts). Lifecycle: none; items run
+ * in the order given, so an empty item run last resolves once all before it ran.
  */
 
 export const TELEMETRY_LANE_DEFAULTS = {

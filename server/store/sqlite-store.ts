@@ -184,7 +184,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
     } else {
       const writer = SqliteTelemetryWriter.open(path, this.options);
       db = writer.db;
-      this.prepareReads(db);
+      this.prepareReads(db, writer.rollups);
       lane = new InlineWriteLane(writer, SQLITE_STORE_DEFAULTS.commitBudgetMs);
     }
     this.db = db;
@@ -349,7 +349,8 @@ export class SqliteTelemetryStore implements TelemetryStore {
     return row ? fromRow(row) : null;
   }
 
-  private prepareReads(db: SqliteDatabase): void {
+  /** `rollups`: the writer's, when it writes on this connection; else made here. */
+  private prepareReads(db: SqliteDatabase, rollups?: HourlyRollups): void {
     const range = db.prepare<[string, string, number, number, number], ReadingRow>(
       `SELECT s.gateway_id, s.enterprise_id, s.sensor_id, r.ts, r.received_at, r.value,
               r.value_text, r.value_type, r.quality, r.reason, r.seq
@@ -386,8 +387,8 @@ export class SqliteTelemetryStore implements TelemetryStore {
       latestAt: (g, s, at) => latestAt.get(g, s, at),
       range: (q) => range.all(q.gatewayId, q.sensorId, q.from, q.to, q.limit),
     };
-    // Also creates the rollup table (and backfills it) on a file that has none yet.
-    this.rollups = new HourlyRollups(db);
+    // Made here, it also creates the rollup table (and backfills it) on a file that has none yet.
+    this.rollups = rollups ?? new HourlyRollups(db);
   }
 
   /** Every series, and its newest reading (one primary-key seek each); returns how many series. */

@@ -22,6 +22,7 @@
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../../common/logger.js';
 import type { TelemetryBatch } from '../../protocol/index.js';
+import { TelemetryLane } from '../ingest-lane.js';
 import type { SynchronousMode } from './sqlite.js';
 import type { CommitOutcome, SqliteTelemetryWriter } from './sqlite-writer.js';
 
@@ -51,57 +52,32 @@ export interface TelemetryWriteLane {
   close(): Promise<void>;
 }
 
-/** The writer on this thread, a budget of commits per event-loop turn. */
+/**
+ * The writer on this thread, a budget of commits per event-loop turn: ingest's telemetry lane
+ * (server/ingest-lane.ts), the same FIFO that keeps telemetry's handling behind alarms.
+ */
 export class InlineWriteLane implements TelemetryWriteLane {
-  private readonly queue: (() => void)[] = [];
-  private scheduled = false;
+  private readonly lane: TelemetryLane;
 
   constructor(
     readonly writer: SqliteTelemetryWriter,
-    private readonly budgetMs: number = WRITE_LANE_DEFAULTS.budgetMs,
-  ) {}
+    budgetMs: number = WRITE_LANE_DEFAULTS.budgetMs,
+  ) {
+    this.lane = new TelemetryLane({ budgetMs });
+  }
 
   commit(batches: readonly TelemetryBatch[], receivedAt: number): Promise<CommitOutcome> {
-    return this.enqueue(() => this.writer.commit(batches, receivedAt));
+    return this.lane.run(async () => this.writer.commit(batches, receivedAt));
   }
 
   prune(before: number): Promise<number> {
-    return this.enqueue(() => this.writer.prune(before));
+    return this.lane.run(async () => this.writer.prune(before));
   }
 
   async close(): Promise<void> {
-    this.runQueued(Number.POSITIVE_INFINITY);
+    // The lane is a FIFO: this runs after everything asked before it.
+    await this.lane.run(async () => {});
     this.writer.close();
-  }
-
-  private enqueue<T>(work: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push(() => {
-        try {
-          resolve(work());
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.runQueued(this.budgetMs));
-      }
-    });
-  }
-
-  private runQueued(budgetMs: number): void {
-    this.scheduled = false;
-    const until = performance.now() + budgetMs;
-    do {
-      const next = this.queue.shift();
-      if (!next) return;
-      next();
-    } while (performance.now() < until);
-    if (this.queue.length > 0) {
-      this.scheduled = true;
-      setImmediate(() => this.runQueued(this.budgetMs));
-    }
   }
 }
 

@@ -61,7 +61,8 @@ export class SqliteTelemetryWriter {
   /** Series created by the running transaction: forgotten again if it rolls back. */
   private seriesCreatedInTransaction: string[] = [];
   private readonly statements: WriteStatements;
-  private readonly rollups: HourlyRollups;
+  /** The hourly rollups on this connection (the inline store answers aggregates from them too). */
+  readonly rollups: HourlyRollups;
   private readonly transaction: (
     batches: readonly TelemetryBatch[],
     receivedAt: number,
